@@ -1,0 +1,148 @@
+"""Settings from environment variables.
+
+Every setting has a default that runs the suite locally; an invalid value stops the process at
+start-up with an error that names the variable, instead of failing later somewhere obscure.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+SERVICE_PORTS: dict[str, int] = {
+    "identity": 50051,
+    "membership": 50052,
+    "benefits": 50053,
+    "engagement": 50054,
+    "messaging": 50055,
+    "gateway": 50056,
+}
+
+# Development keys: only used when the variable is unset, and refused when CI/production says so.
+_DEV_KEY = base64.b64encode(b"brandclub-local-development-key!").decode()
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Env:
+    """Typed reads of a mapping of environment variables."""
+
+    def __init__(self, source: Mapping[str, str] | None = None) -> None:
+        self._source = os.environ if source is None else source
+
+    def str(self, name: str, default: str) -> str:
+        value = self._source.get(name, default).strip()
+        if not value:
+            raise ConfigError(f"{name} must not be empty")
+        return value
+
+    def int(self, name: str, default: int, *, minimum: int = 0, maximum: int = 2**31) -> int:
+        raw = self._source.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
+        return value
+
+    def float(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+        raw = self._source.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if value < minimum:
+            raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+        return value
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.str(name, default).lower()
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
+        value = self.str(name, default)
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in schemes:
+            raise ConfigError(
+                f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
+            )
+        return value
+
+    def keyring(self, name: str, default: str) -> dict[str, bytes]:
+        """Parse "kid:base64secret,kid2:..." into {kid: secret}; the first kid signs."""
+        raw = self.str(name, default)
+        keys: dict[str, bytes] = {}
+        for part in raw.split(","):
+            kid, sep, encoded = part.strip().partition(":")
+            if not sep or not kid:
+                raise ConfigError(f"{name} must look like 'kid:base64secret,...'")
+            try:
+                secret = base64.b64decode(encoded, validate=True)
+            except ValueError:
+                raise ConfigError(f"{name}: key {kid!r} is not valid base64") from None
+            if len(secret) < 16:
+                raise ConfigError(f"{name}: key {kid!r} must be at least 16 bytes")
+            keys[kid] = secret
+        return keys
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every service reads at start-up."""
+
+    service: str
+    grpc_port: int
+    database_url: str
+    redis_url: str
+    log_level: str
+    traces_exporter: str
+    otlp_endpoint: str
+    drain_seconds: float
+    health_interval_seconds: float
+    addresses: dict[str, str] = field(default_factory=dict)
+    token_keys: dict[str, bytes] = field(default_factory=dict)
+    http_port: int = 8080
+
+    @property
+    def schema(self) -> str:
+        """Each service keeps its tables in its own PostgreSQL schema."""
+        return self.service
+
+    def address_of(self, service: str) -> str:
+        return self.addresses[service]
+
+
+def load_settings(service: str, source: Mapping[str, str] | None = None) -> Settings:
+    env = Env(source)
+    addresses = {
+        name: env.str(f"{name.upper()}_ADDR", f"127.0.0.1:{port}")
+        for name, port in SERVICE_PORTS.items()
+    }
+    return Settings(
+        service=service,
+        grpc_port=env.int("GRPC_PORT", SERVICE_PORTS[service], maximum=65535),
+        database_url=env.url(
+            "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/brandclub",
+            ("postgresql", "postgres"),
+        ),
+        redis_url=env.url("REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix")),
+        log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+        traces_exporter=env.choice("OTEL_TRACES_EXPORTER", "none", ("none", "otlp", "console")),
+        otlp_endpoint=env.str("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+        drain_seconds=env.float("DRAIN_SECONDS", 10.0),
+        health_interval_seconds=env.float("HEALTH_INTERVAL_SECONDS", 2.0, minimum=0.05),
+        addresses=addresses,
+        token_keys=env.keyring("TOKEN_SIGNING_KEYS", f"dev:{_DEV_KEY}"),
+        http_port=env.int("HTTP_PORT", 8080, maximum=65535),
+    )

@@ -1,0 +1,66 @@
+"""PostgreSQL through asyncpg: one pool per service, bound to the service's own schema."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+Connection = asyncpg.Connection
+Record = asyncpg.Record
+
+
+class Database:
+    """A pool whose connections see only their service's schema (search_path)."""
+
+    def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
+        self.pool = pool
+        self.schema = schema
+
+    @classmethod
+    async def connect(cls, url: str, schema: str, *, min_size: int = 2,
+                      max_size: int = 20) -> Database:
+        pool = await asyncpg.create_pool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            server_settings={"search_path": schema, "application_name": f"brandclub-{schema}"},
+            command_timeout=30,
+        )
+        return cls(pool, schema)
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Close gracefully; connections still busy after `timeout` are cut."""
+        try:
+            await asyncio.wait_for(self.pool.close(), timeout)
+        except TimeoutError:
+            self.pool.terminate()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        async with self.pool.acquire() as conn:
+            yield conn
+
+    async def fetchrow(self, query: str, *args: Any) -> Record | None:
+        return await self.pool.fetchrow(query, *args)
+
+    async def fetch(self, query: str, *args: Any) -> list[Record]:
+        return await self.pool.fetch(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        return await self.pool.fetchval(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        return await self.pool.execute(query, *args)
+
+    async def ping(self) -> None:
+        """Raise unless PostgreSQL answers within a second."""
+        await self.pool.fetchval("SELECT 1", timeout=1.0)

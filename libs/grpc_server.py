@@ -1,0 +1,188 @@
+"""gRPC server bootstrap shared by every service.
+
+grpc.aio with the standard health service (honest: NOT_SERVING while PostgreSQL or Redis is
+unreachable and while draining), reflection, and interceptors for tracing, logging, deadlines and
+errors. SIGTERM drains: health flips to NOT_SERVING, new calls are refused, calls in flight get
+`drain_seconds` to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import grpc
+import structlog
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+from libs.errors import DomainError
+from libs.logging import get_logger
+
+Probe = Callable[[], Awaitable[None]]
+log = get_logger("rpc")
+
+# A call that arrives without a deadline gets this one, so nothing waits forever.
+DEFAULT_DEADLINE_SECONDS = 30.0
+
+
+def domain_status(error: DomainError, service: str) -> grpc.Status:
+    info = error_details_pb2.ErrorInfo(
+        reason=error.reason, domain=error.domain or f"{service}.brandclub", metadata=error.metadata
+    )
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    status = status_pb2.Status(code=int(error.code), message=error.message, details=[detail])
+    return rpc_status.to_status(status)
+
+
+class RequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """One log line per call; domain errors to rich status; a default deadline."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+
+    async def intercept_service(self, continuation: Any, details: Any) -> Any:
+        handler = await continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+        method = details.method
+        service = self._service
+
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            structlog.contextvars.bind_contextvars(
+                rpc_method=method, request_id=getattr(request, "request_id", "") or None
+            )
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                remaining = context.time_remaining()
+                budget = DEFAULT_DEADLINE_SECONDS if remaining is None else remaining
+                if budget <= 0:
+                    code = grpc.StatusCode.DEADLINE_EXCEEDED
+                    await context.abort(code, "deadline already expired on arrival")
+                return await asyncio.wait_for(inner(request, context), budget)
+            except DomainError as error:
+                code = grpc.StatusCode(_status_code_tuple(int(error.code)))
+                await context.abort_with_status(domain_status(error, service))
+            except TimeoutError:
+                code = grpc.StatusCode.DEADLINE_EXCEEDED
+                await context.abort(code, "deadline exceeded")
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as exc:
+                if _is_abort(exc):
+                    code = context.code() or code
+                    raise
+                code = grpc.StatusCode.INTERNAL
+                log.exception("rpc_unhandled_error")
+                await context.abort(code, "internal error")
+            finally:
+                log.info(
+                    "rpc",
+                    code=code.name,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                )
+                structlog.contextvars.unbind_contextvars("rpc_method", "request_id")
+
+        return grpc.unary_unary_rpc_method_handler(
+            wrapped,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _status_code_tuple(value: int) -> tuple[int, str]:
+    for member in grpc.StatusCode:
+        if member.value[0] == value:
+            return member.value  # type: ignore[no-any-return]
+    return grpc.StatusCode.UNKNOWN.value  # type: ignore[no-any-return]
+
+
+def _is_abort(exc: BaseException) -> bool:
+    return type(exc).__name__ == "AbortError"
+
+
+class ServiceHost:
+    """A grpc.aio server with health, reflection and the shared interceptors."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        service_names: Sequence[str],
+        probes: Sequence[Probe] = (),
+        health_interval_seconds: float = 2.0,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    ) -> None:
+        self.service = service
+        self.server = grpc.aio.server(
+            interceptors=[aio_server_interceptor(), RequestInterceptor(service), *interceptors],
+            options=[("grpc.so_reuseport", 0)],
+        )
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self._service_names = list(service_names)
+        reflection.enable_server_reflection(
+            [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        self._probes = list(probes)
+        self._interval = health_interval_seconds
+        self._draining = False
+        self._health_task: asyncio.Task[None] | None = None
+        self.port = 0
+
+    async def start(self, port: int, host: str = "[::]") -> int:
+        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        await self.server.start()
+        await self.check_health()
+        self._health_task = asyncio.create_task(self._health_loop())
+        log.info("server_started", port=self.port)
+        return self.port
+
+    async def check_health(self) -> bool:
+        """Probe dependencies and publish SERVING or NOT_SERVING for every service name."""
+        healthy = not self._draining
+        if healthy:
+            try:
+                await asyncio.gather(*(probe() for probe in self._probes))
+            except Exception as exc:
+                healthy = False
+                log.warning("dependency_unhealthy", error=repr(exc))
+        status = (health_pb2.HealthCheckResponse.SERVING if healthy
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        for name in ["", *self._service_names]:
+            await self.health.set(name, status)
+        return healthy
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.check_health()
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Stop advertising readiness, let calls in flight finish, then stop."""
+        self._draining = True
+        if self._health_task is not None:
+            self._health_task.cancel()
+        await self.check_health()
+        log.info("server_draining", grace_seconds=grace_seconds)
+        await self.server.stop(grace_seconds)
+        log.info("server_stopped")
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+

@@ -1,0 +1,74 @@
+"""Idempotent mutations keyed by `request_id` (AIP-155).
+
+The key is claimed with an INSERT in the same transaction as the mutation. A concurrent call
+with the same key blocks on that row until the first commits (then reads its answer) or rolls
+back (then runs itself), so two racing calls never both apply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from google.protobuf.message import Message
+
+from libs.db import Connection, Database
+from libs.errors import FailedPrecondition, InvalidArgument
+
+Response = TypeVar("Response", bound=Message)
+
+
+def fingerprint(request: Message) -> bytes:
+    """Hash of the request's parameters, everything but its request_id."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    copy.ClearField("request_id")  # type: ignore[arg-type]
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).digest()
+
+
+class IdempotentExecutor:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def run(
+        self,
+        method: str,
+        request: Message,
+        response_type: type[Response],
+        work: Callable[[Connection], Awaitable[Response]],
+    ) -> Response:
+        request_id = getattr(request, "request_id", "")
+        if not request_id:
+            raise InvalidArgument("request_id is required for this call", field="request_id",
+                                  reason="REQUEST_ID_REQUIRED")
+        if len(request_id) > 128:
+            raise InvalidArgument("request_id must be at most 128 characters",
+                                  field="request_id", reason="REQUEST_ID_TOO_LONG")
+        digest = fingerprint(request)
+        async with self._db.transaction() as conn:
+            claimed = await conn.fetchval(
+                "INSERT INTO idempotency_keys (method, request_id, fingerprint) "
+                "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true",
+                method, request_id, digest,
+            )
+            if not claimed:
+                row = await conn.fetchrow(
+                    "SELECT fingerprint, response FROM idempotency_keys "
+                    "WHERE method = $1 AND request_id = $2",
+                    method, request_id,
+                )
+                assert row is not None  # the conflicting row is committed and visible
+                if bytes(row["fingerprint"]) != digest:
+                    raise FailedPrecondition(
+                        f"request_id {request_id!r} was already used with different parameters",
+                        reason="REQUEST_ID_REUSED",
+                        metadata={"request_id": request_id, "method": method},
+                    )
+                return response_type.FromString(bytes(row["response"]))
+            response = await work(conn)
+            await conn.execute(
+                "UPDATE idempotency_keys SET response = $3 WHERE method = $1 AND request_id = $2",
+                method, request_id, response.SerializeToString(),
+            )
+            return response

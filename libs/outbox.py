@@ -1,0 +1,133 @@
+"""Transactional outbox and its relay to Redis Streams.
+
+`add_event` writes the event in the caller's transaction, so an event exists exactly when the
+change it describes was committed. The relay moves committed rows to the topic's stream and
+deletes them in one database transaction; a crash between the stream write and the delete
+publishes the event again on restart, which consumers absorb by de-duplicating on the event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import UTC, datetime
+
+from google.protobuf import any_pb2, timestamp_pb2
+from google.protobuf.message import Message
+
+from brandclub.events.v1 import events_pb2
+from libs.db import Connection, Database
+from libs.logging import get_logger
+from libs.redis import Redis
+from libs.tracing import current_traceparent
+
+STREAM_PREFIX = "brandclub:events:"
+# Streams are trimmed approximately to this length; consumer groups read far behind it.
+STREAM_MAX_LEN = 1_000_000
+
+log = get_logger(__name__)
+
+
+def stream_name(topic: str) -> str:
+    return f"{STREAM_PREFIX}{topic}"
+
+
+def new_envelope(*, brand_id: str, producer: str, payload: Message) -> events_pb2.EventEnvelope:
+    packed = any_pb2.Any()
+    packed.Pack(payload)
+    occurred = timestamp_pb2.Timestamp()
+    occurred.FromDatetime(datetime.now(UTC))
+    return events_pb2.EventEnvelope(
+        event_id=str(uuid.uuid4()),
+        event_type=payload.DESCRIPTOR.full_name,
+        brand_id=brand_id,
+        producer=producer,
+        occur_time=occurred,
+        traceparent=current_traceparent(),
+        payload=packed,
+    )
+
+
+async def add_event(
+    conn: Connection, *, topic: str, brand_id: str, producer: str, payload: Message
+) -> events_pb2.EventEnvelope:
+    """Record an event in the current transaction; it is published only if that commits."""
+    envelope = new_envelope(brand_id=brand_id, producer=producer, payload=payload)
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, envelope) VALUES ($1, $2, $3)",
+        envelope.event_id,
+        topic,
+        envelope.SerializeToString(),
+    )
+    # Delivered at commit only: wakes the relay without polling delay.
+    await conn.execute("SELECT pg_notify('outbox_' || current_schema(), '')")
+    return envelope
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows to Redis Streams, oldest first."""
+
+    def __init__(self, db: Database, redis: Redis, *, batch_size: int = 200,
+                 poll_seconds: float = 1.0) -> None:
+        self._db = db
+        self._redis = redis
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+
+    async def publish_once(self) -> int:
+        """Move one batch; return how many events were published."""
+        async with self._db.transaction() as conn:
+            rows = await conn.fetch(
+                "SELECT id, topic, envelope FROM outbox ORDER BY id LIMIT $1 "
+                "FOR UPDATE SKIP LOCKED",
+                self._batch_size,
+            )
+            if not rows:
+                return 0
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for row in rows:
+                    pipe.xadd(stream_name(row["topic"]), {"envelope": bytes(row["envelope"])},
+                              maxlen=STREAM_MAX_LEN, approximate=True)
+                await pipe.execute()
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])",
+                               [row["id"] for row in rows])
+            return len(rows)
+
+    def _notified(self, *_: object) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Relay until cancelled; survives database and Redis outages by retrying."""
+        listener: Connection | None = None
+        try:
+            while True:
+                try:
+                    if listener is None:
+                        listener = await self._db.pool.acquire()
+                        await listener.add_listener(self._channel, self._notified)
+                    while await self.publish_once() == self._batch_size:
+                        pass
+                except Exception as exc:  # an outage must not kill the relay; it retries
+                    log.warning("outbox_relay_error", error=str(exc))
+                    if listener is not None:
+                        await self._release(listener)
+                        listener = None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+                self._wake.clear()
+        finally:
+            if listener is not None:
+                await self._release(listener)
+
+    @property
+    def _channel(self) -> str:
+        return f"outbox_{self._db.schema}"
+
+    async def _release(self, listener: Connection) -> None:
+        try:
+            await listener.remove_listener(self._channel, self._notified)
+            await self._db.pool.release(listener)
+        except Exception:
+            listener.terminate()

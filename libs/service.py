@@ -1,0 +1,107 @@
+"""The composition root every service shares: open resources, serve, drain, close.
+
+A service describes itself with a `compose` function that turns opened resources into a
+`Composition` (servicers to register, background loops to run). `run_service` is the process
+entry point; tests call `start_service` to run the same composition in-process on port 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from libs.config import Settings, load_settings
+from libs.db import Database
+from libs.grpc_server import Probe, ServiceHost, install_stop_signals
+from libs.logging import configure_logging, get_logger
+from libs.redis import Redis, connect_redis, ping_redis
+from libs.tracing import configure_tracing
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    db: Database
+    redis: Redis
+    channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
+
+
+@dataclass
+class Composition:
+    service_names: Sequence[str]
+    register: Callable[[grpc.aio.Server], None]
+    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()
+    extra_probes: Sequence[Probe] = ()
+    on_close: Sequence[Callable[[], Awaitable[None]]] = ()
+
+
+Compose = Callable[[Resources], Awaitable[Composition]]
+
+
+@dataclass
+class RunningService:
+    host: ServiceHost
+    resources: Resources
+    composition: Composition
+    tasks: list[asyncio.Task[None]]
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.host.port}"
+
+    async def stop(self, grace_seconds: float = 0.5) -> None:
+        """Drain, stop background loops, close resources in reverse order of opening."""
+        await self.host.drain(grace_seconds)
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for close in reversed(self.composition.on_close):
+            await close()
+        for channel in self.resources.channels.values():
+            await channel.close()
+        await self.resources.redis.aclose()
+        await self.resources.db.close()
+
+
+async def start_service(settings: Settings, compose: Compose, *, port: int | None = None,
+                        host: str = "[::]") -> RunningService:
+    # min_size=0: the process starts (and reports NOT_SERVING) even while PostgreSQL is down.
+    db = await Database.connect(settings.database_url, settings.schema, min_size=0)
+    redis = connect_redis(settings.redis_url)
+    resources = Resources(settings=settings, db=db, redis=redis)
+    composition = await compose(resources)
+    service_host = ServiceHost(
+        service=settings.service,
+        service_names=composition.service_names,
+        probes=[db.ping, lambda: ping_redis(redis), *composition.extra_probes],
+        health_interval_seconds=settings.health_interval_seconds,
+    )
+    composition.register(service_host.server)
+    await service_host.start(settings.grpc_port if port is None else port, host)
+    tasks = [asyncio.create_task(loop()) for loop in composition.background]
+    return RunningService(service_host, resources, composition, tasks)
+
+
+async def _serve(service: str, compose: Compose) -> None:
+    settings = load_settings(service)
+    configure_logging(service, settings.log_level)
+    configure_tracing(service, settings.traces_exporter, settings.otlp_endpoint)
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    running = await start_service(settings, compose)
+    await stop.wait()
+    await running.stop(settings.drain_seconds)
+
+
+def run_service(service: str, compose: Compose) -> None:
+    """Process entry point for `python -m services.<service>`."""
+    asyncio.run(_serve(service, compose))

@@ -1,0 +1,51 @@
+"""OpenTelemetry set-up. Telemetry fails open: a missing collector never stops a service."""
+
+from __future__ import annotations
+
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+_configured = False
+
+
+def configure_tracing(service: str, exporter: str, otlp_endpoint: str) -> None:
+    """Install a tracer provider and instrument asyncpg and redis once per process.
+
+    Spans get real ids even with exporter "none", so logs carry trace ids in every mode.
+    """
+    global _configured
+    if _configured:
+        return
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    if exporter == "otlp":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        # The batch processor drops spans it cannot send; it never blocks a request.
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint,
+                                                                        insecure=True)))
+    elif exporter == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    trace.set_tracer_provider(provider)
+    _instrument_clients()
+    _configured = True
+
+
+def _instrument_clients() -> None:
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    AsyncPGInstrumentor().instrument()
+    RedisInstrumentor().instrument()
+
+
+def current_traceparent() -> str:
+    """The W3C traceparent of the active span, or "" outside a trace."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent", "")
+
+
+def tracer(name: str) -> trace.Tracer:
+    return trace.get_tracer(name)

@@ -1,0 +1,3 @@
+from services.membership.main import main
+
+main()

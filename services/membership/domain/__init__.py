@@ -1,0 +1,1 @@
+"""Membership rules, free of I/O: what a follow, an unfollow and a card mean."""

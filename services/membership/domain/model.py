@@ -1,0 +1,108 @@
+"""Brands, shops and members, and the rules of the fused LV0 model."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from libs.errors import InvalidArgument, require
+
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+MAX_NAME_LENGTH = 100
+
+
+class ProgramMode(enum.Enum):
+    CONNECTED = "connected"
+    NON_CONNECTED = "non_connected"
+
+
+class MemberStatus(enum.Enum):
+    LV0 = "lv0"
+    CARD_MEMBER = "card_member"
+    ENDED = "ended"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def valid_display_name(value: str, field_name: str = "display_name") -> str:
+    name = require(value, field_name)
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidArgument(f"{field_name} must be at most {MAX_NAME_LENGTH} characters",
+                              field=field_name, reason="NAME_TOO_LONG")
+    return name
+
+
+def valid_time_zone(value: str) -> str:
+    zone = value.strip() or DEFAULT_TIME_ZONE
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidArgument(f"time_zone {zone!r} is not an IANA time zone", field="time_zone",
+                              reason="UNKNOWN_TIME_ZONE") from None
+    return zone
+
+
+@dataclass(frozen=True)
+class Brand:
+    brand_id: str
+    display_name: str
+    mode: ProgramMode
+    time_zone: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Shop:
+    shop_id: str
+    brand_id: str
+    display_name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Member:
+    member_id: str
+    brand_id: str
+    account_id: str
+    status: MemberStatus
+    level: int
+    source_channel: str
+    member_since: datetime
+    lv0_notice_pending: bool = False
+
+    @property
+    def is_card_member(self) -> bool:
+        return self.status is MemberStatus.CARD_MEMBER
+
+
+@dataclass(frozen=True)
+class MemberCard:
+    brand: Brand
+    member: Member
+    followed_shop_ids: list[str] = field(default_factory=list)
+
+
+def member_from_follow(brand_id: str, account_id: str, channel: str, now: datetime) -> Member:
+    """A follower who is not yet a member of the brand becomes LV0 (the fused model)."""
+    return Member(
+        member_id=new_id("mbr"),
+        brand_id=brand_id,
+        account_id=account_id,
+        status=MemberStatus.LV0,
+        level=0,
+        source_channel=channel or "storefront",
+        member_since=now,
+    )
+
+
+def after_unfollow(member: Member, shops_still_followed: int) -> Member:
+    """An LV0 membership lasts as long as the shopper follows one of the brand's shops;
+    a card member stays a member whatever they follow."""
+    if member.status is MemberStatus.LV0 and shops_still_followed == 0:
+        return replace(member, status=MemberStatus.ENDED)
+    return member
