@@ -21,7 +21,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
-from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
 from libs.errors import DomainError
 from libs.logging import get_logger
@@ -126,7 +126,10 @@ class ServiceHost:
     ) -> None:
         self.service = service
         self.server = grpc.aio.server(
-            interceptors=[aio_server_interceptor(), RequestInterceptor(service), *interceptors],
+            # Health calls are not traced: OpenTelemetry's aio interceptor iterates streaming
+            # handlers with `async for`, which breaks Health/Watch (it writes via context).
+            interceptors=[aio_server_interceptor(filter_=filters.negate(filters.health_check())),
+                          RequestInterceptor(service), *interceptors],
             options=[("grpc.so_reuseport", 0)],
         )
         self.health = health.aio.HealthServicer()

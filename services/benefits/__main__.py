@@ -1,0 +1,3 @@
+from services.benefits.main import main
+
+main()

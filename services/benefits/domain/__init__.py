@@ -1,0 +1,1 @@
+"""Points and benefits rules, free of I/O."""

@@ -1,0 +1,3 @@
+from services.engagement.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Engagement rules, free of I/O: activities and their life cycle."""

@@ -1,0 +1,50 @@
+"""Token verification through the identity service, with a short in-process cache."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+import grpc
+
+from brandclub.identity.v1 import identity_service_pb2 as identity_pb
+from libs.errors import Unauthenticated
+from libs.grpc_client import remote_error
+from libs.protoconv import from_timestamp
+from services.gateway.adapters.upstreams import Upstreams
+from services.gateway.domain.principal import Principal, PrincipalKind
+
+_KINDS = {identity_pb.PRINCIPAL_KIND_SHOPPER: PrincipalKind.SHOPPER,
+          identity_pb.PRINCIPAL_KIND_MERCHANT: PrincipalKind.MERCHANT}
+
+
+class TokenVerifier:
+    """Verified tokens are cached briefly: a token is immutable and carries its own expiry,
+    and the member card read on every page should not cost an extra hop each time."""
+
+    def __init__(self, upstreams: Upstreams, *, cache_seconds: float = 30.0,
+                 max_entries: int = 50_000) -> None:
+        self._upstreams = upstreams
+        self._cache: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        self._cache_seconds = cache_seconds
+        self._max_entries = max_entries
+
+    async def verify(self, authorization: str | None) -> Principal:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise Unauthenticated("send 'Authorization: Bearer <token>'", reason="TOKEN_MISSING")
+        token = authorization.removeprefix("Bearer ").strip()
+        now = time.monotonic()
+        cached = self._cache.get(token)
+        if cached and cached[0] > now and cached[1].expires_at.timestamp() > time.time():
+            return cached[1]
+        try:
+            reply = await self._upstreams.identity.VerifyToken(
+                identity_pb.VerifyTokenRequest(token=token))
+        except grpc.aio.AioRpcError as error:
+            raise remote_error(error) from None
+        principal = Principal(_KINDS[reply.kind], reply.account_id, reply.brand_id,
+                              from_timestamp(reply.expire_time))
+        self._cache[token] = (now + self._cache_seconds, principal)
+        if len(self._cache) > self._max_entries:
+            self._cache.popitem(last=False)
+        return principal

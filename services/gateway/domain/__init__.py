@@ -1,0 +1,1 @@
+"""Gateway rules, free of I/O: who the caller is and what they may reach."""

@@ -1,0 +1,1 @@
+"""Identity rules, free of I/O: accounts and signed tokens."""

@@ -1,0 +1,1 @@
+"""Messaging rules, free of I/O: the message box, consent and sending."""

@@ -1,0 +1,179 @@
+"""The whole suite as real processes: embedded (or external) PostgreSQL and Redis, migrations,
+six services, a demo seed. Used by `./dev up`, the end-to-end tests and `./dev bench`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import asyncpg
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from brandclub.identity.v1 import identity_service_pb2 as identity_pb
+from brandclub.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from brandclub.membership.v1 import membership_service_pb2 as membership_pb
+from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
+from libs.config import SERVICE_PORTS
+from libs.embedded import EmbeddedPostgres, EmbeddedRedis, free_port, start_postgres, start_redis
+from tools.migrate import migrate_all
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = list(SERVICE_PORTS)
+DATABASE = "brandclub"
+
+
+@dataclass
+class Seed:
+    brand_id: str
+    shop_id: str
+    account_id: str
+    shopper_token: str
+
+
+@dataclass
+class Stack:
+    data_dir: Path
+    database_url: str | None = None
+    redis_url: str | None = None
+    ports: dict[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
+    http_port: int = 8080
+    log_dir: Path | None = None  # None: services write to this terminal
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _postgres: EmbeddedPostgres | None = None
+    _redis: EmbeddedRedis | None = None
+    _logs: list[IO[bytes]] = field(default_factory=list)
+
+    @classmethod
+    def on_free_ports(cls, data_dir: Path, **kwargs: object) -> Stack:
+        """A stack that cannot collide with another one running on this machine."""
+        ports = {name: free_port() for name in SERVICES}
+        return cls(data_dir, ports=ports, http_port=free_port(), **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def address(self, service: str) -> str:
+        return f"127.0.0.1:{self.ports[service]}"
+
+    async def start_infrastructure(self) -> None:
+        if self.database_url is None:
+            self._postgres = start_postgres(self.data_dir / "postgres")
+            admin = await asyncpg.connect(self._postgres.url("postgres"))
+            try:
+                if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1",
+                                            DATABASE):
+                    await admin.execute(f"CREATE DATABASE {DATABASE}")
+            finally:
+                await admin.close()
+            self.database_url = self._postgres.url(DATABASE)
+        if self.redis_url is None:
+            self._redis = start_redis(self.data_dir / "redis")
+            self.redis_url = self._redis.url
+        await migrate_all(self.database_url)
+
+    def service_env(self, service: str) -> dict[str, str]:
+        assert self.database_url and self.redis_url
+        env = dict(os.environ)
+        env.update({
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "GRPC_PORT": str(self.ports[service]),
+            "HTTP_PORT": str(self.http_port),
+            "OTEL_SERVICE_NAME": service,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONFAULTHANDLER": "1",
+            **{f"{name.upper()}_ADDR": self.address(name) for name in SERVICES},
+            **self.extra_env,
+        })
+        return env
+
+    def launch(self, service: str) -> None:
+        output: IO[bytes] | None = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            output = open(self.log_dir / f"{service}.log", "ab")  # noqa: SIM115 - closed in stop
+            self._logs.append(output)
+        self.processes[service] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{service}"], cwd=ROOT,
+            env=self.service_env(service), stdout=output, stderr=subprocess.STDOUT,
+        )
+
+    async def wait_serving(self, timeout: float = 60.0) -> None:
+        """Wait until every service's health check answers SERVING."""
+        deadline = time.monotonic() + timeout
+        for service in SERVICES:
+            async with grpc.aio.insecure_channel(self.address(service)) as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                while True:
+                    process = self.processes.get(service)
+                    if process is not None and process.poll() is not None:
+                        raise RuntimeError(f"{service} exited with code {process.returncode}")
+                    try:
+                        reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                        if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                            break
+                    except grpc.aio.AioRpcError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{service} was not SERVING within {timeout:.0f} s")
+                    await asyncio.sleep(0.1)
+
+    async def start(self) -> None:
+        await self.start_infrastructure()
+        for service in SERVICES:
+            self.launch(service)
+        await self.wait_serving()
+
+    async def seed(self, marketplace_account_id: str = "demo-shopper") -> Seed:
+        """A demo brand, shop and shopper; idempotent, so re-running finds the same ones."""
+        async with grpc.aio.insecure_channel(self.address("identity")) as identity_channel, \
+                grpc.aio.insecure_channel(self.address("membership")) as membership_channel:
+            identity = identity_grpc.IdentityServiceStub(identity_channel)
+            membership = membership_grpc.MembershipServiceStub(membership_channel)
+            account = (await identity.EnsureAccount(identity_pb.EnsureAccountRequest(
+                request_id=f"seed:account:{marketplace_account_id}",
+                marketplace_account_id=marketplace_account_id), timeout=10)).account
+            brand = (await membership.CreateBrand(membership_pb.CreateBrandRequest(
+                request_id="seed:brand:demo", display_name="Demo Brand",
+                mode=membership_pb.PROGRAM_MODE_NON_CONNECTED, time_zone="Asia/Shanghai"),
+                timeout=10)).brand
+            shop = (await membership.CreateShop(membership_pb.CreateShopRequest(
+                request_id="seed:shop:demo", brand_id=brand.brand_id,
+                display_name="Demo Flagship Store"), timeout=10)).shop
+            token = (await identity.IssueShopperToken(identity_pb.IssueShopperTokenRequest(
+                account_id=account.account_id), timeout=10)).token
+        return Seed(brand.brand_id, shop.shop_id, account.account_id, token)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM every service, wait for their drain, then stop Redis and PostgreSQL."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                # faulthandler (PYTHONFAULTHANDLER) writes every thread's stack to the log.
+                process.send_signal(signal.SIGABRT)
+                try:
+                    process.wait(2)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        for log_file in self._logs:
+            log_file.close()
+        if self._redis is not None:
+            self._redis.stop()
+        if self._postgres is not None:
+            self._postgres.stop()
