@@ -34,13 +34,13 @@ class Env:
     def __init__(self, source: Mapping[str, str] | None = None) -> None:
         self._source = os.environ if source is None else source
 
-    def str(self, name: str, default: str) -> str:
+    def text(self, name: str, default: str) -> str:
         value = self._source.get(name, default).strip()
         if not value:
             raise ConfigError(f"{name} must not be empty")
         return value
 
-    def int(self, name: str, default: int, *, minimum: int = 0, maximum: int = 2**31) -> int:
+    def integer(self, name: str, default: int, *, minimum: int = 0, maximum: int = 2**31) -> int:
         raw = self._source.get(name)
         if raw is None or raw.strip() == "":
             return default
@@ -52,7 +52,7 @@ class Env:
             raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
         return value
 
-    def float(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+    def number(self, name: str, default: float, *, minimum: float = 0.0) -> float:
         raw = self._source.get(name)
         if raw is None or raw.strip() == "":
             return default
@@ -65,13 +65,13 @@ class Env:
         return value
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.str(name, default).lower()
+        value = self.text(name, default).lower()
         if value not in choices:
             raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
         return value
 
     def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
-        value = self.str(name, default)
+        value = self.text(name, default)
         scheme = value.split("://", 1)[0] if "://" in value else ""
         if scheme not in schemes:
             raise ConfigError(
@@ -81,7 +81,7 @@ class Env:
 
     def keyring(self, name: str, default: str) -> dict[str, bytes]:
         """Parse "kid:base64secret,kid2:..." into {kid: secret}; the first kid signs."""
-        raw = self.str(name, default)
+        raw = self.text(name, default)
         keys: dict[str, bytes] = {}
         for part in raw.split(","):
             kid, sep, encoded = part.strip().partition(":")
@@ -126,12 +126,12 @@ class Settings:
 def load_settings(service: str, source: Mapping[str, str] | None = None) -> Settings:
     env = Env(source)
     addresses = {
-        name: env.str(f"{name.upper()}_ADDR", f"127.0.0.1:{port}")
+        name: env.text(f"{name.upper()}_ADDR", f"127.0.0.1:{port}")
         for name, port in SERVICE_PORTS.items()
     }
     return Settings(
         service=service,
-        grpc_port=env.int("GRPC_PORT", SERVICE_PORTS[service], maximum=65535),
+        grpc_port=env.integer("GRPC_PORT", SERVICE_PORTS[service], maximum=65535),
         database_url=env.url(
             "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/brandclub",
             ("postgresql", "postgres"),
@@ -139,10 +139,10 @@ def load_settings(service: str, source: Mapping[str, str] | None = None) -> Sett
         redis_url=env.url("REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix")),
         log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
         traces_exporter=env.choice("OTEL_TRACES_EXPORTER", "none", ("none", "otlp", "console")),
-        otlp_endpoint=env.str("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
-        drain_seconds=env.float("DRAIN_SECONDS", 10.0),
-        health_interval_seconds=env.float("HEALTH_INTERVAL_SECONDS", 2.0, minimum=0.05),
+        otlp_endpoint=env.text("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+        drain_seconds=env.number("DRAIN_SECONDS", 10.0),
+        health_interval_seconds=env.number("HEALTH_INTERVAL_SECONDS", 2.0, minimum=0.05),
         addresses=addresses,
         token_keys=env.keyring("TOKEN_SIGNING_KEYS", f"dev:{_DEV_KEY}"),
-        http_port=env.int("HTTP_PORT", 8080, maximum=65535),
+        http_port=env.integer("HTTP_PORT", 8080, maximum=65535),
     )

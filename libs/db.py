@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
-Connection = asyncpg.Connection
-Record = asyncpg.Record
+Connection: TypeAlias = asyncpg.Connection
+Record: TypeAlias = asyncpg.Record
 
 
 class Database:
@@ -32,10 +32,10 @@ class Database:
         )
         return cls(pool, schema)
 
-    async def close(self, timeout: float = 5.0) -> None:
-        """Close gracefully; connections still busy after `timeout` are cut."""
+    async def close(self, grace_seconds: float = 5.0) -> None:
+        """Close gracefully; connections still busy after `grace_seconds` are cut."""
         try:
-            await asyncio.wait_for(self.pool.close(), timeout)
+            await asyncio.wait_for(self.pool.close(), grace_seconds)
         except TimeoutError:
             self.pool.terminate()
 

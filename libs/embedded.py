@@ -32,7 +32,7 @@ def start_postgres(data_dir: Path) -> EmbeddedPostgres:
     import pgserver  # imported late: only local runs need it
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
     uri: str = server.get_uri()
     socket_dir = uri.split("host=", 1)[1]
     return EmbeddedPostgres(server, socket_dir)

@@ -94,8 +94,9 @@ class EventConsumer:
                                         fields: dict[bytes, bytes]) -> None:
         pending = await self._redis.xpending_range(stream, self.group, min=entry_id,
                                                    max=entry_id, count=1)
-        if pending and pending[0]["times_delivered"] >= self._max_deliveries:
-            await self._redis.xadd(f"{stream}:dead:{self.group}", fields)
+        if pending and int(pending[0]["times_delivered"]) >= self._max_deliveries:
+            dead: dict[Any, Any] = dict(fields)
+            await self._redis.xadd(f"{stream}:dead:{self.group}", dead)
             await self._redis.xack(stream, self.group, entry_id)
             log.error("event_dead_lettered", stream=stream, entry=entry_id.decode(),
                       group=self.group)

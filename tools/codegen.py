@@ -25,9 +25,8 @@ def _proto_files() -> list[Path]:
 
 def generate(out_dir: Path) -> None:
     """Run protoc (grpcio-tools) with the mypy-protobuf plugins into out_dir."""
-    from grpc_tools import protoc  # imported late: only the dev extra ships it
-
     import grpc_tools
+    from grpc_tools import protoc  # imported late: only the dev extra ships it
 
     well_known = Path(grpc_tools.__file__).parent / "_proto"
     bin_dir = Path(sys.executable).parent

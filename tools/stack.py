@@ -108,9 +108,9 @@ class Stack:
             env=self.service_env(service), stdout=output, stderr=subprocess.STDOUT,
         )
 
-    async def wait_serving(self, timeout: float = 60.0) -> None:
+    async def wait_serving(self, within_seconds: float = 60.0) -> None:
         """Wait until every service's health check answers SERVING."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within_seconds
         for service in SERVICES:
             async with grpc.aio.insecure_channel(self.address(service)) as channel:
                 stub = health_pb2_grpc.HealthStub(channel)
@@ -125,7 +125,8 @@ class Stack:
                     except grpc.aio.AioRpcError:
                         pass
                     if time.monotonic() > deadline:
-                        raise TimeoutError(f"{service} was not SERVING within {timeout:.0f} s")
+                        raise TimeoutError(
+                            f"{service} was not SERVING within {within_seconds:.0f} s")
                     await asyncio.sleep(0.1)
 
     async def start(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -88,4 +87,3 @@ async def test_sigterm_stops_every_service_cleanly(stack: Stack) -> None:
     for service in SERVICES:
         events = {line["event"] for line in log_lines(stack.log_dir, service)}
         assert {"server_draining", "server_stopped"} <= events, service
-    assert os.path.isdir(stack.log_dir)

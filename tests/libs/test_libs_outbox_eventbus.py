@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import cast
 
 import pytest
 
@@ -47,10 +48,13 @@ async def write_event(db: Database, account_id: str) -> events_pb2.EventEnvelope
                                               account_id=account_id))
 
 
+async def stream_envelopes(redis: Redis, stream: str = STREAM) -> list[events_pb2.EventEnvelope]:
+    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(stream))
+    return [events_pb2.EventEnvelope.FromString(fields[b"envelope"]) for _, fields in entries]
+
+
 async def stream_event_ids(redis: Redis, stream: str = STREAM) -> list[str]:
-    entries = await redis.xrange(stream)
-    return [events_pb2.EventEnvelope.FromString(fields[b"envelope"]).event_id
-            for _, fields in entries]
+    return [envelope.event_id for envelope in await stream_envelopes(redis, stream)]
 
 
 async def record_handled(conn: Connection, envelope: events_pb2.EventEnvelope) -> None:
@@ -58,7 +62,8 @@ async def record_handled(conn: Connection, envelope: events_pb2.EventEnvelope) -
 
 
 async def handled_ids(db: Database) -> list[str]:
-    return [row["event_id"] for row in await db.fetch("SELECT event_id FROM handled")]
+    rows = await db.fetch("SELECT event_id FROM handled ORDER BY event_id")
+    return [str(row["event_id"]) for row in rows]
 
 
 async def pending_count(redis: Redis, group: str = GROUP) -> int:
@@ -96,9 +101,7 @@ async def test_committed_event_is_published_exactly_once(db: Database, redis: Re
     relay = OutboxRelay(db, redis)
     assert await relay.publish_once() == 1
     assert await relay.publish_once() == 0
-    entries = await redis.xrange(STREAM)
-    assert len(entries) == 1
-    published = events_pb2.EventEnvelope.FromString(entries[0][1][b"envelope"])
+    [published] = await stream_envelopes(redis)
     assert published == envelope
     assert published.event_type == "brandclub.events.v1.MemberFollowed"
     payload = events_pb2.MemberFollowed()
@@ -236,7 +239,7 @@ async def start_and_kill_mid_handler(db: Database, redis: Redis, name: str) -> N
 
 async def test_consumer_cancelled_before_ack_gets_entry_again_on_restart(
         db: Database, redis: Redis) -> None:
-    """A consumer cancelled mid-handler re-reads its pending entry on restart and applies it once."""
+    """A consumer cancelled mid-handler re-reads its pending entry on restart, applies it once."""
     envelope = await write_event(db, "acc_cancel")
     await OutboxRelay(db, redis).publish_once()
     await start_and_kill_mid_handler(db, redis, "c1")
@@ -296,7 +299,7 @@ async def test_poison_entry_goes_to_dead_letter_after_max_deliveries(
 
 async def test_relay_loop_publishes_on_commit_and_releases_its_connection_when_cancelled(
         db_url: str, redis: Redis) -> None:
-    """run() publishes a commit without waiting for its poll and, cancelled, frees its connection."""
+    """run() publishes a commit without waiting to poll, and frees its connection when cancelled."""
     database = await Database.connect(db_url, "membership", min_size=1, max_size=4)
     try:
         # A poll interval far longer than the test: only the commit's NOTIFY can wake the relay.
@@ -315,6 +318,6 @@ async def test_relay_loop_publishes_on_commit_and_releases_its_connection_when_c
         assert database.pool.get_idle_size() == database.pool.get_size()
     finally:
         started = time.monotonic()
-        await database.close(timeout=5)
+        await database.close()
         elapsed = time.monotonic() - started
     assert elapsed < 1.0

@@ -91,8 +91,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except DomainError as error:
         return web.json_response(error_body(error), status=HTTP_STATUS.get(error.code, 500))
     except grpc.aio.AioRpcError as rpc_error:
-        error = remote_error(rpc_error)
-        return web.json_response(error_body(error), status=HTTP_STATUS.get(error.code, 502))
+        remote = remote_error(rpc_error)
+        return web.json_response(error_body(remote), status=HTTP_STATUS.get(remote.code, 502))
     except web.HTTPException as exc:
         if exc.status >= 400 and exc.content_type != "application/json":
             return json_error(exc.status, "HTTP_ERROR", exc.reason.upper().replace(" ", "_"),

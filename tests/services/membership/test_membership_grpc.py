@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import pytest
@@ -112,7 +113,7 @@ async def test_follow_event_reaches_the_stream(stub: pb_grpc.MembershipServiceSt
                                                account_id="acc_5"))
     redis = connect_redis(redis_url)
     try:
-        entries: list[object] = []
+        entries: Any = []
         for _ in range(100):
             entries = await redis.xrange(stream_name("membership"))
             if entries:
@@ -121,7 +122,7 @@ async def test_follow_event_reaches_the_stream(stub: pb_grpc.MembershipServiceSt
 
             await asyncio.sleep(0.05)
         assert len(entries) == 1
-        envelope = events_pb2.EventEnvelope.FromString(entries[0][1][b"envelope"])  # type: ignore[index]
+        envelope = events_pb2.EventEnvelope.FromString(entries[0][1][b"envelope"])
         followed = events_pb2.MemberFollowed()
         assert envelope.payload.Unpack(followed)
         assert (followed.shop_id, followed.account_id, followed.became_lv0) == (
