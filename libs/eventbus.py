@@ -15,13 +15,13 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from brandclub.events.v1 import events_pb2
+from brandclub.events.v1 import envelope_pb2
 from libs.db import Connection, Database
 from libs.logging import get_logger
 from libs.outbox import stream_name
 from libs.redis import Redis
 
-Handler = Callable[[Connection, events_pb2.EventEnvelope], Awaitable[None]]
+Handler = Callable[[Connection, envelope_pb2.EventEnvelope], Awaitable[None]]
 log = get_logger(__name__)
 
 
@@ -59,7 +59,7 @@ class EventConsumer:
 
     async def handle(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         """Apply one entry exactly once to the database, then acknowledge it."""
-        envelope = events_pb2.EventEnvelope.FromString(fields[b"envelope"])
+        envelope = envelope_pb2.EventEnvelope.FromString(fields[b"envelope"])
         async with self._db.transaction() as conn:
             first_time = await conn.fetchval(
                 "INSERT INTO processed_events (consumer_group, event_id) VALUES ($1, $2) "

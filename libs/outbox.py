@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
-from brandclub.events.v1 import events_pb2
+from brandclub.events.v1 import envelope_pb2
 from libs.db import Connection, Database
 from libs.logging import get_logger
 from libs.redis import Redis
@@ -33,12 +33,12 @@ def stream_name(topic: str) -> str:
     return f"{STREAM_PREFIX}{topic}"
 
 
-def new_envelope(*, brand_id: str, producer: str, payload: Message) -> events_pb2.EventEnvelope:
+def new_envelope(*, brand_id: str, producer: str, payload: Message) -> envelope_pb2.EventEnvelope:
     packed = any_pb2.Any()
     packed.Pack(payload)
     occurred = timestamp_pb2.Timestamp()
     occurred.FromDatetime(datetime.now(UTC))
-    return events_pb2.EventEnvelope(
+    return envelope_pb2.EventEnvelope(
         event_id=str(uuid.uuid4()),
         event_type=payload.DESCRIPTOR.full_name,
         brand_id=brand_id,
@@ -51,7 +51,7 @@ def new_envelope(*, brand_id: str, producer: str, payload: Message) -> events_pb
 
 async def add_event(
     conn: Connection, *, topic: str, brand_id: str, producer: str, payload: Message
-) -> events_pb2.EventEnvelope:
+) -> envelope_pb2.EventEnvelope:
     """Record an event in the current transaction; it is published only if that commits."""
     envelope = new_envelope(brand_id=brand_id, producer=producer, payload=payload)
     await conn.execute(

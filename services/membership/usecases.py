@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from brandclub.events.v1 import events_pb2
+from brandclub.events.v1 import membership_events_pb2
 from libs.db import Connection
 from libs.errors import NotFound, require
 from libs.outbox import add_event
@@ -83,7 +83,7 @@ async def follow_shop(conn: Connection, shop_id: str, account_id: str,
         became_member = True
     if followed:
         await add_event(conn, topic=TOPIC, brand_id=shop.brand_id, producer=PRODUCER,
-                        payload=events_pb2.MemberFollowed(
+                        payload=membership_events_pb2.MemberFollowed(
                             brand_id=shop.brand_id, shop_id=shop.shop_id,
                             account_id=account_id, became_lv0=became_member, channel=channel))
     card = await repo.member_card(shop.brand_id, account_id)
@@ -108,7 +108,7 @@ async def unfollow_shop(conn: Connection, shop_id: str, account_id: str) -> Memb
         await repo.end_member(member.member_id, _now())
     if removed:
         await add_event(conn, topic=TOPIC, brand_id=shop.brand_id, producer=PRODUCER,
-                        payload=events_pb2.MemberUnfollowed(
+                        payload=membership_events_pb2.MemberUnfollowed(
                             brand_id=shop.brand_id, shop_id=shop.shop_id,
                             account_id=account_id, lv0_ended=ended))
     remaining = [s for s in card.followed_shop_ids if s != shop.shop_id]

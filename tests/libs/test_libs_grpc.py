@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from brandclub.membership.v1 import membership_service_pb2 as pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as pb_grpc
@@ -51,7 +52,7 @@ async def do(request: Any, context: Any) -> Any:
     return Reply(status=SERVING)
 
 
-def test_compose(*, probes: Sequence[Probe] = ()) -> Compose:
+def make_compose(*, probes: Sequence[Probe] = ()) -> Compose:
     async def compose(resources: Resources) -> Composition:
         def register(server: Any) -> None:
             handler = grpc.unary_unary_rpc_method_handler(
@@ -65,7 +66,6 @@ def test_compose(*, probes: Sequence[Probe] = ()) -> Compose:
     return compose
 
 
-test_compose.__test__ = False  # type: ignore[attr-defined]  # a factory, not a test
 
 
 def do_call(channel: Any) -> Any:
@@ -83,7 +83,7 @@ def free_port() -> int:
 @pytest.fixture
 async def service(db_url: str, redis_url: str) -> AsyncIterator[RunningService]:
     async with running_service(service_settings("membership", db_url, redis_url),
-                               test_compose()) as svc:
+                               make_compose()) as svc:
         yield svc
 
 
@@ -127,7 +127,7 @@ async def test_health_follows_a_failing_extra_probe(db_url: str, redis_url: str)
             raise ConnectionError("downstream is gone")
 
     settings = service_settings("membership", db_url, redis_url)
-    async with running_service(settings, test_compose(probes=[probe])) as svc:
+    async with running_service(settings, make_compose(probes=[probe])) as svc:
         plain = grpc.aio.insecure_channel(svc.address)
         try:
             assert await health_of(plain) == SERVING
@@ -143,7 +143,7 @@ async def test_health_follows_a_failing_extra_probe(db_url: str, redis_url: str)
 async def test_health_not_serving_while_redis_is_unreachable(db_url: str) -> None:
     """A service whose Redis does not answer starts, but reports NOT_SERVING."""
     settings = service_settings("membership", db_url, f"redis://127.0.0.1:{free_port()}/0")
-    async with running_service(settings, test_compose()) as svc:
+    async with running_service(settings, make_compose()) as svc:
         plain = grpc.aio.insecure_channel(svc.address)
         try:
             assert await health_of(plain) == NOT_SERVING
@@ -155,7 +155,7 @@ async def test_health_not_serving_while_postgres_is_unreachable(redis_url: str) 
     """A service whose PostgreSQL does not answer starts, but reports NOT_SERVING."""
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
     async with running_service(service_settings("membership", url, redis_url),
-                               test_compose()) as svc:
+                               make_compose()) as svc:
         plain = grpc.aio.insecure_channel(svc.address)
         try:
             assert await health_of(plain) == NOT_SERVING
@@ -175,6 +175,18 @@ async def test_drain_turns_health_not_serving(service: RunningService, channel: 
     finally:
         watch.cancel()
         await draining
+
+
+async def test_reflection_lists_the_service_and_health(channel: Any) -> None:
+    """Server reflection lists the composed service names alongside health and reflection."""
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    call = stub.ServerReflectionInfo(timeout=5)
+    await call.write(reflection_pb2.ServerReflectionRequest(list_services=""))
+    answer = await call.read()
+    await call.done_writing()
+    names = {service.name for service in answer.list_services_response.service}
+    assert {SERVICE, "grpc.health.v1.Health",
+            "grpc.reflection.v1alpha.ServerReflection"} <= names
 
 
 # --- errors and deadlines on the server -------------------------------------------------------

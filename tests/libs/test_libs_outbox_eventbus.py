@@ -13,7 +13,7 @@ from typing import cast
 
 import pytest
 
-from brandclub.events.v1 import events_pb2
+from brandclub.events.v1 import envelope_pb2, membership_events_pb2
 from libs.db import Connection, Database
 from libs.eventbus import EventConsumer, Handler
 from libs.outbox import OutboxRelay, add_event, stream_name
@@ -40,24 +40,24 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-async def write_event(db: Database, account_id: str) -> events_pb2.EventEnvelope:
+async def write_event(db: Database, account_id: str) -> envelope_pb2.EventEnvelope:
     async with db.transaction() as conn:
         return await add_event(
             conn, topic=TOPIC, brand_id="brd_1", producer="membership",
-            payload=events_pb2.MemberFollowed(brand_id="brd_1", shop_id="shp_1",
+            payload=membership_events_pb2.MemberFollowed(brand_id="brd_1", shop_id="shp_1",
                                               account_id=account_id))
 
 
-async def stream_envelopes(redis: Redis, stream: str = STREAM) -> list[events_pb2.EventEnvelope]:
+async def stream_envelopes(redis: Redis, stream: str = STREAM) -> list[envelope_pb2.EventEnvelope]:
     entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(stream))
-    return [events_pb2.EventEnvelope.FromString(fields[b"envelope"]) for _, fields in entries]
+    return [envelope_pb2.EventEnvelope.FromString(fields[b"envelope"]) for _, fields in entries]
 
 
 async def stream_event_ids(redis: Redis, stream: str = STREAM) -> list[str]:
     return [envelope.event_id for envelope in await stream_envelopes(redis, stream)]
 
 
-async def record_handled(conn: Connection, envelope: events_pb2.EventEnvelope) -> None:
+async def record_handled(conn: Connection, envelope: envelope_pb2.EventEnvelope) -> None:
     await conn.execute("INSERT INTO handled (event_id) VALUES ($1)", envelope.event_id)
 
 
@@ -88,7 +88,7 @@ async def test_rolled_back_event_is_never_published(db: Database, redis: Redis) 
     with pytest.raises(Abandon):
         async with db.transaction() as conn:
             await add_event(conn, topic=TOPIC, brand_id="brd_1", producer="membership",
-                            payload=events_pb2.MemberFollowed(account_id="acc_rollback"))
+                            payload=membership_events_pb2.MemberFollowed(account_id="acc_rollback"))
             raise Abandon
     assert await OutboxRelay(db, redis).publish_once() == 0
     assert await db.fetchval("SELECT count(*) FROM outbox") == 0
@@ -104,7 +104,7 @@ async def test_committed_event_is_published_exactly_once(db: Database, redis: Re
     [published] = await stream_envelopes(redis)
     assert published == envelope
     assert published.event_type == "brandclub.events.v1.MemberFollowed"
-    payload = events_pb2.MemberFollowed()
+    payload = membership_events_pb2.MemberFollowed()
     assert published.payload.Unpack(payload)
     assert payload.account_id == "acc_commit"
     assert await db.fetchval("SELECT count(*) FROM outbox") == 0
@@ -198,7 +198,7 @@ async def test_failed_handler_leaves_entry_pending_and_next_poll_applies_once(
     await OutboxRelay(db, redis).publish_once()
     calls = 0
 
-    async def flaky(conn: Connection, event: events_pb2.EventEnvelope) -> None:
+    async def flaky(conn: Connection, event: envelope_pb2.EventEnvelope) -> None:
         nonlocal calls
         calls += 1
         await record_handled(conn, event)
@@ -223,7 +223,7 @@ async def start_and_kill_mid_handler(db: Database, redis: Redis, name: str) -> N
     """Run a consumer until its handler has written, then cancel it before it commits."""
     entered = asyncio.Event()
 
-    async def stuck(conn: Connection, event: events_pb2.EventEnvelope) -> None:
+    async def stuck(conn: Connection, event: envelope_pb2.EventEnvelope) -> None:
         await record_handled(conn, event)
         entered.set()
         await asyncio.Event().wait()  # never finishes on its own
@@ -275,7 +275,7 @@ async def test_poison_entry_goes_to_dead_letter_after_max_deliveries(
     await OutboxRelay(db, redis).publish_once()
     calls = 0
 
-    async def always_fails(conn: Connection, event: events_pb2.EventEnvelope) -> None:
+    async def always_fails(conn: Connection, event: envelope_pb2.EventEnvelope) -> None:
         nonlocal calls
         calls += 1
         raise ValueError("cannot handle this")

@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 import pytest
 
-from brandclub.events.v1 import events_pb2
+from brandclub.events.v1 import envelope_pb2, membership_events_pb2
 from brandclub.membership.v1 import membership_service_pb2 as pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as pb_grpc
 from libs.grpc_client import remote_error
@@ -122,8 +122,8 @@ async def test_follow_event_reaches_the_stream(stub: pb_grpc.MembershipServiceSt
 
             await asyncio.sleep(0.05)
         assert len(entries) == 1
-        envelope = events_pb2.EventEnvelope.FromString(entries[0][1][b"envelope"])
-        followed = events_pb2.MemberFollowed()
+        envelope = envelope_pb2.EventEnvelope.FromString(entries[0][1][b"envelope"])
+        followed = membership_events_pb2.MemberFollowed()
         assert envelope.payload.Unpack(followed)
         assert (followed.shop_id, followed.account_id, followed.became_lv0) == (
             shop.shop_id, "acc_5", True)

@@ -21,7 +21,8 @@ DESCRIPTOR: _descriptor.FileDescriptor
 @_typing.final
 class EventEnvelope(_message.Message):
     """EventEnvelope is what travels on the bus (one Redis stream per topic). The payload is one of
-    the event messages below, packed in an Any so consumers can skip types they do not know.
+    the event messages of the <service>_events.proto files beside this one, packed in an Any so
+    consumers can skip types they do not know.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -65,68 +66,3 @@ class EventEnvelope(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EventEnvelope: _TypeAlias = EventEnvelope  # noqa: Y015
-
-@_typing.final
-class MemberFollowed(_message.Message):
-    """A shopper followed a shop (topic "membership")."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    BRAND_ID_FIELD_NUMBER: _builtins.int
-    SHOP_ID_FIELD_NUMBER: _builtins.int
-    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
-    BECAME_LV0_FIELD_NUMBER: _builtins.int
-    CHANNEL_FIELD_NUMBER: _builtins.int
-    brand_id: _builtins.str
-    shop_id: _builtins.str
-    account_id: _builtins.str
-    became_lv0: _builtins.bool
-    """True when the follow created an LV0 membership."""
-    channel: _builtins.str
-    def __init__(
-        self,
-        *,
-        brand_id: _builtins.str = ...,
-        shop_id: _builtins.str = ...,
-        account_id: _builtins.str = ...,
-        became_lv0: _builtins.bool = ...,
-        channel: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "became_lv0", b"became_lv0", "brand_id", b"brand_id", "channel", b"channel", "shop_id", b"shop_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___MemberFollowed: _TypeAlias = MemberFollowed  # noqa: Y015
-
-@_typing.final
-class MemberUnfollowed(_message.Message):
-    """A shopper unfollowed a shop (topic "membership")."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    BRAND_ID_FIELD_NUMBER: _builtins.int
-    SHOP_ID_FIELD_NUMBER: _builtins.int
-    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
-    LV0_ENDED_FIELD_NUMBER: _builtins.int
-    brand_id: _builtins.str
-    shop_id: _builtins.str
-    account_id: _builtins.str
-    lv0_ended: _builtins.bool
-    """True when the unfollow ended an LV0 membership."""
-    def __init__(
-        self,
-        *,
-        brand_id: _builtins.str = ...,
-        shop_id: _builtins.str = ...,
-        account_id: _builtins.str = ...,
-        lv0_ended: _builtins.bool = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "lv0_ended", b"lv0_ended", "shop_id", b"shop_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___MemberUnfollowed: _TypeAlias = MemberUnfollowed  # noqa: Y015
