@@ -66,8 +66,6 @@ def make_compose(*, probes: Sequence[Probe] = ()) -> Compose:
     return compose
 
 
-
-
 def do_call(channel: Any) -> Any:
     return channel.unary_unary(METHOD, request_serializer=Request.SerializeToString,
                                response_deserializer=Reply.FromString)

@@ -22,19 +22,40 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,brandclub/benefits/v1/benefits_service.proto\x12\x15\x62randclub.benefits.v1\"?\n\x17GetPointsBalanceRequest\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\"r\n\x18GetPointsBalanceResponse\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x18\n\x10\x61vailable_points\x18\x03 \x01(\x03\x12\x16\n\x0epending_points\x18\x04 \x01(\x03\x32\x86\x01\n\x0f\x42\x65nefitsService\x12s\n\x10GetPointsBalance\x12..brandclub.benefits.v1.GetPointsBalanceRequest\x1a/.brandclub.benefits.v1.GetPointsBalanceResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,brandclub/benefits/v1/benefits_service.proto\x12\x15\x62randclub.benefits.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xff\x01\n\x0bPointsEntry\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x10\n\x08\x62rand_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61mount\x18\x04 \x01(\x03\x12\x13\n\x0breason_code\x18\x05 \x01(\t\x12\x33\n\x06source\x18\x06 \x01(\x0e\x32#.brandclub.benefits.v1.PointsSource\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\x19\n\x11reverses_entry_id\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"?\n\x17GetPointsBalanceRequest\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\"r\n\x18GetPointsBalanceResponse\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x18\n\x10\x61vailable_points\x18\x03 \x01(\x03\x12\x16\n\x0epending_points\x18\x04 \x01(\x03\"\xdc\x01\n\x12GrantPointsRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08\x62rand_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61mount\x18\x04 \x01(\x03\x12\x13\n\x0breason_code\x18\x05 \x01(\t\x12\x33\n\x06source\x18\x06 \x01(\x0e\x32#.brandclub.benefits.v1.PointsSource\x12\x32\n\x0e\x61vailable_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"z\n\x13GrantPointsResponse\x12\x31\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\".brandclub.benefits.v1.PointsEntry\x12\x18\n\x10\x61vailable_points\x18\x02 \x01(\x03\x12\x16\n\x0epending_points\x18\x03 \x01(\x03\"\xa8\x01\n\x12SpendPointsRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08\x62rand_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61mount\x18\x04 \x01(\x03\x12\x13\n\x0breason_code\x18\x05 \x01(\t\x12\x33\n\x06source\x18\x06 \x01(\x0e\x32#.brandclub.benefits.v1.PointsSource\"b\n\x13SpendPointsResponse\x12\x31\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\".brandclub.benefits.v1.PointsEntry\x12\x18\n\x10\x61vailable_points\x18\x02 \x01(\x03\"h\n\x19ReversePointsEntryRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08\x62rand_id\x18\x02 \x01(\t\x12\x10\n\x08\x65ntry_id\x18\x03 \x01(\t\x12\x13\n\x0breason_code\x18\x04 \x01(\t\"i\n\x1aReversePointsEntryResponse\x12\x31\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\".brandclub.benefits.v1.PointsEntry\x12\x18\n\x10\x61vailable_points\x18\x02 \x01(\x03\"\x7f\n\x12IssueCouponRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08\x62rand_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x1a\n\x12\x63oupon_template_id\x18\x04 \x01(\t\x12\x13\n\x0breason_code\x18\x05 \x01(\t\"u\n\x13IssueCouponResponse\x12\x11\n\tcoupon_id\x18\x01 \x01(\t\x12\x1a\n\x12\x63oupon_template_id\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xb1\x01\n\x0cPointsSource\x12\x1d\n\x19POINTS_SOURCE_UNSPECIFIED\x10\x00\x12\x17\n\x13POINTS_SOURCE_ORDER\x10\x01\x12\x16\n\x12POINTS_SOURCE_RULE\x10\x02\x12\x1a\n\x16POINTS_SOURCE_ACTIVITY\x10\x03\x12\x19\n\x15POINTS_SOURCE_ISV_APP\x10\x04\x12\x1a\n\x16POINTS_SOURCE_OPERATOR\x10\x05\x32\xb3\x04\n\x0f\x42\x65nefitsService\x12s\n\x10GetPointsBalance\x12..brandclub.benefits.v1.GetPointsBalanceRequest\x1a/.brandclub.benefits.v1.GetPointsBalanceResponse\x12\x64\n\x0bGrantPoints\x12).brandclub.benefits.v1.GrantPointsRequest\x1a*.brandclub.benefits.v1.GrantPointsResponse\x12\x64\n\x0bSpendPoints\x12).brandclub.benefits.v1.SpendPointsRequest\x1a*.brandclub.benefits.v1.SpendPointsResponse\x12y\n\x12ReversePointsEntry\x12\x30.brandclub.benefits.v1.ReversePointsEntryRequest\x1a\x31.brandclub.benefits.v1.ReversePointsEntryResponse\x12\x64\n\x0bIssueCoupon\x12).brandclub.benefits.v1.IssueCouponRequest\x1a*.brandclub.benefits.v1.IssueCouponResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'brandclub.benefits.v1.benefits_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETPOINTSBALANCEREQUEST']._serialized_start=71
-  _globals['_GETPOINTSBALANCEREQUEST']._serialized_end=134
-  _globals['_GETPOINTSBALANCERESPONSE']._serialized_start=136
-  _globals['_GETPOINTSBALANCERESPONSE']._serialized_end=250
-  _globals['_BENEFITSSERVICE']._serialized_start=253
-  _globals['_BENEFITSSERVICE']._serialized_end=387
+  _globals['_POINTSSOURCE']._serialized_start=1623
+  _globals['_POINTSSOURCE']._serialized_end=1800
+  _globals['_POINTSENTRY']._serialized_start=105
+  _globals['_POINTSENTRY']._serialized_end=360
+  _globals['_GETPOINTSBALANCEREQUEST']._serialized_start=362
+  _globals['_GETPOINTSBALANCEREQUEST']._serialized_end=425
+  _globals['_GETPOINTSBALANCERESPONSE']._serialized_start=427
+  _globals['_GETPOINTSBALANCERESPONSE']._serialized_end=541
+  _globals['_GRANTPOINTSREQUEST']._serialized_start=544
+  _globals['_GRANTPOINTSREQUEST']._serialized_end=764
+  _globals['_GRANTPOINTSRESPONSE']._serialized_start=766
+  _globals['_GRANTPOINTSRESPONSE']._serialized_end=888
+  _globals['_SPENDPOINTSREQUEST']._serialized_start=891
+  _globals['_SPENDPOINTSREQUEST']._serialized_end=1059
+  _globals['_SPENDPOINTSRESPONSE']._serialized_start=1061
+  _globals['_SPENDPOINTSRESPONSE']._serialized_end=1159
+  _globals['_REVERSEPOINTSENTRYREQUEST']._serialized_start=1161
+  _globals['_REVERSEPOINTSENTRYREQUEST']._serialized_end=1265
+  _globals['_REVERSEPOINTSENTRYRESPONSE']._serialized_start=1267
+  _globals['_REVERSEPOINTSENTRYRESPONSE']._serialized_end=1372
+  _globals['_ISSUECOUPONREQUEST']._serialized_start=1374
+  _globals['_ISSUECOUPONREQUEST']._serialized_end=1501
+  _globals['_ISSUECOUPONRESPONSE']._serialized_start=1503
+  _globals['_ISSUECOUPONRESPONSE']._serialized_end=1620
+  _globals['_BENEFITSSERVICE']._serialized_start=1803
+  _globals['_BENEFITSSERVICE']._serialized_end=2366
 # @@protoc_insertion_point(module_scope)

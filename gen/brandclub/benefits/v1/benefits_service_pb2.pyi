@@ -5,6 +5,8 @@ isort:skip_file
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -15,6 +17,77 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _PointsSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PointsSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PointsSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    POINTS_SOURCE_UNSPECIFIED: _PointsSource.ValueType  # 0
+    POINTS_SOURCE_ORDER: _PointsSource.ValueType  # 1
+    POINTS_SOURCE_RULE: _PointsSource.ValueType  # 2
+    POINTS_SOURCE_ACTIVITY: _PointsSource.ValueType  # 3
+    POINTS_SOURCE_ISV_APP: _PointsSource.ValueType  # 4
+    POINTS_SOURCE_OPERATOR: _PointsSource.ValueType  # 5
+
+class PointsSource(_PointsSource, metaclass=_PointsSourceEnumTypeWrapper): ...
+
+POINTS_SOURCE_UNSPECIFIED: PointsSource.ValueType  # 0
+POINTS_SOURCE_ORDER: PointsSource.ValueType  # 1
+POINTS_SOURCE_RULE: PointsSource.ValueType  # 2
+POINTS_SOURCE_ACTIVITY: PointsSource.ValueType  # 3
+POINTS_SOURCE_ISV_APP: PointsSource.ValueType  # 4
+POINTS_SOURCE_OPERATOR: PointsSource.ValueType  # 5
+Global___PointsSource: _TypeAlias = PointsSource  # noqa: Y015
+
+@_typing.final
+class PointsEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRY_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    REASON_CODE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    REVERSES_ENTRY_ID_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    entry_id: _builtins.str
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    amount: _builtins.int
+    """Positive for a grant, negative for a spend, expiry or reversal."""
+    reason_code: _builtins.str
+    """Machine-readable reason, e.g. "SIGN_IN_REWARD", "LOTTERY_DRAW_COST"."""
+    source: Global___PointsSource.ValueType
+    request_id: _builtins.str
+    """The caller's idempotency key."""
+    reverses_entry_id: _builtins.str
+    """Set on a reversal: the entry it reverses."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        entry_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        amount: _builtins.int = ...,
+        reason_code: _builtins.str = ...,
+        source: Global___PointsSource.ValueType = ...,
+        request_id: _builtins.str = ...,
+        reverses_entry_id: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "brand_id", b"brand_id", "create_time", b"create_time", "entry_id", b"entry_id", "reason_code", b"reason_code", "request_id", b"request_id", "reverses_entry_id", b"reverses_entry_id", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PointsEntry: _TypeAlias = PointsEntry  # noqa: Y015
 
 @_typing.final
 class GetPointsBalanceRequest(_message.Message):
@@ -67,3 +140,239 @@ class GetPointsBalanceResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetPointsBalanceResponse: _TypeAlias = GetPointsBalanceResponse  # noqa: Y015
+
+@_typing.final
+class GrantPointsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    REASON_CODE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    AVAILABLE_TIME_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    amount: _builtins.int
+    """Must be positive."""
+    reason_code: _builtins.str
+    source: Global___PointsSource.ValueType
+    @_builtins.property
+    def available_time(self) -> _timestamp_pb2.Timestamp:
+        """When set and in the future, the points stay pending until then."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        amount: _builtins.int = ...,
+        reason_code: _builtins.str = ...,
+        source: Global___PointsSource.ValueType = ...,
+        available_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["available_time", b"available_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "available_time", b"available_time", "brand_id", b"brand_id", "reason_code", b"reason_code", "request_id", b"request_id", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GrantPointsRequest: _TypeAlias = GrantPointsRequest  # noqa: Y015
+
+@_typing.final
+class GrantPointsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRY_FIELD_NUMBER: _builtins.int
+    AVAILABLE_POINTS_FIELD_NUMBER: _builtins.int
+    PENDING_POINTS_FIELD_NUMBER: _builtins.int
+    available_points: _builtins.int
+    pending_points: _builtins.int
+    @_builtins.property
+    def entry(self) -> Global___PointsEntry: ...
+    def __init__(
+        self,
+        *,
+        entry: Global___PointsEntry | None = ...,
+        available_points: _builtins.int = ...,
+        pending_points: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_points", b"available_points", "entry", b"entry", "pending_points", b"pending_points"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GrantPointsResponse: _TypeAlias = GrantPointsResponse  # noqa: Y015
+
+@_typing.final
+class SpendPointsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    REASON_CODE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    amount: _builtins.int
+    """Must be positive; the spend fails with FAILED_PRECONDITION / INSUFFICIENT_POINTS when the
+    available balance is lower.
+    """
+    reason_code: _builtins.str
+    source: Global___PointsSource.ValueType
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        amount: _builtins.int = ...,
+        reason_code: _builtins.str = ...,
+        source: Global___PointsSource.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "brand_id", b"brand_id", "reason_code", b"reason_code", "request_id", b"request_id", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SpendPointsRequest: _TypeAlias = SpendPointsRequest  # noqa: Y015
+
+@_typing.final
+class SpendPointsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRY_FIELD_NUMBER: _builtins.int
+    AVAILABLE_POINTS_FIELD_NUMBER: _builtins.int
+    available_points: _builtins.int
+    @_builtins.property
+    def entry(self) -> Global___PointsEntry: ...
+    def __init__(
+        self,
+        *,
+        entry: Global___PointsEntry | None = ...,
+        available_points: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_points", b"available_points", "entry", b"entry"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SpendPointsResponse: _TypeAlias = SpendPointsResponse  # noqa: Y015
+
+@_typing.final
+class ReversePointsEntryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ENTRY_ID_FIELD_NUMBER: _builtins.int
+    REASON_CODE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    entry_id: _builtins.str
+    reason_code: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        entry_id: _builtins.str = ...,
+        reason_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "entry_id", b"entry_id", "reason_code", b"reason_code", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReversePointsEntryRequest: _TypeAlias = ReversePointsEntryRequest  # noqa: Y015
+
+@_typing.final
+class ReversePointsEntryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRY_FIELD_NUMBER: _builtins.int
+    AVAILABLE_POINTS_FIELD_NUMBER: _builtins.int
+    available_points: _builtins.int
+    @_builtins.property
+    def entry(self) -> Global___PointsEntry: ...
+    def __init__(
+        self,
+        *,
+        entry: Global___PointsEntry | None = ...,
+        available_points: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_points", b"available_points", "entry", b"entry"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReversePointsEntryResponse: _TypeAlias = ReversePointsEntryResponse  # noqa: Y015
+
+@_typing.final
+class IssueCouponRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    COUPON_TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    REASON_CODE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    coupon_template_id: _builtins.str
+    reason_code: _builtins.str
+    """Why it was issued, e.g. "LOTTERY_PRIZE", "CAMPAIGN"."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        coupon_template_id: _builtins.str = ...,
+        reason_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "coupon_template_id", b"coupon_template_id", "reason_code", b"reason_code", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssueCouponRequest: _TypeAlias = IssueCouponRequest  # noqa: Y015
+
+@_typing.final
+class IssueCouponResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUPON_ID_FIELD_NUMBER: _builtins.int
+    COUPON_TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    coupon_id: _builtins.str
+    coupon_template_id: _builtins.str
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        coupon_id: _builtins.str = ...,
+        coupon_template_id: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupon_id", b"coupon_id", "coupon_template_id", b"coupon_template_id", "expire_time", b"expire_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssueCouponResponse: _TypeAlias = IssueCouponResponse  # noqa: Y015

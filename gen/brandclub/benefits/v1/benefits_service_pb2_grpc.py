@@ -27,6 +27,10 @@ if _version_not_supported:
 
 class BenefitsServiceStub:
     """BenefitsService owns points accounts and their ledger, coupons, gift packs and the points mall.
+
+    Every mutation takes a request_id that is also the ledger's idempotency key (an ISV's
+    businessId, an order id, an activity's draw id): the same key twice applies once and returns
+    the first answer; the same key with other parameters is refused.
     """
 
     def __init__(self, channel):
@@ -40,14 +44,66 @@ class BenefitsServiceStub:
                 request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetPointsBalanceRequest.SerializeToString,
                 response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetPointsBalanceResponse.FromString,
                 _registered_method=True)
+        self.GrantPoints = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsService/GrantPoints',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GrantPointsRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GrantPointsResponse.FromString,
+                _registered_method=True)
+        self.SpendPoints = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsService/SpendPoints',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.SpendPointsRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.SpendPointsResponse.FromString,
+                _registered_method=True)
+        self.ReversePointsEntry = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsService/ReversePointsEntry',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ReversePointsEntryRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ReversePointsEntryResponse.FromString,
+                _registered_method=True)
+        self.IssueCoupon = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsService/IssueCoupon',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.IssueCouponRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.IssueCouponResponse.FromString,
+                _registered_method=True)
 
 
 class BenefitsServiceServicer:
     """BenefitsService owns points accounts and their ledger, coupons, gift packs and the points mall.
+
+    Every mutation takes a request_id that is also the ledger's idempotency key (an ISV's
+    businessId, an order id, an activity's draw id): the same key twice applies once and returns
+    the first answer; the same key with other parameters is refused.
     """
 
     def GetPointsBalance(self, request, context):
         """Reads a member's points balance for a brand; an account never touched reads as zero.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GrantPoints(self, request, context):
+        """Adds points to a member's account (available at once, or pending until a time).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SpendPoints(self, request, context):
+        """Takes points from a member's account, soonest-expiring first; never below zero.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReversePointsEntry(self, request, context):
+        """Reverses one earlier ledger entry (a refund, a compensation of a failed saga step).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueCoupon(self, request, context):
+        """Issues one coupon of a template to a member (campaigns, activities, ISVs).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -61,6 +117,26 @@ def add_BenefitsServiceServicer_to_server(servicer, server):
                     request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetPointsBalanceRequest.FromString,
                     response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetPointsBalanceResponse.SerializeToString,
             ),
+            'GrantPoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.GrantPoints,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GrantPointsRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GrantPointsResponse.SerializeToString,
+            ),
+            'SpendPoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.SpendPoints,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.SpendPointsRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.SpendPointsResponse.SerializeToString,
+            ),
+            'ReversePointsEntry': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReversePointsEntry,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ReversePointsEntryRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ReversePointsEntryResponse.SerializeToString,
+            ),
+            'IssueCoupon': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueCoupon,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.IssueCouponRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.IssueCouponResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'brandclub.benefits.v1.BenefitsService', rpc_method_handlers)
@@ -71,6 +147,10 @@ def add_BenefitsServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class BenefitsService:
     """BenefitsService owns points accounts and their ledger, coupons, gift packs and the points mall.
+
+    Every mutation takes a request_id that is also the ledger's idempotency key (an ISV's
+    businessId, an order id, an activity's draw id): the same key twice applies once and returns
+    the first answer; the same key with other parameters is refused.
     """
 
     @staticmethod
@@ -90,6 +170,114 @@ class BenefitsService:
             '/brandclub.benefits.v1.BenefitsService/GetPointsBalance',
             brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetPointsBalanceRequest.SerializeToString,
             brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetPointsBalanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GrantPoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsService/GrantPoints',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GrantPointsRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GrantPointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SpendPoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsService/SpendPoints',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.SpendPointsRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.SpendPointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReversePointsEntry(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsService/ReversePointsEntry',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ReversePointsEntryRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ReversePointsEntryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueCoupon(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsService/IssueCoupon',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.IssueCouponRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.IssueCouponResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,7 +27,12 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class BenefitsServiceStub:
-    """BenefitsService owns points accounts and their ledger, coupons, gift packs and the points mall."""
+    """BenefitsService owns points accounts and their ledger, coupons, gift packs and the points mall.
+
+    Every mutation takes a request_id that is also the ledger's idempotency key (an ISV's
+    businessId, an order id, an activity's draw id): the same key twice applies once and returns
+    the first answer; the same key with other parameters is refused.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -35,17 +40,43 @@ class BenefitsServiceStub:
     def __new__(cls, channel: _aio.Channel) -> BenefitsServiceAsyncStub: ...
     GetPointsBalance: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.GetPointsBalanceRequest, _benefits_service_pb2.GetPointsBalanceResponse]
     """Reads a member's points balance for a brand; an account never touched reads as zero."""
+    GrantPoints: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.GrantPointsRequest, _benefits_service_pb2.GrantPointsResponse]
+    """Adds points to a member's account (available at once, or pending until a time)."""
+    SpendPoints: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.SpendPointsRequest, _benefits_service_pb2.SpendPointsResponse]
+    """Takes points from a member's account, soonest-expiring first; never below zero."""
+    ReversePointsEntry: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.ReversePointsEntryRequest, _benefits_service_pb2.ReversePointsEntryResponse]
+    """Reverses one earlier ledger entry (a refund, a compensation of a failed saga step)."""
+    IssueCoupon: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.IssueCouponRequest, _benefits_service_pb2.IssueCouponResponse]
+    """Issues one coupon of a template to a member (campaigns, activities, ISVs)."""
 
 @_typing.type_check_only
 class BenefitsServiceAsyncStub(BenefitsServiceStub):
-    """BenefitsService owns points accounts and their ledger, coupons, gift packs and the points mall."""
+    """BenefitsService owns points accounts and their ledger, coupons, gift packs and the points mall.
+
+    Every mutation takes a request_id that is also the ledger's idempotency key (an ISV's
+    businessId, an order id, an activity's draw id): the same key twice applies once and returns
+    the first answer; the same key with other parameters is refused.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetPointsBalance: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.GetPointsBalanceRequest, _benefits_service_pb2.GetPointsBalanceResponse]  # type: ignore[assignment]
     """Reads a member's points balance for a brand; an account never touched reads as zero."""
+    GrantPoints: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.GrantPointsRequest, _benefits_service_pb2.GrantPointsResponse]  # type: ignore[assignment]
+    """Adds points to a member's account (available at once, or pending until a time)."""
+    SpendPoints: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.SpendPointsRequest, _benefits_service_pb2.SpendPointsResponse]  # type: ignore[assignment]
+    """Takes points from a member's account, soonest-expiring first; never below zero."""
+    ReversePointsEntry: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.ReversePointsEntryRequest, _benefits_service_pb2.ReversePointsEntryResponse]  # type: ignore[assignment]
+    """Reverses one earlier ledger entry (a refund, a compensation of a failed saga step)."""
+    IssueCoupon: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.IssueCouponRequest, _benefits_service_pb2.IssueCouponResponse]  # type: ignore[assignment]
+    """Issues one coupon of a template to a member (campaigns, activities, ISVs)."""
 
 class BenefitsServiceServicer(metaclass=_abc_1.ABCMeta):
-    """BenefitsService owns points accounts and their ledger, coupons, gift packs and the points mall."""
+    """BenefitsService owns points accounts and their ledger, coupons, gift packs and the points mall.
+
+    Every mutation takes a request_id that is also the ledger's idempotency key (an ISV's
+    businessId, an order id, an activity's draw id): the same key twice applies once and returns
+    the first answer; the same key with other parameters is refused.
+    """
 
     @_abc_1.abstractmethod
     def GetPointsBalance(
@@ -54,5 +85,37 @@ class BenefitsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_benefits_service_pb2.GetPointsBalanceResponse, _abc.Awaitable[_benefits_service_pb2.GetPointsBalanceResponse]]:
         """Reads a member's points balance for a brand; an account never touched reads as zero."""
+
+    @_abc_1.abstractmethod
+    def GrantPoints(
+        self,
+        request: _benefits_service_pb2.GrantPointsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.GrantPointsResponse, _abc.Awaitable[_benefits_service_pb2.GrantPointsResponse]]:
+        """Adds points to a member's account (available at once, or pending until a time)."""
+
+    @_abc_1.abstractmethod
+    def SpendPoints(
+        self,
+        request: _benefits_service_pb2.SpendPointsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.SpendPointsResponse, _abc.Awaitable[_benefits_service_pb2.SpendPointsResponse]]:
+        """Takes points from a member's account, soonest-expiring first; never below zero."""
+
+    @_abc_1.abstractmethod
+    def ReversePointsEntry(
+        self,
+        request: _benefits_service_pb2.ReversePointsEntryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.ReversePointsEntryResponse, _abc.Awaitable[_benefits_service_pb2.ReversePointsEntryResponse]]:
+        """Reverses one earlier ledger entry (a refund, a compensation of a failed saga step)."""
+
+    @_abc_1.abstractmethod
+    def IssueCoupon(
+        self,
+        request: _benefits_service_pb2.IssueCouponRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.IssueCouponResponse, _abc.Awaitable[_benefits_service_pb2.IssueCouponResponse]]:
+        """Issues one coupon of a template to a member (campaigns, activities, ISVs)."""
 
 def add_BenefitsServiceServicer_to_server(servicer: BenefitsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

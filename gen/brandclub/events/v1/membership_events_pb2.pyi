@@ -5,6 +5,7 @@ isort:skip_file
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,7 +19,9 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class MemberFollowed(_message.Message):
-    """Events the membership service publishes on topic "membership".
+    """Events the membership service publishes on topic "membership". Membership also ingests the
+    marketplace's facts (orders, refunds, carts) and republishes them here, so that benefits,
+    engagement and messaging react to one stream.
 
     A shopper followed a shop.
     """
@@ -83,3 +86,222 @@ class MemberUnfollowed(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MemberUnfollowed: _TypeAlias = MemberUnfollowed  # noqa: Y015
+
+@_typing.final
+class MemberJoined(_message.Message):
+    """A shopper opened the card (joined the program). Granting the gift pack reacts to this."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    MEMBER_ID_FIELD_NUMBER: _builtins.int
+    PROGRAM_ID_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    INVITE_CODE_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    member_id: _builtins.str
+    program_id: _builtins.str
+    level: _builtins.int
+    channel: _builtins.str
+    invite_code: _builtins.str
+    """The inviter's invite code, when the shopper joined through an invite."""
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        member_id: _builtins.str = ...,
+        program_id: _builtins.str = ...,
+        level: _builtins.int = ...,
+        channel: _builtins.str = ...,
+        invite_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "channel", b"channel", "invite_code", b"invite_code", "level", b"level", "member_id", b"member_id", "program_id", b"program_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MemberJoined: _TypeAlias = MemberJoined  # noqa: Y015
+
+@_typing.final
+class MemberCancelled(_message.Message):
+    """A member left the program."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    MEMBER_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    member_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        member_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "member_id", b"member_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MemberCancelled: _TypeAlias = MemberCancelled  # noqa: Y015
+
+@_typing.final
+class MemberTierChanged(_message.Message):
+    """A member's tier changed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    FROM_LEVEL_FIELD_NUMBER: _builtins.int
+    TO_LEVEL_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    from_level: _builtins.int
+    to_level: _builtins.int
+    reason: _builtins.str
+    """"GROWTH_REACHED", "RETENTION_EXPIRED", "OPERATOR"."""
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        from_level: _builtins.int = ...,
+        to_level: _builtins.int = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "from_level", b"from_level", "reason", b"reason", "to_level", b"to_level"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MemberTierChanged: _TypeAlias = MemberTierChanged  # noqa: Y015
+
+@_typing.final
+class OrderPaid(_message.Message):
+    """The marketplace reported a paid order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    SHOP_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    PAID_CENTS_FIELD_NUMBER: _builtins.int
+    PAID_TIME_FIELD_NUMBER: _builtins.int
+    RETURN_WINDOW_END_TIME_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    shop_id: _builtins.str
+    account_id: _builtins.str
+    order_id: _builtins.str
+    paid_cents: _builtins.int
+    """Paid amount in cents."""
+    @_builtins.property
+    def paid_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def return_window_end_time(self) -> _timestamp_pb2.Timestamp:
+        """End of the return window: points earned stay pending until then."""
+
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        shop_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        paid_cents: _builtins.int = ...,
+        paid_time: _timestamp_pb2.Timestamp | None = ...,
+        return_window_end_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["paid_time", b"paid_time", "return_window_end_time", b"return_window_end_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "order_id", b"order_id", "paid_cents", b"paid_cents", "paid_time", b"paid_time", "return_window_end_time", b"return_window_end_time", "shop_id", b"shop_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrderPaid: _TypeAlias = OrderPaid  # noqa: Y015
+
+@_typing.final
+class OrderRefunded(_message.Message):
+    """The marketplace reported a refund of (part of) an order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    SHOP_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    REFUND_ID_FIELD_NUMBER: _builtins.int
+    REFUNDED_CENTS_FIELD_NUMBER: _builtins.int
+    REFUND_TIME_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    shop_id: _builtins.str
+    account_id: _builtins.str
+    order_id: _builtins.str
+    refund_id: _builtins.str
+    refunded_cents: _builtins.int
+    @_builtins.property
+    def refund_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        shop_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        refund_id: _builtins.str = ...,
+        refunded_cents: _builtins.int = ...,
+        refund_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["refund_time", b"refund_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "order_id", b"order_id", "refund_id", b"refund_id", "refund_time", b"refund_time", "refunded_cents", b"refunded_cents", "shop_id", b"shop_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrderRefunded: _TypeAlias = OrderRefunded  # noqa: Y015
+
+@_typing.final
+class CartItemAdded(_message.Message):
+    """The marketplace reported an item added to the cart."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    SHOP_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    SKU_ID_FIELD_NUMBER: _builtins.int
+    ADD_TIME_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    shop_id: _builtins.str
+    account_id: _builtins.str
+    sku_id: _builtins.str
+    @_builtins.property
+    def add_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        shop_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        sku_id: _builtins.str = ...,
+        add_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["add_time", b"add_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "add_time", b"add_time", "brand_id", b"brand_id", "shop_id", b"shop_id", "sku_id", b"sku_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CartItemAdded: _TypeAlias = CartItemAdded  # noqa: Y015
