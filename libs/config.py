@@ -93,6 +93,8 @@ class Env:
                 raise ConfigError(f"{name}: key {kid!r} is not valid base64") from None
             if len(secret) < 16:
                 raise ConfigError(f"{name}: key {kid!r} must be at least 16 bytes")
+            if kid in keys:
+                raise ConfigError(f"{name}: key id {kid!r} appears twice")
             keys[kid] = secret
         return keys
 

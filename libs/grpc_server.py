@@ -69,13 +69,20 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 if budget <= 0:
                     code = grpc.StatusCode.DEADLINE_EXCEEDED
                     await context.abort(code, "deadline already expired on arrival")
-                return await asyncio.wait_for(inner(request, context), budget)
+                scope = asyncio.timeout(budget)
+                try:
+                    async with scope:
+                        return await inner(request, context)
+                except TimeoutError:
+                    # Only our own deadline is DEADLINE_EXCEEDED; a timeout raised by the
+                    # handler's own I/O is an internal error like any other.
+                    if scope.expired():
+                        code = grpc.StatusCode.DEADLINE_EXCEEDED
+                        await context.abort(code, "deadline exceeded")
+                    raise
             except DomainError as error:
                 code = grpc.StatusCode(_status_code_tuple(int(error.code)))
                 await context.abort_with_status(domain_status(error, service))
-            except TimeoutError:
-                code = grpc.StatusCode.DEADLINE_EXCEEDED
-                await context.abort(code, "deadline exceeded")
             except asyncio.CancelledError:
                 code = grpc.StatusCode.CANCELLED
                 raise

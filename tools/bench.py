@@ -11,80 +11,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
-import statistics
+import pkgutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 
 import asyncpg
 import grpc
 
-from brandclub.membership.v1 import membership_service_pb2 as membership_pb
-from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
 from libs.embedded import free_port
+from tools import bench_scenarios
+from tools.bench_core import BenchContext, Result, measure
 from tools.bench_echo import METHOD as ECHO_METHOD
 from tools.stack import ROOT, Stack
-
-Operation = Callable[[int], Awaitable[None]]
-
-
-@dataclass
-class Result:
-    name: str
-    concurrency: int
-    operations: int
-    errors: int
-    seconds: float
-    throughput: float
-    p50_ms: float
-    p99_ms: float
-    vs_grpc_echo: float | None = None
-    vs_asyncpg_update: float | None = None
-
-
-async def measure(name: str, operation: Operation, *, concurrency: int, seconds: float,
-                  warmup: float) -> Result:
-    """Run `concurrency` workers in a closed loop; latencies after the warm-up count."""
-    latencies: list[float] = []
-    errors = 0
-    recording = False
-    stop_at = time.monotonic() + warmup + seconds
-
-    async def worker(index: int) -> None:
-        nonlocal errors
-        while time.monotonic() < stop_at:
-            started = time.perf_counter()
-            try:
-                await operation(index)
-            except Exception:
-                errors += 1
-                continue
-            if recording:
-                latencies.append(time.perf_counter() - started)
-
-    async def start_recording() -> float:
-        nonlocal recording
-        await asyncio.sleep(warmup)
-        recording = True
-        return time.monotonic()
-
-    recorder = asyncio.create_task(start_recording())
-    await asyncio.gather(*(worker(i) for i in range(concurrency)))
-    elapsed = time.monotonic() - await recorder
-    latencies.sort()
-    count = len(latencies)
-    return Result(
-        name=name, concurrency=concurrency, operations=count, errors=errors,
-        seconds=round(elapsed, 3), throughput=round(count / elapsed, 1) if elapsed else 0.0,
-        p50_ms=round(statistics.median(latencies) * 1000, 3) if count else 0.0,
-        p99_ms=round(latencies[min(count - 1, int(count * 0.99))] * 1000, 3) if count else 0.0,
-    )
 
 
 async def bench_grpc_echo(concurrency: int, seconds: float, warmup: float) -> Result:
@@ -125,27 +70,10 @@ async def bench_asyncpg_update(database_url: str, concurrency: int, seconds: flo
         await pool.close()
 
 
-async def bench_member_card(stack: Stack, concurrency: int, seconds: float,
-                            warmup: float, members: int) -> Result:
-    """GetMemberCard over gRPC against the membership process, over many members."""
-    async with grpc.aio.insecure_channel(stack.address("membership")) as channel:
-        membership = membership_grpc.MembershipServiceStub(channel)
-        seed = await stack.seed("bench-shopper")
-        accounts = [f"acc_bench_{i}" for i in range(members)]
-        for start in range(0, members, 200):
-            await asyncio.gather(*(membership.FollowShop(membership_pb.FollowShopRequest(
-                request_id=f"bench:follow:{account}", shop_id=seed.shop_id, account_id=account,
-                channel="bench"), timeout=30) for account in accounts[start:start + 200]))
-        counter = 0
-
-        async def read_card(_: int) -> None:
-            nonlocal counter
-            counter += 1
-            await membership.GetMemberCard(membership_pb.GetMemberCardRequest(
-                brand_id=seed.brand_id, account_id=accounts[counter % members]), timeout=5)
-
-        return await measure("membership/get-member-card", read_card, concurrency=concurrency,
-                             seconds=seconds, warmup=warmup)
+def scenario_modules(only: str | None) -> list[ModuleType]:
+    names = sorted(info.name for info in pkgutil.iter_modules(bench_scenarios.__path__))
+    return [importlib.import_module(f"tools.bench_scenarios.{name}") for name in names
+            if only is None or name == only]
 
 
 def with_ratios(results: list[Result]) -> list[Result]:
@@ -181,8 +109,10 @@ async def run(options: argparse.Namespace) -> list[Result]:
             results = [
                 await bench_grpc_echo(*args),
                 await bench_asyncpg_update(stack.database_url, *args),
-                await bench_member_card(stack, *args, members=options.members),
             ]
+            context = BenchContext(stack, options)
+            for module in scenario_modules(options.only):
+                results += await module.scenarios(context)
         finally:
             stack.stop()
     return with_ratios(results)
@@ -195,6 +125,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--only", default=None, help="run one scenario module (and baselines)")
     parser.add_argument("--json", type=Path, default=None, help="where to write the results")
     options = parser.parse_args()
     results = asyncio.run(run(options))

@@ -1,0 +1,33 @@
+"""Membership hot path: the member card, read on every shop and product page."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from brandclub.membership.v1 import membership_service_pb2 as membership_pb
+from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
+from tools.bench_core import BenchContext, Result
+
+
+async def scenarios(ctx: BenchContext) -> list[Result]:
+    """GetMemberCard over gRPC against the membership process, spread over many members."""
+    members = ctx.options.members
+    async with grpc.aio.insecure_channel(ctx.stack.address("membership")) as channel:
+        membership = membership_grpc.MembershipServiceStub(channel)
+        seed = await ctx.stack.seed("bench-shopper")
+        accounts = [f"acc_bench_{i}" for i in range(members)]
+        for start in range(0, members, 200):
+            await asyncio.gather(*(membership.FollowShop(membership_pb.FollowShopRequest(
+                request_id=f"bench:follow:{account}", shop_id=seed.shop_id, account_id=account,
+                channel="bench"), timeout=30) for account in accounts[start:start + 200]))
+        counter = 0
+
+        async def read_card(_: int) -> None:
+            nonlocal counter
+            counter += 1
+            await membership.GetMemberCard(membership_pb.GetMemberCardRequest(
+                brand_id=seed.brand_id, account_id=accounts[counter % members]), timeout=5)
+
+        return [await ctx.measure("membership/get-member-card", read_card)]
