@@ -114,8 +114,11 @@ class OutboxRelay:
                     if listener is not None:
                         await self._release(listener)
                         listener = None
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that races with its own timeout, and the relay would never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+                    async with asyncio.timeout(self._poll_seconds):
+                        await self._wake.wait()
                 self._wake.clear()
         finally:
             if listener is not None:

@@ -59,17 +59,30 @@ class RunningService:
     async def stop(self, grace_seconds: float = 0.5) -> None:
         """Drain, stop background loops, close resources in reverse order of opening."""
         await self.host.drain(grace_seconds)
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_all(self.tasks)
         for close in reversed(self.composition.on_close):
             await close()
         for channel in self.resources.channels.values():
             await channel.close()
         await self.resources.redis.aclose()
         await self.resources.db.close()
+
+
+async def cancel_all(tasks: Sequence[asyncio.Task[None]], *, retry_seconds: float = 0.5) -> None:
+    """Cancel background loops and wait for them to end.
+
+    A cancellation can be swallowed inside a library (one that races with a timeout, or a
+    client that catches it while tearing down a connection); cancelling again until the task
+    is done makes shutdown certain instead of hanging the drain.
+    """
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=retry_seconds)
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            task.result()
 
 
 async def start_service(settings: Settings, compose: Compose, *, port: int | None = None,
