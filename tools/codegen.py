@@ -10,6 +10,7 @@ import argparse
 import filecmp
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -25,14 +26,13 @@ def _proto_files() -> list[Path]:
 
 def generate(out_dir: Path) -> None:
     """Run protoc (grpcio-tools) with the mypy-protobuf plugins into out_dir."""
-    import grpc_tools
-    from grpc_tools import protoc  # imported late: only the dev extra ships it
+    import grpc_tools  # imported late: only the dev extra ships it
 
     well_known = Path(grpc_tools.__file__).parent / "_proto"
     bin_dir = Path(sys.executable).parent
     out_dir.mkdir(parents=True, exist_ok=True)
     args = [
-        "protoc",
+        sys.executable, "-m", "grpc_tools.protoc",
         f"-I{PROTO_ROOT}",
         f"-I{well_known}",
         f"--plugin=protoc-gen-mypy={bin_dir / 'protoc-gen-mypy'}",
@@ -43,9 +43,10 @@ def generate(out_dir: Path) -> None:
         f"--mypy_grpc_out={out_dir}",
         *(str(p.relative_to(PROTO_ROOT)) for p in _proto_files()),
     ]
-    code = protoc.main(args)
-    if code != 0:
-        raise SystemExit(f"codegen: protoc failed with exit code {code}")
+    # The mypy plugin reports every file it writes; show protoc's output only when it fails.
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"codegen: protoc failed ({done.returncode}):\n{done.stderr}")
     # Every directory becomes a regular package so that mypy and setuptools see it.
     for directory in [out_dir / "brandclub", *(out_dir / "brandclub").rglob("*")]:
         if directory.is_dir():
