@@ -22,9 +22,11 @@ def configure_tracing(service: str, exporter: str, otlp_endpoint: str) -> None:
     if exporter == "otlp":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        # The batch processor drops spans it cannot send; it never blocks a request.
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint,
-                                                                        insecure=True)))
+        # The batch processor drops spans it cannot send and never blocks a request; short
+        # timeouts keep an absent collector from stretching shutdown past the drain.
+        exporter_client = OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True, timeout=2)
+        provider.add_span_processor(BatchSpanProcessor(exporter_client,
+                                                       export_timeout_millis=2000))
     elif exporter == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)

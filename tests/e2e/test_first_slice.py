@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from libs.embedded import free_port
 from tools.stack import SERVICES, Stack
 
 pytestmark = pytest.mark.e2e
@@ -31,7 +32,14 @@ async def stack(tmp_path_factory: pytest.TempPathFactory, postgres_server_url: s
     running = Stack.on_free_ports(root, database_url=database_url(postgres_server_url, name),
                                   redis_url=redis_server_url.replace("/0", "/1"),
                                   log_dir=root / "logs",
-                                  extra_env={"DRAIN_SECONDS": "2", "LOG_LEVEL": "info"})
+                                  extra_env={
+                                      "DRAIN_SECONDS": "2", "LOG_LEVEL": "info",
+                                      # Telemetry fails open: spans go to a collector that
+                                      # is not there, and nothing may notice.
+                                      "OTEL_TRACES_EXPORTER": "otlp",
+                                      "OTEL_EXPORTER_OTLP_ENDPOINT":
+                                          f"http://127.0.0.1:{free_port()}",
+                                  })
     try:
         await running.start()
         yield running
