@@ -11,6 +11,7 @@ import os
 import signal
 from pathlib import Path
 
+from libs.config import SERVICE_PORTS
 from libs.embedded import env_or_none
 from tools.stack import ROOT, Stack
 
@@ -18,7 +19,7 @@ from tools.stack import ROOT, Stack
 def banner(stack: Stack, seed_brand: str, seed_shop: str, token: str) -> str:
     lines = [
         "Brandclub is up.",
-        f"  storefront API   {stack.gateway_url}/storefront/v1",
+        f"  storefront API   {stack.gateway_url}/storefront/v1/brands/{seed_brand}/card",
         f"  health           {stack.gateway_url}/healthz",
         *(f"  {name:<16} grpc://{stack.address(name)}" for name in stack.ports),
         f"  database         {stack.database_url}",
@@ -38,9 +39,12 @@ def banner(stack: Stack, seed_brand: str, seed_shop: str, token: str) -> str:
 
 async def run() -> None:
     data_dir = Path(os.environ.get("DATA_DIR", ROOT / ".data"))
+    # PORT_OFFSET moves every port at once, to run a second suite beside a first one.
+    offset = int(os.environ.get("PORT_OFFSET", "0"))
     stack = Stack(data_dir, database_url=env_or_none("DATABASE_URL"),
                   redis_url=env_or_none("REDIS_URL"),
-                  http_port=int(os.environ.get("HTTP_PORT", "8080")))
+                  ports={name: port + offset for name, port in SERVICE_PORTS.items()},
+                  http_port=int(os.environ.get("HTTP_PORT", "8080")) + offset)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
