@@ -14,7 +14,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BenefitsService"].full_name
 
 
 async def compose(resources: Resources) -> Composition:
-    servicer = BenefitsServicer(resources.db)
+    servicer = BenefitsServicer(resources.db)  # type: ignore[abstract]
     relay = OutboxRelay(resources.db, resources.redis)
 
     def register(server: grpc.aio.Server) -> None:
