@@ -7,6 +7,8 @@ Each test gets its own database, cloned from a template migrated once, and an em
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,30 +25,36 @@ TEMPLATE_DB = "brandclub_test_template"
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server_url() -> Iterator[str]:
     """URL of the PostgreSQL server's maintenance database."""
     external = env_or_none("TEST_DATABASE_URL")
     if external:
         yield external
         return
-    server = start_postgres(tmp_path_factory.mktemp("pg") / "data")
+    # Not under pytest's basetemp: pytest prunes old basetemp directories, and a concurrent
+    # session pruning ours would delete a live server's data directory and socket.
+    root = Path(tempfile.mkdtemp(prefix="brandclub-test-pg-"))
+    server = start_postgres(root / "data")
     try:
         yield server.url("postgres")
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_server_url() -> Iterator[str]:
     external = env_or_none("TEST_REDIS_URL")
     if external:
         yield external
         return
-    server = start_redis(tmp_path_factory.mktemp("redis"), persist=False)
+    root = Path(tempfile.mkdtemp(prefix="brandclub-test-redis-"))
+    server = start_redis(root, persist=False)
     try:
         yield server.url
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def database_url(server_url: str, name: str) -> str:

@@ -2,25 +2,51 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 import grpc
 
 from brandclub.benefits.v1 import benefits_service_pb2 as pb
 from brandclub.benefits.v1 import benefits_service_pb2_grpc as pb_grpc
+from libs.config import Env
+from libs.eventbus import EventConsumer
 from libs.outbox import OutboxRelay
 from libs.service import Composition, Resources, run_service
-from services.benefits.api.servicer import BenefitsServicer
+from services.benefits.api.servicer import BenefitsAdminServicer, BenefitsServicer
+from services.benefits.usecases import jobs
+from services.benefits.usecases.earning import handle_event
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BenefitsService"].full_name
+ADMIN_SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BenefitsAdminService"].full_name
+CONSUMER_GROUP = "benefits-earning"
+TOPICS = ("membership", "engagement")
 
 
 async def compose(resources: Resources) -> Composition:
-    servicer = BenefitsServicer(resources.db)  # type: ignore[abstract]
-    relay = OutboxRelay(resources.db, resources.redis)
+    env = Env()
+    job_seconds = env.number("BENEFITS_JOB_INTERVAL_SECONDS", 5.0, minimum=0.05)
+    recovery_age = env.number("BENEFITS_REDEMPTION_RECOVERY_AFTER_SECONDS", 30.0)
+    db = resources.db
+    servicer = BenefitsServicer(db)
+    admin = BenefitsAdminServicer(db)
+    relay = OutboxRelay(db, resources.redis)
+    consumer = EventConsumer(db=db, redis=resources.redis, group=CONSUMER_GROUP, topics=TOPICS,
+                             handler=handle_event,
+                             consumer_name=f"{socket.gethostname()}-{os.getpid()}")
 
     def register(server: grpc.aio.Server) -> None:
         pb_grpc.add_BenefitsServiceServicer_to_server(servicer, server)
+        pb_grpc.add_BenefitsAdminServiceServicer_to_server(admin, server)
 
-    return Composition(service_names=[SERVICE_NAME], register=register, background=[relay.run])
+    return Composition(
+        service_names=[SERVICE_NAME, ADMIN_SERVICE_NAME], register=register,
+        background=[
+            relay.run, consumer.run,
+            jobs.loop("expire", lambda: jobs.expire_once(db), job_seconds),
+            jobs.loop("release", lambda: jobs.release_once(db), job_seconds),
+            jobs.loop("recover", lambda: jobs.recover_once(db, recovery_age), job_seconds),
+        ])
 
 
 def main() -> None:

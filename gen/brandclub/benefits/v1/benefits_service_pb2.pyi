@@ -3,9 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -30,8 +32,15 @@ class _PointsSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PointsSo
     POINTS_SOURCE_ACTIVITY: _PointsSource.ValueType  # 3
     POINTS_SOURCE_ISV_APP: _PointsSource.ValueType  # 4
     POINTS_SOURCE_OPERATOR: _PointsSource.ValueType  # 5
+    POINTS_SOURCE_SYSTEM: _PointsSource.ValueType  # 6
+    """Written by the service itself: expiry, release of pending points, shortfall recovery."""
+    POINTS_SOURCE_MALL: _PointsSource.ValueType  # 7
+    POINTS_SOURCE_GIFT_PACK: _PointsSource.ValueType  # 8
 
-class PointsSource(_PointsSource, metaclass=_PointsSourceEnumTypeWrapper): ...
+class PointsSource(_PointsSource, metaclass=_PointsSourceEnumTypeWrapper):
+    """---------------------------------------------------------------------------------------------
+    Points ledger
+    """
 
 POINTS_SOURCE_UNSPECIFIED: PointsSource.ValueType  # 0
 POINTS_SOURCE_ORDER: PointsSource.ValueType  # 1
@@ -39,7 +48,297 @@ POINTS_SOURCE_RULE: PointsSource.ValueType  # 2
 POINTS_SOURCE_ACTIVITY: PointsSource.ValueType  # 3
 POINTS_SOURCE_ISV_APP: PointsSource.ValueType  # 4
 POINTS_SOURCE_OPERATOR: PointsSource.ValueType  # 5
+POINTS_SOURCE_SYSTEM: PointsSource.ValueType  # 6
+"""Written by the service itself: expiry, release of pending points, shortfall recovery."""
+POINTS_SOURCE_MALL: PointsSource.ValueType  # 7
+POINTS_SOURCE_GIFT_PACK: PointsSource.ValueType  # 8
 Global___PointsSource: _TypeAlias = PointsSource  # noqa: Y015
+
+class _PointsEntryKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PointsEntryKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PointsEntryKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    POINTS_ENTRY_KIND_UNSPECIFIED: _PointsEntryKind.ValueType  # 0
+    POINTS_ENTRY_KIND_GRANT: _PointsEntryKind.ValueType  # 1
+    """Points available at once."""
+    POINTS_ENTRY_KIND_SPEND: _PointsEntryKind.ValueType  # 2
+    POINTS_ENTRY_KIND_EXPIRE: _PointsEntryKind.ValueType  # 3
+    POINTS_ENTRY_KIND_REVERSAL: _PointsEntryKind.ValueType  # 4
+    """Undoes an earlier grant or spend (reverses_entry_id says which)."""
+    POINTS_ENTRY_KIND_PENDING_GRANT: _PointsEntryKind.ValueType  # 5
+    """Points earned but pending until available_time (an order's return window)."""
+    POINTS_ENTRY_KIND_PENDING_RELEASE: _PointsEntryKind.ValueType  # 6
+    """Pending points became available."""
+    POINTS_ENTRY_KIND_PENDING_CANCEL: _PointsEntryKind.ValueType  # 7
+    """Pending points cancelled (a refund inside the return window, or a reversal)."""
+    POINTS_ENTRY_KIND_CLAWBACK: _PointsEntryKind.ValueType  # 8
+    """Available points taken back (a refund after the return window)."""
+    POINTS_ENTRY_KIND_SHORTFALL_RECOVERY: _PointsEntryKind.ValueType  # 9
+    """A recorded shortfall paid off from points that became available later."""
+
+class PointsEntryKind(_PointsEntryKind, metaclass=_PointsEntryKindEnumTypeWrapper): ...
+
+POINTS_ENTRY_KIND_UNSPECIFIED: PointsEntryKind.ValueType  # 0
+POINTS_ENTRY_KIND_GRANT: PointsEntryKind.ValueType  # 1
+"""Points available at once."""
+POINTS_ENTRY_KIND_SPEND: PointsEntryKind.ValueType  # 2
+POINTS_ENTRY_KIND_EXPIRE: PointsEntryKind.ValueType  # 3
+POINTS_ENTRY_KIND_REVERSAL: PointsEntryKind.ValueType  # 4
+"""Undoes an earlier grant or spend (reverses_entry_id says which)."""
+POINTS_ENTRY_KIND_PENDING_GRANT: PointsEntryKind.ValueType  # 5
+"""Points earned but pending until available_time (an order's return window)."""
+POINTS_ENTRY_KIND_PENDING_RELEASE: PointsEntryKind.ValueType  # 6
+"""Pending points became available."""
+POINTS_ENTRY_KIND_PENDING_CANCEL: PointsEntryKind.ValueType  # 7
+"""Pending points cancelled (a refund inside the return window, or a reversal)."""
+POINTS_ENTRY_KIND_CLAWBACK: PointsEntryKind.ValueType  # 8
+"""Available points taken back (a refund after the return window)."""
+POINTS_ENTRY_KIND_SHORTFALL_RECOVERY: PointsEntryKind.ValueType  # 9
+"""A recorded shortfall paid off from points that became available later."""
+Global___PointsEntryKind: _TypeAlias = PointsEntryKind  # noqa: Y015
+
+class _ExpiryMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ExpiryModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ExpiryMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EXPIRY_MODE_UNSPECIFIED: _ExpiryMode.ValueType  # 0
+    EXPIRY_MODE_NEVER: _ExpiryMode.ValueType  # 1
+    EXPIRY_MODE_ROLLING_DAYS: _ExpiryMode.ValueType  # 2
+    """Points expire expiry_days after they became available (at the end of that local day)."""
+    EXPIRY_MODE_CALENDAR_YEAR_END: _ExpiryMode.ValueType  # 3
+    """Points expire at the end of the calendar year (brand's time zone) they became available in."""
+
+class ExpiryMode(_ExpiryMode, metaclass=_ExpiryModeEnumTypeWrapper):
+    """---------------------------------------------------------------------------------------------
+    Points policy, earning rules, tier multipliers
+    """
+
+EXPIRY_MODE_UNSPECIFIED: ExpiryMode.ValueType  # 0
+EXPIRY_MODE_NEVER: ExpiryMode.ValueType  # 1
+EXPIRY_MODE_ROLLING_DAYS: ExpiryMode.ValueType  # 2
+"""Points expire expiry_days after they became available (at the end of that local day)."""
+EXPIRY_MODE_CALENDAR_YEAR_END: ExpiryMode.ValueType  # 3
+"""Points expire at the end of the calendar year (brand's time zone) they became available in."""
+Global___ExpiryMode: _TypeAlias = ExpiryMode  # noqa: Y015
+
+class _EarningTrigger:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EarningTriggerEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EarningTrigger.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EARNING_TRIGGER_UNSPECIFIED: _EarningTrigger.ValueType  # 0
+    EARNING_TRIGGER_ORDER_PAID: _EarningTrigger.ValueType  # 1
+    """Points per currency unit (100 cents) paid, times the member's tier multiplier; pending
+    until the order's return window ends.
+    """
+    EARNING_TRIGGER_FOLLOW: _EarningTrigger.ValueType  # 2
+    EARNING_TRIGGER_CART_ADD: _EarningTrigger.ValueType  # 3
+    EARNING_TRIGGER_SIGN_IN: _EarningTrigger.ValueType  # 4
+    EARNING_TRIGGER_VOTE: _EarningTrigger.ValueType  # 5
+    EARNING_TRIGGER_QUIZ: _EarningTrigger.ValueType  # 6
+    EARNING_TRIGGER_INVITE: _EarningTrigger.ValueType  # 7
+    """The inviter earns when the invitee opens the card."""
+
+class EarningTrigger(_EarningTrigger, metaclass=_EarningTriggerEnumTypeWrapper): ...
+
+EARNING_TRIGGER_UNSPECIFIED: EarningTrigger.ValueType  # 0
+EARNING_TRIGGER_ORDER_PAID: EarningTrigger.ValueType  # 1
+"""Points per currency unit (100 cents) paid, times the member's tier multiplier; pending
+until the order's return window ends.
+"""
+EARNING_TRIGGER_FOLLOW: EarningTrigger.ValueType  # 2
+EARNING_TRIGGER_CART_ADD: EarningTrigger.ValueType  # 3
+EARNING_TRIGGER_SIGN_IN: EarningTrigger.ValueType  # 4
+EARNING_TRIGGER_VOTE: EarningTrigger.ValueType  # 5
+EARNING_TRIGGER_QUIZ: EarningTrigger.ValueType  # 6
+EARNING_TRIGGER_INVITE: EarningTrigger.ValueType  # 7
+"""The inviter earns when the invitee opens the card."""
+Global___EarningTrigger: _TypeAlias = EarningTrigger  # noqa: Y015
+
+class _CouponKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CouponKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CouponKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    COUPON_KIND_UNSPECIFIED: _CouponKind.ValueType  # 0
+    COUPON_KIND_AMOUNT_OFF: _CouponKind.ValueType  # 1
+    """amount_off_cents off an order of at least threshold_cents."""
+    COUPON_KIND_PERCENT_OFF: _CouponKind.ValueType  # 2
+    """percent_off off an order of at least threshold_cents."""
+
+class CouponKind(_CouponKind, metaclass=_CouponKindEnumTypeWrapper):
+    """---------------------------------------------------------------------------------------------
+    Coupons
+    """
+
+COUPON_KIND_UNSPECIFIED: CouponKind.ValueType  # 0
+COUPON_KIND_AMOUNT_OFF: CouponKind.ValueType  # 1
+"""amount_off_cents off an order of at least threshold_cents."""
+COUPON_KIND_PERCENT_OFF: CouponKind.ValueType  # 2
+"""percent_off off an order of at least threshold_cents."""
+Global___CouponKind: _TypeAlias = CouponKind  # noqa: Y015
+
+class _CouponPlacement:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CouponPlacementEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CouponPlacement.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    COUPON_PLACEMENT_UNSPECIFIED: _CouponPlacement.ValueType  # 0
+    COUPON_PLACEMENT_CHECKOUT: _CouponPlacement.ValueType  # 1
+    COUPON_PLACEMENT_SHOP_HOME: _CouponPlacement.ValueType  # 2
+    COUPON_PLACEMENT_MEMBER_PAGE: _CouponPlacement.ValueType  # 3
+
+class CouponPlacement(_CouponPlacement, metaclass=_CouponPlacementEnumTypeWrapper): ...
+
+COUPON_PLACEMENT_UNSPECIFIED: CouponPlacement.ValueType  # 0
+COUPON_PLACEMENT_CHECKOUT: CouponPlacement.ValueType  # 1
+COUPON_PLACEMENT_SHOP_HOME: CouponPlacement.ValueType  # 2
+COUPON_PLACEMENT_MEMBER_PAGE: CouponPlacement.ValueType  # 3
+Global___CouponPlacement: _TypeAlias = CouponPlacement  # noqa: Y015
+
+class _CouponTemplateState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CouponTemplateStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CouponTemplateState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    COUPON_TEMPLATE_STATE_UNSPECIFIED: _CouponTemplateState.ValueType  # 0
+    COUPON_TEMPLATE_STATE_ACTIVE: _CouponTemplateState.ValueType  # 1
+    COUPON_TEMPLATE_STATE_CLOSED: _CouponTemplateState.ValueType  # 2
+
+class CouponTemplateState(_CouponTemplateState, metaclass=_CouponTemplateStateEnumTypeWrapper): ...
+
+COUPON_TEMPLATE_STATE_UNSPECIFIED: CouponTemplateState.ValueType  # 0
+COUPON_TEMPLATE_STATE_ACTIVE: CouponTemplateState.ValueType  # 1
+COUPON_TEMPLATE_STATE_CLOSED: CouponTemplateState.ValueType  # 2
+Global___CouponTemplateState: _TypeAlias = CouponTemplateState  # noqa: Y015
+
+class _CouponSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CouponSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CouponSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    COUPON_SOURCE_UNSPECIFIED: _CouponSource.ValueType  # 0
+    COUPON_SOURCE_CLAIM: _CouponSource.ValueType  # 1
+    COUPON_SOURCE_ISSUE: _CouponSource.ValueType  # 2
+    COUPON_SOURCE_GIFT_PACK: _CouponSource.ValueType  # 3
+    COUPON_SOURCE_MALL: _CouponSource.ValueType  # 4
+
+class CouponSource(_CouponSource, metaclass=_CouponSourceEnumTypeWrapper): ...
+
+COUPON_SOURCE_UNSPECIFIED: CouponSource.ValueType  # 0
+COUPON_SOURCE_CLAIM: CouponSource.ValueType  # 1
+COUPON_SOURCE_ISSUE: CouponSource.ValueType  # 2
+COUPON_SOURCE_GIFT_PACK: CouponSource.ValueType  # 3
+COUPON_SOURCE_MALL: CouponSource.ValueType  # 4
+Global___CouponSource: _TypeAlias = CouponSource  # noqa: Y015
+
+class _MallItemKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MallItemKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MallItemKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MALL_ITEM_KIND_UNSPECIFIED: _MallItemKind.ValueType  # 0
+    MALL_ITEM_KIND_COUPON: _MallItemKind.ValueType  # 1
+    """Issues a coupon of coupon_template_id."""
+    MALL_ITEM_KIND_VIRTUAL: _MallItemKind.ValueType  # 2
+    """Issues a redemption code (a card, a membership, a download)."""
+    MALL_ITEM_KIND_PHYSICAL: _MallItemKind.ValueType  # 3
+    """Shipped: the redemption records a fulfilment status."""
+
+class MallItemKind(_MallItemKind, metaclass=_MallItemKindEnumTypeWrapper):
+    """---------------------------------------------------------------------------------------------
+    Points mall
+    """
+
+MALL_ITEM_KIND_UNSPECIFIED: MallItemKind.ValueType  # 0
+MALL_ITEM_KIND_COUPON: MallItemKind.ValueType  # 1
+"""Issues a coupon of coupon_template_id."""
+MALL_ITEM_KIND_VIRTUAL: MallItemKind.ValueType  # 2
+"""Issues a redemption code (a card, a membership, a download)."""
+MALL_ITEM_KIND_PHYSICAL: MallItemKind.ValueType  # 3
+"""Shipped: the redemption records a fulfilment status."""
+Global___MallItemKind: _TypeAlias = MallItemKind  # noqa: Y015
+
+class _MallItemState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MallItemStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MallItemState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MALL_ITEM_STATE_UNSPECIFIED: _MallItemState.ValueType  # 0
+    MALL_ITEM_STATE_ON_SALE: _MallItemState.ValueType  # 1
+    MALL_ITEM_STATE_OFF_SALE: _MallItemState.ValueType  # 2
+
+class MallItemState(_MallItemState, metaclass=_MallItemStateEnumTypeWrapper): ...
+
+MALL_ITEM_STATE_UNSPECIFIED: MallItemState.ValueType  # 0
+MALL_ITEM_STATE_ON_SALE: MallItemState.ValueType  # 1
+MALL_ITEM_STATE_OFF_SALE: MallItemState.ValueType  # 2
+Global___MallItemState: _TypeAlias = MallItemState  # noqa: Y015
+
+class _RedemptionState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RedemptionStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RedemptionState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REDEMPTION_STATE_UNSPECIFIED: _RedemptionState.ValueType  # 0
+    REDEMPTION_STATE_STARTED: _RedemptionState.ValueType  # 1
+    """Recorded; points not yet spent."""
+    REDEMPTION_STATE_POINTS_SPENT: _RedemptionState.ValueType  # 2
+    """Points spent; stock and item not yet taken / issued."""
+    REDEMPTION_STATE_COMPLETED: _RedemptionState.ValueType  # 3
+    REDEMPTION_STATE_FAILED: _RedemptionState.ValueType  # 4
+    """Nothing taken, or the points were given back (refund_entry_id)."""
+
+class RedemptionState(_RedemptionState, metaclass=_RedemptionStateEnumTypeWrapper): ...
+
+REDEMPTION_STATE_UNSPECIFIED: RedemptionState.ValueType  # 0
+REDEMPTION_STATE_STARTED: RedemptionState.ValueType  # 1
+"""Recorded; points not yet spent."""
+REDEMPTION_STATE_POINTS_SPENT: RedemptionState.ValueType  # 2
+"""Points spent; stock and item not yet taken / issued."""
+REDEMPTION_STATE_COMPLETED: RedemptionState.ValueType  # 3
+REDEMPTION_STATE_FAILED: RedemptionState.ValueType  # 4
+"""Nothing taken, or the points were given back (refund_entry_id)."""
+Global___RedemptionState: _TypeAlias = RedemptionState  # noqa: Y015
+
+class _FulfilmentStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FulfilmentStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FulfilmentStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FULFILMENT_STATUS_UNSPECIFIED: _FulfilmentStatus.ValueType  # 0
+    FULFILMENT_STATUS_NOT_REQUIRED: _FulfilmentStatus.ValueType  # 1
+    """Not a physical item."""
+    FULFILMENT_STATUS_AWAITING_SHIPMENT: _FulfilmentStatus.ValueType  # 2
+    FULFILMENT_STATUS_SHIPPED: _FulfilmentStatus.ValueType  # 3
+    FULFILMENT_STATUS_DELIVERED: _FulfilmentStatus.ValueType  # 4
+    FULFILMENT_STATUS_CANCELLED: _FulfilmentStatus.ValueType  # 5
+    """Cancelled before shipping: the points come back."""
+
+class FulfilmentStatus(_FulfilmentStatus, metaclass=_FulfilmentStatusEnumTypeWrapper): ...
+
+FULFILMENT_STATUS_UNSPECIFIED: FulfilmentStatus.ValueType  # 0
+FULFILMENT_STATUS_NOT_REQUIRED: FulfilmentStatus.ValueType  # 1
+"""Not a physical item."""
+FULFILMENT_STATUS_AWAITING_SHIPMENT: FulfilmentStatus.ValueType  # 2
+FULFILMENT_STATUS_SHIPPED: FulfilmentStatus.ValueType  # 3
+FULFILMENT_STATUS_DELIVERED: FulfilmentStatus.ValueType  # 4
+FULFILMENT_STATUS_CANCELLED: FulfilmentStatus.ValueType  # 5
+"""Cancelled before shipping: the points come back."""
+Global___FulfilmentStatus: _TypeAlias = FulfilmentStatus  # noqa: Y015
 
 @_typing.final
 class PointsEntry(_message.Message):
@@ -54,11 +353,18 @@ class PointsEntry(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     REVERSES_ENTRY_ID_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    AVAILABLE_DELTA_FIELD_NUMBER: _builtins.int
+    PENDING_DELTA_FIELD_NUMBER: _builtins.int
+    AVAILABLE_TIME_FIELD_NUMBER: _builtins.int
+    SHORTFALL_FIELD_NUMBER: _builtins.int
     entry_id: _builtins.str
     brand_id: _builtins.str
     account_id: _builtins.str
     amount: _builtins.int
-    """Positive for a grant, negative for a spend, expiry or reversal."""
+    """Positive for a grant, negative for a spend, expiry or reversal. For pending kinds it is the
+    change of pending points; for a release, the points that became available.
+    """
     reason_code: _builtins.str
     """Machine-readable reason, e.g. "SIGN_IN_REWARD", "LOTTERY_DRAW_COST"."""
     source: Global___PointsSource.ValueType
@@ -66,8 +372,18 @@ class PointsEntry(_message.Message):
     """The caller's idempotency key."""
     reverses_entry_id: _builtins.str
     """Set on a reversal: the entry it reverses."""
+    kind: Global___PointsEntryKind.ValueType
+    available_delta: _builtins.int
+    """Exact effect on the two balances (their sums are the balances)."""
+    pending_delta: _builtins.int
+    shortfall: _builtins.int
+    """A clawback that could not take everything (negative balance not allowed): what is owed."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def available_time(self) -> _timestamp_pb2.Timestamp:
+        """A pending grant: when it becomes available."""
+
     def __init__(
         self,
         *,
@@ -80,10 +396,15 @@ class PointsEntry(_message.Message):
         request_id: _builtins.str = ...,
         reverses_entry_id: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        kind: Global___PointsEntryKind.ValueType = ...,
+        available_delta: _builtins.int = ...,
+        pending_delta: _builtins.int = ...,
+        available_time: _timestamp_pb2.Timestamp | None = ...,
+        shortfall: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["available_time", b"available_time", "create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "brand_id", b"brand_id", "create_time", b"create_time", "entry_id", b"entry_id", "reason_code", b"reason_code", "request_id", b"request_id", "reverses_entry_id", b"reverses_entry_id", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "available_delta", b"available_delta", "available_time", b"available_time", "brand_id", b"brand_id", "create_time", b"create_time", "entry_id", b"entry_id", "kind", b"kind", "pending_delta", b"pending_delta", "reason_code", b"reason_code", "request_id", b"request_id", "reverses_entry_id", b"reverses_entry_id", "shortfall", b"shortfall", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -119,12 +440,22 @@ class GetPointsBalanceResponse(_message.Message):
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     AVAILABLE_POINTS_FIELD_NUMBER: _builtins.int
     PENDING_POINTS_FIELD_NUMBER: _builtins.int
+    SHORTFALL_POINTS_FIELD_NUMBER: _builtins.int
+    NEXT_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    NEXT_EXPIRE_POINTS_FIELD_NUMBER: _builtins.int
     brand_id: _builtins.str
     account_id: _builtins.str
     available_points: _builtins.int
     """Points that can be spent now."""
     pending_points: _builtins.int
     """Points earned but still inside an order's return window."""
+    shortfall_points: _builtins.int
+    """Points owed after a clawback found too few points; paid off from later earnings."""
+    next_expire_points: _builtins.int
+    @_builtins.property
+    def next_expire_time(self) -> _timestamp_pb2.Timestamp:
+        """Soonest expiry of available points and how many expire then (unset when none expire)."""
+
     def __init__(
         self,
         *,
@@ -132,10 +463,13 @@ class GetPointsBalanceResponse(_message.Message):
         account_id: _builtins.str = ...,
         available_points: _builtins.int = ...,
         pending_points: _builtins.int = ...,
+        shortfall_points: _builtins.int = ...,
+        next_expire_time: _timestamp_pb2.Timestamp | None = ...,
+        next_expire_points: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["next_expire_time", b"next_expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "available_points", b"available_points", "brand_id", b"brand_id", "pending_points", b"pending_points"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "available_points", b"available_points", "brand_id", b"brand_id", "next_expire_points", b"next_expire_points", "next_expire_time", b"next_expire_time", "pending_points", b"pending_points", "shortfall_points", b"shortfall_points"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -302,7 +636,9 @@ class ReversePointsEntryResponse(_message.Message):
 
     ENTRY_FIELD_NUMBER: _builtins.int
     AVAILABLE_POINTS_FIELD_NUMBER: _builtins.int
+    PENDING_POINTS_FIELD_NUMBER: _builtins.int
     available_points: _builtins.int
+    pending_points: _builtins.int
     @_builtins.property
     def entry(self) -> Global___PointsEntry: ...
     def __init__(
@@ -310,14 +646,861 @@ class ReversePointsEntryResponse(_message.Message):
         *,
         entry: Global___PointsEntry | None = ...,
         available_points: _builtins.int = ...,
+        pending_points: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_points", b"available_points", "entry", b"entry"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_points", b"available_points", "entry", b"entry", "pending_points", b"pending_points"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReversePointsEntryResponse: _TypeAlias = ReversePointsEntryResponse  # noqa: Y015
+
+@_typing.final
+class ListPointsEntriesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPointsEntriesRequest: _TypeAlias = ListPointsEntriesRequest  # noqa: Y015
+
+@_typing.final
+class ListPointsEntriesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___PointsEntry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___PointsEntry] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPointsEntriesResponse: _TypeAlias = ListPointsEntriesResponse  # noqa: Y015
+
+@_typing.final
+class ExpiringPoints(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    points: _builtins.int
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """Unset for points that never expire."""
+
+    def __init__(
+        self,
+        *,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        points: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "points", b"points"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExpiringPoints: _TypeAlias = ExpiringPoints  # noqa: Y015
+
+@_typing.final
+class ListExpiringPointsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListExpiringPointsRequest: _TypeAlias = ListExpiringPointsRequest  # noqa: Y015
+
+@_typing.final
+class ListExpiringPointsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPIRING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def expiring(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExpiringPoints]:
+        """Soonest first; points that never expire come last."""
+
+    def __init__(
+        self,
+        *,
+        expiring: _abc.Iterable[Global___ExpiringPoints] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expiring", b"expiring"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListExpiringPointsResponse: _TypeAlias = ListExpiringPointsResponse  # noqa: Y015
+
+@_typing.final
+class CheckPointsLedgerRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    """Empty: check every account of the brand."""
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckPointsLedgerRequest: _TypeAlias = CheckPointsLedgerRequest  # noqa: Y015
+
+@_typing.final
+class LedgerDiscrepancy(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AVAILABLE_POINTS_FIELD_NUMBER: _builtins.int
+    PENDING_POINTS_FIELD_NUMBER: _builtins.int
+    ENTRIES_AVAILABLE_SUM_FIELD_NUMBER: _builtins.int
+    ENTRIES_PENDING_SUM_FIELD_NUMBER: _builtins.int
+    LOTS_REMAINING_SUM_FIELD_NUMBER: _builtins.int
+    SHORTFALL_POINTS_FIELD_NUMBER: _builtins.int
+    ENTRIES_SHORTFALL_SUM_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    available_points: _builtins.int
+    pending_points: _builtins.int
+    entries_available_sum: _builtins.int
+    entries_pending_sum: _builtins.int
+    lots_remaining_sum: _builtins.int
+    shortfall_points: _builtins.int
+    entries_shortfall_sum: _builtins.int
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        available_points: _builtins.int = ...,
+        pending_points: _builtins.int = ...,
+        entries_available_sum: _builtins.int = ...,
+        entries_pending_sum: _builtins.int = ...,
+        lots_remaining_sum: _builtins.int = ...,
+        shortfall_points: _builtins.int = ...,
+        entries_shortfall_sum: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "available_points", b"available_points", "entries_available_sum", b"entries_available_sum", "entries_pending_sum", b"entries_pending_sum", "entries_shortfall_sum", b"entries_shortfall_sum", "lots_remaining_sum", b"lots_remaining_sum", "pending_points", b"pending_points", "shortfall_points", b"shortfall_points"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LedgerDiscrepancy: _TypeAlias = LedgerDiscrepancy  # noqa: Y015
+
+@_typing.final
+class CheckPointsLedgerResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSISTENT_FIELD_NUMBER: _builtins.int
+    ACCOUNTS_CHECKED_FIELD_NUMBER: _builtins.int
+    DISCREPANCIES_FIELD_NUMBER: _builtins.int
+    consistent: _builtins.bool
+    accounts_checked: _builtins.int
+    @_builtins.property
+    def discrepancies(self) -> _containers.RepeatedCompositeFieldContainer[Global___LedgerDiscrepancy]: ...
+    def __init__(
+        self,
+        *,
+        consistent: _builtins.bool = ...,
+        accounts_checked: _builtins.int = ...,
+        discrepancies: _abc.Iterable[Global___LedgerDiscrepancy] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts_checked", b"accounts_checked", "consistent", b"consistent", "discrepancies", b"discrepancies"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckPointsLedgerResponse: _TypeAlias = CheckPointsLedgerResponse  # noqa: Y015
+
+@_typing.final
+class PointsPolicy(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    EXPIRY_MODE_FIELD_NUMBER: _builtins.int
+    EXPIRY_DAYS_FIELD_NUMBER: _builtins.int
+    NEGATIVE_BALANCE_ALLOWED_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    expiry_mode: Global___ExpiryMode.ValueType
+    expiry_days: _builtins.int
+    negative_balance_allowed: _builtins.bool
+    """When a clawback finds too few points: true lets the balance go negative; false takes what
+    is there and records the shortfall, paid off from later earnings.
+    """
+    time_zone: _builtins.str
+    """IANA zone for "daily" caps and calendar-year expiry; default Asia/Shanghai."""
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        expiry_mode: Global___ExpiryMode.ValueType = ...,
+        expiry_days: _builtins.int = ...,
+        negative_balance_allowed: _builtins.bool = ...,
+        time_zone: _builtins.str = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "expiry_days", b"expiry_days", "expiry_mode", b"expiry_mode", "negative_balance_allowed", b"negative_balance_allowed", "time_zone", b"time_zone", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PointsPolicy: _TypeAlias = PointsPolicy  # noqa: Y015
+
+@_typing.final
+class GetPointsPolicyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPointsPolicyRequest: _TypeAlias = GetPointsPolicyRequest  # noqa: Y015
+
+@_typing.final
+class GetPointsPolicyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POLICY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def policy(self) -> Global___PointsPolicy: ...
+    def __init__(
+        self,
+        *,
+        policy: Global___PointsPolicy | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPointsPolicyResponse: _TypeAlias = GetPointsPolicyResponse  # noqa: Y015
+
+@_typing.final
+class UpdatePointsPolicyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def policy(self) -> Global___PointsPolicy: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        policy: Global___PointsPolicy | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdatePointsPolicyRequest: _TypeAlias = UpdatePointsPolicyRequest  # noqa: Y015
+
+@_typing.final
+class UpdatePointsPolicyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POLICY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def policy(self) -> Global___PointsPolicy: ...
+    def __init__(
+        self,
+        *,
+        policy: Global___PointsPolicy | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdatePointsPolicyResponse: _TypeAlias = UpdatePointsPolicyResponse  # noqa: Y015
+
+@_typing.final
+class EarningRule(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    TRIGGER_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    POINTS_PER_CURRENCY_UNIT_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    DAILY_CAP_POINTS_FIELD_NUMBER: _builtins.int
+    LIFETIME_CAP_POINTS_FIELD_NUMBER: _builtins.int
+    BUDGET_POINTS_FIELD_NUMBER: _builtins.int
+    GRANTED_POINTS_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    rule_id: _builtins.str
+    brand_id: _builtins.str
+    trigger: Global___EarningTrigger.ValueType
+    title: _builtins.str
+    points: _builtins.int
+    """Fixed points per occurrence (every trigger but ORDER_PAID)."""
+    points_per_currency_unit: _builtins.int
+    """ORDER_PAID only: points per currency unit paid."""
+    activity_id: _builtins.str
+    """Engagement triggers only: limit the rule to one activity (empty: any activity)."""
+    daily_cap_points: _builtins.int
+    """Most points one member earns from this rule per local day / ever; 0 means no cap. A grant
+    that would pass a cap is cut to what is left.
+    """
+    lifetime_cap_points: _builtins.int
+    budget_points: _builtins.int
+    """Total points the rule may grant; 0 means no budget. Granting stops when it is spent."""
+    granted_points: _builtins.int
+    """Output only: points granted so far against the budget."""
+    enabled: _builtins.bool
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        rule_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        trigger: Global___EarningTrigger.ValueType = ...,
+        title: _builtins.str = ...,
+        points: _builtins.int = ...,
+        points_per_currency_unit: _builtins.int = ...,
+        activity_id: _builtins.str = ...,
+        daily_cap_points: _builtins.int = ...,
+        lifetime_cap_points: _builtins.int = ...,
+        budget_points: _builtins.int = ...,
+        granted_points: _builtins.int = ...,
+        enabled: _builtins.bool = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "brand_id", b"brand_id", "budget_points", b"budget_points", "create_time", b"create_time", "daily_cap_points", b"daily_cap_points", "enabled", b"enabled", "granted_points", b"granted_points", "lifetime_cap_points", b"lifetime_cap_points", "points", b"points", "points_per_currency_unit", b"points_per_currency_unit", "rule_id", b"rule_id", "title", b"title", "trigger", b"trigger", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EarningRule: _TypeAlias = EarningRule  # noqa: Y015
+
+@_typing.final
+class CreateEarningRuleRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def rule(self) -> Global___EarningRule:
+        """rule_id, granted_points and times are ignored."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        rule: Global___EarningRule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateEarningRuleRequest: _TypeAlias = CreateEarningRuleRequest  # noqa: Y015
+
+@_typing.final
+class CreateEarningRuleResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rule(self) -> Global___EarningRule: ...
+    def __init__(
+        self,
+        *,
+        rule: Global___EarningRule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateEarningRuleResponse: _TypeAlias = CreateEarningRuleResponse  # noqa: Y015
+
+@_typing.final
+class UpdateEarningRuleRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def rule(self) -> Global___EarningRule:
+        """Identified by brand_id and rule_id."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        rule: Global___EarningRule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateEarningRuleRequest: _TypeAlias = UpdateEarningRuleRequest  # noqa: Y015
+
+@_typing.final
+class UpdateEarningRuleResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rule(self) -> Global___EarningRule: ...
+    def __init__(
+        self,
+        *,
+        rule: Global___EarningRule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateEarningRuleResponse: _TypeAlias = UpdateEarningRuleResponse  # noqa: Y015
+
+@_typing.final
+class GetEarningRuleRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    RULE_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    rule_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        rule_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "rule_id", b"rule_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetEarningRuleRequest: _TypeAlias = GetEarningRuleRequest  # noqa: Y015
+
+@_typing.final
+class GetEarningRuleResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rule(self) -> Global___EarningRule: ...
+    def __init__(
+        self,
+        *,
+        rule: Global___EarningRule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetEarningRuleResponse: _TypeAlias = GetEarningRuleResponse  # noqa: Y015
+
+@_typing.final
+class ListEarningRulesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEarningRulesRequest: _TypeAlias = ListEarningRulesRequest  # noqa: Y015
+
+@_typing.final
+class ListEarningRulesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___EarningRule]: ...
+    def __init__(
+        self,
+        *,
+        rules: _abc.Iterable[Global___EarningRule] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "rules", b"rules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEarningRulesResponse: _TypeAlias = ListEarningRulesResponse  # noqa: Y015
+
+@_typing.final
+class TierMultiplier(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEVEL_FIELD_NUMBER: _builtins.int
+    MULTIPLIER_PERCENT_FIELD_NUMBER: _builtins.int
+    level: _builtins.int
+    multiplier_percent: _builtins.int
+    """100 = 1x, 150 = 1.5x."""
+    def __init__(
+        self,
+        *,
+        level: _builtins.int = ...,
+        multiplier_percent: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["level", b"level", "multiplier_percent", b"multiplier_percent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TierMultiplier: _TypeAlias = TierMultiplier  # noqa: Y015
+
+@_typing.final
+class SetTierMultipliersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    MULTIPLIERS_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    @_builtins.property
+    def multipliers(self) -> _containers.RepeatedCompositeFieldContainer[Global___TierMultiplier]: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        multipliers: _abc.Iterable[Global___TierMultiplier] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "multipliers", b"multipliers", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetTierMultipliersRequest: _TypeAlias = SetTierMultipliersRequest  # noqa: Y015
+
+@_typing.final
+class SetTierMultipliersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MULTIPLIERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def multipliers(self) -> _containers.RepeatedCompositeFieldContainer[Global___TierMultiplier]: ...
+    def __init__(
+        self,
+        *,
+        multipliers: _abc.Iterable[Global___TierMultiplier] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["multipliers", b"multipliers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetTierMultipliersResponse: _TypeAlias = SetTierMultipliersResponse  # noqa: Y015
+
+@_typing.final
+class ListTierMultipliersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTierMultipliersRequest: _TypeAlias = ListTierMultipliersRequest  # noqa: Y015
+
+@_typing.final
+class ListTierMultipliersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MULTIPLIERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def multipliers(self) -> _containers.RepeatedCompositeFieldContainer[Global___TierMultiplier]: ...
+    def __init__(
+        self,
+        *,
+        multipliers: _abc.Iterable[Global___TierMultiplier] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["multipliers", b"multipliers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTierMultipliersResponse: _TypeAlias = ListTierMultipliersResponse  # noqa: Y015
+
+@_typing.final
+class CouponTemplate(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    AMOUNT_OFF_CENTS_FIELD_NUMBER: _builtins.int
+    PERCENT_OFF_FIELD_NUMBER: _builtins.int
+    THRESHOLD_CENTS_FIELD_NUMBER: _builtins.int
+    CLAIM_START_TIME_FIELD_NUMBER: _builtins.int
+    CLAIM_END_TIME_FIELD_NUMBER: _builtins.int
+    VALID_START_TIME_FIELD_NUMBER: _builtins.int
+    VALID_END_TIME_FIELD_NUMBER: _builtins.int
+    VALID_DAYS_FIELD_NUMBER: _builtins.int
+    TOTAL_STOCK_FIELD_NUMBER: _builtins.int
+    ISSUED_COUNT_FIELD_NUMBER: _builtins.int
+    PER_MEMBER_LIMIT_FIELD_NUMBER: _builtins.int
+    ELIGIBLE_LEVELS_FIELD_NUMBER: _builtins.int
+    PLACEMENTS_FIELD_NUMBER: _builtins.int
+    DELIVERY_URL_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    template_id: _builtins.str
+    brand_id: _builtins.str
+    title: _builtins.str
+    kind: Global___CouponKind.ValueType
+    amount_off_cents: _builtins.int
+    percent_off: _builtins.int
+    """1..99."""
+    threshold_cents: _builtins.int
+    valid_days: _builtins.int
+    total_stock: _builtins.int
+    issued_count: _builtins.int
+    """Output only."""
+    per_member_limit: _builtins.int
+    """At most this many per member; 0 means 1."""
+    delivery_url: _builtins.str
+    """Output only: the link the storefront puts at checkout, on the shop page, on the member page."""
+    state: Global___CouponTemplateState.ValueType
+    @_builtins.property
+    def claim_start_time(self) -> _timestamp_pb2.Timestamp:
+        """Window in which it can be claimed or issued (claim_end_time unset: open-ended)."""
+
+    @_builtins.property
+    def claim_end_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def valid_start_time(self) -> _timestamp_pb2.Timestamp:
+        """Validity of an issued coupon: a fixed window, or valid_days from issue."""
+
+    @_builtins.property
+    def valid_end_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def eligible_levels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Levels that may claim; 0 is LV0. Empty: every level, LV0 included."""
+
+    @_builtins.property
+    def placements(self) -> _containers.RepeatedScalarFieldContainer[Global___CouponPlacement.ValueType]:
+        """Where the storefront shows it."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        template_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        kind: Global___CouponKind.ValueType = ...,
+        amount_off_cents: _builtins.int = ...,
+        percent_off: _builtins.int = ...,
+        threshold_cents: _builtins.int = ...,
+        claim_start_time: _timestamp_pb2.Timestamp | None = ...,
+        claim_end_time: _timestamp_pb2.Timestamp | None = ...,
+        valid_start_time: _timestamp_pb2.Timestamp | None = ...,
+        valid_end_time: _timestamp_pb2.Timestamp | None = ...,
+        valid_days: _builtins.int = ...,
+        total_stock: _builtins.int = ...,
+        issued_count: _builtins.int = ...,
+        per_member_limit: _builtins.int = ...,
+        eligible_levels: _abc.Iterable[_builtins.int] | None = ...,
+        placements: _abc.Iterable[Global___CouponPlacement.ValueType] | None = ...,
+        delivery_url: _builtins.str = ...,
+        state: Global___CouponTemplateState.ValueType = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["claim_end_time", b"claim_end_time", "claim_start_time", b"claim_start_time", "create_time", b"create_time", "update_time", b"update_time", "valid_end_time", b"valid_end_time", "valid_start_time", b"valid_start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_off_cents", b"amount_off_cents", "brand_id", b"brand_id", "claim_end_time", b"claim_end_time", "claim_start_time", b"claim_start_time", "create_time", b"create_time", "delivery_url", b"delivery_url", "eligible_levels", b"eligible_levels", "issued_count", b"issued_count", "kind", b"kind", "per_member_limit", b"per_member_limit", "percent_off", b"percent_off", "placements", b"placements", "state", b"state", "template_id", b"template_id", "threshold_cents", b"threshold_cents", "title", b"title", "total_stock", b"total_stock", "update_time", b"update_time", "valid_days", b"valid_days", "valid_end_time", b"valid_end_time", "valid_start_time", b"valid_start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CouponTemplate: _TypeAlias = CouponTemplate  # noqa: Y015
+
+@_typing.final
+class Coupon(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUPON_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    COUPON_TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    AMOUNT_OFF_CENTS_FIELD_NUMBER: _builtins.int
+    PERCENT_OFF_FIELD_NUMBER: _builtins.int
+    THRESHOLD_CENTS_FIELD_NUMBER: _builtins.int
+    VALID_START_TIME_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    REASON_CODE_FIELD_NUMBER: _builtins.int
+    ISSUE_TIME_FIELD_NUMBER: _builtins.int
+    coupon_id: _builtins.str
+    brand_id: _builtins.str
+    coupon_template_id: _builtins.str
+    account_id: _builtins.str
+    title: _builtins.str
+    kind: Global___CouponKind.ValueType
+    amount_off_cents: _builtins.int
+    percent_off: _builtins.int
+    threshold_cents: _builtins.int
+    source: Global___CouponSource.ValueType
+    reason_code: _builtins.str
+    @_builtins.property
+    def valid_start_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def issue_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        coupon_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        coupon_template_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        kind: Global___CouponKind.ValueType = ...,
+        amount_off_cents: _builtins.int = ...,
+        percent_off: _builtins.int = ...,
+        threshold_cents: _builtins.int = ...,
+        valid_start_time: _timestamp_pb2.Timestamp | None = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        source: Global___CouponSource.ValueType = ...,
+        reason_code: _builtins.str = ...,
+        issue_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "issue_time", b"issue_time", "valid_start_time", b"valid_start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount_off_cents", b"amount_off_cents", "brand_id", b"brand_id", "coupon_id", b"coupon_id", "coupon_template_id", b"coupon_template_id", "expire_time", b"expire_time", "issue_time", b"issue_time", "kind", b"kind", "percent_off", b"percent_off", "reason_code", b"reason_code", "source", b"source", "threshold_cents", b"threshold_cents", "title", b"title", "valid_start_time", b"valid_start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Coupon: _TypeAlias = Coupon  # noqa: Y015
 
 @_typing.final
 class IssueCouponRequest(_message.Message):
@@ -358,21 +1541,1180 @@ class IssueCouponResponse(_message.Message):
     COUPON_ID_FIELD_NUMBER: _builtins.int
     COUPON_TEMPLATE_ID_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    COUPON_FIELD_NUMBER: _builtins.int
     coupon_id: _builtins.str
     coupon_template_id: _builtins.str
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def coupon(self) -> Global___Coupon: ...
     def __init__(
         self,
         *,
         coupon_id: _builtins.str = ...,
         coupon_template_id: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
+        coupon: Global___Coupon | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["coupon", b"coupon", "expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupon_id", b"coupon_id", "coupon_template_id", b"coupon_template_id", "expire_time", b"expire_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupon", b"coupon", "coupon_id", b"coupon_id", "coupon_template_id", b"coupon_template_id", "expire_time", b"expire_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___IssueCouponResponse: _TypeAlias = IssueCouponResponse  # noqa: Y015
+
+@_typing.final
+class ClaimCouponRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    COUPON_TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    coupon_template_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        coupon_template_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "coupon_template_id", b"coupon_template_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClaimCouponRequest: _TypeAlias = ClaimCouponRequest  # noqa: Y015
+
+@_typing.final
+class ClaimCouponResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUPON_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def coupon(self) -> Global___Coupon: ...
+    def __init__(
+        self,
+        *,
+        coupon: Global___Coupon | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["coupon", b"coupon"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupon", b"coupon"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClaimCouponResponse: _TypeAlias = ClaimCouponResponse  # noqa: Y015
+
+@_typing.final
+class ListMemberCouponsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    ONLY_VALID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    only_valid: _builtins.bool
+    """Only coupons not yet expired."""
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        only_valid: _builtins.bool = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "only_valid", b"only_valid", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMemberCouponsRequest: _TypeAlias = ListMemberCouponsRequest  # noqa: Y015
+
+@_typing.final
+class ListMemberCouponsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUPONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def coupons(self) -> _containers.RepeatedCompositeFieldContainer[Global___Coupon]: ...
+    def __init__(
+        self,
+        *,
+        coupons: _abc.Iterable[Global___Coupon] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupons", b"coupons", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMemberCouponsResponse: _TypeAlias = ListMemberCouponsResponse  # noqa: Y015
+
+@_typing.final
+class ListClaimableCouponsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    PLACEMENT_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    placement: Global___CouponPlacement.ValueType
+    """Unspecified: any placement."""
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        placement: Global___CouponPlacement.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "placement", b"placement"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListClaimableCouponsRequest: _TypeAlias = ListClaimableCouponsRequest  # noqa: Y015
+
+@_typing.final
+class ListClaimableCouponsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEMPLATES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def templates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CouponTemplate]: ...
+    def __init__(
+        self,
+        *,
+        templates: _abc.Iterable[Global___CouponTemplate] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["templates", b"templates"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListClaimableCouponsResponse: _TypeAlias = ListClaimableCouponsResponse  # noqa: Y015
+
+@_typing.final
+class CreateCouponTemplateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def template(self) -> Global___CouponTemplate: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        template: Global___CouponTemplate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "template", b"template"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCouponTemplateRequest: _TypeAlias = CreateCouponTemplateRequest  # noqa: Y015
+
+@_typing.final
+class CreateCouponTemplateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def template(self) -> Global___CouponTemplate: ...
+    def __init__(
+        self,
+        *,
+        template: Global___CouponTemplate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCouponTemplateResponse: _TypeAlias = CreateCouponTemplateResponse  # noqa: Y015
+
+@_typing.final
+class UpdateCouponTemplateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def template(self) -> Global___CouponTemplate:
+        """Identified by brand_id and template_id."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        template: Global___CouponTemplate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "template", b"template"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateCouponTemplateRequest: _TypeAlias = UpdateCouponTemplateRequest  # noqa: Y015
+
+@_typing.final
+class UpdateCouponTemplateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def template(self) -> Global___CouponTemplate: ...
+    def __init__(
+        self,
+        *,
+        template: Global___CouponTemplate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateCouponTemplateResponse: _TypeAlias = UpdateCouponTemplateResponse  # noqa: Y015
+
+@_typing.final
+class CloseCouponTemplateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    template_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        template_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "request_id", b"request_id", "template_id", b"template_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseCouponTemplateRequest: _TypeAlias = CloseCouponTemplateRequest  # noqa: Y015
+
+@_typing.final
+class CloseCouponTemplateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def template(self) -> Global___CouponTemplate: ...
+    def __init__(
+        self,
+        *,
+        template: Global___CouponTemplate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseCouponTemplateResponse: _TypeAlias = CloseCouponTemplateResponse  # noqa: Y015
+
+@_typing.final
+class GetCouponTemplateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    template_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        template_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "template_id", b"template_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCouponTemplateRequest: _TypeAlias = GetCouponTemplateRequest  # noqa: Y015
+
+@_typing.final
+class GetCouponTemplateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def template(self) -> Global___CouponTemplate: ...
+    def __init__(
+        self,
+        *,
+        template: Global___CouponTemplate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCouponTemplateResponse: _TypeAlias = GetCouponTemplateResponse  # noqa: Y015
+
+@_typing.final
+class ListCouponTemplatesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCouponTemplatesRequest: _TypeAlias = ListCouponTemplatesRequest  # noqa: Y015
+
+@_typing.final
+class ListCouponTemplatesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEMPLATES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def templates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CouponTemplate]: ...
+    def __init__(
+        self,
+        *,
+        templates: _abc.Iterable[Global___CouponTemplate] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "templates", b"templates"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCouponTemplatesResponse: _TypeAlias = ListCouponTemplatesResponse  # noqa: Y015
+
+@_typing.final
+class GiftPackCoupon(_message.Message):
+    """---------------------------------------------------------------------------------------------
+    Gift packs
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUPON_TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    coupon_template_id: _builtins.str
+    quantity: _builtins.int
+    def __init__(
+        self,
+        *,
+        coupon_template_id: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupon_template_id", b"coupon_template_id", "quantity", b"quantity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GiftPackCoupon: _TypeAlias = GiftPackCoupon  # noqa: Y015
+
+@_typing.final
+class GiftPack(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GIFT_PACK_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    COUPONS_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    gift_pack_id: _builtins.str
+    brand_id: _builtins.str
+    title: _builtins.str
+    points: _builtins.int
+    enabled: _builtins.bool
+    @_builtins.property
+    def coupons(self) -> _containers.RepeatedCompositeFieldContainer[Global___GiftPackCoupon]: ...
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """Granted to members who open the card in this window (end unset: open-ended)."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        gift_pack_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        points: _builtins.int = ...,
+        coupons: _abc.Iterable[Global___GiftPackCoupon] | None = ...,
+        enabled: _builtins.bool = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "start_time", b"start_time", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "coupons", b"coupons", "create_time", b"create_time", "enabled", b"enabled", "end_time", b"end_time", "gift_pack_id", b"gift_pack_id", "points", b"points", "start_time", b"start_time", "title", b"title", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GiftPack: _TypeAlias = GiftPack  # noqa: Y015
+
+@_typing.final
+class CreateGiftPackRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    GIFT_PACK_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def gift_pack(self) -> Global___GiftPack: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        gift_pack: Global___GiftPack | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["gift_pack", b"gift_pack"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gift_pack", b"gift_pack", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateGiftPackRequest: _TypeAlias = CreateGiftPackRequest  # noqa: Y015
+
+@_typing.final
+class CreateGiftPackResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GIFT_PACK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def gift_pack(self) -> Global___GiftPack: ...
+    def __init__(
+        self,
+        *,
+        gift_pack: Global___GiftPack | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["gift_pack", b"gift_pack"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gift_pack", b"gift_pack"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateGiftPackResponse: _TypeAlias = CreateGiftPackResponse  # noqa: Y015
+
+@_typing.final
+class UpdateGiftPackRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    GIFT_PACK_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def gift_pack(self) -> Global___GiftPack: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        gift_pack: Global___GiftPack | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["gift_pack", b"gift_pack"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gift_pack", b"gift_pack", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateGiftPackRequest: _TypeAlias = UpdateGiftPackRequest  # noqa: Y015
+
+@_typing.final
+class UpdateGiftPackResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GIFT_PACK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def gift_pack(self) -> Global___GiftPack: ...
+    def __init__(
+        self,
+        *,
+        gift_pack: Global___GiftPack | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["gift_pack", b"gift_pack"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gift_pack", b"gift_pack"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateGiftPackResponse: _TypeAlias = UpdateGiftPackResponse  # noqa: Y015
+
+@_typing.final
+class ListGiftPacksRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListGiftPacksRequest: _TypeAlias = ListGiftPacksRequest  # noqa: Y015
+
+@_typing.final
+class ListGiftPacksResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GIFT_PACKS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def gift_packs(self) -> _containers.RepeatedCompositeFieldContainer[Global___GiftPack]: ...
+    def __init__(
+        self,
+        *,
+        gift_packs: _abc.Iterable[Global___GiftPack] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gift_packs", b"gift_packs", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListGiftPacksResponse: _TypeAlias = ListGiftPacksResponse  # noqa: Y015
+
+@_typing.final
+class GetCardOpeningGiftPackRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    """Optional: say whether this member already received the pack."""
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCardOpeningGiftPackRequest: _TypeAlias = GetCardOpeningGiftPackRequest  # noqa: Y015
+
+@_typing.final
+class GetCardOpeningGiftPackResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GIFT_PACK_FIELD_NUMBER: _builtins.int
+    ALREADY_GRANTED_FIELD_NUMBER: _builtins.int
+    already_granted: _builtins.bool
+    @_builtins.property
+    def gift_pack(self) -> Global___GiftPack:
+        """Unset when the brand has no card-opening gift pack now."""
+
+    def __init__(
+        self,
+        *,
+        gift_pack: Global___GiftPack | None = ...,
+        already_granted: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["gift_pack", b"gift_pack"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_granted", b"already_granted", "gift_pack", b"gift_pack"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCardOpeningGiftPackResponse: _TypeAlias = GetCardOpeningGiftPackResponse  # noqa: Y015
+
+@_typing.final
+class MallItem(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEM_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    PRICE_POINTS_FIELD_NUMBER: _builtins.int
+    STOCK_TOTAL_FIELD_NUMBER: _builtins.int
+    STOCK_REDEEMED_FIELD_NUMBER: _builtins.int
+    PER_MEMBER_LIMIT_FIELD_NUMBER: _builtins.int
+    COUPON_TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    ELIGIBLE_LEVELS_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    item_id: _builtins.str
+    brand_id: _builtins.str
+    kind: Global___MallItemKind.ValueType
+    title: _builtins.str
+    description: _builtins.str
+    price_points: _builtins.int
+    stock_total: _builtins.int
+    stock_redeemed: _builtins.int
+    """Output only."""
+    per_member_limit: _builtins.int
+    """At most this many per member; 0 means no limit."""
+    coupon_template_id: _builtins.str
+    state: Global___MallItemState.ValueType
+    @_builtins.property
+    def eligible_levels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Levels that may redeem; empty: every level, LV0 included."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        item_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        kind: Global___MallItemKind.ValueType = ...,
+        title: _builtins.str = ...,
+        description: _builtins.str = ...,
+        price_points: _builtins.int = ...,
+        stock_total: _builtins.int = ...,
+        stock_redeemed: _builtins.int = ...,
+        per_member_limit: _builtins.int = ...,
+        coupon_template_id: _builtins.str = ...,
+        eligible_levels: _abc.Iterable[_builtins.int] | None = ...,
+        state: Global___MallItemState.ValueType = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "coupon_template_id", b"coupon_template_id", "create_time", b"create_time", "description", b"description", "eligible_levels", b"eligible_levels", "item_id", b"item_id", "kind", b"kind", "per_member_limit", b"per_member_limit", "price_points", b"price_points", "state", b"state", "stock_redeemed", b"stock_redeemed", "stock_total", b"stock_total", "title", b"title", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MallItem: _TypeAlias = MallItem  # noqa: Y015
+
+@_typing.final
+class Redemption(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REDEMPTION_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    ITEM_ID_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    SPEND_ENTRY_ID_FIELD_NUMBER: _builtins.int
+    REFUND_ENTRY_ID_FIELD_NUMBER: _builtins.int
+    COUPON_IDS_FIELD_NUMBER: _builtins.int
+    VIRTUAL_CODE_FIELD_NUMBER: _builtins.int
+    FULFILMENT_STATUS_FIELD_NUMBER: _builtins.int
+    SHIPPING_ADDRESS_FIELD_NUMBER: _builtins.int
+    TRACKING_NUMBER_FIELD_NUMBER: _builtins.int
+    FAILURE_REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    redemption_id: _builtins.str
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    item_id: _builtins.str
+    quantity: _builtins.int
+    points: _builtins.int
+    state: Global___RedemptionState.ValueType
+    spend_entry_id: _builtins.str
+    refund_entry_id: _builtins.str
+    virtual_code: _builtins.str
+    fulfilment_status: Global___FulfilmentStatus.ValueType
+    shipping_address: _builtins.str
+    tracking_number: _builtins.str
+    failure_reason: _builtins.str
+    """Why it failed (UPPER_SNAKE), e.g. "OUT_OF_STOCK", "INSUFFICIENT_POINTS"."""
+    request_id: _builtins.str
+    @_builtins.property
+    def coupon_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        redemption_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        item_id: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+        points: _builtins.int = ...,
+        state: Global___RedemptionState.ValueType = ...,
+        spend_entry_id: _builtins.str = ...,
+        refund_entry_id: _builtins.str = ...,
+        coupon_ids: _abc.Iterable[_builtins.str] | None = ...,
+        virtual_code: _builtins.str = ...,
+        fulfilment_status: Global___FulfilmentStatus.ValueType = ...,
+        shipping_address: _builtins.str = ...,
+        tracking_number: _builtins.str = ...,
+        failure_reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "coupon_ids", b"coupon_ids", "create_time", b"create_time", "failure_reason", b"failure_reason", "fulfilment_status", b"fulfilment_status", "item_id", b"item_id", "points", b"points", "quantity", b"quantity", "redemption_id", b"redemption_id", "refund_entry_id", b"refund_entry_id", "request_id", b"request_id", "shipping_address", b"shipping_address", "spend_entry_id", b"spend_entry_id", "state", b"state", "tracking_number", b"tracking_number", "update_time", b"update_time", "virtual_code", b"virtual_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Redemption: _TypeAlias = Redemption  # noqa: Y015
+
+@_typing.final
+class ListMallItemsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMallItemsRequest: _TypeAlias = ListMallItemsRequest  # noqa: Y015
+
+@_typing.final
+class ListMallItemsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEMS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___MallItem]: ...
+    def __init__(
+        self,
+        *,
+        items: _abc.Iterable[Global___MallItem] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMallItemsResponse: _TypeAlias = ListMallItemsResponse  # noqa: Y015
+
+@_typing.final
+class RedeemMallItemRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    ITEM_ID_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    SHIPPING_ADDRESS_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    item_id: _builtins.str
+    quantity: _builtins.int
+    """Default 1."""
+    shipping_address: _builtins.str
+    """Physical items only (required for them)."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        item_id: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+        shipping_address: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "item_id", b"item_id", "quantity", b"quantity", "request_id", b"request_id", "shipping_address", b"shipping_address"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedeemMallItemRequest: _TypeAlias = RedeemMallItemRequest  # noqa: Y015
+
+@_typing.final
+class RedeemMallItemResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REDEMPTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def redemption(self) -> Global___Redemption: ...
+    def __init__(
+        self,
+        *,
+        redemption: Global___Redemption | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["redemption", b"redemption"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["redemption", b"redemption"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedeemMallItemResponse: _TypeAlias = RedeemMallItemResponse  # noqa: Y015
+
+@_typing.final
+class GetRedemptionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    REDEMPTION_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    redemption_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        redemption_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "redemption_id", b"redemption_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRedemptionRequest: _TypeAlias = GetRedemptionRequest  # noqa: Y015
+
+@_typing.final
+class GetRedemptionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REDEMPTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def redemption(self) -> Global___Redemption: ...
+    def __init__(
+        self,
+        *,
+        redemption: Global___Redemption | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["redemption", b"redemption"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["redemption", b"redemption"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRedemptionResponse: _TypeAlias = GetRedemptionResponse  # noqa: Y015
+
+@_typing.final
+class ListRedemptionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRedemptionsRequest: _TypeAlias = ListRedemptionsRequest  # noqa: Y015
+
+@_typing.final
+class ListRedemptionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REDEMPTIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def redemptions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Redemption]: ...
+    def __init__(
+        self,
+        *,
+        redemptions: _abc.Iterable[Global___Redemption] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "redemptions", b"redemptions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRedemptionsResponse: _TypeAlias = ListRedemptionsResponse  # noqa: Y015
+
+@_typing.final
+class CreateMallItemRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ITEM_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def item(self) -> Global___MallItem: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        item: Global___MallItem | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["item", b"item", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateMallItemRequest: _TypeAlias = CreateMallItemRequest  # noqa: Y015
+
+@_typing.final
+class CreateMallItemResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def item(self) -> Global___MallItem: ...
+    def __init__(
+        self,
+        *,
+        item: Global___MallItem | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateMallItemResponse: _TypeAlias = CreateMallItemResponse  # noqa: Y015
+
+@_typing.final
+class UpdateMallItemRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ITEM_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def item(self) -> Global___MallItem: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        item: Global___MallItem | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["item", b"item", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateMallItemRequest: _TypeAlias = UpdateMallItemRequest  # noqa: Y015
+
+@_typing.final
+class UpdateMallItemResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def item(self) -> Global___MallItem: ...
+    def __init__(
+        self,
+        *,
+        item: Global___MallItem | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateMallItemResponse: _TypeAlias = UpdateMallItemResponse  # noqa: Y015
+
+@_typing.final
+class ListAllMallItemsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAllMallItemsRequest: _TypeAlias = ListAllMallItemsRequest  # noqa: Y015
+
+@_typing.final
+class ListAllMallItemsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEMS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___MallItem]: ...
+    def __init__(
+        self,
+        *,
+        items: _abc.Iterable[Global___MallItem] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAllMallItemsResponse: _TypeAlias = ListAllMallItemsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateFulfilmentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    REDEMPTION_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    TRACKING_NUMBER_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    redemption_id: _builtins.str
+    status: Global___FulfilmentStatus.ValueType
+    """SHIPPED (tracking_number required), DELIVERED or CANCELLED (points come back)."""
+    tracking_number: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        redemption_id: _builtins.str = ...,
+        status: Global___FulfilmentStatus.ValueType = ...,
+        tracking_number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "redemption_id", b"redemption_id", "request_id", b"request_id", "status", b"status", "tracking_number", b"tracking_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateFulfilmentRequest: _TypeAlias = UpdateFulfilmentRequest  # noqa: Y015
+
+@_typing.final
+class UpdateFulfilmentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REDEMPTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def redemption(self) -> Global___Redemption: ...
+    def __init__(
+        self,
+        *,
+        redemption: Global___Redemption | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["redemption", b"redemption"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["redemption", b"redemption"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateFulfilmentResponse: _TypeAlias = UpdateFulfilmentResponse  # noqa: Y015

@@ -30,7 +30,9 @@ class BenefitsServiceStub:
 
     Every mutation takes a request_id that is also the ledger's idempotency key (an ISV's
     businessId, an order id, an activity's draw id): the same key twice applies once and returns
-    the first answer; the same key with other parameters is refused.
+    the first answer; the same key with other parameters is refused (FAILED_PRECONDITION /
+    REQUEST_ID_REUSED). Keys are global per method, so callers namespace them by who they are
+    (the gateway sends "isv:<app_key>:<businessId>", engagement "<activity>:<draw>").
     """
 
     def __init__(self, channel):
@@ -64,6 +66,61 @@ class BenefitsServiceStub:
                 request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.IssueCouponRequest.SerializeToString,
                 response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.IssueCouponResponse.FromString,
                 _registered_method=True)
+        self.ListPointsEntries = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsService/ListPointsEntries',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListPointsEntriesRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListPointsEntriesResponse.FromString,
+                _registered_method=True)
+        self.ListExpiringPoints = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsService/ListExpiringPoints',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListExpiringPointsRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListExpiringPointsResponse.FromString,
+                _registered_method=True)
+        self.CheckPointsLedger = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsService/CheckPointsLedger',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CheckPointsLedgerRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CheckPointsLedgerResponse.FromString,
+                _registered_method=True)
+        self.ClaimCoupon = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsService/ClaimCoupon',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ClaimCouponRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ClaimCouponResponse.FromString,
+                _registered_method=True)
+        self.ListMemberCoupons = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsService/ListMemberCoupons',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListMemberCouponsRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListMemberCouponsResponse.FromString,
+                _registered_method=True)
+        self.ListClaimableCoupons = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsService/ListClaimableCoupons',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListClaimableCouponsRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListClaimableCouponsResponse.FromString,
+                _registered_method=True)
+        self.GetCardOpeningGiftPack = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsService/GetCardOpeningGiftPack',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetCardOpeningGiftPackRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetCardOpeningGiftPackResponse.FromString,
+                _registered_method=True)
+        self.ListMallItems = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsService/ListMallItems',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListMallItemsRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListMallItemsResponse.FromString,
+                _registered_method=True)
+        self.RedeemMallItem = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsService/RedeemMallItem',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.RedeemMallItemRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.RedeemMallItemResponse.FromString,
+                _registered_method=True)
+        self.GetRedemption = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsService/GetRedemption',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetRedemptionRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetRedemptionResponse.FromString,
+                _registered_method=True)
+        self.ListRedemptions = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsService/ListRedemptions',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListRedemptionsRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListRedemptionsResponse.FromString,
+                _registered_method=True)
 
 
 class BenefitsServiceServicer:
@@ -71,7 +128,9 @@ class BenefitsServiceServicer:
 
     Every mutation takes a request_id that is also the ledger's idempotency key (an ISV's
     businessId, an order id, an activity's draw id): the same key twice applies once and returns
-    the first answer; the same key with other parameters is refused.
+    the first answer; the same key with other parameters is refused (FAILED_PRECONDITION /
+    REQUEST_ID_REUSED). Keys are global per method, so callers namespace them by who they are
+    (the gateway sends "isv:<app_key>:<businessId>", engagement "<activity>:<draw>").
     """
 
     def GetPointsBalance(self, request, context):
@@ -109,6 +168,85 @@ class BenefitsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPointsEntries(self, request, context):
+        """A member's ledger entries, newest first (AIP-158 paging).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListExpiringPoints(self, request, context):
+        """What expires when: a member's available points grouped by expiry time, soonest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckPointsLedger(self, request, context):
+        """Proves that balances equal the sum of the ledger entries and of the lots, for one account
+        or for every account of a brand.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimCoupon(self, request, context):
+        """A shopper claims a coupon (free to claim, tier-gated); stock and per-member limit hold.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMemberCoupons(self, request, context):
+        """A member's coupons, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListClaimableCoupons(self, request, context):
+        """Coupons a member may claim now at a placement (checkout, shop home, member page).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCardOpeningGiftPack(self, request, context):
+        """The brand's card-opening gift pack as the LV0 pop-up shows it, and whether this member
+        already received it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMallItems(self, request, context):
+        """Points-mall items on sale, for shoppers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedeemMallItem(self, request, context):
+        """Redeems a mall item: spend points + take stock + issue the item, all or nothing.
+        The answer is the redemption; a repeat with the same request_id returns the same one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRedemption(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRedemptions(self, request, context):
+        """A member's redemptions (or all of a brand's when account_id is empty), newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BenefitsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +275,61 @@ def add_BenefitsServiceServicer_to_server(servicer, server):
                     request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.IssueCouponRequest.FromString,
                     response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.IssueCouponResponse.SerializeToString,
             ),
+            'ListPointsEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPointsEntries,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListPointsEntriesRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListPointsEntriesResponse.SerializeToString,
+            ),
+            'ListExpiringPoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExpiringPoints,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListExpiringPointsRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListExpiringPointsResponse.SerializeToString,
+            ),
+            'CheckPointsLedger': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckPointsLedger,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CheckPointsLedgerRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CheckPointsLedgerResponse.SerializeToString,
+            ),
+            'ClaimCoupon': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimCoupon,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ClaimCouponRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ClaimCouponResponse.SerializeToString,
+            ),
+            'ListMemberCoupons': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMemberCoupons,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListMemberCouponsRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListMemberCouponsResponse.SerializeToString,
+            ),
+            'ListClaimableCoupons': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListClaimableCoupons,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListClaimableCouponsRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListClaimableCouponsResponse.SerializeToString,
+            ),
+            'GetCardOpeningGiftPack': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCardOpeningGiftPack,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetCardOpeningGiftPackRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetCardOpeningGiftPackResponse.SerializeToString,
+            ),
+            'ListMallItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMallItems,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListMallItemsRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListMallItemsResponse.SerializeToString,
+            ),
+            'RedeemMallItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeemMallItem,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.RedeemMallItemRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.RedeemMallItemResponse.SerializeToString,
+            ),
+            'GetRedemption': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRedemption,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetRedemptionRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetRedemptionResponse.SerializeToString,
+            ),
+            'ListRedemptions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRedemptions,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListRedemptionsRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListRedemptionsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'brandclub.benefits.v1.BenefitsService', rpc_method_handlers)
@@ -150,7 +343,9 @@ class BenefitsService:
 
     Every mutation takes a request_id that is also the ledger's idempotency key (an ISV's
     businessId, an order id, an activity's draw id): the same key twice applies once and returns
-    the first answer; the same key with other parameters is refused.
+    the first answer; the same key with other parameters is refused (FAILED_PRECONDITION /
+    REQUEST_ID_REUSED). Keys are global per method, so callers namespace them by who they are
+    (the gateway sends "isv:<app_key>:<businessId>", engagement "<activity>:<draw>").
     """
 
     @staticmethod
@@ -278,6 +473,1210 @@ class BenefitsService:
             '/brandclub.benefits.v1.BenefitsService/IssueCoupon',
             brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.IssueCouponRequest.SerializeToString,
             brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.IssueCouponResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPointsEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsService/ListPointsEntries',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListPointsEntriesRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListPointsEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExpiringPoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsService/ListExpiringPoints',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListExpiringPointsRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListExpiringPointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckPointsLedger(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsService/CheckPointsLedger',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CheckPointsLedgerRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CheckPointsLedgerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimCoupon(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsService/ClaimCoupon',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ClaimCouponRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ClaimCouponResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMemberCoupons(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsService/ListMemberCoupons',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListMemberCouponsRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListMemberCouponsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListClaimableCoupons(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsService/ListClaimableCoupons',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListClaimableCouponsRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListClaimableCouponsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCardOpeningGiftPack(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsService/GetCardOpeningGiftPack',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetCardOpeningGiftPackRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetCardOpeningGiftPackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMallItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsService/ListMallItems',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListMallItemsRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListMallItemsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedeemMallItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsService/RedeemMallItem',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.RedeemMallItemRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.RedeemMallItemResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRedemption(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsService/GetRedemption',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetRedemptionRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetRedemptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRedemptions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsService/ListRedemptions',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListRedemptionsRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListRedemptionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class BenefitsAdminServiceStub:
+    """BenefitsAdminService is the brand's configuration of points and benefits; the merchant
+    console and the ISV open platform call it through the gateway. Bad input is refused with
+    INVALID_ARGUMENT and an ErrorInfo whose metadata names the `field`.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetPointsPolicy = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/GetPointsPolicy',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetPointsPolicyRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetPointsPolicyResponse.FromString,
+                _registered_method=True)
+        self.UpdatePointsPolicy = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/UpdatePointsPolicy',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdatePointsPolicyRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdatePointsPolicyResponse.FromString,
+                _registered_method=True)
+        self.CreateEarningRule = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/CreateEarningRule',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateEarningRuleRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateEarningRuleResponse.FromString,
+                _registered_method=True)
+        self.UpdateEarningRule = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/UpdateEarningRule',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateEarningRuleRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateEarningRuleResponse.FromString,
+                _registered_method=True)
+        self.GetEarningRule = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/GetEarningRule',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetEarningRuleRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetEarningRuleResponse.FromString,
+                _registered_method=True)
+        self.ListEarningRules = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/ListEarningRules',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListEarningRulesRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListEarningRulesResponse.FromString,
+                _registered_method=True)
+        self.SetTierMultipliers = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/SetTierMultipliers',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.SetTierMultipliersRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.SetTierMultipliersResponse.FromString,
+                _registered_method=True)
+        self.ListTierMultipliers = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/ListTierMultipliers',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListTierMultipliersRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListTierMultipliersResponse.FromString,
+                _registered_method=True)
+        self.CreateCouponTemplate = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/CreateCouponTemplate',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateCouponTemplateRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateCouponTemplateResponse.FromString,
+                _registered_method=True)
+        self.UpdateCouponTemplate = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/UpdateCouponTemplate',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateCouponTemplateRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateCouponTemplateResponse.FromString,
+                _registered_method=True)
+        self.CloseCouponTemplate = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/CloseCouponTemplate',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CloseCouponTemplateRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CloseCouponTemplateResponse.FromString,
+                _registered_method=True)
+        self.GetCouponTemplate = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/GetCouponTemplate',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetCouponTemplateRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetCouponTemplateResponse.FromString,
+                _registered_method=True)
+        self.ListCouponTemplates = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/ListCouponTemplates',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListCouponTemplatesRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListCouponTemplatesResponse.FromString,
+                _registered_method=True)
+        self.CreateGiftPack = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/CreateGiftPack',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateGiftPackRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateGiftPackResponse.FromString,
+                _registered_method=True)
+        self.UpdateGiftPack = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/UpdateGiftPack',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateGiftPackRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateGiftPackResponse.FromString,
+                _registered_method=True)
+        self.ListGiftPacks = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/ListGiftPacks',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListGiftPacksRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListGiftPacksResponse.FromString,
+                _registered_method=True)
+        self.CreateMallItem = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/CreateMallItem',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateMallItemRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateMallItemResponse.FromString,
+                _registered_method=True)
+        self.UpdateMallItem = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/UpdateMallItem',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateMallItemRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateMallItemResponse.FromString,
+                _registered_method=True)
+        self.ListAllMallItems = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/ListAllMallItems',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListAllMallItemsRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListAllMallItemsResponse.FromString,
+                _registered_method=True)
+        self.UpdateFulfilment = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsAdminService/UpdateFulfilment',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateFulfilmentRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateFulfilmentResponse.FromString,
+                _registered_method=True)
+
+
+class BenefitsAdminServiceServicer:
+    """BenefitsAdminService is the brand's configuration of points and benefits; the merchant
+    console and the ISV open platform call it through the gateway. Bad input is refused with
+    INVALID_ARGUMENT and an ErrorInfo whose metadata names the `field`.
+    """
+
+    def GetPointsPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePointsPolicy(self, request, context):
+        """Creates or replaces the brand's points policy; new lots follow it, existing lots keep the
+        expiry they were given.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateEarningRule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateEarningRule(self, request, context):
+        """Replaces a rule's settings (its trigger cannot change); the budget already granted stays.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEarningRule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEarningRules(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetTierMultipliers(self, request, context):
+        """Replaces the brand's tier multipliers (by level number); levels not listed earn 1x.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTierMultipliers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateCouponTemplate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCouponTemplate(self, request, context):
+        """Replaces a template's settings; total_stock may not drop below what was issued.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseCouponTemplate(self, request, context):
+        """Closes a template: no more claims or issues; coupons already issued stay valid.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCouponTemplate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCouponTemplates(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateGiftPack(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateGiftPack(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListGiftPacks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateMallItem(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateMallItem(self, request, context):
+        """Replaces an item's settings; stock_total may not drop below what was redeemed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAllMallItems(self, request, context):
+        """Every item of the brand, on sale or not.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateFulfilment(self, request, context):
+        """Moves a physical item's redemption along its fulfilment (shipped, delivered, cancelled).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_BenefitsAdminServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetPointsPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPointsPolicy,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetPointsPolicyRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetPointsPolicyResponse.SerializeToString,
+            ),
+            'UpdatePointsPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePointsPolicy,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdatePointsPolicyRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdatePointsPolicyResponse.SerializeToString,
+            ),
+            'CreateEarningRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateEarningRule,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateEarningRuleRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateEarningRuleResponse.SerializeToString,
+            ),
+            'UpdateEarningRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateEarningRule,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateEarningRuleRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateEarningRuleResponse.SerializeToString,
+            ),
+            'GetEarningRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEarningRule,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetEarningRuleRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetEarningRuleResponse.SerializeToString,
+            ),
+            'ListEarningRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEarningRules,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListEarningRulesRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListEarningRulesResponse.SerializeToString,
+            ),
+            'SetTierMultipliers': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTierMultipliers,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.SetTierMultipliersRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.SetTierMultipliersResponse.SerializeToString,
+            ),
+            'ListTierMultipliers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTierMultipliers,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListTierMultipliersRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListTierMultipliersResponse.SerializeToString,
+            ),
+            'CreateCouponTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCouponTemplate,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateCouponTemplateRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateCouponTemplateResponse.SerializeToString,
+            ),
+            'UpdateCouponTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCouponTemplate,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateCouponTemplateRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateCouponTemplateResponse.SerializeToString,
+            ),
+            'CloseCouponTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseCouponTemplate,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CloseCouponTemplateRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CloseCouponTemplateResponse.SerializeToString,
+            ),
+            'GetCouponTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCouponTemplate,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetCouponTemplateRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetCouponTemplateResponse.SerializeToString,
+            ),
+            'ListCouponTemplates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCouponTemplates,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListCouponTemplatesRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListCouponTemplatesResponse.SerializeToString,
+            ),
+            'CreateGiftPack': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateGiftPack,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateGiftPackRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateGiftPackResponse.SerializeToString,
+            ),
+            'UpdateGiftPack': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateGiftPack,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateGiftPackRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateGiftPackResponse.SerializeToString,
+            ),
+            'ListGiftPacks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGiftPacks,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListGiftPacksRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListGiftPacksResponse.SerializeToString,
+            ),
+            'CreateMallItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateMallItem,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateMallItemRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateMallItemResponse.SerializeToString,
+            ),
+            'UpdateMallItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateMallItem,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateMallItemRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateMallItemResponse.SerializeToString,
+            ),
+            'ListAllMallItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAllMallItems,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListAllMallItemsRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListAllMallItemsResponse.SerializeToString,
+            ),
+            'UpdateFulfilment': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateFulfilment,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateFulfilmentRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateFulfilmentResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'brandclub.benefits.v1.BenefitsAdminService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('brandclub.benefits.v1.BenefitsAdminService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class BenefitsAdminService:
+    """BenefitsAdminService is the brand's configuration of points and benefits; the merchant
+    console and the ISV open platform call it through the gateway. Bad input is refused with
+    INVALID_ARGUMENT and an ErrorInfo whose metadata names the `field`.
+    """
+
+    @staticmethod
+    def GetPointsPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/GetPointsPolicy',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetPointsPolicyRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetPointsPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePointsPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/UpdatePointsPolicy',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdatePointsPolicyRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdatePointsPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateEarningRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/CreateEarningRule',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateEarningRuleRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateEarningRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateEarningRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/UpdateEarningRule',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateEarningRuleRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateEarningRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEarningRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/GetEarningRule',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetEarningRuleRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetEarningRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEarningRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/ListEarningRules',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListEarningRulesRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListEarningRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTierMultipliers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/SetTierMultipliers',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.SetTierMultipliersRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.SetTierMultipliersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTierMultipliers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/ListTierMultipliers',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListTierMultipliersRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListTierMultipliersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCouponTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/CreateCouponTemplate',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateCouponTemplateRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateCouponTemplateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCouponTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/UpdateCouponTemplate',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateCouponTemplateRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateCouponTemplateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseCouponTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/CloseCouponTemplate',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CloseCouponTemplateRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CloseCouponTemplateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCouponTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/GetCouponTemplate',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetCouponTemplateRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.GetCouponTemplateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCouponTemplates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/ListCouponTemplates',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListCouponTemplatesRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListCouponTemplatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateGiftPack(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/CreateGiftPack',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateGiftPackRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateGiftPackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateGiftPack(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/UpdateGiftPack',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateGiftPackRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateGiftPackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGiftPacks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/ListGiftPacks',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListGiftPacksRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListGiftPacksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateMallItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/CreateMallItem',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateMallItemRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CreateMallItemResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateMallItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/UpdateMallItem',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateMallItemRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateMallItemResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAllMallItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/ListAllMallItems',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListAllMallItemsRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListAllMallItemsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateFulfilment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsAdminService/UpdateFulfilment',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateFulfilmentRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.UpdateFulfilmentResponse.FromString,
             options,
             channel_credentials,
             insecure,

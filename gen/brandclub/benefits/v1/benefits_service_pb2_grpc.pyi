@@ -31,7 +31,9 @@ class BenefitsServiceStub:
 
     Every mutation takes a request_id that is also the ledger's idempotency key (an ISV's
     businessId, an order id, an activity's draw id): the same key twice applies once and returns
-    the first answer; the same key with other parameters is refused.
+    the first answer; the same key with other parameters is refused (FAILED_PRECONDITION /
+    REQUEST_ID_REUSED). Keys are global per method, so callers namespace them by who they are
+    (the gateway sends "isv:<app_key>:<businessId>", engagement "<activity>:<draw>").
     """
 
     @_typing.overload
@@ -48,6 +50,33 @@ class BenefitsServiceStub:
     """Reverses one earlier ledger entry (a refund, a compensation of a failed saga step)."""
     IssueCoupon: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.IssueCouponRequest, _benefits_service_pb2.IssueCouponResponse]
     """Issues one coupon of a template to a member (campaigns, activities, ISVs)."""
+    ListPointsEntries: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.ListPointsEntriesRequest, _benefits_service_pb2.ListPointsEntriesResponse]
+    """A member's ledger entries, newest first (AIP-158 paging)."""
+    ListExpiringPoints: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.ListExpiringPointsRequest, _benefits_service_pb2.ListExpiringPointsResponse]
+    """What expires when: a member's available points grouped by expiry time, soonest first."""
+    CheckPointsLedger: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.CheckPointsLedgerRequest, _benefits_service_pb2.CheckPointsLedgerResponse]
+    """Proves that balances equal the sum of the ledger entries and of the lots, for one account
+    or for every account of a brand.
+    """
+    ClaimCoupon: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.ClaimCouponRequest, _benefits_service_pb2.ClaimCouponResponse]
+    """A shopper claims a coupon (free to claim, tier-gated); stock and per-member limit hold."""
+    ListMemberCoupons: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.ListMemberCouponsRequest, _benefits_service_pb2.ListMemberCouponsResponse]
+    """A member's coupons, newest first."""
+    ListClaimableCoupons: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.ListClaimableCouponsRequest, _benefits_service_pb2.ListClaimableCouponsResponse]
+    """Coupons a member may claim now at a placement (checkout, shop home, member page)."""
+    GetCardOpeningGiftPack: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.GetCardOpeningGiftPackRequest, _benefits_service_pb2.GetCardOpeningGiftPackResponse]
+    """The brand's card-opening gift pack as the LV0 pop-up shows it, and whether this member
+    already received it.
+    """
+    ListMallItems: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.ListMallItemsRequest, _benefits_service_pb2.ListMallItemsResponse]
+    """Points-mall items on sale, for shoppers."""
+    RedeemMallItem: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.RedeemMallItemRequest, _benefits_service_pb2.RedeemMallItemResponse]
+    """Redeems a mall item: spend points + take stock + issue the item, all or nothing.
+    The answer is the redemption; a repeat with the same request_id returns the same one.
+    """
+    GetRedemption: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.GetRedemptionRequest, _benefits_service_pb2.GetRedemptionResponse]
+    ListRedemptions: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.ListRedemptionsRequest, _benefits_service_pb2.ListRedemptionsResponse]
+    """A member's redemptions (or all of a brand's when account_id is empty), newest first."""
 
 @_typing.type_check_only
 class BenefitsServiceAsyncStub(BenefitsServiceStub):
@@ -55,7 +84,9 @@ class BenefitsServiceAsyncStub(BenefitsServiceStub):
 
     Every mutation takes a request_id that is also the ledger's idempotency key (an ISV's
     businessId, an order id, an activity's draw id): the same key twice applies once and returns
-    the first answer; the same key with other parameters is refused.
+    the first answer; the same key with other parameters is refused (FAILED_PRECONDITION /
+    REQUEST_ID_REUSED). Keys are global per method, so callers namespace them by who they are
+    (the gateway sends "isv:<app_key>:<businessId>", engagement "<activity>:<draw>").
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -69,13 +100,42 @@ class BenefitsServiceAsyncStub(BenefitsServiceStub):
     """Reverses one earlier ledger entry (a refund, a compensation of a failed saga step)."""
     IssueCoupon: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.IssueCouponRequest, _benefits_service_pb2.IssueCouponResponse]  # type: ignore[assignment]
     """Issues one coupon of a template to a member (campaigns, activities, ISVs)."""
+    ListPointsEntries: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.ListPointsEntriesRequest, _benefits_service_pb2.ListPointsEntriesResponse]  # type: ignore[assignment]
+    """A member's ledger entries, newest first (AIP-158 paging)."""
+    ListExpiringPoints: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.ListExpiringPointsRequest, _benefits_service_pb2.ListExpiringPointsResponse]  # type: ignore[assignment]
+    """What expires when: a member's available points grouped by expiry time, soonest first."""
+    CheckPointsLedger: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.CheckPointsLedgerRequest, _benefits_service_pb2.CheckPointsLedgerResponse]  # type: ignore[assignment]
+    """Proves that balances equal the sum of the ledger entries and of the lots, for one account
+    or for every account of a brand.
+    """
+    ClaimCoupon: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.ClaimCouponRequest, _benefits_service_pb2.ClaimCouponResponse]  # type: ignore[assignment]
+    """A shopper claims a coupon (free to claim, tier-gated); stock and per-member limit hold."""
+    ListMemberCoupons: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.ListMemberCouponsRequest, _benefits_service_pb2.ListMemberCouponsResponse]  # type: ignore[assignment]
+    """A member's coupons, newest first."""
+    ListClaimableCoupons: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.ListClaimableCouponsRequest, _benefits_service_pb2.ListClaimableCouponsResponse]  # type: ignore[assignment]
+    """Coupons a member may claim now at a placement (checkout, shop home, member page)."""
+    GetCardOpeningGiftPack: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.GetCardOpeningGiftPackRequest, _benefits_service_pb2.GetCardOpeningGiftPackResponse]  # type: ignore[assignment]
+    """The brand's card-opening gift pack as the LV0 pop-up shows it, and whether this member
+    already received it.
+    """
+    ListMallItems: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.ListMallItemsRequest, _benefits_service_pb2.ListMallItemsResponse]  # type: ignore[assignment]
+    """Points-mall items on sale, for shoppers."""
+    RedeemMallItem: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.RedeemMallItemRequest, _benefits_service_pb2.RedeemMallItemResponse]  # type: ignore[assignment]
+    """Redeems a mall item: spend points + take stock + issue the item, all or nothing.
+    The answer is the redemption; a repeat with the same request_id returns the same one.
+    """
+    GetRedemption: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.GetRedemptionRequest, _benefits_service_pb2.GetRedemptionResponse]  # type: ignore[assignment]
+    ListRedemptions: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.ListRedemptionsRequest, _benefits_service_pb2.ListRedemptionsResponse]  # type: ignore[assignment]
+    """A member's redemptions (or all of a brand's when account_id is empty), newest first."""
 
 class BenefitsServiceServicer(metaclass=_abc_1.ABCMeta):
     """BenefitsService owns points accounts and their ledger, coupons, gift packs and the points mall.
 
     Every mutation takes a request_id that is also the ledger's idempotency key (an ISV's
     businessId, an order id, an activity's draw id): the same key twice applies once and returns
-    the first answer; the same key with other parameters is refused.
+    the first answer; the same key with other parameters is refused (FAILED_PRECONDITION /
+    REQUEST_ID_REUSED). Keys are global per method, so callers namespace them by who they are
+    (the gateway sends "isv:<app_key>:<businessId>", engagement "<activity>:<draw>").
     """
 
     @_abc_1.abstractmethod
@@ -118,4 +178,335 @@ class BenefitsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_benefits_service_pb2.IssueCouponResponse, _abc.Awaitable[_benefits_service_pb2.IssueCouponResponse]]:
         """Issues one coupon of a template to a member (campaigns, activities, ISVs)."""
 
+    @_abc_1.abstractmethod
+    def ListPointsEntries(
+        self,
+        request: _benefits_service_pb2.ListPointsEntriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.ListPointsEntriesResponse, _abc.Awaitable[_benefits_service_pb2.ListPointsEntriesResponse]]:
+        """A member's ledger entries, newest first (AIP-158 paging)."""
+
+    @_abc_1.abstractmethod
+    def ListExpiringPoints(
+        self,
+        request: _benefits_service_pb2.ListExpiringPointsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.ListExpiringPointsResponse, _abc.Awaitable[_benefits_service_pb2.ListExpiringPointsResponse]]:
+        """What expires when: a member's available points grouped by expiry time, soonest first."""
+
+    @_abc_1.abstractmethod
+    def CheckPointsLedger(
+        self,
+        request: _benefits_service_pb2.CheckPointsLedgerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.CheckPointsLedgerResponse, _abc.Awaitable[_benefits_service_pb2.CheckPointsLedgerResponse]]:
+        """Proves that balances equal the sum of the ledger entries and of the lots, for one account
+        or for every account of a brand.
+        """
+
+    @_abc_1.abstractmethod
+    def ClaimCoupon(
+        self,
+        request: _benefits_service_pb2.ClaimCouponRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.ClaimCouponResponse, _abc.Awaitable[_benefits_service_pb2.ClaimCouponResponse]]:
+        """A shopper claims a coupon (free to claim, tier-gated); stock and per-member limit hold."""
+
+    @_abc_1.abstractmethod
+    def ListMemberCoupons(
+        self,
+        request: _benefits_service_pb2.ListMemberCouponsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.ListMemberCouponsResponse, _abc.Awaitable[_benefits_service_pb2.ListMemberCouponsResponse]]:
+        """A member's coupons, newest first."""
+
+    @_abc_1.abstractmethod
+    def ListClaimableCoupons(
+        self,
+        request: _benefits_service_pb2.ListClaimableCouponsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.ListClaimableCouponsResponse, _abc.Awaitable[_benefits_service_pb2.ListClaimableCouponsResponse]]:
+        """Coupons a member may claim now at a placement (checkout, shop home, member page)."""
+
+    @_abc_1.abstractmethod
+    def GetCardOpeningGiftPack(
+        self,
+        request: _benefits_service_pb2.GetCardOpeningGiftPackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.GetCardOpeningGiftPackResponse, _abc.Awaitable[_benefits_service_pb2.GetCardOpeningGiftPackResponse]]:
+        """The brand's card-opening gift pack as the LV0 pop-up shows it, and whether this member
+        already received it.
+        """
+
+    @_abc_1.abstractmethod
+    def ListMallItems(
+        self,
+        request: _benefits_service_pb2.ListMallItemsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.ListMallItemsResponse, _abc.Awaitable[_benefits_service_pb2.ListMallItemsResponse]]:
+        """Points-mall items on sale, for shoppers."""
+
+    @_abc_1.abstractmethod
+    def RedeemMallItem(
+        self,
+        request: _benefits_service_pb2.RedeemMallItemRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.RedeemMallItemResponse, _abc.Awaitable[_benefits_service_pb2.RedeemMallItemResponse]]:
+        """Redeems a mall item: spend points + take stock + issue the item, all or nothing.
+        The answer is the redemption; a repeat with the same request_id returns the same one.
+        """
+
+    @_abc_1.abstractmethod
+    def GetRedemption(
+        self,
+        request: _benefits_service_pb2.GetRedemptionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.GetRedemptionResponse, _abc.Awaitable[_benefits_service_pb2.GetRedemptionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListRedemptions(
+        self,
+        request: _benefits_service_pb2.ListRedemptionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.ListRedemptionsResponse, _abc.Awaitable[_benefits_service_pb2.ListRedemptionsResponse]]:
+        """A member's redemptions (or all of a brand's when account_id is empty), newest first."""
+
 def add_BenefitsServiceServicer_to_server(servicer: BenefitsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class BenefitsAdminServiceStub:
+    """BenefitsAdminService is the brand's configuration of points and benefits; the merchant
+    console and the ISV open platform call it through the gateway. Bad input is refused with
+    INVALID_ARGUMENT and an ErrorInfo whose metadata names the `field`.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> BenefitsAdminServiceAsyncStub: ...
+    GetPointsPolicy: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.GetPointsPolicyRequest, _benefits_service_pb2.GetPointsPolicyResponse]
+    UpdatePointsPolicy: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.UpdatePointsPolicyRequest, _benefits_service_pb2.UpdatePointsPolicyResponse]
+    """Creates or replaces the brand's points policy; new lots follow it, existing lots keep the
+    expiry they were given.
+    """
+    CreateEarningRule: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.CreateEarningRuleRequest, _benefits_service_pb2.CreateEarningRuleResponse]
+    UpdateEarningRule: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.UpdateEarningRuleRequest, _benefits_service_pb2.UpdateEarningRuleResponse]
+    """Replaces a rule's settings (its trigger cannot change); the budget already granted stays."""
+    GetEarningRule: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.GetEarningRuleRequest, _benefits_service_pb2.GetEarningRuleResponse]
+    ListEarningRules: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.ListEarningRulesRequest, _benefits_service_pb2.ListEarningRulesResponse]
+    SetTierMultipliers: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.SetTierMultipliersRequest, _benefits_service_pb2.SetTierMultipliersResponse]
+    """Replaces the brand's tier multipliers (by level number); levels not listed earn 1x."""
+    ListTierMultipliers: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.ListTierMultipliersRequest, _benefits_service_pb2.ListTierMultipliersResponse]
+    CreateCouponTemplate: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.CreateCouponTemplateRequest, _benefits_service_pb2.CreateCouponTemplateResponse]
+    UpdateCouponTemplate: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.UpdateCouponTemplateRequest, _benefits_service_pb2.UpdateCouponTemplateResponse]
+    """Replaces a template's settings; total_stock may not drop below what was issued."""
+    CloseCouponTemplate: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.CloseCouponTemplateRequest, _benefits_service_pb2.CloseCouponTemplateResponse]
+    """Closes a template: no more claims or issues; coupons already issued stay valid."""
+    GetCouponTemplate: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.GetCouponTemplateRequest, _benefits_service_pb2.GetCouponTemplateResponse]
+    ListCouponTemplates: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.ListCouponTemplatesRequest, _benefits_service_pb2.ListCouponTemplatesResponse]
+    CreateGiftPack: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.CreateGiftPackRequest, _benefits_service_pb2.CreateGiftPackResponse]
+    UpdateGiftPack: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.UpdateGiftPackRequest, _benefits_service_pb2.UpdateGiftPackResponse]
+    ListGiftPacks: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.ListGiftPacksRequest, _benefits_service_pb2.ListGiftPacksResponse]
+    CreateMallItem: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.CreateMallItemRequest, _benefits_service_pb2.CreateMallItemResponse]
+    UpdateMallItem: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.UpdateMallItemRequest, _benefits_service_pb2.UpdateMallItemResponse]
+    """Replaces an item's settings; stock_total may not drop below what was redeemed."""
+    ListAllMallItems: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.ListAllMallItemsRequest, _benefits_service_pb2.ListAllMallItemsResponse]
+    """Every item of the brand, on sale or not."""
+    UpdateFulfilment: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.UpdateFulfilmentRequest, _benefits_service_pb2.UpdateFulfilmentResponse]
+    """Moves a physical item's redemption along its fulfilment (shipped, delivered, cancelled)."""
+
+@_typing.type_check_only
+class BenefitsAdminServiceAsyncStub(BenefitsAdminServiceStub):
+    """BenefitsAdminService is the brand's configuration of points and benefits; the merchant
+    console and the ISV open platform call it through the gateway. Bad input is refused with
+    INVALID_ARGUMENT and an ErrorInfo whose metadata names the `field`.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    GetPointsPolicy: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.GetPointsPolicyRequest, _benefits_service_pb2.GetPointsPolicyResponse]  # type: ignore[assignment]
+    UpdatePointsPolicy: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.UpdatePointsPolicyRequest, _benefits_service_pb2.UpdatePointsPolicyResponse]  # type: ignore[assignment]
+    """Creates or replaces the brand's points policy; new lots follow it, existing lots keep the
+    expiry they were given.
+    """
+    CreateEarningRule: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.CreateEarningRuleRequest, _benefits_service_pb2.CreateEarningRuleResponse]  # type: ignore[assignment]
+    UpdateEarningRule: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.UpdateEarningRuleRequest, _benefits_service_pb2.UpdateEarningRuleResponse]  # type: ignore[assignment]
+    """Replaces a rule's settings (its trigger cannot change); the budget already granted stays."""
+    GetEarningRule: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.GetEarningRuleRequest, _benefits_service_pb2.GetEarningRuleResponse]  # type: ignore[assignment]
+    ListEarningRules: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.ListEarningRulesRequest, _benefits_service_pb2.ListEarningRulesResponse]  # type: ignore[assignment]
+    SetTierMultipliers: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.SetTierMultipliersRequest, _benefits_service_pb2.SetTierMultipliersResponse]  # type: ignore[assignment]
+    """Replaces the brand's tier multipliers (by level number); levels not listed earn 1x."""
+    ListTierMultipliers: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.ListTierMultipliersRequest, _benefits_service_pb2.ListTierMultipliersResponse]  # type: ignore[assignment]
+    CreateCouponTemplate: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.CreateCouponTemplateRequest, _benefits_service_pb2.CreateCouponTemplateResponse]  # type: ignore[assignment]
+    UpdateCouponTemplate: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.UpdateCouponTemplateRequest, _benefits_service_pb2.UpdateCouponTemplateResponse]  # type: ignore[assignment]
+    """Replaces a template's settings; total_stock may not drop below what was issued."""
+    CloseCouponTemplate: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.CloseCouponTemplateRequest, _benefits_service_pb2.CloseCouponTemplateResponse]  # type: ignore[assignment]
+    """Closes a template: no more claims or issues; coupons already issued stay valid."""
+    GetCouponTemplate: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.GetCouponTemplateRequest, _benefits_service_pb2.GetCouponTemplateResponse]  # type: ignore[assignment]
+    ListCouponTemplates: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.ListCouponTemplatesRequest, _benefits_service_pb2.ListCouponTemplatesResponse]  # type: ignore[assignment]
+    CreateGiftPack: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.CreateGiftPackRequest, _benefits_service_pb2.CreateGiftPackResponse]  # type: ignore[assignment]
+    UpdateGiftPack: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.UpdateGiftPackRequest, _benefits_service_pb2.UpdateGiftPackResponse]  # type: ignore[assignment]
+    ListGiftPacks: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.ListGiftPacksRequest, _benefits_service_pb2.ListGiftPacksResponse]  # type: ignore[assignment]
+    CreateMallItem: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.CreateMallItemRequest, _benefits_service_pb2.CreateMallItemResponse]  # type: ignore[assignment]
+    UpdateMallItem: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.UpdateMallItemRequest, _benefits_service_pb2.UpdateMallItemResponse]  # type: ignore[assignment]
+    """Replaces an item's settings; stock_total may not drop below what was redeemed."""
+    ListAllMallItems: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.ListAllMallItemsRequest, _benefits_service_pb2.ListAllMallItemsResponse]  # type: ignore[assignment]
+    """Every item of the brand, on sale or not."""
+    UpdateFulfilment: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.UpdateFulfilmentRequest, _benefits_service_pb2.UpdateFulfilmentResponse]  # type: ignore[assignment]
+    """Moves a physical item's redemption along its fulfilment (shipped, delivered, cancelled)."""
+
+class BenefitsAdminServiceServicer(metaclass=_abc_1.ABCMeta):
+    """BenefitsAdminService is the brand's configuration of points and benefits; the merchant
+    console and the ISV open platform call it through the gateway. Bad input is refused with
+    INVALID_ARGUMENT and an ErrorInfo whose metadata names the `field`.
+    """
+
+    @_abc_1.abstractmethod
+    def GetPointsPolicy(
+        self,
+        request: _benefits_service_pb2.GetPointsPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.GetPointsPolicyResponse, _abc.Awaitable[_benefits_service_pb2.GetPointsPolicyResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdatePointsPolicy(
+        self,
+        request: _benefits_service_pb2.UpdatePointsPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.UpdatePointsPolicyResponse, _abc.Awaitable[_benefits_service_pb2.UpdatePointsPolicyResponse]]:
+        """Creates or replaces the brand's points policy; new lots follow it, existing lots keep the
+        expiry they were given.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateEarningRule(
+        self,
+        request: _benefits_service_pb2.CreateEarningRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.CreateEarningRuleResponse, _abc.Awaitable[_benefits_service_pb2.CreateEarningRuleResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateEarningRule(
+        self,
+        request: _benefits_service_pb2.UpdateEarningRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.UpdateEarningRuleResponse, _abc.Awaitable[_benefits_service_pb2.UpdateEarningRuleResponse]]:
+        """Replaces a rule's settings (its trigger cannot change); the budget already granted stays."""
+
+    @_abc_1.abstractmethod
+    def GetEarningRule(
+        self,
+        request: _benefits_service_pb2.GetEarningRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.GetEarningRuleResponse, _abc.Awaitable[_benefits_service_pb2.GetEarningRuleResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListEarningRules(
+        self,
+        request: _benefits_service_pb2.ListEarningRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.ListEarningRulesResponse, _abc.Awaitable[_benefits_service_pb2.ListEarningRulesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetTierMultipliers(
+        self,
+        request: _benefits_service_pb2.SetTierMultipliersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.SetTierMultipliersResponse, _abc.Awaitable[_benefits_service_pb2.SetTierMultipliersResponse]]:
+        """Replaces the brand's tier multipliers (by level number); levels not listed earn 1x."""
+
+    @_abc_1.abstractmethod
+    def ListTierMultipliers(
+        self,
+        request: _benefits_service_pb2.ListTierMultipliersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.ListTierMultipliersResponse, _abc.Awaitable[_benefits_service_pb2.ListTierMultipliersResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateCouponTemplate(
+        self,
+        request: _benefits_service_pb2.CreateCouponTemplateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.CreateCouponTemplateResponse, _abc.Awaitable[_benefits_service_pb2.CreateCouponTemplateResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateCouponTemplate(
+        self,
+        request: _benefits_service_pb2.UpdateCouponTemplateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.UpdateCouponTemplateResponse, _abc.Awaitable[_benefits_service_pb2.UpdateCouponTemplateResponse]]:
+        """Replaces a template's settings; total_stock may not drop below what was issued."""
+
+    @_abc_1.abstractmethod
+    def CloseCouponTemplate(
+        self,
+        request: _benefits_service_pb2.CloseCouponTemplateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.CloseCouponTemplateResponse, _abc.Awaitable[_benefits_service_pb2.CloseCouponTemplateResponse]]:
+        """Closes a template: no more claims or issues; coupons already issued stay valid."""
+
+    @_abc_1.abstractmethod
+    def GetCouponTemplate(
+        self,
+        request: _benefits_service_pb2.GetCouponTemplateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.GetCouponTemplateResponse, _abc.Awaitable[_benefits_service_pb2.GetCouponTemplateResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListCouponTemplates(
+        self,
+        request: _benefits_service_pb2.ListCouponTemplatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.ListCouponTemplatesResponse, _abc.Awaitable[_benefits_service_pb2.ListCouponTemplatesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateGiftPack(
+        self,
+        request: _benefits_service_pb2.CreateGiftPackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.CreateGiftPackResponse, _abc.Awaitable[_benefits_service_pb2.CreateGiftPackResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateGiftPack(
+        self,
+        request: _benefits_service_pb2.UpdateGiftPackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.UpdateGiftPackResponse, _abc.Awaitable[_benefits_service_pb2.UpdateGiftPackResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListGiftPacks(
+        self,
+        request: _benefits_service_pb2.ListGiftPacksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.ListGiftPacksResponse, _abc.Awaitable[_benefits_service_pb2.ListGiftPacksResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateMallItem(
+        self,
+        request: _benefits_service_pb2.CreateMallItemRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.CreateMallItemResponse, _abc.Awaitable[_benefits_service_pb2.CreateMallItemResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateMallItem(
+        self,
+        request: _benefits_service_pb2.UpdateMallItemRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.UpdateMallItemResponse, _abc.Awaitable[_benefits_service_pb2.UpdateMallItemResponse]]:
+        """Replaces an item's settings; stock_total may not drop below what was redeemed."""
+
+    @_abc_1.abstractmethod
+    def ListAllMallItems(
+        self,
+        request: _benefits_service_pb2.ListAllMallItemsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.ListAllMallItemsResponse, _abc.Awaitable[_benefits_service_pb2.ListAllMallItemsResponse]]:
+        """Every item of the brand, on sale or not."""
+
+    @_abc_1.abstractmethod
+    def UpdateFulfilment(
+        self,
+        request: _benefits_service_pb2.UpdateFulfilmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.UpdateFulfilmentResponse, _abc.Awaitable[_benefits_service_pb2.UpdateFulfilmentResponse]]:
+        """Moves a physical item's redemption along its fulfilment (shipped, delivered, cancelled)."""
+
+def add_BenefitsAdminServiceServicer_to_server(servicer: BenefitsAdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

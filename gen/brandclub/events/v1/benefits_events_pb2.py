@@ -22,15 +22,24 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)brandclub/events/v1/benefits_events.proto\x12\x13\x62randclub.events.v1\"\x80\x01\n\x14PointsBalanceChanged\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x18\n\x10\x61vailable_points\x18\x03 \x01(\x03\x12\x16\n\x0epending_points\x18\x04 \x01(\x03\x12\x10\n\x08\x65ntry_id\x18\x05 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)brandclub/events/v1/benefits_events.proto\x12\x13\x62randclub.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x01\n\x14PointsBalanceChanged\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x18\n\x10\x61vailable_points\x18\x03 \x01(\x03\x12\x16\n\x0epending_points\x18\x04 \x01(\x03\x12\x10\n\x08\x65ntry_id\x18\x05 \x01(\t\x12\x17\n\x0f\x62\x61lance_version\x18\x06 \x01(\x03\x12\x13\n\x0breason_code\x18\x07 \x01(\t\"W\n\rPointsExpired\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x10\n\x08\x65ntry_id\x18\x04 \x01(\t\"\xa4\x01\n\x0c\x43ouponIssued\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x11\n\tcoupon_id\x18\x03 \x01(\t\x12\x1a\n\x12\x63oupon_template_id\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x85\x01\n\x0fGiftPackGranted\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x12\n\nprogram_id\x18\x03 \x01(\t\x12\x14\n\x0cgift_pack_id\x18\x04 \x01(\t\x12\x0e\n\x06points\x18\x05 \x01(\x03\x12\x12\n\ncoupon_ids\x18\x06 \x03(\t\"\x82\x01\n\x10MallItemRedeemed\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x15\n\rredemption_id\x18\x03 \x01(\t\x12\x0f\n\x07item_id\x18\x04 \x01(\t\x12\x10\n\x08quantity\x18\x05 \x01(\x05\x12\x0e\n\x06points\x18\x06 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'brandclub.events.v1.benefits_events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_POINTSBALANCECHANGED']._serialized_start=67
-  _globals['_POINTSBALANCECHANGED']._serialized_end=195
+  _globals['_POINTSBALANCECHANGED']._serialized_start=100
+  _globals['_POINTSBALANCECHANGED']._serialized_end=274
+  _globals['_POINTSEXPIRED']._serialized_start=276
+  _globals['_POINTSEXPIRED']._serialized_end=363
+  _globals['_COUPONISSUED']._serialized_start=366
+  _globals['_COUPONISSUED']._serialized_end=530
+  _globals['_GIFTPACKGRANTED']._serialized_start=533
+  _globals['_GIFTPACKGRANTED']._serialized_end=666
+  _globals['_MALLITEMREDEEMED']._serialized_start=669
+  _globals['_MALLITEMREDEEMED']._serialized_end=799
 # @@protoc_insertion_point(module_scope)

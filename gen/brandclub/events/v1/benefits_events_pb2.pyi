@@ -3,8 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -31,12 +34,20 @@ class PointsBalanceChanged(_message.Message):
     AVAILABLE_POINTS_FIELD_NUMBER: _builtins.int
     PENDING_POINTS_FIELD_NUMBER: _builtins.int
     ENTRY_ID_FIELD_NUMBER: _builtins.int
+    BALANCE_VERSION_FIELD_NUMBER: _builtins.int
+    REASON_CODE_FIELD_NUMBER: _builtins.int
     brand_id: _builtins.str
     account_id: _builtins.str
     available_points: _builtins.int
     pending_points: _builtins.int
     entry_id: _builtins.str
     """The ledger entry that caused the change."""
+    balance_version: _builtins.int
+    """Increases by one with every change of this account: a projection keeps the highest it saw
+    and ignores older ones.
+    """
+    reason_code: _builtins.str
+    """The entry's reason code, e.g. "ORDER_PAID", "POINTS_EXPIRED"."""
     def __init__(
         self,
         *,
@@ -45,11 +56,154 @@ class PointsBalanceChanged(_message.Message):
         available_points: _builtins.int = ...,
         pending_points: _builtins.int = ...,
         entry_id: _builtins.str = ...,
+        balance_version: _builtins.int = ...,
+        reason_code: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "available_points", b"available_points", "brand_id", b"brand_id", "entry_id", b"entry_id", "pending_points", b"pending_points"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "available_points", b"available_points", "balance_version", b"balance_version", "brand_id", b"brand_id", "entry_id", b"entry_id", "pending_points", b"pending_points", "reason_code", b"reason_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PointsBalanceChanged: _TypeAlias = PointsBalanceChanged  # noqa: Y015
+
+@_typing.final
+class PointsExpired(_message.Message):
+    """Points expired (one event per account and expiry run): journeys can say so."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    ENTRY_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    points: _builtins.int
+    entry_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        points: _builtins.int = ...,
+        entry_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "entry_id", b"entry_id", "points", b"points"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PointsExpired: _TypeAlias = PointsExpired  # noqa: Y015
+
+@_typing.final
+class CouponIssued(_message.Message):
+    """A coupon was issued to a member (claimed, issued, in a gift pack, redeemed in the mall)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    COUPON_ID_FIELD_NUMBER: _builtins.int
+    COUPON_TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    coupon_id: _builtins.str
+    coupon_template_id: _builtins.str
+    source: _builtins.str
+    """"CLAIM", "ISSUE", "GIFT_PACK", "MALL"."""
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        coupon_id: _builtins.str = ...,
+        coupon_template_id: _builtins.str = ...,
+        source: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "coupon_id", b"coupon_id", "coupon_template_id", b"coupon_template_id", "expire_time", b"expire_time", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CouponIssued: _TypeAlias = CouponIssued  # noqa: Y015
+
+@_typing.final
+class GiftPackGranted(_message.Message):
+    """The card-opening gift pack was granted (exactly once per member and program)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    PROGRAM_ID_FIELD_NUMBER: _builtins.int
+    GIFT_PACK_ID_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    COUPON_IDS_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    program_id: _builtins.str
+    gift_pack_id: _builtins.str
+    points: _builtins.int
+    @_builtins.property
+    def coupon_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        program_id: _builtins.str = ...,
+        gift_pack_id: _builtins.str = ...,
+        points: _builtins.int = ...,
+        coupon_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "coupon_ids", b"coupon_ids", "gift_pack_id", b"gift_pack_id", "points", b"points", "program_id", b"program_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GiftPackGranted: _TypeAlias = GiftPackGranted  # noqa: Y015
+
+@_typing.final
+class MallItemRedeemed(_message.Message):
+    """A points-mall redemption completed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    REDEMPTION_ID_FIELD_NUMBER: _builtins.int
+    ITEM_ID_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    redemption_id: _builtins.str
+    item_id: _builtins.str
+    quantity: _builtins.int
+    points: _builtins.int
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        redemption_id: _builtins.str = ...,
+        item_id: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+        points: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "item_id", b"item_id", "points", b"points", "quantity", b"quantity", "redemption_id", b"redemption_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MallItemRedeemed: _TypeAlias = MallItemRedeemed  # noqa: Y015

@@ -1,0 +1,128 @@
+"""Issuing and claiming coupons, and the card-opening gift pack."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from brandclub.events.v1 import benefits_events_pb2
+from libs.db import Connection
+from libs.errors import DomainError, FailedPrecondition, require
+from libs.outbox import add_event
+from libs.protoconv import timestamp
+from services.benefits.adapters.postgres import (
+    ConfigRepository,
+    CouponRepository,
+    IssuedCoupon,
+)
+from services.benefits.domain.benefits import CouponTemplate, Placement, level_eligible
+from services.benefits.domain.points import Source, new_id, valid_reason
+from services.benefits.usecases.config import get_template
+from services.benefits.usecases.ledger import PRODUCER, TOPIC, Ledger, now_utc
+
+
+async def issue_coupon(conn: Connection, brand_id: str, account_id: str, template_id: str, *,
+                       source: str, reason_code: str, request_id: str,
+                       check_level: bool, now: datetime | None = None) -> IssuedCoupon:
+    """One coupon of a template to a member: never past the stock, never past the member's
+    limit (both are conditional updates under row locks, so concurrent calls queue)."""
+    brand_id = require(brand_id, "brand_id")
+    account_id = require(account_id, "account_id")
+    template_id = require(template_id, "coupon_template_id")
+    reason = valid_reason(reason_code, source.upper())
+    now = now or now_utc()
+    template = await get_template(conn, brand_id, template_id)
+    if not template.claimable_at(now):
+        raise FailedPrecondition(f"coupon template {template_id} cannot be issued now",
+                                 reason="COUPON_NOT_AVAILABLE",
+                                 metadata={"template_id": template_id})
+    if check_level:
+        level = await ConfigRepository(conn).member_level(brand_id, account_id)
+        if not level_eligible(template.eligible_levels, level):
+            raise FailedPrecondition(f"level {level} may not claim this coupon",
+                                     reason="LEVEL_NOT_ELIGIBLE",
+                                     metadata={"template_id": template_id, "level": str(level)})
+    repo = CouponRepository(conn)
+    valid_start, valid_end = template.validity(now)
+    coupon = IssuedCoupon(new_id("cpn"), template, account_id, valid_start, valid_end, source,
+                          reason, now)
+    # A savepoint: a refused coupon leaves nothing behind. The template's stock row is every
+    # claimer's hot spot, so it is updated last and its lock held as briefly as possible.
+    async with conn.transaction():
+        if not await repo.take_holding(brand_id, template_id, account_id,
+                                       template.per_member_limit):
+            raise FailedPrecondition(
+                f"the limit of {template.per_member_limit} per member is reached",
+                reason="COUPON_LIMIT_REACHED", metadata={"template_id": template_id})
+        await repo.add_coupon(coupon, request_id)
+        await add_event(conn, topic=TOPIC, brand_id=brand_id, producer=PRODUCER,
+                        payload=benefits_events_pb2.CouponIssued(
+                            brand_id=brand_id, account_id=account_id,
+                            coupon_id=coupon.coupon_id, coupon_template_id=template_id,
+                            source=source.upper(), expire_time=timestamp(valid_end)))
+        if not await repo.take_stock(brand_id, template_id):
+            raise FailedPrecondition(f"coupon template {template_id} is out of stock",
+                                     reason="COUPON_OUT_OF_STOCK",
+                                     metadata={"template_id": template_id})
+    return coupon
+
+
+async def member_coupons(conn: Connection, brand_id: str, account_id: str, only_valid: bool,
+                         before_seq: int | None, limit: int) -> list[tuple[int, IssuedCoupon]]:
+    return await CouponRepository(conn).member_coupons(
+        require(brand_id, "brand_id"), require(account_id, "account_id"),
+        now_utc() if only_valid else None, before_seq, limit)
+
+
+async def claimable_coupons(conn: Connection, brand_id: str, account_id: str,
+                            placement: Placement | None) -> list[CouponTemplate]:
+    brand_id = require(brand_id, "brand_id")
+    account_id = require(account_id, "account_id")
+    now = now_utc()
+    repo = CouponRepository(conn)
+    level = await ConfigRepository(conn).member_level(brand_id, account_id)
+    held = await repo.holdings(brand_id, account_id)
+    return [t for t in await repo.claimable(brand_id, now, placement.value if placement else
+                                            None)
+            if t.claimable_at(now) and level_eligible(t.eligible_levels, level)
+            and held.get(t.template_id, 0) < t.per_member_limit]
+
+
+async def grant_card_opening_gift_pack(conn: Connection, brand_id: str, program_id: str,
+                                       account_id: str, joined_at: datetime) -> bool:
+    """Grant the brand's card-opening gift pack once per member and program; coupons that are
+    out of stock or closed are skipped (and recorded) rather than failing the whole pack."""
+    repo = CouponRepository(conn)
+    pack = await repo.active_gift_pack(brand_id, joined_at)
+    program = program_id or brand_id
+    if pack is None or not await repo.claim_gift_pack_slot(brand_id, program, account_id,
+                                                           pack.gift_pack_id, joined_at):
+        return False
+    key = f"giftpack:{brand_id}:{program}:{account_id}"
+    entry_id = None
+    if pack.points > 0:
+        change = await Ledger(conn).grant(brand_id, account_id, pack.points,
+                                          reason_code="CARD_OPENING_GIFT_PACK",
+                                          source=Source.GIFT_PACK, request_id=key)
+        entry_id = change.entry.entry_id
+    coupon_ids: list[str] = []
+    skipped: list[str] = []
+    for template_id, quantity in pack.coupons:
+        for index in range(quantity):
+            try:
+                coupon = await issue_coupon(conn, brand_id, account_id, template_id,
+                                            source="gift_pack",
+                                            reason_code="CARD_OPENING_GIFT_PACK",
+                                            request_id=f"{key}:{template_id}:{index}",
+                                            check_level=False)
+            except DomainError:
+                skipped.append(template_id)
+                break
+            coupon_ids.append(coupon.coupon_id)
+    await repo.finish_gift_pack_grant(brand_id, program, account_id, entry_id, coupon_ids,
+                                      skipped)
+    await add_event(conn, topic=TOPIC, brand_id=brand_id, producer=PRODUCER,
+                    payload=benefits_events_pb2.GiftPackGranted(
+                        brand_id=brand_id, account_id=account_id, program_id=program,
+                        gift_pack_id=pack.gift_pack_id, points=pack.points,
+                        coupon_ids=coupon_ids))
+    return True

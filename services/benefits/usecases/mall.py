@@ -1,0 +1,272 @@
+"""The points mall: redemption as a saga with a state per step.
+
+started --spend--> points_spent --take stock + issue--> completed
+   |                    |
+   +--(too few points)--+--(step fails: out of stock, item withdrawn)--> failed (points back)
+
+Each step is one transaction that locks the redemption row, checks its state, applies its
+effect and moves the state together; so a crash between steps leaves a state that says exactly
+what was done, and `drive` (called by the request, or by the recovery loop after a crash)
+carries the redemption on from there. Nothing is applied twice: a step finds its state already
+moved, and the ledger spend is keyed by the redemption.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from brandclub.events.v1 import benefits_events_pb2
+from libs.db import Connection, Database
+from libs.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, require
+from libs.logging import get_logger
+from libs.outbox import add_event
+from services.benefits.adapters.postgres import ConfigRepository, MallRepository
+from services.benefits.domain.benefits import (
+    FULFILMENT_STEPS,
+    Fulfilment,
+    MallItemKind,
+    Redemption,
+    RedemptionState,
+    level_eligible,
+)
+from services.benefits.domain.points import Source, new_id
+from services.benefits.usecases.config import get_item
+from services.benefits.usecases.coupons import issue_coupon
+from services.benefits.usecases.ledger import PRODUCER, TOPIC, Ledger, get_balance, now_utc
+
+log = get_logger(__name__)
+MAX_QUANTITY = 100
+
+
+def fingerprint(*parts: object) -> bytes:
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+
+
+async def start(db: Database, *, request_id: str, brand_id: str, account_id: str,
+                item_id: str, quantity: int, shipping_address: str) -> Redemption:
+    """Record the redemption (or find the one this request_id recorded) and carry it through."""
+    redemption = await record(db, request_id=request_id, brand_id=brand_id,
+                              account_id=account_id, item_id=item_id, quantity=quantity,
+                              shipping_address=shipping_address)
+    return await drive(db, redemption.brand_id, redemption.redemption_id)
+
+
+async def record(db: Database, *, request_id: str, brand_id: str, account_id: str,
+                 item_id: str, quantity: int, shipping_address: str) -> Redemption:
+    """The saga's first step: the redemption in state STARTED (or the one already recorded
+    under this request_id; the same key with other parameters is refused)."""
+    request_id = require(request_id, "request_id")
+    if len(request_id) > 128:
+        raise InvalidArgument("request_id must be at most 128 characters", field="request_id",
+                              reason="REQUEST_ID_TOO_LONG")
+    brand_id = require(brand_id, "brand_id")
+    account_id = require(account_id, "account_id")
+    quantity = quantity or 1
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise InvalidArgument(f"quantity must be 1..{MAX_QUANTITY}", field="quantity",
+                              reason="QUANTITY_OUT_OF_RANGE")
+    digest = fingerprint(account_id, item_id, quantity, shipping_address.strip())
+    async with db.transaction() as conn:
+        repo = MallRepository(conn)
+        await repo.lock_request(brand_id, request_id)  # a racing twin waits, then finds ours
+        found = await repo.by_request(brand_id, request_id)
+        if found is None:
+            redemption = await _new(conn, request_id, brand_id, account_id, item_id, quantity,
+                                    shipping_address.strip())
+            await repo.add_redemption(redemption, digest)
+        if found is not None:
+            redemption, recorded = found
+            if recorded != digest:
+                raise FailedPrecondition(
+                    f"request_id {request_id!r} was already used with different parameters",
+                    reason="REQUEST_ID_REUSED", metadata={"request_id": request_id})
+    return redemption
+
+
+async def _new(conn: Connection, request_id: str, brand_id: str, account_id: str,
+               item_id: str, quantity: int, shipping_address: str) -> Redemption:
+    item = await get_item(conn, brand_id, item_id)
+    if not item.on_sale:
+        raise FailedPrecondition(f"mall item {item_id} is not on sale",
+                                 reason="MALL_ITEM_NOT_ON_SALE", metadata={"item_id": item_id})
+    if item.kind is MallItemKind.PHYSICAL and not shipping_address:
+        raise InvalidArgument("shipping_address is required for a physical item",
+                              field="shipping_address", reason="FIELD_REQUIRED")
+    level = await ConfigRepository(conn).member_level(brand_id, account_id)
+    if not level_eligible(item.eligible_levels, level):
+        raise FailedPrecondition(f"level {level} may not redeem this item",
+                                 reason="LEVEL_NOT_ELIGIBLE", metadata={"item_id": item_id})
+    if item.stock_redeemed + quantity > item.stock_total:
+        raise FailedPrecondition(f"mall item {item_id} is out of stock",
+                                 reason="OUT_OF_STOCK", metadata={"item_id": item_id})
+    points = item.price_points * quantity
+    balance = await get_balance(conn, brand_id, account_id)
+    if balance.available < points:
+        raise FailedPrecondition(
+            f"{points} points needed but only {max(balance.available, 0)} available",
+            reason="INSUFFICIENT_POINTS",
+            metadata={"available_points": str(max(balance.available, 0)),
+                      "requested_points": str(points)})
+    now = now_utc()
+    fulfilment = (Fulfilment.AWAITING_SHIPMENT if item.kind is MallItemKind.PHYSICAL
+                  else Fulfilment.NOT_REQUIRED)
+    return Redemption(brand_id, new_id("rdm"), request_id, account_id, item_id, quantity,
+                      points, RedemptionState.STARTED, None, None, [], "", fulfilment,
+                      shipping_address, "", "", now, now)
+
+
+async def get(conn: Connection, brand_id: str, redemption_id: str, *,
+              lock: bool = False) -> Redemption:
+    found = await MallRepository(conn).redemption(require(brand_id, "brand_id"),
+                                                  require(redemption_id, "redemption_id"),
+                                                  lock=lock)
+    if found is None:
+        raise NotFound(f"redemption {redemption_id} does not exist",
+                       reason="REDEMPTION_NOT_FOUND", metadata={"redemption_id": redemption_id})
+    return found
+
+
+async def spend_step(db: Database, brand_id: str, redemption_id: str) -> Redemption:
+    """STARTED -> POINTS_SPENT, or FAILED when the points are no longer there."""
+    async with db.transaction() as conn:
+        redemption = await get(conn, brand_id, redemption_id, lock=True)
+        if redemption.state is not RedemptionState.STARTED:
+            return redemption
+        now = now_utc()
+        try:
+            async with conn.transaction():
+                change = await Ledger(conn).spend(
+                    brand_id, redemption.account_id, redemption.points,
+                    reason_code="MALL_REDEMPTION", source=Source.MALL,
+                    request_id=f"redemption:{redemption_id}", now=now)
+        except DomainError as error:
+            failed = replace(redemption, state=RedemptionState.FAILED,
+                             failure_reason=error.reason)
+            return await MallRepository(conn).update_redemption(failed, now)
+        spent = replace(redemption, state=RedemptionState.POINTS_SPENT,
+                        spend_entry_id=change.entry.entry_id)
+        return await MallRepository(conn).update_redemption(spent, now)
+
+
+async def fulfil_step(db: Database, brand_id: str, redemption_id: str) -> Redemption:
+    """POINTS_SPENT -> COMPLETED (stock taken, item issued), or FAILED with the points back."""
+    async with db.transaction() as conn:
+        redemption = await get(conn, brand_id, redemption_id, lock=True)
+        if redemption.state is not RedemptionState.POINTS_SPENT:
+            return redemption
+        now = now_utc()
+        repo = MallRepository(conn)
+        try:
+            async with conn.transaction():
+                done = await _take_and_issue(conn, redemption, now)
+                completed = await repo.update_redemption(done, now)
+                await add_event(conn, topic=TOPIC, brand_id=brand_id, producer=PRODUCER,
+                                payload=benefits_events_pb2.MallItemRedeemed(
+                                    brand_id=brand_id, account_id=redemption.account_id,
+                                    redemption_id=redemption_id, item_id=redemption.item_id,
+                                    quantity=redemption.quantity, points=redemption.points))
+                # The item's stock row is every redeemer's hot spot: updated last, right
+                # before commit, so its lock is held as briefly as possible.
+                if not await repo.take_stock(brand_id, redemption.item_id,
+                                             redemption.quantity):
+                    raise FailedPrecondition(f"mall item {redemption.item_id} is out of stock",
+                                             reason="OUT_OF_STOCK")
+        except DomainError as error:
+            assert redemption.spend_entry_id is not None
+            refund = await Ledger(conn).reverse(brand_id, redemption.spend_entry_id,
+                                                reason_code="MALL_REDEMPTION_FAILED",
+                                                request_id=f"redemption:{redemption_id}:refund",
+                                                now=now)
+            failed = replace(redemption, state=RedemptionState.FAILED,
+                             failure_reason=error.reason,
+                             refund_entry_id=refund.entry.entry_id)
+            return await repo.update_redemption(failed, now)
+        return completed
+
+
+async def _take_and_issue(conn: Connection, redemption: Redemption, now: datetime
+                          ) -> Redemption:
+    """Take the member's slot and issue the item (the caller takes the stock last)."""
+    brand_id, item_id = redemption.brand_id, redemption.item_id
+    item = await get_item(conn, brand_id, item_id)
+    if not item.on_sale:
+        raise FailedPrecondition("the item was withdrawn", reason="MALL_ITEM_NOT_ON_SALE")
+    repo = MallRepository(conn)
+    if not await repo.take_holding(brand_id, item_id, redemption.account_id,
+                                   redemption.quantity, item.per_member_limit):
+        raise FailedPrecondition(f"the limit of {item.per_member_limit} per member is reached",
+                                 reason="MALL_LIMIT_REACHED")
+    coupon_ids: list[str] = []
+    code = ""
+    if item.kind is MallItemKind.COUPON:
+        for index in range(redemption.quantity):
+            coupon = await issue_coupon(
+                conn, brand_id, redemption.account_id, item.coupon_template_id,
+                source="mall", reason_code="MALL_REDEMPTION",
+                request_id=f"redemption:{redemption.redemption_id}:{index}", check_level=False,
+                now=now)
+            coupon_ids.append(coupon.coupon_id)
+    elif item.kind is MallItemKind.VIRTUAL:
+        code = secrets.token_hex(8).upper()
+    return replace(redemption, state=RedemptionState.COMPLETED, coupon_ids=coupon_ids,
+                   virtual_code=code)
+
+
+async def drive(db: Database, brand_id: str, redemption_id: str) -> Redemption:
+    """Carry a redemption from whatever state it is in to a final one."""
+    redemption = await spend_step(db, brand_id, redemption_id)
+    if redemption.state is RedemptionState.POINTS_SPENT:
+        redemption = await fulfil_step(db, brand_id, redemption_id)
+    return redemption
+
+
+async def recover(db: Database, *, older_than_seconds: float, limit: int = 100) -> int:
+    """Finish redemptions left unfinished (a crash between steps); returns how many."""
+    cutoff = now_utc() - timedelta(seconds=older_than_seconds)
+    async with db.connection() as conn:
+        stuck = await MallRepository(conn).unfinished(cutoff, limit)
+    for brand_id, redemption_id in stuck:
+        try:
+            final = await drive(db, brand_id, redemption_id)
+            log.info("redemption_recovered", brand_id=brand_id, redemption_id=redemption_id,
+                     state=final.state.value)
+        except Exception as exc:  # one bad redemption must not stop the others
+            log.error("redemption_recovery_failed", redemption_id=redemption_id,
+                      error=repr(exc))
+    return len(stuck)
+
+
+async def update_fulfilment(conn: Connection, brand_id: str, redemption_id: str,
+                            status: Fulfilment, tracking_number: str,
+                            request_id: str) -> Redemption:
+    redemption = await get(conn, brand_id, redemption_id, lock=True)
+    allowed = FULFILMENT_STEPS.get(redemption.fulfilment, set())
+    if redemption.state is not RedemptionState.COMPLETED or status not in allowed:
+        raise FailedPrecondition(
+            f"fulfilment cannot move from {redemption.fulfilment.value} to {status.value}",
+            reason="FULFILMENT_TRANSITION_INVALID",
+            metadata={"from": redemption.fulfilment.value, "to": status.value})
+    now = now_utc()
+    changed = replace(redemption, fulfilment=status)
+    if status is Fulfilment.SHIPPED:
+        changed = replace(changed, tracking_number=require(tracking_number, "tracking_number"))
+    if status is Fulfilment.CANCELLED:
+        assert redemption.spend_entry_id is not None
+        refund = await Ledger(conn).reverse(brand_id, redemption.spend_entry_id,
+                                            reason_code="MALL_FULFILMENT_CANCELLED",
+                                            request_id=request_id, now=now)
+        repo = MallRepository(conn)
+        await repo.return_stock(brand_id, redemption.item_id, redemption.quantity)
+        await repo.return_holding(brand_id, redemption.item_id, redemption.account_id,
+                                  redemption.quantity)
+        changed = replace(changed, refund_entry_id=refund.entry.entry_id)
+    return await MallRepository(conn).update_redemption(changed, now)
+
+
+async def list_redemptions(conn: Connection, brand_id: str, account_id: str,
+                           before_seq: int | None, limit: int) -> list[tuple[int, Redemption]]:
+    return await MallRepository(conn).redemptions(require(brand_id, "brand_id"),
+                                                  account_id or None, before_seq, limit)
