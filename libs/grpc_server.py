@@ -87,7 +87,9 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 code = grpc.StatusCode.CANCELLED
                 raise
             except Exception as exc:
-                if _is_abort(exc):
+                # Our own abort above (or the handler's) ends the call; when the client has
+                # already gone, the abort itself fails with another error: never abort twice.
+                if _is_abort(exc) or code is not grpc.StatusCode.OK:
                     code = context.code() or code
                     raise
                 code = grpc.StatusCode.INTERNAL

@@ -1,38 +1,559 @@
-"""gRPC servicer for engagement: protobuf <-> use cases."""
+"""gRPC servicer for engagement: protobuf <-> use cases, nothing else."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date, datetime
+
 import grpc
+from google.protobuf import json_format
 
 from brandclub.engagement.v1 import engagement_service_pb2 as pb
 from brandclub.engagement.v1 import engagement_service_pb2_grpc as pb_grpc
-from libs.db import Database
-from libs.protoconv import timestamp
+from libs.db import Connection, Database
+from libs.errors import AlreadyExists, InvalidArgument, NotFound, require
+from libs.idempotency import IdempotentExecutor
+from libs.paging import decode_page_token, encode_page_token, page_size
+from libs.protoconv import from_timestamp, timestamp
 from services.engagement import usecases
-from services.engagement.domain.activities import Activity
+from services.engagement.adapters.postgres import DrawRow, GrantRow, ParticipationRepository
+from services.engagement.domain.activities import (
+    Activity,
+    ActivityKind,
+    ActivitySpec,
+    ActivityState,
+    LotteryConfig,
+    Owner,
+    OwnerKind,
+    QuizConfig,
+    parse_spec,
+    prize_dict,
+    question_dict,
+    spec_dict,
+)
+from services.engagement.domain.participation import (
+    parse_local_date,
+    parse_weights,
+    pick,
+    verify_koi,
+)
+from services.engagement.usecases import Engagement
 
-_KINDS = {"sign_in": pb.ACTIVITY_KIND_SIGN_IN, "lottery": pb.ACTIVITY_KIND_LOTTERY,
-          "vote": pb.ACTIVITY_KIND_VOTE, "quiz": pb.ACTIVITY_KIND_QUIZ,
-          "invite": pb.ACTIVITY_KIND_INVITE}
-_STATES = {"draft": pb.ACTIVITY_STATE_DRAFT, "scheduled": pb.ACTIVITY_STATE_SCHEDULED,
-           "live": pb.ACTIVITY_STATE_LIVE, "closed": pb.ACTIVITY_STATE_CLOSED}
+_KINDS = {ActivityKind.SIGN_IN: pb.ACTIVITY_KIND_SIGN_IN,
+          ActivityKind.LOTTERY: pb.ACTIVITY_KIND_LOTTERY,
+          ActivityKind.VOTE: pb.ACTIVITY_KIND_VOTE, ActivityKind.QUIZ: pb.ACTIVITY_KIND_QUIZ,
+          ActivityKind.INVITE: pb.ACTIVITY_KIND_INVITE}
+_STATES = {ActivityState.DRAFT: pb.ACTIVITY_STATE_DRAFT,
+           ActivityState.SCHEDULED: pb.ACTIVITY_STATE_SCHEDULED,
+           ActivityState.LIVE: pb.ACTIVITY_STATE_LIVE,
+           ActivityState.CLOSED: pb.ACTIVITY_STATE_CLOSED}
+_OWNER_KINDS = {OwnerKind.BRAND: pb.OWNER_KIND_BRAND, OwnerKind.ISV_APP: pb.OWNER_KIND_ISV_APP}
+_GRANT_STATES = {"pending": pb.GRANT_STATE_PENDING, "done": pb.GRANT_STATE_DONE,
+                 "failed": pb.GRANT_STATE_FAILED}
 
 
-def activity_pb(activity: Activity) -> pb.Activity:
-    return pb.Activity(activity_id=activity.activity_id, brand_id=activity.brand_id,
-                       kind=_KINDS[activity.kind.value], state=_STATES[activity.state.value],
-                       title=activity.title, start_time=timestamp(activity.starts_at),
-                       end_time=timestamp(activity.ends_at))
+def _spec(message: pb.ActivitySpec) -> ActivitySpec:
+    return parse_spec(json_format.MessageToDict(message, preserving_proto_field_name=True))
+
+
+def _owner(message: pb.Owner, field: str, *, optional: bool) -> Owner | None:
+    if message.kind == pb.OWNER_KIND_UNSPECIFIED:
+        if optional:
+            return None
+        return Owner(OwnerKind.BRAND, "")
+    kind = next((k for k, v in _OWNER_KINDS.items() if v == message.kind), None)
+    if kind is None:
+        raise InvalidArgument(f"{field}.kind is not a known owner kind", field=f"{field}.kind")
+    if kind is OwnerKind.ISV_APP:
+        require(message.id, f"{field}.id")
+    return Owner(kind, message.id.strip())
+
+
+def _admin(view: int) -> bool:
+    return view == pb.ACTIVITY_VIEW_ADMIN
+
+
+def activity_pb(activity: Activity, now: datetime, *, with_answers: bool = False) -> pb.Activity:
+    message = pb.Activity(
+        activity_id=activity.activity_id, brand_id=activity.brand_id,
+        kind=_KINDS[activity.kind], state=_STATES[activity.state_at(now)],
+        title=activity.title, start_time=timestamp(activity.starts_at),
+        end_time=timestamp(activity.ends_at), create_time=timestamp(activity.created_at),
+        owner=pb.Owner(kind=_OWNER_KINDS[activity.owner.kind], id=activity.owner.owner_id),
+        version=activity.version)
+    if activity.updated_at:
+        message.update_time.CopyFrom(timestamp(activity.updated_at))
+    if activity.closed_at:
+        message.close_time.CopyFrom(timestamp(activity.closed_at))
+    if activity.spec is not None:
+        json_format.ParseDict(spec_dict(activity.spec, with_answers=with_answers), message.spec)
+    return message
+
+
+def grant_pb(grant: GrantRow | None) -> pb.GrantedReward:
+    if grant is None:
+        return pb.GrantedReward()
+    return pb.GrantedReward(grant_id=grant.grant_id, points=grant.points,
+                            coupon_template_id=grant.coupon_template_id,
+                            state=_GRANT_STATES[grant.state])
+
+
+def _grants_pb(grants: Sequence[GrantRow]) -> list[pb.GrantedReward]:
+    return [grant_pb(g) for g in grants]
+
+
+def prize_pb(config: LotteryConfig, prize_id: str | None) -> pb.Prize | None:
+    prize = config.prize(prize_id) if prize_id else None
+    if prize is None:
+        return None
+    return json_format.ParseDict(prize_dict(prize), pb.Prize())
+
+
+def draw_pb(draw: DrawRow, config: LotteryConfig, grant: GrantRow | None) -> pb.Draw:
+    weights = parse_weights(draw.weights)
+    try:
+        verified = pick(weights, draw.random_value) == draw.picked_prize_id
+    except ValueError:
+        verified = False
+    message = pb.Draw(
+        draw_id=draw.draw_id, brand_id=draw.brand_id, activity_id=draw.activity_id,
+        account_id=draw.account_id,
+        outcome=pb.DRAW_OUTCOME_WON if draw.won_prize_id else pb.DRAW_OUTCOME_LOST,
+        picked_prize_id=draw.picked_prize_id, random_value=draw.random_value,
+        total_weight=draw.total_weight, weights=draw.weights,
+        local_date=draw.local_date.isoformat(), cost_points=draw.cost_points,
+        draw_time=timestamp(draw.drawn_at), verified=verified)
+    won = prize_pb(config, draw.won_prize_id)
+    if won is not None:
+        message.prize.CopyFrom(won)
+    if grant is not None:
+        message.grant.CopyFrom(grant_pb(grant))
+    return message
+
+
+def koi_pb(view: usecases.KoiView) -> pb.KoiDraw:
+    message = pb.KoiDraw(activity_id=view.activity_id, commitment=view.commitment,
+                         entries_close_time=timestamp(view.entries_close),
+                         entrant_count=view.entrant_count, winner_count=view.winner_count,
+                         revealed=view.revealed_at is not None, seed=view.seed_hex,
+                         entrant_account_ids=view.entrants, winner_account_ids=view.winners)
+    if view.revealed_at is not None:
+        message.reveal_time.CopyFrom(timestamp(view.revealed_at))
+    return message
 
 
 class EngagementServicer(pb_grpc.EngagementServiceServicer):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, engagement: Engagement) -> None:
         self._db = db
+        self._engagement = engagement
+        self._idempotent = IdempotentExecutor(db)
 
+    def _now(self) -> datetime:
+        return self._engagement.clock()
+
+    async def _activity(self, brand_id: str, activity_id: str) -> Activity:
+        async with self._db.connection() as conn:
+            return await usecases.get_activity(conn, brand_id, activity_id)
+
+    # --- activities ---
     async def ListActivities(self, request: pb.ListActivitiesRequest,
                              context: grpc.aio.ServicerContext) -> pb.ListActivitiesResponse:
+        state = next((k for k, v in _STATES.items() if v == request.state), None)
+        kind = next((k for k, v in _KINDS.items() if v == request.kind), None)
+        now = self._now()
         async with self._db.connection() as conn:
-            page, token = await usecases.list_activities(conn, request.brand_id,
-                                                         request.page_size, request.page_token)
-        return pb.ListActivitiesResponse(activities=[activity_pb(a) for a in page],
-                                         next_page_token=token)
+            page, token = await usecases.list_activities(
+                conn, request.brand_id, request.page_size, request.page_token, now=now,
+                state=state, kind=kind,
+                window_start=(from_timestamp(request.window_start_time)
+                              if request.HasField("window_start_time") else None),
+                window_end=(from_timestamp(request.window_end_time)
+                            if request.HasField("window_end_time") else None))
+        return pb.ListActivitiesResponse(
+            activities=[activity_pb(a, now, with_answers=_admin(request.view)) for a in page],
+            next_page_token=token)
+
+    async def CreateActivity(self, request: pb.CreateActivityRequest,
+                             context: grpc.aio.ServicerContext) -> pb.CreateActivityResponse:
+        spec = _spec(request.spec)
+        owner = _owner(request.owner, "owner", optional=False)
+        assert owner is not None
+        now = self._now()
+
+        async def work(conn: Connection) -> pb.CreateActivityResponse:
+            activity = await usecases.create_activity(conn, request.brand_id, owner, spec,
+                                                      request.publish, now)
+            return pb.CreateActivityResponse(activity=activity_pb(activity, now,
+                                                                  with_answers=True))
+
+        return await self._idempotent.run("CreateActivity", request,
+                                          pb.CreateActivityResponse, work)
+
+    async def UpdateActivity(self, request: pb.UpdateActivityRequest,
+                             context: grpc.aio.ServicerContext) -> pb.UpdateActivityResponse:
+        spec = _spec(request.spec)
+        actor = _owner(request.actor, "actor", optional=True)
+        now = self._now()
+
+        async def work(conn: Connection) -> pb.UpdateActivityResponse:
+            activity = await usecases.update_activity(conn, request.brand_id,
+                                                      request.activity_id, actor, spec, now)
+            return pb.UpdateActivityResponse(activity=activity_pb(activity, now,
+                                                                  with_answers=True))
+
+        response = await self._idempotent.run("UpdateActivity", request,
+                                              pb.UpdateActivityResponse, work)
+        self._engagement.forget(request.brand_id, request.activity_id)
+        if response.activity.kind == pb.ACTIVITY_KIND_LOTTERY:
+            # Stock may have moved: Redis takes PostgreSQL's numbers again.
+            await self._engagement.reconcile(request.brand_id, request.activity_id)
+        return response
+
+    async def PublishActivity(self, request: pb.PublishActivityRequest,
+                              context: grpc.aio.ServicerContext) -> pb.PublishActivityResponse:
+        actor = _owner(request.actor, "actor", optional=True)
+        now = self._now()
+
+        async def work(conn: Connection) -> pb.PublishActivityResponse:
+            activity = await usecases.publish_activity(conn, request.brand_id,
+                                                       request.activity_id, actor, now)
+            return pb.PublishActivityResponse(activity=activity_pb(activity, now,
+                                                                   with_answers=True))
+
+        response = await self._idempotent.run("PublishActivity", request,
+                                              pb.PublishActivityResponse, work)
+        self._engagement.forget(request.brand_id, request.activity_id)
+        return response
+
+    async def CloseActivity(self, request: pb.CloseActivityRequest,
+                            context: grpc.aio.ServicerContext) -> pb.CloseActivityResponse:
+        actor = _owner(request.actor, "actor", optional=True)
+        now = self._now()
+
+        async def work(conn: Connection) -> pb.CloseActivityResponse:
+            activity = await usecases.close_activity(conn, request.brand_id,
+                                                     request.activity_id, actor, now)
+            return pb.CloseActivityResponse(activity=activity_pb(activity, now,
+                                                                 with_answers=True))
+
+        response = await self._idempotent.run("CloseActivity", request,
+                                              pb.CloseActivityResponse, work)
+        self._engagement.forget(request.brand_id, request.activity_id)
+        return response
+
+    async def GetActivity(self, request: pb.GetActivityRequest,
+                          context: grpc.aio.ServicerContext) -> pb.GetActivityResponse:
+        activity = await self._activity(request.brand_id, request.activity_id)
+        return pb.GetActivityResponse(activity=activity_pb(activity, self._now(),
+                                                           with_answers=_admin(request.view)))
+
+    # --- sign-in ---
+    async def _record_pb(self, view: usecases.SignInView) -> pb.SignInRecord:
+        record = pb.SignInRecord(activity_id=view.activity_id, account_id=view.account_id,
+                                 local_date=view.local_date.isoformat(),
+                                 streak_days=view.streak_days, make_up=view.make_up,
+                                 sign_in_time=timestamp(view.signed_at),
+                                 cost_points=view.cost_points)
+        if view.reward is not None:
+            record.rewards.extend(pb.GrantedReward(
+                grant_id=grant_id, points=view.reward.points,
+                coupon_template_id=view.reward.coupon_template_id,
+                state=pb.GRANT_STATE_PENDING) for grant_id in view.grant_ids)
+        return record
+
+    async def _with_grants(self, record: pb.SignInRecord, grant_ids: list[str]) -> None:
+        grants = await self._engagement.dispatch(grant_ids)
+        del record.rewards[:]
+        record.rewards.extend(_grants_pb(grants))
+
+    async def SignIn(self, request: pb.SignInRequest,
+                     context: grpc.aio.ServicerContext) -> pb.SignInResponse:
+        now = self._now()
+        participant = await self._engagement.participant(
+            request.brand_id, request.activity_id, request.account_id, ActivityKind.SIGN_IN,
+            now)
+        await self._engagement.signed_in_by_other_request(participant, now, request.request_id)
+
+        async def work(conn: Connection) -> pb.SignInResponse:
+            view = await usecases.sign_in(conn, participant, now)
+            return pb.SignInResponse(record=await self._record_pb(view))
+
+        response = await self._idempotent.run("SignIn", request, pb.SignInResponse, work)
+        await self._engagement.remember_sign_in(
+            participant, date.fromisoformat(response.record.local_date), request.request_id)
+        # The midnight burst's hot path: rewards follow in the background (state PENDING).
+        self._engagement.dispatch_later([r.grant_id for r in response.record.rewards])
+        return response
+
+    async def MakeUpSignIn(self, request: pb.MakeUpSignInRequest,
+                           context: grpc.aio.ServicerContext) -> pb.MakeUpSignInResponse:
+        now = self._now()
+        day = parse_local_date(require(request.local_date, "local_date"), "local_date")
+        participant = await self._engagement.participant(
+            request.brand_id, request.activity_id, request.account_id, ActivityKind.SIGN_IN,
+            now)
+        try:
+            cost = await self._engagement.make_up_spend(participant, day, now)
+        except AlreadyExists as exc:
+            refusal = exc
+
+            # A retry of the request that made this day up gets its first answer back.
+            async def replay(conn: Connection) -> pb.MakeUpSignInResponse:
+                raise refusal
+
+            return await self._idempotent.run("MakeUpSignIn", request,
+                                              pb.MakeUpSignInResponse, replay)
+
+        async def work(conn: Connection) -> pb.MakeUpSignInResponse:
+            view = await usecases.sign_in(conn, participant, now, make_up_day=day,
+                                          cost_points=cost)
+            return pb.MakeUpSignInResponse(record=await self._record_pb(view))
+
+        try:
+            response = await self._idempotent.run("MakeUpSignIn", request,
+                                                  pb.MakeUpSignInResponse, work)
+        except AlreadyExists:
+            await self._engagement.refund_make_up(participant, day)
+            raise
+        await self._with_grants(response.record, [r.grant_id for r in response.record.rewards])
+        return response
+
+    async def GetSignInStatus(self, request: pb.GetSignInStatusRequest,
+                              context: grpc.aio.ServicerContext) -> pb.GetSignInStatusResponse:
+        activity = await self._activity(request.brand_id, request.activity_id)
+        activity.require_kind(ActivityKind.SIGN_IN)
+        zone = await self._engagement.membership.time_zone(activity.brand_id)
+        async with self._db.connection() as conn:
+            status = await usecases.sign_in_status(conn, activity, request.account_id, zone,
+                                                   self._now())
+        return pb.GetSignInStatusResponse(
+            today=status.today.isoformat(), signed_in_today=status.signed_today,
+            current_streak_days=status.current_streak,
+            recent_dates=[d.isoformat() for d in status.recent])
+
+    # --- lottery ---
+    async def _lottery(self, brand_id: str, activity_id: str) -> tuple[Activity, LotteryConfig]:
+        activity = await self._engagement.activity(require(brand_id, "brand_id"),
+                                                   require(activity_id, "activity_id"))
+        activity.require_kind(ActivityKind.LOTTERY)
+        config = activity.definition.config
+        assert isinstance(config, LotteryConfig)
+        return activity, config
+
+    async def DrawLottery(self, request: pb.DrawLotteryRequest,
+                          context: grpc.aio.ServicerContext) -> pb.DrawLotteryResponse:
+        result = await self._engagement.draw(request.brand_id, request.activity_id,
+                                             request.account_id, request.request_id)
+        _, config = await self._lottery(request.brand_id, request.activity_id)
+        return pb.DrawLotteryResponse(draw=draw_pb(result.draw, config, result.grant))
+
+    async def GetDraw(self, request: pb.GetDrawRequest,
+                      context: grpc.aio.ServicerContext) -> pb.GetDrawResponse:
+        async with self._db.connection() as conn:
+            repo = ParticipationRepository(conn)
+            draw = await repo.get_draw(require(request.brand_id, "brand_id"),
+                                       require(request.draw_id, "draw_id"))
+            if draw is None:
+                raise NotFound(f"draw {request.draw_id} does not exist",
+                               reason="DRAW_NOT_FOUND", metadata={"draw_id": request.draw_id})
+            grants = await repo.grants([draw.grant_id]) if draw.grant_id else []
+        _, config = await self._lottery(request.brand_id, draw.activity_id)
+        return pb.GetDrawResponse(draw=draw_pb(draw, config, grants[0] if grants else None))
+
+    async def ListDraws(self, request: pb.ListDrawsRequest,
+                        context: grpc.aio.ServicerContext) -> pb.ListDrawsResponse:
+        _, config = await self._lottery(request.brand_id, request.activity_id)
+        size = page_size(request.page_size)
+        position = decode_page_token(request.page_token, ("t", "id"))
+        after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
+        async with self._db.connection() as conn:
+            rows = await ParticipationRepository(conn).page_draws(
+                request.brand_id, request.activity_id, request.account_id.strip(), size + 1,
+                after)
+        page = rows[:size]
+        token = (encode_page_token({"t": page[-1].drawn_at.isoformat(),
+                                    "id": page[-1].draw_id}) if len(rows) > size else "")
+        return pb.ListDrawsResponse(draws=[draw_pb(d, config, None) for d in page],
+                                    next_page_token=token)
+
+    async def _prize_statuses(self, config: LotteryConfig,
+                              counts: dict[str, tuple[int, int]]) -> list[pb.PrizeStatus]:
+        out = []
+        for prize in config.prizes:
+            stock, won = counts.get(prize.prize_id, (prize.stock, 0))
+            out.append(pb.PrizeStatus(prize=json_format.ParseDict(prize_dict(prize),
+                                                                  pb.Prize()),
+                                      won=won, remaining=stock - won))
+        return out
+
+    async def GetLotteryStatus(self, request: pb.GetLotteryStatusRequest,
+                               context: grpc.aio.ServicerContext
+                               ) -> pb.GetLotteryStatusResponse:
+        activity, config = await self._lottery(request.brand_id, request.activity_id)
+        async with self._db.connection() as conn:
+            repo = ParticipationRepository(conn)
+            counts = await repo.prize_counts(activity.activity_id)
+            draws = await repo.count_draws(activity.activity_id)
+        return pb.GetLotteryStatusResponse(prizes=await self._prize_statuses(config, counts),
+                                           draws=draws)
+
+    async def ReconcileLottery(self, request: pb.ReconcileLotteryRequest,
+                               context: grpc.aio.ServicerContext
+                               ) -> pb.ReconcileLotteryResponse:
+        require(request.request_id, "request_id")
+        _, config = await self._lottery(request.brand_id, request.activity_id)
+        counts = await self._engagement.reconcile(request.brand_id, request.activity_id)
+        return pb.ReconcileLotteryResponse(prizes=await self._prize_statuses(config, counts))
+
+    # --- koi ---
+    async def EnterKoiDraw(self, request: pb.EnterKoiDrawRequest,
+                           context: grpc.aio.ServicerContext) -> pb.EnterKoiDrawResponse:
+        now = self._now()
+        participant = await self._engagement.participant(
+            request.brand_id, request.activity_id, request.account_id, ActivityKind.LOTTERY,
+            now)
+
+        async def work(conn: Connection) -> pb.EnterKoiDrawResponse:
+            view = await usecases.enter_koi(conn, participant, now)
+            return pb.EnterKoiDrawResponse(commitment=view.commitment,
+                                           entrant_count=view.entrant_count)
+
+        return await self._idempotent.run("EnterKoiDraw", request, pb.EnterKoiDrawResponse,
+                                          work)
+
+    async def GetKoiDraw(self, request: pb.GetKoiDrawRequest,
+                         context: grpc.aio.ServicerContext) -> pb.GetKoiDrawResponse:
+        activity, _ = await self._lottery(request.brand_id, request.activity_id)
+        async with self._db.connection() as conn:
+            return pb.GetKoiDrawResponse(koi=koi_pb(await usecases.koi_view(conn, activity)))
+
+    async def RevealKoiDraw(self, request: pb.RevealKoiDrawRequest,
+                            context: grpc.aio.ServicerContext) -> pb.RevealKoiDrawResponse:
+        now = self._now()
+
+        async def work(conn: Connection) -> pb.RevealKoiDrawResponse:
+            activity = await usecases.get_activity(conn, request.brand_id, request.activity_id)
+            activity.require_kind(ActivityKind.LOTTERY)
+            return pb.RevealKoiDrawResponse(koi=koi_pb(await usecases.reveal_koi(conn, activity,
+                                                                                 now)))
+
+        response = await self._idempotent.run("RevealKoiDraw", request,
+                                              pb.RevealKoiDrawResponse, work)
+        await self._engagement.dispatch_due()
+        return response
+
+    async def VerifyKoiDraw(self, request: pb.VerifyKoiDrawRequest,
+                            context: grpc.aio.ServicerContext) -> pb.VerifyKoiDrawResponse:
+        verdict = verify_koi(require(request.seed, "seed"),
+                             require(request.commitment, "commitment"),
+                             list(request.entrant_account_ids), request.winner_count,
+                             list(request.winner_account_ids))
+        return pb.VerifyKoiDrawResponse(valid=verdict.valid, reason=verdict.reason,
+                                        expected_winner_account_ids=verdict.expected_winners)
+
+    # --- vote ---
+    async def CastVote(self, request: pb.CastVoteRequest,
+                       context: grpc.aio.ServicerContext) -> pb.CastVoteResponse:
+        now = self._now()
+        participant = await self._engagement.participant(
+            request.brand_id, request.activity_id, request.account_id, ActivityKind.VOTE, now)
+
+        async def work(conn: Connection) -> pb.CastVoteResponse:
+            view = await usecases.cast_vote(conn, participant, request.option_id, now)
+            response = pb.CastVoteResponse(
+                tallies=[pb.VoteTally(option_id=o, label=label, votes=n)
+                         for o, label, n in view.tallies],
+                votes_left_today=view.votes_left_today)
+            if view.gift_grant_id:
+                response.gift.CopyFrom(pb.GrantedReward(grant_id=view.gift_grant_id,
+                                                        state=pb.GRANT_STATE_PENDING))
+            return response
+
+        response = await self._idempotent.run("CastVote", request, pb.CastVoteResponse, work)
+        if response.gift.grant_id:
+            grants = await self._engagement.dispatch([response.gift.grant_id])
+            response.gift.CopyFrom(grant_pb(grants[0] if grants else None))
+        return response
+
+    async def GetVoteResults(self, request: pb.GetVoteResultsRequest,
+                             context: grpc.aio.ServicerContext) -> pb.GetVoteResultsResponse:
+        activity = await self._activity(request.brand_id, request.activity_id)
+        activity.require_kind(ActivityKind.VOTE)
+        async with self._db.connection() as conn:
+            tallies = await usecases.vote_tallies(conn, activity)
+        return pb.GetVoteResultsResponse(
+            tallies=[pb.VoteTally(option_id=o, label=label, votes=n) for o, label, n in tallies],
+            total_votes=sum(n for _, _, n in tallies))
+
+    # --- quiz ---
+    async def GetQuiz(self, request: pb.GetQuizRequest,
+                      context: grpc.aio.ServicerContext) -> pb.GetQuizResponse:
+        activity = await self._activity(request.brand_id, request.activity_id)
+        activity.require_kind(ActivityKind.QUIZ)
+        config = activity.definition.config
+        assert isinstance(config, QuizConfig)
+        return pb.GetQuizResponse(
+            activity_id=activity.activity_id, title=activity.title,
+            questions=[json_format.ParseDict(question_dict(q, with_answers=False),
+                                             pb.QuizQuestion()) for q in config.questions],
+            max_attempts=config.max_attempts, points_per_correct=config.points_per_correct)
+
+    async def SubmitQuiz(self, request: pb.SubmitQuizRequest,
+                         context: grpc.aio.ServicerContext) -> pb.SubmitQuizResponse:
+        now = self._now()
+        participant = await self._engagement.participant(
+            request.brand_id, request.activity_id, request.account_id, ActivityKind.QUIZ, now)
+        answers = [(a.question_id, list(a.option_ids)) for a in request.answers]
+
+        async def work(conn: Connection) -> pb.SubmitQuizResponse:
+            result = await usecases.submit_quiz(conn, participant, answers, now)
+            response = pb.SubmitQuizResponse(
+                attempt=result.attempt, correct_answers=result.correct,
+                total_questions=result.total, points_awarded=result.points,
+                results=[pb.QuestionResult(question_id=q, correct=ok, correct_option_ids=c)
+                         for q, ok, c in result.grades])
+            if result.grant_id:
+                response.grant.CopyFrom(pb.GrantedReward(grant_id=result.grant_id,
+                                                         points=result.points,
+                                                         state=pb.GRANT_STATE_PENDING))
+            return response
+
+        response = await self._idempotent.run("SubmitQuiz", request, pb.SubmitQuizResponse,
+                                              work)
+        if response.grant.grant_id:
+            grants = await self._engagement.dispatch([response.grant.grant_id])
+            response.grant.CopyFrom(grant_pb(grants[0] if grants else None))
+        return response
+
+    # --- invite ---
+    async def GetInviteCode(self, request: pb.GetInviteCodeRequest,
+                            context: grpc.aio.ServicerContext) -> pb.GetInviteCodeResponse:
+        now = self._now()
+        participant = await self._engagement.participant(
+            request.brand_id, request.activity_id, request.account_id, ActivityKind.INVITE,
+            now)
+        async with self._db.transaction() as conn:
+            code, rewarded, cap = await usecases.invite_code(conn, participant)
+        return pb.GetInviteCodeResponse(code=code, rewarded_invites=rewarded,
+                                        max_rewarded_per_inviter=cap)
+
+    async def ListInvites(self, request: pb.ListInvitesRequest,
+                          context: grpc.aio.ServicerContext) -> pb.ListInvitesResponse:
+        activity = await self._activity(request.brand_id, request.activity_id)
+        activity.require_kind(ActivityKind.INVITE)
+        inviter = require(request.inviter_account_id, "inviter_account_id")
+        size = page_size(request.page_size)
+        position = decode_page_token(request.page_token, ("t", "id"))
+        after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
+        async with self._db.connection() as conn:
+            rows = await ParticipationRepository(conn).page_invites(
+                activity.activity_id, inviter, size + 1, after)
+        page = rows[:size]
+        token = (encode_page_token({"t": page[-1]["accepted_at"].isoformat(),
+                                    "id": page[-1]["invitee_account_id"]})
+                 if len(rows) > size else "")
+        return pb.ListInvitesResponse(
+            invites=[pb.Invite(invitee_account_id=r["invitee_account_id"],
+                               inviter_rewarded=r["inviter_rewarded"],
+                               accept_time=timestamp(r["accepted_at"])) for r in page],
+            next_page_token=token)

@@ -52,17 +52,570 @@ class _ActivityStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Activit
     ACTIVITY_STATE_UNSPECIFIED: _ActivityState.ValueType  # 0
     ACTIVITY_STATE_DRAFT: _ActivityState.ValueType  # 1
     ACTIVITY_STATE_SCHEDULED: _ActivityState.ValueType  # 2
+    """Published, before its start time."""
     ACTIVITY_STATE_LIVE: _ActivityState.ValueType  # 3
+    """Published, between start and end time."""
     ACTIVITY_STATE_CLOSED: _ActivityState.ValueType  # 4
+    """Closed by its owner or past its end time."""
 
 class ActivityState(_ActivityState, metaclass=_ActivityStateEnumTypeWrapper): ...
 
 ACTIVITY_STATE_UNSPECIFIED: ActivityState.ValueType  # 0
 ACTIVITY_STATE_DRAFT: ActivityState.ValueType  # 1
 ACTIVITY_STATE_SCHEDULED: ActivityState.ValueType  # 2
+"""Published, before its start time."""
 ACTIVITY_STATE_LIVE: ActivityState.ValueType  # 3
+"""Published, between start and end time."""
 ACTIVITY_STATE_CLOSED: ActivityState.ValueType  # 4
+"""Closed by its owner or past its end time."""
 Global___ActivityState: _TypeAlias = ActivityState  # noqa: Y015
+
+class _OwnerKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OwnerKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OwnerKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OWNER_KIND_UNSPECIFIED: _OwnerKind.ValueType  # 0
+    OWNER_KIND_BRAND: _OwnerKind.ValueType  # 1
+    OWNER_KIND_ISV_APP: _OwnerKind.ValueType  # 2
+
+class OwnerKind(_OwnerKind, metaclass=_OwnerKindEnumTypeWrapper): ...
+
+OWNER_KIND_UNSPECIFIED: OwnerKind.ValueType  # 0
+OWNER_KIND_BRAND: OwnerKind.ValueType  # 1
+OWNER_KIND_ISV_APP: OwnerKind.ValueType  # 2
+Global___OwnerKind: _TypeAlias = OwnerKind  # noqa: Y015
+
+class _PrizeKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PrizeKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PrizeKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PRIZE_KIND_UNSPECIFIED: _PrizeKind.ValueType  # 0
+    PRIZE_KIND_POINTS: _PrizeKind.ValueType  # 1
+    PRIZE_KIND_COUPON: _PrizeKind.ValueType  # 2
+    PRIZE_KIND_PHYSICAL: _PrizeKind.ValueType  # 3
+    PRIZE_KIND_THANKS: _PrizeKind.ValueType  # 4
+    """"Thanks for playing": a losing outcome with a weight and no stock."""
+
+class PrizeKind(_PrizeKind, metaclass=_PrizeKindEnumTypeWrapper): ...
+
+PRIZE_KIND_UNSPECIFIED: PrizeKind.ValueType  # 0
+PRIZE_KIND_POINTS: PrizeKind.ValueType  # 1
+PRIZE_KIND_COUPON: PrizeKind.ValueType  # 2
+PRIZE_KIND_PHYSICAL: PrizeKind.ValueType  # 3
+PRIZE_KIND_THANKS: PrizeKind.ValueType  # 4
+""""Thanks for playing": a losing outcome with a weight and no stock."""
+Global___PrizeKind: _TypeAlias = PrizeKind  # noqa: Y015
+
+class _LotteryMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LotteryModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LotteryMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LOTTERY_MODE_UNSPECIFIED: _LotteryMode.ValueType  # 0
+    LOTTERY_MODE_INSTANT: _LotteryMode.ValueType  # 1
+    """Each draw picks a prize at once (weighted, limited stock)."""
+    LOTTERY_MODE_KOI: _LotteryMode.ValueType  # 2
+    """Members enter; winners are picked among all entrants at the end, verifiably."""
+
+class LotteryMode(_LotteryMode, metaclass=_LotteryModeEnumTypeWrapper): ...
+
+LOTTERY_MODE_UNSPECIFIED: LotteryMode.ValueType  # 0
+LOTTERY_MODE_INSTANT: LotteryMode.ValueType  # 1
+"""Each draw picks a prize at once (weighted, limited stock)."""
+LOTTERY_MODE_KOI: LotteryMode.ValueType  # 2
+"""Members enter; winners are picked among all entrants at the end, verifiably."""
+Global___LotteryMode: _TypeAlias = LotteryMode  # noqa: Y015
+
+class _ActivityView:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ActivityViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ActivityView.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ACTIVITY_VIEW_UNSPECIFIED: _ActivityView.ValueType  # 0
+    ACTIVITY_VIEW_PUBLIC: _ActivityView.ValueType  # 1
+    """What members may see (quiz answers removed). The default."""
+    ACTIVITY_VIEW_ADMIN: _ActivityView.ValueType  # 2
+    """Everything, for the owner."""
+
+class ActivityView(_ActivityView, metaclass=_ActivityViewEnumTypeWrapper): ...
+
+ACTIVITY_VIEW_UNSPECIFIED: ActivityView.ValueType  # 0
+ACTIVITY_VIEW_PUBLIC: ActivityView.ValueType  # 1
+"""What members may see (quiz answers removed). The default."""
+ACTIVITY_VIEW_ADMIN: ActivityView.ValueType  # 2
+"""Everything, for the owner."""
+Global___ActivityView: _TypeAlias = ActivityView  # noqa: Y015
+
+class _GrantState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _GrantStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_GrantState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    GRANT_STATE_UNSPECIFIED: _GrantState.ValueType  # 0
+    GRANT_STATE_PENDING: _GrantState.ValueType  # 1
+    GRANT_STATE_DONE: _GrantState.ValueType  # 2
+    GRANT_STATE_FAILED: _GrantState.ValueType  # 3
+
+class GrantState(_GrantState, metaclass=_GrantStateEnumTypeWrapper): ...
+
+GRANT_STATE_UNSPECIFIED: GrantState.ValueType  # 0
+GRANT_STATE_PENDING: GrantState.ValueType  # 1
+GRANT_STATE_DONE: GrantState.ValueType  # 2
+GRANT_STATE_FAILED: GrantState.ValueType  # 3
+Global___GrantState: _TypeAlias = GrantState  # noqa: Y015
+
+class _DrawOutcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DrawOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DrawOutcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DRAW_OUTCOME_UNSPECIFIED: _DrawOutcome.ValueType  # 0
+    DRAW_OUTCOME_WON: _DrawOutcome.ValueType  # 1
+    DRAW_OUTCOME_LOST: _DrawOutcome.ValueType  # 2
+    """Thanks for playing (picked a THANKS prize, or a prize that had no stock left)."""
+
+class DrawOutcome(_DrawOutcome, metaclass=_DrawOutcomeEnumTypeWrapper): ...
+
+DRAW_OUTCOME_UNSPECIFIED: DrawOutcome.ValueType  # 0
+DRAW_OUTCOME_WON: DrawOutcome.ValueType  # 1
+DRAW_OUTCOME_LOST: DrawOutcome.ValueType  # 2
+"""Thanks for playing (picked a THANKS prize, or a prize that had no stock left)."""
+Global___DrawOutcome: _TypeAlias = DrawOutcome  # noqa: Y015
+
+@_typing.final
+class Owner(_message.Message):
+    """Who created an activity, or who acts on it. An ISV app may change only what it owns."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    kind: Global___OwnerKind.ValueType
+    id: _builtins.str
+    """The brand id, or the ISV app's app_key."""
+    def __init__(
+        self,
+        *,
+        kind: Global___OwnerKind.ValueType = ...,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "kind", b"kind"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Owner: _TypeAlias = Owner  # noqa: Y015
+
+@_typing.final
+class Audience(_message.Message):
+    """Who may take part. Empty levels: every live member (LV0 included)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEVELS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def levels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Member levels allowed: 0 is LV0, 1..n are card members' tiers."""
+
+    def __init__(
+        self,
+        *,
+        levels: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["levels", b"levels"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Audience: _TypeAlias = Audience  # noqa: Y015
+
+@_typing.final
+class Reward(_message.Message):
+    """Points and/or a coupon granted through the benefits service."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POINTS_FIELD_NUMBER: _builtins.int
+    COUPON_TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    points: _builtins.int
+    coupon_template_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        points: _builtins.int = ...,
+        coupon_template_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupon_template_id", b"coupon_template_id", "points", b"points"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Reward: _TypeAlias = Reward  # noqa: Y015
+
+@_typing.final
+class StreakReward(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAY_FIELD_NUMBER: _builtins.int
+    REWARD_FIELD_NUMBER: _builtins.int
+    day: _builtins.int
+    """The streak day (1 = first day) that earns the reward."""
+    @_builtins.property
+    def reward(self) -> Global___Reward: ...
+    def __init__(
+        self,
+        *,
+        day: _builtins.int = ...,
+        reward: Global___Reward | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reward", b"reward"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["day", b"day", "reward", b"reward"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreakReward: _TypeAlias = StreakReward  # noqa: Y015
+
+@_typing.final
+class SignInConfig(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REWARDS_FIELD_NUMBER: _builtins.int
+    CYCLE_DAYS_FIELD_NUMBER: _builtins.int
+    MAKE_UP_ALLOWED_FIELD_NUMBER: _builtins.int
+    MAKE_UP_COST_POINTS_FIELD_NUMBER: _builtins.int
+    MAKE_UP_WINDOW_DAYS_FIELD_NUMBER: _builtins.int
+    cycle_days: _builtins.int
+    """When > 0, reward days repeat every cycle_days (day 8 of a 7-day cycle earns day 1's)."""
+    make_up_allowed: _builtins.bool
+    make_up_cost_points: _builtins.int
+    """Points a make-up sign-in costs (0 = free)."""
+    make_up_window_days: _builtins.int
+    """How many days back a make-up may reach (1 = yesterday only)."""
+    @_builtins.property
+    def rewards(self) -> _containers.RepeatedCompositeFieldContainer[Global___StreakReward]: ...
+    def __init__(
+        self,
+        *,
+        rewards: _abc.Iterable[Global___StreakReward] | None = ...,
+        cycle_days: _builtins.int = ...,
+        make_up_allowed: _builtins.bool = ...,
+        make_up_cost_points: _builtins.int = ...,
+        make_up_window_days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cycle_days", b"cycle_days", "make_up_allowed", b"make_up_allowed", "make_up_cost_points", b"make_up_cost_points", "make_up_window_days", b"make_up_window_days", "rewards", b"rewards"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignInConfig: _TypeAlias = SignInConfig  # noqa: Y015
+
+@_typing.final
+class Prize(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRIZE_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    STOCK_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    COUPON_TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    prize_id: _builtins.str
+    name: _builtins.str
+    kind: Global___PrizeKind.ValueType
+    weight: _builtins.int
+    """Relative weight of the prize in a draw (> 0)."""
+    stock: _builtins.int
+    """How many can be won in total (ignored for THANKS)."""
+    points: _builtins.int
+    """PRIZE_KIND_POINTS: points granted."""
+    coupon_template_id: _builtins.str
+    """PRIZE_KIND_COUPON: the coupon template issued."""
+    def __init__(
+        self,
+        *,
+        prize_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        kind: Global___PrizeKind.ValueType = ...,
+        weight: _builtins.int = ...,
+        stock: _builtins.int = ...,
+        points: _builtins.int = ...,
+        coupon_template_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupon_template_id", b"coupon_template_id", "kind", b"kind", "name", b"name", "points", b"points", "prize_id", b"prize_id", "stock", b"stock", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Prize: _TypeAlias = Prize  # noqa: Y015
+
+@_typing.final
+class LotteryConfig(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODE_FIELD_NUMBER: _builtins.int
+    PRIZES_FIELD_NUMBER: _builtins.int
+    COST_POINTS_FIELD_NUMBER: _builtins.int
+    DAILY_LIMIT_FIELD_NUMBER: _builtins.int
+    TOTAL_LIMIT_FIELD_NUMBER: _builtins.int
+    mode: Global___LotteryMode.ValueType
+    cost_points: _builtins.int
+    """Points each draw costs (0 = free); instant mode only."""
+    daily_limit: _builtins.int
+    """Draws per member per local day (0 = unlimited)."""
+    total_limit: _builtins.int
+    """Draws per member over the activity (0 = unlimited)."""
+    @_builtins.property
+    def prizes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Prize]: ...
+    def __init__(
+        self,
+        *,
+        mode: Global___LotteryMode.ValueType = ...,
+        prizes: _abc.Iterable[Global___Prize] | None = ...,
+        cost_points: _builtins.int = ...,
+        daily_limit: _builtins.int = ...,
+        total_limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_points", b"cost_points", "daily_limit", b"daily_limit", "mode", b"mode", "prizes", b"prizes", "total_limit", b"total_limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LotteryConfig: _TypeAlias = LotteryConfig  # noqa: Y015
+
+@_typing.final
+class VoteOption(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPTION_ID_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    option_id: _builtins.str
+    label: _builtins.str
+    def __init__(
+        self,
+        *,
+        option_id: _builtins.str = ...,
+        label: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["label", b"label", "option_id", b"option_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VoteOption: _TypeAlias = VoteOption  # noqa: Y015
+
+@_typing.final
+class VoteConfig(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    VOTES_PER_DAY_FIELD_NUMBER: _builtins.int
+    GIFT_FIELD_NUMBER: _builtins.int
+    votes_per_day: _builtins.int
+    """Votes a member may cast per local day (default 1)."""
+    @_builtins.property
+    def options(self) -> _containers.RepeatedCompositeFieldContainer[Global___VoteOption]: ...
+    @_builtins.property
+    def gift(self) -> Global___Reward:
+        """Granted on a member's first vote in the activity."""
+
+    def __init__(
+        self,
+        *,
+        options: _abc.Iterable[Global___VoteOption] | None = ...,
+        votes_per_day: _builtins.int = ...,
+        gift: Global___Reward | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["gift", b"gift"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gift", b"gift", "options", b"options", "votes_per_day", b"votes_per_day"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VoteConfig: _TypeAlias = VoteConfig  # noqa: Y015
+
+@_typing.final
+class QuizOption(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPTION_ID_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    option_id: _builtins.str
+    text: _builtins.str
+    def __init__(
+        self,
+        *,
+        option_id: _builtins.str = ...,
+        text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["option_id", b"option_id", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuizOption: _TypeAlias = QuizOption  # noqa: Y015
+
+@_typing.final
+class QuizQuestion(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUESTION_ID_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    CORRECT_OPTION_IDS_FIELD_NUMBER: _builtins.int
+    question_id: _builtins.str
+    text: _builtins.str
+    @_builtins.property
+    def options(self) -> _containers.RepeatedCompositeFieldContainer[Global___QuizOption]: ...
+    @_builtins.property
+    def correct_option_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Never shown to members before they submit."""
+
+    def __init__(
+        self,
+        *,
+        question_id: _builtins.str = ...,
+        text: _builtins.str = ...,
+        options: _abc.Iterable[Global___QuizOption] | None = ...,
+        correct_option_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["correct_option_ids", b"correct_option_ids", "options", b"options", "question_id", b"question_id", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuizQuestion: _TypeAlias = QuizQuestion  # noqa: Y015
+
+@_typing.final
+class QuizConfig(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUESTIONS_FIELD_NUMBER: _builtins.int
+    POINTS_PER_CORRECT_FIELD_NUMBER: _builtins.int
+    MAX_ATTEMPTS_FIELD_NUMBER: _builtins.int
+    points_per_correct: _builtins.int
+    max_attempts: _builtins.int
+    """Attempts per member (default 1); points are earned only by improving the best score."""
+    @_builtins.property
+    def questions(self) -> _containers.RepeatedCompositeFieldContainer[Global___QuizQuestion]: ...
+    def __init__(
+        self,
+        *,
+        questions: _abc.Iterable[Global___QuizQuestion] | None = ...,
+        points_per_correct: _builtins.int = ...,
+        max_attempts: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_attempts", b"max_attempts", "points_per_correct", b"points_per_correct", "questions", b"questions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuizConfig: _TypeAlias = QuizConfig  # noqa: Y015
+
+@_typing.final
+class InviteConfig(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVITER_REWARD_FIELD_NUMBER: _builtins.int
+    INVITEE_REWARD_FIELD_NUMBER: _builtins.int
+    MAX_REWARDED_PER_INVITER_FIELD_NUMBER: _builtins.int
+    max_rewarded_per_inviter: _builtins.int
+    """How many invitees earn their inviter a reward (0 = unlimited)."""
+    @_builtins.property
+    def inviter_reward(self) -> Global___Reward: ...
+    @_builtins.property
+    def invitee_reward(self) -> Global___Reward: ...
+    def __init__(
+        self,
+        *,
+        inviter_reward: Global___Reward | None = ...,
+        invitee_reward: Global___Reward | None = ...,
+        max_rewarded_per_inviter: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["invitee_reward", b"invitee_reward", "inviter_reward", b"inviter_reward"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invitee_reward", b"invitee_reward", "inviter_reward", b"inviter_reward", "max_rewarded_per_inviter", b"max_rewarded_per_inviter"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InviteConfig: _TypeAlias = InviteConfig  # noqa: Y015
+
+@_typing.final
+class ActivitySpec(_message.Message):
+    """Everything the owner defines about an activity."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TITLE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
+    SIGN_IN_FIELD_NUMBER: _builtins.int
+    LOTTERY_FIELD_NUMBER: _builtins.int
+    VOTE_FIELD_NUMBER: _builtins.int
+    QUIZ_FIELD_NUMBER: _builtins.int
+    INVITE_FIELD_NUMBER: _builtins.int
+    title: _builtins.str
+    description: _builtins.str
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def audience(self) -> Global___Audience: ...
+    @_builtins.property
+    def sign_in(self) -> Global___SignInConfig: ...
+    @_builtins.property
+    def lottery(self) -> Global___LotteryConfig: ...
+    @_builtins.property
+    def vote(self) -> Global___VoteConfig: ...
+    @_builtins.property
+    def quiz(self) -> Global___QuizConfig: ...
+    @_builtins.property
+    def invite(self) -> Global___InviteConfig: ...
+    def __init__(
+        self,
+        *,
+        title: _builtins.str = ...,
+        description: _builtins.str = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        audience: Global___Audience | None = ...,
+        sign_in: Global___SignInConfig | None = ...,
+        lottery: Global___LotteryConfig | None = ...,
+        vote: Global___VoteConfig | None = ...,
+        quiz: Global___QuizConfig | None = ...,
+        invite: Global___InviteConfig | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "config", b"config", "end_time", b"end_time", "invite", b"invite", "lottery", b"lottery", "quiz", b"quiz", "sign_in", b"sign_in", "start_time", b"start_time", "vote", b"vote"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "config", b"config", "description", b"description", "end_time", b"end_time", "invite", b"invite", "lottery", b"lottery", "quiz", b"quiz", "sign_in", b"sign_in", "start_time", b"start_time", "title", b"title", "vote", b"vote"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_config: _TypeAlias = _typing.Literal["sign_in", "lottery", "vote", "quiz", "invite"]  # noqa: Y015
+    _WhichOneofArgType_config: _TypeAlias = _typing.Literal["config", b"config"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_config) -> _WhichOneofReturnType_config | None: ...
+
+Global___ActivitySpec: _TypeAlias = ActivitySpec  # noqa: Y015
 
 @_typing.final
 class Activity(_message.Message):
@@ -75,15 +628,35 @@ class Activity(_message.Message):
     TITLE_FIELD_NUMBER: _builtins.int
     START_TIME_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    SPEC_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    CLOSE_TIME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
     activity_id: _builtins.str
     brand_id: _builtins.str
     kind: Global___ActivityKind.ValueType
     state: Global___ActivityState.ValueType
     title: _builtins.str
+    version: _builtins.int
+    """Increases with every change."""
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def end_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def owner(self) -> Global___Owner: ...
+    @_builtins.property
+    def spec(self) -> Global___ActivitySpec:
+        """The full definition (quiz answers only in ACTIVITY_VIEW_ADMIN)."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def close_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -94,10 +667,16 @@ class Activity(_message.Message):
         title: _builtins.str = ...,
         start_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
+        owner: Global___Owner | None = ...,
+        spec: Global___ActivitySpec | None = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+        close_time: _timestamp_pb2.Timestamp | None = ...,
+        version: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time", "end_time", b"end_time", "owner", b"owner", "spec", b"spec", "start_time", b"start_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "brand_id", b"brand_id", "end_time", b"end_time", "kind", b"kind", "start_time", b"start_time", "state", b"state", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "brand_id", b"brand_id", "close_time", b"close_time", "create_time", b"create_time", "end_time", b"end_time", "kind", b"kind", "owner", b"owner", "spec", b"spec", "start_time", b"start_time", "state", b"state", "title", b"title", "update_time", b"update_time", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -110,19 +689,40 @@ class ListActivitiesRequest(_message.Message):
     BRAND_ID_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    WINDOW_START_TIME_FIELD_NUMBER: _builtins.int
+    WINDOW_END_TIME_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     brand_id: _builtins.str
     page_size: _builtins.int
     page_token: _builtins.str
+    state: Global___ActivityState.ValueType
+    """Only activities in this state (UNSPECIFIED: any)."""
+    kind: Global___ActivityKind.ValueType
+    """Only activities of this kind (UNSPECIFIED: any)."""
+    view: Global___ActivityView.ValueType
+    @_builtins.property
+    def window_start_time(self) -> _timestamp_pb2.Timestamp:
+        """Only activities whose window overlaps [window_start_time, window_end_time)."""
+
+    @_builtins.property
+    def window_end_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
         brand_id: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        state: Global___ActivityState.ValueType = ...,
+        kind: Global___ActivityKind.ValueType = ...,
+        window_start_time: _timestamp_pb2.Timestamp | None = ...,
+        window_end_time: _timestamp_pb2.Timestamp | None = ...,
+        view: Global___ActivityView.ValueType = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["window_end_time", b"window_end_time", "window_start_time", b"window_start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "kind", b"kind", "page_size", b"page_size", "page_token", b"page_token", "state", b"state", "view", b"view", "window_end_time", b"window_end_time", "window_start_time", b"window_start_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -150,3 +750,1500 @@ class ListActivitiesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListActivitiesResponse: _TypeAlias = ListActivitiesResponse  # noqa: Y015
+
+@_typing.final
+class CreateActivityRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    SPEC_FIELD_NUMBER: _builtins.int
+    PUBLISH_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    publish: _builtins.bool
+    """Publish at once instead of keeping a draft."""
+    @_builtins.property
+    def owner(self) -> Global___Owner: ...
+    @_builtins.property
+    def spec(self) -> Global___ActivitySpec: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        owner: Global___Owner | None = ...,
+        spec: Global___ActivitySpec | None = ...,
+        publish: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["owner", b"owner", "spec", b"spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "owner", b"owner", "publish", b"publish", "request_id", b"request_id", "spec", b"spec"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateActivityRequest: _TypeAlias = CreateActivityRequest  # noqa: Y015
+
+@_typing.final
+class CreateActivityResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIVITY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def activity(self) -> Global___Activity: ...
+    def __init__(
+        self,
+        *,
+        activity: Global___Activity | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateActivityResponse: _TypeAlias = CreateActivityResponse  # noqa: Y015
+
+@_typing.final
+class UpdateActivityRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    SPEC_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    @_builtins.property
+    def actor(self) -> Global___Owner: ...
+    @_builtins.property
+    def spec(self) -> Global___ActivitySpec:
+        """The whole new definition."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+        actor: Global___Owner | None = ...,
+        spec: Global___ActivitySpec | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "spec", b"spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "actor", b"actor", "brand_id", b"brand_id", "request_id", b"request_id", "spec", b"spec"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateActivityRequest: _TypeAlias = UpdateActivityRequest  # noqa: Y015
+
+@_typing.final
+class UpdateActivityResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIVITY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def activity(self) -> Global___Activity: ...
+    def __init__(
+        self,
+        *,
+        activity: Global___Activity | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateActivityResponse: _TypeAlias = UpdateActivityResponse  # noqa: Y015
+
+@_typing.final
+class PublishActivityRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    @_builtins.property
+    def actor(self) -> Global___Owner: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+        actor: Global___Owner | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "actor", b"actor", "brand_id", b"brand_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishActivityRequest: _TypeAlias = PublishActivityRequest  # noqa: Y015
+
+@_typing.final
+class PublishActivityResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIVITY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def activity(self) -> Global___Activity: ...
+    def __init__(
+        self,
+        *,
+        activity: Global___Activity | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishActivityResponse: _TypeAlias = PublishActivityResponse  # noqa: Y015
+
+@_typing.final
+class CloseActivityRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    @_builtins.property
+    def actor(self) -> Global___Owner: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+        actor: Global___Owner | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "actor", b"actor", "brand_id", b"brand_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseActivityRequest: _TypeAlias = CloseActivityRequest  # noqa: Y015
+
+@_typing.final
+class CloseActivityResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIVITY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def activity(self) -> Global___Activity: ...
+    def __init__(
+        self,
+        *,
+        activity: Global___Activity | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseActivityResponse: _TypeAlias = CloseActivityResponse  # noqa: Y015
+
+@_typing.final
+class GetActivityRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    view: Global___ActivityView.ValueType
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+        view: Global___ActivityView.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "brand_id", b"brand_id", "view", b"view"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetActivityRequest: _TypeAlias = GetActivityRequest  # noqa: Y015
+
+@_typing.final
+class GetActivityResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIVITY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def activity(self) -> Global___Activity: ...
+    def __init__(
+        self,
+        *,
+        activity: Global___Activity | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetActivityResponse: _TypeAlias = GetActivityResponse  # noqa: Y015
+
+@_typing.final
+class GrantedReward(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRANT_ID_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    COUPON_TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    grant_id: _builtins.str
+    """The idempotency key used with the benefits service."""
+    points: _builtins.int
+    coupon_template_id: _builtins.str
+    state: Global___GrantState.ValueType
+    """GRANT_STATE_*: granted now, or still pending (retried until it is)."""
+    def __init__(
+        self,
+        *,
+        grant_id: _builtins.str = ...,
+        points: _builtins.int = ...,
+        coupon_template_id: _builtins.str = ...,
+        state: Global___GrantState.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupon_template_id", b"coupon_template_id", "grant_id", b"grant_id", "points", b"points", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GrantedReward: _TypeAlias = GrantedReward  # noqa: Y015
+
+@_typing.final
+class SignInRecord(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    LOCAL_DATE_FIELD_NUMBER: _builtins.int
+    STREAK_DAYS_FIELD_NUMBER: _builtins.int
+    MAKE_UP_FIELD_NUMBER: _builtins.int
+    SIGN_IN_TIME_FIELD_NUMBER: _builtins.int
+    REWARDS_FIELD_NUMBER: _builtins.int
+    COST_POINTS_FIELD_NUMBER: _builtins.int
+    activity_id: _builtins.str
+    account_id: _builtins.str
+    local_date: _builtins.str
+    """The brand's local day, YYYY-MM-DD."""
+    streak_days: _builtins.int
+    make_up: _builtins.bool
+    cost_points: _builtins.int
+    @_builtins.property
+    def sign_in_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def rewards(self) -> _containers.RepeatedCompositeFieldContainer[Global___GrantedReward]: ...
+    def __init__(
+        self,
+        *,
+        activity_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        local_date: _builtins.str = ...,
+        streak_days: _builtins.int = ...,
+        make_up: _builtins.bool = ...,
+        sign_in_time: _timestamp_pb2.Timestamp | None = ...,
+        rewards: _abc.Iterable[Global___GrantedReward] | None = ...,
+        cost_points: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sign_in_time", b"sign_in_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "activity_id", b"activity_id", "cost_points", b"cost_points", "local_date", b"local_date", "make_up", b"make_up", "rewards", b"rewards", "sign_in_time", b"sign_in_time", "streak_days", b"streak_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignInRecord: _TypeAlias = SignInRecord  # noqa: Y015
+
+@_typing.final
+class SignInRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "activity_id", b"activity_id", "brand_id", b"brand_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignInRequest: _TypeAlias = SignInRequest  # noqa: Y015
+
+@_typing.final
+class SignInResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def record(self) -> Global___SignInRecord: ...
+    def __init__(
+        self,
+        *,
+        record: Global___SignInRecord | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignInResponse: _TypeAlias = SignInResponse  # noqa: Y015
+
+@_typing.final
+class MakeUpSignInRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    LOCAL_DATE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    account_id: _builtins.str
+    local_date: _builtins.str
+    """The missed day, YYYY-MM-DD in the brand's time zone."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        local_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "activity_id", b"activity_id", "brand_id", b"brand_id", "local_date", b"local_date", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MakeUpSignInRequest: _TypeAlias = MakeUpSignInRequest  # noqa: Y015
+
+@_typing.final
+class MakeUpSignInResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def record(self) -> Global___SignInRecord: ...
+    def __init__(
+        self,
+        *,
+        record: Global___SignInRecord | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MakeUpSignInResponse: _TypeAlias = MakeUpSignInResponse  # noqa: Y015
+
+@_typing.final
+class GetSignInStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "activity_id", b"activity_id", "brand_id", b"brand_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSignInStatusRequest: _TypeAlias = GetSignInStatusRequest  # noqa: Y015
+
+@_typing.final
+class GetSignInStatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TODAY_FIELD_NUMBER: _builtins.int
+    SIGNED_IN_TODAY_FIELD_NUMBER: _builtins.int
+    CURRENT_STREAK_DAYS_FIELD_NUMBER: _builtins.int
+    RECENT_DATES_FIELD_NUMBER: _builtins.int
+    today: _builtins.str
+    signed_in_today: _builtins.bool
+    current_streak_days: _builtins.int
+    """The streak that includes today, or yesterday when today is not signed yet."""
+    @_builtins.property
+    def recent_dates(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The last 31 days signed, newest first."""
+
+    def __init__(
+        self,
+        *,
+        today: _builtins.str = ...,
+        signed_in_today: _builtins.bool = ...,
+        current_streak_days: _builtins.int = ...,
+        recent_dates: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_streak_days", b"current_streak_days", "recent_dates", b"recent_dates", "signed_in_today", b"signed_in_today", "today", b"today"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSignInStatusResponse: _TypeAlias = GetSignInStatusResponse  # noqa: Y015
+
+@_typing.final
+class Draw(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRAW_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    PICKED_PRIZE_ID_FIELD_NUMBER: _builtins.int
+    PRIZE_FIELD_NUMBER: _builtins.int
+    RANDOM_VALUE_FIELD_NUMBER: _builtins.int
+    TOTAL_WEIGHT_FIELD_NUMBER: _builtins.int
+    WEIGHTS_FIELD_NUMBER: _builtins.int
+    LOCAL_DATE_FIELD_NUMBER: _builtins.int
+    COST_POINTS_FIELD_NUMBER: _builtins.int
+    DRAW_TIME_FIELD_NUMBER: _builtins.int
+    VERIFIED_FIELD_NUMBER: _builtins.int
+    GRANT_FIELD_NUMBER: _builtins.int
+    draw_id: _builtins.str
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    account_id: _builtins.str
+    outcome: Global___DrawOutcome.ValueType
+    picked_prize_id: _builtins.str
+    """The prize picked by the randomness (also when it had no stock left)."""
+    random_value: _builtins.int
+    """The randomness: an integer in [0, total_weight), picked uniformly."""
+    total_weight: _builtins.int
+    weights: _builtins.str
+    """The weights the draw used, "prize_id:weight,..." in order."""
+    local_date: _builtins.str
+    cost_points: _builtins.int
+    verified: _builtins.bool
+    """Recomputing the pick from random_value and weights gives picked_prize_id."""
+    @_builtins.property
+    def prize(self) -> Global___Prize:
+        """The prize won (empty when lost)."""
+
+    @_builtins.property
+    def draw_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def grant(self) -> Global___GrantedReward:
+        """The grant of the prize through benefits."""
+
+    def __init__(
+        self,
+        *,
+        draw_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        outcome: Global___DrawOutcome.ValueType = ...,
+        picked_prize_id: _builtins.str = ...,
+        prize: Global___Prize | None = ...,
+        random_value: _builtins.int = ...,
+        total_weight: _builtins.int = ...,
+        weights: _builtins.str = ...,
+        local_date: _builtins.str = ...,
+        cost_points: _builtins.int = ...,
+        draw_time: _timestamp_pb2.Timestamp | None = ...,
+        verified: _builtins.bool = ...,
+        grant: Global___GrantedReward | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["draw_time", b"draw_time", "grant", b"grant", "prize", b"prize"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "activity_id", b"activity_id", "brand_id", b"brand_id", "cost_points", b"cost_points", "draw_id", b"draw_id", "draw_time", b"draw_time", "grant", b"grant", "local_date", b"local_date", "outcome", b"outcome", "picked_prize_id", b"picked_prize_id", "prize", b"prize", "random_value", b"random_value", "total_weight", b"total_weight", "verified", b"verified", "weights", b"weights"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Draw: _TypeAlias = Draw  # noqa: Y015
+
+@_typing.final
+class DrawLotteryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "activity_id", b"activity_id", "brand_id", b"brand_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DrawLotteryRequest: _TypeAlias = DrawLotteryRequest  # noqa: Y015
+
+@_typing.final
+class DrawLotteryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRAW_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def draw(self) -> Global___Draw: ...
+    def __init__(
+        self,
+        *,
+        draw: Global___Draw | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["draw", b"draw"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draw", b"draw"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DrawLotteryResponse: _TypeAlias = DrawLotteryResponse  # noqa: Y015
+
+@_typing.final
+class GetDrawRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    DRAW_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    draw_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        draw_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "draw_id", b"draw_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDrawRequest: _TypeAlias = GetDrawRequest  # noqa: Y015
+
+@_typing.final
+class GetDrawResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRAW_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def draw(self) -> Global___Draw: ...
+    def __init__(
+        self,
+        *,
+        draw: Global___Draw | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["draw", b"draw"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draw", b"draw"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDrawResponse: _TypeAlias = GetDrawResponse  # noqa: Y015
+
+@_typing.final
+class ListDrawsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    account_id: _builtins.str
+    """Only this member's draws (empty: everyone's)."""
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "activity_id", b"activity_id", "brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDrawsRequest: _TypeAlias = ListDrawsRequest  # noqa: Y015
+
+@_typing.final
+class ListDrawsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRAWS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def draws(self) -> _containers.RepeatedCompositeFieldContainer[Global___Draw]: ...
+    def __init__(
+        self,
+        *,
+        draws: _abc.Iterable[Global___Draw] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draws", b"draws", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDrawsResponse: _TypeAlias = ListDrawsResponse  # noqa: Y015
+
+@_typing.final
+class PrizeStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRIZE_FIELD_NUMBER: _builtins.int
+    WON_FIELD_NUMBER: _builtins.int
+    REMAINING_FIELD_NUMBER: _builtins.int
+    won: _builtins.int
+    remaining: _builtins.int
+    @_builtins.property
+    def prize(self) -> Global___Prize: ...
+    def __init__(
+        self,
+        *,
+        prize: Global___Prize | None = ...,
+        won: _builtins.int = ...,
+        remaining: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["prize", b"prize"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["prize", b"prize", "remaining", b"remaining", "won", b"won"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrizeStatus: _TypeAlias = PrizeStatus  # noqa: Y015
+
+@_typing.final
+class GetLotteryStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "brand_id", b"brand_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLotteryStatusRequest: _TypeAlias = GetLotteryStatusRequest  # noqa: Y015
+
+@_typing.final
+class GetLotteryStatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRIZES_FIELD_NUMBER: _builtins.int
+    DRAWS_FIELD_NUMBER: _builtins.int
+    draws: _builtins.int
+    @_builtins.property
+    def prizes(self) -> _containers.RepeatedCompositeFieldContainer[Global___PrizeStatus]: ...
+    def __init__(
+        self,
+        *,
+        prizes: _abc.Iterable[Global___PrizeStatus] | None = ...,
+        draws: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draws", b"draws", "prizes", b"prizes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLotteryStatusResponse: _TypeAlias = GetLotteryStatusResponse  # noqa: Y015
+
+@_typing.final
+class ReconcileLotteryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "brand_id", b"brand_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReconcileLotteryRequest: _TypeAlias = ReconcileLotteryRequest  # noqa: Y015
+
+@_typing.final
+class ReconcileLotteryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRIZES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def prizes(self) -> _containers.RepeatedCompositeFieldContainer[Global___PrizeStatus]: ...
+    def __init__(
+        self,
+        *,
+        prizes: _abc.Iterable[Global___PrizeStatus] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["prizes", b"prizes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReconcileLotteryResponse: _TypeAlias = ReconcileLotteryResponse  # noqa: Y015
+
+@_typing.final
+class EnterKoiDrawRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "activity_id", b"activity_id", "brand_id", b"brand_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnterKoiDrawRequest: _TypeAlias = EnterKoiDrawRequest  # noqa: Y015
+
+@_typing.final
+class EnterKoiDrawResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMITMENT_FIELD_NUMBER: _builtins.int
+    ENTRANT_COUNT_FIELD_NUMBER: _builtins.int
+    commitment: _builtins.str
+    entrant_count: _builtins.int
+    def __init__(
+        self,
+        *,
+        commitment: _builtins.str = ...,
+        entrant_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commitment", b"commitment", "entrant_count", b"entrant_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnterKoiDrawResponse: _TypeAlias = EnterKoiDrawResponse  # noqa: Y015
+
+@_typing.final
+class KoiDraw(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    COMMITMENT_FIELD_NUMBER: _builtins.int
+    ENTRIES_CLOSE_TIME_FIELD_NUMBER: _builtins.int
+    ENTRANT_COUNT_FIELD_NUMBER: _builtins.int
+    WINNER_COUNT_FIELD_NUMBER: _builtins.int
+    REVEALED_FIELD_NUMBER: _builtins.int
+    SEED_FIELD_NUMBER: _builtins.int
+    ENTRANT_ACCOUNT_IDS_FIELD_NUMBER: _builtins.int
+    WINNER_ACCOUNT_IDS_FIELD_NUMBER: _builtins.int
+    REVEAL_TIME_FIELD_NUMBER: _builtins.int
+    activity_id: _builtins.str
+    commitment: _builtins.str
+    """sha256(seed) as hex, published before entries close."""
+    entrant_count: _builtins.int
+    winner_count: _builtins.int
+    revealed: _builtins.bool
+    seed: _builtins.str
+    """After the reveal: the seed (hex), the sorted entrants and the winners."""
+    @_builtins.property
+    def entries_close_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def entrant_account_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def winner_account_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def reveal_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        activity_id: _builtins.str = ...,
+        commitment: _builtins.str = ...,
+        entries_close_time: _timestamp_pb2.Timestamp | None = ...,
+        entrant_count: _builtins.int = ...,
+        winner_count: _builtins.int = ...,
+        revealed: _builtins.bool = ...,
+        seed: _builtins.str = ...,
+        entrant_account_ids: _abc.Iterable[_builtins.str] | None = ...,
+        winner_account_ids: _abc.Iterable[_builtins.str] | None = ...,
+        reveal_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entries_close_time", b"entries_close_time", "reveal_time", b"reveal_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "commitment", b"commitment", "entrant_account_ids", b"entrant_account_ids", "entrant_count", b"entrant_count", "entries_close_time", b"entries_close_time", "reveal_time", b"reveal_time", "revealed", b"revealed", "seed", b"seed", "winner_account_ids", b"winner_account_ids", "winner_count", b"winner_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KoiDraw: _TypeAlias = KoiDraw  # noqa: Y015
+
+@_typing.final
+class GetKoiDrawRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "brand_id", b"brand_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetKoiDrawRequest: _TypeAlias = GetKoiDrawRequest  # noqa: Y015
+
+@_typing.final
+class GetKoiDrawResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KOI_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def koi(self) -> Global___KoiDraw: ...
+    def __init__(
+        self,
+        *,
+        koi: Global___KoiDraw | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["koi", b"koi"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["koi", b"koi"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetKoiDrawResponse: _TypeAlias = GetKoiDrawResponse  # noqa: Y015
+
+@_typing.final
+class RevealKoiDrawRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "brand_id", b"brand_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevealKoiDrawRequest: _TypeAlias = RevealKoiDrawRequest  # noqa: Y015
+
+@_typing.final
+class RevealKoiDrawResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KOI_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def koi(self) -> Global___KoiDraw: ...
+    def __init__(
+        self,
+        *,
+        koi: Global___KoiDraw | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["koi", b"koi"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["koi", b"koi"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevealKoiDrawResponse: _TypeAlias = RevealKoiDrawResponse  # noqa: Y015
+
+@_typing.final
+class VerifyKoiDrawRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEED_FIELD_NUMBER: _builtins.int
+    COMMITMENT_FIELD_NUMBER: _builtins.int
+    ENTRANT_ACCOUNT_IDS_FIELD_NUMBER: _builtins.int
+    WINNER_COUNT_FIELD_NUMBER: _builtins.int
+    WINNER_ACCOUNT_IDS_FIELD_NUMBER: _builtins.int
+    seed: _builtins.str
+    commitment: _builtins.str
+    winner_count: _builtins.int
+    @_builtins.property
+    def entrant_account_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def winner_account_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        seed: _builtins.str = ...,
+        commitment: _builtins.str = ...,
+        entrant_account_ids: _abc.Iterable[_builtins.str] | None = ...,
+        winner_count: _builtins.int = ...,
+        winner_account_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commitment", b"commitment", "entrant_account_ids", b"entrant_account_ids", "seed", b"seed", "winner_account_ids", b"winner_account_ids", "winner_count", b"winner_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyKoiDrawRequest: _TypeAlias = VerifyKoiDrawRequest  # noqa: Y015
+
+@_typing.final
+class VerifyKoiDrawResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    EXPECTED_WINNER_ACCOUNT_IDS_FIELD_NUMBER: _builtins.int
+    valid: _builtins.bool
+    reason: _builtins.str
+    """Why not, when invalid: "COMMITMENT_MISMATCH" or "WINNERS_MISMATCH"."""
+    @_builtins.property
+    def expected_winner_account_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        valid: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+        expected_winner_account_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected_winner_account_ids", b"expected_winner_account_ids", "reason", b"reason", "valid", b"valid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyKoiDrawResponse: _TypeAlias = VerifyKoiDrawResponse  # noqa: Y015
+
+@_typing.final
+class VoteTally(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPTION_ID_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    VOTES_FIELD_NUMBER: _builtins.int
+    option_id: _builtins.str
+    label: _builtins.str
+    votes: _builtins.int
+    def __init__(
+        self,
+        *,
+        option_id: _builtins.str = ...,
+        label: _builtins.str = ...,
+        votes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["label", b"label", "option_id", b"option_id", "votes", b"votes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VoteTally: _TypeAlias = VoteTally  # noqa: Y015
+
+@_typing.final
+class CastVoteRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    OPTION_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    account_id: _builtins.str
+    option_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        option_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "activity_id", b"activity_id", "brand_id", b"brand_id", "option_id", b"option_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CastVoteRequest: _TypeAlias = CastVoteRequest  # noqa: Y015
+
+@_typing.final
+class CastVoteResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TALLIES_FIELD_NUMBER: _builtins.int
+    VOTES_LEFT_TODAY_FIELD_NUMBER: _builtins.int
+    GIFT_FIELD_NUMBER: _builtins.int
+    votes_left_today: _builtins.int
+    @_builtins.property
+    def tallies(self) -> _containers.RepeatedCompositeFieldContainer[Global___VoteTally]: ...
+    @_builtins.property
+    def gift(self) -> Global___GrantedReward:
+        """Set on the member's first vote when the activity has a gift."""
+
+    def __init__(
+        self,
+        *,
+        tallies: _abc.Iterable[Global___VoteTally] | None = ...,
+        votes_left_today: _builtins.int = ...,
+        gift: Global___GrantedReward | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["gift", b"gift"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gift", b"gift", "tallies", b"tallies", "votes_left_today", b"votes_left_today"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CastVoteResponse: _TypeAlias = CastVoteResponse  # noqa: Y015
+
+@_typing.final
+class GetVoteResultsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "brand_id", b"brand_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVoteResultsRequest: _TypeAlias = GetVoteResultsRequest  # noqa: Y015
+
+@_typing.final
+class GetVoteResultsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TALLIES_FIELD_NUMBER: _builtins.int
+    TOTAL_VOTES_FIELD_NUMBER: _builtins.int
+    total_votes: _builtins.int
+    @_builtins.property
+    def tallies(self) -> _containers.RepeatedCompositeFieldContainer[Global___VoteTally]: ...
+    def __init__(
+        self,
+        *,
+        tallies: _abc.Iterable[Global___VoteTally] | None = ...,
+        total_votes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tallies", b"tallies", "total_votes", b"total_votes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVoteResultsResponse: _TypeAlias = GetVoteResultsResponse  # noqa: Y015
+
+@_typing.final
+class GetQuizRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "brand_id", b"brand_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetQuizRequest: _TypeAlias = GetQuizRequest  # noqa: Y015
+
+@_typing.final
+class GetQuizResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    QUESTIONS_FIELD_NUMBER: _builtins.int
+    MAX_ATTEMPTS_FIELD_NUMBER: _builtins.int
+    POINTS_PER_CORRECT_FIELD_NUMBER: _builtins.int
+    activity_id: _builtins.str
+    title: _builtins.str
+    max_attempts: _builtins.int
+    points_per_correct: _builtins.int
+    @_builtins.property
+    def questions(self) -> _containers.RepeatedCompositeFieldContainer[Global___QuizQuestion]:
+        """correct_option_ids is always empty here."""
+
+    def __init__(
+        self,
+        *,
+        activity_id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        questions: _abc.Iterable[Global___QuizQuestion] | None = ...,
+        max_attempts: _builtins.int = ...,
+        points_per_correct: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "max_attempts", b"max_attempts", "points_per_correct", b"points_per_correct", "questions", b"questions", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetQuizResponse: _TypeAlias = GetQuizResponse  # noqa: Y015
+
+@_typing.final
+class QuizAnswer(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUESTION_ID_FIELD_NUMBER: _builtins.int
+    OPTION_IDS_FIELD_NUMBER: _builtins.int
+    question_id: _builtins.str
+    @_builtins.property
+    def option_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        question_id: _builtins.str = ...,
+        option_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["option_ids", b"option_ids", "question_id", b"question_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuizAnswer: _TypeAlias = QuizAnswer  # noqa: Y015
+
+@_typing.final
+class SubmitQuizRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    ANSWERS_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    account_id: _builtins.str
+    @_builtins.property
+    def answers(self) -> _containers.RepeatedCompositeFieldContainer[Global___QuizAnswer]: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        answers: _abc.Iterable[Global___QuizAnswer] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "activity_id", b"activity_id", "answers", b"answers", "brand_id", b"brand_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitQuizRequest: _TypeAlias = SubmitQuizRequest  # noqa: Y015
+
+@_typing.final
+class QuestionResult(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUESTION_ID_FIELD_NUMBER: _builtins.int
+    CORRECT_FIELD_NUMBER: _builtins.int
+    CORRECT_OPTION_IDS_FIELD_NUMBER: _builtins.int
+    question_id: _builtins.str
+    correct: _builtins.bool
+    @_builtins.property
+    def correct_option_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        question_id: _builtins.str = ...,
+        correct: _builtins.bool = ...,
+        correct_option_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["correct", b"correct", "correct_option_ids", b"correct_option_ids", "question_id", b"question_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuestionResult: _TypeAlias = QuestionResult  # noqa: Y015
+
+@_typing.final
+class SubmitQuizResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    CORRECT_ANSWERS_FIELD_NUMBER: _builtins.int
+    TOTAL_QUESTIONS_FIELD_NUMBER: _builtins.int
+    RESULTS_FIELD_NUMBER: _builtins.int
+    POINTS_AWARDED_FIELD_NUMBER: _builtins.int
+    GRANT_FIELD_NUMBER: _builtins.int
+    attempt: _builtins.int
+    correct_answers: _builtins.int
+    total_questions: _builtins.int
+    points_awarded: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___QuestionResult]: ...
+    @_builtins.property
+    def grant(self) -> Global___GrantedReward: ...
+    def __init__(
+        self,
+        *,
+        attempt: _builtins.int = ...,
+        correct_answers: _builtins.int = ...,
+        total_questions: _builtins.int = ...,
+        results: _abc.Iterable[Global___QuestionResult] | None = ...,
+        points_awarded: _builtins.int = ...,
+        grant: Global___GrantedReward | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["grant", b"grant"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "correct_answers", b"correct_answers", "grant", b"grant", "points_awarded", b"points_awarded", "results", b"results", "total_questions", b"total_questions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitQuizResponse: _TypeAlias = SubmitQuizResponse  # noqa: Y015
+
+@_typing.final
+class GetInviteCodeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "activity_id", b"activity_id", "brand_id", b"brand_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetInviteCodeRequest: _TypeAlias = GetInviteCodeRequest  # noqa: Y015
+
+@_typing.final
+class GetInviteCodeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    REWARDED_INVITES_FIELD_NUMBER: _builtins.int
+    MAX_REWARDED_PER_INVITER_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    rewarded_invites: _builtins.int
+    max_rewarded_per_inviter: _builtins.int
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        rewarded_invites: _builtins.int = ...,
+        max_rewarded_per_inviter: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "max_rewarded_per_inviter", b"max_rewarded_per_inviter", "rewarded_invites", b"rewarded_invites"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetInviteCodeResponse: _TypeAlias = GetInviteCodeResponse  # noqa: Y015
+
+@_typing.final
+class Invite(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVITEE_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    INVITER_REWARDED_FIELD_NUMBER: _builtins.int
+    ACCEPT_TIME_FIELD_NUMBER: _builtins.int
+    invitee_account_id: _builtins.str
+    inviter_rewarded: _builtins.bool
+    @_builtins.property
+    def accept_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        invitee_account_id: _builtins.str = ...,
+        inviter_rewarded: _builtins.bool = ...,
+        accept_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accept_time", b"accept_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accept_time", b"accept_time", "invitee_account_id", b"invitee_account_id", "inviter_rewarded", b"inviter_rewarded"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Invite: _TypeAlias = Invite  # noqa: Y015
+
+@_typing.final
+class ListInvitesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    INVITER_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    inviter_account_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+        inviter_account_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "brand_id", b"brand_id", "inviter_account_id", b"inviter_account_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInvitesRequest: _TypeAlias = ListInvitesRequest  # noqa: Y015
+
+@_typing.final
+class ListInvitesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVITES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def invites(self) -> _containers.RepeatedCompositeFieldContainer[Global___Invite]: ...
+    def __init__(
+        self,
+        *,
+        invites: _abc.Iterable[Global___Invite] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invites", b"invites", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInvitesResponse: _TypeAlias = ListInvitesResponse  # noqa: Y015

@@ -27,6 +27,9 @@ if _version_not_supported:
 
 class EngagementServiceStub:
     """EngagementService owns activities (sign-in, lottery, vote, quiz, invite) and participation.
+
+    Every mutation takes a request_id (AIP-155): the same id twice applies once and answers the
+    first result; the same id with other parameters is refused (REQUEST_ID_REUSED).
     """
 
     def __init__(self, channel):
@@ -40,14 +43,289 @@ class EngagementServiceStub:
                 request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListActivitiesRequest.SerializeToString,
                 response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListActivitiesResponse.FromString,
                 _registered_method=True)
+        self.CreateActivity = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/CreateActivity',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.CreateActivityRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.CreateActivityResponse.FromString,
+                _registered_method=True)
+        self.UpdateActivity = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/UpdateActivity',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.UpdateActivityRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.UpdateActivityResponse.FromString,
+                _registered_method=True)
+        self.PublishActivity = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/PublishActivity',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.PublishActivityRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.PublishActivityResponse.FromString,
+                _registered_method=True)
+        self.CloseActivity = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/CloseActivity',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.CloseActivityRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.CloseActivityResponse.FromString,
+                _registered_method=True)
+        self.GetActivity = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/GetActivity',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetActivityRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetActivityResponse.FromString,
+                _registered_method=True)
+        self.SignIn = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/SignIn',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.SignInRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.SignInResponse.FromString,
+                _registered_method=True)
+        self.MakeUpSignIn = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/MakeUpSignIn',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.MakeUpSignInRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.MakeUpSignInResponse.FromString,
+                _registered_method=True)
+        self.GetSignInStatus = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/GetSignInStatus',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetSignInStatusRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetSignInStatusResponse.FromString,
+                _registered_method=True)
+        self.DrawLottery = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/DrawLottery',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.DrawLotteryRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.DrawLotteryResponse.FromString,
+                _registered_method=True)
+        self.GetDraw = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/GetDraw',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetDrawRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetDrawResponse.FromString,
+                _registered_method=True)
+        self.ListDraws = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/ListDraws',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListDrawsRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListDrawsResponse.FromString,
+                _registered_method=True)
+        self.GetLotteryStatus = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/GetLotteryStatus',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetLotteryStatusRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetLotteryStatusResponse.FromString,
+                _registered_method=True)
+        self.ReconcileLottery = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/ReconcileLottery',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ReconcileLotteryRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ReconcileLotteryResponse.FromString,
+                _registered_method=True)
+        self.EnterKoiDraw = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/EnterKoiDraw',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.EnterKoiDrawRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.EnterKoiDrawResponse.FromString,
+                _registered_method=True)
+        self.GetKoiDraw = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/GetKoiDraw',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetKoiDrawRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetKoiDrawResponse.FromString,
+                _registered_method=True)
+        self.RevealKoiDraw = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/RevealKoiDraw',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.RevealKoiDrawRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.RevealKoiDrawResponse.FromString,
+                _registered_method=True)
+        self.VerifyKoiDraw = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/VerifyKoiDraw',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.VerifyKoiDrawRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.VerifyKoiDrawResponse.FromString,
+                _registered_method=True)
+        self.CastVote = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/CastVote',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.CastVoteRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.CastVoteResponse.FromString,
+                _registered_method=True)
+        self.GetVoteResults = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/GetVoteResults',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetVoteResultsRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetVoteResultsResponse.FromString,
+                _registered_method=True)
+        self.GetQuiz = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/GetQuiz',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetQuizRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetQuizResponse.FromString,
+                _registered_method=True)
+        self.SubmitQuiz = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/SubmitQuiz',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.SubmitQuizRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.SubmitQuizResponse.FromString,
+                _registered_method=True)
+        self.GetInviteCode = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/GetInviteCode',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetInviteCodeRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetInviteCodeResponse.FromString,
+                _registered_method=True)
+        self.ListInvites = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/ListInvites',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListInvitesRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListInvitesResponse.FromString,
+                _registered_method=True)
 
 
 class EngagementServiceServicer:
     """EngagementService owns activities (sign-in, lottery, vote, quiz, invite) and participation.
+
+    Every mutation takes a request_id (AIP-155): the same id twice applies once and answers the
+    first result; the same id with other parameters is refused (REQUEST_ID_REUSED).
     """
 
     def ListActivities(self, request, context):
-        """Lists a brand's activities, newest first (AIP-158 paging).
+        """Lists a brand's activities, newest first (AIP-158 paging), optionally filtered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateActivity(self, request, context):
+        """Creates an activity, as a draft or published at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateActivity(self, request, context):
+        """Replaces an activity's definition; while live only some changes are allowed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishActivity(self, request, context):
+        """Publishes a draft: it becomes scheduled, then live at its start time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseActivity(self, request, context):
+        """Closes an activity for good.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetActivity(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignIn(self, request, context):
+        """Signs a member in for today (the brand's local day); once per member per day.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MakeUpSignIn(self, request, context):
+        """Signs a member in for a missed past day, at the activity's cost in points.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSignInStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DrawLottery(self, request, context):
+        """Draws once in an instant lottery (a saga: spend points, draw, record, grant the prize).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDraw(self, request, context):
+        """One recorded draw, re-verified from the randomness it recorded.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDraws(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLotteryStatus(self, request, context):
+        """Prizes with their stock, wins recorded and what remains.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReconcileLottery(self, request, context):
+        """Rebuilds the lottery's Redis state from PostgreSQL (also done automatically).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnterKoiDraw(self, request, context):
+        """Enters a member into a koi (grand-prize) draw; once per member.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetKoiDraw(self, request, context):
+        """The koi draw's commitment, and after the reveal its seed, entrants and winners.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevealKoiDraw(self, request, context):
+        """Reveals the seed after entries closed and picks the winners (also done automatically).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyKoiDraw(self, request, context):
+        """Checks a koi draw from public facts only: seed, commitment, entrants, winners.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CastVote(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVoteResults(self, request, context):
+        """Live results of a vote.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetQuiz(self, request, context):
+        """The quiz's questions without their answers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitQuiz(self, request, context):
+        """Submits answers; the correct answers are shown only in this response.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInviteCode(self, request, context):
+        """A member's invite code for an invite activity (created on first call, then the same).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInvites(self, request, context):
+        """Invites accepted through a member's code.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -61,6 +339,121 @@ def add_EngagementServiceServicer_to_server(servicer, server):
                     request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListActivitiesRequest.FromString,
                     response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListActivitiesResponse.SerializeToString,
             ),
+            'CreateActivity': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateActivity,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.CreateActivityRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.CreateActivityResponse.SerializeToString,
+            ),
+            'UpdateActivity': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateActivity,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.UpdateActivityRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.UpdateActivityResponse.SerializeToString,
+            ),
+            'PublishActivity': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishActivity,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.PublishActivityRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.PublishActivityResponse.SerializeToString,
+            ),
+            'CloseActivity': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseActivity,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.CloseActivityRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.CloseActivityResponse.SerializeToString,
+            ),
+            'GetActivity': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetActivity,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetActivityRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetActivityResponse.SerializeToString,
+            ),
+            'SignIn': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignIn,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.SignInRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.SignInResponse.SerializeToString,
+            ),
+            'MakeUpSignIn': grpc.unary_unary_rpc_method_handler(
+                    servicer.MakeUpSignIn,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.MakeUpSignInRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.MakeUpSignInResponse.SerializeToString,
+            ),
+            'GetSignInStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSignInStatus,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetSignInStatusRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetSignInStatusResponse.SerializeToString,
+            ),
+            'DrawLottery': grpc.unary_unary_rpc_method_handler(
+                    servicer.DrawLottery,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.DrawLotteryRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.DrawLotteryResponse.SerializeToString,
+            ),
+            'GetDraw': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDraw,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetDrawRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetDrawResponse.SerializeToString,
+            ),
+            'ListDraws': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDraws,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListDrawsRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListDrawsResponse.SerializeToString,
+            ),
+            'GetLotteryStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLotteryStatus,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetLotteryStatusRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetLotteryStatusResponse.SerializeToString,
+            ),
+            'ReconcileLottery': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReconcileLottery,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ReconcileLotteryRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ReconcileLotteryResponse.SerializeToString,
+            ),
+            'EnterKoiDraw': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnterKoiDraw,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.EnterKoiDrawRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.EnterKoiDrawResponse.SerializeToString,
+            ),
+            'GetKoiDraw': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetKoiDraw,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetKoiDrawRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetKoiDrawResponse.SerializeToString,
+            ),
+            'RevealKoiDraw': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevealKoiDraw,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.RevealKoiDrawRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.RevealKoiDrawResponse.SerializeToString,
+            ),
+            'VerifyKoiDraw': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyKoiDraw,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.VerifyKoiDrawRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.VerifyKoiDrawResponse.SerializeToString,
+            ),
+            'CastVote': grpc.unary_unary_rpc_method_handler(
+                    servicer.CastVote,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.CastVoteRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.CastVoteResponse.SerializeToString,
+            ),
+            'GetVoteResults': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVoteResults,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetVoteResultsRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetVoteResultsResponse.SerializeToString,
+            ),
+            'GetQuiz': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQuiz,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetQuizRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetQuizResponse.SerializeToString,
+            ),
+            'SubmitQuiz': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitQuiz,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.SubmitQuizRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.SubmitQuizResponse.SerializeToString,
+            ),
+            'GetInviteCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInviteCode,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetInviteCodeRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetInviteCodeResponse.SerializeToString,
+            ),
+            'ListInvites': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInvites,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListInvitesRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListInvitesResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'brandclub.engagement.v1.EngagementService', rpc_method_handlers)
@@ -71,6 +464,9 @@ def add_EngagementServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class EngagementService:
     """EngagementService owns activities (sign-in, lottery, vote, quiz, invite) and participation.
+
+    Every mutation takes a request_id (AIP-155): the same id twice applies once and answers the
+    first result; the same id with other parameters is refused (REQUEST_ID_REUSED).
     """
 
     @staticmethod
@@ -90,6 +486,627 @@ class EngagementService:
             '/brandclub.engagement.v1.EngagementService/ListActivities',
             brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListActivitiesRequest.SerializeToString,
             brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListActivitiesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateActivity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/CreateActivity',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.CreateActivityRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.CreateActivityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateActivity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/UpdateActivity',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.UpdateActivityRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.UpdateActivityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishActivity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/PublishActivity',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.PublishActivityRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.PublishActivityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseActivity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/CloseActivity',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.CloseActivityRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.CloseActivityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetActivity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/GetActivity',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetActivityRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetActivityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignIn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/SignIn',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.SignInRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.SignInResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MakeUpSignIn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/MakeUpSignIn',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.MakeUpSignInRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.MakeUpSignInResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSignInStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/GetSignInStatus',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetSignInStatusRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetSignInStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DrawLottery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/DrawLottery',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.DrawLotteryRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.DrawLotteryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDraw(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/GetDraw',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetDrawRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetDrawResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDraws(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/ListDraws',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListDrawsRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListDrawsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLotteryStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/GetLotteryStatus',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetLotteryStatusRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetLotteryStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReconcileLottery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/ReconcileLottery',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ReconcileLotteryRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ReconcileLotteryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnterKoiDraw(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/EnterKoiDraw',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.EnterKoiDrawRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.EnterKoiDrawResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetKoiDraw(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/GetKoiDraw',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetKoiDrawRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetKoiDrawResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevealKoiDraw(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/RevealKoiDraw',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.RevealKoiDrawRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.RevealKoiDrawResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyKoiDraw(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/VerifyKoiDraw',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.VerifyKoiDrawRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.VerifyKoiDrawResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CastVote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/CastVote',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.CastVoteRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.CastVoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVoteResults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/GetVoteResults',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetVoteResultsRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetVoteResultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQuiz(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/GetQuiz',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetQuizRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetQuizResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitQuiz(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/SubmitQuiz',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.SubmitQuizRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.SubmitQuizResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInviteCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/GetInviteCode',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetInviteCodeRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.GetInviteCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInvites(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/ListInvites',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListInvitesRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListInvitesResponse.FromString,
             options,
             channel_credentials,
             insecure,

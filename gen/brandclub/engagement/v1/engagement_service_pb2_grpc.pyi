@@ -27,25 +27,121 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class EngagementServiceStub:
-    """EngagementService owns activities (sign-in, lottery, vote, quiz, invite) and participation."""
+    """EngagementService owns activities (sign-in, lottery, vote, quiz, invite) and participation.
+
+    Every mutation takes a request_id (AIP-155): the same id twice applies once and answers the
+    first result; the same id with other parameters is refused (REQUEST_ID_REUSED).
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> EngagementServiceAsyncStub: ...
     ListActivities: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.ListActivitiesRequest, _engagement_service_pb2.ListActivitiesResponse]
-    """Lists a brand's activities, newest first (AIP-158 paging)."""
+    """Lists a brand's activities, newest first (AIP-158 paging), optionally filtered."""
+    CreateActivity: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.CreateActivityRequest, _engagement_service_pb2.CreateActivityResponse]
+    """Creates an activity, as a draft or published at once."""
+    UpdateActivity: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.UpdateActivityRequest, _engagement_service_pb2.UpdateActivityResponse]
+    """Replaces an activity's definition; while live only some changes are allowed."""
+    PublishActivity: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.PublishActivityRequest, _engagement_service_pb2.PublishActivityResponse]
+    """Publishes a draft: it becomes scheduled, then live at its start time."""
+    CloseActivity: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.CloseActivityRequest, _engagement_service_pb2.CloseActivityResponse]
+    """Closes an activity for good."""
+    GetActivity: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.GetActivityRequest, _engagement_service_pb2.GetActivityResponse]
+    SignIn: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.SignInRequest, _engagement_service_pb2.SignInResponse]
+    """Signs a member in for today (the brand's local day); once per member per day."""
+    MakeUpSignIn: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.MakeUpSignInRequest, _engagement_service_pb2.MakeUpSignInResponse]
+    """Signs a member in for a missed past day, at the activity's cost in points."""
+    GetSignInStatus: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.GetSignInStatusRequest, _engagement_service_pb2.GetSignInStatusResponse]
+    DrawLottery: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.DrawLotteryRequest, _engagement_service_pb2.DrawLotteryResponse]
+    """Draws once in an instant lottery (a saga: spend points, draw, record, grant the prize)."""
+    GetDraw: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.GetDrawRequest, _engagement_service_pb2.GetDrawResponse]
+    """One recorded draw, re-verified from the randomness it recorded."""
+    ListDraws: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.ListDrawsRequest, _engagement_service_pb2.ListDrawsResponse]
+    GetLotteryStatus: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.GetLotteryStatusRequest, _engagement_service_pb2.GetLotteryStatusResponse]
+    """Prizes with their stock, wins recorded and what remains."""
+    ReconcileLottery: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.ReconcileLotteryRequest, _engagement_service_pb2.ReconcileLotteryResponse]
+    """Rebuilds the lottery's Redis state from PostgreSQL (also done automatically)."""
+    EnterKoiDraw: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.EnterKoiDrawRequest, _engagement_service_pb2.EnterKoiDrawResponse]
+    """Enters a member into a koi (grand-prize) draw; once per member."""
+    GetKoiDraw: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.GetKoiDrawRequest, _engagement_service_pb2.GetKoiDrawResponse]
+    """The koi draw's commitment, and after the reveal its seed, entrants and winners."""
+    RevealKoiDraw: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.RevealKoiDrawRequest, _engagement_service_pb2.RevealKoiDrawResponse]
+    """Reveals the seed after entries closed and picks the winners (also done automatically)."""
+    VerifyKoiDraw: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.VerifyKoiDrawRequest, _engagement_service_pb2.VerifyKoiDrawResponse]
+    """Checks a koi draw from public facts only: seed, commitment, entrants, winners."""
+    CastVote: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.CastVoteRequest, _engagement_service_pb2.CastVoteResponse]
+    GetVoteResults: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.GetVoteResultsRequest, _engagement_service_pb2.GetVoteResultsResponse]
+    """Live results of a vote."""
+    GetQuiz: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.GetQuizRequest, _engagement_service_pb2.GetQuizResponse]
+    """The quiz's questions without their answers."""
+    SubmitQuiz: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.SubmitQuizRequest, _engagement_service_pb2.SubmitQuizResponse]
+    """Submits answers; the correct answers are shown only in this response."""
+    GetInviteCode: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.GetInviteCodeRequest, _engagement_service_pb2.GetInviteCodeResponse]
+    """A member's invite code for an invite activity (created on first call, then the same)."""
+    ListInvites: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.ListInvitesRequest, _engagement_service_pb2.ListInvitesResponse]
+    """Invites accepted through a member's code."""
 
 @_typing.type_check_only
 class EngagementServiceAsyncStub(EngagementServiceStub):
-    """EngagementService owns activities (sign-in, lottery, vote, quiz, invite) and participation."""
+    """EngagementService owns activities (sign-in, lottery, vote, quiz, invite) and participation.
+
+    Every mutation takes a request_id (AIP-155): the same id twice applies once and answers the
+    first result; the same id with other parameters is refused (REQUEST_ID_REUSED).
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListActivities: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.ListActivitiesRequest, _engagement_service_pb2.ListActivitiesResponse]  # type: ignore[assignment]
-    """Lists a brand's activities, newest first (AIP-158 paging)."""
+    """Lists a brand's activities, newest first (AIP-158 paging), optionally filtered."""
+    CreateActivity: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.CreateActivityRequest, _engagement_service_pb2.CreateActivityResponse]  # type: ignore[assignment]
+    """Creates an activity, as a draft or published at once."""
+    UpdateActivity: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.UpdateActivityRequest, _engagement_service_pb2.UpdateActivityResponse]  # type: ignore[assignment]
+    """Replaces an activity's definition; while live only some changes are allowed."""
+    PublishActivity: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.PublishActivityRequest, _engagement_service_pb2.PublishActivityResponse]  # type: ignore[assignment]
+    """Publishes a draft: it becomes scheduled, then live at its start time."""
+    CloseActivity: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.CloseActivityRequest, _engagement_service_pb2.CloseActivityResponse]  # type: ignore[assignment]
+    """Closes an activity for good."""
+    GetActivity: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.GetActivityRequest, _engagement_service_pb2.GetActivityResponse]  # type: ignore[assignment]
+    SignIn: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.SignInRequest, _engagement_service_pb2.SignInResponse]  # type: ignore[assignment]
+    """Signs a member in for today (the brand's local day); once per member per day."""
+    MakeUpSignIn: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.MakeUpSignInRequest, _engagement_service_pb2.MakeUpSignInResponse]  # type: ignore[assignment]
+    """Signs a member in for a missed past day, at the activity's cost in points."""
+    GetSignInStatus: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.GetSignInStatusRequest, _engagement_service_pb2.GetSignInStatusResponse]  # type: ignore[assignment]
+    DrawLottery: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.DrawLotteryRequest, _engagement_service_pb2.DrawLotteryResponse]  # type: ignore[assignment]
+    """Draws once in an instant lottery (a saga: spend points, draw, record, grant the prize)."""
+    GetDraw: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.GetDrawRequest, _engagement_service_pb2.GetDrawResponse]  # type: ignore[assignment]
+    """One recorded draw, re-verified from the randomness it recorded."""
+    ListDraws: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.ListDrawsRequest, _engagement_service_pb2.ListDrawsResponse]  # type: ignore[assignment]
+    GetLotteryStatus: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.GetLotteryStatusRequest, _engagement_service_pb2.GetLotteryStatusResponse]  # type: ignore[assignment]
+    """Prizes with their stock, wins recorded and what remains."""
+    ReconcileLottery: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.ReconcileLotteryRequest, _engagement_service_pb2.ReconcileLotteryResponse]  # type: ignore[assignment]
+    """Rebuilds the lottery's Redis state from PostgreSQL (also done automatically)."""
+    EnterKoiDraw: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.EnterKoiDrawRequest, _engagement_service_pb2.EnterKoiDrawResponse]  # type: ignore[assignment]
+    """Enters a member into a koi (grand-prize) draw; once per member."""
+    GetKoiDraw: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.GetKoiDrawRequest, _engagement_service_pb2.GetKoiDrawResponse]  # type: ignore[assignment]
+    """The koi draw's commitment, and after the reveal its seed, entrants and winners."""
+    RevealKoiDraw: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.RevealKoiDrawRequest, _engagement_service_pb2.RevealKoiDrawResponse]  # type: ignore[assignment]
+    """Reveals the seed after entries closed and picks the winners (also done automatically)."""
+    VerifyKoiDraw: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.VerifyKoiDrawRequest, _engagement_service_pb2.VerifyKoiDrawResponse]  # type: ignore[assignment]
+    """Checks a koi draw from public facts only: seed, commitment, entrants, winners."""
+    CastVote: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.CastVoteRequest, _engagement_service_pb2.CastVoteResponse]  # type: ignore[assignment]
+    GetVoteResults: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.GetVoteResultsRequest, _engagement_service_pb2.GetVoteResultsResponse]  # type: ignore[assignment]
+    """Live results of a vote."""
+    GetQuiz: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.GetQuizRequest, _engagement_service_pb2.GetQuizResponse]  # type: ignore[assignment]
+    """The quiz's questions without their answers."""
+    SubmitQuiz: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.SubmitQuizRequest, _engagement_service_pb2.SubmitQuizResponse]  # type: ignore[assignment]
+    """Submits answers; the correct answers are shown only in this response."""
+    GetInviteCode: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.GetInviteCodeRequest, _engagement_service_pb2.GetInviteCodeResponse]  # type: ignore[assignment]
+    """A member's invite code for an invite activity (created on first call, then the same)."""
+    ListInvites: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.ListInvitesRequest, _engagement_service_pb2.ListInvitesResponse]  # type: ignore[assignment]
+    """Invites accepted through a member's code."""
 
 class EngagementServiceServicer(metaclass=_abc_1.ABCMeta):
-    """EngagementService owns activities (sign-in, lottery, vote, quiz, invite) and participation."""
+    """EngagementService owns activities (sign-in, lottery, vote, quiz, invite) and participation.
+
+    Every mutation takes a request_id (AIP-155): the same id twice applies once and answers the
+    first result; the same id with other parameters is refused (REQUEST_ID_REUSED).
+    """
 
     @_abc_1.abstractmethod
     def ListActivities(
@@ -53,6 +149,186 @@ class EngagementServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _engagement_service_pb2.ListActivitiesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_engagement_service_pb2.ListActivitiesResponse, _abc.Awaitable[_engagement_service_pb2.ListActivitiesResponse]]:
-        """Lists a brand's activities, newest first (AIP-158 paging)."""
+        """Lists a brand's activities, newest first (AIP-158 paging), optionally filtered."""
+
+    @_abc_1.abstractmethod
+    def CreateActivity(
+        self,
+        request: _engagement_service_pb2.CreateActivityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.CreateActivityResponse, _abc.Awaitable[_engagement_service_pb2.CreateActivityResponse]]:
+        """Creates an activity, as a draft or published at once."""
+
+    @_abc_1.abstractmethod
+    def UpdateActivity(
+        self,
+        request: _engagement_service_pb2.UpdateActivityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.UpdateActivityResponse, _abc.Awaitable[_engagement_service_pb2.UpdateActivityResponse]]:
+        """Replaces an activity's definition; while live only some changes are allowed."""
+
+    @_abc_1.abstractmethod
+    def PublishActivity(
+        self,
+        request: _engagement_service_pb2.PublishActivityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.PublishActivityResponse, _abc.Awaitable[_engagement_service_pb2.PublishActivityResponse]]:
+        """Publishes a draft: it becomes scheduled, then live at its start time."""
+
+    @_abc_1.abstractmethod
+    def CloseActivity(
+        self,
+        request: _engagement_service_pb2.CloseActivityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.CloseActivityResponse, _abc.Awaitable[_engagement_service_pb2.CloseActivityResponse]]:
+        """Closes an activity for good."""
+
+    @_abc_1.abstractmethod
+    def GetActivity(
+        self,
+        request: _engagement_service_pb2.GetActivityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.GetActivityResponse, _abc.Awaitable[_engagement_service_pb2.GetActivityResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SignIn(
+        self,
+        request: _engagement_service_pb2.SignInRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.SignInResponse, _abc.Awaitable[_engagement_service_pb2.SignInResponse]]:
+        """Signs a member in for today (the brand's local day); once per member per day."""
+
+    @_abc_1.abstractmethod
+    def MakeUpSignIn(
+        self,
+        request: _engagement_service_pb2.MakeUpSignInRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.MakeUpSignInResponse, _abc.Awaitable[_engagement_service_pb2.MakeUpSignInResponse]]:
+        """Signs a member in for a missed past day, at the activity's cost in points."""
+
+    @_abc_1.abstractmethod
+    def GetSignInStatus(
+        self,
+        request: _engagement_service_pb2.GetSignInStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.GetSignInStatusResponse, _abc.Awaitable[_engagement_service_pb2.GetSignInStatusResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DrawLottery(
+        self,
+        request: _engagement_service_pb2.DrawLotteryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.DrawLotteryResponse, _abc.Awaitable[_engagement_service_pb2.DrawLotteryResponse]]:
+        """Draws once in an instant lottery (a saga: spend points, draw, record, grant the prize)."""
+
+    @_abc_1.abstractmethod
+    def GetDraw(
+        self,
+        request: _engagement_service_pb2.GetDrawRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.GetDrawResponse, _abc.Awaitable[_engagement_service_pb2.GetDrawResponse]]:
+        """One recorded draw, re-verified from the randomness it recorded."""
+
+    @_abc_1.abstractmethod
+    def ListDraws(
+        self,
+        request: _engagement_service_pb2.ListDrawsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.ListDrawsResponse, _abc.Awaitable[_engagement_service_pb2.ListDrawsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetLotteryStatus(
+        self,
+        request: _engagement_service_pb2.GetLotteryStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.GetLotteryStatusResponse, _abc.Awaitable[_engagement_service_pb2.GetLotteryStatusResponse]]:
+        """Prizes with their stock, wins recorded and what remains."""
+
+    @_abc_1.abstractmethod
+    def ReconcileLottery(
+        self,
+        request: _engagement_service_pb2.ReconcileLotteryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.ReconcileLotteryResponse, _abc.Awaitable[_engagement_service_pb2.ReconcileLotteryResponse]]:
+        """Rebuilds the lottery's Redis state from PostgreSQL (also done automatically)."""
+
+    @_abc_1.abstractmethod
+    def EnterKoiDraw(
+        self,
+        request: _engagement_service_pb2.EnterKoiDrawRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.EnterKoiDrawResponse, _abc.Awaitable[_engagement_service_pb2.EnterKoiDrawResponse]]:
+        """Enters a member into a koi (grand-prize) draw; once per member."""
+
+    @_abc_1.abstractmethod
+    def GetKoiDraw(
+        self,
+        request: _engagement_service_pb2.GetKoiDrawRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.GetKoiDrawResponse, _abc.Awaitable[_engagement_service_pb2.GetKoiDrawResponse]]:
+        """The koi draw's commitment, and after the reveal its seed, entrants and winners."""
+
+    @_abc_1.abstractmethod
+    def RevealKoiDraw(
+        self,
+        request: _engagement_service_pb2.RevealKoiDrawRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.RevealKoiDrawResponse, _abc.Awaitable[_engagement_service_pb2.RevealKoiDrawResponse]]:
+        """Reveals the seed after entries closed and picks the winners (also done automatically)."""
+
+    @_abc_1.abstractmethod
+    def VerifyKoiDraw(
+        self,
+        request: _engagement_service_pb2.VerifyKoiDrawRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.VerifyKoiDrawResponse, _abc.Awaitable[_engagement_service_pb2.VerifyKoiDrawResponse]]:
+        """Checks a koi draw from public facts only: seed, commitment, entrants, winners."""
+
+    @_abc_1.abstractmethod
+    def CastVote(
+        self,
+        request: _engagement_service_pb2.CastVoteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.CastVoteResponse, _abc.Awaitable[_engagement_service_pb2.CastVoteResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetVoteResults(
+        self,
+        request: _engagement_service_pb2.GetVoteResultsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.GetVoteResultsResponse, _abc.Awaitable[_engagement_service_pb2.GetVoteResultsResponse]]:
+        """Live results of a vote."""
+
+    @_abc_1.abstractmethod
+    def GetQuiz(
+        self,
+        request: _engagement_service_pb2.GetQuizRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.GetQuizResponse, _abc.Awaitable[_engagement_service_pb2.GetQuizResponse]]:
+        """The quiz's questions without their answers."""
+
+    @_abc_1.abstractmethod
+    def SubmitQuiz(
+        self,
+        request: _engagement_service_pb2.SubmitQuizRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.SubmitQuizResponse, _abc.Awaitable[_engagement_service_pb2.SubmitQuizResponse]]:
+        """Submits answers; the correct answers are shown only in this response."""
+
+    @_abc_1.abstractmethod
+    def GetInviteCode(
+        self,
+        request: _engagement_service_pb2.GetInviteCodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.GetInviteCodeResponse, _abc.Awaitable[_engagement_service_pb2.GetInviteCodeResponse]]:
+        """A member's invite code for an invite activity (created on first call, then the same)."""
+
+    @_abc_1.abstractmethod
+    def ListInvites(
+        self,
+        request: _engagement_service_pb2.ListInvitesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.ListInvitesResponse, _abc.Awaitable[_engagement_service_pb2.ListInvitesResponse]]:
+        """Invites accepted through a member's code."""
 
 def add_EngagementServiceServicer_to_server(servicer: EngagementServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -3,8 +3,10 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -183,3 +185,40 @@ class LotteryPrizeWon(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LotteryPrizeWon: _TypeAlias = LotteryPrizeWon  # noqa: Y015
+
+@_typing.final
+class KoiDrawRevealed(_message.Message):
+    """A koi (grand-prize) draw was revealed: anyone can check the winners from these facts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    SEED_FIELD_NUMBER: _builtins.int
+    COMMITMENT_FIELD_NUMBER: _builtins.int
+    ENTRANT_COUNT_FIELD_NUMBER: _builtins.int
+    WINNER_ACCOUNT_IDS_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    activity_id: _builtins.str
+    seed: _builtins.str
+    commitment: _builtins.str
+    entrant_count: _builtins.int
+    @_builtins.property
+    def winner_account_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        activity_id: _builtins.str = ...,
+        seed: _builtins.str = ...,
+        commitment: _builtins.str = ...,
+        entrant_count: _builtins.int = ...,
+        winner_account_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "brand_id", b"brand_id", "commitment", b"commitment", "entrant_count", b"entrant_count", "seed", b"seed", "winner_account_ids", b"winner_account_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KoiDrawRevealed: _TypeAlias = KoiDrawRevealed  # noqa: Y015

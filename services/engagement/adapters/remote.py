@@ -1,0 +1,142 @@
+"""gRPC adapters for the benefits and membership ports."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+
+from brandclub.benefits.v1 import benefits_service_pb2 as benefits_pb
+from brandclub.benefits.v1 import benefits_service_pb2_grpc as benefits_grpc
+from brandclub.membership.v1 import membership_service_pb2 as membership_pb
+from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
+from libs.errors import Code
+from libs.grpc_client import open_channel, remote_error
+from services.engagement.domain.activities import MemberInfo
+from services.engagement.ports import TRANSIENT_CODES, BenefitsUnavailable
+
+T = TypeVar("T")
+
+BENEFITS_SERVICE = benefits_pb.DESCRIPTOR.services_by_name["BenefitsService"].full_name
+MEMBERSHIP_SERVICE = membership_pb.DESCRIPTOR.services_by_name["MembershipService"].full_name
+# Every benefits mutation carries its idempotency key, so all of them may be retried.
+BENEFITS_IDEMPOTENT = ("GetPointsBalance", "GrantPoints", "SpendPoints", "ReversePointsEntry",
+                       "IssueCoupon")
+
+
+def open_benefits_channel(address: str) -> grpc.aio.Channel:
+    return open_channel(address, service=BENEFITS_SERVICE, idempotent_methods=BENEFITS_IDEMPOTENT)
+
+
+def open_membership_channel(address: str) -> grpc.aio.Channel:
+    return open_channel(address, service=MEMBERSHIP_SERVICE,
+                        idempotent_methods=("GetBrand", "GetMemberCard"), timeout=3.0)
+
+
+async def _call(call: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return await call()
+    except grpc.aio.AioRpcError as error:
+        typed = remote_error(error)
+        if typed.code in TRANSIENT_CODES:
+            raise BenefitsUnavailable(typed.message, reason=typed.reason or "UNAVAILABLE",
+                                      metadata=typed.metadata) from None
+        raise typed from None
+
+
+class GrpcBenefits:
+    """BenefitsPort over the benefits service's gRPC contract."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = benefits_grpc.BenefitsServiceStub(channel)
+
+    async def grant_points(self, *, request_id: str, brand_id: str, account_id: str,
+                           amount: int, reason_code: str) -> str:
+        reply = await _call(lambda: self._stub.GrantPoints(benefits_pb.GrantPointsRequest(
+            request_id=request_id, brand_id=brand_id, account_id=account_id, amount=amount,
+            reason_code=reason_code, source=benefits_pb.POINTS_SOURCE_ACTIVITY)))
+        return reply.entry.entry_id
+
+    async def spend_points(self, *, request_id: str, brand_id: str, account_id: str,
+                           amount: int, reason_code: str) -> str:
+        reply = await _call(lambda: self._stub.SpendPoints(benefits_pb.SpendPointsRequest(
+            request_id=request_id, brand_id=brand_id, account_id=account_id, amount=amount,
+            reason_code=reason_code, source=benefits_pb.POINTS_SOURCE_ACTIVITY)))
+        return reply.entry.entry_id
+
+    async def reverse_points(self, *, request_id: str, brand_id: str, entry_id: str,
+                             reason_code: str) -> str:
+        reply = await _call(lambda: self._stub.ReversePointsEntry(
+            benefits_pb.ReversePointsEntryRequest(request_id=request_id, brand_id=brand_id,
+                                                  entry_id=entry_id, reason_code=reason_code)))
+        return reply.entry.entry_id
+
+    async def issue_coupon(self, *, request_id: str, brand_id: str, account_id: str,
+                           coupon_template_id: str, reason_code: str) -> str:
+        reply = await _call(lambda: self._stub.IssueCoupon(benefits_pb.IssueCouponRequest(
+            request_id=request_id, brand_id=brand_id, account_id=account_id,
+            coupon_template_id=coupon_template_id, reason_code=reason_code)))
+        return reply.coupon_id
+
+
+class GrpcMembership:
+    """MembershipPort over GetBrand / GetMemberCard, cached briefly (read on every
+    participation; a tier change shows within `member_ttl` seconds)."""
+
+    def __init__(self, channel: grpc.aio.Channel, *, member_ttl: float = 5.0,
+                 brand_ttl: float = 60.0) -> None:
+        self._stub = membership_grpc.MembershipServiceStub(channel)
+        self._member_ttl = member_ttl
+        self._brand_ttl = brand_ttl
+        self._zones: dict[str, tuple[float, str]] = {}
+        self._members: dict[tuple[str, str], tuple[float, MemberInfo | None]] = {}
+        self._pending: dict[tuple[str, str], asyncio.Future[MemberInfo | None]] = {}
+
+    async def time_zone(self, brand_id: str) -> str:
+        cached = self._zones.get(brand_id)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        try:
+            reply = await self._stub.GetBrand(membership_pb.GetBrandRequest(brand_id=brand_id))
+        except grpc.aio.AioRpcError as error:
+            raise remote_error(error) from None
+        zone = reply.brand.time_zone or "Asia/Shanghai"
+        self._zones[brand_id] = (time.monotonic() + self._brand_ttl, zone)
+        return zone
+
+    async def member(self, brand_id: str, account_id: str) -> MemberInfo | None:
+        key = (brand_id, account_id)
+        cached = self._members.get(key)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        # One call per member at a time: a burst of one member's requests shares it.
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._load_member(brand_id, account_id))
+            self._pending[key] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _load_member(self, brand_id: str, account_id: str) -> MemberInfo | None:
+        key = (brand_id, account_id)
+        try:
+            reply = await self._stub.GetMemberCard(membership_pb.GetMemberCardRequest(
+                brand_id=brand_id, account_id=account_id))
+            card = reply.card
+            info: MemberInfo | None = None
+            if card.status in (membership_pb.MEMBER_STATUS_LV0,
+                               membership_pb.MEMBER_STATUS_CARD_MEMBER):
+                card_member = card.status == membership_pb.MEMBER_STATUS_CARD_MEMBER
+                info = MemberInfo(level=card.level, card_member=card_member)
+        except grpc.aio.AioRpcError as error:
+            typed = remote_error(error)
+            if typed.code is not Code.NOT_FOUND:
+                raise typed from None
+            info = None
+        if len(self._members) > 100_000:
+            self._members.clear()
+        self._members[key] = (time.monotonic() + self._member_ttl, info)
+        return info

@@ -1,0 +1,60 @@
+"""What the engagement use cases need from the outside, as ports: the benefits service (points
+and coupons), the membership service (members, brand time zones) and a clock.
+
+Adapters in `adapters/` implement them over gRPC; tests may put stand-ins behind them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from libs.errors import Code, DomainError, Unavailable
+from services.engagement.domain.activities import MemberInfo
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class BenefitsUnavailable(Unavailable):
+    """The benefits service did not answer: the call's outcome is unknown (retry it)."""
+
+
+TRANSIENT_CODES = frozenset({Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED, Code.ABORTED,
+                             Code.INTERNAL, Code.RESOURCE_EXHAUSTED})
+
+
+def is_transient(error: DomainError) -> bool:
+    return isinstance(error, BenefitsUnavailable) or error.code in TRANSIENT_CODES
+
+
+class BenefitsPort(Protocol):
+    """Every call takes the idempotency key the benefits service dedupes on."""
+
+    async def grant_points(self, *, request_id: str, brand_id: str, account_id: str,
+                           amount: int, reason_code: str) -> str:
+        """Grant points; returns the ledger entry id."""
+
+    async def spend_points(self, *, request_id: str, brand_id: str, account_id: str,
+                           amount: int, reason_code: str) -> str:
+        """Spend points (refused with INSUFFICIENT_POINTS); returns the ledger entry id."""
+
+    async def reverse_points(self, *, request_id: str, brand_id: str, entry_id: str,
+                             reason_code: str) -> str:
+        """Reverse an earlier entry; returns the reversing entry id."""
+
+    async def issue_coupon(self, *, request_id: str, brand_id: str, account_id: str,
+                           coupon_template_id: str, reason_code: str) -> str:
+        """Issue one coupon; returns the coupon id."""
+
+
+class MembershipPort(Protocol):
+    async def time_zone(self, brand_id: str) -> str:
+        """The brand's IANA time zone ("daily" means a day there)."""
+
+    async def member(self, brand_id: str, account_id: str) -> MemberInfo | None:
+        """The shopper's live membership of the brand, or None."""
