@@ -17,17 +17,43 @@ from libs.logging import configure_logging, get_logger
 from libs.redis import Redis, connect_redis, ping_redis
 from libs.tracing import configure_tracing
 from services.gateway.adapters.auth import TokenVerifier
+from services.gateway.adapters.isv import IsvDirectory
+from services.gateway.adapters.limits import AuditLog, RateLimiter, ReplayStore
 from services.gateway.adapters.upstreams import Upstreams
-from services.gateway.api import storefront
+from services.gateway.api import console, openplatform, storefront
 from services.gateway.api.http_common import (
     access_log_middleware,
     error_middleware,
+    request_id_middleware,
     tracing_middleware,
 )
+from services.gateway.api.routes import RouteTable
 
 log = get_logger(__name__)
 SERVICE_NAME = "brandclub.gateway.v1.Gateway"
 HOST = web.AppKey("host", ServiceHost)
+ROUTES = web.AppKey("routes", RouteTable)
+MAX_REQUEST_LINE = 256 * 1024
+
+
+@dataclass(frozen=True)
+class GatewayOptions:
+    # An app's signing key and quota are read from identity at most this often.
+    app_cache_seconds: float = 30.0
+    # A verified ISV access token is trusted this long; a revocation takes effect within it.
+    token_cache_seconds: float = 5.0
+
+
+def route_table() -> RouteTable:
+    """The storefront and console APIs: registered from, and documented by, one table."""
+    table = RouteTable("Brandclub storefront and merchant console API", "1.0.0")
+    storefront.routes(table)
+    console.routes(table)
+    return table
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    return web.json_response(request.app[ROUTES].openapi())
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -40,15 +66,29 @@ async def readyz(request: web.Request) -> web.Response:
                              status=200 if ready else 503)
 
 
-def build_app(upstreams: Upstreams, host: ServiceHost) -> web.Application:
-    app = web.Application(middlewares=[tracing_middleware, access_log_middleware,
-                                       error_middleware])
+def build_app(upstreams: Upstreams, host: ServiceHost, redis: Redis,
+              options: GatewayOptions | None = None) -> web.Application:
+    options = options or GatewayOptions()
+    app = web.Application(middlewares=[tracing_middleware, request_id_middleware,
+                                       access_log_middleware, error_middleware])
+    verifier = TokenVerifier(upstreams)
+    limiter = RateLimiter(redis)
     app[storefront.UPSTREAMS] = upstreams
-    app[storefront.VERIFIER] = TokenVerifier(upstreams)
+    app[storefront.VERIFIER] = verifier
+    app[storefront.LIMITER] = limiter
+    app[openplatform.OPEN_PLATFORM] = openplatform.OpenPlatform(
+        upstreams=upstreams,
+        directory=IsvDirectory(upstreams, app_cache_seconds=options.app_cache_seconds,
+                               token_cache_seconds=options.token_cache_seconds),
+        limiter=limiter, replays=ReplayStore(redis), audit=AuditLog(redis), verifier=verifier)
     app[HOST] = host
+    table = route_table()
+    app[ROUTES] = table
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    storefront.add_routes(app)
+    app.router.add_get("/openapi.json", openapi_document)
+    table.register(app)
+    openplatform.add_routes(app)
     return app
 
 
@@ -73,15 +113,18 @@ class RunningGateway:
 
 
 async def start_gateway(settings: Settings, *, http_port: int | None = None,
-                        grpc_port: int | None = None,
-                        bind: str = "0.0.0.0") -> RunningGateway:
+                        grpc_port: int | None = None, bind: str = "0.0.0.0",
+                        options: GatewayOptions | None = None) -> RunningGateway:
     redis = connect_redis(settings.redis_url)
     upstreams = Upstreams.open(settings)
     host = ServiceHost(service="gateway", service_names=[SERVICE_NAME],
                        probes=[lambda: ping_redis(redis)],
                        health_interval_seconds=settings.health_interval_seconds)
-    runner = web.AppRunner(build_app(upstreams, host), access_log=None,
-                           shutdown_timeout=settings.drain_seconds)
+    # The official SDK sends every parameter in the URL: allow long request lines so that a
+    # large 360buy_param_json reaches /routerjson and is judged there (JSON, HTTP 200).
+    runner = web.AppRunner(build_app(upstreams, host, redis, options), access_log=None,
+                           shutdown_timeout=settings.drain_seconds,
+                           max_line_size=MAX_REQUEST_LINE, max_field_size=16 * 1024)
     await runner.setup()
     site = web.TCPSite(runner, bind, settings.http_port if http_port is None else http_port)
     await site.start()

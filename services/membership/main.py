@@ -2,25 +2,62 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 import grpc
 
 from brandclub.membership.v1 import membership_service_pb2 as pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as pb_grpc
+from libs.config import Env
+from libs.db import Database
+from libs.logging import get_logger
 from libs.outbox import OutboxRelay
 from libs.service import Composition, Resources, run_service
+from services.membership import usecases
+from services.membership.adapters.card_cache import CardCache
+from services.membership.adapters.identity_client import IdentityClient
 from services.membership.api.servicer import MembershipServicer
+from services.membership.segments.wiring import compose_reach
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MembershipService"].full_name
+log = get_logger(__name__)
+
+
+def evaluation_loop(db: Database, cache: CardCache,
+                    interval_seconds: float) -> Callable[[], Coroutine[Any, Any, None]]:
+    """Periodic evaluation of every brand: tiers down after the retention window, dormancy."""
+    async def run() -> None:
+        while True:
+            await asyncio.sleep(interval_seconds)
+            try:
+                for brand_id in await usecases.brand_ids(db):
+                    result = await usecases.evaluate_brand(db, brand_id)
+                    await cache.forget(brand_id, result.changed_accounts or [])
+            except Exception as exc:  # an outage must not kill the loop; it retries
+                log.warning("member_evaluation_error", error=repr(exc))
+
+    return run
 
 
 async def compose(resources: Resources) -> Composition:
-    servicer = MembershipServicer(resources.db)
+    cache = CardCache(resources.redis)
+    identity, identity_channel = IdentityClient.open(resources.settings.address_of("identity"))
+    resources.channels["identity"] = identity_channel
+    servicer = MembershipServicer(resources.db, cache, identity)
     relay = OutboxRelay(resources.db, resources.redis)
+    interval = Env().number("MEMBER_EVALUATION_INTERVAL_SECONDS", 3600.0, minimum=1.0)
+
+    reach = compose_reach(resources)  # segments, dashboards, points projection (issue 8)
 
     def register(server: grpc.aio.Server) -> None:
         pb_grpc.add_MembershipServiceServicer_to_server(servicer, server)
+        reach.register(server)
 
-    return Composition(service_names=[SERVICE_NAME], register=register, background=[relay.run])
+    return Composition(service_names=[SERVICE_NAME, *reach.service_names], register=register,
+                       background=[relay.run, evaluation_loop(resources.db, cache, interval),
+                                   *reach.background])
 
 
 def main() -> None:

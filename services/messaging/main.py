@@ -2,25 +2,133 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
 import grpc
 
+from brandclub.events.v1 import envelope_pb2
 from brandclub.messaging.v1 import messaging_service_pb2 as pb
 from brandclub.messaging.v1 import messaging_service_pb2_grpc as pb_grpc
+from libs.db import Connection
+from libs.eventbus import EventConsumer
+from libs.grpc_client import open_channel
 from libs.outbox import OutboxRelay
 from libs.service import Composition, Resources, run_service
+from services.messaging import automation
+from services.messaging.adapters.clients import (
+    BENEFITS_SERVICE,
+    IDENTITY_SERVICE,
+    MEMBERSHIP_SERVICE,
+    BenefitsClient,
+    IdentityRecipients,
+    MembershipClient,
+)
+from services.messaging.adapters.crypto import CredentialCipher
+from services.messaging.adapters.providers import (
+    AliyunSmsProvider,
+    ProviderRegistry,
+    SandboxProvider,
+    WeChatTemplateProvider,
+)
 from services.messaging.api.servicer import MessagingServicer
+from services.messaging.dispatch import CampaignFanout, Dispatcher
+from services.messaging.domain.channels import ProviderKind
+from services.messaging.ports import (
+    AudienceSource,
+    BenefitsPort,
+    BrandDirectory,
+    RecipientDirectory,
+)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MessagingService"].full_name
+CONSUMER_GROUP = "messaging"
 
 
-async def compose(resources: Resources) -> Composition:
-    servicer = MessagingServicer(resources.db)
-    relay = OutboxRelay(resources.db, resources.redis)
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
-    def register(server: grpc.aio.Server) -> None:
-        pb_grpc.add_MessagingServiceServicer_to_server(servicer, server)
 
-    return Composition(service_names=[SERVICE_NAME], register=register, background=[relay.run])
+@dataclass
+class MessagingOptions:
+    """What tests may replace: the clock, the background loops, the outbound ports."""
+
+    clock: Callable[[], datetime] = utc_now
+    run_background: bool = True
+    recipients: RecipientDirectory | None = None
+    benefits: BenefitsPort | None = None
+    loops: dict[str, Any] = field(default_factory=dict)
+
+
+def make_compose(options: MessagingOptions) -> Callable[[Resources], Any]:
+    async def compose(resources: Resources) -> Composition:
+        settings = resources.settings
+        membership_channel = open_channel(
+            settings.address_of("membership"), service=MEMBERSHIP_SERVICE,
+            idempotent_methods=["GetBrand"])
+        resources.channels["membership"] = membership_channel
+        membership = MembershipClient(membership_channel)
+        brands: BrandDirectory = membership
+        audience: AudienceSource = membership
+        recipients = options.recipients
+        if recipients is None:
+            identity_channel = open_channel(settings.address_of("identity"),
+                                            service=IDENTITY_SERVICE,
+                                            idempotent_methods=["ListLinkedIdentities"])
+            resources.channels["identity"] = identity_channel
+            recipients = IdentityRecipients(identity_channel)
+        benefits = options.benefits
+        if benefits is None:
+            benefits_channel = open_channel(settings.address_of("benefits"),
+                                            service=BENEFITS_SERVICE,
+                                            idempotent_methods=["IssueCoupon", "GrantPoints"])
+            resources.channels["benefits"] = benefits_channel
+            benefits = BenefitsClient(benefits_channel)
+        cipher = CredentialCipher.from_env()
+        http = aiohttp.ClientSession()
+        providers = ProviderRegistry({
+            ProviderKind.SANDBOX: SandboxProvider(resources.db, options.clock),
+            ProviderKind.ALIYUN_SMS: AliyunSmsProvider(http, options.clock),
+            ProviderKind.WECHAT_OA: WeChatTemplateProvider(http, resources.redis),
+        })
+        dispatcher = Dispatcher(resources.db, brands=brands, recipients=recipients,
+                                providers=providers, cipher=cipher, clock=options.clock)
+        fanout = CampaignFanout(resources.db, audience=audience, clock=options.clock)
+        runner = automation.JourneyRunner(resources.db, benefits=benefits, clock=options.clock,
+                                          audience=audience)
+        scheduler = automation.JourneyScheduler(resources.db, audience=audience, brands=brands,
+                                                clock=options.clock)
+
+        async def on_membership_event(conn: Connection,
+                                      envelope: envelope_pb2.EventEnvelope) -> None:
+            await automation.handle_membership_event(conn, envelope, options.clock())
+
+        consumer = EventConsumer(db=resources.db, redis=resources.redis, group=CONSUMER_GROUP,
+                                 topics=["membership"], handler=on_membership_event,
+                                 consumer_name=f"messaging-{socket.gethostname()}")
+        options.loops.update(dispatcher=dispatcher, fanout=fanout, runner=runner,
+                             consumer=consumer, scheduler=scheduler)
+        servicer = MessagingServicer(resources.db, cipher=cipher, audience=audience,
+                                     clock=options.clock)
+        relay = OutboxRelay(resources.db, resources.redis)
+
+        def register(server: grpc.aio.Server) -> None:
+            pb_grpc.add_MessagingServiceServicer_to_server(servicer, server)
+
+        background = [relay.run]
+        if options.run_background:
+            background += [consumer.run, fanout.run, dispatcher.run, runner.run, scheduler.run]
+        return Composition(service_names=[SERVICE_NAME], register=register,
+                           background=background, on_close=[http.close])
+
+    return compose
+
+
+compose = make_compose(MessagingOptions())
 
 
 def main() -> None:

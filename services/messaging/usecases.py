@@ -1,15 +1,46 @@
-"""Messaging use cases."""
+"""Messaging use cases: the message box, channels, consent, templates, single messages and
+campaigns. Each runs in the caller's transaction."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
 
-from libs.db import Connection
-from libs.errors import require
+from libs.db import Connection, Record
+from libs.errors import FailedPrecondition, InvalidArgument, NotFound, require
 from libs.paging import decode_page_token, encode_page_token, page_size
-from services.messaging.adapters.postgres import InboxRepository
+from services.messaging.adapters.crypto import CredentialCipher
+from services.messaging.adapters.postgres import MessagingRepository, message_from_row
+from services.messaging.domain.campaigns import (
+    Campaign,
+    CampaignStatus,
+    validate_campaign_fields,
+)
+from services.messaging.domain.channels import (
+    Channel,
+    ChannelConfig,
+    ProviderKind,
+    Purpose,
+    new_id,
+    validate_channel_config,
+)
+from services.messaging.domain.governance import Policy, validate_policy
 from services.messaging.domain.inbox import InboxMessage
+from services.messaging.domain.messages import MessageStatus, OutboundMessage
+from services.messaging.domain.templates import (
+    BRAND_VARIABLES,
+    MEMBER_VARIABLES,
+    Template,
+    require_variables,
+    template_variables,
+    validate_template_shape,
+)
+from services.messaging.events import message_status_events
+from services.messaging.ports import AudienceSource
+
+MAX_SOURCE_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -19,15 +50,316 @@ class InboxPage:
     unread_count: int
 
 
+# --- message box ------------------------------------------------------------------------
+
+
 async def list_inbox(conn: Connection, brand_id: str, account_id: str, requested_size: int,
-                     token: str) -> InboxPage:
+                     token: str, unread_only: bool = False) -> InboxPage:
     brand_id, account_id = require(brand_id, "brand_id"), require(account_id, "account_id")
     size = page_size(requested_size)
     position = decode_page_token(token, ("t", "id"))
     after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
-    repo = InboxRepository(conn)
-    rows = await repo.page(brand_id, account_id, size + 1, after)
+    repo = MessagingRepository(conn)
+    rows = await repo.inbox_page(brand_id, account_id, size + 1, after, unread_only)
     page, more = rows[:size], len(rows) > size
     next_token = (encode_page_token({"t": page[-1].created_at.isoformat(),
                                      "id": page[-1].message_id}) if more else "")
     return InboxPage(page, next_token, await repo.unread_count(brand_id, account_id))
+
+
+async def unread_count(conn: Connection, brand_id: str, account_id: str) -> int:
+    return await MessagingRepository(conn).unread_count(require(brand_id, "brand_id"),
+                                                        require(account_id, "account_id"))
+
+
+async def mark_read(conn: Connection, brand_id: str, account_id: str, message_ids: list[str],
+                    mark_all: bool, now: datetime) -> tuple[int, int]:
+    """Returns (newly read, still unread). Unknown ids are refused, naming the first."""
+    brand_id, account_id = require(brand_id, "brand_id"), require(account_id, "account_id")
+    if mark_all == bool(message_ids):
+        raise InvalidArgument("give either message_ids or all = true", field="message_ids",
+                              reason="MESSAGE_IDS_OR_ALL")
+    repo = MessagingRepository(conn)
+    if message_ids:
+        known = await repo.existing_inbox_ids(brand_id, account_id, message_ids)
+        for message_id in message_ids:
+            if message_id not in known:
+                raise NotFound(f"message {message_id} is not in this member's box",
+                               reason="INBOX_MESSAGE_NOT_FOUND",
+                               metadata={"message_id": message_id})
+    outbound = await repo.mark_read(brand_id, account_id, message_ids or None, now)
+    linked = [m for m in outbound if m]
+    if linked:
+        rows = await conn.fetch(
+            "UPDATE outbound_messages SET status = 'read', read_at = $2, updated_at = $2 "
+            "WHERE message_id = ANY($1) AND status IN ('sent', 'delivered') RETURNING *",
+            linked, now)
+        await message_status_events(conn, [message_from_row(r) for r in rows],
+                                    MessageStatus.READ)
+    return len(outbound), await repo.unread_count(brand_id, account_id)
+
+
+# --- channels, policy, consent ------------------------------------------------------------
+
+
+async def configure_channel(conn: Connection, cipher: CredentialCipher, brand_id: str,
+                            channel: Channel, provider: ProviderKind, settings: dict[str, str],
+                            credentials: dict[str, str], now: datetime) -> ChannelConfig:
+    brand_id = require(brand_id, "brand_id")
+    validate_channel_config(channel, provider, settings, credentials)
+    config = ChannelConfig(brand_id, channel, provider, dict(settings),
+                           sorted(credentials), now)
+    await MessagingRepository(conn).upsert_channel(config, cipher.seal(brand_id, credentials))
+    return config
+
+
+async def list_channels(conn: Connection, brand_id: str) -> list[ChannelConfig]:
+    return [config for config, _ in
+            await MessagingRepository(conn).channels(require(brand_id, "brand_id"))]
+
+
+async def set_policy(conn: Connection, policy: Policy, now: datetime) -> Policy:
+    require(policy.brand_id, "policy.brand_id")
+    await MessagingRepository(conn).upsert_policy(validate_policy(policy), now)
+    return policy
+
+
+async def get_policy(conn: Connection, brand_id: str) -> Policy:
+    return await MessagingRepository(conn).policy(require(brand_id, "brand_id"))
+
+
+async def set_consent(conn: Connection, brand_id: str, account_id: str, channel: Channel,
+                      purpose: Purpose, granted: bool, source: str, now: datetime) -> Record:
+    brand_id, account_id = require(brand_id, "brand_id"), require(account_id, "account_id")
+    source = require(source, "source")
+    if len(source) > MAX_SOURCE_LENGTH:
+        raise InvalidArgument("source must be at most 64 characters", field="source",
+                              reason="SOURCE_TOO_LONG")
+    repo = MessagingRepository(conn)
+    await repo.set_consent(brand_id, account_id, channel, purpose, granted, source, now)
+    rows = [r for r in await repo.consents(brand_id, account_id)
+            if r["channel"] == channel.value and r["purpose"] == purpose.value]
+    return rows[0]
+
+
+async def list_consents(conn: Connection, brand_id: str, account_id: str) -> list[Record]:
+    return await MessagingRepository(conn).consents(require(brand_id, "brand_id"),
+                                                    require(account_id, "account_id"))
+
+
+# --- templates ------------------------------------------------------------------------
+
+
+async def create_template(conn: Connection, template: Template) -> Template:
+    require(template.brand_id, "template.brand_id")
+    require(template.name, "template.name")
+    validate_template_shape(template.channel, template.title, template.body,
+                            template.provider_template_code, template.provider_params)
+    used = template_variables(template.title, template.body, template.provider_params,
+                              template.custom_variables)
+    created = replace(template, template_id=new_id("tpl"), variables=used,
+                      custom_variables=sorted(set(template.custom_variables)))
+    await MessagingRepository(conn).add_template(created)
+    return created
+
+
+async def get_template(conn: Connection, brand_id: str, template_id: str) -> Template:
+    found = await MessagingRepository(conn).template(require(brand_id, "brand_id"),
+                                                     require(template_id, "template_id"))
+    if found is None:
+        raise NotFound(f"template {template_id} does not exist", reason="TEMPLATE_NOT_FOUND",
+                       metadata={"template_id": template_id})
+    return found
+
+
+def unknown_variables(template: Template, supplied: dict[str, str], field: str) -> None:
+    for name in supplied:
+        if name not in template.custom_variables:
+            raise InvalidArgument(f"template {template.template_id} has no custom variable "
+                                  f"{name}", field=f"{field}.{name}",
+                                  reason="UNKNOWN_TEMPLATE_VARIABLE")
+
+
+def message_row(*, brand_id: str, account_id: str, template: Template,
+                variables: dict[str, str], dedupe_key: str, not_before: datetime,
+                now: datetime, campaign_id: str | None = None, journey_id: str | None = None,
+                spacing_ms: int = 0) -> dict[str, Any]:
+    return {"message_id": new_id("msg"), "brand_id": brand_id, "account_id": account_id,
+            "channel": template.channel.value, "purpose": template.purpose.value,
+            "template_id": template.template_id, "variables": json.dumps(variables),
+            "campaign_id": campaign_id, "journey_id": journey_id, "dedupe_key": dedupe_key,
+            "not_before": not_before, "spacing_ms": spacing_ms, "created_at": now}
+
+
+async def send_message(conn: Connection, request_id: str, brand_id: str, account_id: str,
+                       template_id: str, variables: dict[str, str],
+                       schedule_at: datetime | None, now: datetime) -> OutboundMessage:
+    brand_id, account_id = require(brand_id, "brand_id"), require(account_id, "account_id")
+    template = await get_template(conn, brand_id, template_id)
+    unknown_variables(template, variables, "variables")
+    require_variables(template, [*BRAND_VARIABLES, *variables], "variables")
+    repo = MessagingRepository(conn)
+    key = f"request:{request_id}"
+    await repo.add_messages([message_row(
+        brand_id=brand_id, account_id=account_id, template=template, variables=variables,
+        dedupe_key=key, not_before=max(schedule_at or now, now), now=now)])
+    message = await repo.message_by_dedupe(brand_id, key)
+    assert message is not None
+    await message_status_events(conn, [message], MessageStatus.QUEUED)
+    return message
+
+
+async def get_message(conn: Connection, brand_id: str, message_id: str) -> OutboundMessage:
+    found = await MessagingRepository(conn).message(require(brand_id, "brand_id"),
+                                                    require(message_id, "message_id"))
+    if found is None:
+        raise NotFound(f"message {message_id} does not exist", reason="MESSAGE_NOT_FOUND",
+                       metadata={"message_id": message_id})
+    return found
+
+
+async def record_receipt(conn: Connection, brand_id: str, channel: Channel,
+                         provider_message_id: str, delivered: bool, error_code: str,
+                         now: datetime) -> OutboundMessage:
+    brand_id = require(brand_id, "brand_id")
+    provider_message_id = require(provider_message_id, "provider_message_id")
+    repo = MessagingRepository(conn)
+    message = await repo.message_by_provider_id(brand_id, channel, provider_message_id)
+    if message is None:
+        raise NotFound(f"no {channel.value} message with provider id {provider_message_id}",
+                       reason="MESSAGE_NOT_FOUND",
+                       metadata={"provider_message_id": provider_message_id})
+    if message.status is MessageStatus.SENT:
+        status = MessageStatus.DELIVERED if delivered else MessageStatus.FAILED
+        reason = "" if delivered else (error_code or "NOT_DELIVERED")
+        await repo.set_status([message.message_id], status, now, reason=reason)
+        if not delivered:
+            await repo.release_caps(message)
+        await message_status_events(conn, [message], status, {message.message_id: reason})
+    updated = await repo.message(brand_id, message.message_id)
+    assert updated is not None
+    return updated
+
+
+async def sandbox_page(conn: Connection, brand_id: str, requested_size: int,
+                       token: str) -> tuple[list[Record], str]:
+    size = page_size(requested_size)
+    position = decode_page_token(token, ("t", "id"))
+    after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
+    rows = await MessagingRepository(conn).sandbox_page(require(brand_id, "brand_id"),
+                                                        size + 1, after)
+    page = rows[:size]
+    more = len(rows) > size
+    return page, (encode_page_token({"t": page[-1]["created_at"].isoformat(),
+                                     "id": page[-1]["delivery_id"]}) if more else "")
+
+
+# --- campaigns ------------------------------------------------------------------------
+
+
+async def create_campaign(conn: Connection, audience: AudienceSource, draft: Campaign,
+                          now: datetime) -> Campaign:
+    brand_id = require(draft.brand_id, "campaign.brand_id")
+    window = validate_campaign_fields(draft.name, draft.snapshot_id, draft.throttle_per_second,
+                                      draft.holdout_basis_points, draft.conversion_window_days)
+    template = await get_template(conn, brand_id, draft.template_id)
+    if draft.channel is not template.channel:
+        raise InvalidArgument(f"template {template.template_id} is for {template.channel.value},"
+                              f" not {draft.channel.value}", field="campaign.channel",
+                              reason="TEMPLATE_CHANNEL_MISMATCH")
+    unknown_variables(template, draft.variables, "campaign.variables")
+    require_variables(template, [*BRAND_VARIABLES, *MEMBER_VARIABLES, *draft.variables],
+                      "campaign.variables")
+    # Refuses a snapshot of another brand or one that does not exist (NOT_FOUND from membership).
+    await audience.snapshot_member_count(brand_id, draft.snapshot_id)
+    campaign = replace(draft, campaign_id=new_id("cmp"), brand_id=brand_id,
+                       status=CampaignStatus.DRAFT, conversion_window_days=window,
+                       launched_at=None, created_at=now)
+    await MessagingRepository(conn).add_campaign(campaign)
+    return campaign
+
+
+async def get_campaign(conn: Connection, brand_id: str, campaign_id: str, *,
+                       lock: bool = False) -> Campaign:
+    found = await MessagingRepository(conn).campaign(require(brand_id, "brand_id"),
+                                                     require(campaign_id, "campaign_id"),
+                                                     lock=lock)
+    if found is None:
+        raise NotFound(f"campaign {campaign_id} does not exist", reason="CAMPAIGN_NOT_FOUND",
+                       metadata={"campaign_id": campaign_id})
+    return found
+
+
+async def launch_campaign(conn: Connection, brand_id: str, campaign_id: str,
+                          schedule_at: datetime | None, now: datetime) -> Campaign:
+    """Schedule a draft (now or later); a launched campaign is returned unchanged."""
+    campaign = await get_campaign(conn, brand_id, campaign_id, lock=True)
+    if campaign.status is not CampaignStatus.DRAFT:
+        return campaign
+    at = max(schedule_at or now, now)
+    if at > now + timedelta(days=365):
+        raise InvalidArgument("schedule_time must be within a year", field="schedule_time",
+                              reason="OUT_OF_RANGE")
+    await MessagingRepository(conn).schedule_campaign(campaign_id, at)
+    return replace(campaign, status=CampaignStatus.SCHEDULED, schedule_at=at)
+
+
+async def retry_campaign(conn: Connection, brand_id: str, campaign_id: str,
+                         now: datetime) -> int:
+    campaign = await get_campaign(conn, brand_id, campaign_id, lock=True)
+    if campaign.status is CampaignStatus.DRAFT:
+        raise FailedPrecondition("a draft campaign has nothing to retry",
+                                 reason="CAMPAIGN_NOT_LAUNCHED",
+                                 metadata={"campaign_id": campaign_id})
+    return await MessagingRepository(conn).requeue_failed(campaign_id, now)
+
+
+async def campaign_recipients(conn: Connection, brand_id: str, campaign_id: str,
+                              requested_size: int, token: str
+                              ) -> tuple[list[tuple[str, bool, OutboundMessage | None]], str]:
+    await get_campaign(conn, brand_id, campaign_id)
+    size = page_size(requested_size)
+    position = decode_page_token(token, ("a",))
+    rows = await MessagingRepository(conn).recipients_page(
+        campaign_id, position["a"] if position else "", size + 1)
+    page = rows[:size]
+    result = [(r["recipient_account_id"], r["recipient_holdout"],
+               message_from_row(r) if r["message_id"] is not None else None) for r in page]
+    return result, (encode_page_token({"a": page[-1]["recipient_account_id"]})
+                    if len(rows) > size else "")
+
+
+@dataclass(frozen=True)
+class CampaignReport:
+    campaign_id: str
+    targeted: int
+    holdout: int
+    suppressed: dict[str, int]
+    by_status: dict[MessageStatus, int]
+    converted: int
+    converted_revenue_cents: int
+    holdout_converted: int
+    holdout_revenue_cents: int
+
+    @property
+    def messaged(self) -> int:
+        return sum(self.by_status.get(s, 0) for s in
+                   (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ))
+
+    def rate(self, converted: int, base: int) -> int:
+        return round(converted * 10_000 / base) if base else 0
+
+
+async def campaign_report(conn: Connection, brand_id: str, campaign_id: str) -> CampaignReport:
+    campaign = await get_campaign(conn, brand_id, campaign_id)
+    raw = await MessagingRepository(conn).campaign_report(campaign)
+    by_status: dict[MessageStatus, int] = {}
+    suppressed: dict[str, int] = {}
+    for status, reason, count in raw["counts"]:
+        by_status[MessageStatus(status)] = by_status.get(MessageStatus(status), 0) + count
+        if status == MessageStatus.SUPPRESSED.value:
+            suppressed[reason] = suppressed.get(reason, 0) + count
+    treated = raw["conversions"].get(False, (0, 0))
+    held = raw["conversions"].get(True, (0, 0))
+    return CampaignReport(campaign_id, raw["targeted"], raw["holdout"], suppressed, by_status,
+                          int(treated[0]), int(treated[1]), int(held[0]), int(held[1]))

@@ -42,8 +42,11 @@ class TokenVerifier:
                 identity_pb.VerifyTokenRequest(token=token))
         except grpc.aio.AioRpcError as error:
             raise remote_error(error) from None
+        if reply.kind not in _KINDS:
+            raise Unauthenticated("token names no known kind of caller", reason="TOKEN_MALFORMED")
         principal = Principal(_KINDS[reply.kind], reply.account_id, reply.brand_id,
-                              from_timestamp(reply.expire_time))
+                              from_timestamp(reply.expire_time),
+                              reply.merchant_user_id)
         self._cache[token] = (now + self._cache_seconds, principal)
         if len(self._cache) > self._max_entries:
             self._cache.popitem(last=False)

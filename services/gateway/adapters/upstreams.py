@@ -6,35 +6,79 @@ from dataclasses import dataclass
 
 import grpc
 
+from brandclub.benefits.v1 import benefits_service_pb2_grpc as benefits_grpc
+from brandclub.engagement.v1 import engagement_service_pb2_grpc as engagement_grpc
 from brandclub.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from brandclub.identity.v1 import isv_service_pb2_grpc as isv_grpc
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
+from brandclub.messaging.v1 import messaging_service_pb2_grpc as messaging_grpc
 from libs.config import Settings
 from libs.grpc_client import open_channel
 
 IDENTITY = "brandclub.identity.v1.IdentityService"
+ISV = "brandclub.identity.v1.IsvService"
 MEMBERSHIP = "brandclub.membership.v1.MembershipService"
+BENEFITS = "brandclub.benefits.v1.BenefitsService"
+BENEFITS_ADMIN = "brandclub.benefits.v1.BenefitsAdminService"
+ENGAGEMENT = "brandclub.engagement.v1.EngagementService"
+MESSAGING = "brandclub.messaging.v1.MessagingService"
 
 # Reads, and writes that carry a request_id, are safe to retry.
 _IDEMPOTENT = {
     IDENTITY: ("GetAccount", "VerifyToken", "EnsureAccount"),
-    MEMBERSHIP: ("GetBrand", "GetShop", "GetMemberCard", "FollowShop", "UnfollowShop"),
+    ISV: ("GetApp", "GetAppSigningKey", "VerifyAccessToken", "ListAuthorizations",
+          "RevokeAuthorization", "SetAppStatus", "CreateApp"),
+    MEMBERSHIP: ("GetBrand", "GetShop", "GetMemberCard", "FollowShop", "UnfollowShop",
+                 "ListMembers", "OpenCard", "CancelMembership", "ClearLv0Notice"),
+    BENEFITS: ("GetPointsBalance", "GrantPoints", "SpendPoints", "IssueCoupon",
+               "ListPointsEntries", "ListExpiringPoints", "ListMemberCoupons",
+               "ListClaimableCoupons", "ClaimCoupon", "ListMallItems", "RedeemMallItem",
+               "ListRedemptions"),
+    BENEFITS_ADMIN: ("CreateCouponTemplate", "CloseCouponTemplate", "ListCouponTemplates",
+                     "GetCouponTemplate", "CreateGiftPack", "ListGiftPacks"),
+    ENGAGEMENT: ("ListActivities", "GetActivity", "CreateActivity", "UpdateActivity",
+                 "CloseActivity", "SignIn", "GetSignInStatus", "DrawLottery", "CastVote",
+                 "GetVoteResults", "GetQuiz", "SubmitQuiz", "GetInviteCode", "ListInvites"),
+    MESSAGING: ("ListInboxMessages", "GetInboxUnreadCount", "MarkInboxMessagesRead"),
 }
 
 
 @dataclass
 class Upstreams:
     identity: identity_grpc.IdentityServiceStub
+    isv: isv_grpc.IsvServiceStub
     membership: membership_grpc.MembershipServiceStub
+    benefits: benefits_grpc.BenefitsServiceStub
+    benefits_admin: benefits_grpc.BenefitsAdminServiceStub
+    engagement: engagement_grpc.EngagementServiceStub
+    messaging: messaging_grpc.MessagingServiceStub
     channels: list[grpc.aio.Channel]
 
     @classmethod
     def open(cls, settings: Settings) -> Upstreams:
         identity = open_channel(settings.address_of("identity"), service=IDENTITY,
                                 idempotent_methods=_IDEMPOTENT[IDENTITY])
+        # The ISV service lives in the identity process, on its own channel so that its retry
+        # policy names its own methods.
+        isv = open_channel(settings.address_of("identity"), service=ISV,
+                           idempotent_methods=_IDEMPOTENT[ISV])
         membership = open_channel(settings.address_of("membership"), service=MEMBERSHIP,
                                   idempotent_methods=_IDEMPOTENT[MEMBERSHIP])
-        return cls(identity_grpc.IdentityServiceStub(identity),
-                   membership_grpc.MembershipServiceStub(membership), [identity, membership])
+        benefits = open_channel(settings.address_of("benefits"), service=BENEFITS,
+                                idempotent_methods=_IDEMPOTENT[BENEFITS])
+        benefits_admin = open_channel(settings.address_of("benefits"), service=BENEFITS_ADMIN,
+                                      idempotent_methods=_IDEMPOTENT[BENEFITS_ADMIN])
+        engagement = open_channel(settings.address_of("engagement"), service=ENGAGEMENT,
+                                  idempotent_methods=_IDEMPOTENT[ENGAGEMENT])
+        messaging = open_channel(settings.address_of("messaging"), service=MESSAGING,
+                                 idempotent_methods=_IDEMPOTENT[MESSAGING])
+        return cls(identity_grpc.IdentityServiceStub(identity), isv_grpc.IsvServiceStub(isv),
+                   membership_grpc.MembershipServiceStub(membership),
+                   benefits_grpc.BenefitsServiceStub(benefits),
+                   benefits_grpc.BenefitsAdminServiceStub(benefits_admin),
+                   engagement_grpc.EngagementServiceStub(engagement),
+                   messaging_grpc.MessagingServiceStub(messaging),
+                   [identity, isv, membership, benefits, benefits_admin, engagement, messaging])
 
     async def close(self) -> None:
         for channel in self.channels:

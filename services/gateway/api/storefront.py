@@ -1,16 +1,37 @@
-"""Storefront API (shoppers): HTTP/JSON over the services' gRPC contracts."""
+"""Storefront API (shoppers): HTTP/JSON over the services' gRPC contracts.
+
+A shopper reaches only their own data: the account always comes from the token, never from the
+request. Abuse-prone writes are rate limited per shopper and per device (X-Device-Id).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aiohttp import web
+from google.protobuf import json_format
+from google.protobuf.message import Message
 
+from brandclub.benefits.v1 import benefits_service_pb2 as benefits_pb
+from brandclub.engagement.v1 import engagement_service_pb2 as engagement_pb
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
+from brandclub.messaging.v1 import messaging_service_pb2 as messaging_pb
+from libs.errors import InvalidArgument, ResourceExhausted
 from libs.protoconv import from_timestamp
 from services.gateway.adapters.auth import TokenVerifier
+from services.gateway.adapters.limits import RateLimiter, Window
 from services.gateway.adapters.upstreams import Upstreams
-from services.gateway.api.http_common import request_id
+from services.gateway.api.http_common import json_body, page_query, request_id
+from services.gateway.api.routes import (
+    PAGE_PARAMS,
+    Route,
+    RouteTable,
+    Schema,
+    array,
+    integer,
+    obj,
+    string,
+)
 
 _STATUS_NAMES = {
     membership_pb.MEMBER_STATUS_LV0: "LV0",
@@ -20,6 +41,25 @@ _STATUS_NAMES = {
 
 UPSTREAMS = web.AppKey("upstreams", Upstreams)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
+LIMITER = web.AppKey("limiter", RateLimiter)
+
+# Per shopper and per device, for flows that farm rewards when repeated.
+ABUSE_LIMITS = {
+    "follow": (Window("minute", 60, 30), Window("hour", 3600, 300)),
+    "claim": (Window("minute", 60, 20), Window("hour", 3600, 200)),
+    "redeem": (Window("minute", 60, 10), Window("hour", 3600, 100)),
+    "sign_in": (Window("minute", 60, 10), Window("hour", 3600, 60)),
+    "draw": (Window("minute", 60, 20), Window("hour", 3600, 300)),
+}
+
+CARD_SCHEMA = obj({
+    "brand": obj({"id": string(), "name": string()}),
+    "status": string(enum=["LV0", "CARD_MEMBER", "ENDED"]),
+    "level": integer("0 for LV0, 1..n for card members"),
+    "member_since": string(format="date-time"),
+    "lv0_notice_pending": {"type": "boolean"},
+    "followed_shop_ids": array(string()),
+})
 
 
 def card_json(card: membership_pb.MemberCard) -> dict[str, Any]:
@@ -38,8 +78,27 @@ async def _shopper(request: web.Request) -> str:
     return principal.require_shopper()
 
 
+async def limit_abuse(request: web.Request, action: str, account_id: str) -> None:
+    """Refuse with 429 once the shopper or the device exceeds the action's windows."""
+    windows = list(ABUSE_LIMITS[action])
+    limiter = request.app[LIMITER]
+    subjects = [f"sf:{action}:acct:{account_id}"]
+    device = request.headers.get("X-Device-Id", "").strip()[:128]
+    if device:
+        subjects.append(f"sf:{action}:dev:{device}")
+    for subject in subjects:
+        exceeded = await limiter.hit(subject, windows)
+        if exceeded is not None:
+            raise ResourceExhausted(
+                f"too many {action} requests; at most {exceeded.limit} per {exceeded.name}",
+                reason="RATE_LIMITED",
+                metadata={"action": action, "window": exceeded.name,
+                          "retry_after_seconds": str(exceeded.seconds)})
+
+
 async def follow_shop(request: web.Request) -> web.Response:
     account_id = await _shopper(request)
+    await limit_abuse(request, "follow", account_id)
     reply = await request.app[UPSTREAMS].membership.FollowShop(membership_pb.FollowShopRequest(
         request_id=f"{account_id}:{request_id(request)}", shop_id=request.match_info["shop_id"],
         account_id=account_id, channel="storefront"))
@@ -64,7 +123,372 @@ async def member_card(request: web.Request) -> web.Response:
     return web.json_response({"card": card_json(reply.card)})
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/storefront/v1/shops/{shop_id}/follow", follow_shop)
-    app.router.add_delete("/storefront/v1/shops/{shop_id}/follow", unfollow_shop)
-    app.router.add_get("/storefront/v1/brands/{brand_id}/card", member_card)
+async def points_balance(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    reply = await request.app[UPSTREAMS].benefits.GetPointsBalance(
+        benefits_pb.GetPointsBalanceRequest(brand_id=request.match_info["brand_id"],
+                                            account_id=account_id))
+    return web.json_response({"points": {"brand_id": reply.brand_id,
+                                         "available": reply.available_points,
+                                         "pending": reply.pending_points}})
+
+
+def proto_json(message: Message) -> dict[str, Any]:
+    """A contract message in the proto3 JSON mapping (field names as in the contract)."""
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def body_into(body: dict[str, Any], message: Message, *, forbidden: tuple[str, ...]) -> None:
+    """Fill a request message from a JSON body; the caller's identity fields may not be sent."""
+    for name in forbidden:
+        if name in body:
+            raise InvalidArgument(f"{name} comes from the token and may not be sent",
+                                  field=name, reason="FIELD_NOT_ALLOWED")
+    try:
+        json_format.ParseDict(body, message)
+    except json_format.ParseError as error:
+        raise InvalidArgument(f"body does not match the request: {error}", field="body",
+                              reason="BODY_INVALID") from None
+
+
+_OWN = ("request_id", "brand_id", "account_id")
+
+
+async def points_entries(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    size, token = page_query(request)
+    reply = await request.app[UPSTREAMS].benefits.ListPointsEntries(
+        benefits_pb.ListPointsEntriesRequest(brand_id=request.match_info["brand_id"],
+                                             account_id=account_id, page_size=size,
+                                             page_token=token))
+    return web.json_response({"entries": [proto_json(e) for e in reply.entries],
+                              "next_page_token": reply.next_page_token})
+
+
+async def expiring_points(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    reply = await request.app[UPSTREAMS].benefits.ListExpiringPoints(
+        benefits_pb.ListExpiringPointsRequest(brand_id=request.match_info["brand_id"],
+                                              account_id=account_id))
+    return web.json_response({"expiring": [proto_json(e) for e in reply.expiring]})
+
+
+async def my_coupons(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    size, token = page_query(request)
+    reply = await request.app[UPSTREAMS].benefits.ListMemberCoupons(
+        benefits_pb.ListMemberCouponsRequest(
+            brand_id=request.match_info["brand_id"], account_id=account_id,
+            only_valid=request.query.get("only_valid", "").lower() in ("1", "true"),
+            page_size=size, page_token=token))
+    return web.json_response({"coupons": [proto_json(c) for c in reply.coupons],
+                              "next_page_token": reply.next_page_token})
+
+
+async def claimable_coupons(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    reply = await request.app[UPSTREAMS].benefits.ListClaimableCoupons(
+        benefits_pb.ListClaimableCouponsRequest(brand_id=request.match_info["brand_id"],
+                                                account_id=account_id))
+    return web.json_response(proto_json(reply))
+
+
+async def claim_coupon(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    await limit_abuse(request, "claim", account_id)
+    reply = await request.app[UPSTREAMS].benefits.ClaimCoupon(benefits_pb.ClaimCouponRequest(
+        request_id=f"{account_id}:{request_id(request)}", brand_id=request.match_info["brand_id"],
+        account_id=account_id, coupon_template_id=request.match_info["template_id"]))
+    return web.json_response(proto_json(reply))
+
+
+async def mall_items(request: web.Request) -> web.Response:
+    await _shopper(request)
+    size, token = page_query(request)
+    reply = await request.app[UPSTREAMS].benefits.ListMallItems(benefits_pb.ListMallItemsRequest(
+        brand_id=request.match_info["brand_id"], page_size=size, page_token=token))
+    return web.json_response(proto_json(reply))
+
+
+async def redeem_item(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    await limit_abuse(request, "redeem", account_id)
+    message = benefits_pb.RedeemMallItemRequest()
+    body_into(await json_body(request), message, forbidden=(*_OWN, "item_id"))
+    message.request_id = f"{account_id}:{request_id(request)}"
+    message.brand_id, message.account_id = request.match_info["brand_id"], account_id
+    message.item_id = request.match_info["item_id"]
+    reply = await request.app[UPSTREAMS].benefits.RedeemMallItem(message)
+    return web.json_response(proto_json(reply))
+
+
+async def redemptions(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    size, token = page_query(request)
+    reply = await request.app[UPSTREAMS].benefits.ListRedemptions(
+        benefits_pb.ListRedemptionsRequest(brand_id=request.match_info["brand_id"],
+                                           account_id=account_id, page_size=size,
+                                           page_token=token))
+    return web.json_response(proto_json(reply))
+
+
+async def open_card(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    message = membership_pb.OpenCardRequest()
+    body_into(await json_body(request), message, forbidden=(*_OWN, "channel"))
+    message.request_id = f"{account_id}:{request_id(request)}"
+    message.brand_id, message.account_id = request.match_info["brand_id"], account_id
+    message.channel = "storefront"
+    reply = await request.app[UPSTREAMS].membership.OpenCard(message)
+    return web.json_response(proto_json(reply))
+
+
+async def cancel_membership(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    message = membership_pb.CancelMembershipRequest()
+    body_into(await json_body(request), message, forbidden=_OWN)
+    message.request_id = f"{account_id}:{request_id(request)}"
+    message.brand_id, message.account_id = request.match_info["brand_id"], account_id
+    reply = await request.app[UPSTREAMS].membership.CancelMembership(message)
+    return web.json_response(proto_json(reply))
+
+
+async def dismiss_lv0_notice(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    reply = await request.app[UPSTREAMS].membership.ClearLv0Notice(
+        membership_pb.ClearLv0NoticeRequest(request_id=f"{account_id}:{request_id(request)}",
+                                            brand_id=request.match_info["brand_id"],
+                                            account_id=account_id))
+    return web.json_response(proto_json(reply))
+
+
+async def activities(request: web.Request) -> web.Response:
+    await _shopper(request)
+    size, token = page_query(request)
+    reply = await request.app[UPSTREAMS].engagement.ListActivities(
+        engagement_pb.ListActivitiesRequest(brand_id=request.match_info["brand_id"],
+                                            page_size=size, page_token=token,
+                                            view=engagement_pb.ACTIVITY_VIEW_PUBLIC))
+    return web.json_response(proto_json(reply))
+
+
+async def sign_in(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    await limit_abuse(request, "sign_in", account_id)
+    reply = await request.app[UPSTREAMS].engagement.SignIn(engagement_pb.SignInRequest(
+        request_id=f"{account_id}:{request_id(request)}", brand_id=request.match_info["brand_id"],
+        activity_id=request.match_info["activity_id"], account_id=account_id))
+    return web.json_response(proto_json(reply))
+
+
+async def sign_in_status(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    reply = await request.app[UPSTREAMS].engagement.GetSignInStatus(
+        engagement_pb.GetSignInStatusRequest(brand_id=request.match_info["brand_id"],
+                                             activity_id=request.match_info["activity_id"],
+                                             account_id=account_id))
+    return web.json_response(proto_json(reply))
+
+
+async def draw(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    await limit_abuse(request, "draw", account_id)
+    reply = await request.app[UPSTREAMS].engagement.DrawLottery(engagement_pb.DrawLotteryRequest(
+        request_id=f"{account_id}:{request_id(request)}", brand_id=request.match_info["brand_id"],
+        activity_id=request.match_info["activity_id"], account_id=account_id))
+    return web.json_response(proto_json(reply))
+
+
+async def vote(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    message = engagement_pb.CastVoteRequest()
+    body_into(await json_body(request), message, forbidden=(*_OWN, "activity_id"))
+    message.request_id = f"{account_id}:{request_id(request)}"
+    message.brand_id, message.account_id = request.match_info["brand_id"], account_id
+    message.activity_id = request.match_info["activity_id"]
+    reply = await request.app[UPSTREAMS].engagement.CastVote(message)
+    return web.json_response(proto_json(reply))
+
+
+async def vote_results(request: web.Request) -> web.Response:
+    await _shopper(request)
+    reply = await request.app[UPSTREAMS].engagement.GetVoteResults(
+        engagement_pb.GetVoteResultsRequest(brand_id=request.match_info["brand_id"],
+                                            activity_id=request.match_info["activity_id"]))
+    return web.json_response(proto_json(reply))
+
+
+async def quiz(request: web.Request) -> web.Response:
+    await _shopper(request)
+    reply = await request.app[UPSTREAMS].engagement.GetQuiz(engagement_pb.GetQuizRequest(
+        brand_id=request.match_info["brand_id"], activity_id=request.match_info["activity_id"]))
+    return web.json_response(proto_json(reply))
+
+
+async def submit_quiz(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    message = engagement_pb.SubmitQuizRequest()
+    body_into(await json_body(request), message, forbidden=(*_OWN, "activity_id"))
+    message.request_id = f"{account_id}:{request_id(request)}"
+    message.brand_id, message.account_id = request.match_info["brand_id"], account_id
+    message.activity_id = request.match_info["activity_id"]
+    reply = await request.app[UPSTREAMS].engagement.SubmitQuiz(message)
+    return web.json_response(proto_json(reply))
+
+
+async def invite_code(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    reply = await request.app[UPSTREAMS].engagement.GetInviteCode(
+        engagement_pb.GetInviteCodeRequest(brand_id=request.match_info["brand_id"],
+                                           activity_id=request.match_info["activity_id"],
+                                           account_id=account_id))
+    return web.json_response(proto_json(reply))
+
+
+async def my_invites(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    size, token = page_query(request)
+    reply = await request.app[UPSTREAMS].engagement.ListInvites(engagement_pb.ListInvitesRequest(
+        brand_id=request.match_info["brand_id"], activity_id=request.match_info["activity_id"],
+        inviter_account_id=account_id, page_size=size, page_token=token))
+    return web.json_response(proto_json(reply))
+
+
+async def inbox(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    size, token = page_query(request)
+    reply = await request.app[UPSTREAMS].messaging.ListInboxMessages(
+        messaging_pb.ListInboxMessagesRequest(
+            brand_id=request.match_info["brand_id"], account_id=account_id, page_size=size,
+            page_token=token,
+            unread_only=request.query.get("unread_only", "").lower() in ("1", "true")))
+    return web.json_response(proto_json(reply))
+
+
+async def inbox_mark_read(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    message = messaging_pb.MarkInboxMessagesReadRequest()
+    body_into(await json_body(request), message, forbidden=_OWN)
+    message.request_id = f"{account_id}:{request_id(request)}"
+    message.brand_id, message.account_id = request.match_info["brand_id"], account_id
+    reply = await request.app[UPSTREAMS].messaging.MarkInboxMessagesRead(message)
+    return web.json_response(proto_json(reply))
+
+
+def _contract(message: str) -> Schema:
+    return {"type": "object", "description": f"the contract's {message} in the proto3 JSON "
+                                             "mapping (field names as in protos/)"}
+
+
+def routes(table: RouteTable) -> None:
+    tag = "storefront"
+    table.add(Route("POST", "/storefront/v1/shops/{shop_id}/follow", follow_shop,
+                    "Follow a shop; a shopper who is not yet a member becomes LV0. "
+                    "Rate limited per shopper and per device.", tag, "shopper",
+                    obj({"card": CARD_SCHEMA, "became_member": {"type": "boolean"}}),
+                    idempotent_key=True))
+    table.add(Route("DELETE", "/storefront/v1/shops/{shop_id}/follow", unfollow_shop,
+                    "Unfollow a shop; LV0 ends when no followed shop of the brand remains.",
+                    tag, "shopper", obj({"card": CARD_SCHEMA}), idempotent_key=True))
+    table.add(Route("GET", "/storefront/v1/brands/{brand_id}/card", member_card,
+                    "The shopper's own member card for a brand.", tag, "shopper",
+                    obj({"card": CARD_SCHEMA})))
+    table.add(Route("GET", "/storefront/v1/brands/{brand_id}/points", points_balance,
+                    "The shopper's own points balance for a brand.", tag, "shopper",
+                    obj({"points": obj({"brand_id": string(), "available": integer(),
+                                        "pending": integer()})})))
+    brand = "/storefront/v1/brands/{brand_id}"
+    table.add(Route("GET", f"{brand}/points/entries", points_entries,
+                    "The shopper's points history, newest first.", tag, "shopper",
+                    obj({"entries": array(_contract("benefits.v1.PointsEntry")),
+                         "next_page_token": string()}), query=PAGE_PARAMS))
+    table.add(Route("GET", f"{brand}/points/expiring", expiring_points,
+                    "The shopper's points by expiry date.", tag, "shopper",
+                    obj({"expiring": array(_contract("benefits.v1.ExpiringPoints"))})))
+    table.add(Route("GET", f"{brand}/coupons", my_coupons,
+                    "The shopper's coupons.", tag, "shopper",
+                    obj({"coupons": array(_contract("benefits.v1.Coupon")),
+                         "next_page_token": string()}),
+                    query=(*PAGE_PARAMS, ("only_valid", {"type": "boolean"},
+                                          "only coupons not yet expired"))))
+    table.add(Route("GET", f"{brand}/coupons/claimable", claimable_coupons,
+                    "Coupons the shopper may claim now.", tag, "shopper",
+                    _contract("benefits.v1.ListClaimableCouponsResponse")))
+    table.add(Route("POST", f"{brand}/coupons/{{template_id}}/claim", claim_coupon,
+                    "Claim a member coupon. Rate limited per shopper and per device.", tag,
+                    "shopper", _contract("benefits.v1.ClaimCouponResponse"),
+                    idempotent_key=True, errors=(400, 401, 403, 404, 409)))
+    table.add(Route("GET", f"{brand}/mall/items", mall_items,
+                    "The brand's points-mall items.", tag, "shopper",
+                    _contract("benefits.v1.ListMallItemsResponse"), query=PAGE_PARAMS))
+    table.add(Route("POST", f"{brand}/mall/items/{{item_id}}/redeem", redeem_item,
+                    "Redeem a points-mall item. Rate limited per shopper and per device.", tag,
+                    "shopper", _contract("benefits.v1.RedeemMallItemResponse"),
+                    body=obj({"quantity": integer(minimum=1),
+                              "shipping_address": string("physical items only")}),
+                    idempotent_key=True, errors=(400, 401, 403, 404, 409)))
+    table.add(Route("GET", f"{brand}/mall/redemptions", redemptions,
+                    "The shopper's redemptions.", tag, "shopper",
+                    _contract("benefits.v1.ListRedemptionsResponse"), query=PAGE_PARAMS))
+    table.add(Route("POST", f"{brand}/card/open", open_card,
+                    "Open the card (join): consent, terms version and profile.", tag, "shopper",
+                    _contract("membership.v1.OpenCardResponse"),
+                    body=obj({"terms_version": string(), "purposes": array(string()),
+                              "phone": string(), "birthday": string("YYYY-MM-DD"),
+                              "gender": string(), "baby_birthday": string(),
+                              "invite_code": string(), "shop_id": string()},
+                             required=["terms_version", "phone"]),
+                    idempotent_key=True, errors=(400, 401, 403, 404, 409)))
+    table.add(Route("POST", f"{brand}/card/cancel", cancel_membership,
+                    "Cancel the membership; the brand loses the shopper's personal data.", tag,
+                    "shopper", _contract("membership.v1.CancelMembershipResponse"),
+                    body=obj({"reason": string()}), idempotent_key=True))
+    table.add(Route("GET", f"{brand}/activities", activities,
+                    "The brand's activities (members' view).", tag, "shopper",
+                    _contract("engagement.v1.ListActivitiesResponse"), query=PAGE_PARAMS))
+    activity = f"{brand}/activities/{{activity_id}}"
+    table.add(Route("POST", f"{activity}/sign-in", sign_in,
+                    "Sign in today. Rate limited per shopper and per device.", tag, "shopper",
+                    _contract("engagement.v1.SignInResponse"), idempotent_key=True,
+                    errors=(400, 401, 403, 404, 409)))
+    table.add(Route("GET", f"{activity}/sign-in", sign_in_status,
+                    "The shopper's sign-in streak and today's state.", tag, "shopper",
+                    _contract("engagement.v1.GetSignInStatusResponse")))
+    table.add(Route("POST", f"{activity}/draw", draw,
+                    "Draw in a lottery. Rate limited per shopper and per device.", tag,
+                    "shopper", _contract("engagement.v1.DrawLotteryResponse"),
+                    idempotent_key=True, errors=(400, 401, 403, 404, 409)))
+    table.add(Route("POST", f"{activity}/vote", vote, "Vote for an option.", tag, "shopper",
+                    _contract("engagement.v1.CastVoteResponse"),
+                    body=obj({"option_id": string()}, required=["option_id"]),
+                    idempotent_key=True, errors=(400, 401, 403, 404, 409)))
+    table.add(Route("GET", f"{activity}/vote", vote_results, "A vote's current results.",
+                    tag, "shopper", _contract("engagement.v1.GetVoteResultsResponse")))
+    table.add(Route("GET", f"{activity}/quiz", quiz,
+                    "A quiz's questions (never the correct answers).", tag, "shopper",
+                    _contract("engagement.v1.GetQuizResponse")))
+    table.add(Route("POST", f"{activity}/quiz", submit_quiz, "Submit quiz answers.", tag,
+                    "shopper", _contract("engagement.v1.SubmitQuizResponse"),
+                    body=obj({"answers": array(obj({"question_id": string(),
+                                                    "option_ids": array(string())}))},
+                             required=["answers"]),
+                    idempotent_key=True, errors=(400, 401, 403, 404, 409)))
+    table.add(Route("GET", f"{activity}/invite-code", invite_code,
+                    "The shopper's own invite code for an invite activity.", tag, "shopper",
+                    _contract("engagement.v1.GetInviteCodeResponse")))
+    table.add(Route("GET", f"{activity}/invites", my_invites,
+                    "The friends the shopper invited.", tag, "shopper",
+                    _contract("engagement.v1.ListInvitesResponse"), query=PAGE_PARAMS))
+    table.add(Route("GET", f"{brand}/messages", inbox,
+                    "The shopper's message box for the brand, newest first.", tag, "shopper",
+                    _contract("messaging.v1.ListInboxMessagesResponse"),
+                    query=(*PAGE_PARAMS, ("unread_only", {"type": "boolean"},
+                                          "only unread messages"))))
+    table.add(Route("POST", f"{brand}/messages/read", inbox_mark_read,
+                    "Mark messages (or all) read.", tag, "shopper",
+                    _contract("messaging.v1.MarkInboxMessagesReadResponse"),
+                    body=obj({"message_ids": array(string()), "all": {"type": "boolean"}}),
+                    idempotent_key=True))
+    table.add(Route("POST", f"{brand}/card/lv0-notice/dismiss", dismiss_lv0_notice,
+                    "The one-time 'you are now LV0' notice has been shown.", tag, "shopper",
+                    _contract("membership.v1.ClearLv0NoticeResponse"), idempotent_key=True))

@@ -2,18 +2,43 @@
 
 from __future__ import annotations
 
+import base64
+
 import grpc
 
 from brandclub.identity.v1 import identity_service_pb2 as pb
 from brandclub.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from libs.db import Connection, Database
+from libs.errors import InvalidArgument
 from libs.idempotency import IdempotentExecutor
 from libs.protoconv import timestamp
 from services.identity import usecases
 from services.identity.domain.accounts import Account
+from services.identity.domain.imports import ImportStatus, PhoneMatchImport, RowError
+from services.identity.domain.links import (
+    IdentityKind,
+    IdentityRef,
+    LinkAction,
+    LinkedIdentity,
+    identity_ref,
+)
+from services.identity.domain.merchants import MerchantUser, valid_brand_id
+from services.identity.domain.phones import MATCH_KEY_VERSION, MATCH_RULE, PhoneMatcher, PhoneVault
 from services.identity.domain.tokens import Kind, TokenCodec
 
 _KINDS = {Kind.SHOPPER: pb.PRINCIPAL_KIND_SHOPPER, Kind.MERCHANT: pb.PRINCIPAL_KIND_MERCHANT}
+_IDENTITY_KINDS = {
+    pb.IDENTITY_KIND_WECHAT_OA_OPENID: IdentityKind.WECHAT_OA_OPENID,
+    pb.IDENTITY_KIND_WECHAT_MINI_OPENID: IdentityKind.WECHAT_MINI_OPENID,
+    pb.IDENTITY_KIND_WECHAT_UNIONID: IdentityKind.WECHAT_UNIONID,
+    pb.IDENTITY_KIND_BRAND_CRM_MEMBER_ID: IdentityKind.BRAND_CRM_MEMBER_ID,
+}
+_IDENTITY_KINDS_PB = {v: k for k, v in _IDENTITY_KINDS.items()}
+_ACTIONS = {LinkAction.LINKED: pb.LINK_ACTION_LINKED, LinkAction.UNLINKED: pb.LINK_ACTION_UNLINKED}
+_PURPOSES = {pb.REVEAL_PURPOSE_SMS_DELIVERY: "sms_delivery",
+             pb.REVEAL_PURPOSE_VOICE_DELIVERY: "voice_delivery"}
+_IMPORT_STATUSES = {ImportStatus.RECEIVING: pb.IMPORT_STATUS_RECEIVING,
+                    ImportStatus.COMPLETED: pb.IMPORT_STATUS_COMPLETED}
 
 
 def account_pb(account: Account) -> pb.Account:
@@ -22,10 +47,44 @@ def account_pb(account: Account) -> pb.Account:
                       create_time=timestamp(account.created_at))
 
 
+def ref_of(kind: pb.IdentityKind.ValueType, scope: str, external_id: str) -> IdentityRef:
+    return identity_ref(_IDENTITY_KINDS.get(kind), scope, external_id)
+
+
+def linked_pb(link: LinkedIdentity) -> pb.LinkedIdentity:
+    return pb.LinkedIdentity(kind=_IDENTITY_KINDS_PB[link.ref.kind], scope=link.ref.scope,
+                             external_id=link.ref.external_id, account_id=link.account_id,
+                             link_time=timestamp(link.linked_at))
+
+
+def import_pb(imp: PhoneMatchImport) -> pb.PhoneMatchImport:
+    message = pb.PhoneMatchImport(
+        import_id=imp.import_id, brand_id=imp.brand_id, status=_IMPORT_STATUSES[imp.status],
+        expected_rows=imp.expected_rows, lines_received=imp.lines_received,
+        accepted_rows=imp.accepted_rows, rejected_rows=imp.rejected_rows,
+        chunks_received=imp.chunks_received, create_time=timestamp(imp.created_at))
+    if imp.completed_at is not None:
+        message.complete_time.CopyFrom(timestamp(imp.completed_at))
+    return message
+
+
+def row_error_pb(error: RowError) -> pb.ImportRowError:
+    return pb.ImportRowError(line=error.line, reason=error.reason, message=error.message)
+
+
+def merchant_pb(user: MerchantUser) -> pb.MerchantUser:
+    return pb.MerchantUser(merchant_user_id=user.merchant_user_id, brand_id=user.brand_id,
+                           login_name=user.login_name, display_name=user.display_name,
+                           disabled=user.disabled, create_time=timestamp(user.created_at))
+
+
 class IdentityServicer(pb_grpc.IdentityServiceServicer):
-    def __init__(self, db: Database, codec: TokenCodec) -> None:
+    def __init__(self, db: Database, codec: TokenCodec, vault: PhoneVault,
+                 matcher: PhoneMatcher) -> None:
         self._db = db
         self._codec = codec
+        self._vault = vault
+        self._matcher = matcher
         self._idempotent = IdempotentExecutor(db)
 
     async def EnsureAccount(self, request: pb.EnsureAccountRequest,
@@ -57,9 +116,226 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                           context: grpc.aio.ServicerContext) -> pb.VerifyTokenResponse:
         claims = usecases.verify_token(self._codec, request.token)
         shopper = claims.kind is Kind.SHOPPER
+        if not shopper:  # only merchant tokens need the database: is the user still enabled?
+            async with self._db.connection() as conn:
+                await usecases.check_merchant_claims(conn, claims)
         return pb.VerifyTokenResponse(
             kind=_KINDS[claims.kind],
             account_id=claims.subject if shopper else "",
             brand_id=claims.brand_id,
             expire_time=timestamp(claims.expires_at),
+            merchant_user_id="" if shopper else claims.subject,
         )
+
+    # --- linked identities --------------------------------------------------------------
+
+    async def LinkIdentity(self, request: pb.LinkIdentityRequest,
+                           context: grpc.aio.ServicerContext) -> pb.LinkIdentityResponse:
+        ref = ref_of(request.kind, request.scope, request.external_id)
+
+        async def work(conn: Connection) -> pb.LinkIdentityResponse:
+            link, linked = await usecases.link_identity(conn, request.account_id, ref)
+            return pb.LinkIdentityResponse(identity=linked_pb(link), linked=linked)
+
+        return await self._idempotent.run("LinkIdentity", request, pb.LinkIdentityResponse,
+                                          work)
+
+    async def UnlinkIdentity(self, request: pb.UnlinkIdentityRequest,
+                             context: grpc.aio.ServicerContext) -> pb.UnlinkIdentityResponse:
+        ref = ref_of(request.kind, request.scope, request.external_id)
+
+        async def work(conn: Connection) -> pb.UnlinkIdentityResponse:
+            link, when = await usecases.unlink_identity(conn, request.account_id, ref,
+                                                        request.reason)
+            return pb.UnlinkIdentityResponse(identity=linked_pb(link),
+                                             unlink_time=timestamp(when))
+
+        return await self._idempotent.run("UnlinkIdentity", request, pb.UnlinkIdentityResponse,
+                                          work)
+
+    async def ListLinkedIdentities(self, request: pb.ListLinkedIdentitiesRequest,
+                                   context: grpc.aio.ServicerContext
+                                   ) -> pb.ListLinkedIdentitiesResponse:
+        async with self._db.connection() as conn:
+            links = await usecases.list_linked_identities(conn, request.account_id)
+        return pb.ListLinkedIdentitiesResponse(identities=[linked_pb(link) for link in links])
+
+    async def ListIdentityLinkHistory(self, request: pb.ListIdentityLinkHistoryRequest,
+                                      context: grpc.aio.ServicerContext
+                                      ) -> pb.ListIdentityLinkHistoryResponse:
+        async with self._db.connection() as conn:
+            entries, token = await usecases.link_history(conn, request.account_id,
+                                                         request.page_size, request.page_token)
+        return pb.ListIdentityLinkHistoryResponse(
+            entries=[pb.IdentityLinkHistoryEntry(
+                kind=_IDENTITY_KINDS_PB[e.ref.kind], scope=e.ref.scope,
+                external_id=e.ref.external_id, action=_ACTIONS[e.action], reason=e.reason,
+                occur_time=timestamp(e.occurred_at)) for e in entries],
+            next_page_token=token)
+
+    async def ResolveIdentity(self, request: pb.ResolveIdentityRequest,
+                              context: grpc.aio.ServicerContext) -> pb.ResolveIdentityResponse:
+        ref = ref_of(request.kind, request.scope, request.external_id)
+        async with self._db.connection() as conn:
+            account = await usecases.resolve_identity(conn, ref)
+        return pb.ResolveIdentityResponse(account=account_pb(account))
+
+    # --- phone vault ----------------------------------------------------------------------
+
+    async def StorePhone(self, request: pb.StorePhoneRequest,
+                         context: grpc.aio.ServicerContext) -> pb.StorePhoneResponse:
+        # Naturally idempotent (the same number changes nothing), and deliberately not run
+        # through the idempotency table: its fingerprint would be a plain hash of the number.
+        async with self._db.transaction() as conn:
+            changed, masked = await usecases.store_phone(conn, self._vault, request.account_id,
+                                                         request.phone)
+        return pb.StorePhoneResponse(changed=changed, masked_phone=masked)
+
+    async def RevealPhoneForDelivery(self, request: pb.RevealPhoneForDeliveryRequest,
+                                     context: grpc.aio.ServicerContext
+                                     ) -> pb.RevealPhoneForDeliveryResponse:
+        purpose = _PURPOSES.get(request.purpose)
+        if purpose is None:
+            raise InvalidArgument("purpose must be SMS_DELIVERY or VOICE_DELIVERY",
+                                  field="purpose")
+        async with self._db.transaction() as conn:
+            phone = await usecases.reveal_phone_for_delivery(
+                conn, self._vault, request.account_id, request.brand_id, purpose,
+                request.message_id)
+        return pb.RevealPhoneForDeliveryResponse(phone_e164=phone)
+
+    # --- encrypted phone matching -----------------------------------------------------------
+
+    async def GetPhoneMatchKey(self, request: pb.GetPhoneMatchKeyRequest,
+                               context: grpc.aio.ServicerContext
+                               ) -> pb.GetPhoneMatchKeyResponse:
+        brand_id = valid_brand_id(request.brand_id)
+        key = self._matcher.brand_key(brand_id)
+        return pb.GetPhoneMatchKeyResponse(brand_id=brand_id,
+                                           key_base64=base64.b64encode(key).decode(),
+                                           key_version=MATCH_KEY_VERSION, rule=MATCH_RULE)
+
+    async def StartPhoneMatchImport(self, request: pb.StartPhoneMatchImportRequest,
+                                    context: grpc.aio.ServicerContext
+                                    ) -> pb.StartPhoneMatchImportResponse:
+        async def work(conn: Connection) -> pb.StartPhoneMatchImportResponse:
+            imp = await usecases.start_import(conn, request.brand_id, request.expected_rows)
+            return pb.StartPhoneMatchImportResponse(phone_import=import_pb(imp))
+
+        return await self._idempotent.run("StartPhoneMatchImport", request,
+                                          pb.StartPhoneMatchImportResponse, work)
+
+    async def AppendPhoneMatchRows(self, request: pb.AppendPhoneMatchRowsRequest,
+                                   context: grpc.aio.ServicerContext
+                                   ) -> pb.AppendPhoneMatchRowsResponse:
+        async def work(conn: Connection) -> pb.AppendPhoneMatchRowsResponse:
+            result = await usecases.append_rows(conn, request.brand_id, request.import_id,
+                                                request.chunk_index, request.csv)
+            return pb.AppendPhoneMatchRowsResponse(
+                phone_import=import_pb(result.imp), accepted_rows=result.accepted,
+                rejected_rows=result.rejected,
+                errors=[row_error_pb(e) for e in result.errors])
+
+        return await self._idempotent.run("AppendPhoneMatchRows", request,
+                                          pb.AppendPhoneMatchRowsResponse, work)
+
+    async def CompletePhoneMatchImport(self, request: pb.CompletePhoneMatchImportRequest,
+                                       context: grpc.aio.ServicerContext
+                                       ) -> pb.CompletePhoneMatchImportResponse:
+        async def work(conn: Connection) -> pb.CompletePhoneMatchImportResponse:
+            imp = await usecases.complete_import(conn, request.brand_id, request.import_id)
+            return pb.CompletePhoneMatchImportResponse(phone_import=import_pb(imp))
+
+        return await self._idempotent.run("CompletePhoneMatchImport", request,
+                                          pb.CompletePhoneMatchImportResponse, work)
+
+    async def GetPhoneMatchImport(self, request: pb.GetPhoneMatchImportRequest,
+                                  context: grpc.aio.ServicerContext
+                                  ) -> pb.GetPhoneMatchImportResponse:
+        async with self._db.connection() as conn:
+            imp = await usecases.get_import(conn, request.brand_id, request.import_id)
+        return pb.GetPhoneMatchImportResponse(phone_import=import_pb(imp))
+
+    async def ListPhoneMatchImportErrors(self, request: pb.ListPhoneMatchImportErrorsRequest,
+                                         context: grpc.aio.ServicerContext
+                                         ) -> pb.ListPhoneMatchImportErrorsResponse:
+        async with self._db.connection() as conn:
+            errors, token = await usecases.import_errors(conn, request.brand_id,
+                                                         request.import_id, request.page_size,
+                                                         request.page_token)
+        return pb.ListPhoneMatchImportErrorsResponse(errors=[row_error_pb(e) for e in errors],
+                                                     next_page_token=token)
+
+    async def MatchPhoneForBrand(self, request: pb.MatchPhoneForBrandRequest,
+                                 context: grpc.aio.ServicerContext
+                                 ) -> pb.MatchPhoneForBrandResponse:
+        async def work(conn: Connection) -> pb.MatchPhoneForBrandResponse:
+            encrypted, crm_member_id = await usecases.match_phone_for_brand(
+                conn, self._vault, self._matcher, request.brand_id, request.account_id)
+            if not crm_member_id:
+                return pb.MatchPhoneForBrandResponse(result=pb.PHONE_MATCH_RESULT_NEW)
+            return pb.MatchPhoneForBrandResponse(result=pb.PHONE_MATCH_RESULT_MATCHED,
+                                                 encrypted_phone=encrypted,
+                                                 crm_member_id=crm_member_id)
+
+        return await self._idempotent.run("MatchPhoneForBrand", request,
+                                          pb.MatchPhoneForBrandResponse, work)
+
+    # --- merchant users ------------------------------------------------------------------
+
+    async def CreateMerchantUser(self, request: pb.CreateMerchantUserRequest,
+                                 context: grpc.aio.ServicerContext
+                                 ) -> pb.CreateMerchantUserResponse:
+        async def work(conn: Connection) -> pb.CreateMerchantUserResponse:
+            user = await usecases.create_merchant_user(conn, request.brand_id,
+                                                       request.login_name,
+                                                       request.display_name, request.password)
+            return pb.CreateMerchantUserResponse(user=merchant_pb(user))
+
+        return await self._idempotent.run("CreateMerchantUser", request,
+                                          pb.CreateMerchantUserResponse, work)
+
+    async def GetMerchantUser(self, request: pb.GetMerchantUserRequest,
+                              context: grpc.aio.ServicerContext) -> pb.GetMerchantUserResponse:
+        async with self._db.connection() as conn:
+            user = await usecases.get_merchant_user(conn, request.brand_id,
+                                                    request.merchant_user_id)
+        return pb.GetMerchantUserResponse(user=merchant_pb(user))
+
+    async def ListMerchantUsers(self, request: pb.ListMerchantUsersRequest,
+                                context: grpc.aio.ServicerContext
+                                ) -> pb.ListMerchantUsersResponse:
+        async with self._db.connection() as conn:
+            users, token = await usecases.list_merchant_users(conn, request.brand_id,
+                                                              request.page_size,
+                                                              request.page_token)
+        return pb.ListMerchantUsersResponse(users=[merchant_pb(u) for u in users],
+                                            next_page_token=token)
+
+    async def DisableMerchantUser(self, request: pb.DisableMerchantUserRequest,
+                                  context: grpc.aio.ServicerContext
+                                  ) -> pb.DisableMerchantUserResponse:
+        async def work(conn: Connection) -> pb.DisableMerchantUserResponse:
+            user = await usecases.disable_merchant_user(conn, request.brand_id,
+                                                        request.merchant_user_id)
+            return pb.DisableMerchantUserResponse(user=merchant_pb(user))
+
+        return await self._idempotent.run("DisableMerchantUser", request,
+                                          pb.DisableMerchantUserResponse, work)
+
+    async def IssueMerchantToken(self, request: pb.IssueMerchantTokenRequest,
+                                 context: grpc.aio.ServicerContext
+                                 ) -> pb.IssueMerchantTokenResponse:
+        async with self._db.connection() as conn:
+            token, claims = await usecases.issue_merchant_token(
+                conn, self._codec, request.merchant_user_id, request.ttl_seconds)
+        return pb.IssueMerchantTokenResponse(token=token, brand_id=claims.brand_id,
+                                             expire_time=timestamp(claims.expires_at))
+
+    async def SignInMerchant(self, request: pb.SignInMerchantRequest,
+                             context: grpc.aio.ServicerContext) -> pb.SignInMerchantResponse:
+        async with self._db.connection() as conn:
+            token, claims, user = await usecases.sign_in_merchant(
+                conn, self._codec, request.login_name, request.password)
+        return pb.SignInMerchantResponse(token=token, user=merchant_pb(user),
+                                         expire_time=timestamp(claims.expires_at))

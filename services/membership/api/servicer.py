@@ -2,28 +2,64 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import grpc
+from google.protobuf import timestamp_pb2
 
 from brandclub.membership.v1 import membership_service_pb2 as pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as pb_grpc
 from libs.db import Connection, Database
-from libs.errors import InvalidArgument
+from libs.errors import InvalidArgument, NotFound
 from libs.idempotency import IdempotentExecutor
-from libs.protoconv import timestamp
+from libs.protoconv import from_timestamp, timestamp
 from services.membership import usecases
-from services.membership.domain.model import Brand, MemberCard, MemberStatus, ProgramMode, Shop
+from services.membership.adapters.card_cache import NOT_A_MEMBER, CardCache
+from services.membership.adapters.identity_client import IdentityClient, MatchResult
+from services.membership.adapters.postgres import as_date
+from services.membership.domain.model import (
+    Brand,
+    ConsentState,
+    Gender,
+    MemberCard,
+    MemberRecord,
+    MemberStatus,
+    PhoneMatch,
+    ProgramMode,
+    Shop,
+    Stats,
+)
+from services.membership.domain.program import Program, Tier
 
 _MODES = {pb.PROGRAM_MODE_CONNECTED: ProgramMode.CONNECTED,
           pb.PROGRAM_MODE_NON_CONNECTED: ProgramMode.NON_CONNECTED}
 _STATUSES = {MemberStatus.LV0: pb.MEMBER_STATUS_LV0,
              MemberStatus.CARD_MEMBER: pb.MEMBER_STATUS_CARD_MEMBER,
              MemberStatus.ENDED: pb.MEMBER_STATUS_ENDED}
+_STATUSES_IN = {v: k for k, v in _STATUSES.items()}
+_CONSENT = {ConsentState.NONE: pb.CONSENT_STATE_NONE,
+            ConsentState.CURRENT: pb.CONSENT_STATE_CURRENT,
+            ConsentState.OUTDATED: pb.CONSENT_STATE_OUTDATED}
+_GENDERS = {Gender.MALE: pb.GENDER_MALE, Gender.FEMALE: pb.GENDER_FEMALE,
+            Gender.UNKNOWN: pb.GENDER_UNSPECIFIED}
+_GENDERS_IN = {v: k for k, v in _GENDERS.items()}
+_MATCHES = {PhoneMatch.NOT_APPLICABLE: pb.PHONE_MATCH_NOT_APPLICABLE,
+            PhoneMatch.MATCHED: pb.PHONE_MATCH_MATCHED, PhoneMatch.NEW: pb.PHONE_MATCH_NEW}
+_VALIDITY = {pb.VALIDITY_VALID: False, pb.VALIDITY_DORMANT: True}
+
+
+def _mode_pb(mode: ProgramMode) -> pb.ProgramMode.ValueType:
+    return next(k for k, v in _MODES.items() if v is mode)
+
+
+def _time(value: timestamp_pb2.Timestamp, present: bool) -> datetime | None:
+    return from_timestamp(value) if present else None
 
 
 def brand_pb(brand: Brand) -> pb.Brand:
-    mode = next(k for k, v in _MODES.items() if v is brand.mode)
-    return pb.Brand(brand_id=brand.brand_id, display_name=brand.display_name, mode=mode,
-                    time_zone=brand.time_zone, create_time=timestamp(brand.created_at))
+    return pb.Brand(brand_id=brand.brand_id, display_name=brand.display_name,
+                    mode=_mode_pb(brand.mode), time_zone=brand.time_zone,
+                    create_time=timestamp(brand.created_at))
 
 
 def shop_pb(shop: Shop) -> pb.Shop:
@@ -33,7 +69,7 @@ def shop_pb(shop: Shop) -> pb.Shop:
 
 def card_pb(card: MemberCard) -> pb.MemberCard:
     member = card.member
-    return pb.MemberCard(
+    message = pb.MemberCard(
         brand_id=card.brand.brand_id,
         brand_display_name=card.brand.display_name,
         account_id=member.account_id,
@@ -42,12 +78,81 @@ def card_pb(card: MemberCard) -> pb.MemberCard:
         member_since=timestamp(member.member_since),
         lv0_notice_pending=member.lv0_notice_pending,
         followed_shop_ids=card.followed_shop_ids,
+        member_id=member.member_id,
+        level_name=card.level_name,
+        consent_state=_CONSENT[card.consent_state],
+        consent_terms_version=member.consent_terms_version if member.is_card_member else "",
+        gift_pack_offered=card.gift_pack_offered,
+        gift_pack_id=card.brand.lv0_gift_pack_id if card.gift_pack_offered else "",
+        growth_cents=card.growth_cents,
+        next_level_growth_cents=card.next_level_growth_cents,
     )
+    if member.joined_at is not None and member.is_card_member:
+        message.join_time.CopyFrom(timestamp(member.joined_at))
+    return message
+
+
+def program_pb(program: Program, brand: Brand) -> pb.Program:
+    return pb.Program(
+        program_id=program.program_id, brand_id=program.brand_id, mode=_mode_pb(brand.mode),
+        terms_version=program.terms_version, terms_url=program.terms_url,
+        consent_purposes=program.consent_purposes,
+        tiers=[pb.Tier(level=t.level, name=t.name,
+                       growth_threshold_cents=t.growth_threshold_cents,
+                       privileges=t.privileges,
+                       points_multiplier_percent=t.points_multiplier_percent)
+               for t in program.tiers],
+        growth_window_days=program.growth_window_days, retention_days=program.retention_days,
+        dormant_after_days=program.dormant_after_days,
+        update_time=timestamp(program.updated_at), lv0_gift_pack_id=brand.lv0_gift_pack_id)
+
+
+def stats_pb(stats: Stats) -> pb.MemberStats:
+    message = pb.MemberStats(order_count=stats.order_count, paid_cents=stats.paid_cents,
+                             growth_cents=stats.growth_cents)
+    if stats.first_order_at is not None:
+        message.first_order_time.CopyFrom(timestamp(stats.first_order_at))
+    if stats.last_order_at is not None:
+        message.last_order_time.CopyFrom(timestamp(stats.last_order_at))
+    return message
+
+
+def member_pb(record: MemberRecord) -> pb.Member:
+    member, profile = record.member, record.profile
+    message = pb.Member(
+        member_id=member.member_id, brand_id=member.brand_id, account_id=member.account_id,
+        status=_STATUSES[member.status], level=member.level,
+        source_channel=member.source_channel, member_since=timestamp(member.member_since),
+        dormant=member.dormant, birthday=as_date(profile.birthday),
+        gender=_GENDERS[profile.gender], baby_birthday=as_date(profile.baby_birthday),
+        has_phone=profile.has_phone, phone_match=_MATCHES[profile.phone_match],
+        encrypted_phone=profile.encrypted_phone, crm_member_id=profile.crm_member_id,
+        stats=stats_pb(record.stats), invite_code=record.invite_code,
+        lv0_notice_pending=member.lv0_notice_pending)
+    if member.joined_at is not None:
+        message.join_time.CopyFrom(timestamp(member.joined_at))
+    if record.ended_at is not None:
+        message.end_time.CopyFrom(timestamp(record.ended_at))
+    if member.level_since is not None:
+        message.level_since.CopyFrom(timestamp(member.level_since))
+    if record.consent is not None:
+        message.consent.CopyFrom(pb.Consent(
+            terms_version=record.consent.terms_version, purposes=record.consent.purposes,
+            consent_time=timestamp(record.consent.consented_at),
+            channel=record.consent.channel))
+    return message
+
+
+def _tier(message: pb.Tier) -> Tier:
+    return Tier(message.level, message.name, message.growth_threshold_cents,
+                tuple(message.privileges), message.points_multiplier_percent)
 
 
 class MembershipServicer(pb_grpc.MembershipServiceServicer):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache: CardCache, identity: IdentityClient) -> None:
         self._db = db
+        self._cache = cache
+        self._identity = identity
         self._idempotent = IdempotentExecutor(db)
 
     async def CreateBrand(self, request: pb.CreateBrandRequest,
@@ -82,6 +187,13 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
         async with self._db.connection() as conn:
             return pb.GetShopResponse(shop=shop_pb(await usecases.get_shop(conn, request.shop_id)))
 
+    async def ListShops(self, request: pb.ListShopsRequest,
+                        context: grpc.aio.ServicerContext) -> pb.ListShopsResponse:
+        async with self._db.connection() as conn:
+            shops, token = await usecases.list_shops(conn, request.brand_id, request.page_size,
+                                                     request.page_token)
+        return pb.ListShopsResponse(shops=[shop_pb(s) for s in shops], next_page_token=token)
+
     async def FollowShop(self, request: pb.FollowShopRequest,
                          context: grpc.aio.ServicerContext) -> pb.FollowShopResponse:
         async def work(conn: Connection) -> pb.FollowShopResponse:
@@ -90,7 +202,9 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
             return pb.FollowShopResponse(card=card_pb(result.card),
                                          became_member=result.became_member)
 
-        return await self._idempotent.run("FollowShop", request, pb.FollowShopResponse, work)
+        reply = await self._idempotent.run("FollowShop", request, pb.FollowShopResponse, work)
+        await self._cache.forget(reply.card.brand_id, [reply.card.account_id])
+        return reply
 
     async def UnfollowShop(self, request: pb.UnfollowShopRequest,
                            context: grpc.aio.ServicerContext) -> pb.UnfollowShopResponse:
@@ -98,11 +212,254 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
             card = await usecases.unfollow_shop(conn, request.shop_id, request.account_id)
             return pb.UnfollowShopResponse(card=card_pb(card))
 
-        return await self._idempotent.run("UnfollowShop", request, pb.UnfollowShopResponse,
-                                          work)
+        reply = await self._idempotent.run("UnfollowShop", request, pb.UnfollowShopResponse,
+                                           work)
+        await self._cache.forget(reply.card.brand_id, [reply.card.account_id])
+        return reply
 
     async def GetMemberCard(self, request: pb.GetMemberCardRequest,
                             context: grpc.aio.ServicerContext) -> pb.GetMemberCardResponse:
+        brand_id, account_id = request.brand_id.strip(), request.account_id.strip()
+        cached, version = (None, b"?")
+        if brand_id and account_id:
+            cached, version = await self._cache.get(brand_id, account_id)
+        if cached == NOT_A_MEMBER:
+            raise NotFound(f"account {account_id} is not a member of brand {brand_id}",
+                           reason="MEMBER_NOT_FOUND", metadata={"brand_id": brand_id})
+        if cached is not None:
+            return pb.GetMemberCardResponse(card=pb.MemberCard.FromString(cached))
+        try:
+            async with self._db.connection() as conn:
+                card = card_pb(await usecases.get_member_card(conn, brand_id, account_id))
+        except NotFound as error:
+            if error.reason == "MEMBER_NOT_FOUND":
+                await self._cache.put(brand_id, account_id, NOT_A_MEMBER, version)
+            raise
+        await self._cache.put(brand_id, account_id, card.SerializeToString(), version)
+        return pb.GetMemberCardResponse(card=card)
+
+    # --- program ---------------------------------------------------------------------------
+
+    async def GetProgram(self, request: pb.GetProgramRequest,
+                         context: grpc.aio.ServicerContext) -> pb.GetProgramResponse:
         async with self._db.connection() as conn:
-            card = await usecases.get_member_card(conn, request.brand_id, request.account_id)
-        return pb.GetMemberCardResponse(card=card_pb(card))
+            program, brand = await usecases.get_program(conn, request.brand_id)
+        return pb.GetProgramResponse(program=program_pb(program, brand))
+
+    async def UpdateProgram(self, request: pb.UpdateProgramRequest,
+                            context: grpc.aio.ServicerContext) -> pb.UpdateProgramResponse:
+        mode = _MODES.get(request.mode)
+        if request.mode != pb.PROGRAM_MODE_UNSPECIFIED and mode is None:
+            raise InvalidArgument("mode must be CONNECTED or NON_CONNECTED", field="mode")
+        draft = Program("", request.brand_id, request.terms_version, request.terms_url,
+                        tuple(request.consent_purposes), tuple(_tier(t) for t in request.tiers),
+                        request.growth_window_days, request.retention_days,
+                        request.dormant_after_days, datetime.min)
+
+        async def work(conn: Connection) -> pb.UpdateProgramResponse:
+            program, brand = await usecases.update_program(conn, request.brand_id, mode, draft)
+            return pb.UpdateProgramResponse(program=program_pb(program, brand))
+
+        reply = await self._idempotent.run("UpdateProgram", request, pb.UpdateProgramResponse,
+                                           work)
+        await self._cache.forget_brand(reply.program.brand_id)
+        return reply
+
+    async def SetLv0GiftPackOffer(self, request: pb.SetLv0GiftPackOfferRequest,
+                                  context: grpc.aio.ServicerContext
+                                  ) -> pb.SetLv0GiftPackOfferResponse:
+        async def work(conn: Connection) -> pb.SetLv0GiftPackOfferResponse:
+            program, brand = await usecases.set_gift_pack_offer(conn, request.brand_id,
+                                                                request.gift_pack_id)
+            return pb.SetLv0GiftPackOfferResponse(program=program_pb(program, brand))
+
+        reply = await self._idempotent.run("SetLv0GiftPackOffer", request,
+                                           pb.SetLv0GiftPackOfferResponse, work)
+        await self._cache.forget_brand(reply.program.brand_id)
+        return reply
+
+    # --- LV0 ----------------------------------------------------------------------------------
+
+    async def ImportFollowers(self, request: pb.ImportFollowersRequest,
+                              context: grpc.aio.ServicerContext) -> pb.ImportFollowersResponse:
+        followers = [(f.account_id, _time(f.follow_time, f.HasField("follow_time")))
+                     for f in request.followers]
+        touched: list[tuple[str, list[str]]] = []
+
+        async def work(conn: Connection) -> pb.ImportFollowersResponse:
+            became, already, brand_id, accounts = await usecases.import_followers(
+                conn, request.shop_id, followers)
+            touched.append((brand_id, accounts))
+            return pb.ImportFollowersResponse(became_lv0=became, already_members=already)
+
+        reply = await self._idempotent.run("ImportFollowers", request,
+                                           pb.ImportFollowersResponse, work)
+        for brand_id, accounts in touched:
+            await self._cache.forget(brand_id, accounts)
+        return reply
+
+    async def ClearLv0Notice(self, request: pb.ClearLv0NoticeRequest,
+                             context: grpc.aio.ServicerContext) -> pb.ClearLv0NoticeResponse:
+        async def work(conn: Connection) -> pb.ClearLv0NoticeResponse:
+            card = await usecases.clear_lv0_notice(conn, request.brand_id, request.account_id)
+            return pb.ClearLv0NoticeResponse(card=card_pb(card))
+
+        reply = await self._idempotent.run("ClearLv0Notice", request,
+                                           pb.ClearLv0NoticeResponse, work)
+        await self._cache.forget(reply.card.brand_id, [reply.card.account_id])
+        return reply
+
+    # --- card opening and leaving ---------------------------------------------------------------
+
+    async def OpenCard(self, request: pb.OpenCardRequest,
+                       context: grpc.aio.ServicerContext) -> pb.OpenCardResponse:
+        join = usecases.JoinRequest(
+            request.brand_id, request.account_id, request.channel, request.terms_version,
+            tuple(request.purposes), bool(request.phone.strip()), request.birthday,
+            _GENDERS_IN.get(request.gender, Gender.UNKNOWN), request.baby_birthday,
+            request.invite_code, request.shop_id.strip())
+        if request.gender not in _GENDERS_IN:
+            raise InvalidArgument("gender is not a known value", field="gender")
+        if not request.request_id:
+            raise InvalidArgument("request_id is required for this call", field="request_id",
+                                  reason="REQUEST_ID_REQUIRED")
+        async with self._db.connection() as conn:
+            plan = await usecases.plan_join(conn, join)
+        match: MatchResult | None = None
+        if not plan.already_member:
+            # Vault first (both calls are safe to repeat); the join commits only after them.
+            await self._identity.store_phone(f"{request.request_id}:phone", plan.request.account_id,
+                                             request.phone)
+            if plan.brand.mode is ProgramMode.CONNECTED:
+                match = await self._identity.match_phone(f"{request.request_id}:match",
+                                                         plan.brand.brand_id,
+                                                         plan.request.account_id)
+
+        async def work(conn: Connection) -> pb.OpenCardResponse:
+            result = await usecases.open_card(conn, plan, match)
+            return pb.OpenCardResponse(
+                card=card_pb(result.card), joined=result.joined,
+                phone_match=_MATCHES[result.profile.phone_match],
+                encrypted_phone=result.profile.encrypted_phone,
+                crm_member_id=result.profile.crm_member_id)
+
+        # The stored fingerprint must not be a plain hash of the phone number: leave it out.
+        fingerprinted = pb.OpenCardRequest()
+        fingerprinted.CopyFrom(request)
+        fingerprinted.ClearField("phone")
+        reply = await self._idempotent.run("OpenCard", fingerprinted, pb.OpenCardResponse, work)
+        await self._cache.forget(reply.card.brand_id, [reply.card.account_id])
+        return reply
+
+    async def CancelMembership(self, request: pb.CancelMembershipRequest,
+                               context: grpc.aio.ServicerContext
+                               ) -> pb.CancelMembershipResponse:
+        async def work(conn: Connection) -> pb.CancelMembershipResponse:
+            record = await usecases.cancel_membership(conn, request.brand_id,
+                                                      request.account_id, request.reason)
+            return pb.CancelMembershipResponse(member=member_pb(record))
+
+        reply = await self._idempotent.run("CancelMembership", request,
+                                           pb.CancelMembershipResponse, work)
+        await self._cache.forget(reply.member.brand_id, [reply.member.account_id])
+        return reply
+
+    # --- brand-facing reads -----------------------------------------------------------------
+
+    async def GetMember(self, request: pb.GetMemberRequest,
+                        context: grpc.aio.ServicerContext) -> pb.GetMemberResponse:
+        async with self._db.connection() as conn:
+            record = await usecases.get_member(conn, request.brand_id, request.member_id,
+                                               request.account_id)
+        return pb.GetMemberResponse(member=member_pb(record))
+
+    async def ListMembers(self, request: pb.ListMembersRequest,
+                          context: grpc.aio.ServicerContext) -> pb.ListMembersResponse:
+        status = None
+        if request.status != pb.MEMBER_STATUS_UNSPECIFIED:
+            if request.status not in _STATUSES_IN:
+                raise InvalidArgument("status is not a known value", field="status")
+            status = _STATUSES_IN[request.status]
+        if request.validity not in (pb.VALIDITY_UNSPECIFIED, *_VALIDITY):
+            raise InvalidArgument("validity is not a known value", field="validity")
+        async with self._db.connection() as conn:
+            records, token = await usecases.list_members(
+                conn, request.brand_id, status, list(request.levels),
+                _VALIDITY.get(request.validity), request.page_size, request.page_token)
+        return pb.ListMembersResponse(members=[member_pb(r) for r in records],
+                                      next_page_token=token)
+
+    async def CountMembers(self, request: pb.CountMembersRequest,
+                           context: grpc.aio.ServicerContext) -> pb.CountMembersResponse:
+        async with self._db.connection() as conn:
+            counts = await usecases.count_members(conn, request.brand_id)
+        return pb.CountMembersResponse(
+            lv0_valid=counts.lv0_valid, lv0_dormant=counts.lv0_dormant,
+            card_valid=counts.card_valid, card_dormant=counts.card_dormant,
+            levels=[pb.LevelCount(level=level, valid=valid, dormant=dormant)
+                    for level, (valid, dormant) in counts.levels.items()])
+
+    # --- marketplace facts ------------------------------------------------------------------
+
+    async def RecordCartItemAdded(self, request: pb.RecordCartItemAddedRequest,
+                                  context: grpc.aio.ServicerContext
+                                  ) -> pb.RecordCartItemAddedResponse:
+        async with self._db.transaction() as conn:
+            duplicate, _ = await usecases.record_cart_item_added(
+                conn, request.event_id, request.shop_id, request.account_id, request.sku_id,
+                _time(request.add_time, request.HasField("add_time")))
+        return pb.RecordCartItemAddedResponse(duplicate=duplicate)
+
+    async def RecordOrderPaid(self, request: pb.RecordOrderPaidRequest,
+                              context: grpc.aio.ServicerContext) -> pb.RecordOrderPaidResponse:
+        async with self._db.transaction() as conn:
+            outcome = await usecases.record_order_paid(
+                conn, request.event_id, request.shop_id, request.account_id, request.order_id,
+                request.paid_cents, _time(request.paid_time, request.HasField("paid_time")),
+                _time(request.return_window_end_time,
+                      request.HasField("return_window_end_time")))
+        if not outcome.duplicate:
+            await self._cache.forget(outcome.brand_id, [request.account_id])
+        return pb.RecordOrderPaidResponse(duplicate=outcome.duplicate,
+                                          stats=stats_pb(outcome.stats), level=outcome.level)
+
+    async def RecordOrderRefunded(self, request: pb.RecordOrderRefundedRequest,
+                                  context: grpc.aio.ServicerContext
+                                  ) -> pb.RecordOrderRefundedResponse:
+        async with self._db.transaction() as conn:
+            outcome = await usecases.record_order_refunded(
+                conn, request.event_id, request.shop_id, request.account_id, request.order_id,
+                request.refund_id, request.refunded_cents,
+                _time(request.refund_time, request.HasField("refund_time")))
+        if not outcome.duplicate:
+            await self._cache.forget(outcome.brand_id, [request.account_id])
+        return pb.RecordOrderRefundedResponse(duplicate=outcome.duplicate,
+                                              stats=stats_pb(outcome.stats),
+                                              level=outcome.level)
+
+    async def RecordAccountStatus(self, request: pb.RecordAccountStatusRequest,
+                                  context: grpc.aio.ServicerContext
+                                  ) -> pb.RecordAccountStatusResponse:
+        async with self._db.transaction() as conn:
+            duplicate, _ = await usecases.record_account_status(
+                conn, request.event_id, request.account_id, request.abnormal)
+        return pb.RecordAccountStatusResponse(duplicate=duplicate)
+
+    async def RecordAccountActivity(self, request: pb.RecordAccountActivityRequest,
+                                    context: grpc.aio.ServicerContext
+                                    ) -> pb.RecordAccountActivityResponse:
+        async with self._db.transaction() as conn:
+            duplicate, _ = await usecases.record_account_activity(
+                conn, request.event_id, request.account_id,
+                _time(request.last_active_time, request.HasField("last_active_time")))
+        return pb.RecordAccountActivityResponse(duplicate=duplicate)
+
+    async def EvaluateMembers(self, request: pb.EvaluateMembersRequest,
+                              context: grpc.aio.ServicerContext
+                              ) -> pb.EvaluateMembersResponse:
+        result = await usecases.evaluate_brand(self._db, request.brand_id)
+        await self._cache.forget(request.brand_id.strip(), result.changed_accounts or [])
+        return pb.EvaluateMembersResponse(levels_raised=result.raised,
+                                          levels_lowered=result.lowered,
+                                          became_dormant=result.became_dormant,
+                                          became_valid=result.became_valid)

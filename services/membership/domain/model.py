@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from libs.errors import InvalidArgument, require
@@ -54,6 +54,7 @@ class Brand:
     mode: ProgramMode
     time_zone: str
     created_at: datetime
+    lv0_gift_pack_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,32 @@ class Member:
     source_channel: str
     member_since: datetime
     lv0_notice_pending: bool = False
+    joined_at: datetime | None = None
+    level_since: datetime | None = None
+    consent_terms_version: str = ""
+    dormant: bool = False
 
     @property
     def is_card_member(self) -> bool:
         return self.status is MemberStatus.CARD_MEMBER
+
+
+class Gender(enum.Enum):
+    MALE = "male"
+    FEMALE = "female"
+    UNKNOWN = "unknown"
+
+
+class PhoneMatch(enum.Enum):
+    NOT_APPLICABLE = "not_applicable"
+    MATCHED = "matched"
+    NEW = "new"
+
+
+class ConsentState(enum.Enum):
+    NONE = "none"
+    CURRENT = "current"
+    OUTDATED = "outdated"
 
 
 @dataclass(frozen=True)
@@ -85,6 +108,65 @@ class MemberCard:
     brand: Brand
     member: Member
     followed_shop_ids: list[str] = field(default_factory=list)
+    level_name: str = ""
+    current_terms_version: str = ""
+    growth_cents: int = 0
+    next_level_growth_cents: int = 0
+
+    @property
+    def consent_state(self) -> ConsentState:
+        if not self.member.is_card_member or not self.member.consent_terms_version:
+            return ConsentState.NONE
+        if self.member.consent_terms_version == self.current_terms_version:
+            return ConsentState.CURRENT
+        return ConsentState.OUTDATED
+
+    @property
+    def gift_pack_offered(self) -> bool:
+        """An LV0 shopper entering a shop of a brand with a gift pack sees it offered."""
+        return self.member.status is MemberStatus.LV0 and bool(self.brand.lv0_gift_pack_id)
+
+
+@dataclass(frozen=True)
+class Stats:
+    order_count: int = 0
+    paid_cents: int = 0
+    first_order_at: datetime | None = None
+    last_order_at: datetime | None = None
+    growth_cents: int = 0
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a card member authorised the brand to receive (never a plaintext phone)."""
+
+    birthday: date | None = None
+    gender: Gender = Gender.UNKNOWN
+    baby_birthday: date | None = None
+    has_phone: bool = False
+    phone_match: PhoneMatch = PhoneMatch.NOT_APPLICABLE
+    encrypted_phone: str = ""
+    crm_member_id: str = ""
+
+
+@dataclass(frozen=True)
+class Consent:
+    terms_version: str
+    purposes: tuple[str, ...]
+    consented_at: datetime
+    channel: str
+
+
+@dataclass(frozen=True)
+class MemberRecord:
+    """A member as the brand reads it."""
+
+    member: Member
+    profile: Profile
+    consent: Consent | None
+    stats: Stats
+    invite_code: str
+    ended_at: datetime | None
 
 
 def member_from_follow(brand_id: str, account_id: str, channel: str, now: datetime) -> Member:

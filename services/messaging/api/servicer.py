@@ -1,26 +1,172 @@
-"""gRPC servicer for messaging: protobuf <-> use cases."""
+"""gRPC servicer for messaging: protobuf <-> use cases, nothing else."""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
 
 import grpc
 
 from brandclub.messaging.v1 import messaging_service_pb2 as pb
 from brandclub.messaging.v1 import messaging_service_pb2_grpc as pb_grpc
-from libs.db import Database
-from libs.protoconv import timestamp
-from services.messaging import usecases
+from libs.db import Connection, Database, Record
+from libs.errors import InvalidArgument
+from libs.idempotency import IdempotentExecutor
+from libs.protoconv import from_timestamp, timestamp
+from services.messaging import automation, usecases
+from services.messaging.adapters.crypto import CredentialCipher
+from services.messaging.domain.campaigns import Campaign, CampaignStatus
+from services.messaging.domain.channels import Channel, ChannelConfig, ProviderKind, Purpose
+from services.messaging.domain.governance import Policy
+from services.messaging.domain.journeys import Condition, Journey, Step, StepKind, Trigger
+from services.messaging.domain.messages import MessageStatus, OutboundMessage
+from services.messaging.domain.templates import Template
+from services.messaging.ports import AudienceSource
+
+CHANNELS = {pb.CHANNEL_INBOX: Channel.INBOX, pb.CHANNEL_SMS: Channel.SMS,
+            pb.CHANNEL_WECHAT: Channel.WECHAT}
+PURPOSES = {pb.PURPOSE_SERVICE: Purpose.SERVICE, pb.PURPOSE_MARKETING: Purpose.MARKETING}
+PROVIDERS = {pb.PROVIDER_SANDBOX: ProviderKind.SANDBOX,
+             pb.PROVIDER_ALIYUN_SMS: ProviderKind.ALIYUN_SMS,
+             pb.PROVIDER_WECHAT_OA: ProviderKind.WECHAT_OA}
+STATUSES = {MessageStatus.QUEUED: pb.MESSAGE_STATUS_QUEUED,
+            MessageStatus.SENDING: pb.MESSAGE_STATUS_SENDING,
+            MessageStatus.SENT: pb.MESSAGE_STATUS_SENT,
+            MessageStatus.DELIVERED: pb.MESSAGE_STATUS_DELIVERED,
+            MessageStatus.READ: pb.MESSAGE_STATUS_READ,
+            MessageStatus.FAILED: pb.MESSAGE_STATUS_FAILED,
+            MessageStatus.SUPPRESSED: pb.MESSAGE_STATUS_SUPPRESSED}
+CAMPAIGN_STATUSES = {CampaignStatus.DRAFT: pb.CAMPAIGN_STATUS_DRAFT,
+                     CampaignStatus.SCHEDULED: pb.CAMPAIGN_STATUS_SCHEDULED,
+                     CampaignStatus.RUNNING: pb.CAMPAIGN_STATUS_RUNNING,
+                     CampaignStatus.FANNED_OUT: pb.CAMPAIGN_STATUS_FANNED_OUT}
+TRIGGERS = {pb.JOURNEY_TRIGGER_CART_ADDED: Trigger.CART_ADDED,
+            pb.JOURNEY_TRIGGER_ORDER_PAID: Trigger.ORDER_PAID,
+            pb.JOURNEY_TRIGGER_CARD_OPENED: Trigger.CARD_OPENED,
+            pb.JOURNEY_TRIGGER_TIER_CHANGED: Trigger.TIER_CHANGED,
+            pb.JOURNEY_TRIGGER_BIRTHDAY: Trigger.BIRTHDAY,
+            pb.JOURNEY_TRIGGER_REPURCHASE_DUE: Trigger.REPURCHASE_DUE}
+STEP_KINDS = {pb.JOURNEY_STEP_KIND_WAIT: StepKind.WAIT,
+              pb.JOURNEY_STEP_KIND_BRANCH: StepKind.BRANCH,
+              pb.JOURNEY_STEP_KIND_SEND: StepKind.SEND,
+              pb.JOURNEY_STEP_KIND_ISSUE_COUPON: StepKind.ISSUE_COUPON,
+              pb.JOURNEY_STEP_KIND_GRANT_POINTS: StepKind.GRANT_POINTS,
+              pb.JOURNEY_STEP_KIND_EXIT: StepKind.EXIT}
+CONDITIONS = {pb.JOURNEY_CONDITION_ORDERED_SINCE_ENTRY: Condition.ORDERED_SINCE_ENTRY,
+              pb.JOURNEY_CONDITION_LEVEL_AT_LEAST: Condition.LEVEL_AT_LEAST,
+              pb.JOURNEY_CONDITION_ORDER_CENTS_AT_LEAST: Condition.ORDER_CENTS_AT_LEAST,
+              pb.JOURNEY_CONDITION_IN_SEGMENT: Condition.IN_SEGMENT}
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _enum(mapping: dict[K, V], value: K, field: str) -> V:
+    if value not in mapping:
+        raise InvalidArgument(f"{field} must be set to a known value", field=field,
+                              reason="ENUM_REQUIRED")
+    return mapping[value]
+
+
+def _back(mapping: dict[K, V], value: V) -> K:
+    return next(k for k, v in mapping.items() if v == value)
+
+
+def _ts(value: datetime | None) -> Any:
+    return timestamp(value) if value else None
+
+
+def message_pb(m: OutboundMessage) -> pb.OutboundMessage:
+    return pb.OutboundMessage(
+        message_id=m.message_id, brand_id=m.brand_id, account_id=m.account_id,
+        channel=_back(CHANNELS, m.channel), purpose=_back(PURPOSES, m.purpose),
+        template_id=m.template_id, campaign_id=m.campaign_id or "",
+        journey_id=m.journey_id or "", status=STATUSES[m.status], reason=m.reason,
+        not_before_time=timestamp(m.not_before), attempts=m.attempts,
+        provider_message_id=m.provider_message_id or "", create_time=timestamp(m.created_at),
+        sent_time=_ts(m.sent_at), delivered_time=_ts(m.delivered_at),
+        read_time=_ts(m.read_at), deferrals=m.deferrals)
+
+
+def channel_pb(c: ChannelConfig) -> pb.ChannelConfig:
+    return pb.ChannelConfig(brand_id=c.brand_id, channel=_back(CHANNELS, c.channel),
+                            provider=_back(PROVIDERS, c.provider), settings=c.settings,
+                            credential_names=c.credential_names,
+                            update_time=timestamp(c.updated_at))
+
+
+def policy_pb(p: Policy) -> pb.MessagingPolicy:
+    return pb.MessagingPolicy(brand_id=p.brand_id, daily_cap=p.daily_cap,
+                              weekly_cap=p.weekly_cap, quiet_start_minute=p.quiet_start_minute,
+                              quiet_end_minute=p.quiet_end_minute)
+
+
+def consent_pb(r: Record) -> pb.Consent:
+    return pb.Consent(brand_id=r["brand_id"], account_id=r["account_id"],
+                      channel=_back(CHANNELS, Channel(r["channel"])),
+                      purpose=_back(PURPOSES, Purpose(r["purpose"])), granted=r["granted"],
+                      source=r["source"], update_time=timestamp(r["updated_at"]))
+
+
+def template_pb(t: Template) -> pb.Template:
+    return pb.Template(template_id=t.template_id, brand_id=t.brand_id,
+                       channel=_back(CHANNELS, t.channel), purpose=_back(PURPOSES, t.purpose),
+                       name=t.name, title=t.title, body=t.body,
+                       provider_template_code=t.provider_template_code,
+                       provider_params=t.provider_params, variables=t.variables,
+                       custom_variables=t.custom_variables, link_url=t.link_url,
+                       create_time=timestamp(t.created_at))
+
+
+def campaign_pb(c: Campaign) -> pb.Campaign:
+    return pb.Campaign(campaign_id=c.campaign_id, brand_id=c.brand_id, name=c.name,
+                       snapshot_id=c.snapshot_id, template_id=c.template_id,
+                       channel=_back(CHANNELS, c.channel), status=CAMPAIGN_STATUSES[c.status],
+                       variables=c.variables, throttle_per_second=c.throttle_per_second,
+                       holdout_basis_points=c.holdout_basis_points,
+                       conversion_window_days=c.conversion_window_days,
+                       schedule_time=_ts(c.schedule_at), launch_time=_ts(c.launched_at),
+                       create_time=timestamp(c.created_at))
+
+
+def journey_pb(j: Journey) -> pb.Journey:
+    return pb.Journey(
+        journey_id=j.journey_id, brand_id=j.brand_id, name=j.name,
+        trigger=_back(TRIGGERS, j.trigger), allow_reentry=j.allow_reentry, active=j.active,
+        conversion_window_days=j.conversion_window_days, create_time=timestamp(j.created_at),
+        trigger_days=j.trigger_days, segment_id=j.segment_id,
+        steps=[pb.JourneyStep(
+            step_id=s.step_id, kind=_back(STEP_KINDS, s.kind), next_step_id=s.next_step_id,
+            wait_minutes=s.wait_minutes,
+            condition=(_back(CONDITIONS, s.condition) if s.condition
+                       else pb.JOURNEY_CONDITION_UNSPECIFIED), number=s.number,
+            on_true_step_id=s.on_true_step_id, on_false_step_id=s.on_false_step_id,
+            template_id=s.template_id, variables=s.variables,
+            coupon_template_id=s.coupon_template_id, points=s.points,
+            segment_id=s.segment_id) for s in j.steps])
 
 
 class MessagingServicer(pb_grpc.MessagingServiceServicer):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, cipher: CredentialCipher, audience: AudienceSource,
+                 clock: Callable[[], datetime]) -> None:
         self._db = db
+        self._idempotent = IdempotentExecutor(db)
+        self._cipher = cipher
+        self._audience = audience
+        self._clock = clock
+
+    # --- message box ---
 
     async def ListInboxMessages(self, request: pb.ListInboxMessagesRequest,
                                 context: grpc.aio.ServicerContext
                                 ) -> pb.ListInboxMessagesResponse:
         async with self._db.connection() as conn:
             page = await usecases.list_inbox(conn, request.brand_id, request.account_id,
-                                             request.page_size, request.page_token)
+                                             request.page_size, request.page_token,
+                                             request.unread_only)
         return pb.ListInboxMessagesResponse(
             messages=[pb.InboxMessage(message_id=m.message_id, brand_id=m.brand_id,
                                       account_id=m.account_id, title=m.title, body=m.body,
@@ -29,3 +175,286 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
             next_page_token=page.next_page_token,
             unread_count=page.unread_count,
         )
+
+    async def GetInboxUnreadCount(self, request: pb.GetInboxUnreadCountRequest,
+                                  context: grpc.aio.ServicerContext
+                                  ) -> pb.GetInboxUnreadCountResponse:
+        async with self._db.connection() as conn:
+            count = await usecases.unread_count(conn, request.brand_id, request.account_id)
+        return pb.GetInboxUnreadCountResponse(unread_count=count)
+
+    async def MarkInboxMessagesRead(self, request: pb.MarkInboxMessagesReadRequest,
+                                    context: grpc.aio.ServicerContext
+                                    ) -> pb.MarkInboxMessagesReadResponse:
+        async def work(conn: Connection) -> pb.MarkInboxMessagesReadResponse:
+            marked, unread = await usecases.mark_read(
+                conn, request.brand_id, request.account_id, list(request.message_ids),
+                request.all, self._clock())
+            return pb.MarkInboxMessagesReadResponse(marked_count=marked, unread_count=unread)
+
+        return await self._idempotent.run("MarkInboxMessagesRead", request,
+                                          pb.MarkInboxMessagesReadResponse, work)
+
+    # --- channels, policy, consent ---
+
+    async def ConfigureChannel(self, request: pb.ConfigureChannelRequest,
+                               context: grpc.aio.ServicerContext) -> pb.ConfigureChannelResponse:
+        channel = _enum(CHANNELS, request.channel, "channel")
+        provider = _enum(PROVIDERS, request.provider, "provider")
+
+        async def work(conn: Connection) -> pb.ConfigureChannelResponse:
+            config = await usecases.configure_channel(
+                conn, self._cipher, request.brand_id, channel, provider, dict(request.settings),
+                dict(request.credentials), self._clock())
+            return pb.ConfigureChannelResponse(config=channel_pb(config))
+
+        return await self._idempotent.run("ConfigureChannel", request,
+                                          pb.ConfigureChannelResponse, work)
+
+    async def ListChannels(self, request: pb.ListChannelsRequest,
+                           context: grpc.aio.ServicerContext) -> pb.ListChannelsResponse:
+        async with self._db.connection() as conn:
+            configs = await usecases.list_channels(conn, request.brand_id)
+        return pb.ListChannelsResponse(channels=[channel_pb(c) for c in configs])
+
+    async def SetMessagingPolicy(self, request: pb.SetMessagingPolicyRequest,
+                                 context: grpc.aio.ServicerContext
+                                 ) -> pb.SetMessagingPolicyResponse:
+        p = request.policy
+        policy = Policy(p.brand_id, p.daily_cap, p.weekly_cap, p.quiet_start_minute,
+                        p.quiet_end_minute)
+
+        async def work(conn: Connection) -> pb.SetMessagingPolicyResponse:
+            saved = await usecases.set_policy(conn, policy, self._clock())
+            return pb.SetMessagingPolicyResponse(policy=policy_pb(saved))
+
+        return await self._idempotent.run("SetMessagingPolicy", request,
+                                          pb.SetMessagingPolicyResponse, work)
+
+    async def GetMessagingPolicy(self, request: pb.GetMessagingPolicyRequest,
+                                 context: grpc.aio.ServicerContext
+                                 ) -> pb.GetMessagingPolicyResponse:
+        async with self._db.connection() as conn:
+            policy = await usecases.get_policy(conn, request.brand_id)
+        return pb.GetMessagingPolicyResponse(policy=policy_pb(policy))
+
+    async def SetConsent(self, request: pb.SetConsentRequest,
+                         context: grpc.aio.ServicerContext) -> pb.SetConsentResponse:
+        channel = _enum(CHANNELS, request.channel, "channel")
+        purpose = _enum(PURPOSES, request.purpose, "purpose")
+
+        async def work(conn: Connection) -> pb.SetConsentResponse:
+            row = await usecases.set_consent(conn, request.brand_id, request.account_id,
+                                             channel, purpose, request.granted, request.source,
+                                             self._clock())
+            return pb.SetConsentResponse(consent=consent_pb(row))
+
+        return await self._idempotent.run("SetConsent", request, pb.SetConsentResponse, work)
+
+    async def ListConsents(self, request: pb.ListConsentsRequest,
+                           context: grpc.aio.ServicerContext) -> pb.ListConsentsResponse:
+        async with self._db.connection() as conn:
+            rows = await usecases.list_consents(conn, request.brand_id, request.account_id)
+        return pb.ListConsentsResponse(consents=[consent_pb(r) for r in rows])
+
+    # --- templates and messages ---
+
+    async def CreateTemplate(self, request: pb.CreateTemplateRequest,
+                             context: grpc.aio.ServicerContext) -> pb.CreateTemplateResponse:
+        t = request.template
+        draft = Template("", t.brand_id, _enum(CHANNELS, t.channel, "template.channel"),
+                         _enum(PURPOSES, t.purpose, "template.purpose"), t.name, t.title,
+                         t.body, t.provider_template_code, dict(t.provider_params), [],
+                         list(t.custom_variables), t.link_url, self._clock())
+
+        async def work(conn: Connection) -> pb.CreateTemplateResponse:
+            return pb.CreateTemplateResponse(
+                template=template_pb(await usecases.create_template(conn, draft)))
+
+        return await self._idempotent.run("CreateTemplate", request, pb.CreateTemplateResponse,
+                                          work)
+
+    async def GetTemplate(self, request: pb.GetTemplateRequest,
+                          context: grpc.aio.ServicerContext) -> pb.GetTemplateResponse:
+        async with self._db.connection() as conn:
+            found = await usecases.get_template(conn, request.brand_id, request.template_id)
+        return pb.GetTemplateResponse(template=template_pb(found))
+
+    async def SendMessage(self, request: pb.SendMessageRequest,
+                          context: grpc.aio.ServicerContext) -> pb.SendMessageResponse:
+        schedule = (from_timestamp(request.schedule_time)
+                    if request.HasField("schedule_time") else None)
+
+        async def work(conn: Connection) -> pb.SendMessageResponse:
+            message = await usecases.send_message(
+                conn, request.request_id, request.brand_id, request.account_id,
+                request.template_id, dict(request.variables), schedule, self._clock())
+            return pb.SendMessageResponse(message=message_pb(message))
+
+        return await self._idempotent.run("SendMessage", request, pb.SendMessageResponse, work)
+
+    async def GetMessage(self, request: pb.GetMessageRequest,
+                         context: grpc.aio.ServicerContext) -> pb.GetMessageResponse:
+        async with self._db.connection() as conn:
+            message = await usecases.get_message(conn, request.brand_id, request.message_id)
+        return pb.GetMessageResponse(message=message_pb(message))
+
+    async def RecordDeliveryReceipt(self, request: pb.RecordDeliveryReceiptRequest,
+                                    context: grpc.aio.ServicerContext
+                                    ) -> pb.RecordDeliveryReceiptResponse:
+        channel = _enum(CHANNELS, request.channel, "channel")
+
+        async def work(conn: Connection) -> pb.RecordDeliveryReceiptResponse:
+            message = await usecases.record_receipt(
+                conn, request.brand_id, channel, request.provider_message_id,
+                request.delivered, request.error_code, self._clock())
+            return pb.RecordDeliveryReceiptResponse(message=message_pb(message))
+
+        return await self._idempotent.run("RecordDeliveryReceipt", request,
+                                          pb.RecordDeliveryReceiptResponse, work)
+
+    async def ListSandboxDeliveries(self, request: pb.ListSandboxDeliveriesRequest,
+                                    context: grpc.aio.ServicerContext
+                                    ) -> pb.ListSandboxDeliveriesResponse:
+        async with self._db.connection() as conn:
+            rows, token = await usecases.sandbox_page(conn, request.brand_id,
+                                                      request.page_size, request.page_token)
+        return pb.ListSandboxDeliveriesResponse(
+            deliveries=[pb.SandboxDelivery(
+                delivery_id=r["delivery_id"], brand_id=r["brand_id"],
+                channel=_back(CHANNELS, Channel(r["channel"])), message_id=r["message_id"],
+                masked_address=r["masked_address"], title=r["title"], body=r["body"],
+                params=json.loads(r["params"]), create_time=timestamp(r["created_at"]))
+                for r in rows], next_page_token=token)
+
+    # --- campaigns ---
+
+    async def CreateCampaign(self, request: pb.CreateCampaignRequest,
+                             context: grpc.aio.ServicerContext) -> pb.CreateCampaignResponse:
+        c = request.campaign
+        draft = Campaign("", c.brand_id, c.name, c.snapshot_id, c.template_id,
+                         _enum(CHANNELS, c.channel, "campaign.channel"), CampaignStatus.DRAFT,
+                         dict(c.variables), c.throttle_per_second, c.holdout_basis_points,
+                         c.conversion_window_days, None, None, self._clock())
+
+        async def work(conn: Connection) -> pb.CreateCampaignResponse:
+            created = await usecases.create_campaign(conn, self._audience, draft,
+                                                     self._clock())
+            return pb.CreateCampaignResponse(campaign=campaign_pb(created))
+
+        return await self._idempotent.run("CreateCampaign", request, pb.CreateCampaignResponse,
+                                          work)
+
+    async def LaunchCampaign(self, request: pb.LaunchCampaignRequest,
+                             context: grpc.aio.ServicerContext) -> pb.LaunchCampaignResponse:
+        schedule = (from_timestamp(request.schedule_time)
+                    if request.HasField("schedule_time") else None)
+
+        async def work(conn: Connection) -> pb.LaunchCampaignResponse:
+            launched = await usecases.launch_campaign(conn, request.brand_id,
+                                                      request.campaign_id, schedule,
+                                                      self._clock())
+            return pb.LaunchCampaignResponse(campaign=campaign_pb(launched))
+
+        return await self._idempotent.run("LaunchCampaign", request, pb.LaunchCampaignResponse,
+                                          work)
+
+    async def RetryCampaign(self, request: pb.RetryCampaignRequest,
+                            context: grpc.aio.ServicerContext) -> pb.RetryCampaignResponse:
+        async def work(conn: Connection) -> pb.RetryCampaignResponse:
+            count = await usecases.retry_campaign(conn, request.brand_id, request.campaign_id,
+                                                  self._clock())
+            return pb.RetryCampaignResponse(requeued_count=count)
+
+        return await self._idempotent.run("RetryCampaign", request, pb.RetryCampaignResponse,
+                                          work)
+
+    async def GetCampaign(self, request: pb.GetCampaignRequest,
+                          context: grpc.aio.ServicerContext) -> pb.GetCampaignResponse:
+        async with self._db.connection() as conn:
+            found = await usecases.get_campaign(conn, request.brand_id, request.campaign_id)
+        return pb.GetCampaignResponse(campaign=campaign_pb(found))
+
+    async def ListCampaignRecipients(self, request: pb.ListCampaignRecipientsRequest,
+                                     context: grpc.aio.ServicerContext
+                                     ) -> pb.ListCampaignRecipientsResponse:
+        async with self._db.connection() as conn:
+            rows, token = await usecases.campaign_recipients(
+                conn, request.brand_id, request.campaign_id, request.page_size,
+                request.page_token)
+        return pb.ListCampaignRecipientsResponse(
+            recipients=[pb.CampaignRecipient(account_id=a, holdout=h,
+                                             message=message_pb(m) if m else None)
+                        for a, h, m in rows], next_page_token=token)
+
+    async def GetCampaignReport(self, request: pb.GetCampaignReportRequest,
+                                context: grpc.aio.ServicerContext
+                                ) -> pb.GetCampaignReportResponse:
+        async with self._db.connection() as conn:
+            r = await usecases.campaign_report(conn, request.brand_id, request.campaign_id)
+        s = r.by_status
+        return pb.GetCampaignReportResponse(report=pb.CampaignReport(
+            campaign_id=r.campaign_id, targeted=r.targeted, holdout=r.holdout,
+            suppressed=r.suppressed,
+            queued=s.get(MessageStatus.QUEUED, 0) + s.get(MessageStatus.SENDING, 0),
+            sent=s.get(MessageStatus.SENT, 0), delivered=s.get(MessageStatus.DELIVERED, 0),
+            read=s.get(MessageStatus.READ, 0), failed=s.get(MessageStatus.FAILED, 0),
+            converted=r.converted, converted_revenue_cents=r.converted_revenue_cents,
+            holdout_converted=r.holdout_converted,
+            holdout_revenue_cents=r.holdout_revenue_cents,
+            conversion_rate_basis_points=r.rate(r.converted, r.messaged),
+            holdout_conversion_rate_basis_points=r.rate(r.holdout_converted, r.holdout),
+            messaged=r.messaged))
+
+    # --- journeys ---
+
+    async def CreateJourney(self, request: pb.CreateJourneyRequest,
+                            context: grpc.aio.ServicerContext) -> pb.CreateJourneyResponse:
+        j = request.journey
+        steps = []
+        for index, s in enumerate(j.steps):
+            place = f"journey.steps[{index}]"
+            steps.append(Step(
+                s.step_id, _enum(STEP_KINDS, s.kind, f"{place}.kind"), s.next_step_id,
+                s.wait_minutes,
+                _enum(CONDITIONS, s.condition, f"{place}.condition")
+                if s.kind == pb.JOURNEY_STEP_KIND_BRANCH else None,
+                s.number, s.on_true_step_id, s.on_false_step_id, s.template_id,
+                dict(s.variables), s.coupon_template_id, s.points, s.segment_id))
+        draft = Journey("", j.brand_id, j.name, _enum(TRIGGERS, j.trigger, "journey.trigger"),
+                        j.allow_reentry, steps, False, j.conversion_window_days, self._clock(),
+                        j.trigger_days)
+
+        async def work(conn: Connection) -> pb.CreateJourneyResponse:
+            created = await automation.create_journey(conn, self._audience, request.request_id,
+                                                      draft, self._clock())
+            return pb.CreateJourneyResponse(journey=journey_pb(created))
+
+        return await self._idempotent.run("CreateJourney", request, pb.CreateJourneyResponse,
+                                          work)
+
+    async def SetJourneyActive(self, request: pb.SetJourneyActiveRequest,
+                               context: grpc.aio.ServicerContext
+                               ) -> pb.SetJourneyActiveResponse:
+        async def work(conn: Connection) -> pb.SetJourneyActiveResponse:
+            journey = await automation.set_journey_active(conn, request.brand_id,
+                                                          request.journey_id, request.active)
+            return pb.SetJourneyActiveResponse(journey=journey_pb(journey))
+
+        return await self._idempotent.run("SetJourneyActive", request,
+                                          pb.SetJourneyActiveResponse, work)
+
+    async def GetJourney(self, request: pb.GetJourneyRequest,
+                         context: grpc.aio.ServicerContext) -> pb.GetJourneyResponse:
+        async with self._db.connection() as conn:
+            journey = await automation.get_journey(conn, request.brand_id, request.journey_id)
+        return pb.GetJourneyResponse(journey=journey_pb(journey))
+
+    async def GetJourneyReport(self, request: pb.GetJourneyReportRequest,
+                               context: grpc.aio.ServicerContext
+                               ) -> pb.GetJourneyReportResponse:
+        async with self._db.connection() as conn:
+            r = await automation.journey_report(conn, request.brand_id, request.journey_id)
+        return pb.GetJourneyReportResponse(entered=r.entered, at_step=r.at_step,
+                                           converted=r.converted, exited=r.exited,
+                                           entry_refused=r.entry_refused)

@@ -100,6 +100,8 @@ class MemberJoined(_message.Message):
     LEVEL_FIELD_NUMBER: _builtins.int
     CHANNEL_FIELD_NUMBER: _builtins.int
     INVITE_CODE_FIELD_NUMBER: _builtins.int
+    SHOP_ID_FIELD_NUMBER: _builtins.int
+    WAS_LV0_FIELD_NUMBER: _builtins.int
     brand_id: _builtins.str
     account_id: _builtins.str
     member_id: _builtins.str
@@ -108,6 +110,10 @@ class MemberJoined(_message.Message):
     channel: _builtins.str
     invite_code: _builtins.str
     """The inviter's invite code, when the shopper joined through an invite."""
+    shop_id: _builtins.str
+    """The shop the card was opened in, when known."""
+    was_lv0: _builtins.bool
+    """True when the shopper was LV0 of the brand before joining."""
     def __init__(
         self,
         *,
@@ -118,10 +124,12 @@ class MemberJoined(_message.Message):
         level: _builtins.int = ...,
         channel: _builtins.str = ...,
         invite_code: _builtins.str = ...,
+        shop_id: _builtins.str = ...,
+        was_lv0: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "channel", b"channel", "invite_code", b"invite_code", "level", b"level", "member_id", b"member_id", "program_id", b"program_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "channel", b"channel", "invite_code", b"invite_code", "level", b"level", "member_id", b"member_id", "program_id", b"program_id", "shop_id", b"shop_id", "was_lv0", b"was_lv0"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -136,19 +144,26 @@ class MemberCancelled(_message.Message):
     BRAND_ID_FIELD_NUMBER: _builtins.int
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     MEMBER_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
     brand_id: _builtins.str
     account_id: _builtins.str
     member_id: _builtins.str
+    reason: _builtins.str
+    level: _builtins.int
+    """The level held when leaving (0 for LV0)."""
     def __init__(
         self,
         *,
         brand_id: _builtins.str = ...,
         account_id: _builtins.str = ...,
         member_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        level: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "member_id", b"member_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "level", b"level", "member_id", b"member_id", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -165,12 +180,17 @@ class MemberTierChanged(_message.Message):
     FROM_LEVEL_FIELD_NUMBER: _builtins.int
     TO_LEVEL_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    MEMBER_ID_FIELD_NUMBER: _builtins.int
+    GROWTH_CENTS_FIELD_NUMBER: _builtins.int
     brand_id: _builtins.str
     account_id: _builtins.str
     from_level: _builtins.int
     to_level: _builtins.int
     reason: _builtins.str
     """"GROWTH_REACHED", "RETENTION_EXPIRED", "OPERATOR"."""
+    member_id: _builtins.str
+    growth_cents: _builtins.int
+    """The growth value (cents) the change was decided on."""
     def __init__(
         self,
         *,
@@ -179,10 +199,12 @@ class MemberTierChanged(_message.Message):
         from_level: _builtins.int = ...,
         to_level: _builtins.int = ...,
         reason: _builtins.str = ...,
+        member_id: _builtins.str = ...,
+        growth_cents: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "from_level", b"from_level", "reason", b"reason", "to_level", b"to_level"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "from_level", b"from_level", "growth_cents", b"growth_cents", "member_id", b"member_id", "reason", b"reason", "to_level", b"to_level"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -245,12 +267,17 @@ class OrderRefunded(_message.Message):
     REFUND_ID_FIELD_NUMBER: _builtins.int
     REFUNDED_CENTS_FIELD_NUMBER: _builtins.int
     REFUND_TIME_FIELD_NUMBER: _builtins.int
+    ORDER_PAID_CENTS_FIELD_NUMBER: _builtins.int
+    ORDER_REFUNDED_CENTS_FIELD_NUMBER: _builtins.int
     brand_id: _builtins.str
     shop_id: _builtins.str
     account_id: _builtins.str
     order_id: _builtins.str
     refund_id: _builtins.str
     refunded_cents: _builtins.int
+    order_paid_cents: _builtins.int
+    """The order's paid amount, and all refunds of it so far including this one."""
+    order_refunded_cents: _builtins.int
     @_builtins.property
     def refund_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -263,10 +290,12 @@ class OrderRefunded(_message.Message):
         refund_id: _builtins.str = ...,
         refunded_cents: _builtins.int = ...,
         refund_time: _timestamp_pb2.Timestamp | None = ...,
+        order_paid_cents: _builtins.int = ...,
+        order_refunded_cents: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["refund_time", b"refund_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "order_id", b"order_id", "refund_id", b"refund_id", "refund_time", b"refund_time", "refunded_cents", b"refunded_cents", "shop_id", b"shop_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "order_id", b"order_id", "order_paid_cents", b"order_paid_cents", "order_refunded_cents", b"order_refunded_cents", "refund_id", b"refund_id", "refund_time", b"refund_time", "refunded_cents", b"refunded_cents", "shop_id", b"shop_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -305,3 +334,37 @@ class CartItemAdded(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CartItemAdded: _TypeAlias = CartItemAdded  # noqa: Y015
+
+@_typing.final
+class MemberDormancyChanged(_message.Message):
+    """A member became dormant (abnormal account or long inactive) or valid again."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    MEMBER_ID_FIELD_NUMBER: _builtins.int
+    DORMANT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    member_id: _builtins.str
+    dormant: _builtins.bool
+    reason: _builtins.str
+    """"ACCOUNT_ABNORMAL", "ACCOUNT_NORMAL", "INACTIVE", "ACTIVE"."""
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        member_id: _builtins.str = ...,
+        dormant: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "dormant", b"dormant", "member_id", b"member_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MemberDormancyChanged: _TypeAlias = MemberDormancyChanged  # noqa: Y015

@@ -3,9 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -34,6 +36,107 @@ PRINCIPAL_KIND_UNSPECIFIED: PrincipalKind.ValueType  # 0
 PRINCIPAL_KIND_SHOPPER: PrincipalKind.ValueType  # 1
 PRINCIPAL_KIND_MERCHANT: PrincipalKind.ValueType  # 2
 Global___PrincipalKind: _TypeAlias = PrincipalKind  # noqa: Y015
+
+class _IdentityKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _IdentityKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_IdentityKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    IDENTITY_KIND_UNSPECIFIED: _IdentityKind.ValueType  # 0
+    IDENTITY_KIND_WECHAT_OA_OPENID: _IdentityKind.ValueType  # 1
+    """WeChat official-account openid; scope = the official account's app id."""
+    IDENTITY_KIND_WECHAT_MINI_OPENID: _IdentityKind.ValueType  # 2
+    """WeChat mini-program openid; scope = the mini-program's app id."""
+    IDENTITY_KIND_WECHAT_UNIONID: _IdentityKind.ValueType  # 3
+    """WeChat unionid; scope = the WeChat open-platform account (may be empty)."""
+    IDENTITY_KIND_BRAND_CRM_MEMBER_ID: _IdentityKind.ValueType  # 4
+    """The brand's own CRM member id; scope = the brand id."""
+
+class IdentityKind(_IdentityKind, metaclass=_IdentityKindEnumTypeWrapper): ...
+
+IDENTITY_KIND_UNSPECIFIED: IdentityKind.ValueType  # 0
+IDENTITY_KIND_WECHAT_OA_OPENID: IdentityKind.ValueType  # 1
+"""WeChat official-account openid; scope = the official account's app id."""
+IDENTITY_KIND_WECHAT_MINI_OPENID: IdentityKind.ValueType  # 2
+"""WeChat mini-program openid; scope = the mini-program's app id."""
+IDENTITY_KIND_WECHAT_UNIONID: IdentityKind.ValueType  # 3
+"""WeChat unionid; scope = the WeChat open-platform account (may be empty)."""
+IDENTITY_KIND_BRAND_CRM_MEMBER_ID: IdentityKind.ValueType  # 4
+"""The brand's own CRM member id; scope = the brand id."""
+Global___IdentityKind: _TypeAlias = IdentityKind  # noqa: Y015
+
+class _LinkAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LinkActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LinkAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LINK_ACTION_UNSPECIFIED: _LinkAction.ValueType  # 0
+    LINK_ACTION_LINKED: _LinkAction.ValueType  # 1
+    LINK_ACTION_UNLINKED: _LinkAction.ValueType  # 2
+
+class LinkAction(_LinkAction, metaclass=_LinkActionEnumTypeWrapper): ...
+
+LINK_ACTION_UNSPECIFIED: LinkAction.ValueType  # 0
+LINK_ACTION_LINKED: LinkAction.ValueType  # 1
+LINK_ACTION_UNLINKED: LinkAction.ValueType  # 2
+Global___LinkAction: _TypeAlias = LinkAction  # noqa: Y015
+
+class _RevealPurpose:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RevealPurposeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RevealPurpose.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REVEAL_PURPOSE_UNSPECIFIED: _RevealPurpose.ValueType  # 0
+    REVEAL_PURPOSE_SMS_DELIVERY: _RevealPurpose.ValueType  # 1
+    REVEAL_PURPOSE_VOICE_DELIVERY: _RevealPurpose.ValueType  # 2
+
+class RevealPurpose(_RevealPurpose, metaclass=_RevealPurposeEnumTypeWrapper): ...
+
+REVEAL_PURPOSE_UNSPECIFIED: RevealPurpose.ValueType  # 0
+REVEAL_PURPOSE_SMS_DELIVERY: RevealPurpose.ValueType  # 1
+REVEAL_PURPOSE_VOICE_DELIVERY: RevealPurpose.ValueType  # 2
+Global___RevealPurpose: _TypeAlias = RevealPurpose  # noqa: Y015
+
+class _ImportStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ImportStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ImportStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    IMPORT_STATUS_UNSPECIFIED: _ImportStatus.ValueType  # 0
+    IMPORT_STATUS_RECEIVING: _ImportStatus.ValueType  # 1
+    IMPORT_STATUS_COMPLETED: _ImportStatus.ValueType  # 2
+
+class ImportStatus(_ImportStatus, metaclass=_ImportStatusEnumTypeWrapper): ...
+
+IMPORT_STATUS_UNSPECIFIED: ImportStatus.ValueType  # 0
+IMPORT_STATUS_RECEIVING: ImportStatus.ValueType  # 1
+IMPORT_STATUS_COMPLETED: ImportStatus.ValueType  # 2
+Global___ImportStatus: _TypeAlias = ImportStatus  # noqa: Y015
+
+class _PhoneMatchResult:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PhoneMatchResultEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PhoneMatchResult.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PHONE_MATCH_RESULT_UNSPECIFIED: _PhoneMatchResult.ValueType  # 0
+    PHONE_MATCH_RESULT_MATCHED: _PhoneMatchResult.ValueType  # 1
+    """The phone is among the brand's imported members."""
+    PHONE_MATCH_RESULT_NEW: _PhoneMatchResult.ValueType  # 2
+    """Not among them: a new member; no phone is handed over."""
+
+class PhoneMatchResult(_PhoneMatchResult, metaclass=_PhoneMatchResultEnumTypeWrapper): ...
+
+PHONE_MATCH_RESULT_UNSPECIFIED: PhoneMatchResult.ValueType  # 0
+PHONE_MATCH_RESULT_MATCHED: PhoneMatchResult.ValueType  # 1
+"""The phone is among the brand's imported members."""
+PHONE_MATCH_RESULT_NEW: PhoneMatchResult.ValueType  # 2
+"""Not among them: a new member; no phone is handed over."""
+Global___PhoneMatchResult: _TypeAlias = PhoneMatchResult  # noqa: Y015
 
 @_typing.final
 class Account(_message.Message):
@@ -222,11 +325,14 @@ class VerifyTokenResponse(_message.Message):
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     BRAND_ID_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    MERCHANT_USER_ID_FIELD_NUMBER: _builtins.int
     kind: Global___PrincipalKind.ValueType
     account_id: _builtins.str
     """Set for shoppers."""
     brand_id: _builtins.str
     """Set for merchants: the one brand the token is scoped to."""
+    merchant_user_id: _builtins.str
+    """Set for merchants: the merchant user the token speaks for."""
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -236,11 +342,1174 @@ class VerifyTokenResponse(_message.Message):
         account_id: _builtins.str = ...,
         brand_id: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
+        merchant_user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "expire_time", b"expire_time", "kind", b"kind"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "expire_time", b"expire_time", "kind", b"kind", "merchant_user_id", b"merchant_user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VerifyTokenResponse: _TypeAlias = VerifyTokenResponse  # noqa: Y015
+
+@_typing.final
+class LinkedIdentity(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    EXTERNAL_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    LINK_TIME_FIELD_NUMBER: _builtins.int
+    kind: Global___IdentityKind.ValueType
+    scope: _builtins.str
+    external_id: _builtins.str
+    account_id: _builtins.str
+    @_builtins.property
+    def link_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        kind: Global___IdentityKind.ValueType = ...,
+        scope: _builtins.str = ...,
+        external_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        link_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["link_time", b"link_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "external_id", b"external_id", "kind", b"kind", "link_time", b"link_time", "scope", b"scope"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkedIdentity: _TypeAlias = LinkedIdentity  # noqa: Y015
+
+@_typing.final
+class LinkIdentityRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    EXTERNAL_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    account_id: _builtins.str
+    kind: Global___IdentityKind.ValueType
+    scope: _builtins.str
+    external_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        kind: Global___IdentityKind.ValueType = ...,
+        scope: _builtins.str = ...,
+        external_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "external_id", b"external_id", "kind", b"kind", "request_id", b"request_id", "scope", b"scope"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkIdentityRequest: _TypeAlias = LinkIdentityRequest  # noqa: Y015
+
+@_typing.final
+class LinkIdentityResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDENTITY_FIELD_NUMBER: _builtins.int
+    LINKED_FIELD_NUMBER: _builtins.int
+    linked: _builtins.bool
+    """False when the identity was already linked to this account (nothing changed)."""
+    @_builtins.property
+    def identity(self) -> Global___LinkedIdentity: ...
+    def __init__(
+        self,
+        *,
+        identity: Global___LinkedIdentity | None = ...,
+        linked: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["identity", b"identity"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identity", b"identity", "linked", b"linked"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkIdentityResponse: _TypeAlias = LinkIdentityResponse  # noqa: Y015
+
+@_typing.final
+class UnlinkIdentityRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    EXTERNAL_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    account_id: _builtins.str
+    kind: Global___IdentityKind.ValueType
+    scope: _builtins.str
+    external_id: _builtins.str
+    reason: _builtins.str
+    """Why (kept in the history), e.g. "user_request"."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        kind: Global___IdentityKind.ValueType = ...,
+        scope: _builtins.str = ...,
+        external_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "external_id", b"external_id", "kind", b"kind", "reason", b"reason", "request_id", b"request_id", "scope", b"scope"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnlinkIdentityRequest: _TypeAlias = UnlinkIdentityRequest  # noqa: Y015
+
+@_typing.final
+class UnlinkIdentityResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDENTITY_FIELD_NUMBER: _builtins.int
+    UNLINK_TIME_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def identity(self) -> Global___LinkedIdentity: ...
+    @_builtins.property
+    def unlink_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        identity: Global___LinkedIdentity | None = ...,
+        unlink_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["identity", b"identity", "unlink_time", b"unlink_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identity", b"identity", "unlink_time", b"unlink_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnlinkIdentityResponse: _TypeAlias = UnlinkIdentityResponse  # noqa: Y015
+
+@_typing.final
+class ListLinkedIdentitiesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLinkedIdentitiesRequest: _TypeAlias = ListLinkedIdentitiesRequest  # noqa: Y015
+
+@_typing.final
+class ListLinkedIdentitiesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDENTITIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def identities(self) -> _containers.RepeatedCompositeFieldContainer[Global___LinkedIdentity]: ...
+    def __init__(
+        self,
+        *,
+        identities: _abc.Iterable[Global___LinkedIdentity] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identities", b"identities"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLinkedIdentitiesResponse: _TypeAlias = ListLinkedIdentitiesResponse  # noqa: Y015
+
+@_typing.final
+class IdentityLinkHistoryEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    EXTERNAL_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    OCCUR_TIME_FIELD_NUMBER: _builtins.int
+    kind: Global___IdentityKind.ValueType
+    scope: _builtins.str
+    external_id: _builtins.str
+    action: Global___LinkAction.ValueType
+    reason: _builtins.str
+    @_builtins.property
+    def occur_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        kind: Global___IdentityKind.ValueType = ...,
+        scope: _builtins.str = ...,
+        external_id: _builtins.str = ...,
+        action: Global___LinkAction.ValueType = ...,
+        reason: _builtins.str = ...,
+        occur_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "external_id", b"external_id", "kind", b"kind", "occur_time", b"occur_time", "reason", b"reason", "scope", b"scope"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IdentityLinkHistoryEntry: _TypeAlias = IdentityLinkHistoryEntry  # noqa: Y015
+
+@_typing.final
+class ListIdentityLinkHistoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListIdentityLinkHistoryRequest: _TypeAlias = ListIdentityLinkHistoryRequest  # noqa: Y015
+
+@_typing.final
+class ListIdentityLinkHistoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___IdentityLinkHistoryEntry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___IdentityLinkHistoryEntry] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListIdentityLinkHistoryResponse: _TypeAlias = ListIdentityLinkHistoryResponse  # noqa: Y015
+
+@_typing.final
+class ResolveIdentityRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    EXTERNAL_ID_FIELD_NUMBER: _builtins.int
+    kind: Global___IdentityKind.ValueType
+    scope: _builtins.str
+    external_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        kind: Global___IdentityKind.ValueType = ...,
+        scope: _builtins.str = ...,
+        external_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["external_id", b"external_id", "kind", b"kind", "scope", b"scope"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolveIdentityRequest: _TypeAlias = ResolveIdentityRequest  # noqa: Y015
+
+@_typing.final
+class ResolveIdentityResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def account(self) -> Global___Account: ...
+    def __init__(
+        self,
+        *,
+        account: Global___Account | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolveIdentityResponse: _TypeAlias = ResolveIdentityResponse  # noqa: Y015
+
+@_typing.final
+class StorePhoneRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    account_id: _builtins.str
+    phone: _builtins.str
+    """Any common notation: "13812345678", "+86 138-1234-5678", "0086...", "+14155550100"."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        phone: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "phone", b"phone", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StorePhoneRequest: _TypeAlias = StorePhoneRequest  # noqa: Y015
+
+@_typing.final
+class StorePhoneResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGED_FIELD_NUMBER: _builtins.int
+    MASKED_PHONE_FIELD_NUMBER: _builtins.int
+    changed: _builtins.bool
+    """True when the stored number changed."""
+    masked_phone: _builtins.str
+    """Masked for display to the shopper themself only, e.g. "+86 138****5678"."""
+    def __init__(
+        self,
+        *,
+        changed: _builtins.bool = ...,
+        masked_phone: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed", b"changed", "masked_phone", b"masked_phone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StorePhoneResponse: _TypeAlias = StorePhoneResponse  # noqa: Y015
+
+@_typing.final
+class RevealPhoneForDeliveryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    brand_id: _builtins.str
+    """The brand on whose behalf the message is sent (audited)."""
+    purpose: Global___RevealPurpose.ValueType
+    message_id: _builtins.str
+    """The outbound message this reveal is for (audited)."""
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        purpose: Global___RevealPurpose.ValueType = ...,
+        message_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "message_id", b"message_id", "purpose", b"purpose"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevealPhoneForDeliveryRequest: _TypeAlias = RevealPhoneForDeliveryRequest  # noqa: Y015
+
+@_typing.final
+class RevealPhoneForDeliveryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PHONE_E164_FIELD_NUMBER: _builtins.int
+    phone_e164: _builtins.str
+    """E.164, e.g. "+8613812345678"."""
+    def __init__(
+        self,
+        *,
+        phone_e164: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["phone_e164", b"phone_e164"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevealPhoneForDeliveryResponse: _TypeAlias = RevealPhoneForDeliveryResponse  # noqa: Y015
+
+@_typing.final
+class GetPhoneMatchKeyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPhoneMatchKeyRequest: _TypeAlias = GetPhoneMatchKeyRequest  # noqa: Y015
+
+@_typing.final
+class GetPhoneMatchKeyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    KEY_BASE64_FIELD_NUMBER: _builtins.int
+    KEY_VERSION_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    key_base64: _builtins.str
+    """The brand's 32-byte HMAC key, base64."""
+    key_version: _builtins.str
+    rule: _builtins.str
+    """The published rule in words."""
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        key_base64: _builtins.str = ...,
+        key_version: _builtins.str = ...,
+        rule: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "key_base64", b"key_base64", "key_version", b"key_version", "rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPhoneMatchKeyResponse: _TypeAlias = GetPhoneMatchKeyResponse  # noqa: Y015
+
+@_typing.final
+class PhoneMatchImport(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMPORT_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    EXPECTED_ROWS_FIELD_NUMBER: _builtins.int
+    LINES_RECEIVED_FIELD_NUMBER: _builtins.int
+    ACCEPTED_ROWS_FIELD_NUMBER: _builtins.int
+    REJECTED_ROWS_FIELD_NUMBER: _builtins.int
+    CHUNKS_RECEIVED_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    COMPLETE_TIME_FIELD_NUMBER: _builtins.int
+    import_id: _builtins.str
+    brand_id: _builtins.str
+    status: Global___ImportStatus.ValueType
+    expected_rows: _builtins.int
+    """What the uploader announced (0: unknown); progress = lines_received / expected_rows."""
+    lines_received: _builtins.int
+    accepted_rows: _builtins.int
+    rejected_rows: _builtins.int
+    chunks_received: _builtins.int
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def complete_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        import_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        status: Global___ImportStatus.ValueType = ...,
+        expected_rows: _builtins.int = ...,
+        lines_received: _builtins.int = ...,
+        accepted_rows: _builtins.int = ...,
+        rejected_rows: _builtins.int = ...,
+        chunks_received: _builtins.int = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        complete_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["complete_time", b"complete_time", "create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_rows", b"accepted_rows", "brand_id", b"brand_id", "chunks_received", b"chunks_received", "complete_time", b"complete_time", "create_time", b"create_time", "expected_rows", b"expected_rows", "import_id", b"import_id", "lines_received", b"lines_received", "rejected_rows", b"rejected_rows", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PhoneMatchImport: _TypeAlias = PhoneMatchImport  # noqa: Y015
+
+@_typing.final
+class ImportRowError(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    line: _builtins.int
+    """1-based line number in the uploaded file."""
+    reason: _builtins.str
+    """UPPER_SNAKE, e.g. PHONE_HASH_INVALID, CRM_MEMBER_ID_INVALID, COLUMN_COUNT, DUPLICATE_PHONE."""
+    message: _builtins.str
+    def __init__(
+        self,
+        *,
+        line: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["line", b"line", "message", b"message", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportRowError: _TypeAlias = ImportRowError  # noqa: Y015
+
+@_typing.final
+class StartPhoneMatchImportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    EXPECTED_ROWS_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    expected_rows: _builtins.int
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        expected_rows: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "expected_rows", b"expected_rows", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartPhoneMatchImportRequest: _TypeAlias = StartPhoneMatchImportRequest  # noqa: Y015
+
+@_typing.final
+class StartPhoneMatchImportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PHONE_IMPORT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def phone_import(self) -> Global___PhoneMatchImport: ...
+    def __init__(
+        self,
+        *,
+        phone_import: Global___PhoneMatchImport | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["phone_import", b"phone_import"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["phone_import", b"phone_import"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartPhoneMatchImportResponse: _TypeAlias = StartPhoneMatchImportResponse  # noqa: Y015
+
+@_typing.final
+class AppendPhoneMatchRowsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    IMPORT_ID_FIELD_NUMBER: _builtins.int
+    CHUNK_INDEX_FIELD_NUMBER: _builtins.int
+    CSV_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    import_id: _builtins.str
+    chunk_index: _builtins.int
+    """0 for the first chunk, then consecutive."""
+    csv: _builtins.bytes
+    """UTF-8 CSV lines "<phone hmac hex>,<crm member id>", whole lines only, at most 4,000,000
+    bytes (about 50,000 rows); an optional header line "phone_hash,crm_member_id" as the
+    file's first line is skipped.
+    """
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        import_id: _builtins.str = ...,
+        chunk_index: _builtins.int = ...,
+        csv: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "chunk_index", b"chunk_index", "csv", b"csv", "import_id", b"import_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppendPhoneMatchRowsRequest: _TypeAlias = AppendPhoneMatchRowsRequest  # noqa: Y015
+
+@_typing.final
+class AppendPhoneMatchRowsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PHONE_IMPORT_FIELD_NUMBER: _builtins.int
+    ACCEPTED_ROWS_FIELD_NUMBER: _builtins.int
+    REJECTED_ROWS_FIELD_NUMBER: _builtins.int
+    ERRORS_FIELD_NUMBER: _builtins.int
+    accepted_rows: _builtins.int
+    rejected_rows: _builtins.int
+    @_builtins.property
+    def phone_import(self) -> Global___PhoneMatchImport: ...
+    @_builtins.property
+    def errors(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImportRowError]:
+        """The chunk's first 100 bad rows (all of them: ListPhoneMatchImportErrors)."""
+
+    def __init__(
+        self,
+        *,
+        phone_import: Global___PhoneMatchImport | None = ...,
+        accepted_rows: _builtins.int = ...,
+        rejected_rows: _builtins.int = ...,
+        errors: _abc.Iterable[Global___ImportRowError] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["phone_import", b"phone_import"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_rows", b"accepted_rows", "errors", b"errors", "phone_import", b"phone_import", "rejected_rows", b"rejected_rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppendPhoneMatchRowsResponse: _TypeAlias = AppendPhoneMatchRowsResponse  # noqa: Y015
+
+@_typing.final
+class CompletePhoneMatchImportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    IMPORT_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    import_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        import_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "import_id", b"import_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompletePhoneMatchImportRequest: _TypeAlias = CompletePhoneMatchImportRequest  # noqa: Y015
+
+@_typing.final
+class CompletePhoneMatchImportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PHONE_IMPORT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def phone_import(self) -> Global___PhoneMatchImport: ...
+    def __init__(
+        self,
+        *,
+        phone_import: Global___PhoneMatchImport | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["phone_import", b"phone_import"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["phone_import", b"phone_import"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompletePhoneMatchImportResponse: _TypeAlias = CompletePhoneMatchImportResponse  # noqa: Y015
+
+@_typing.final
+class GetPhoneMatchImportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    IMPORT_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    import_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        import_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "import_id", b"import_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPhoneMatchImportRequest: _TypeAlias = GetPhoneMatchImportRequest  # noqa: Y015
+
+@_typing.final
+class GetPhoneMatchImportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PHONE_IMPORT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def phone_import(self) -> Global___PhoneMatchImport: ...
+    def __init__(
+        self,
+        *,
+        phone_import: Global___PhoneMatchImport | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["phone_import", b"phone_import"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["phone_import", b"phone_import"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPhoneMatchImportResponse: _TypeAlias = GetPhoneMatchImportResponse  # noqa: Y015
+
+@_typing.final
+class ListPhoneMatchImportErrorsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    IMPORT_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    import_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        import_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "import_id", b"import_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPhoneMatchImportErrorsRequest: _TypeAlias = ListPhoneMatchImportErrorsRequest  # noqa: Y015
+
+@_typing.final
+class ListPhoneMatchImportErrorsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ERRORS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def errors(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImportRowError]: ...
+    def __init__(
+        self,
+        *,
+        errors: _abc.Iterable[Global___ImportRowError] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["errors", b"errors", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPhoneMatchImportErrorsResponse: _TypeAlias = ListPhoneMatchImportErrorsResponse  # noqa: Y015
+
+@_typing.final
+class MatchPhoneForBrandRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MatchPhoneForBrandRequest: _TypeAlias = MatchPhoneForBrandRequest  # noqa: Y015
+
+@_typing.final
+class MatchPhoneForBrandResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULT_FIELD_NUMBER: _builtins.int
+    ENCRYPTED_PHONE_FIELD_NUMBER: _builtins.int
+    CRM_MEMBER_ID_FIELD_NUMBER: _builtins.int
+    result: Global___PhoneMatchResult.ValueType
+    encrypted_phone: _builtins.str
+    """Set only when MATCHED: the encrypted phone (the brand's HMAC, lower hex)."""
+    crm_member_id: _builtins.str
+    """Set only when MATCHED."""
+    def __init__(
+        self,
+        *,
+        result: Global___PhoneMatchResult.ValueType = ...,
+        encrypted_phone: _builtins.str = ...,
+        crm_member_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["crm_member_id", b"crm_member_id", "encrypted_phone", b"encrypted_phone", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MatchPhoneForBrandResponse: _TypeAlias = MatchPhoneForBrandResponse  # noqa: Y015
+
+@_typing.final
+class MerchantUser(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MERCHANT_USER_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    LOGIN_NAME_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    DISABLED_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    merchant_user_id: _builtins.str
+    brand_id: _builtins.str
+    login_name: _builtins.str
+    display_name: _builtins.str
+    disabled: _builtins.bool
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        merchant_user_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        login_name: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        disabled: _builtins.bool = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "create_time", b"create_time", "disabled", b"disabled", "display_name", b"display_name", "login_name", b"login_name", "merchant_user_id", b"merchant_user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MerchantUser: _TypeAlias = MerchantUser  # noqa: Y015
+
+@_typing.final
+class CreateMerchantUserRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    LOGIN_NAME_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    login_name: _builtins.str
+    """3-64 characters: letters, digits, "_-.@"; unique across brands."""
+    display_name: _builtins.str
+    password: _builtins.str
+    """At least 10 characters; empty creates a user that can only get operator-issued tokens."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        login_name: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        password: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "display_name", b"display_name", "login_name", b"login_name", "password", b"password", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateMerchantUserRequest: _TypeAlias = CreateMerchantUserRequest  # noqa: Y015
+
+@_typing.final
+class CreateMerchantUserResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def user(self) -> Global___MerchantUser: ...
+    def __init__(
+        self,
+        *,
+        user: Global___MerchantUser | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateMerchantUserResponse: _TypeAlias = CreateMerchantUserResponse  # noqa: Y015
+
+@_typing.final
+class GetMerchantUserRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    MERCHANT_USER_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    merchant_user_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        merchant_user_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "merchant_user_id", b"merchant_user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMerchantUserRequest: _TypeAlias = GetMerchantUserRequest  # noqa: Y015
+
+@_typing.final
+class GetMerchantUserResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def user(self) -> Global___MerchantUser: ...
+    def __init__(
+        self,
+        *,
+        user: Global___MerchantUser | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMerchantUserResponse: _TypeAlias = GetMerchantUserResponse  # noqa: Y015
+
+@_typing.final
+class ListMerchantUsersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMerchantUsersRequest: _TypeAlias = ListMerchantUsersRequest  # noqa: Y015
+
+@_typing.final
+class ListMerchantUsersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def users(self) -> _containers.RepeatedCompositeFieldContainer[Global___MerchantUser]: ...
+    def __init__(
+        self,
+        *,
+        users: _abc.Iterable[Global___MerchantUser] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "users", b"users"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMerchantUsersResponse: _TypeAlias = ListMerchantUsersResponse  # noqa: Y015
+
+@_typing.final
+class DisableMerchantUserRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    MERCHANT_USER_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    merchant_user_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        merchant_user_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "merchant_user_id", b"merchant_user_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisableMerchantUserRequest: _TypeAlias = DisableMerchantUserRequest  # noqa: Y015
+
+@_typing.final
+class DisableMerchantUserResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def user(self) -> Global___MerchantUser: ...
+    def __init__(
+        self,
+        *,
+        user: Global___MerchantUser | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisableMerchantUserResponse: _TypeAlias = DisableMerchantUserResponse  # noqa: Y015
+
+@_typing.final
+class IssueMerchantTokenRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MERCHANT_USER_ID_FIELD_NUMBER: _builtins.int
+    TTL_SECONDS_FIELD_NUMBER: _builtins.int
+    merchant_user_id: _builtins.str
+    ttl_seconds: _builtins.int
+    """Zero means the default (12 hours); at most 7 days."""
+    def __init__(
+        self,
+        *,
+        merchant_user_id: _builtins.str = ...,
+        ttl_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merchant_user_id", b"merchant_user_id", "ttl_seconds", b"ttl_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssueMerchantTokenRequest: _TypeAlias = IssueMerchantTokenRequest  # noqa: Y015
+
+@_typing.final
+class IssueMerchantTokenResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    brand_id: _builtins.str
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "expire_time", b"expire_time", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssueMerchantTokenResponse: _TypeAlias = IssueMerchantTokenResponse  # noqa: Y015
+
+@_typing.final
+class SignInMerchantRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOGIN_NAME_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    login_name: _builtins.str
+    password: _builtins.str
+    def __init__(
+        self,
+        *,
+        login_name: _builtins.str = ...,
+        password: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["login_name", b"login_name", "password", b"password"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignInMerchantRequest: _TypeAlias = SignInMerchantRequest  # noqa: Y015
+
+@_typing.final
+class SignInMerchantResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    USER_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    @_builtins.property
+    def user(self) -> Global___MerchantUser: ...
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        user: Global___MerchantUser | None = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "user", b"user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "token", b"token", "user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignInMerchantResponse: _TypeAlias = SignInMerchantResponse  # noqa: Y015

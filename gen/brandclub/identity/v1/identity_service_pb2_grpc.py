@@ -56,6 +56,106 @@ class IdentityServiceStub:
                 request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.VerifyTokenRequest.SerializeToString,
                 response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.VerifyTokenResponse.FromString,
                 _registered_method=True)
+        self.LinkIdentity = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/LinkIdentity',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.LinkIdentityRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.LinkIdentityResponse.FromString,
+                _registered_method=True)
+        self.UnlinkIdentity = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/UnlinkIdentity',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.UnlinkIdentityRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.UnlinkIdentityResponse.FromString,
+                _registered_method=True)
+        self.ListLinkedIdentities = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/ListLinkedIdentities',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListLinkedIdentitiesRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListLinkedIdentitiesResponse.FromString,
+                _registered_method=True)
+        self.ListIdentityLinkHistory = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/ListIdentityLinkHistory',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListIdentityLinkHistoryRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListIdentityLinkHistoryResponse.FromString,
+                _registered_method=True)
+        self.ResolveIdentity = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/ResolveIdentity',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ResolveIdentityRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ResolveIdentityResponse.FromString,
+                _registered_method=True)
+        self.StorePhone = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/StorePhone',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.StorePhoneRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.StorePhoneResponse.FromString,
+                _registered_method=True)
+        self.RevealPhoneForDelivery = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/RevealPhoneForDelivery',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.RevealPhoneForDeliveryRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.RevealPhoneForDeliveryResponse.FromString,
+                _registered_method=True)
+        self.GetPhoneMatchKey = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/GetPhoneMatchKey',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.GetPhoneMatchKeyRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.GetPhoneMatchKeyResponse.FromString,
+                _registered_method=True)
+        self.StartPhoneMatchImport = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/StartPhoneMatchImport',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.StartPhoneMatchImportRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.StartPhoneMatchImportResponse.FromString,
+                _registered_method=True)
+        self.AppendPhoneMatchRows = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/AppendPhoneMatchRows',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.AppendPhoneMatchRowsRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.AppendPhoneMatchRowsResponse.FromString,
+                _registered_method=True)
+        self.CompletePhoneMatchImport = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/CompletePhoneMatchImport',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.CompletePhoneMatchImportRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.CompletePhoneMatchImportResponse.FromString,
+                _registered_method=True)
+        self.GetPhoneMatchImport = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/GetPhoneMatchImport',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.GetPhoneMatchImportRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.GetPhoneMatchImportResponse.FromString,
+                _registered_method=True)
+        self.ListPhoneMatchImportErrors = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/ListPhoneMatchImportErrors',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListPhoneMatchImportErrorsRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListPhoneMatchImportErrorsResponse.FromString,
+                _registered_method=True)
+        self.MatchPhoneForBrand = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/MatchPhoneForBrand',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.MatchPhoneForBrandRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.MatchPhoneForBrandResponse.FromString,
+                _registered_method=True)
+        self.CreateMerchantUser = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/CreateMerchantUser',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.CreateMerchantUserRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.CreateMerchantUserResponse.FromString,
+                _registered_method=True)
+        self.GetMerchantUser = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/GetMerchantUser',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.GetMerchantUserRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.GetMerchantUserResponse.FromString,
+                _registered_method=True)
+        self.ListMerchantUsers = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/ListMerchantUsers',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListMerchantUsersRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListMerchantUsersResponse.FromString,
+                _registered_method=True)
+        self.DisableMerchantUser = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/DisableMerchantUser',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.DisableMerchantUserRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.DisableMerchantUserResponse.FromString,
+                _registered_method=True)
+        self.IssueMerchantToken = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/IssueMerchantToken',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.IssueMerchantTokenRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.IssueMerchantTokenResponse.FromString,
+                _registered_method=True)
+        self.SignInMerchant = channel.unary_unary(
+                '/brandclub.identity.v1.IdentityService/SignInMerchant',
+                request_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.SignInMerchantRequest.SerializeToString,
+                response_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.SignInMerchantResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -91,6 +191,151 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LinkIdentity(self, request, context):
+        """Linked external identities (WeChat OA / mini-program openid, unionid, brand CRM member id).
+        Linking an identity that is linked to another account is refused (IDENTITY_LINKED_ELSEWHERE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlinkIdentity(self, request, context):
+        """Unlinks; the unlink is recorded in the account's link history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLinkedIdentities(self, request, context):
+        """The identities currently linked to an account.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListIdentityLinkHistory(self, request, context):
+        """Link and unlink history of an account, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveIdentity(self, request, context):
+        """Finds the account an external identity is linked to.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StorePhone(self, request, context):
+        """Phone vault: stores the account's phone (normalised to E.164, encrypted at rest).
+        Never returns the number; see RevealPhoneForDelivery.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevealPhoneForDelivery(self, request, context):
+        """Internal, for the messaging service only (never routed to brands or ISVs by the gateway):
+        the plaintext E.164 number at send time. Every reveal is audited; the number is never logged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPhoneMatchKey(self, request, context):
+        """Encrypted phone matching for connected brands (see docs/architecture.md, "Identity").
+        The brand's matching key and the published rule: HMAC-SHA256(key, E.164 phone), lower hex.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartPhoneMatchImport(self, request, context):
+        """Starts an import of the brand's existing members as (encrypted phone, CRM member id) rows.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AppendPhoneMatchRows(self, request, context):
+        """Appends one chunk of CSV lines, in order (chunk_index 0, 1, 2, ...). Bad rows are reported
+        by line number; the good rows of the chunk are applied. A retried chunk (same request_id)
+        returns its first answer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompletePhoneMatchImport(self, request, context):
+        """Marks the import complete.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPhoneMatchImport(self, request, context):
+        """Progress of an import.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPhoneMatchImportErrors(self, request, context):
+        """The bad rows of an import, by line number.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MatchPhoneForBrand(self, request, context):
+        """Matches the account's vaulted phone against a brand's imported rows (card opening in a
+        connected brand). A match links the CRM member id to the account.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateMerchantUser(self, request, context):
+        """Merchant users: people of one brand who use the merchant console.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMerchantUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMerchantUsers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableMerchantUser(self, request, context):
+        """Disables a merchant user; their tokens stop verifying at once (VerifyToken checks the user).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueMerchantToken(self, request, context):
+        """Issues a merchant token scoped to the user's brand (operator use: no password).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignInMerchant(self, request, context):
+        """Signs a merchant user in with login name and password; returns a merchant token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -113,6 +358,106 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.VerifyToken,
                     request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.VerifyTokenRequest.FromString,
                     response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.VerifyTokenResponse.SerializeToString,
+            ),
+            'LinkIdentity': grpc.unary_unary_rpc_method_handler(
+                    servicer.LinkIdentity,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.LinkIdentityRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.LinkIdentityResponse.SerializeToString,
+            ),
+            'UnlinkIdentity': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlinkIdentity,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.UnlinkIdentityRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.UnlinkIdentityResponse.SerializeToString,
+            ),
+            'ListLinkedIdentities': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLinkedIdentities,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListLinkedIdentitiesRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListLinkedIdentitiesResponse.SerializeToString,
+            ),
+            'ListIdentityLinkHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListIdentityLinkHistory,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListIdentityLinkHistoryRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListIdentityLinkHistoryResponse.SerializeToString,
+            ),
+            'ResolveIdentity': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveIdentity,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ResolveIdentityRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ResolveIdentityResponse.SerializeToString,
+            ),
+            'StorePhone': grpc.unary_unary_rpc_method_handler(
+                    servicer.StorePhone,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.StorePhoneRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.StorePhoneResponse.SerializeToString,
+            ),
+            'RevealPhoneForDelivery': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevealPhoneForDelivery,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.RevealPhoneForDeliveryRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.RevealPhoneForDeliveryResponse.SerializeToString,
+            ),
+            'GetPhoneMatchKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPhoneMatchKey,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.GetPhoneMatchKeyRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.GetPhoneMatchKeyResponse.SerializeToString,
+            ),
+            'StartPhoneMatchImport': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartPhoneMatchImport,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.StartPhoneMatchImportRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.StartPhoneMatchImportResponse.SerializeToString,
+            ),
+            'AppendPhoneMatchRows': grpc.unary_unary_rpc_method_handler(
+                    servicer.AppendPhoneMatchRows,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.AppendPhoneMatchRowsRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.AppendPhoneMatchRowsResponse.SerializeToString,
+            ),
+            'CompletePhoneMatchImport': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompletePhoneMatchImport,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.CompletePhoneMatchImportRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.CompletePhoneMatchImportResponse.SerializeToString,
+            ),
+            'GetPhoneMatchImport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPhoneMatchImport,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.GetPhoneMatchImportRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.GetPhoneMatchImportResponse.SerializeToString,
+            ),
+            'ListPhoneMatchImportErrors': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPhoneMatchImportErrors,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListPhoneMatchImportErrorsRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListPhoneMatchImportErrorsResponse.SerializeToString,
+            ),
+            'MatchPhoneForBrand': grpc.unary_unary_rpc_method_handler(
+                    servicer.MatchPhoneForBrand,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.MatchPhoneForBrandRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.MatchPhoneForBrandResponse.SerializeToString,
+            ),
+            'CreateMerchantUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateMerchantUser,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.CreateMerchantUserRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.CreateMerchantUserResponse.SerializeToString,
+            ),
+            'GetMerchantUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMerchantUser,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.GetMerchantUserRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.GetMerchantUserResponse.SerializeToString,
+            ),
+            'ListMerchantUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMerchantUsers,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListMerchantUsersRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListMerchantUsersResponse.SerializeToString,
+            ),
+            'DisableMerchantUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableMerchantUser,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.DisableMerchantUserRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.DisableMerchantUserResponse.SerializeToString,
+            ),
+            'IssueMerchantToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueMerchantToken,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.IssueMerchantTokenRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.IssueMerchantTokenResponse.SerializeToString,
+            ),
+            'SignInMerchant': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignInMerchant,
+                    request_deserializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.SignInMerchantRequest.FromString,
+                    response_serializer=brandclub_dot_identity_dot_v1_dot_identity__service__pb2.SignInMerchantResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -225,6 +570,546 @@ class IdentityService:
             '/brandclub.identity.v1.IdentityService/VerifyToken',
             brandclub_dot_identity_dot_v1_dot_identity__service__pb2.VerifyTokenRequest.SerializeToString,
             brandclub_dot_identity_dot_v1_dot_identity__service__pb2.VerifyTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LinkIdentity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/LinkIdentity',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.LinkIdentityRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.LinkIdentityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlinkIdentity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/UnlinkIdentity',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.UnlinkIdentityRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.UnlinkIdentityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLinkedIdentities(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/ListLinkedIdentities',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListLinkedIdentitiesRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListLinkedIdentitiesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListIdentityLinkHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/ListIdentityLinkHistory',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListIdentityLinkHistoryRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListIdentityLinkHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveIdentity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/ResolveIdentity',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ResolveIdentityRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ResolveIdentityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StorePhone(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/StorePhone',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.StorePhoneRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.StorePhoneResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevealPhoneForDelivery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/RevealPhoneForDelivery',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.RevealPhoneForDeliveryRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.RevealPhoneForDeliveryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPhoneMatchKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/GetPhoneMatchKey',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.GetPhoneMatchKeyRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.GetPhoneMatchKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartPhoneMatchImport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/StartPhoneMatchImport',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.StartPhoneMatchImportRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.StartPhoneMatchImportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AppendPhoneMatchRows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/AppendPhoneMatchRows',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.AppendPhoneMatchRowsRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.AppendPhoneMatchRowsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompletePhoneMatchImport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/CompletePhoneMatchImport',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.CompletePhoneMatchImportRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.CompletePhoneMatchImportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPhoneMatchImport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/GetPhoneMatchImport',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.GetPhoneMatchImportRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.GetPhoneMatchImportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPhoneMatchImportErrors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/ListPhoneMatchImportErrors',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListPhoneMatchImportErrorsRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListPhoneMatchImportErrorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MatchPhoneForBrand(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/MatchPhoneForBrand',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.MatchPhoneForBrandRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.MatchPhoneForBrandResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateMerchantUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/CreateMerchantUser',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.CreateMerchantUserRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.CreateMerchantUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMerchantUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/GetMerchantUser',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.GetMerchantUserRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.GetMerchantUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMerchantUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/ListMerchantUsers',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListMerchantUsersRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.ListMerchantUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableMerchantUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/DisableMerchantUser',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.DisableMerchantUserRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.DisableMerchantUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueMerchantToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/IssueMerchantToken',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.IssueMerchantTokenRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.IssueMerchantTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignInMerchant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.identity.v1.IdentityService/SignInMerchant',
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.SignInMerchantRequest.SerializeToString,
+            brandclub_dot_identity_dot_v1_dot_identity__service__pb2.SignInMerchantResponse.FromString,
             options,
             channel_credentials,
             insecure,

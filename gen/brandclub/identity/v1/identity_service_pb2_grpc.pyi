@@ -43,6 +43,57 @@ class IdentityServiceStub:
     """Issues a signed shopper session token for an account."""
     VerifyToken: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.VerifyTokenRequest, _identity_service_pb2.VerifyTokenResponse]
     """Verifies a token and returns who it speaks for."""
+    LinkIdentity: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.LinkIdentityRequest, _identity_service_pb2.LinkIdentityResponse]
+    """Linked external identities (WeChat OA / mini-program openid, unionid, brand CRM member id).
+    Linking an identity that is linked to another account is refused (IDENTITY_LINKED_ELSEWHERE).
+    """
+    UnlinkIdentity: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.UnlinkIdentityRequest, _identity_service_pb2.UnlinkIdentityResponse]
+    """Unlinks; the unlink is recorded in the account's link history."""
+    ListLinkedIdentities: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListLinkedIdentitiesRequest, _identity_service_pb2.ListLinkedIdentitiesResponse]
+    """The identities currently linked to an account."""
+    ListIdentityLinkHistory: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListIdentityLinkHistoryRequest, _identity_service_pb2.ListIdentityLinkHistoryResponse]
+    """Link and unlink history of an account, newest first."""
+    ResolveIdentity: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ResolveIdentityRequest, _identity_service_pb2.ResolveIdentityResponse]
+    """Finds the account an external identity is linked to."""
+    StorePhone: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.StorePhoneRequest, _identity_service_pb2.StorePhoneResponse]
+    """Phone vault: stores the account's phone (normalised to E.164, encrypted at rest).
+    Never returns the number; see RevealPhoneForDelivery.
+    """
+    RevealPhoneForDelivery: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.RevealPhoneForDeliveryRequest, _identity_service_pb2.RevealPhoneForDeliveryResponse]
+    """Internal, for the messaging service only (never routed to brands or ISVs by the gateway):
+    the plaintext E.164 number at send time. Every reveal is audited; the number is never logged.
+    """
+    GetPhoneMatchKey: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.GetPhoneMatchKeyRequest, _identity_service_pb2.GetPhoneMatchKeyResponse]
+    """Encrypted phone matching for connected brands (see docs/architecture.md, "Identity").
+    The brand's matching key and the published rule: HMAC-SHA256(key, E.164 phone), lower hex.
+    """
+    StartPhoneMatchImport: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.StartPhoneMatchImportRequest, _identity_service_pb2.StartPhoneMatchImportResponse]
+    """Starts an import of the brand's existing members as (encrypted phone, CRM member id) rows."""
+    AppendPhoneMatchRows: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.AppendPhoneMatchRowsRequest, _identity_service_pb2.AppendPhoneMatchRowsResponse]
+    """Appends one chunk of CSV lines, in order (chunk_index 0, 1, 2, ...). Bad rows are reported
+    by line number; the good rows of the chunk are applied. A retried chunk (same request_id)
+    returns its first answer.
+    """
+    CompletePhoneMatchImport: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.CompletePhoneMatchImportRequest, _identity_service_pb2.CompletePhoneMatchImportResponse]
+    """Marks the import complete."""
+    GetPhoneMatchImport: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.GetPhoneMatchImportRequest, _identity_service_pb2.GetPhoneMatchImportResponse]
+    """Progress of an import."""
+    ListPhoneMatchImportErrors: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListPhoneMatchImportErrorsRequest, _identity_service_pb2.ListPhoneMatchImportErrorsResponse]
+    """The bad rows of an import, by line number."""
+    MatchPhoneForBrand: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.MatchPhoneForBrandRequest, _identity_service_pb2.MatchPhoneForBrandResponse]
+    """Matches the account's vaulted phone against a brand's imported rows (card opening in a
+    connected brand). A match links the CRM member id to the account.
+    """
+    CreateMerchantUser: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.CreateMerchantUserRequest, _identity_service_pb2.CreateMerchantUserResponse]
+    """Merchant users: people of one brand who use the merchant console."""
+    GetMerchantUser: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.GetMerchantUserRequest, _identity_service_pb2.GetMerchantUserResponse]
+    ListMerchantUsers: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListMerchantUsersRequest, _identity_service_pb2.ListMerchantUsersResponse]
+    DisableMerchantUser: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.DisableMerchantUserRequest, _identity_service_pb2.DisableMerchantUserResponse]
+    """Disables a merchant user; their tokens stop verifying at once (VerifyToken checks the user)."""
+    IssueMerchantToken: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.IssueMerchantTokenRequest, _identity_service_pb2.IssueMerchantTokenResponse]
+    """Issues a merchant token scoped to the user's brand (operator use: no password)."""
+    SignInMerchant: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.SignInMerchantRequest, _identity_service_pb2.SignInMerchantResponse]
+    """Signs a merchant user in with login name and password; returns a merchant token."""
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -59,6 +110,57 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """Issues a signed shopper session token for an account."""
     VerifyToken: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.VerifyTokenRequest, _identity_service_pb2.VerifyTokenResponse]  # type: ignore[assignment]
     """Verifies a token and returns who it speaks for."""
+    LinkIdentity: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.LinkIdentityRequest, _identity_service_pb2.LinkIdentityResponse]  # type: ignore[assignment]
+    """Linked external identities (WeChat OA / mini-program openid, unionid, brand CRM member id).
+    Linking an identity that is linked to another account is refused (IDENTITY_LINKED_ELSEWHERE).
+    """
+    UnlinkIdentity: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.UnlinkIdentityRequest, _identity_service_pb2.UnlinkIdentityResponse]  # type: ignore[assignment]
+    """Unlinks; the unlink is recorded in the account's link history."""
+    ListLinkedIdentities: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListLinkedIdentitiesRequest, _identity_service_pb2.ListLinkedIdentitiesResponse]  # type: ignore[assignment]
+    """The identities currently linked to an account."""
+    ListIdentityLinkHistory: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListIdentityLinkHistoryRequest, _identity_service_pb2.ListIdentityLinkHistoryResponse]  # type: ignore[assignment]
+    """Link and unlink history of an account, newest first."""
+    ResolveIdentity: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ResolveIdentityRequest, _identity_service_pb2.ResolveIdentityResponse]  # type: ignore[assignment]
+    """Finds the account an external identity is linked to."""
+    StorePhone: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.StorePhoneRequest, _identity_service_pb2.StorePhoneResponse]  # type: ignore[assignment]
+    """Phone vault: stores the account's phone (normalised to E.164, encrypted at rest).
+    Never returns the number; see RevealPhoneForDelivery.
+    """
+    RevealPhoneForDelivery: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.RevealPhoneForDeliveryRequest, _identity_service_pb2.RevealPhoneForDeliveryResponse]  # type: ignore[assignment]
+    """Internal, for the messaging service only (never routed to brands or ISVs by the gateway):
+    the plaintext E.164 number at send time. Every reveal is audited; the number is never logged.
+    """
+    GetPhoneMatchKey: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetPhoneMatchKeyRequest, _identity_service_pb2.GetPhoneMatchKeyResponse]  # type: ignore[assignment]
+    """Encrypted phone matching for connected brands (see docs/architecture.md, "Identity").
+    The brand's matching key and the published rule: HMAC-SHA256(key, E.164 phone), lower hex.
+    """
+    StartPhoneMatchImport: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.StartPhoneMatchImportRequest, _identity_service_pb2.StartPhoneMatchImportResponse]  # type: ignore[assignment]
+    """Starts an import of the brand's existing members as (encrypted phone, CRM member id) rows."""
+    AppendPhoneMatchRows: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.AppendPhoneMatchRowsRequest, _identity_service_pb2.AppendPhoneMatchRowsResponse]  # type: ignore[assignment]
+    """Appends one chunk of CSV lines, in order (chunk_index 0, 1, 2, ...). Bad rows are reported
+    by line number; the good rows of the chunk are applied. A retried chunk (same request_id)
+    returns its first answer.
+    """
+    CompletePhoneMatchImport: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.CompletePhoneMatchImportRequest, _identity_service_pb2.CompletePhoneMatchImportResponse]  # type: ignore[assignment]
+    """Marks the import complete."""
+    GetPhoneMatchImport: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetPhoneMatchImportRequest, _identity_service_pb2.GetPhoneMatchImportResponse]  # type: ignore[assignment]
+    """Progress of an import."""
+    ListPhoneMatchImportErrors: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListPhoneMatchImportErrorsRequest, _identity_service_pb2.ListPhoneMatchImportErrorsResponse]  # type: ignore[assignment]
+    """The bad rows of an import, by line number."""
+    MatchPhoneForBrand: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.MatchPhoneForBrandRequest, _identity_service_pb2.MatchPhoneForBrandResponse]  # type: ignore[assignment]
+    """Matches the account's vaulted phone against a brand's imported rows (card opening in a
+    connected brand). A match links the CRM member id to the account.
+    """
+    CreateMerchantUser: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.CreateMerchantUserRequest, _identity_service_pb2.CreateMerchantUserResponse]  # type: ignore[assignment]
+    """Merchant users: people of one brand who use the merchant console."""
+    GetMerchantUser: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetMerchantUserRequest, _identity_service_pb2.GetMerchantUserResponse]  # type: ignore[assignment]
+    ListMerchantUsers: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListMerchantUsersRequest, _identity_service_pb2.ListMerchantUsersResponse]  # type: ignore[assignment]
+    DisableMerchantUser: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.DisableMerchantUserRequest, _identity_service_pb2.DisableMerchantUserResponse]  # type: ignore[assignment]
+    """Disables a merchant user; their tokens stop verifying at once (VerifyToken checks the user)."""
+    IssueMerchantToken: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.IssueMerchantTokenRequest, _identity_service_pb2.IssueMerchantTokenResponse]  # type: ignore[assignment]
+    """Issues a merchant token scoped to the user's brand (operator use: no password)."""
+    SignInMerchant: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.SignInMerchantRequest, _identity_service_pb2.SignInMerchantResponse]  # type: ignore[assignment]
+    """Signs a merchant user in with login name and password; returns a merchant token."""
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     """IdentityService knows who a caller is: shopper accounts keyed by the marketplace account id,
@@ -96,5 +198,176 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_service_pb2.VerifyTokenResponse, _abc.Awaitable[_identity_service_pb2.VerifyTokenResponse]]:
         """Verifies a token and returns who it speaks for."""
+
+    @_abc_1.abstractmethod
+    def LinkIdentity(
+        self,
+        request: _identity_service_pb2.LinkIdentityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.LinkIdentityResponse, _abc.Awaitable[_identity_service_pb2.LinkIdentityResponse]]:
+        """Linked external identities (WeChat OA / mini-program openid, unionid, brand CRM member id).
+        Linking an identity that is linked to another account is refused (IDENTITY_LINKED_ELSEWHERE).
+        """
+
+    @_abc_1.abstractmethod
+    def UnlinkIdentity(
+        self,
+        request: _identity_service_pb2.UnlinkIdentityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.UnlinkIdentityResponse, _abc.Awaitable[_identity_service_pb2.UnlinkIdentityResponse]]:
+        """Unlinks; the unlink is recorded in the account's link history."""
+
+    @_abc_1.abstractmethod
+    def ListLinkedIdentities(
+        self,
+        request: _identity_service_pb2.ListLinkedIdentitiesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ListLinkedIdentitiesResponse, _abc.Awaitable[_identity_service_pb2.ListLinkedIdentitiesResponse]]:
+        """The identities currently linked to an account."""
+
+    @_abc_1.abstractmethod
+    def ListIdentityLinkHistory(
+        self,
+        request: _identity_service_pb2.ListIdentityLinkHistoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ListIdentityLinkHistoryResponse, _abc.Awaitable[_identity_service_pb2.ListIdentityLinkHistoryResponse]]:
+        """Link and unlink history of an account, newest first."""
+
+    @_abc_1.abstractmethod
+    def ResolveIdentity(
+        self,
+        request: _identity_service_pb2.ResolveIdentityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ResolveIdentityResponse, _abc.Awaitable[_identity_service_pb2.ResolveIdentityResponse]]:
+        """Finds the account an external identity is linked to."""
+
+    @_abc_1.abstractmethod
+    def StorePhone(
+        self,
+        request: _identity_service_pb2.StorePhoneRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.StorePhoneResponse, _abc.Awaitable[_identity_service_pb2.StorePhoneResponse]]:
+        """Phone vault: stores the account's phone (normalised to E.164, encrypted at rest).
+        Never returns the number; see RevealPhoneForDelivery.
+        """
+
+    @_abc_1.abstractmethod
+    def RevealPhoneForDelivery(
+        self,
+        request: _identity_service_pb2.RevealPhoneForDeliveryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.RevealPhoneForDeliveryResponse, _abc.Awaitable[_identity_service_pb2.RevealPhoneForDeliveryResponse]]:
+        """Internal, for the messaging service only (never routed to brands or ISVs by the gateway):
+        the plaintext E.164 number at send time. Every reveal is audited; the number is never logged.
+        """
+
+    @_abc_1.abstractmethod
+    def GetPhoneMatchKey(
+        self,
+        request: _identity_service_pb2.GetPhoneMatchKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.GetPhoneMatchKeyResponse, _abc.Awaitable[_identity_service_pb2.GetPhoneMatchKeyResponse]]:
+        """Encrypted phone matching for connected brands (see docs/architecture.md, "Identity").
+        The brand's matching key and the published rule: HMAC-SHA256(key, E.164 phone), lower hex.
+        """
+
+    @_abc_1.abstractmethod
+    def StartPhoneMatchImport(
+        self,
+        request: _identity_service_pb2.StartPhoneMatchImportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.StartPhoneMatchImportResponse, _abc.Awaitable[_identity_service_pb2.StartPhoneMatchImportResponse]]:
+        """Starts an import of the brand's existing members as (encrypted phone, CRM member id) rows."""
+
+    @_abc_1.abstractmethod
+    def AppendPhoneMatchRows(
+        self,
+        request: _identity_service_pb2.AppendPhoneMatchRowsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.AppendPhoneMatchRowsResponse, _abc.Awaitable[_identity_service_pb2.AppendPhoneMatchRowsResponse]]:
+        """Appends one chunk of CSV lines, in order (chunk_index 0, 1, 2, ...). Bad rows are reported
+        by line number; the good rows of the chunk are applied. A retried chunk (same request_id)
+        returns its first answer.
+        """
+
+    @_abc_1.abstractmethod
+    def CompletePhoneMatchImport(
+        self,
+        request: _identity_service_pb2.CompletePhoneMatchImportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.CompletePhoneMatchImportResponse, _abc.Awaitable[_identity_service_pb2.CompletePhoneMatchImportResponse]]:
+        """Marks the import complete."""
+
+    @_abc_1.abstractmethod
+    def GetPhoneMatchImport(
+        self,
+        request: _identity_service_pb2.GetPhoneMatchImportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.GetPhoneMatchImportResponse, _abc.Awaitable[_identity_service_pb2.GetPhoneMatchImportResponse]]:
+        """Progress of an import."""
+
+    @_abc_1.abstractmethod
+    def ListPhoneMatchImportErrors(
+        self,
+        request: _identity_service_pb2.ListPhoneMatchImportErrorsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ListPhoneMatchImportErrorsResponse, _abc.Awaitable[_identity_service_pb2.ListPhoneMatchImportErrorsResponse]]:
+        """The bad rows of an import, by line number."""
+
+    @_abc_1.abstractmethod
+    def MatchPhoneForBrand(
+        self,
+        request: _identity_service_pb2.MatchPhoneForBrandRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.MatchPhoneForBrandResponse, _abc.Awaitable[_identity_service_pb2.MatchPhoneForBrandResponse]]:
+        """Matches the account's vaulted phone against a brand's imported rows (card opening in a
+        connected brand). A match links the CRM member id to the account.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateMerchantUser(
+        self,
+        request: _identity_service_pb2.CreateMerchantUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.CreateMerchantUserResponse, _abc.Awaitable[_identity_service_pb2.CreateMerchantUserResponse]]:
+        """Merchant users: people of one brand who use the merchant console."""
+
+    @_abc_1.abstractmethod
+    def GetMerchantUser(
+        self,
+        request: _identity_service_pb2.GetMerchantUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.GetMerchantUserResponse, _abc.Awaitable[_identity_service_pb2.GetMerchantUserResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListMerchantUsers(
+        self,
+        request: _identity_service_pb2.ListMerchantUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ListMerchantUsersResponse, _abc.Awaitable[_identity_service_pb2.ListMerchantUsersResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DisableMerchantUser(
+        self,
+        request: _identity_service_pb2.DisableMerchantUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.DisableMerchantUserResponse, _abc.Awaitable[_identity_service_pb2.DisableMerchantUserResponse]]:
+        """Disables a merchant user; their tokens stop verifying at once (VerifyToken checks the user)."""
+
+    @_abc_1.abstractmethod
+    def IssueMerchantToken(
+        self,
+        request: _identity_service_pb2.IssueMerchantTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.IssueMerchantTokenResponse, _abc.Awaitable[_identity_service_pb2.IssueMerchantTokenResponse]]:
+        """Issues a merchant token scoped to the user's brand (operator use: no password)."""
+
+    @_abc_1.abstractmethod
+    def SignInMerchant(
+        self,
+        request: _identity_service_pb2.SignInMerchantRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.SignInMerchantResponse, _abc.Awaitable[_identity_service_pb2.SignInMerchantResponse]]:
+        """Signs a merchant user in with login name and password; returns a merchant token."""
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

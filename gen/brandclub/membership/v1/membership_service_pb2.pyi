@@ -62,6 +62,90 @@ MEMBER_STATUS_ENDED: MemberStatus.ValueType  # 3
 """Left; kept only as history."""
 Global___MemberStatus: _TypeAlias = MemberStatus  # noqa: Y015
 
+class _ConsentState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ConsentStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ConsentState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONSENT_STATE_UNSPECIFIED: _ConsentState.ValueType  # 0
+    CONSENT_STATE_NONE: _ConsentState.ValueType  # 1
+    """LV0: has not accepted the program's terms."""
+    CONSENT_STATE_CURRENT: _ConsentState.ValueType  # 2
+    """Accepted the program's current terms version."""
+    CONSENT_STATE_OUTDATED: _ConsentState.ValueType  # 3
+    """Accepted an older terms version; the storefront should ask again."""
+
+class ConsentState(_ConsentState, metaclass=_ConsentStateEnumTypeWrapper): ...
+
+CONSENT_STATE_UNSPECIFIED: ConsentState.ValueType  # 0
+CONSENT_STATE_NONE: ConsentState.ValueType  # 1
+"""LV0: has not accepted the program's terms."""
+CONSENT_STATE_CURRENT: ConsentState.ValueType  # 2
+"""Accepted the program's current terms version."""
+CONSENT_STATE_OUTDATED: ConsentState.ValueType  # 3
+"""Accepted an older terms version; the storefront should ask again."""
+Global___ConsentState: _TypeAlias = ConsentState  # noqa: Y015
+
+class _Gender:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _GenderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Gender.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    GENDER_UNSPECIFIED: _Gender.ValueType  # 0
+    GENDER_MALE: _Gender.ValueType  # 1
+    GENDER_FEMALE: _Gender.ValueType  # 2
+
+class Gender(_Gender, metaclass=_GenderEnumTypeWrapper): ...
+
+GENDER_UNSPECIFIED: Gender.ValueType  # 0
+GENDER_MALE: Gender.ValueType  # 1
+GENDER_FEMALE: Gender.ValueType  # 2
+Global___Gender: _TypeAlias = Gender  # noqa: Y015
+
+class _PhoneMatch:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PhoneMatchEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PhoneMatch.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PHONE_MATCH_UNSPECIFIED: _PhoneMatch.ValueType  # 0
+    PHONE_MATCH_NOT_APPLICABLE: _PhoneMatch.ValueType  # 1
+    """Non-connected brand, or no match was attempted."""
+    PHONE_MATCH_MATCHED: _PhoneMatch.ValueType  # 2
+    """Connected brand: the phone is one of the brand's existing members."""
+    PHONE_MATCH_NEW: _PhoneMatch.ValueType  # 3
+    """Connected brand: a new member (no phone handed over)."""
+
+class PhoneMatch(_PhoneMatch, metaclass=_PhoneMatchEnumTypeWrapper): ...
+
+PHONE_MATCH_UNSPECIFIED: PhoneMatch.ValueType  # 0
+PHONE_MATCH_NOT_APPLICABLE: PhoneMatch.ValueType  # 1
+"""Non-connected brand, or no match was attempted."""
+PHONE_MATCH_MATCHED: PhoneMatch.ValueType  # 2
+"""Connected brand: the phone is one of the brand's existing members."""
+PHONE_MATCH_NEW: PhoneMatch.ValueType  # 3
+"""Connected brand: a new member (no phone handed over)."""
+Global___PhoneMatch: _TypeAlias = PhoneMatch  # noqa: Y015
+
+class _Validity:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ValidityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Validity.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VALIDITY_UNSPECIFIED: _Validity.ValueType  # 0
+    VALIDITY_VALID: _Validity.ValueType  # 1
+    VALIDITY_DORMANT: _Validity.ValueType  # 2
+
+class Validity(_Validity, metaclass=_ValidityEnumTypeWrapper): ...
+
+VALIDITY_UNSPECIFIED: Validity.ValueType  # 0
+VALIDITY_VALID: Validity.ValueType  # 1
+VALIDITY_DORMANT: Validity.ValueType  # 2
+Global___Validity: _TypeAlias = Validity  # noqa: Y015
+
 @_typing.final
 class Brand(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -136,6 +220,15 @@ class MemberCard(_message.Message):
     MEMBER_SINCE_FIELD_NUMBER: _builtins.int
     LV0_NOTICE_PENDING_FIELD_NUMBER: _builtins.int
     FOLLOWED_SHOP_IDS_FIELD_NUMBER: _builtins.int
+    MEMBER_ID_FIELD_NUMBER: _builtins.int
+    JOIN_TIME_FIELD_NUMBER: _builtins.int
+    LEVEL_NAME_FIELD_NUMBER: _builtins.int
+    CONSENT_STATE_FIELD_NUMBER: _builtins.int
+    CONSENT_TERMS_VERSION_FIELD_NUMBER: _builtins.int
+    GIFT_PACK_OFFERED_FIELD_NUMBER: _builtins.int
+    GIFT_PACK_ID_FIELD_NUMBER: _builtins.int
+    GROWTH_CENTS_FIELD_NUMBER: _builtins.int
+    NEXT_LEVEL_GROWTH_CENTS_FIELD_NUMBER: _builtins.int
     brand_id: _builtins.str
     brand_display_name: _builtins.str
     account_id: _builtins.str
@@ -144,10 +237,26 @@ class MemberCard(_message.Message):
     """0 for LV0, 1..n for card members."""
     lv0_notice_pending: _builtins.bool
     """True until the storefront has shown the one-time "you are now LV0" notice."""
+    member_id: _builtins.str
+    level_name: _builtins.str
+    consent_state: Global___ConsentState.ValueType
+    consent_terms_version: _builtins.str
+    """The terms version the member consented to (card members)."""
+    gift_pack_offered: _builtins.bool
+    """True for an LV0 shopper when the brand offers a card-opening gift pack."""
+    gift_pack_id: _builtins.str
+    growth_cents: _builtins.int
+    """Growth value (paid minus refunded cents within the program's growth window)."""
+    next_level_growth_cents: _builtins.int
+    """Growth needed for the next tier (0 at the top tier or without a program)."""
     @_builtins.property
     def member_since(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def followed_shop_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def join_time(self) -> _timestamp_pb2.Timestamp:
+        """When the card was opened (unset for LV0)."""
+
     def __init__(
         self,
         *,
@@ -159,14 +268,283 @@ class MemberCard(_message.Message):
         member_since: _timestamp_pb2.Timestamp | None = ...,
         lv0_notice_pending: _builtins.bool = ...,
         followed_shop_ids: _abc.Iterable[_builtins.str] | None = ...,
+        member_id: _builtins.str = ...,
+        join_time: _timestamp_pb2.Timestamp | None = ...,
+        level_name: _builtins.str = ...,
+        consent_state: Global___ConsentState.ValueType = ...,
+        consent_terms_version: _builtins.str = ...,
+        gift_pack_offered: _builtins.bool = ...,
+        gift_pack_id: _builtins.str = ...,
+        growth_cents: _builtins.int = ...,
+        next_level_growth_cents: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["member_since", b"member_since"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["join_time", b"join_time", "member_since", b"member_since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_display_name", b"brand_display_name", "brand_id", b"brand_id", "followed_shop_ids", b"followed_shop_ids", "level", b"level", "lv0_notice_pending", b"lv0_notice_pending", "member_since", b"member_since", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_display_name", b"brand_display_name", "brand_id", b"brand_id", "consent_state", b"consent_state", "consent_terms_version", b"consent_terms_version", "followed_shop_ids", b"followed_shop_ids", "gift_pack_id", b"gift_pack_id", "gift_pack_offered", b"gift_pack_offered", "growth_cents", b"growth_cents", "join_time", b"join_time", "level", b"level", "level_name", b"level_name", "lv0_notice_pending", b"lv0_notice_pending", "member_id", b"member_id", "member_since", b"member_since", "next_level_growth_cents", b"next_level_growth_cents", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MemberCard: _TypeAlias = MemberCard  # noqa: Y015
+
+@_typing.final
+class Tier(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEVEL_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    GROWTH_THRESHOLD_CENTS_FIELD_NUMBER: _builtins.int
+    PRIVILEGES_FIELD_NUMBER: _builtins.int
+    POINTS_MULTIPLIER_PERCENT_FIELD_NUMBER: _builtins.int
+    level: _builtins.int
+    """1..n, consecutive."""
+    name: _builtins.str
+    growth_threshold_cents: _builtins.int
+    """Growth value (cents) from which this tier applies; strictly increasing with the level."""
+    points_multiplier_percent: _builtins.int
+    """Points multiplier in percent (100 = x1.0, 150 = x1.5); 100..1000."""
+    @_builtins.property
+    def privileges(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        level: _builtins.int = ...,
+        name: _builtins.str = ...,
+        growth_threshold_cents: _builtins.int = ...,
+        privileges: _abc.Iterable[_builtins.str] | None = ...,
+        points_multiplier_percent: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["growth_threshold_cents", b"growth_threshold_cents", "level", b"level", "name", b"name", "points_multiplier_percent", b"points_multiplier_percent", "privileges", b"privileges"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Tier: _TypeAlias = Tier  # noqa: Y015
+
+@_typing.final
+class Program(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROGRAM_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    TERMS_VERSION_FIELD_NUMBER: _builtins.int
+    TERMS_URL_FIELD_NUMBER: _builtins.int
+    CONSENT_PURPOSES_FIELD_NUMBER: _builtins.int
+    TIERS_FIELD_NUMBER: _builtins.int
+    GROWTH_WINDOW_DAYS_FIELD_NUMBER: _builtins.int
+    RETENTION_DAYS_FIELD_NUMBER: _builtins.int
+    DORMANT_AFTER_DAYS_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    LV0_GIFT_PACK_ID_FIELD_NUMBER: _builtins.int
+    program_id: _builtins.str
+    brand_id: _builtins.str
+    mode: Global___ProgramMode.ValueType
+    terms_version: _builtins.str
+    """Version of the terms a joining shopper accepts, e.g. "2024-06"."""
+    terms_url: _builtins.str
+    growth_window_days: _builtins.int
+    """Growth value counts orders paid within this many days (1..3650)."""
+    retention_days: _builtins.int
+    """A tier is kept at least this many days before the evaluation may move it down (0..3650)."""
+    dormant_after_days: _builtins.int
+    """A member inactive longer than this many days is dormant (1..3650)."""
+    lv0_gift_pack_id: _builtins.str
+    """The card-opening gift pack offered to LV0 shoppers (empty: none)."""
+    @_builtins.property
+    def consent_purposes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Purposes the shopper consents to on joining (e.g. "profile", "marketing_sms")."""
+
+    @_builtins.property
+    def tiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Tier]: ...
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        program_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        mode: Global___ProgramMode.ValueType = ...,
+        terms_version: _builtins.str = ...,
+        terms_url: _builtins.str = ...,
+        consent_purposes: _abc.Iterable[_builtins.str] | None = ...,
+        tiers: _abc.Iterable[Global___Tier] | None = ...,
+        growth_window_days: _builtins.int = ...,
+        retention_days: _builtins.int = ...,
+        dormant_after_days: _builtins.int = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+        lv0_gift_pack_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "consent_purposes", b"consent_purposes", "dormant_after_days", b"dormant_after_days", "growth_window_days", b"growth_window_days", "lv0_gift_pack_id", b"lv0_gift_pack_id", "mode", b"mode", "program_id", b"program_id", "retention_days", b"retention_days", "terms_url", b"terms_url", "terms_version", b"terms_version", "tiers", b"tiers", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Program: _TypeAlias = Program  # noqa: Y015
+
+@_typing.final
+class Consent(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TERMS_VERSION_FIELD_NUMBER: _builtins.int
+    PURPOSES_FIELD_NUMBER: _builtins.int
+    CONSENT_TIME_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    terms_version: _builtins.str
+    channel: _builtins.str
+    @_builtins.property
+    def purposes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def consent_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        terms_version: _builtins.str = ...,
+        purposes: _abc.Iterable[_builtins.str] | None = ...,
+        consent_time: _timestamp_pb2.Timestamp | None = ...,
+        channel: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["consent_time", b"consent_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "consent_time", b"consent_time", "purposes", b"purposes", "terms_version", b"terms_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Consent: _TypeAlias = Consent  # noqa: Y015
+
+@_typing.final
+class MemberStats(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_COUNT_FIELD_NUMBER: _builtins.int
+    PAID_CENTS_FIELD_NUMBER: _builtins.int
+    FIRST_ORDER_TIME_FIELD_NUMBER: _builtins.int
+    LAST_ORDER_TIME_FIELD_NUMBER: _builtins.int
+    GROWTH_CENTS_FIELD_NUMBER: _builtins.int
+    order_count: _builtins.int
+    paid_cents: _builtins.int
+    """Paid minus refunded, all time."""
+    growth_cents: _builtins.int
+    """Paid minus refunded within the growth window."""
+    @_builtins.property
+    def first_order_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_order_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        order_count: _builtins.int = ...,
+        paid_cents: _builtins.int = ...,
+        first_order_time: _timestamp_pb2.Timestamp | None = ...,
+        last_order_time: _timestamp_pb2.Timestamp | None = ...,
+        growth_cents: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first_order_time", b"first_order_time", "last_order_time", b"last_order_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first_order_time", b"first_order_time", "growth_cents", b"growth_cents", "last_order_time", b"last_order_time", "order_count", b"order_count", "paid_cents", b"paid_cents"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MemberStats: _TypeAlias = MemberStats  # noqa: Y015
+
+@_typing.final
+class Member(_message.Message):
+    """A member as the brand sees it: never a plaintext phone; after cancellation only ids, status
+    and dates remain.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBER_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    SOURCE_CHANNEL_FIELD_NUMBER: _builtins.int
+    MEMBER_SINCE_FIELD_NUMBER: _builtins.int
+    JOIN_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    DORMANT_FIELD_NUMBER: _builtins.int
+    BIRTHDAY_FIELD_NUMBER: _builtins.int
+    GENDER_FIELD_NUMBER: _builtins.int
+    BABY_BIRTHDAY_FIELD_NUMBER: _builtins.int
+    HAS_PHONE_FIELD_NUMBER: _builtins.int
+    PHONE_MATCH_FIELD_NUMBER: _builtins.int
+    ENCRYPTED_PHONE_FIELD_NUMBER: _builtins.int
+    CRM_MEMBER_ID_FIELD_NUMBER: _builtins.int
+    CONSENT_FIELD_NUMBER: _builtins.int
+    STATS_FIELD_NUMBER: _builtins.int
+    INVITE_CODE_FIELD_NUMBER: _builtins.int
+    LV0_NOTICE_PENDING_FIELD_NUMBER: _builtins.int
+    LEVEL_SINCE_FIELD_NUMBER: _builtins.int
+    member_id: _builtins.str
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    status: Global___MemberStatus.ValueType
+    level: _builtins.int
+    source_channel: _builtins.str
+    dormant: _builtins.bool
+    """Abnormal account or inactive longer than the program's dormant_after_days."""
+    birthday: _builtins.str
+    """"YYYY-MM-DD" or empty."""
+    gender: Global___Gender.ValueType
+    baby_birthday: _builtins.str
+    has_phone: _builtins.bool
+    """True when the shopper gave a phone number (kept in the identity vault)."""
+    phone_match: Global___PhoneMatch.ValueType
+    encrypted_phone: _builtins.str
+    """Connected brands, matched members only: the encrypted phone (the brand's HMAC, hex)."""
+    crm_member_id: _builtins.str
+    invite_code: _builtins.str
+    lv0_notice_pending: _builtins.bool
+    @_builtins.property
+    def member_since(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def join_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def consent(self) -> Global___Consent: ...
+    @_builtins.property
+    def stats(self) -> Global___MemberStats: ...
+    @_builtins.property
+    def level_since(self) -> _timestamp_pb2.Timestamp:
+        """Since when the member holds the current level."""
+
+    def __init__(
+        self,
+        *,
+        member_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        status: Global___MemberStatus.ValueType = ...,
+        level: _builtins.int = ...,
+        source_channel: _builtins.str = ...,
+        member_since: _timestamp_pb2.Timestamp | None = ...,
+        join_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        dormant: _builtins.bool = ...,
+        birthday: _builtins.str = ...,
+        gender: Global___Gender.ValueType = ...,
+        baby_birthday: _builtins.str = ...,
+        has_phone: _builtins.bool = ...,
+        phone_match: Global___PhoneMatch.ValueType = ...,
+        encrypted_phone: _builtins.str = ...,
+        crm_member_id: _builtins.str = ...,
+        consent: Global___Consent | None = ...,
+        stats: Global___MemberStats | None = ...,
+        invite_code: _builtins.str = ...,
+        lv0_notice_pending: _builtins.bool = ...,
+        level_since: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["consent", b"consent", "end_time", b"end_time", "join_time", b"join_time", "level_since", b"level_since", "member_since", b"member_since", "stats", b"stats"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "baby_birthday", b"baby_birthday", "birthday", b"birthday", "brand_id", b"brand_id", "consent", b"consent", "crm_member_id", b"crm_member_id", "dormant", b"dormant", "encrypted_phone", b"encrypted_phone", "end_time", b"end_time", "gender", b"gender", "has_phone", b"has_phone", "invite_code", b"invite_code", "join_time", b"join_time", "level", b"level", "level_since", b"level_since", "lv0_notice_pending", b"lv0_notice_pending", "member_id", b"member_id", "member_since", b"member_since", "phone_match", b"phone_match", "source_channel", b"source_channel", "stats", b"stats", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Member: _TypeAlias = Member  # noqa: Y015
 
 @_typing.final
 class CreateBrandRequest(_message.Message):
@@ -480,3 +858,977 @@ class GetMemberCardResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetMemberCardResponse: _TypeAlias = GetMemberCardResponse  # noqa: Y015
+
+@_typing.final
+class ListShopsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListShopsRequest: _TypeAlias = ListShopsRequest  # noqa: Y015
+
+@_typing.final
+class ListShopsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHOPS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def shops(self) -> _containers.RepeatedCompositeFieldContainer[Global___Shop]: ...
+    def __init__(
+        self,
+        *,
+        shops: _abc.Iterable[Global___Shop] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "shops", b"shops"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListShopsResponse: _TypeAlias = ListShopsResponse  # noqa: Y015
+
+@_typing.final
+class GetProgramRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetProgramRequest: _TypeAlias = GetProgramRequest  # noqa: Y015
+
+@_typing.final
+class GetProgramResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROGRAM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def program(self) -> Global___Program: ...
+    def __init__(
+        self,
+        *,
+        program: Global___Program | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["program", b"program"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["program", b"program"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetProgramResponse: _TypeAlias = GetProgramResponse  # noqa: Y015
+
+@_typing.final
+class UpdateProgramRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    TERMS_VERSION_FIELD_NUMBER: _builtins.int
+    TERMS_URL_FIELD_NUMBER: _builtins.int
+    CONSENT_PURPOSES_FIELD_NUMBER: _builtins.int
+    TIERS_FIELD_NUMBER: _builtins.int
+    GROWTH_WINDOW_DAYS_FIELD_NUMBER: _builtins.int
+    RETENTION_DAYS_FIELD_NUMBER: _builtins.int
+    DORMANT_AFTER_DAYS_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    mode: Global___ProgramMode.ValueType
+    """Also changes the brand's mode; UNSPECIFIED keeps it."""
+    terms_version: _builtins.str
+    terms_url: _builtins.str
+    growth_window_days: _builtins.int
+    retention_days: _builtins.int
+    dormant_after_days: _builtins.int
+    @_builtins.property
+    def consent_purposes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def tiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Tier]: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        mode: Global___ProgramMode.ValueType = ...,
+        terms_version: _builtins.str = ...,
+        terms_url: _builtins.str = ...,
+        consent_purposes: _abc.Iterable[_builtins.str] | None = ...,
+        tiers: _abc.Iterable[Global___Tier] | None = ...,
+        growth_window_days: _builtins.int = ...,
+        retention_days: _builtins.int = ...,
+        dormant_after_days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "consent_purposes", b"consent_purposes", "dormant_after_days", b"dormant_after_days", "growth_window_days", b"growth_window_days", "mode", b"mode", "request_id", b"request_id", "retention_days", b"retention_days", "terms_url", b"terms_url", "terms_version", b"terms_version", "tiers", b"tiers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateProgramRequest: _TypeAlias = UpdateProgramRequest  # noqa: Y015
+
+@_typing.final
+class UpdateProgramResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROGRAM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def program(self) -> Global___Program: ...
+    def __init__(
+        self,
+        *,
+        program: Global___Program | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["program", b"program"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["program", b"program"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateProgramResponse: _TypeAlias = UpdateProgramResponse  # noqa: Y015
+
+@_typing.final
+class SetLv0GiftPackOfferRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    GIFT_PACK_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    gift_pack_id: _builtins.str
+    """Empty clears the offer."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        gift_pack_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "gift_pack_id", b"gift_pack_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetLv0GiftPackOfferRequest: _TypeAlias = SetLv0GiftPackOfferRequest  # noqa: Y015
+
+@_typing.final
+class SetLv0GiftPackOfferResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROGRAM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def program(self) -> Global___Program: ...
+    def __init__(
+        self,
+        *,
+        program: Global___Program | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["program", b"program"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["program", b"program"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetLv0GiftPackOfferResponse: _TypeAlias = SetLv0GiftPackOfferResponse  # noqa: Y015
+
+@_typing.final
+class ImportedFollower(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    FOLLOW_TIME_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    @_builtins.property
+    def follow_time(self) -> _timestamp_pb2.Timestamp:
+        """When they followed on the marketplace (unset: now)."""
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        follow_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["follow_time", b"follow_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "follow_time", b"follow_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportedFollower: _TypeAlias = ImportedFollower  # noqa: Y015
+
+@_typing.final
+class ImportFollowersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SHOP_ID_FIELD_NUMBER: _builtins.int
+    FOLLOWERS_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    shop_id: _builtins.str
+    @_builtins.property
+    def followers(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImportedFollower]: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        shop_id: _builtins.str = ...,
+        followers: _abc.Iterable[Global___ImportedFollower] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["followers", b"followers", "request_id", b"request_id", "shop_id", b"shop_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportFollowersRequest: _TypeAlias = ImportFollowersRequest  # noqa: Y015
+
+@_typing.final
+class ImportFollowersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BECAME_LV0_FIELD_NUMBER: _builtins.int
+    ALREADY_MEMBERS_FIELD_NUMBER: _builtins.int
+    became_lv0: _builtins.int
+    """Followers who became LV0 (with the notice pending)."""
+    already_members: _builtins.int
+    """Followers who were already members of the brand (their membership is unchanged)."""
+    def __init__(
+        self,
+        *,
+        became_lv0: _builtins.int = ...,
+        already_members: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_members", b"already_members", "became_lv0", b"became_lv0"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportFollowersResponse: _TypeAlias = ImportFollowersResponse  # noqa: Y015
+
+@_typing.final
+class ClearLv0NoticeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClearLv0NoticeRequest: _TypeAlias = ClearLv0NoticeRequest  # noqa: Y015
+
+@_typing.final
+class ClearLv0NoticeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CARD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def card(self) -> Global___MemberCard: ...
+    def __init__(
+        self,
+        *,
+        card: Global___MemberCard | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["card", b"card"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card", b"card"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClearLv0NoticeResponse: _TypeAlias = ClearLv0NoticeResponse  # noqa: Y015
+
+@_typing.final
+class OpenCardRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    TERMS_VERSION_FIELD_NUMBER: _builtins.int
+    PURPOSES_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    BIRTHDAY_FIELD_NUMBER: _builtins.int
+    GENDER_FIELD_NUMBER: _builtins.int
+    BABY_BIRTHDAY_FIELD_NUMBER: _builtins.int
+    INVITE_CODE_FIELD_NUMBER: _builtins.int
+    SHOP_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    channel: _builtins.str
+    """Where the shopper joined: "storefront", "mini_program", "wechat_oa", "invite", ..."""
+    terms_version: _builtins.str
+    """Must equal the program's current terms version."""
+    phone: _builtins.str
+    """Required; any common notation, normalised to E.164 by the identity vault."""
+    birthday: _builtins.str
+    """"YYYY-MM-DD", optional."""
+    gender: Global___Gender.ValueType
+    baby_birthday: _builtins.str
+    invite_code: _builtins.str
+    """The inviter's invite code, when the join came through an invite."""
+    shop_id: _builtins.str
+    """The shop the card was opened in (optional; must belong to the brand)."""
+    @_builtins.property
+    def purposes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        terms_version: _builtins.str = ...,
+        purposes: _abc.Iterable[_builtins.str] | None = ...,
+        phone: _builtins.str = ...,
+        birthday: _builtins.str = ...,
+        gender: Global___Gender.ValueType = ...,
+        baby_birthday: _builtins.str = ...,
+        invite_code: _builtins.str = ...,
+        shop_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "baby_birthday", b"baby_birthday", "birthday", b"birthday", "brand_id", b"brand_id", "channel", b"channel", "gender", b"gender", "invite_code", b"invite_code", "phone", b"phone", "purposes", b"purposes", "request_id", b"request_id", "shop_id", b"shop_id", "terms_version", b"terms_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenCardRequest: _TypeAlias = OpenCardRequest  # noqa: Y015
+
+@_typing.final
+class OpenCardResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CARD_FIELD_NUMBER: _builtins.int
+    JOINED_FIELD_NUMBER: _builtins.int
+    PHONE_MATCH_FIELD_NUMBER: _builtins.int
+    ENCRYPTED_PHONE_FIELD_NUMBER: _builtins.int
+    CRM_MEMBER_ID_FIELD_NUMBER: _builtins.int
+    joined: _builtins.bool
+    """False when the shopper already was a card member (nothing changed)."""
+    phone_match: Global___PhoneMatch.ValueType
+    encrypted_phone: _builtins.str
+    """Connected brands, matched members only."""
+    crm_member_id: _builtins.str
+    @_builtins.property
+    def card(self) -> Global___MemberCard: ...
+    def __init__(
+        self,
+        *,
+        card: Global___MemberCard | None = ...,
+        joined: _builtins.bool = ...,
+        phone_match: Global___PhoneMatch.ValueType = ...,
+        encrypted_phone: _builtins.str = ...,
+        crm_member_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["card", b"card"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "crm_member_id", b"crm_member_id", "encrypted_phone", b"encrypted_phone", "joined", b"joined", "phone_match", b"phone_match"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenCardResponse: _TypeAlias = OpenCardResponse  # noqa: Y015
+
+@_typing.final
+class CancelMembershipRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelMembershipRequest: _TypeAlias = CancelMembershipRequest  # noqa: Y015
+
+@_typing.final
+class CancelMembershipResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def member(self) -> Global___Member:
+        """The ended membership (profile scrubbed)."""
+
+    def __init__(
+        self,
+        *,
+        member: Global___Member | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["member", b"member"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["member", b"member"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelMembershipResponse: _TypeAlias = CancelMembershipResponse  # noqa: Y015
+
+@_typing.final
+class GetMemberRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    MEMBER_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    member_id: _builtins.str
+    """One of the two: the member id (any membership period) or the account (live membership)."""
+    account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        member_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "member_id", b"member_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMemberRequest: _TypeAlias = GetMemberRequest  # noqa: Y015
+
+@_typing.final
+class GetMemberResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def member(self) -> Global___Member: ...
+    def __init__(
+        self,
+        *,
+        member: Global___Member | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["member", b"member"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["member", b"member"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMemberResponse: _TypeAlias = GetMemberResponse  # noqa: Y015
+
+@_typing.final
+class ListMembersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    LEVELS_FIELD_NUMBER: _builtins.int
+    VALIDITY_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    status: Global___MemberStatus.ValueType
+    """UNSPECIFIED: live members (LV0 and card members)."""
+    validity: Global___Validity.ValueType
+    """UNSPECIFIED: valid and dormant."""
+    @_builtins.property
+    def levels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Only these levels (empty: any)."""
+
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        status: Global___MemberStatus.ValueType = ...,
+        levels: _abc.Iterable[_builtins.int] | None = ...,
+        validity: Global___Validity.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "levels", b"levels", "page_size", b"page_size", "page_token", b"page_token", "status", b"status", "validity", b"validity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMembersRequest: _TypeAlias = ListMembersRequest  # noqa: Y015
+
+@_typing.final
+class ListMembersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___Member]: ...
+    def __init__(
+        self,
+        *,
+        members: _abc.Iterable[Global___Member] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["members", b"members", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMembersResponse: _TypeAlias = ListMembersResponse  # noqa: Y015
+
+@_typing.final
+class CountMembersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountMembersRequest: _TypeAlias = CountMembersRequest  # noqa: Y015
+
+@_typing.final
+class LevelCount(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEVEL_FIELD_NUMBER: _builtins.int
+    VALID_FIELD_NUMBER: _builtins.int
+    DORMANT_FIELD_NUMBER: _builtins.int
+    level: _builtins.int
+    valid: _builtins.int
+    dormant: _builtins.int
+    def __init__(
+        self,
+        *,
+        level: _builtins.int = ...,
+        valid: _builtins.int = ...,
+        dormant: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dormant", b"dormant", "level", b"level", "valid", b"valid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LevelCount: _TypeAlias = LevelCount  # noqa: Y015
+
+@_typing.final
+class CountMembersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LV0_VALID_FIELD_NUMBER: _builtins.int
+    LV0_DORMANT_FIELD_NUMBER: _builtins.int
+    CARD_VALID_FIELD_NUMBER: _builtins.int
+    CARD_DORMANT_FIELD_NUMBER: _builtins.int
+    LEVELS_FIELD_NUMBER: _builtins.int
+    lv0_valid: _builtins.int
+    lv0_dormant: _builtins.int
+    card_valid: _builtins.int
+    card_dormant: _builtins.int
+    @_builtins.property
+    def levels(self) -> _containers.RepeatedCompositeFieldContainer[Global___LevelCount]:
+        """Card members per level (LV1..LVn)."""
+
+    def __init__(
+        self,
+        *,
+        lv0_valid: _builtins.int = ...,
+        lv0_dormant: _builtins.int = ...,
+        card_valid: _builtins.int = ...,
+        card_dormant: _builtins.int = ...,
+        levels: _abc.Iterable[Global___LevelCount] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_dormant", b"card_dormant", "card_valid", b"card_valid", "levels", b"levels", "lv0_dormant", b"lv0_dormant", "lv0_valid", b"lv0_valid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountMembersResponse: _TypeAlias = CountMembersResponse  # noqa: Y015
+
+@_typing.final
+class RecordCartItemAddedRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    SHOP_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    SKU_ID_FIELD_NUMBER: _builtins.int
+    ADD_TIME_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    """The marketplace's event id: a re-delivery is recognised by it."""
+    shop_id: _builtins.str
+    account_id: _builtins.str
+    sku_id: _builtins.str
+    @_builtins.property
+    def add_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        shop_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        sku_id: _builtins.str = ...,
+        add_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["add_time", b"add_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "add_time", b"add_time", "event_id", b"event_id", "shop_id", b"shop_id", "sku_id", b"sku_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordCartItemAddedRequest: _TypeAlias = RecordCartItemAddedRequest  # noqa: Y015
+
+@_typing.final
+class RecordCartItemAddedResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DUPLICATE_FIELD_NUMBER: _builtins.int
+    duplicate: _builtins.bool
+    """True when this event id had been recorded before (nothing changed)."""
+    def __init__(
+        self,
+        *,
+        duplicate: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicate", b"duplicate"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordCartItemAddedResponse: _TypeAlias = RecordCartItemAddedResponse  # noqa: Y015
+
+@_typing.final
+class RecordOrderPaidRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    SHOP_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    PAID_CENTS_FIELD_NUMBER: _builtins.int
+    PAID_TIME_FIELD_NUMBER: _builtins.int
+    RETURN_WINDOW_END_TIME_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    shop_id: _builtins.str
+    account_id: _builtins.str
+    order_id: _builtins.str
+    paid_cents: _builtins.int
+    @_builtins.property
+    def paid_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def return_window_end_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        shop_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        paid_cents: _builtins.int = ...,
+        paid_time: _timestamp_pb2.Timestamp | None = ...,
+        return_window_end_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["paid_time", b"paid_time", "return_window_end_time", b"return_window_end_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "event_id", b"event_id", "order_id", b"order_id", "paid_cents", b"paid_cents", "paid_time", b"paid_time", "return_window_end_time", b"return_window_end_time", "shop_id", b"shop_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordOrderPaidRequest: _TypeAlias = RecordOrderPaidRequest  # noqa: Y015
+
+@_typing.final
+class RecordOrderPaidResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DUPLICATE_FIELD_NUMBER: _builtins.int
+    STATS_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    duplicate: _builtins.bool
+    level: _builtins.int
+    """The level after this order (0 for LV0 or non-members)."""
+    @_builtins.property
+    def stats(self) -> Global___MemberStats: ...
+    def __init__(
+        self,
+        *,
+        duplicate: _builtins.bool = ...,
+        stats: Global___MemberStats | None = ...,
+        level: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["stats", b"stats"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicate", b"duplicate", "level", b"level", "stats", b"stats"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordOrderPaidResponse: _TypeAlias = RecordOrderPaidResponse  # noqa: Y015
+
+@_typing.final
+class RecordOrderRefundedRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    SHOP_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    REFUND_ID_FIELD_NUMBER: _builtins.int
+    REFUNDED_CENTS_FIELD_NUMBER: _builtins.int
+    REFUND_TIME_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    shop_id: _builtins.str
+    account_id: _builtins.str
+    order_id: _builtins.str
+    refund_id: _builtins.str
+    refunded_cents: _builtins.int
+    @_builtins.property
+    def refund_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        shop_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        refund_id: _builtins.str = ...,
+        refunded_cents: _builtins.int = ...,
+        refund_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["refund_time", b"refund_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "event_id", b"event_id", "order_id", b"order_id", "refund_id", b"refund_id", "refund_time", b"refund_time", "refunded_cents", b"refunded_cents", "shop_id", b"shop_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordOrderRefundedRequest: _TypeAlias = RecordOrderRefundedRequest  # noqa: Y015
+
+@_typing.final
+class RecordOrderRefundedResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DUPLICATE_FIELD_NUMBER: _builtins.int
+    STATS_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    duplicate: _builtins.bool
+    level: _builtins.int
+    @_builtins.property
+    def stats(self) -> Global___MemberStats: ...
+    def __init__(
+        self,
+        *,
+        duplicate: _builtins.bool = ...,
+        stats: Global___MemberStats | None = ...,
+        level: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["stats", b"stats"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicate", b"duplicate", "level", b"level", "stats", b"stats"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordOrderRefundedResponse: _TypeAlias = RecordOrderRefundedResponse  # noqa: Y015
+
+@_typing.final
+class RecordAccountStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    ABNORMAL_FIELD_NUMBER: _builtins.int
+    OCCUR_TIME_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    account_id: _builtins.str
+    abnormal: _builtins.bool
+    @_builtins.property
+    def occur_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        abnormal: _builtins.bool = ...,
+        occur_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abnormal", b"abnormal", "account_id", b"account_id", "event_id", b"event_id", "occur_time", b"occur_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordAccountStatusRequest: _TypeAlias = RecordAccountStatusRequest  # noqa: Y015
+
+@_typing.final
+class RecordAccountStatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DUPLICATE_FIELD_NUMBER: _builtins.int
+    duplicate: _builtins.bool
+    def __init__(
+        self,
+        *,
+        duplicate: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicate", b"duplicate"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordAccountStatusResponse: _TypeAlias = RecordAccountStatusResponse  # noqa: Y015
+
+@_typing.final
+class RecordAccountActivityRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    LAST_ACTIVE_TIME_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    account_id: _builtins.str
+    @_builtins.property
+    def last_active_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        last_active_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_active_time", b"last_active_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "event_id", b"event_id", "last_active_time", b"last_active_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordAccountActivityRequest: _TypeAlias = RecordAccountActivityRequest  # noqa: Y015
+
+@_typing.final
+class RecordAccountActivityResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DUPLICATE_FIELD_NUMBER: _builtins.int
+    duplicate: _builtins.bool
+    def __init__(
+        self,
+        *,
+        duplicate: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicate", b"duplicate"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordAccountActivityResponse: _TypeAlias = RecordAccountActivityResponse  # noqa: Y015
+
+@_typing.final
+class EvaluateMembersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvaluateMembersRequest: _TypeAlias = EvaluateMembersRequest  # noqa: Y015
+
+@_typing.final
+class EvaluateMembersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEVELS_RAISED_FIELD_NUMBER: _builtins.int
+    LEVELS_LOWERED_FIELD_NUMBER: _builtins.int
+    BECAME_DORMANT_FIELD_NUMBER: _builtins.int
+    BECAME_VALID_FIELD_NUMBER: _builtins.int
+    levels_raised: _builtins.int
+    levels_lowered: _builtins.int
+    became_dormant: _builtins.int
+    became_valid: _builtins.int
+    def __init__(
+        self,
+        *,
+        levels_raised: _builtins.int = ...,
+        levels_lowered: _builtins.int = ...,
+        became_dormant: _builtins.int = ...,
+        became_valid: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["became_dormant", b"became_dormant", "became_valid", b"became_valid", "levels_lowered", b"levels_lowered", "levels_raised", b"levels_raised"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvaluateMembersResponse: _TypeAlias = EvaluateMembersResponse  # noqa: Y015

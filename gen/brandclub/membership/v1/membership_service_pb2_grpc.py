@@ -70,6 +70,91 @@ class MembershipServiceStub:
                 request_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.GetMemberCardRequest.SerializeToString,
                 response_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.GetMemberCardResponse.FromString,
                 _registered_method=True)
+        self.ListShops = channel.unary_unary(
+                '/brandclub.membership.v1.MembershipService/ListShops',
+                request_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ListShopsRequest.SerializeToString,
+                response_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ListShopsResponse.FromString,
+                _registered_method=True)
+        self.GetProgram = channel.unary_unary(
+                '/brandclub.membership.v1.MembershipService/GetProgram',
+                request_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.GetProgramRequest.SerializeToString,
+                response_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.GetProgramResponse.FromString,
+                _registered_method=True)
+        self.UpdateProgram = channel.unary_unary(
+                '/brandclub.membership.v1.MembershipService/UpdateProgram',
+                request_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.UpdateProgramRequest.SerializeToString,
+                response_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.UpdateProgramResponse.FromString,
+                _registered_method=True)
+        self.SetLv0GiftPackOffer = channel.unary_unary(
+                '/brandclub.membership.v1.MembershipService/SetLv0GiftPackOffer',
+                request_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.SetLv0GiftPackOfferRequest.SerializeToString,
+                response_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.SetLv0GiftPackOfferResponse.FromString,
+                _registered_method=True)
+        self.ImportFollowers = channel.unary_unary(
+                '/brandclub.membership.v1.MembershipService/ImportFollowers',
+                request_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ImportFollowersRequest.SerializeToString,
+                response_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ImportFollowersResponse.FromString,
+                _registered_method=True)
+        self.ClearLv0Notice = channel.unary_unary(
+                '/brandclub.membership.v1.MembershipService/ClearLv0Notice',
+                request_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ClearLv0NoticeRequest.SerializeToString,
+                response_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ClearLv0NoticeResponse.FromString,
+                _registered_method=True)
+        self.OpenCard = channel.unary_unary(
+                '/brandclub.membership.v1.MembershipService/OpenCard',
+                request_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.OpenCardRequest.SerializeToString,
+                response_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.OpenCardResponse.FromString,
+                _registered_method=True)
+        self.CancelMembership = channel.unary_unary(
+                '/brandclub.membership.v1.MembershipService/CancelMembership',
+                request_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.CancelMembershipRequest.SerializeToString,
+                response_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.CancelMembershipResponse.FromString,
+                _registered_method=True)
+        self.GetMember = channel.unary_unary(
+                '/brandclub.membership.v1.MembershipService/GetMember',
+                request_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.GetMemberRequest.SerializeToString,
+                response_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.GetMemberResponse.FromString,
+                _registered_method=True)
+        self.ListMembers = channel.unary_unary(
+                '/brandclub.membership.v1.MembershipService/ListMembers',
+                request_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ListMembersRequest.SerializeToString,
+                response_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ListMembersResponse.FromString,
+                _registered_method=True)
+        self.CountMembers = channel.unary_unary(
+                '/brandclub.membership.v1.MembershipService/CountMembers',
+                request_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.CountMembersRequest.SerializeToString,
+                response_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.CountMembersResponse.FromString,
+                _registered_method=True)
+        self.RecordCartItemAdded = channel.unary_unary(
+                '/brandclub.membership.v1.MembershipService/RecordCartItemAdded',
+                request_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordCartItemAddedRequest.SerializeToString,
+                response_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordCartItemAddedResponse.FromString,
+                _registered_method=True)
+        self.RecordOrderPaid = channel.unary_unary(
+                '/brandclub.membership.v1.MembershipService/RecordOrderPaid',
+                request_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordOrderPaidRequest.SerializeToString,
+                response_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordOrderPaidResponse.FromString,
+                _registered_method=True)
+        self.RecordOrderRefunded = channel.unary_unary(
+                '/brandclub.membership.v1.MembershipService/RecordOrderRefunded',
+                request_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordOrderRefundedRequest.SerializeToString,
+                response_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordOrderRefundedResponse.FromString,
+                _registered_method=True)
+        self.RecordAccountStatus = channel.unary_unary(
+                '/brandclub.membership.v1.MembershipService/RecordAccountStatus',
+                request_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordAccountStatusRequest.SerializeToString,
+                response_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordAccountStatusResponse.FromString,
+                _registered_method=True)
+        self.RecordAccountActivity = channel.unary_unary(
+                '/brandclub.membership.v1.MembershipService/RecordAccountActivity',
+                request_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordAccountActivityRequest.SerializeToString,
+                response_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordAccountActivityResponse.FromString,
+                _registered_method=True)
+        self.EvaluateMembers = channel.unary_unary(
+                '/brandclub.membership.v1.MembershipService/EvaluateMembers',
+                request_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.EvaluateMembersRequest.SerializeToString,
+                response_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.EvaluateMembersResponse.FromString,
+                _registered_method=True)
 
 
 class MembershipServiceServicer:
@@ -115,7 +200,130 @@ class MembershipServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetMemberCard(self, request, context):
-        """Reads a shopper's member card for a brand (the hot path of every shop page).
+        """Reads a shopper's member card for a brand (the hot path of every shop page; cached).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListShops(self, request, context):
+        """The brand's shops.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProgram(self, request, context):
+        """Program configuration: mode, terms version, tiers LV1..LVn, windows.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateProgram(self, request, context):
+        """Replaces the program's configuration (creating the program on first call).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetLv0GiftPackOffer(self, request, context):
+        """Sets (or clears, with an empty id) the card-opening gift pack offered to LV0 shoppers; the
+        benefits service or the merchant console calls it when a gift pack is published/withdrawn.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportFollowers(self, request, context):
+        """Imports existing marketplace followers of a shop (up to 1000 per call): each one who is not
+        a member becomes LV0 with the one-time "you are now LV0" notice pending. No events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClearLv0Notice(self, request, context):
+        """The storefront showed the LV0 notice: clear the flag.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OpenCard(self, request, context):
+        """Opens the card (joins): consent, profile, phone via the identity vault, tier from history,
+        and, for connected brands, the encrypted-phone match result. Joining twice is idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelMembership(self, request, context):
+        """The member leaves: the membership ends and its profile is scrubbed at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMember(self, request, context):
+        """Brand-facing read of one member (never a plaintext phone).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMembers(self, request, context):
+        """Brand-facing list of members, filtered by status, level and validity; paged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CountMembers(self, request, context):
+        """LV0 and card members, valid and dormant, per level.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordCartItemAdded(self, request, context):
+        """Marketplace facts, each idempotent by its event_id (and orders by order_id, refunds by
+        refund_id). Follow / unfollow facts go through FollowShop / UnfollowShop with
+        request_id = the marketplace event id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordOrderPaid(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordOrderRefunded(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordAccountStatus(self, request, context):
+        """The account became abnormal (or normal again) on the marketplace.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordAccountActivity(self, request, context):
+        """The account's last active time on the marketplace.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EvaluateMembers(self, request, context):
+        """Runs the periodic evaluation for one brand now: tiers down after the retention window (and
+        up where growth allows), dormancy from inactivity. Safe to repeat.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -158,6 +366,91 @@ def add_MembershipServiceServicer_to_server(servicer, server):
                     servicer.GetMemberCard,
                     request_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.GetMemberCardRequest.FromString,
                     response_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.GetMemberCardResponse.SerializeToString,
+            ),
+            'ListShops': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListShops,
+                    request_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ListShopsRequest.FromString,
+                    response_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ListShopsResponse.SerializeToString,
+            ),
+            'GetProgram': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProgram,
+                    request_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.GetProgramRequest.FromString,
+                    response_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.GetProgramResponse.SerializeToString,
+            ),
+            'UpdateProgram': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateProgram,
+                    request_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.UpdateProgramRequest.FromString,
+                    response_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.UpdateProgramResponse.SerializeToString,
+            ),
+            'SetLv0GiftPackOffer': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetLv0GiftPackOffer,
+                    request_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.SetLv0GiftPackOfferRequest.FromString,
+                    response_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.SetLv0GiftPackOfferResponse.SerializeToString,
+            ),
+            'ImportFollowers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportFollowers,
+                    request_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ImportFollowersRequest.FromString,
+                    response_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ImportFollowersResponse.SerializeToString,
+            ),
+            'ClearLv0Notice': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClearLv0Notice,
+                    request_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ClearLv0NoticeRequest.FromString,
+                    response_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ClearLv0NoticeResponse.SerializeToString,
+            ),
+            'OpenCard': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenCard,
+                    request_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.OpenCardRequest.FromString,
+                    response_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.OpenCardResponse.SerializeToString,
+            ),
+            'CancelMembership': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelMembership,
+                    request_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.CancelMembershipRequest.FromString,
+                    response_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.CancelMembershipResponse.SerializeToString,
+            ),
+            'GetMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMember,
+                    request_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.GetMemberRequest.FromString,
+                    response_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.GetMemberResponse.SerializeToString,
+            ),
+            'ListMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMembers,
+                    request_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ListMembersRequest.FromString,
+                    response_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ListMembersResponse.SerializeToString,
+            ),
+            'CountMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountMembers,
+                    request_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.CountMembersRequest.FromString,
+                    response_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.CountMembersResponse.SerializeToString,
+            ),
+            'RecordCartItemAdded': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordCartItemAdded,
+                    request_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordCartItemAddedRequest.FromString,
+                    response_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordCartItemAddedResponse.SerializeToString,
+            ),
+            'RecordOrderPaid': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOrderPaid,
+                    request_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordOrderPaidRequest.FromString,
+                    response_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordOrderPaidResponse.SerializeToString,
+            ),
+            'RecordOrderRefunded': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOrderRefunded,
+                    request_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordOrderRefundedRequest.FromString,
+                    response_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordOrderRefundedResponse.SerializeToString,
+            ),
+            'RecordAccountStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordAccountStatus,
+                    request_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordAccountStatusRequest.FromString,
+                    response_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordAccountStatusResponse.SerializeToString,
+            ),
+            'RecordAccountActivity': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordAccountActivity,
+                    request_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordAccountActivityRequest.FromString,
+                    response_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordAccountActivityResponse.SerializeToString,
+            ),
+            'EvaluateMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.EvaluateMembers,
+                    request_deserializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.EvaluateMembersRequest.FromString,
+                    response_serializer=brandclub_dot_membership_dot_v1_dot_membership__service__pb2.EvaluateMembersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -350,6 +643,465 @@ class MembershipService:
             '/brandclub.membership.v1.MembershipService/GetMemberCard',
             brandclub_dot_membership_dot_v1_dot_membership__service__pb2.GetMemberCardRequest.SerializeToString,
             brandclub_dot_membership_dot_v1_dot_membership__service__pb2.GetMemberCardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListShops(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.membership.v1.MembershipService/ListShops',
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ListShopsRequest.SerializeToString,
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ListShopsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProgram(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.membership.v1.MembershipService/GetProgram',
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.GetProgramRequest.SerializeToString,
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.GetProgramResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateProgram(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.membership.v1.MembershipService/UpdateProgram',
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.UpdateProgramRequest.SerializeToString,
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.UpdateProgramResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetLv0GiftPackOffer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.membership.v1.MembershipService/SetLv0GiftPackOffer',
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.SetLv0GiftPackOfferRequest.SerializeToString,
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.SetLv0GiftPackOfferResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportFollowers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.membership.v1.MembershipService/ImportFollowers',
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ImportFollowersRequest.SerializeToString,
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ImportFollowersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClearLv0Notice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.membership.v1.MembershipService/ClearLv0Notice',
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ClearLv0NoticeRequest.SerializeToString,
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ClearLv0NoticeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenCard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.membership.v1.MembershipService/OpenCard',
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.OpenCardRequest.SerializeToString,
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.OpenCardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelMembership(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.membership.v1.MembershipService/CancelMembership',
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.CancelMembershipRequest.SerializeToString,
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.CancelMembershipResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.membership.v1.MembershipService/GetMember',
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.GetMemberRequest.SerializeToString,
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.GetMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.membership.v1.MembershipService/ListMembers',
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ListMembersRequest.SerializeToString,
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.ListMembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.membership.v1.MembershipService/CountMembers',
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.CountMembersRequest.SerializeToString,
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.CountMembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordCartItemAdded(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.membership.v1.MembershipService/RecordCartItemAdded',
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordCartItemAddedRequest.SerializeToString,
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordCartItemAddedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordOrderPaid(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.membership.v1.MembershipService/RecordOrderPaid',
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordOrderPaidRequest.SerializeToString,
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordOrderPaidResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordOrderRefunded(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.membership.v1.MembershipService/RecordOrderRefunded',
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordOrderRefundedRequest.SerializeToString,
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordOrderRefundedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordAccountStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.membership.v1.MembershipService/RecordAccountStatus',
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordAccountStatusRequest.SerializeToString,
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordAccountStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordAccountActivity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.membership.v1.MembershipService/RecordAccountActivity',
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordAccountActivityRequest.SerializeToString,
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.RecordAccountActivityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EvaluateMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.membership.v1.MembershipService/EvaluateMembers',
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.EvaluateMembersRequest.SerializeToString,
+            brandclub_dot_membership_dot_v1_dot_membership__service__pb2.EvaluateMembersResponse.FromString,
             options,
             channel_credentials,
             insecure,

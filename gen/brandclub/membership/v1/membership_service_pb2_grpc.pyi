@@ -42,7 +42,50 @@ class MembershipServiceStub:
     UnfollowShop: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.UnfollowShopRequest, _membership_service_pb2.UnfollowShopResponse]
     """Unfollows a shop; an LV0 membership ends when no followed shop of the brand remains."""
     GetMemberCard: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.GetMemberCardRequest, _membership_service_pb2.GetMemberCardResponse]
-    """Reads a shopper's member card for a brand (the hot path of every shop page)."""
+    """Reads a shopper's member card for a brand (the hot path of every shop page; cached)."""
+    ListShops: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.ListShopsRequest, _membership_service_pb2.ListShopsResponse]
+    """The brand's shops."""
+    GetProgram: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.GetProgramRequest, _membership_service_pb2.GetProgramResponse]
+    """Program configuration: mode, terms version, tiers LV1..LVn, windows."""
+    UpdateProgram: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.UpdateProgramRequest, _membership_service_pb2.UpdateProgramResponse]
+    """Replaces the program's configuration (creating the program on first call)."""
+    SetLv0GiftPackOffer: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.SetLv0GiftPackOfferRequest, _membership_service_pb2.SetLv0GiftPackOfferResponse]
+    """Sets (or clears, with an empty id) the card-opening gift pack offered to LV0 shoppers; the
+    benefits service or the merchant console calls it when a gift pack is published/withdrawn.
+    """
+    ImportFollowers: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.ImportFollowersRequest, _membership_service_pb2.ImportFollowersResponse]
+    """Imports existing marketplace followers of a shop (up to 1000 per call): each one who is not
+    a member becomes LV0 with the one-time "you are now LV0" notice pending. No events.
+    """
+    ClearLv0Notice: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.ClearLv0NoticeRequest, _membership_service_pb2.ClearLv0NoticeResponse]
+    """The storefront showed the LV0 notice: clear the flag."""
+    OpenCard: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.OpenCardRequest, _membership_service_pb2.OpenCardResponse]
+    """Opens the card (joins): consent, profile, phone via the identity vault, tier from history,
+    and, for connected brands, the encrypted-phone match result. Joining twice is idempotent.
+    """
+    CancelMembership: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.CancelMembershipRequest, _membership_service_pb2.CancelMembershipResponse]
+    """The member leaves: the membership ends and its profile is scrubbed at once."""
+    GetMember: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.GetMemberRequest, _membership_service_pb2.GetMemberResponse]
+    """Brand-facing read of one member (never a plaintext phone)."""
+    ListMembers: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.ListMembersRequest, _membership_service_pb2.ListMembersResponse]
+    """Brand-facing list of members, filtered by status, level and validity; paged."""
+    CountMembers: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.CountMembersRequest, _membership_service_pb2.CountMembersResponse]
+    """LV0 and card members, valid and dormant, per level."""
+    RecordCartItemAdded: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.RecordCartItemAddedRequest, _membership_service_pb2.RecordCartItemAddedResponse]
+    """Marketplace facts, each idempotent by its event_id (and orders by order_id, refunds by
+    refund_id). Follow / unfollow facts go through FollowShop / UnfollowShop with
+    request_id = the marketplace event id.
+    """
+    RecordOrderPaid: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.RecordOrderPaidRequest, _membership_service_pb2.RecordOrderPaidResponse]
+    RecordOrderRefunded: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.RecordOrderRefundedRequest, _membership_service_pb2.RecordOrderRefundedResponse]
+    RecordAccountStatus: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.RecordAccountStatusRequest, _membership_service_pb2.RecordAccountStatusResponse]
+    """The account became abnormal (or normal again) on the marketplace."""
+    RecordAccountActivity: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.RecordAccountActivityRequest, _membership_service_pb2.RecordAccountActivityResponse]
+    """The account's last active time on the marketplace."""
+    EvaluateMembers: _grpc.UnaryUnaryMultiCallable[_membership_service_pb2.EvaluateMembersRequest, _membership_service_pb2.EvaluateMembersResponse]
+    """Runs the periodic evaluation for one brand now: tiers down after the retention window (and
+    up where growth allows), dormancy from inactivity. Safe to repeat.
+    """
 
 @_typing.type_check_only
 class MembershipServiceAsyncStub(MembershipServiceStub):
@@ -58,7 +101,50 @@ class MembershipServiceAsyncStub(MembershipServiceStub):
     UnfollowShop: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.UnfollowShopRequest, _membership_service_pb2.UnfollowShopResponse]  # type: ignore[assignment]
     """Unfollows a shop; an LV0 membership ends when no followed shop of the brand remains."""
     GetMemberCard: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.GetMemberCardRequest, _membership_service_pb2.GetMemberCardResponse]  # type: ignore[assignment]
-    """Reads a shopper's member card for a brand (the hot path of every shop page)."""
+    """Reads a shopper's member card for a brand (the hot path of every shop page; cached)."""
+    ListShops: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.ListShopsRequest, _membership_service_pb2.ListShopsResponse]  # type: ignore[assignment]
+    """The brand's shops."""
+    GetProgram: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.GetProgramRequest, _membership_service_pb2.GetProgramResponse]  # type: ignore[assignment]
+    """Program configuration: mode, terms version, tiers LV1..LVn, windows."""
+    UpdateProgram: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.UpdateProgramRequest, _membership_service_pb2.UpdateProgramResponse]  # type: ignore[assignment]
+    """Replaces the program's configuration (creating the program on first call)."""
+    SetLv0GiftPackOffer: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.SetLv0GiftPackOfferRequest, _membership_service_pb2.SetLv0GiftPackOfferResponse]  # type: ignore[assignment]
+    """Sets (or clears, with an empty id) the card-opening gift pack offered to LV0 shoppers; the
+    benefits service or the merchant console calls it when a gift pack is published/withdrawn.
+    """
+    ImportFollowers: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.ImportFollowersRequest, _membership_service_pb2.ImportFollowersResponse]  # type: ignore[assignment]
+    """Imports existing marketplace followers of a shop (up to 1000 per call): each one who is not
+    a member becomes LV0 with the one-time "you are now LV0" notice pending. No events.
+    """
+    ClearLv0Notice: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.ClearLv0NoticeRequest, _membership_service_pb2.ClearLv0NoticeResponse]  # type: ignore[assignment]
+    """The storefront showed the LV0 notice: clear the flag."""
+    OpenCard: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.OpenCardRequest, _membership_service_pb2.OpenCardResponse]  # type: ignore[assignment]
+    """Opens the card (joins): consent, profile, phone via the identity vault, tier from history,
+    and, for connected brands, the encrypted-phone match result. Joining twice is idempotent.
+    """
+    CancelMembership: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.CancelMembershipRequest, _membership_service_pb2.CancelMembershipResponse]  # type: ignore[assignment]
+    """The member leaves: the membership ends and its profile is scrubbed at once."""
+    GetMember: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.GetMemberRequest, _membership_service_pb2.GetMemberResponse]  # type: ignore[assignment]
+    """Brand-facing read of one member (never a plaintext phone)."""
+    ListMembers: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.ListMembersRequest, _membership_service_pb2.ListMembersResponse]  # type: ignore[assignment]
+    """Brand-facing list of members, filtered by status, level and validity; paged."""
+    CountMembers: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.CountMembersRequest, _membership_service_pb2.CountMembersResponse]  # type: ignore[assignment]
+    """LV0 and card members, valid and dormant, per level."""
+    RecordCartItemAdded: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.RecordCartItemAddedRequest, _membership_service_pb2.RecordCartItemAddedResponse]  # type: ignore[assignment]
+    """Marketplace facts, each idempotent by its event_id (and orders by order_id, refunds by
+    refund_id). Follow / unfollow facts go through FollowShop / UnfollowShop with
+    request_id = the marketplace event id.
+    """
+    RecordOrderPaid: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.RecordOrderPaidRequest, _membership_service_pb2.RecordOrderPaidResponse]  # type: ignore[assignment]
+    RecordOrderRefunded: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.RecordOrderRefundedRequest, _membership_service_pb2.RecordOrderRefundedResponse]  # type: ignore[assignment]
+    RecordAccountStatus: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.RecordAccountStatusRequest, _membership_service_pb2.RecordAccountStatusResponse]  # type: ignore[assignment]
+    """The account became abnormal (or normal again) on the marketplace."""
+    RecordAccountActivity: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.RecordAccountActivityRequest, _membership_service_pb2.RecordAccountActivityResponse]  # type: ignore[assignment]
+    """The account's last active time on the marketplace."""
+    EvaluateMembers: _aio.UnaryUnaryMultiCallable[_membership_service_pb2.EvaluateMembersRequest, _membership_service_pb2.EvaluateMembersResponse]  # type: ignore[assignment]
+    """Runs the periodic evaluation for one brand now: tiers down after the retention window (and
+    up where growth allows), dormancy from inactivity. Safe to repeat.
+    """
 
 class MembershipServiceServicer(metaclass=_abc_1.ABCMeta):
     """MembershipService owns brands, shops, programs and members (LV0 followers and card members)."""
@@ -113,6 +199,151 @@ class MembershipServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _membership_service_pb2.GetMemberCardRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_membership_service_pb2.GetMemberCardResponse, _abc.Awaitable[_membership_service_pb2.GetMemberCardResponse]]:
-        """Reads a shopper's member card for a brand (the hot path of every shop page)."""
+        """Reads a shopper's member card for a brand (the hot path of every shop page; cached)."""
+
+    @_abc_1.abstractmethod
+    def ListShops(
+        self,
+        request: _membership_service_pb2.ListShopsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_membership_service_pb2.ListShopsResponse, _abc.Awaitable[_membership_service_pb2.ListShopsResponse]]:
+        """The brand's shops."""
+
+    @_abc_1.abstractmethod
+    def GetProgram(
+        self,
+        request: _membership_service_pb2.GetProgramRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_membership_service_pb2.GetProgramResponse, _abc.Awaitable[_membership_service_pb2.GetProgramResponse]]:
+        """Program configuration: mode, terms version, tiers LV1..LVn, windows."""
+
+    @_abc_1.abstractmethod
+    def UpdateProgram(
+        self,
+        request: _membership_service_pb2.UpdateProgramRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_membership_service_pb2.UpdateProgramResponse, _abc.Awaitable[_membership_service_pb2.UpdateProgramResponse]]:
+        """Replaces the program's configuration (creating the program on first call)."""
+
+    @_abc_1.abstractmethod
+    def SetLv0GiftPackOffer(
+        self,
+        request: _membership_service_pb2.SetLv0GiftPackOfferRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_membership_service_pb2.SetLv0GiftPackOfferResponse, _abc.Awaitable[_membership_service_pb2.SetLv0GiftPackOfferResponse]]:
+        """Sets (or clears, with an empty id) the card-opening gift pack offered to LV0 shoppers; the
+        benefits service or the merchant console calls it when a gift pack is published/withdrawn.
+        """
+
+    @_abc_1.abstractmethod
+    def ImportFollowers(
+        self,
+        request: _membership_service_pb2.ImportFollowersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_membership_service_pb2.ImportFollowersResponse, _abc.Awaitable[_membership_service_pb2.ImportFollowersResponse]]:
+        """Imports existing marketplace followers of a shop (up to 1000 per call): each one who is not
+        a member becomes LV0 with the one-time "you are now LV0" notice pending. No events.
+        """
+
+    @_abc_1.abstractmethod
+    def ClearLv0Notice(
+        self,
+        request: _membership_service_pb2.ClearLv0NoticeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_membership_service_pb2.ClearLv0NoticeResponse, _abc.Awaitable[_membership_service_pb2.ClearLv0NoticeResponse]]:
+        """The storefront showed the LV0 notice: clear the flag."""
+
+    @_abc_1.abstractmethod
+    def OpenCard(
+        self,
+        request: _membership_service_pb2.OpenCardRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_membership_service_pb2.OpenCardResponse, _abc.Awaitable[_membership_service_pb2.OpenCardResponse]]:
+        """Opens the card (joins): consent, profile, phone via the identity vault, tier from history,
+        and, for connected brands, the encrypted-phone match result. Joining twice is idempotent.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelMembership(
+        self,
+        request: _membership_service_pb2.CancelMembershipRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_membership_service_pb2.CancelMembershipResponse, _abc.Awaitable[_membership_service_pb2.CancelMembershipResponse]]:
+        """The member leaves: the membership ends and its profile is scrubbed at once."""
+
+    @_abc_1.abstractmethod
+    def GetMember(
+        self,
+        request: _membership_service_pb2.GetMemberRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_membership_service_pb2.GetMemberResponse, _abc.Awaitable[_membership_service_pb2.GetMemberResponse]]:
+        """Brand-facing read of one member (never a plaintext phone)."""
+
+    @_abc_1.abstractmethod
+    def ListMembers(
+        self,
+        request: _membership_service_pb2.ListMembersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_membership_service_pb2.ListMembersResponse, _abc.Awaitable[_membership_service_pb2.ListMembersResponse]]:
+        """Brand-facing list of members, filtered by status, level and validity; paged."""
+
+    @_abc_1.abstractmethod
+    def CountMembers(
+        self,
+        request: _membership_service_pb2.CountMembersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_membership_service_pb2.CountMembersResponse, _abc.Awaitable[_membership_service_pb2.CountMembersResponse]]:
+        """LV0 and card members, valid and dormant, per level."""
+
+    @_abc_1.abstractmethod
+    def RecordCartItemAdded(
+        self,
+        request: _membership_service_pb2.RecordCartItemAddedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_membership_service_pb2.RecordCartItemAddedResponse, _abc.Awaitable[_membership_service_pb2.RecordCartItemAddedResponse]]:
+        """Marketplace facts, each idempotent by its event_id (and orders by order_id, refunds by
+        refund_id). Follow / unfollow facts go through FollowShop / UnfollowShop with
+        request_id = the marketplace event id.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordOrderPaid(
+        self,
+        request: _membership_service_pb2.RecordOrderPaidRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_membership_service_pb2.RecordOrderPaidResponse, _abc.Awaitable[_membership_service_pb2.RecordOrderPaidResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordOrderRefunded(
+        self,
+        request: _membership_service_pb2.RecordOrderRefundedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_membership_service_pb2.RecordOrderRefundedResponse, _abc.Awaitable[_membership_service_pb2.RecordOrderRefundedResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordAccountStatus(
+        self,
+        request: _membership_service_pb2.RecordAccountStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_membership_service_pb2.RecordAccountStatusResponse, _abc.Awaitable[_membership_service_pb2.RecordAccountStatusResponse]]:
+        """The account became abnormal (or normal again) on the marketplace."""
+
+    @_abc_1.abstractmethod
+    def RecordAccountActivity(
+        self,
+        request: _membership_service_pb2.RecordAccountActivityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_membership_service_pb2.RecordAccountActivityResponse, _abc.Awaitable[_membership_service_pb2.RecordAccountActivityResponse]]:
+        """The account's last active time on the marketplace."""
+
+    @_abc_1.abstractmethod
+    def EvaluateMembers(
+        self,
+        request: _membership_service_pb2.EvaluateMembersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_membership_service_pb2.EvaluateMembersResponse, _abc.Awaitable[_membership_service_pb2.EvaluateMembersResponse]]:
+        """Runs the periodic evaluation for one brand now: tiers down after the retention window (and
+        up where growth allows), dormancy from inactivity. Safe to repeat.
+        """
 
 def add_MembershipServiceServicer_to_server(servicer: MembershipServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,6 +19,222 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _Channel:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ChannelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Channel.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CHANNEL_UNSPECIFIED: _Channel.ValueType  # 0
+    CHANNEL_INBOX: _Channel.ValueType  # 1
+    """The marketplace app's in-app message box."""
+    CHANNEL_SMS: _Channel.ValueType  # 2
+    CHANNEL_WECHAT: _Channel.ValueType  # 3
+    """WeChat official-account template messages."""
+
+class Channel(_Channel, metaclass=_ChannelEnumTypeWrapper): ...
+
+CHANNEL_UNSPECIFIED: Channel.ValueType  # 0
+CHANNEL_INBOX: Channel.ValueType  # 1
+"""The marketplace app's in-app message box."""
+CHANNEL_SMS: Channel.ValueType  # 2
+CHANNEL_WECHAT: Channel.ValueType  # 3
+"""WeChat official-account template messages."""
+Global___Channel: _TypeAlias = Channel  # noqa: Y015
+
+class _Purpose:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PurposeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Purpose.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PURPOSE_UNSPECIFIED: _Purpose.ValueType  # 0
+    PURPOSE_SERVICE: _Purpose.ValueType  # 1
+    """Notices about the member's own membership, orders and benefits."""
+    PURPOSE_MARKETING: _Purpose.ValueType  # 2
+
+class Purpose(_Purpose, metaclass=_PurposeEnumTypeWrapper): ...
+
+PURPOSE_UNSPECIFIED: Purpose.ValueType  # 0
+PURPOSE_SERVICE: Purpose.ValueType  # 1
+"""Notices about the member's own membership, orders and benefits."""
+PURPOSE_MARKETING: Purpose.ValueType  # 2
+Global___Purpose: _TypeAlias = Purpose  # noqa: Y015
+
+class _Provider:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ProviderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Provider.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PROVIDER_UNSPECIFIED: _Provider.ValueType  # 0
+    PROVIDER_SANDBOX: _Provider.ValueType  # 1
+    """Records what would be sent; sends nothing."""
+    PROVIDER_ALIYUN_SMS: _Provider.ValueType  # 2
+    """Aliyun SMS (dysmsapi SendSms, 2017-05-25)."""
+    PROVIDER_WECHAT_OA: _Provider.ValueType  # 3
+    """WeChat official-account template messages."""
+
+class Provider(_Provider, metaclass=_ProviderEnumTypeWrapper): ...
+
+PROVIDER_UNSPECIFIED: Provider.ValueType  # 0
+PROVIDER_SANDBOX: Provider.ValueType  # 1
+"""Records what would be sent; sends nothing."""
+PROVIDER_ALIYUN_SMS: Provider.ValueType  # 2
+"""Aliyun SMS (dysmsapi SendSms, 2017-05-25)."""
+PROVIDER_WECHAT_OA: Provider.ValueType  # 3
+"""WeChat official-account template messages."""
+Global___Provider: _TypeAlias = Provider  # noqa: Y015
+
+class _MessageStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MessageStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MessageStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MESSAGE_STATUS_UNSPECIFIED: _MessageStatus.ValueType  # 0
+    MESSAGE_STATUS_QUEUED: _MessageStatus.ValueType  # 1
+    """Waiting for its time (schedule, throttle, quiet hours) or for the dispatcher."""
+    MESSAGE_STATUS_SENDING: _MessageStatus.ValueType  # 2
+    """Handed to the provider, awaiting its answer."""
+    MESSAGE_STATUS_SENT: _MessageStatus.ValueType  # 3
+    MESSAGE_STATUS_DELIVERED: _MessageStatus.ValueType  # 4
+    MESSAGE_STATUS_READ: _MessageStatus.ValueType  # 5
+    MESSAGE_STATUS_FAILED: _MessageStatus.ValueType  # 6
+    MESSAGE_STATUS_SUPPRESSED: _MessageStatus.ValueType  # 7
+    """Not sent on purpose; suppression_reason says why."""
+
+class MessageStatus(_MessageStatus, metaclass=_MessageStatusEnumTypeWrapper): ...
+
+MESSAGE_STATUS_UNSPECIFIED: MessageStatus.ValueType  # 0
+MESSAGE_STATUS_QUEUED: MessageStatus.ValueType  # 1
+"""Waiting for its time (schedule, throttle, quiet hours) or for the dispatcher."""
+MESSAGE_STATUS_SENDING: MessageStatus.ValueType  # 2
+"""Handed to the provider, awaiting its answer."""
+MESSAGE_STATUS_SENT: MessageStatus.ValueType  # 3
+MESSAGE_STATUS_DELIVERED: MessageStatus.ValueType  # 4
+MESSAGE_STATUS_READ: MessageStatus.ValueType  # 5
+MESSAGE_STATUS_FAILED: MessageStatus.ValueType  # 6
+MESSAGE_STATUS_SUPPRESSED: MessageStatus.ValueType  # 7
+"""Not sent on purpose; suppression_reason says why."""
+Global___MessageStatus: _TypeAlias = MessageStatus  # noqa: Y015
+
+class _CampaignStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CampaignStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CampaignStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CAMPAIGN_STATUS_UNSPECIFIED: _CampaignStatus.ValueType  # 0
+    CAMPAIGN_STATUS_DRAFT: _CampaignStatus.ValueType  # 1
+    CAMPAIGN_STATUS_SCHEDULED: _CampaignStatus.ValueType  # 2
+    CAMPAIGN_STATUS_RUNNING: _CampaignStatus.ValueType  # 3
+    """Fanning out to the snapshot's members."""
+    CAMPAIGN_STATUS_FANNED_OUT: _CampaignStatus.ValueType  # 4
+    """Every recipient has a message or a recorded suppression."""
+
+class CampaignStatus(_CampaignStatus, metaclass=_CampaignStatusEnumTypeWrapper): ...
+
+CAMPAIGN_STATUS_UNSPECIFIED: CampaignStatus.ValueType  # 0
+CAMPAIGN_STATUS_DRAFT: CampaignStatus.ValueType  # 1
+CAMPAIGN_STATUS_SCHEDULED: CampaignStatus.ValueType  # 2
+CAMPAIGN_STATUS_RUNNING: CampaignStatus.ValueType  # 3
+"""Fanning out to the snapshot's members."""
+CAMPAIGN_STATUS_FANNED_OUT: CampaignStatus.ValueType  # 4
+"""Every recipient has a message or a recorded suppression."""
+Global___CampaignStatus: _TypeAlias = CampaignStatus  # noqa: Y015
+
+class _JourneyTrigger:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _JourneyTriggerEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_JourneyTrigger.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    JOURNEY_TRIGGER_UNSPECIFIED: _JourneyTrigger.ValueType  # 0
+    JOURNEY_TRIGGER_CART_ADDED: _JourneyTrigger.ValueType  # 1
+    """CartItemAdded (add "wait N hours" then "branch ordered_since_entry" for abandoned carts)."""
+    JOURNEY_TRIGGER_ORDER_PAID: _JourneyTrigger.ValueType  # 2
+    JOURNEY_TRIGGER_CARD_OPENED: _JourneyTrigger.ValueType  # 3
+    """MemberJoined."""
+    JOURNEY_TRIGGER_TIER_CHANGED: _JourneyTrigger.ValueType  # 4
+    JOURNEY_TRIGGER_BIRTHDAY: _JourneyTrigger.ValueType  # 5
+    """Scheduled once a day in the brand's time zone: members whose birthday is within
+    trigger_days (each member enters once a year).
+    """
+    JOURNEY_TRIGGER_REPURCHASE_DUE: _JourneyTrigger.ValueType  # 6
+    """Scheduled once a day: members whose last order was trigger_days days ago."""
+
+class JourneyTrigger(_JourneyTrigger, metaclass=_JourneyTriggerEnumTypeWrapper): ...
+
+JOURNEY_TRIGGER_UNSPECIFIED: JourneyTrigger.ValueType  # 0
+JOURNEY_TRIGGER_CART_ADDED: JourneyTrigger.ValueType  # 1
+"""CartItemAdded (add "wait N hours" then "branch ordered_since_entry" for abandoned carts)."""
+JOURNEY_TRIGGER_ORDER_PAID: JourneyTrigger.ValueType  # 2
+JOURNEY_TRIGGER_CARD_OPENED: JourneyTrigger.ValueType  # 3
+"""MemberJoined."""
+JOURNEY_TRIGGER_TIER_CHANGED: JourneyTrigger.ValueType  # 4
+JOURNEY_TRIGGER_BIRTHDAY: JourneyTrigger.ValueType  # 5
+"""Scheduled once a day in the brand's time zone: members whose birthday is within
+trigger_days (each member enters once a year).
+"""
+JOURNEY_TRIGGER_REPURCHASE_DUE: JourneyTrigger.ValueType  # 6
+"""Scheduled once a day: members whose last order was trigger_days days ago."""
+Global___JourneyTrigger: _TypeAlias = JourneyTrigger  # noqa: Y015
+
+class _JourneyStepKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _JourneyStepKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_JourneyStepKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    JOURNEY_STEP_KIND_UNSPECIFIED: _JourneyStepKind.ValueType  # 0
+    JOURNEY_STEP_KIND_WAIT: _JourneyStepKind.ValueType  # 1
+    JOURNEY_STEP_KIND_BRANCH: _JourneyStepKind.ValueType  # 2
+    JOURNEY_STEP_KIND_SEND: _JourneyStepKind.ValueType  # 3
+    JOURNEY_STEP_KIND_ISSUE_COUPON: _JourneyStepKind.ValueType  # 4
+    JOURNEY_STEP_KIND_GRANT_POINTS: _JourneyStepKind.ValueType  # 5
+    JOURNEY_STEP_KIND_EXIT: _JourneyStepKind.ValueType  # 6
+
+class JourneyStepKind(_JourneyStepKind, metaclass=_JourneyStepKindEnumTypeWrapper): ...
+
+JOURNEY_STEP_KIND_UNSPECIFIED: JourneyStepKind.ValueType  # 0
+JOURNEY_STEP_KIND_WAIT: JourneyStepKind.ValueType  # 1
+JOURNEY_STEP_KIND_BRANCH: JourneyStepKind.ValueType  # 2
+JOURNEY_STEP_KIND_SEND: JourneyStepKind.ValueType  # 3
+JOURNEY_STEP_KIND_ISSUE_COUPON: JourneyStepKind.ValueType  # 4
+JOURNEY_STEP_KIND_GRANT_POINTS: JourneyStepKind.ValueType  # 5
+JOURNEY_STEP_KIND_EXIT: JourneyStepKind.ValueType  # 6
+Global___JourneyStepKind: _TypeAlias = JourneyStepKind  # noqa: Y015
+
+class _JourneyCondition:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _JourneyConditionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_JourneyCondition.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    JOURNEY_CONDITION_UNSPECIFIED: _JourneyCondition.ValueType  # 0
+    JOURNEY_CONDITION_ORDERED_SINCE_ENTRY: _JourneyCondition.ValueType  # 1
+    """The member paid an order after entering the journey."""
+    JOURNEY_CONDITION_LEVEL_AT_LEAST: _JourneyCondition.ValueType  # 2
+    """The trigger's tier (to_level for tier changes) is at least `number`."""
+    JOURNEY_CONDITION_ORDER_CENTS_AT_LEAST: _JourneyCondition.ValueType  # 3
+    """The trigger's order amount is at least `number` cents."""
+    JOURNEY_CONDITION_IN_SEGMENT: _JourneyCondition.ValueType  # 4
+    """The member matches the membership segment `segment_id` at the time of the step."""
+
+class JourneyCondition(_JourneyCondition, metaclass=_JourneyConditionEnumTypeWrapper): ...
+
+JOURNEY_CONDITION_UNSPECIFIED: JourneyCondition.ValueType  # 0
+JOURNEY_CONDITION_ORDERED_SINCE_ENTRY: JourneyCondition.ValueType  # 1
+"""The member paid an order after entering the journey."""
+JOURNEY_CONDITION_LEVEL_AT_LEAST: JourneyCondition.ValueType  # 2
+"""The trigger's tier (to_level for tier changes) is at least `number`."""
+JOURNEY_CONDITION_ORDER_CENTS_AT_LEAST: JourneyCondition.ValueType  # 3
+"""The trigger's order amount is at least `number` cents."""
+JOURNEY_CONDITION_IN_SEGMENT: JourneyCondition.ValueType  # 4
+"""The member matches the membership segment `segment_id` at the time of the step."""
+Global___JourneyCondition: _TypeAlias = JourneyCondition  # noqa: Y015
 
 @_typing.final
 class InboxMessage(_message.Message):
@@ -65,10 +282,13 @@ class ListInboxMessagesRequest(_message.Message):
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    UNREAD_ONLY_FIELD_NUMBER: _builtins.int
     brand_id: _builtins.str
     account_id: _builtins.str
     page_size: _builtins.int
     page_token: _builtins.str
+    unread_only: _builtins.bool
+    """Only unread messages."""
     def __init__(
         self,
         *,
@@ -76,10 +296,11 @@ class ListInboxMessagesRequest(_message.Message):
         account_id: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        unread_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token", "unread_only", b"unread_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -110,3 +331,1930 @@ class ListInboxMessagesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListInboxMessagesResponse: _TypeAlias = ListInboxMessagesResponse  # noqa: Y015
+
+@_typing.final
+class GetInboxUnreadCountRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetInboxUnreadCountRequest: _TypeAlias = GetInboxUnreadCountRequest  # noqa: Y015
+
+@_typing.final
+class GetInboxUnreadCountResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNREAD_COUNT_FIELD_NUMBER: _builtins.int
+    unread_count: _builtins.int
+    def __init__(
+        self,
+        *,
+        unread_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["unread_count", b"unread_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetInboxUnreadCountResponse: _TypeAlias = GetInboxUnreadCountResponse  # noqa: Y015
+
+@_typing.final
+class MarkInboxMessagesReadRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    MESSAGE_IDS_FIELD_NUMBER: _builtins.int
+    ALL_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    all: _builtins.bool
+    @_builtins.property
+    def message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The messages to mark; empty with all = true marks every message of the box."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        message_ids: _abc.Iterable[_builtins.str] | None = ...,
+        all: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "all", b"all", "brand_id", b"brand_id", "message_ids", b"message_ids", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarkInboxMessagesReadRequest: _TypeAlias = MarkInboxMessagesReadRequest  # noqa: Y015
+
+@_typing.final
+class MarkInboxMessagesReadResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARKED_COUNT_FIELD_NUMBER: _builtins.int
+    UNREAD_COUNT_FIELD_NUMBER: _builtins.int
+    marked_count: _builtins.int
+    """Messages that were unread and are read now."""
+    unread_count: _builtins.int
+    def __init__(
+        self,
+        *,
+        marked_count: _builtins.int = ...,
+        unread_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["marked_count", b"marked_count", "unread_count", b"unread_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarkInboxMessagesReadResponse: _TypeAlias = MarkInboxMessagesReadResponse  # noqa: Y015
+
+@_typing.final
+class ChannelConfig(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class SettingsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_NAMES_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    channel: Global___Channel.ValueType
+    provider: Global___Provider.ValueType
+    @_builtins.property
+    def settings(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Non-secret settings, e.g. "sign_name" (SMS signature), "endpoint", "app_id"."""
+
+    @_builtins.property
+    def credential_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Names of the stored credentials (values are never returned)."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        channel: Global___Channel.ValueType = ...,
+        provider: Global___Provider.ValueType = ...,
+        settings: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        credential_names: _abc.Iterable[_builtins.str] | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "channel", b"channel", "credential_names", b"credential_names", "provider", b"provider", "settings", b"settings", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChannelConfig: _TypeAlias = ChannelConfig  # noqa: Y015
+
+@_typing.final
+class ConfigureChannelRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class SettingsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class CredentialsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    CREDENTIALS_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    channel: Global___Channel.ValueType
+    provider: Global___Provider.ValueType
+    @_builtins.property
+    def settings(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def credentials(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Aliyun SMS: access_key_id, access_key_secret. WeChat: app_secret (app_id in settings)."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        channel: Global___Channel.ValueType = ...,
+        provider: Global___Provider.ValueType = ...,
+        settings: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        credentials: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "channel", b"channel", "credentials", b"credentials", "provider", b"provider", "request_id", b"request_id", "settings", b"settings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfigureChannelRequest: _TypeAlias = ConfigureChannelRequest  # noqa: Y015
+
+@_typing.final
+class ConfigureChannelResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONFIG_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def config(self) -> Global___ChannelConfig: ...
+    def __init__(
+        self,
+        *,
+        config: Global___ChannelConfig | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["config", b"config"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config", b"config"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfigureChannelResponse: _TypeAlias = ConfigureChannelResponse  # noqa: Y015
+
+@_typing.final
+class ListChannelsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListChannelsRequest: _TypeAlias = ListChannelsRequest  # noqa: Y015
+
+@_typing.final
+class ListChannelsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNELS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def channels(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChannelConfig]: ...
+    def __init__(
+        self,
+        *,
+        channels: _abc.Iterable[Global___ChannelConfig] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels", b"channels"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListChannelsResponse: _TypeAlias = ListChannelsResponse  # noqa: Y015
+
+@_typing.final
+class MessagingPolicy(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    DAILY_CAP_FIELD_NUMBER: _builtins.int
+    WEEKLY_CAP_FIELD_NUMBER: _builtins.int
+    QUIET_START_MINUTE_FIELD_NUMBER: _builtins.int
+    QUIET_END_MINUTE_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    daily_cap: _builtins.int
+    """Marketing messages per member per channel per local day / week (Monday first); 0 = no cap."""
+    weekly_cap: _builtins.int
+    quiet_start_minute: _builtins.int
+    """Quiet hours in the brand's time zone, minutes after midnight; start == end means none.
+    The window may wrap midnight (e.g. 1320 .. 480 is 22:00 to 08:00).
+    """
+    quiet_end_minute: _builtins.int
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        daily_cap: _builtins.int = ...,
+        weekly_cap: _builtins.int = ...,
+        quiet_start_minute: _builtins.int = ...,
+        quiet_end_minute: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "daily_cap", b"daily_cap", "quiet_end_minute", b"quiet_end_minute", "quiet_start_minute", b"quiet_start_minute", "weekly_cap", b"weekly_cap"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MessagingPolicy: _TypeAlias = MessagingPolicy  # noqa: Y015
+
+@_typing.final
+class SetMessagingPolicyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def policy(self) -> Global___MessagingPolicy: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        policy: Global___MessagingPolicy | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetMessagingPolicyRequest: _TypeAlias = SetMessagingPolicyRequest  # noqa: Y015
+
+@_typing.final
+class SetMessagingPolicyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POLICY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def policy(self) -> Global___MessagingPolicy: ...
+    def __init__(
+        self,
+        *,
+        policy: Global___MessagingPolicy | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetMessagingPolicyResponse: _TypeAlias = SetMessagingPolicyResponse  # noqa: Y015
+
+@_typing.final
+class GetMessagingPolicyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMessagingPolicyRequest: _TypeAlias = GetMessagingPolicyRequest  # noqa: Y015
+
+@_typing.final
+class GetMessagingPolicyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POLICY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def policy(self) -> Global___MessagingPolicy: ...
+    def __init__(
+        self,
+        *,
+        policy: Global___MessagingPolicy | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMessagingPolicyResponse: _TypeAlias = GetMessagingPolicyResponse  # noqa: Y015
+
+@_typing.final
+class Consent(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    GRANTED_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    channel: Global___Channel.ValueType
+    purpose: Global___Purpose.ValueType
+    granted: _builtins.bool
+    source: _builtins.str
+    """Where the decision came from, e.g. "card_opening", "member_centre", "sms_reply_td"."""
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        channel: Global___Channel.ValueType = ...,
+        purpose: Global___Purpose.ValueType = ...,
+        granted: _builtins.bool = ...,
+        source: _builtins.str = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "channel", b"channel", "granted", b"granted", "purpose", b"purpose", "source", b"source", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Consent: _TypeAlias = Consent  # noqa: Y015
+
+@_typing.final
+class SetConsentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    GRANTED_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    channel: Global___Channel.ValueType
+    purpose: Global___Purpose.ValueType
+    granted: _builtins.bool
+    source: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        channel: Global___Channel.ValueType = ...,
+        purpose: Global___Purpose.ValueType = ...,
+        granted: _builtins.bool = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "channel", b"channel", "granted", b"granted", "purpose", b"purpose", "request_id", b"request_id", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetConsentRequest: _TypeAlias = SetConsentRequest  # noqa: Y015
+
+@_typing.final
+class SetConsentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def consent(self) -> Global___Consent: ...
+    def __init__(
+        self,
+        *,
+        consent: Global___Consent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["consent", b"consent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consent", b"consent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetConsentResponse: _TypeAlias = SetConsentResponse  # noqa: Y015
+
+@_typing.final
+class ListConsentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListConsentsRequest: _TypeAlias = ListConsentsRequest  # noqa: Y015
+
+@_typing.final
+class ListConsentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def consents(self) -> _containers.RepeatedCompositeFieldContainer[Global___Consent]: ...
+    def __init__(
+        self,
+        *,
+        consents: _abc.Iterable[Global___Consent] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consents", b"consents"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListConsentsResponse: _TypeAlias = ListConsentsResponse  # noqa: Y015
+
+@_typing.final
+class Template(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ProviderParamsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    PROVIDER_TEMPLATE_CODE_FIELD_NUMBER: _builtins.int
+    PROVIDER_PARAMS_FIELD_NUMBER: _builtins.int
+    VARIABLES_FIELD_NUMBER: _builtins.int
+    CUSTOM_VARIABLES_FIELD_NUMBER: _builtins.int
+    LINK_URL_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    template_id: _builtins.str
+    brand_id: _builtins.str
+    channel: Global___Channel.ValueType
+    purpose: Global___Purpose.ValueType
+    name: _builtins.str
+    title: _builtins.str
+    """Inbox title; also the preview line of SMS and WeChat templates."""
+    body: _builtins.str
+    """Text with {{variable}} placeholders."""
+    provider_template_code: _builtins.str
+    """The provider's template: Aliyun TemplateCode, WeChat template_id."""
+    link_url: _builtins.str
+    """WeChat: the page the message opens."""
+    @_builtins.property
+    def provider_params(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Provider parameters, each a text with placeholders: Aliyun TemplateParam keys,
+        WeChat data keys ("first", "keyword1", ...).
+        """
+
+    @_builtins.property
+    def variables(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Variables the template uses, all known to messaging or declared as custom."""
+
+    @_builtins.property
+    def custom_variables(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Campaign- or caller-supplied variables (everything not from the member data)."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        template_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        channel: Global___Channel.ValueType = ...,
+        purpose: Global___Purpose.ValueType = ...,
+        name: _builtins.str = ...,
+        title: _builtins.str = ...,
+        body: _builtins.str = ...,
+        provider_template_code: _builtins.str = ...,
+        provider_params: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        variables: _abc.Iterable[_builtins.str] | None = ...,
+        custom_variables: _abc.Iterable[_builtins.str] | None = ...,
+        link_url: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "brand_id", b"brand_id", "channel", b"channel", "create_time", b"create_time", "custom_variables", b"custom_variables", "link_url", b"link_url", "name", b"name", "provider_params", b"provider_params", "provider_template_code", b"provider_template_code", "purpose", b"purpose", "template_id", b"template_id", "title", b"title", "variables", b"variables"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Template: _TypeAlias = Template  # noqa: Y015
+
+@_typing.final
+class CreateTemplateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def template(self) -> Global___Template: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        template: Global___Template | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "template", b"template"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateTemplateRequest: _TypeAlias = CreateTemplateRequest  # noqa: Y015
+
+@_typing.final
+class CreateTemplateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def template(self) -> Global___Template: ...
+    def __init__(
+        self,
+        *,
+        template: Global___Template | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateTemplateResponse: _TypeAlias = CreateTemplateResponse  # noqa: Y015
+
+@_typing.final
+class GetTemplateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    template_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        template_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "template_id", b"template_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTemplateRequest: _TypeAlias = GetTemplateRequest  # noqa: Y015
+
+@_typing.final
+class GetTemplateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def template(self) -> Global___Template: ...
+    def __init__(
+        self,
+        *,
+        template: Global___Template | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTemplateResponse: _TypeAlias = GetTemplateResponse  # noqa: Y015
+
+@_typing.final
+class OutboundMessage(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    JOURNEY_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    NOT_BEFORE_TIME_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    PROVIDER_MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    SENT_TIME_FIELD_NUMBER: _builtins.int
+    DELIVERED_TIME_FIELD_NUMBER: _builtins.int
+    READ_TIME_FIELD_NUMBER: _builtins.int
+    DEFERRALS_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    channel: Global___Channel.ValueType
+    purpose: Global___Purpose.ValueType
+    template_id: _builtins.str
+    campaign_id: _builtins.str
+    journey_id: _builtins.str
+    status: Global___MessageStatus.ValueType
+    reason: _builtins.str
+    """Set when status is SUPPRESSED or FAILED, e.g. "OPTED_OUT", "FREQUENCY_CAP_DAILY"."""
+    attempts: _builtins.int
+    provider_message_id: _builtins.str
+    deferrals: _builtins.int
+    """How often quiet hours made it wait."""
+    @_builtins.property
+    def not_before_time(self) -> _timestamp_pb2.Timestamp:
+        """Earliest time it may go out (schedule, throttle, quiet hours)."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def sent_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def delivered_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def read_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        channel: Global___Channel.ValueType = ...,
+        purpose: Global___Purpose.ValueType = ...,
+        template_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+        journey_id: _builtins.str = ...,
+        status: Global___MessageStatus.ValueType = ...,
+        reason: _builtins.str = ...,
+        not_before_time: _timestamp_pb2.Timestamp | None = ...,
+        attempts: _builtins.int = ...,
+        provider_message_id: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        sent_time: _timestamp_pb2.Timestamp | None = ...,
+        delivered_time: _timestamp_pb2.Timestamp | None = ...,
+        read_time: _timestamp_pb2.Timestamp | None = ...,
+        deferrals: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "delivered_time", b"delivered_time", "not_before_time", b"not_before_time", "read_time", b"read_time", "sent_time", b"sent_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "attempts", b"attempts", "brand_id", b"brand_id", "campaign_id", b"campaign_id", "channel", b"channel", "create_time", b"create_time", "deferrals", b"deferrals", "delivered_time", b"delivered_time", "journey_id", b"journey_id", "message_id", b"message_id", "not_before_time", b"not_before_time", "provider_message_id", b"provider_message_id", "purpose", b"purpose", "read_time", b"read_time", "reason", b"reason", "sent_time", b"sent_time", "status", b"status", "template_id", b"template_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OutboundMessage: _TypeAlias = OutboundMessage  # noqa: Y015
+
+@_typing.final
+class SendMessageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class VariablesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    VARIABLES_FIELD_NUMBER: _builtins.int
+    SCHEDULE_TIME_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    template_id: _builtins.str
+    @_builtins.property
+    def variables(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def schedule_time(self) -> _timestamp_pb2.Timestamp:
+        """Optional: not before this time."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        template_id: _builtins.str = ...,
+        variables: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        schedule_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["schedule_time", b"schedule_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "request_id", b"request_id", "schedule_time", b"schedule_time", "template_id", b"template_id", "variables", b"variables"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendMessageRequest: _TypeAlias = SendMessageRequest  # noqa: Y015
+
+@_typing.final
+class SendMessageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def message(self) -> Global___OutboundMessage: ...
+    def __init__(
+        self,
+        *,
+        message: Global___OutboundMessage | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendMessageResponse: _TypeAlias = SendMessageResponse  # noqa: Y015
+
+@_typing.final
+class GetMessageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    message_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        message_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "message_id", b"message_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMessageRequest: _TypeAlias = GetMessageRequest  # noqa: Y015
+
+@_typing.final
+class GetMessageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def message(self) -> Global___OutboundMessage: ...
+    def __init__(
+        self,
+        *,
+        message: Global___OutboundMessage | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMessageResponse: _TypeAlias = GetMessageResponse  # noqa: Y015
+
+@_typing.final
+class RecordDeliveryReceiptRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    PROVIDER_MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    DELIVERED_FIELD_NUMBER: _builtins.int
+    ERROR_CODE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    channel: Global___Channel.ValueType
+    provider_message_id: _builtins.str
+    delivered: _builtins.bool
+    error_code: _builtins.str
+    """The provider's error code when not delivered."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        channel: Global___Channel.ValueType = ...,
+        provider_message_id: _builtins.str = ...,
+        delivered: _builtins.bool = ...,
+        error_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "channel", b"channel", "delivered", b"delivered", "error_code", b"error_code", "provider_message_id", b"provider_message_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordDeliveryReceiptRequest: _TypeAlias = RecordDeliveryReceiptRequest  # noqa: Y015
+
+@_typing.final
+class RecordDeliveryReceiptResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def message(self) -> Global___OutboundMessage: ...
+    def __init__(
+        self,
+        *,
+        message: Global___OutboundMessage | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordDeliveryReceiptResponse: _TypeAlias = RecordDeliveryReceiptResponse  # noqa: Y015
+
+@_typing.final
+class SandboxDelivery(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ParamsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    DELIVERY_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    MASKED_ADDRESS_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    PARAMS_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    delivery_id: _builtins.str
+    brand_id: _builtins.str
+    channel: Global___Channel.ValueType
+    message_id: _builtins.str
+    masked_address: _builtins.str
+    """Masked address (phone as 138****0000, openid shortened); plaintext is never stored."""
+    title: _builtins.str
+    body: _builtins.str
+    @_builtins.property
+    def params(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        delivery_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        channel: Global___Channel.ValueType = ...,
+        message_id: _builtins.str = ...,
+        masked_address: _builtins.str = ...,
+        title: _builtins.str = ...,
+        body: _builtins.str = ...,
+        params: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "brand_id", b"brand_id", "channel", b"channel", "create_time", b"create_time", "delivery_id", b"delivery_id", "masked_address", b"masked_address", "message_id", b"message_id", "params", b"params", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SandboxDelivery: _TypeAlias = SandboxDelivery  # noqa: Y015
+
+@_typing.final
+class ListSandboxDeliveriesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSandboxDeliveriesRequest: _TypeAlias = ListSandboxDeliveriesRequest  # noqa: Y015
+
+@_typing.final
+class ListSandboxDeliveriesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELIVERIES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def deliveries(self) -> _containers.RepeatedCompositeFieldContainer[Global___SandboxDelivery]: ...
+    def __init__(
+        self,
+        *,
+        deliveries: _abc.Iterable[Global___SandboxDelivery] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deliveries", b"deliveries", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSandboxDeliveriesResponse: _TypeAlias = ListSandboxDeliveriesResponse  # noqa: Y015
+
+@_typing.final
+class Campaign(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class VariablesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_ID_FIELD_NUMBER: _builtins.int
+    TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    VARIABLES_FIELD_NUMBER: _builtins.int
+    THROTTLE_PER_SECOND_FIELD_NUMBER: _builtins.int
+    HOLDOUT_BASIS_POINTS_FIELD_NUMBER: _builtins.int
+    CONVERSION_WINDOW_DAYS_FIELD_NUMBER: _builtins.int
+    SCHEDULE_TIME_FIELD_NUMBER: _builtins.int
+    LAUNCH_TIME_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    brand_id: _builtins.str
+    name: _builtins.str
+    snapshot_id: _builtins.str
+    """A snapshot made by membership's SegmentService.CreateSegmentSnapshot."""
+    template_id: _builtins.str
+    channel: Global___Channel.ValueType
+    status: Global___CampaignStatus.ValueType
+    throttle_per_second: _builtins.int
+    """Messages per second at most; 0 = as fast as the dispatcher goes."""
+    holdout_basis_points: _builtins.int
+    """Share of the snapshot left out on purpose to measure conversion, in basis points (0..5000)."""
+    conversion_window_days: _builtins.int
+    """Orders within this many days after launch count as conversions (default 7)."""
+    @_builtins.property
+    def variables(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Static values for the template's custom variables."""
+
+    @_builtins.property
+    def schedule_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def launch_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        snapshot_id: _builtins.str = ...,
+        template_id: _builtins.str = ...,
+        channel: Global___Channel.ValueType = ...,
+        status: Global___CampaignStatus.ValueType = ...,
+        variables: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        throttle_per_second: _builtins.int = ...,
+        holdout_basis_points: _builtins.int = ...,
+        conversion_window_days: _builtins.int = ...,
+        schedule_time: _timestamp_pb2.Timestamp | None = ...,
+        launch_time: _timestamp_pb2.Timestamp | None = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "launch_time", b"launch_time", "schedule_time", b"schedule_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "campaign_id", b"campaign_id", "channel", b"channel", "conversion_window_days", b"conversion_window_days", "create_time", b"create_time", "holdout_basis_points", b"holdout_basis_points", "launch_time", b"launch_time", "name", b"name", "schedule_time", b"schedule_time", "snapshot_id", b"snapshot_id", "status", b"status", "template_id", b"template_id", "throttle_per_second", b"throttle_per_second", "variables", b"variables"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Campaign: _TypeAlias = Campaign  # noqa: Y015
+
+@_typing.final
+class CreateCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def campaign(self) -> Global___Campaign: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        campaign: Global___Campaign | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCampaignRequest: _TypeAlias = CreateCampaignRequest  # noqa: Y015
+
+@_typing.final
+class CreateCampaignResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def campaign(self) -> Global___Campaign: ...
+    def __init__(
+        self,
+        *,
+        campaign: Global___Campaign | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCampaignResponse: _TypeAlias = CreateCampaignResponse  # noqa: Y015
+
+@_typing.final
+class LaunchCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    SCHEDULE_TIME_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    campaign_id: _builtins.str
+    @_builtins.property
+    def schedule_time(self) -> _timestamp_pb2.Timestamp:
+        """Unset: now."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+        schedule_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["schedule_time", b"schedule_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "campaign_id", b"campaign_id", "request_id", b"request_id", "schedule_time", b"schedule_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LaunchCampaignRequest: _TypeAlias = LaunchCampaignRequest  # noqa: Y015
+
+@_typing.final
+class LaunchCampaignResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def campaign(self) -> Global___Campaign: ...
+    def __init__(
+        self,
+        *,
+        campaign: Global___Campaign | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LaunchCampaignResponse: _TypeAlias = LaunchCampaignResponse  # noqa: Y015
+
+@_typing.final
+class RetryCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    campaign_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "campaign_id", b"campaign_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RetryCampaignRequest: _TypeAlias = RetryCampaignRequest  # noqa: Y015
+
+@_typing.final
+class RetryCampaignResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEUED_COUNT_FIELD_NUMBER: _builtins.int
+    requeued_count: _builtins.int
+    """Failed messages queued again."""
+    def __init__(
+        self,
+        *,
+        requeued_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["requeued_count", b"requeued_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RetryCampaignResponse: _TypeAlias = RetryCampaignResponse  # noqa: Y015
+
+@_typing.final
+class GetCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    campaign_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "campaign_id", b"campaign_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCampaignRequest: _TypeAlias = GetCampaignRequest  # noqa: Y015
+
+@_typing.final
+class GetCampaignResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def campaign(self) -> Global___Campaign: ...
+    def __init__(
+        self,
+        *,
+        campaign: Global___Campaign | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCampaignResponse: _TypeAlias = GetCampaignResponse  # noqa: Y015
+
+@_typing.final
+class CampaignRecipient(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    HOLDOUT_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    holdout: _builtins.bool
+    @_builtins.property
+    def message(self) -> Global___OutboundMessage:
+        """Unset for holdout recipients."""
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        holdout: _builtins.bool = ...,
+        message: Global___OutboundMessage | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "holdout", b"holdout", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CampaignRecipient: _TypeAlias = CampaignRecipient  # noqa: Y015
+
+@_typing.final
+class ListCampaignRecipientsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    campaign_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "campaign_id", b"campaign_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCampaignRecipientsRequest: _TypeAlias = ListCampaignRecipientsRequest  # noqa: Y015
+
+@_typing.final
+class ListCampaignRecipientsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECIPIENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def recipients(self) -> _containers.RepeatedCompositeFieldContainer[Global___CampaignRecipient]: ...
+    def __init__(
+        self,
+        *,
+        recipients: _abc.Iterable[Global___CampaignRecipient] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "recipients", b"recipients"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCampaignRecipientsResponse: _TypeAlias = ListCampaignRecipientsResponse  # noqa: Y015
+
+@_typing.final
+class CampaignReport(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class SuppressedEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    TARGETED_FIELD_NUMBER: _builtins.int
+    HOLDOUT_FIELD_NUMBER: _builtins.int
+    SUPPRESSED_FIELD_NUMBER: _builtins.int
+    QUEUED_FIELD_NUMBER: _builtins.int
+    SENT_FIELD_NUMBER: _builtins.int
+    DELIVERED_FIELD_NUMBER: _builtins.int
+    READ_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
+    CONVERTED_FIELD_NUMBER: _builtins.int
+    CONVERTED_REVENUE_CENTS_FIELD_NUMBER: _builtins.int
+    HOLDOUT_CONVERTED_FIELD_NUMBER: _builtins.int
+    HOLDOUT_REVENUE_CENTS_FIELD_NUMBER: _builtins.int
+    CONVERSION_RATE_BASIS_POINTS_FIELD_NUMBER: _builtins.int
+    HOLDOUT_CONVERSION_RATE_BASIS_POINTS_FIELD_NUMBER: _builtins.int
+    MESSAGED_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    targeted: _builtins.int
+    """Snapshot members taken in (holdout included)."""
+    holdout: _builtins.int
+    queued: _builtins.int
+    sent: _builtins.int
+    delivered: _builtins.int
+    read: _builtins.int
+    failed: _builtins.int
+    converted: _builtins.int
+    """Recipients (not held out) that got a message and ordered within the window."""
+    converted_revenue_cents: _builtins.int
+    holdout_converted: _builtins.int
+    holdout_revenue_cents: _builtins.int
+    conversion_rate_basis_points: _builtins.int
+    """converted / messaged and holdout_converted / holdout, in basis points."""
+    holdout_conversion_rate_basis_points: _builtins.int
+    messaged: _builtins.int
+    """Messages (not held out) that got a delivered, sent or read status."""
+    @_builtins.property
+    def suppressed(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Suppressed messages by reason."""
+
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        targeted: _builtins.int = ...,
+        holdout: _builtins.int = ...,
+        suppressed: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        queued: _builtins.int = ...,
+        sent: _builtins.int = ...,
+        delivered: _builtins.int = ...,
+        read: _builtins.int = ...,
+        failed: _builtins.int = ...,
+        converted: _builtins.int = ...,
+        converted_revenue_cents: _builtins.int = ...,
+        holdout_converted: _builtins.int = ...,
+        holdout_revenue_cents: _builtins.int = ...,
+        conversion_rate_basis_points: _builtins.int = ...,
+        holdout_conversion_rate_basis_points: _builtins.int = ...,
+        messaged: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "conversion_rate_basis_points", b"conversion_rate_basis_points", "converted", b"converted", "converted_revenue_cents", b"converted_revenue_cents", "delivered", b"delivered", "failed", b"failed", "holdout", b"holdout", "holdout_conversion_rate_basis_points", b"holdout_conversion_rate_basis_points", "holdout_converted", b"holdout_converted", "holdout_revenue_cents", b"holdout_revenue_cents", "messaged", b"messaged", "queued", b"queued", "read", b"read", "sent", b"sent", "suppressed", b"suppressed", "targeted", b"targeted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CampaignReport: _TypeAlias = CampaignReport  # noqa: Y015
+
+@_typing.final
+class GetCampaignReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    campaign_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "campaign_id", b"campaign_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCampaignReportRequest: _TypeAlias = GetCampaignReportRequest  # noqa: Y015
+
+@_typing.final
+class GetCampaignReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def report(self) -> Global___CampaignReport: ...
+    def __init__(
+        self,
+        *,
+        report: Global___CampaignReport | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCampaignReportResponse: _TypeAlias = GetCampaignReportResponse  # noqa: Y015
+
+@_typing.final
+class JourneyStep(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class VariablesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    NEXT_STEP_ID_FIELD_NUMBER: _builtins.int
+    WAIT_MINUTES_FIELD_NUMBER: _builtins.int
+    CONDITION_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    ON_TRUE_STEP_ID_FIELD_NUMBER: _builtins.int
+    ON_FALSE_STEP_ID_FIELD_NUMBER: _builtins.int
+    TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    VARIABLES_FIELD_NUMBER: _builtins.int
+    COUPON_TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    SEGMENT_ID_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    """Unique within the journey."""
+    kind: Global___JourneyStepKind.ValueType
+    next_step_id: _builtins.str
+    """The step after this one (empty: the journey ends); BRANCH uses on_true / on_false."""
+    wait_minutes: _builtins.int
+    """WAIT."""
+    condition: Global___JourneyCondition.ValueType
+    """BRANCH."""
+    number: _builtins.int
+    on_true_step_id: _builtins.str
+    on_false_step_id: _builtins.str
+    template_id: _builtins.str
+    """SEND."""
+    coupon_template_id: _builtins.str
+    """ISSUE_COUPON."""
+    points: _builtins.int
+    """GRANT_POINTS."""
+    segment_id: _builtins.str
+    """BRANCH with IN_SEGMENT."""
+    @_builtins.property
+    def variables(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        kind: Global___JourneyStepKind.ValueType = ...,
+        next_step_id: _builtins.str = ...,
+        wait_minutes: _builtins.int = ...,
+        condition: Global___JourneyCondition.ValueType = ...,
+        number: _builtins.int = ...,
+        on_true_step_id: _builtins.str = ...,
+        on_false_step_id: _builtins.str = ...,
+        template_id: _builtins.str = ...,
+        variables: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        coupon_template_id: _builtins.str = ...,
+        points: _builtins.int = ...,
+        segment_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "coupon_template_id", b"coupon_template_id", "kind", b"kind", "next_step_id", b"next_step_id", "number", b"number", "on_false_step_id", b"on_false_step_id", "on_true_step_id", b"on_true_step_id", "points", b"points", "segment_id", b"segment_id", "step_id", b"step_id", "template_id", b"template_id", "variables", b"variables", "wait_minutes", b"wait_minutes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JourneyStep: _TypeAlias = JourneyStep  # noqa: Y015
+
+@_typing.final
+class Journey(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOURNEY_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    TRIGGER_FIELD_NUMBER: _builtins.int
+    ALLOW_REENTRY_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
+    CONVERSION_WINDOW_DAYS_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    TRIGGER_DAYS_FIELD_NUMBER: _builtins.int
+    SEGMENT_ID_FIELD_NUMBER: _builtins.int
+    journey_id: _builtins.str
+    brand_id: _builtins.str
+    name: _builtins.str
+    trigger: Global___JourneyTrigger.ValueType
+    allow_reentry: _builtins.bool
+    """May a member enter again after leaving."""
+    active: _builtins.bool
+    conversion_window_days: _builtins.int
+    """A member who pays an order within this many days of entering counts as converted."""
+    trigger_days: _builtins.int
+    """Scheduled triggers: the N of "birthday within N days" / "N days after the last order"."""
+    segment_id: _builtins.str
+    """Scheduled triggers: the membership segment that selects the members each day (output)."""
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___JourneyStep]:
+        """The first step runs on entry."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        journey_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        trigger: Global___JourneyTrigger.ValueType = ...,
+        allow_reentry: _builtins.bool = ...,
+        steps: _abc.Iterable[Global___JourneyStep] | None = ...,
+        active: _builtins.bool = ...,
+        conversion_window_days: _builtins.int = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        trigger_days: _builtins.int = ...,
+        segment_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "allow_reentry", b"allow_reentry", "brand_id", b"brand_id", "conversion_window_days", b"conversion_window_days", "create_time", b"create_time", "journey_id", b"journey_id", "name", b"name", "segment_id", b"segment_id", "steps", b"steps", "trigger", b"trigger", "trigger_days", b"trigger_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Journey: _TypeAlias = Journey  # noqa: Y015
+
+@_typing.final
+class CreateJourneyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    JOURNEY_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def journey(self) -> Global___Journey: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        journey: Global___Journey | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["journey", b"journey"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["journey", b"journey", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateJourneyRequest: _TypeAlias = CreateJourneyRequest  # noqa: Y015
+
+@_typing.final
+class CreateJourneyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOURNEY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def journey(self) -> Global___Journey: ...
+    def __init__(
+        self,
+        *,
+        journey: Global___Journey | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["journey", b"journey"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["journey", b"journey"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateJourneyResponse: _TypeAlias = CreateJourneyResponse  # noqa: Y015
+
+@_typing.final
+class SetJourneyActiveRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    JOURNEY_ID_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    brand_id: _builtins.str
+    journey_id: _builtins.str
+    active: _builtins.bool
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        brand_id: _builtins.str = ...,
+        journey_id: _builtins.str = ...,
+        active: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "brand_id", b"brand_id", "journey_id", b"journey_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetJourneyActiveRequest: _TypeAlias = SetJourneyActiveRequest  # noqa: Y015
+
+@_typing.final
+class SetJourneyActiveResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOURNEY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def journey(self) -> Global___Journey: ...
+    def __init__(
+        self,
+        *,
+        journey: Global___Journey | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["journey", b"journey"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["journey", b"journey"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetJourneyActiveResponse: _TypeAlias = SetJourneyActiveResponse  # noqa: Y015
+
+@_typing.final
+class GetJourneyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    JOURNEY_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    journey_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        journey_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "journey_id", b"journey_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetJourneyRequest: _TypeAlias = GetJourneyRequest  # noqa: Y015
+
+@_typing.final
+class GetJourneyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOURNEY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def journey(self) -> Global___Journey: ...
+    def __init__(
+        self,
+        *,
+        journey: Global___Journey | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["journey", b"journey"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["journey", b"journey"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetJourneyResponse: _TypeAlias = GetJourneyResponse  # noqa: Y015
+
+@_typing.final
+class GetJourneyReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    JOURNEY_ID_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    journey_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        journey_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "journey_id", b"journey_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetJourneyReportRequest: _TypeAlias = GetJourneyReportRequest  # noqa: Y015
+
+@_typing.final
+class GetJourneyReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class AtStepEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ENTERED_FIELD_NUMBER: _builtins.int
+    AT_STEP_FIELD_NUMBER: _builtins.int
+    CONVERTED_FIELD_NUMBER: _builtins.int
+    EXITED_FIELD_NUMBER: _builtins.int
+    ENTRY_REFUSED_FIELD_NUMBER: _builtins.int
+    entered: _builtins.int
+    converted: _builtins.int
+    exited: _builtins.int
+    entry_refused: _builtins.int
+    """Times a trigger arrived for a member already in (or done with) a journey without re-entry."""
+    @_builtins.property
+    def at_step(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Members currently at each step (waiting or about to run it)."""
+
+    def __init__(
+        self,
+        *,
+        entered: _builtins.int = ...,
+        at_step: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        converted: _builtins.int = ...,
+        exited: _builtins.int = ...,
+        entry_refused: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_step", b"at_step", "converted", b"converted", "entered", b"entered", "entry_refused", b"entry_refused", "exited", b"exited"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetJourneyReportResponse: _TypeAlias = GetJourneyReportResponse  # noqa: Y015

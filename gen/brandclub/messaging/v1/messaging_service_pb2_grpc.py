@@ -40,6 +40,126 @@ class MessagingServiceStub:
                 request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListInboxMessagesRequest.SerializeToString,
                 response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListInboxMessagesResponse.FromString,
                 _registered_method=True)
+        self.GetInboxUnreadCount = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/GetInboxUnreadCount',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetInboxUnreadCountRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetInboxUnreadCountResponse.FromString,
+                _registered_method=True)
+        self.MarkInboxMessagesRead = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/MarkInboxMessagesRead',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.MarkInboxMessagesReadRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.MarkInboxMessagesReadResponse.FromString,
+                _registered_method=True)
+        self.ConfigureChannel = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/ConfigureChannel',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ConfigureChannelRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ConfigureChannelResponse.FromString,
+                _registered_method=True)
+        self.ListChannels = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/ListChannels',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListChannelsRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListChannelsResponse.FromString,
+                _registered_method=True)
+        self.SetMessagingPolicy = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/SetMessagingPolicy',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SetMessagingPolicyRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SetMessagingPolicyResponse.FromString,
+                _registered_method=True)
+        self.GetMessagingPolicy = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/GetMessagingPolicy',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetMessagingPolicyRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetMessagingPolicyResponse.FromString,
+                _registered_method=True)
+        self.SetConsent = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/SetConsent',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SetConsentRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SetConsentResponse.FromString,
+                _registered_method=True)
+        self.ListConsents = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/ListConsents',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListConsentsRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListConsentsResponse.FromString,
+                _registered_method=True)
+        self.CreateTemplate = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/CreateTemplate',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.CreateTemplateRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.CreateTemplateResponse.FromString,
+                _registered_method=True)
+        self.GetTemplate = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/GetTemplate',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetTemplateRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetTemplateResponse.FromString,
+                _registered_method=True)
+        self.SendMessage = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/SendMessage',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SendMessageRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SendMessageResponse.FromString,
+                _registered_method=True)
+        self.GetMessage = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/GetMessage',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetMessageRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetMessageResponse.FromString,
+                _registered_method=True)
+        self.RecordDeliveryReceipt = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/RecordDeliveryReceipt',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RecordDeliveryReceiptRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RecordDeliveryReceiptResponse.FromString,
+                _registered_method=True)
+        self.ListSandboxDeliveries = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/ListSandboxDeliveries',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListSandboxDeliveriesRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListSandboxDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.CreateCampaign = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/CreateCampaign',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.CreateCampaignRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.CreateCampaignResponse.FromString,
+                _registered_method=True)
+        self.LaunchCampaign = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/LaunchCampaign',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.LaunchCampaignRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.LaunchCampaignResponse.FromString,
+                _registered_method=True)
+        self.RetryCampaign = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/RetryCampaign',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RetryCampaignRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RetryCampaignResponse.FromString,
+                _registered_method=True)
+        self.GetCampaign = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/GetCampaign',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetCampaignRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetCampaignResponse.FromString,
+                _registered_method=True)
+        self.ListCampaignRecipients = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/ListCampaignRecipients',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListCampaignRecipientsRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListCampaignRecipientsResponse.FromString,
+                _registered_method=True)
+        self.GetCampaignReport = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/GetCampaignReport',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetCampaignReportRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetCampaignReportResponse.FromString,
+                _registered_method=True)
+        self.CreateJourney = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/CreateJourney',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.CreateJourneyRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.CreateJourneyResponse.FromString,
+                _registered_method=True)
+        self.SetJourneyActive = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/SetJourneyActive',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SetJourneyActiveRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SetJourneyActiveResponse.FromString,
+                _registered_method=True)
+        self.GetJourney = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/GetJourney',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetJourneyRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetJourneyResponse.FromString,
+                _registered_method=True)
+        self.GetJourneyReport = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/GetJourneyReport',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetJourneyReportRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetJourneyReportResponse.FromString,
+                _registered_method=True)
 
 
 class MessagingServiceServicer:
@@ -53,6 +173,170 @@ class MessagingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetInboxUnreadCount(self, request, context):
+        """The number of unread messages in a member's message box.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkInboxMessagesRead(self, request, context):
+        """Marks messages of a member's box read (the listed ones, or all of them).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfigureChannel(self, request, context):
+        """Sets a brand's provider and credentials for a channel (credentials are stored encrypted
+        and never read back).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListChannels(self, request, context):
+        """Lists a brand's configured channels (without credentials).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetMessagingPolicy(self, request, context):
+        """Sets a brand's governance policy: frequency caps and quiet hours.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMessagingPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetConsent(self, request, context):
+        """Records a member's consent (or opt-out) for a channel and purpose; effective at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConsents(self, request, context):
+        """Lists a member's recorded consents.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateTemplate(self, request, context):
+        """Creates a message template with {{variable}} placeholders.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTemplate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendMessage(self, request, context):
+        """Queues one message to one member (service notices, operator messages).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMessage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordDeliveryReceipt(self, request, context):
+        """Records a provider's delivery receipt for a message it accepted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSandboxDeliveries(self, request, context):
+        """Lists what the sandbox provider recorded instead of sending (local runs).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateCampaign(self, request, context):
+        """Creates a campaign: a segment snapshot, a template and a channel.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LaunchCampaign(self, request, context):
+        """Launches a campaign now or at its schedule time; launching again changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryCampaign(self, request, context):
+        """Re-queues a campaign's failed messages (never a second message to anyone).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCampaign(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCampaignRecipients(self, request, context):
+        """Lists a campaign's recipients with the fate of each (message status or suppression).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCampaignReport(self, request, context):
+        """Targeted, holdout, suppressed by reason, sent, delivered, failed, read, conversions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateJourney(self, request, context):
+        """Creates a journey (trigger + steps) in the draft state.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetJourneyActive(self, request, context):
+        """Activates or pauses a journey.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJourney(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJourneyReport(self, request, context):
+        """Entered, per step, converted, exited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MessagingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +344,126 @@ def add_MessagingServiceServicer_to_server(servicer, server):
                     servicer.ListInboxMessages,
                     request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListInboxMessagesRequest.FromString,
                     response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListInboxMessagesResponse.SerializeToString,
+            ),
+            'GetInboxUnreadCount': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInboxUnreadCount,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetInboxUnreadCountRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetInboxUnreadCountResponse.SerializeToString,
+            ),
+            'MarkInboxMessagesRead': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkInboxMessagesRead,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.MarkInboxMessagesReadRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.MarkInboxMessagesReadResponse.SerializeToString,
+            ),
+            'ConfigureChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfigureChannel,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ConfigureChannelRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ConfigureChannelResponse.SerializeToString,
+            ),
+            'ListChannels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListChannels,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListChannelsRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListChannelsResponse.SerializeToString,
+            ),
+            'SetMessagingPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetMessagingPolicy,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SetMessagingPolicyRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SetMessagingPolicyResponse.SerializeToString,
+            ),
+            'GetMessagingPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMessagingPolicy,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetMessagingPolicyRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetMessagingPolicyResponse.SerializeToString,
+            ),
+            'SetConsent': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetConsent,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SetConsentRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SetConsentResponse.SerializeToString,
+            ),
+            'ListConsents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConsents,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListConsentsRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListConsentsResponse.SerializeToString,
+            ),
+            'CreateTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTemplate,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.CreateTemplateRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.CreateTemplateResponse.SerializeToString,
+            ),
+            'GetTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTemplate,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetTemplateRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetTemplateResponse.SerializeToString,
+            ),
+            'SendMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendMessage,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SendMessageRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SendMessageResponse.SerializeToString,
+            ),
+            'GetMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMessage,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetMessageRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetMessageResponse.SerializeToString,
+            ),
+            'RecordDeliveryReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordDeliveryReceipt,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RecordDeliveryReceiptRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RecordDeliveryReceiptResponse.SerializeToString,
+            ),
+            'ListSandboxDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSandboxDeliveries,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListSandboxDeliveriesRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListSandboxDeliveriesResponse.SerializeToString,
+            ),
+            'CreateCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCampaign,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.CreateCampaignRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.CreateCampaignResponse.SerializeToString,
+            ),
+            'LaunchCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.LaunchCampaign,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.LaunchCampaignRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.LaunchCampaignResponse.SerializeToString,
+            ),
+            'RetryCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryCampaign,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RetryCampaignRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RetryCampaignResponse.SerializeToString,
+            ),
+            'GetCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCampaign,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetCampaignRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetCampaignResponse.SerializeToString,
+            ),
+            'ListCampaignRecipients': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCampaignRecipients,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListCampaignRecipientsRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListCampaignRecipientsResponse.SerializeToString,
+            ),
+            'GetCampaignReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCampaignReport,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetCampaignReportRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetCampaignReportResponse.SerializeToString,
+            ),
+            'CreateJourney': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateJourney,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.CreateJourneyRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.CreateJourneyResponse.SerializeToString,
+            ),
+            'SetJourneyActive': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetJourneyActive,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SetJourneyActiveRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SetJourneyActiveResponse.SerializeToString,
+            ),
+            'GetJourney': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJourney,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetJourneyRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetJourneyResponse.SerializeToString,
+            ),
+            'GetJourneyReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJourneyReport,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetJourneyReportRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetJourneyReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +494,654 @@ class MessagingService:
             '/brandclub.messaging.v1.MessagingService/ListInboxMessages',
             brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListInboxMessagesRequest.SerializeToString,
             brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListInboxMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInboxUnreadCount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/GetInboxUnreadCount',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetInboxUnreadCountRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetInboxUnreadCountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkInboxMessagesRead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/MarkInboxMessagesRead',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.MarkInboxMessagesReadRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.MarkInboxMessagesReadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfigureChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/ConfigureChannel',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ConfigureChannelRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ConfigureChannelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListChannels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/ListChannels',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListChannelsRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListChannelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetMessagingPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/SetMessagingPolicy',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SetMessagingPolicyRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SetMessagingPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMessagingPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/GetMessagingPolicy',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetMessagingPolicyRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetMessagingPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetConsent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/SetConsent',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SetConsentRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SetConsentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConsents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/ListConsents',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListConsentsRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListConsentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/CreateTemplate',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.CreateTemplateRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.CreateTemplateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/GetTemplate',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetTemplateRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetTemplateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/SendMessage',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SendMessageRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SendMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/GetMessage',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetMessageRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordDeliveryReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/RecordDeliveryReceipt',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RecordDeliveryReceiptRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RecordDeliveryReceiptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSandboxDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/ListSandboxDeliveries',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListSandboxDeliveriesRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListSandboxDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/CreateCampaign',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.CreateCampaignRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.CreateCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LaunchCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/LaunchCampaign',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.LaunchCampaignRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.LaunchCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/RetryCampaign',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RetryCampaignRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RetryCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/GetCampaign',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetCampaignRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCampaignRecipients(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/ListCampaignRecipients',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListCampaignRecipientsRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListCampaignRecipientsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCampaignReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/GetCampaignReport',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetCampaignReportRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetCampaignReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateJourney(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/CreateJourney',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.CreateJourneyRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.CreateJourneyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetJourneyActive(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/SetJourneyActive',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SetJourneyActiveRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SetJourneyActiveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJourney(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/GetJourney',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetJourneyRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetJourneyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJourneyReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/GetJourneyReport',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetJourneyReportRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetJourneyReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,6 +35,51 @@ class MessagingServiceStub:
     def __new__(cls, channel: _aio.Channel) -> MessagingServiceAsyncStub: ...
     ListInboxMessages: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.ListInboxMessagesRequest, _messaging_service_pb2.ListInboxMessagesResponse]
     """Lists a member's message box for a brand, newest first (AIP-158 paging)."""
+    GetInboxUnreadCount: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.GetInboxUnreadCountRequest, _messaging_service_pb2.GetInboxUnreadCountResponse]
+    """The number of unread messages in a member's message box."""
+    MarkInboxMessagesRead: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.MarkInboxMessagesReadRequest, _messaging_service_pb2.MarkInboxMessagesReadResponse]
+    """Marks messages of a member's box read (the listed ones, or all of them)."""
+    ConfigureChannel: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.ConfigureChannelRequest, _messaging_service_pb2.ConfigureChannelResponse]
+    """Sets a brand's provider and credentials for a channel (credentials are stored encrypted
+    and never read back).
+    """
+    ListChannels: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.ListChannelsRequest, _messaging_service_pb2.ListChannelsResponse]
+    """Lists a brand's configured channels (without credentials)."""
+    SetMessagingPolicy: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.SetMessagingPolicyRequest, _messaging_service_pb2.SetMessagingPolicyResponse]
+    """Sets a brand's governance policy: frequency caps and quiet hours."""
+    GetMessagingPolicy: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.GetMessagingPolicyRequest, _messaging_service_pb2.GetMessagingPolicyResponse]
+    SetConsent: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.SetConsentRequest, _messaging_service_pb2.SetConsentResponse]
+    """Records a member's consent (or opt-out) for a channel and purpose; effective at once."""
+    ListConsents: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.ListConsentsRequest, _messaging_service_pb2.ListConsentsResponse]
+    """Lists a member's recorded consents."""
+    CreateTemplate: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.CreateTemplateRequest, _messaging_service_pb2.CreateTemplateResponse]
+    """Creates a message template with {{variable}} placeholders."""
+    GetTemplate: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.GetTemplateRequest, _messaging_service_pb2.GetTemplateResponse]
+    SendMessage: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.SendMessageRequest, _messaging_service_pb2.SendMessageResponse]
+    """Queues one message to one member (service notices, operator messages)."""
+    GetMessage: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.GetMessageRequest, _messaging_service_pb2.GetMessageResponse]
+    RecordDeliveryReceipt: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.RecordDeliveryReceiptRequest, _messaging_service_pb2.RecordDeliveryReceiptResponse]
+    """Records a provider's delivery receipt for a message it accepted."""
+    ListSandboxDeliveries: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.ListSandboxDeliveriesRequest, _messaging_service_pb2.ListSandboxDeliveriesResponse]
+    """Lists what the sandbox provider recorded instead of sending (local runs)."""
+    CreateCampaign: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.CreateCampaignRequest, _messaging_service_pb2.CreateCampaignResponse]
+    """Creates a campaign: a segment snapshot, a template and a channel."""
+    LaunchCampaign: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.LaunchCampaignRequest, _messaging_service_pb2.LaunchCampaignResponse]
+    """Launches a campaign now or at its schedule time; launching again changes nothing."""
+    RetryCampaign: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.RetryCampaignRequest, _messaging_service_pb2.RetryCampaignResponse]
+    """Re-queues a campaign's failed messages (never a second message to anyone)."""
+    GetCampaign: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.GetCampaignRequest, _messaging_service_pb2.GetCampaignResponse]
+    ListCampaignRecipients: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.ListCampaignRecipientsRequest, _messaging_service_pb2.ListCampaignRecipientsResponse]
+    """Lists a campaign's recipients with the fate of each (message status or suppression)."""
+    GetCampaignReport: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.GetCampaignReportRequest, _messaging_service_pb2.GetCampaignReportResponse]
+    """Targeted, holdout, suppressed by reason, sent, delivered, failed, read, conversions."""
+    CreateJourney: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.CreateJourneyRequest, _messaging_service_pb2.CreateJourneyResponse]
+    """Creates a journey (trigger + steps) in the draft state."""
+    SetJourneyActive: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.SetJourneyActiveRequest, _messaging_service_pb2.SetJourneyActiveResponse]
+    """Activates or pauses a journey."""
+    GetJourney: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.GetJourneyRequest, _messaging_service_pb2.GetJourneyResponse]
+    GetJourneyReport: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.GetJourneyReportRequest, _messaging_service_pb2.GetJourneyReportResponse]
+    """Entered, per step, converted, exited."""
 
 @_typing.type_check_only
 class MessagingServiceAsyncStub(MessagingServiceStub):
@@ -43,6 +88,51 @@ class MessagingServiceAsyncStub(MessagingServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListInboxMessages: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.ListInboxMessagesRequest, _messaging_service_pb2.ListInboxMessagesResponse]  # type: ignore[assignment]
     """Lists a member's message box for a brand, newest first (AIP-158 paging)."""
+    GetInboxUnreadCount: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.GetInboxUnreadCountRequest, _messaging_service_pb2.GetInboxUnreadCountResponse]  # type: ignore[assignment]
+    """The number of unread messages in a member's message box."""
+    MarkInboxMessagesRead: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.MarkInboxMessagesReadRequest, _messaging_service_pb2.MarkInboxMessagesReadResponse]  # type: ignore[assignment]
+    """Marks messages of a member's box read (the listed ones, or all of them)."""
+    ConfigureChannel: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.ConfigureChannelRequest, _messaging_service_pb2.ConfigureChannelResponse]  # type: ignore[assignment]
+    """Sets a brand's provider and credentials for a channel (credentials are stored encrypted
+    and never read back).
+    """
+    ListChannels: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.ListChannelsRequest, _messaging_service_pb2.ListChannelsResponse]  # type: ignore[assignment]
+    """Lists a brand's configured channels (without credentials)."""
+    SetMessagingPolicy: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.SetMessagingPolicyRequest, _messaging_service_pb2.SetMessagingPolicyResponse]  # type: ignore[assignment]
+    """Sets a brand's governance policy: frequency caps and quiet hours."""
+    GetMessagingPolicy: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.GetMessagingPolicyRequest, _messaging_service_pb2.GetMessagingPolicyResponse]  # type: ignore[assignment]
+    SetConsent: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.SetConsentRequest, _messaging_service_pb2.SetConsentResponse]  # type: ignore[assignment]
+    """Records a member's consent (or opt-out) for a channel and purpose; effective at once."""
+    ListConsents: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.ListConsentsRequest, _messaging_service_pb2.ListConsentsResponse]  # type: ignore[assignment]
+    """Lists a member's recorded consents."""
+    CreateTemplate: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.CreateTemplateRequest, _messaging_service_pb2.CreateTemplateResponse]  # type: ignore[assignment]
+    """Creates a message template with {{variable}} placeholders."""
+    GetTemplate: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.GetTemplateRequest, _messaging_service_pb2.GetTemplateResponse]  # type: ignore[assignment]
+    SendMessage: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.SendMessageRequest, _messaging_service_pb2.SendMessageResponse]  # type: ignore[assignment]
+    """Queues one message to one member (service notices, operator messages)."""
+    GetMessage: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.GetMessageRequest, _messaging_service_pb2.GetMessageResponse]  # type: ignore[assignment]
+    RecordDeliveryReceipt: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.RecordDeliveryReceiptRequest, _messaging_service_pb2.RecordDeliveryReceiptResponse]  # type: ignore[assignment]
+    """Records a provider's delivery receipt for a message it accepted."""
+    ListSandboxDeliveries: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.ListSandboxDeliveriesRequest, _messaging_service_pb2.ListSandboxDeliveriesResponse]  # type: ignore[assignment]
+    """Lists what the sandbox provider recorded instead of sending (local runs)."""
+    CreateCampaign: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.CreateCampaignRequest, _messaging_service_pb2.CreateCampaignResponse]  # type: ignore[assignment]
+    """Creates a campaign: a segment snapshot, a template and a channel."""
+    LaunchCampaign: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.LaunchCampaignRequest, _messaging_service_pb2.LaunchCampaignResponse]  # type: ignore[assignment]
+    """Launches a campaign now or at its schedule time; launching again changes nothing."""
+    RetryCampaign: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.RetryCampaignRequest, _messaging_service_pb2.RetryCampaignResponse]  # type: ignore[assignment]
+    """Re-queues a campaign's failed messages (never a second message to anyone)."""
+    GetCampaign: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.GetCampaignRequest, _messaging_service_pb2.GetCampaignResponse]  # type: ignore[assignment]
+    ListCampaignRecipients: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.ListCampaignRecipientsRequest, _messaging_service_pb2.ListCampaignRecipientsResponse]  # type: ignore[assignment]
+    """Lists a campaign's recipients with the fate of each (message status or suppression)."""
+    GetCampaignReport: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.GetCampaignReportRequest, _messaging_service_pb2.GetCampaignReportResponse]  # type: ignore[assignment]
+    """Targeted, holdout, suppressed by reason, sent, delivered, failed, read, conversions."""
+    CreateJourney: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.CreateJourneyRequest, _messaging_service_pb2.CreateJourneyResponse]  # type: ignore[assignment]
+    """Creates a journey (trigger + steps) in the draft state."""
+    SetJourneyActive: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.SetJourneyActiveRequest, _messaging_service_pb2.SetJourneyActiveResponse]  # type: ignore[assignment]
+    """Activates or pauses a journey."""
+    GetJourney: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.GetJourneyRequest, _messaging_service_pb2.GetJourneyResponse]  # type: ignore[assignment]
+    GetJourneyReport: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.GetJourneyReportRequest, _messaging_service_pb2.GetJourneyReportResponse]  # type: ignore[assignment]
+    """Entered, per step, converted, exited."""
 
 class MessagingServiceServicer(metaclass=_abc_1.ABCMeta):
     """MessagingService owns channels, consent, the in-app message box, campaigns and journeys."""
@@ -54,5 +144,194 @@ class MessagingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_messaging_service_pb2.ListInboxMessagesResponse, _abc.Awaitable[_messaging_service_pb2.ListInboxMessagesResponse]]:
         """Lists a member's message box for a brand, newest first (AIP-158 paging)."""
+
+    @_abc_1.abstractmethod
+    def GetInboxUnreadCount(
+        self,
+        request: _messaging_service_pb2.GetInboxUnreadCountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.GetInboxUnreadCountResponse, _abc.Awaitable[_messaging_service_pb2.GetInboxUnreadCountResponse]]:
+        """The number of unread messages in a member's message box."""
+
+    @_abc_1.abstractmethod
+    def MarkInboxMessagesRead(
+        self,
+        request: _messaging_service_pb2.MarkInboxMessagesReadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.MarkInboxMessagesReadResponse, _abc.Awaitable[_messaging_service_pb2.MarkInboxMessagesReadResponse]]:
+        """Marks messages of a member's box read (the listed ones, or all of them)."""
+
+    @_abc_1.abstractmethod
+    def ConfigureChannel(
+        self,
+        request: _messaging_service_pb2.ConfigureChannelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.ConfigureChannelResponse, _abc.Awaitable[_messaging_service_pb2.ConfigureChannelResponse]]:
+        """Sets a brand's provider and credentials for a channel (credentials are stored encrypted
+        and never read back).
+        """
+
+    @_abc_1.abstractmethod
+    def ListChannels(
+        self,
+        request: _messaging_service_pb2.ListChannelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.ListChannelsResponse, _abc.Awaitable[_messaging_service_pb2.ListChannelsResponse]]:
+        """Lists a brand's configured channels (without credentials)."""
+
+    @_abc_1.abstractmethod
+    def SetMessagingPolicy(
+        self,
+        request: _messaging_service_pb2.SetMessagingPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.SetMessagingPolicyResponse, _abc.Awaitable[_messaging_service_pb2.SetMessagingPolicyResponse]]:
+        """Sets a brand's governance policy: frequency caps and quiet hours."""
+
+    @_abc_1.abstractmethod
+    def GetMessagingPolicy(
+        self,
+        request: _messaging_service_pb2.GetMessagingPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.GetMessagingPolicyResponse, _abc.Awaitable[_messaging_service_pb2.GetMessagingPolicyResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetConsent(
+        self,
+        request: _messaging_service_pb2.SetConsentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.SetConsentResponse, _abc.Awaitable[_messaging_service_pb2.SetConsentResponse]]:
+        """Records a member's consent (or opt-out) for a channel and purpose; effective at once."""
+
+    @_abc_1.abstractmethod
+    def ListConsents(
+        self,
+        request: _messaging_service_pb2.ListConsentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.ListConsentsResponse, _abc.Awaitable[_messaging_service_pb2.ListConsentsResponse]]:
+        """Lists a member's recorded consents."""
+
+    @_abc_1.abstractmethod
+    def CreateTemplate(
+        self,
+        request: _messaging_service_pb2.CreateTemplateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.CreateTemplateResponse, _abc.Awaitable[_messaging_service_pb2.CreateTemplateResponse]]:
+        """Creates a message template with {{variable}} placeholders."""
+
+    @_abc_1.abstractmethod
+    def GetTemplate(
+        self,
+        request: _messaging_service_pb2.GetTemplateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.GetTemplateResponse, _abc.Awaitable[_messaging_service_pb2.GetTemplateResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SendMessage(
+        self,
+        request: _messaging_service_pb2.SendMessageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.SendMessageResponse, _abc.Awaitable[_messaging_service_pb2.SendMessageResponse]]:
+        """Queues one message to one member (service notices, operator messages)."""
+
+    @_abc_1.abstractmethod
+    def GetMessage(
+        self,
+        request: _messaging_service_pb2.GetMessageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.GetMessageResponse, _abc.Awaitable[_messaging_service_pb2.GetMessageResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordDeliveryReceipt(
+        self,
+        request: _messaging_service_pb2.RecordDeliveryReceiptRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.RecordDeliveryReceiptResponse, _abc.Awaitable[_messaging_service_pb2.RecordDeliveryReceiptResponse]]:
+        """Records a provider's delivery receipt for a message it accepted."""
+
+    @_abc_1.abstractmethod
+    def ListSandboxDeliveries(
+        self,
+        request: _messaging_service_pb2.ListSandboxDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.ListSandboxDeliveriesResponse, _abc.Awaitable[_messaging_service_pb2.ListSandboxDeliveriesResponse]]:
+        """Lists what the sandbox provider recorded instead of sending (local runs)."""
+
+    @_abc_1.abstractmethod
+    def CreateCampaign(
+        self,
+        request: _messaging_service_pb2.CreateCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.CreateCampaignResponse, _abc.Awaitable[_messaging_service_pb2.CreateCampaignResponse]]:
+        """Creates a campaign: a segment snapshot, a template and a channel."""
+
+    @_abc_1.abstractmethod
+    def LaunchCampaign(
+        self,
+        request: _messaging_service_pb2.LaunchCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.LaunchCampaignResponse, _abc.Awaitable[_messaging_service_pb2.LaunchCampaignResponse]]:
+        """Launches a campaign now or at its schedule time; launching again changes nothing."""
+
+    @_abc_1.abstractmethod
+    def RetryCampaign(
+        self,
+        request: _messaging_service_pb2.RetryCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.RetryCampaignResponse, _abc.Awaitable[_messaging_service_pb2.RetryCampaignResponse]]:
+        """Re-queues a campaign's failed messages (never a second message to anyone)."""
+
+    @_abc_1.abstractmethod
+    def GetCampaign(
+        self,
+        request: _messaging_service_pb2.GetCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.GetCampaignResponse, _abc.Awaitable[_messaging_service_pb2.GetCampaignResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListCampaignRecipients(
+        self,
+        request: _messaging_service_pb2.ListCampaignRecipientsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.ListCampaignRecipientsResponse, _abc.Awaitable[_messaging_service_pb2.ListCampaignRecipientsResponse]]:
+        """Lists a campaign's recipients with the fate of each (message status or suppression)."""
+
+    @_abc_1.abstractmethod
+    def GetCampaignReport(
+        self,
+        request: _messaging_service_pb2.GetCampaignReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.GetCampaignReportResponse, _abc.Awaitable[_messaging_service_pb2.GetCampaignReportResponse]]:
+        """Targeted, holdout, suppressed by reason, sent, delivered, failed, read, conversions."""
+
+    @_abc_1.abstractmethod
+    def CreateJourney(
+        self,
+        request: _messaging_service_pb2.CreateJourneyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.CreateJourneyResponse, _abc.Awaitable[_messaging_service_pb2.CreateJourneyResponse]]:
+        """Creates a journey (trigger + steps) in the draft state."""
+
+    @_abc_1.abstractmethod
+    def SetJourneyActive(
+        self,
+        request: _messaging_service_pb2.SetJourneyActiveRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.SetJourneyActiveResponse, _abc.Awaitable[_messaging_service_pb2.SetJourneyActiveResponse]]:
+        """Activates or pauses a journey."""
+
+    @_abc_1.abstractmethod
+    def GetJourney(
+        self,
+        request: _messaging_service_pb2.GetJourneyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.GetJourneyResponse, _abc.Awaitable[_messaging_service_pb2.GetJourneyResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetJourneyReport(
+        self,
+        request: _messaging_service_pb2.GetJourneyReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.GetJourneyReportResponse, _abc.Awaitable[_messaging_service_pb2.GetJourneyReportResponse]]:
+        """Entered, per step, converted, exited."""
 
 def add_MessagingServiceServicer_to_server(servicer: MessagingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

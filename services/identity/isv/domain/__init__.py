@@ -1,0 +1,1 @@
+"""Open-platform rules, free of I/O: apps, scopes, authorisations, tokens, sealed secrets."""

@@ -1,0 +1,171 @@
+"""Dashboard queries over membership's tables, and the daily pre-aggregation."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+
+from libs.db import Connection
+from services.membership.dashboards.domain.metrics import (
+    DayMetrics,
+    Overview,
+    RangeSummary,
+    days_between,
+)
+
+# Orders placed while the account held a card of the brand (by the order's paid time).
+_ORDERS_IN_RANGE = """
+    SELECT o.account_id, o.paid_cents, (o.paid_at AT TIME ZONE $2)::date AS day,
+           EXISTS (SELECT 1 FROM members m WHERE m.brand_id = o.brand_id
+                   AND m.account_id = o.account_id AND m.joined_at <= o.paid_at
+                   AND (m.ended_at IS NULL OR m.ended_at > o.paid_at)) AS member
+    FROM orders o WHERE o.brand_id = $1 AND o.paid_at >= $3 AND o.paid_at < $4
+"""
+
+
+class DashboardRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def time_zone(self, brand_id: str) -> str | None:
+        zone = await self._conn.fetchval("SELECT time_zone FROM brands WHERE brand_id = $1",
+                                         brand_id)
+        return str(zone) if zone is not None else None
+
+    async def overview(self, brand_id: str) -> Overview:
+        rows = await self._conn.fetch(
+            "SELECT status, level, dormant, count(*) AS n FROM members "
+            "WHERE brand_id = $1 AND status <> 'ended' GROUP BY status, level, dormant",
+            brand_id)
+        lv0 = {True: 0, False: 0}
+        card = {True: 0, False: 0}
+        by_level: dict[int, int] = {}
+        for r in rows:
+            target = lv0 if r["status"] == "lv0" else card
+            target[r["dormant"]] += r["n"]
+            if r["status"] == "card_member" and not r["dormant"]:
+                by_level[r["level"]] = by_level.get(r["level"], 0) + r["n"]
+        return Overview(lv0[False], lv0[True], card[False], card[True], by_level)
+
+    async def compute_days(self, brand_id: str, zone: str, first: date, last: date,
+                           start: datetime, end: datetime) -> list[DayMetrics]:
+        """Every metric of each local day in [first, last]; [start, end) are its bounds."""
+        days = {d: DayMetrics(d) for d in days_between(first, last)}
+        for r in await self._conn.fetch(
+                "SELECT (member_since AT TIME ZONE $2)::date AS day, source_channel, "
+                "count(*) AS n FROM members WHERE brand_id = $1 AND member_since >= $3 "
+                "AND member_since < $4 GROUP BY 1, 2", brand_id, zone, start, end):
+            metrics = days[r["day"]]
+            metrics.new_members += r["n"]
+            metrics.new_members_by_source[r["source_channel"]] = r["n"]
+        # Membership totals at each day's end: the count before the range plus what each day
+        # added and removed. LV0 = started - carded - ended without a card.
+        base = await self._conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE member_since < $2) AS started, "
+            "count(*) FILTER (WHERE joined_at < $2) AS carded, "
+            "count(*) FILTER (WHERE ended_at < $2 AND joined_at IS NULL) AS lv0_ended, "
+            "count(*) FILTER (WHERE ended_at < $2 AND joined_at IS NOT NULL) AS card_ended "
+            "FROM members WHERE brand_id = $1", brand_id, start)
+        assert base is not None
+        changes: dict[date, dict[str, int]] = {}
+        for column, kind, extra in (("joined_at", "carded", ""),
+                                    ("ended_at", "lv0_ended", "AND joined_at IS NULL"),
+                                    ("ended_at", "card_ended", "AND joined_at IS NOT NULL")):
+            for r in await self._conn.fetch(
+                    f"SELECT ({column} AT TIME ZONE $2)::date AS day, count(*) AS n "
+                    f"FROM members WHERE brand_id = $1 AND {column} >= $3 AND {column} < $4 "
+                    f"{extra} GROUP BY 1", brand_id, zone, start, end):
+                changes.setdefault(r["day"], {})[kind] = r["n"]
+        started, carded = base["started"], base["carded"]
+        lv0_ended, card_ended = base["lv0_ended"], base["card_ended"]
+        for day in sorted(days):
+            metrics = days[day]
+            change = changes.get(day, {})
+            started += metrics.new_members
+            carded += change.get("carded", 0)
+            lv0_ended += change.get("lv0_ended", 0)
+            card_ended += change.get("card_ended", 0)
+            metrics.new_card_members = change.get("carded", 0)
+            metrics.lv0_members = started - carded - lv0_ended
+            metrics.card_members = carded - card_ended
+        for r in await self._conn.fetch(
+                f"""
+                WITH o AS ({_ORDERS_IN_RANGE}),
+                first_order AS (
+                    SELECT account_id, min(paid_at) AS first_at FROM orders
+                    WHERE brand_id = $1 AND account_id IN (SELECT account_id FROM o)
+                    GROUP BY account_id)
+                SELECT o.day, count(DISTINCT o.account_id) AS buyers,
+                       count(DISTINCT o.account_id) FILTER (
+                           WHERE (f.first_at AT TIME ZONE $2)::date = o.day) AS new_buyers,
+                       count(*) FILTER (WHERE o.member) AS member_orders,
+                       coalesce(sum(o.paid_cents) FILTER (WHERE o.member), 0)::bigint
+                           AS member_cents,
+                       count(*) FILTER (WHERE NOT o.member) AS other_orders,
+                       coalesce(sum(o.paid_cents) FILTER (WHERE NOT o.member), 0)::bigint
+                           AS other_cents
+                FROM o JOIN first_order f USING (account_id) GROUP BY o.day
+                """, brand_id, zone, start, end):
+            metrics = days[r["day"]]
+            metrics.buyers, metrics.new_buyers = r["buyers"], r["new_buyers"]
+            metrics.member_orders, metrics.member_order_cents = (r["member_orders"],
+                                                                 r["member_cents"])
+            metrics.non_member_orders, metrics.non_member_order_cents = (r["other_orders"],
+                                                                         r["other_cents"])
+        return [days[d] for d in sorted(days)]
+
+    async def summary(self, brand_id: str, zone: str, start: datetime,
+                      end: datetime) -> RangeSummary:
+        r = await self._conn.fetchrow(
+            f"""
+            WITH o AS ({_ORDERS_IN_RANGE}),
+            per_buyer AS (
+                SELECT account_id, member, count(*) AS orders, sum(paid_cents)::bigint AS cents
+                FROM o GROUP BY account_id, member)
+            SELECT count(*) FILTER (WHERE member) AS member_buyers,
+                   count(*) FILTER (WHERE member AND orders >= 2) AS member_repeat,
+                   count(*) FILTER (WHERE NOT member) AS other_buyers,
+                   count(*) FILTER (WHERE NOT member AND orders >= 2) AS other_repeat,
+                   coalesce(sum(orders) FILTER (WHERE member), 0)::bigint AS member_orders,
+                   coalesce(sum(cents) FILTER (WHERE member), 0)::bigint AS member_cents,
+                   coalesce(sum(orders) FILTER (WHERE NOT member), 0)::bigint AS other_orders,
+                   coalesce(sum(cents) FILTER (WHERE NOT member), 0)::bigint AS other_cents
+            FROM per_buyer
+            """, brand_id, zone, start, end)
+        assert r is not None
+        return RangeSummary(r["member_buyers"], r["member_repeat"], r["other_buyers"],
+                            r["other_repeat"], int(r["member_orders"]), int(r["member_cents"]),
+                            int(r["other_orders"]), int(r["other_cents"]))
+
+    async def stored_days(self, brand_id: str, first: date, last: date) -> list[DayMetrics]:
+        rows = await self._conn.fetch(
+            "SELECT * FROM dashboard_daily WHERE brand_id = $1 AND day BETWEEN $2 AND $3",
+            brand_id, first, last)
+        return [DayMetrics(r["day"], r["new_members"], json.loads(r["new_members_by_source"]),
+                           r["new_card_members"], r["lv0_members"], r["card_members"],
+                           r["buyers"], r["new_buyers"], r["member_orders"],
+                           r["member_order_cents"], r["non_member_orders"],
+                           r["non_member_order_cents"]) for r in rows]
+
+    async def store_days(self, brand_id: str, days: list[DayMetrics], now: datetime) -> None:
+        await self._conn.executemany(
+            "INSERT INTO dashboard_daily (brand_id, day, new_members, new_members_by_source, "
+            "new_card_members, lv0_members, card_members, buyers, new_buyers, member_orders, "
+            "member_order_cents, non_member_orders, non_member_order_cents, computed_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
+            "ON CONFLICT (brand_id, day) DO UPDATE SET new_members = EXCLUDED.new_members, "
+            "new_members_by_source = EXCLUDED.new_members_by_source, "
+            "new_card_members = EXCLUDED.new_card_members, lv0_members = EXCLUDED.lv0_members,"
+            " card_members = EXCLUDED.card_members, buyers = EXCLUDED.buyers, "
+            "new_buyers = EXCLUDED.new_buyers, member_orders = EXCLUDED.member_orders, "
+            "member_order_cents = EXCLUDED.member_order_cents, "
+            "non_member_orders = EXCLUDED.non_member_orders, "
+            "non_member_order_cents = EXCLUDED.non_member_order_cents, "
+            "computed_at = EXCLUDED.computed_at",
+            [(brand_id, d.day, d.new_members, json.dumps(d.new_members_by_source),
+              d.new_card_members, d.lv0_members, d.card_members, d.buyers, d.new_buyers,
+              d.member_orders, d.member_order_cents, d.non_member_orders,
+              d.non_member_order_cents, now) for d in days])
+
+    async def brand_ids(self) -> list[str]:
+        return [r["brand_id"] for r in await self._conn.fetch("SELECT brand_id FROM brands")]

@@ -1,0 +1,110 @@
+"""Dashboard use cases: overview now, per-day metrics read from the daily pre-aggregation for
+closed days and computed for today, and the refresh of closed days."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from libs.db import Connection, Database
+from libs.errors import InvalidArgument, NotFound, require
+from libs.logging import get_logger
+from services.membership.dashboards.adapters.postgres import DashboardRepository
+from services.membership.dashboards.domain.metrics import (
+    DayMetrics,
+    Overview,
+    RangeSummary,
+    date_range,
+    day_start,
+)
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Daily:
+    time_zone: str
+    days: list[DayMetrics]
+    summary: RangeSummary
+
+
+async def _zone(conn: Connection, brand_id: str) -> ZoneInfo:
+    name = await DashboardRepository(conn).time_zone(require(brand_id, "brand_id"))
+    if name is None:
+        raise NotFound(f"brand {brand_id} does not exist", reason="BRAND_NOT_FOUND",
+                       metadata={"brand_id": brand_id})
+    return ZoneInfo(name)
+
+
+async def overview(conn: Connection, brand_id: str) -> Overview:
+    await _zone(conn, brand_id)
+    return await DashboardRepository(conn).overview(brand_id)
+
+
+async def _compute(repo: DashboardRepository, brand_id: str, zone: ZoneInfo, first: date,
+                   last: date) -> list[DayMetrics]:
+    return await repo.compute_days(brand_id, zone.key, first, last, day_start(first, zone),
+                                   day_start(last + timedelta(days=1), zone))
+
+
+async def daily(conn: Connection, brand_id: str, start: str, end: str, now: datetime) -> Daily:
+    zone = await _zone(conn, brand_id)
+    first, last = date_range(start, end)
+    today = now.astimezone(zone).date()
+    if last > today:
+        raise InvalidArgument(f"end_date is after today ({today.isoformat()}) in the brand's "
+                              "time zone", field="end_date", reason="DATE_IN_FUTURE")
+    repo = DashboardRepository(conn)
+    stored = {d.day: d for d in await repo.stored_days(brand_id, first, last)}
+    closed_missing = [first + timedelta(days=i) for i in range((last - first).days + 1)
+                      if first + timedelta(days=i) < today
+                      and first + timedelta(days=i) not in stored]
+    if closed_missing:
+        computed = await _compute(repo, brand_id, zone, closed_missing[0], closed_missing[-1])
+        fresh = [d for d in computed if d.day in set(closed_missing)]
+        await repo.store_days(brand_id, fresh, now)
+        stored.update({d.day: d for d in fresh})
+    if last == today:  # today is still moving: always computed, never stored
+        stored[today] = (await _compute(repo, brand_id, zone, today, today))[0]
+    summary = await repo.summary(brand_id, zone.key, day_start(first, zone),
+                                 day_start(last + timedelta(days=1), zone))
+    return Daily(zone.key, [stored[d] for d in sorted(stored)], summary)
+
+
+async def refresh(conn: Connection, brand_id: str, start: str, end: str, now: datetime) -> int:
+    """Recompute closed days of the range into the pre-aggregation; returns how many."""
+    zone = await _zone(conn, brand_id)
+    first, last = date_range(start, end)
+    yesterday = now.astimezone(zone).date() - timedelta(days=1)
+    last = min(last, yesterday)
+    if last < first:
+        return 0
+    repo = DashboardRepository(conn)
+    days = await _compute(repo, brand_id, zone, first, last)
+    await repo.store_days(brand_id, days, now)
+    return len(days)
+
+
+def refresh_loop(db: Database, clock: Callable[[], datetime],
+                 interval_seconds: float) -> Callable[[], Coroutine[Any, Any, None]]:
+    """Recompute the last two closed days of every brand now and then (late facts)."""
+    async def run() -> None:
+        while True:
+            await asyncio.sleep(interval_seconds)
+            try:
+                async with db.connection() as conn:
+                    brands = await DashboardRepository(conn).brand_ids()
+                for brand_id in brands:
+                    async with db.transaction() as conn:
+                        zone = await _zone(conn, brand_id)
+                        today = clock().astimezone(zone).date()
+                        await refresh(conn, brand_id, (today - timedelta(days=2)).isoformat(),
+                                      (today - timedelta(days=1)).isoformat(), clock())
+            except Exception as exc:  # an outage must not kill the loop; it retries
+                log.warning("dashboard_refresh_error", error=repr(exc))
+
+    return run

@@ -1,0 +1,166 @@
+"""gRPC clients of membership, identity and benefits behind messaging's ports."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+
+from brandclub.benefits.v1 import benefits_service_pb2 as benefits_pb
+from brandclub.benefits.v1 import benefits_service_pb2_grpc as benefits_grpc
+from brandclub.identity.v1 import identity_service_pb2 as identity_pb
+from brandclub.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from brandclub.membership.v1 import membership_service_pb2 as membership_pb
+from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
+from brandclub.membership.v1 import segment_service_pb2 as segment_pb
+from brandclub.membership.v1 import segment_service_pb2_grpc as segment_grpc
+from libs.errors import Code
+from libs.grpc_client import remote_error
+from services.messaging.domain.channels import Channel, ChannelConfig
+from services.messaging.ports import AudienceMember, AudiencePage, BrandInfo
+
+MEMBERSHIP_SERVICE = "brandclub.membership.v1.MembershipService"
+SEGMENT_SERVICE = "brandclub.membership.v1.SegmentService"
+IDENTITY_SERVICE = "brandclub.identity.v1.IdentityService"
+BENEFITS_SERVICE = "brandclub.benefits.v1.BenefitsService"
+SNAPSHOT_PAGE_SIZE = 200
+BRAND_CACHE_SECONDS = 60.0
+
+
+class MembershipClient:
+    """Brands (time zone, name) and segment snapshots from the membership process."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._brands = membership_grpc.MembershipServiceStub(channel)
+        self._segments = segment_grpc.SegmentServiceStub(channel)
+        self._cache: dict[str, tuple[float, BrandInfo]] = {}
+
+    async def brand(self, brand_id: str) -> BrandInfo:
+        cached = self._cache.get(brand_id)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        try:
+            reply = await self._brands.GetBrand(membership_pb.GetBrandRequest(brand_id=brand_id))
+        except grpc.aio.AioRpcError as error:
+            raise remote_error(error) from None
+        info = BrandInfo(reply.brand.brand_id, reply.brand.display_name, reply.brand.time_zone)
+        self._cache[brand_id] = (time.monotonic() + BRAND_CACHE_SECONDS, info)
+        return info
+
+    async def snapshot_member_count(self, brand_id: str, snapshot_id: str) -> int:
+        try:
+            reply = await self._segments.GetSegmentSnapshot(segment_pb.GetSegmentSnapshotRequest(
+                brand_id=brand_id, snapshot_id=snapshot_id))
+        except grpc.aio.AioRpcError as error:
+            raise remote_error(error) from None
+        return int(reply.snapshot.member_count)
+
+    async def create_trigger_segment(self, *, request_id: str, brand_id: str, name: str,
+                                     trigger: str, days: int) -> str:
+        def condition(operator: str, n: int) -> segment_pb.SegmentRule:
+            field = "birthday" if trigger == "birthday" else "last_order_time"
+            return segment_pb.SegmentRule(condition=segment_pb.RuleCondition(
+                field=field, operator=operator, days=n))
+
+        # Birthday within N days; or a last order between N + 1 and N days ago (the member's
+        # day N after the last order falls in the next 24 hours of the daily run).
+        rule = (condition("within_days", days) if trigger == "birthday" else
+                segment_pb.SegmentRule(group=segment_pb.RuleGroup(
+                    operator=segment_pb.RULE_GROUP_OPERATOR_AND,
+                    rules=[condition("within_days", days + 1),
+                           condition("not_within_days", days)])))
+        try:
+            reply = await self._segments.CreateSegment(segment_pb.CreateSegmentRequest(
+                request_id=request_id, brand_id=brand_id, name=name, rule=rule))
+        except grpc.aio.AioRpcError as error:
+            raise remote_error(error) from None
+        return reply.segment.segment_id
+
+    async def member_in_segment(self, brand_id: str, segment_id: str,
+                                account_id: str) -> bool:
+        try:
+            reply = await self._segments.EvaluateSegmentForMember(
+                segment_pb.EvaluateSegmentForMemberRequest(
+                    brand_id=brand_id, segment_id=segment_id, account_id=account_id))
+        except grpc.aio.AioRpcError as error:
+            raise remote_error(error) from None
+        return reply.matches
+
+    async def snapshot_segment(self, *, request_id: str, brand_id: str,
+                               segment_id: str) -> str:
+        try:
+            reply = await self._segments.CreateSegmentSnapshot(
+                segment_pb.CreateSegmentSnapshotRequest(
+                    request_id=request_id, brand_id=brand_id, segment_id=segment_id),
+                timeout=60)
+        except grpc.aio.AioRpcError as error:
+            raise remote_error(error) from None
+        return reply.snapshot.snapshot_id
+
+    async def snapshot_page(self, brand_id: str, snapshot_id: str,
+                            page_token: str) -> AudiencePage:
+        try:
+            reply = await self._segments.ListSnapshotMembers(
+                segment_pb.ListSnapshotMembersRequest(
+                    brand_id=brand_id, snapshot_id=snapshot_id, page_size=SNAPSHOT_PAGE_SIZE,
+                    page_token=page_token), timeout=30)
+        except grpc.aio.AioRpcError as error:
+            raise remote_error(error) from None
+        return AudiencePage([AudienceMember(m.account_id, m.level, m.points_balance,
+                                            m.order_count) for m in reply.members],
+                            reply.next_page_token)
+
+
+class IdentityRecipients:
+    """Phones from the identity vault (revealed per message, audited there) and WeChat
+    official-account openids from the linked identities. Nothing is stored here."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._identity = identity_grpc.IdentityServiceStub(channel)
+
+    async def address(self, brand_id: str, account_id: str, config: ChannelConfig,
+                      message_id: str) -> str | None:
+        try:
+            if config.channel is Channel.SMS:
+                reply = await self._identity.RevealPhoneForDelivery(
+                    identity_pb.RevealPhoneForDeliveryRequest(
+                        account_id=account_id, brand_id=brand_id, message_id=message_id,
+                        purpose=identity_pb.REVEAL_PURPOSE_SMS_DELIVERY))
+                return reply.phone_e164 or None
+            linked = await self._identity.ListLinkedIdentities(
+                identity_pb.ListLinkedIdentitiesRequest(account_id=account_id))
+        except grpc.aio.AioRpcError as error:
+            failure = remote_error(error)
+            if failure.code in (Code.NOT_FOUND, Code.FAILED_PRECONDITION):
+                return None
+            raise failure from None
+        app_id = config.settings.get("app_id", "")
+        for identity in linked.identities:
+            if (identity.kind == identity_pb.IDENTITY_KIND_WECHAT_OA_OPENID
+                    and identity.scope == app_id):
+                return identity.external_id
+        return None
+
+
+class BenefitsClient:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._benefits = benefits_grpc.BenefitsServiceStub(channel)
+
+    async def issue_coupon(self, *, request_id: str, brand_id: str, account_id: str,
+                           coupon_template_id: str) -> str:
+        try:
+            reply = await self._benefits.IssueCoupon(benefits_pb.IssueCouponRequest(
+                request_id=request_id, brand_id=brand_id, account_id=account_id,
+                coupon_template_id=coupon_template_id, reason_code="JOURNEY"))
+        except grpc.aio.AioRpcError as error:
+            raise remote_error(error) from None
+        return reply.coupon_id
+
+    async def grant_points(self, *, request_id: str, brand_id: str, account_id: str,
+                           points: int) -> None:
+        try:
+            await self._benefits.GrantPoints(benefits_pb.GrantPointsRequest(
+                request_id=request_id, brand_id=brand_id, account_id=account_id, amount=points,
+                reason_code="JOURNEY_REWARD", source=benefits_pb.POINTS_SOURCE_RULE))
+        except grpc.aio.AioRpcError as error:
+            raise remote_error(error) from None

@@ -1,0 +1,406 @@
+"""Journeys and the membership events messaging reacts to.
+
+`handle_membership_event` runs inside the EventConsumer's transaction (which de-duplicates by
+event id): it keeps the cancelled-member and order projections and enters members into active
+journeys. `JourneyRunner` advances runs whose time has come; every step's effect is committed
+together with the run's new position, and side effects outside messaging (coupons, points) use
+request ids derived from (run, step), so a crash and a re-run never apply anything twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from brandclub.events.v1 import envelope_pb2, membership_events_pb2
+from libs.db import Connection, Database, Record
+from libs.errors import DomainError, InvalidArgument, NotFound, require
+from libs.logging import get_logger
+from libs.protoconv import from_timestamp
+from services.messaging.adapters.postgres import MessagingRepository
+from services.messaging.domain.channels import new_id
+from services.messaging.domain.journeys import (
+    Condition,
+    Journey,
+    RunStatus,
+    StepKind,
+    Trigger,
+    TriggerFacts,
+    branch_taken,
+    next_of,
+    validate_steps,
+    validate_trigger_days,
+)
+from services.messaging.domain.messages import MessageStatus
+from services.messaging.domain.templates import (
+    BRAND_VARIABLES,
+    TRIGGER_VARIABLES,
+    require_variables,
+)
+from services.messaging.events import message_status_events
+from services.messaging.ports import AudienceSource, BenefitsPort, BrandDirectory
+from services.messaging.usecases import (
+    get_template,
+    message_row,
+    unknown_variables,
+)
+
+log = get_logger(__name__)
+Clock = Callable[[], datetime]
+RETRY_SECONDS = 60
+MAX_STEPS_PER_RUN_PASS = 100
+
+
+async def create_journey(conn: Connection, audience: AudienceSource, request_id: str,
+                         draft: Journey, now: datetime) -> Journey:
+    brand_id = require(draft.brand_id, "journey.brand_id")
+    require(draft.name, "journey.name")
+    validate_trigger_days(draft.trigger, draft.trigger_days)
+    validate_steps(draft.steps)
+    if not 0 <= draft.conversion_window_days <= 90:
+        raise InvalidArgument("conversion_window_days must be between 1 and 90 (0: 7)",
+                              field="journey.conversion_window_days", reason="OUT_OF_RANGE")
+    for index, step in enumerate(draft.steps):
+        if step.kind is StepKind.SEND:
+            template = await get_template(conn, brand_id, step.template_id)
+            unknown_variables(template, step.variables, f"journey.steps[{index}].variables")
+            require_variables(template, [*BRAND_VARIABLES, *TRIGGER_VARIABLES, *step.variables],
+                              f"journey.steps[{index}].template_id")
+    segment_id = ""
+    if draft.scheduled:
+        segment_id = await audience.create_trigger_segment(
+            request_id=f"journey-segment:{request_id}", brand_id=brand_id,
+            name=f"journey {draft.name}: {draft.trigger.value} {draft.trigger_days}",
+            trigger=draft.trigger.value, days=draft.trigger_days)
+    journey = replace(draft, journey_id=new_id("jny"), brand_id=brand_id, active=False,
+                      conversion_window_days=draft.conversion_window_days or 7, created_at=now,
+                      segment_id=segment_id)
+    await MessagingRepository(conn).add_journey(journey)
+    return journey
+
+
+async def get_journey(conn: Connection, brand_id: str, journey_id: str) -> Journey:
+    found = await MessagingRepository(conn).journey(require(brand_id, "brand_id"),
+                                                    require(journey_id, "journey_id"))
+    if found is None:
+        raise NotFound(f"journey {journey_id} does not exist", reason="JOURNEY_NOT_FOUND",
+                       metadata={"journey_id": journey_id})
+    return found
+
+
+async def set_journey_active(conn: Connection, brand_id: str, journey_id: str,
+                             active: bool) -> Journey:
+    journey = await get_journey(conn, brand_id, journey_id)
+    await MessagingRepository(conn).set_journey_active(journey_id, active)
+    return replace(journey, active=active)
+
+
+@dataclass(frozen=True)
+class JourneyReport:
+    entered: int
+    at_step: dict[str, int]
+    converted: int
+    exited: int
+    entry_refused: int
+
+
+async def journey_report(conn: Connection, brand_id: str, journey_id: str) -> JourneyReport:
+    journey = await get_journey(conn, brand_id, journey_id)
+    totals = await conn.fetchrow(
+        "SELECT count(*) AS entered, count(*) FILTER (WHERE status = 'exited') AS exited "
+        "FROM journey_runs WHERE journey_id = $1", journey_id)
+    steps = await conn.fetch(
+        "SELECT current_step_id, count(*) AS n FROM journey_runs "
+        "WHERE journey_id = $1 AND status = 'active' GROUP BY current_step_id", journey_id)
+    converted = await conn.fetchval(
+        "SELECT count(*) FROM journey_runs r WHERE r.journey_id = $1 AND EXISTS ("
+        "SELECT 1 FROM member_orders o WHERE o.brand_id = r.brand_id "
+        "AND o.account_id = r.account_id AND o.paid_at > r.entered_at "
+        "AND o.paid_at < r.entered_at + make_interval(days => $2))",
+        journey_id, journey.conversion_window_days)
+    refused = await conn.fetchval("SELECT count(*) FROM journey_refusals WHERE journey_id = $1",
+                                  journey_id)
+    assert totals is not None
+    return JourneyReport(int(totals["entered"]), {r["current_step_id"]: int(r["n"])
+                                                  for r in steps},
+                         int(converted), int(totals["exited"]), int(refused))
+
+
+# --- entering journeys from membership events ------------------------------------------
+
+
+async def enter(conn: Connection, journey: Journey, account_id: str, event_id: str,
+                facts: TriggerFacts, now: datetime) -> bool:
+    """Start a run for the member unless the journey's entry rule refuses it."""
+    if journey.allow_reentry:
+        busy = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM journey_runs WHERE journey_id = $1 "
+            "AND account_id = $2 AND status = 'active')", journey.journey_id, account_id)
+        allowed = not busy
+    else:
+        allowed = bool(await conn.fetchval(
+            "INSERT INTO journey_entries (journey_id, account_id) VALUES ($1, $2) "
+            "ON CONFLICT DO NOTHING RETURNING true", journey.journey_id, account_id))
+    if not allowed:
+        await conn.execute("INSERT INTO journey_refusals (journey_id, event_id) VALUES ($1, $2) "
+                           "ON CONFLICT DO NOTHING", journey.journey_id, event_id)
+        return False
+    inserted = await conn.fetchval(
+        "INSERT INTO journey_runs (run_id, journey_id, brand_id, account_id, entry_event_id, "
+        "status, current_step_id, wake_at, facts, entered_at) "
+        "VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $7) "
+        "ON CONFLICT (journey_id, entry_event_id) DO NOTHING RETURNING true",
+        new_id("run"), journey.journey_id, journey.brand_id, account_id, event_id,
+        journey.steps[0].step_id, now,
+        json.dumps({"level": facts.level, "order_cents": facts.order_cents}))
+    return bool(inserted)
+
+
+async def handle_membership_event(conn: Connection, envelope: envelope_pb2.EventEnvelope,
+                                  now: datetime) -> None:
+    repo = MessagingRepository(conn)
+    payload = envelope.payload
+    trigger: Trigger | None = None
+    facts = TriggerFacts()
+    account_id = ""
+    brand_id = envelope.brand_id
+    if payload.Is(membership_events_pb2.MemberCancelled.DESCRIPTOR):
+        cancelled = membership_events_pb2.MemberCancelled()
+        payload.Unpack(cancelled)
+        await repo.mark_cancelled(cancelled.brand_id, cancelled.account_id,
+                                  from_timestamp(envelope.occur_time))
+        # A member who leaves leaves every journey at once.
+        await conn.execute(
+            "UPDATE journey_runs SET status = 'exited', exited_at = $3, "
+            "exit_reason = 'MEMBER_CANCELLED' WHERE brand_id = $1 AND account_id = $2 "
+            "AND status = 'active'", cancelled.brand_id, cancelled.account_id, now)
+        return
+    if payload.Is(membership_events_pb2.MemberJoined.DESCRIPTOR):
+        joined = membership_events_pb2.MemberJoined()
+        payload.Unpack(joined)
+        await repo.clear_cancelled(joined.brand_id, joined.account_id)
+        trigger, account_id = Trigger.CARD_OPENED, joined.account_id
+        facts = TriggerFacts(level=joined.level)
+    elif payload.Is(membership_events_pb2.MemberFollowed.DESCRIPTOR):
+        followed = membership_events_pb2.MemberFollowed()
+        payload.Unpack(followed)
+        if followed.became_lv0:
+            await repo.clear_cancelled(followed.brand_id, followed.account_id)
+        return
+    elif payload.Is(membership_events_pb2.OrderPaid.DESCRIPTOR):
+        order = membership_events_pb2.OrderPaid()
+        payload.Unpack(order)
+        paid_at = (from_timestamp(order.paid_time) if order.HasField("paid_time")
+                   else from_timestamp(envelope.occur_time))
+        await repo.add_order(order.brand_id, order.order_id, order.account_id,
+                             order.paid_cents, paid_at)
+        trigger, account_id = Trigger.ORDER_PAID, order.account_id
+        facts = TriggerFacts(order_cents=order.paid_cents)
+    elif payload.Is(membership_events_pb2.CartItemAdded.DESCRIPTOR):
+        cart = membership_events_pb2.CartItemAdded()
+        payload.Unpack(cart)
+        trigger, account_id = Trigger.CART_ADDED, cart.account_id
+    elif payload.Is(membership_events_pb2.MemberTierChanged.DESCRIPTOR):
+        tier = membership_events_pb2.MemberTierChanged()
+        payload.Unpack(tier)
+        trigger, account_id = Trigger.TIER_CHANGED, tier.account_id
+        facts = TriggerFacts(level=tier.to_level)
+    if trigger is None or not account_id:
+        return
+    if await repo.cancelled(brand_id, [account_id]):
+        return
+    for journey in await repo.active_journeys(brand_id, trigger):
+        await enter(conn, journey, account_id, envelope.event_id, facts, now)
+
+
+class JourneyScheduler:
+    """Once per local day per scheduled journey: materialise its segment and enter members."""
+
+    def __init__(self, db: Database, *, audience: AudienceSource, brands: BrandDirectory,
+                 clock: Clock, idle_seconds: float = 60.0) -> None:
+        self._db = db
+        self._audience = audience
+        self._brands = brands
+        self._clock = clock
+        self._idle_seconds = idle_seconds
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception as exc:
+                log.warning("journey_scheduler_error", error=repr(exc))
+            await asyncio.sleep(self._idle_seconds)
+
+    async def run_once(self) -> int:
+        """Run every scheduled journey not yet run today; returns the members entered."""
+        now = self._clock()
+        entered = 0
+        async with self._db.connection() as conn:
+            journeys = await MessagingRepository(conn).scheduled_journeys()
+        for journey, done_until in journeys:
+            brand = await self._brands.brand(journey.brand_id)
+            today = now.astimezone(ZoneInfo(brand.time_zone)).date()
+            if done_until is not None and done_until >= today:
+                continue
+            snapshot_id = await self._audience.snapshot_segment(
+                request_id=f"journey:{journey.journey_id}:{today.isoformat()}",
+                brand_id=journey.brand_id, segment_id=journey.segment_id)
+            token = ""
+            while True:
+                page = await self._audience.snapshot_page(journey.brand_id, snapshot_id, token)
+                async with self._db.transaction() as conn:
+                    cancelled = await MessagingRepository(conn).cancelled(
+                        journey.brand_id, [m.account_id for m in page.members])
+                    for member in page.members:
+                        if member.account_id in cancelled:
+                            continue
+                        entered += await enter(
+                            conn, journey, member.account_id,
+                            journey.entry_key(today.isoformat(), member.account_id),
+                            TriggerFacts(level=member.level), now)
+                token = page.next_page_token
+                if not token:
+                    break
+            async with self._db.transaction() as conn:
+                await MessagingRepository(conn).mark_scheduled(journey.journey_id, today)
+        return entered
+
+
+class JourneyRunner:
+    """Advances journey runs whose wake-up time has come."""
+
+    def __init__(self, db: Database, *, benefits: BenefitsPort | None, clock: Clock,
+                 audience: AudienceSource | None = None, batch_size: int = 100,
+                 idle_seconds: float = 0.5) -> None:
+        self._db = db
+        self._benefits = benefits
+        self._audience = audience
+        self._clock = clock
+        self._batch_size = batch_size
+        self._idle_seconds = idle_seconds
+
+    async def run(self) -> None:
+        while True:
+            try:
+                handled = await self.run_once()
+            except Exception as exc:
+                log.warning("journey_runner_error", error=repr(exc))
+                handled = 0
+            if not handled:
+                await asyncio.sleep(self._idle_seconds)
+
+    async def run_once(self) -> int:
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            runs = await conn.fetch(
+                "SELECT * FROM journey_runs WHERE status = 'active' AND wake_at <= $1 "
+                "ORDER BY wake_at LIMIT $2 FOR UPDATE SKIP LOCKED", now, self._batch_size)
+            for run in runs:
+                async with conn.transaction():  # a savepoint: one run's failure stays its own
+                    try:
+                        await self._advance(conn, run, now)
+                    except DomainError as exc:
+                        log.warning("journey_step_failed", run_id=run["run_id"],
+                                    reason=exc.reason)
+                        await conn.execute("UPDATE journey_runs SET wake_at = $2 "
+                                           "WHERE run_id = $1", run["run_id"],
+                                           now + timedelta(seconds=RETRY_SECONDS))
+        return len(runs)
+
+    async def _advance(self, conn: Connection, run: Record, now: datetime) -> None:
+        repo = MessagingRepository(conn)
+        journey = await repo.journey_by_id(run["journey_id"])
+        assert journey is not None
+        run_id, step_id = run["run_id"], run["current_step_id"]
+        raw_facts = json.loads(run["facts"])
+        facts = TriggerFacts(level=raw_facts["level"], order_cents=raw_facts["order_cents"])
+        for _ in range(MAX_STEPS_PER_RUN_PASS):
+            if not step_id:
+                await self._exit(conn, run_id, "COMPLETED", now)
+                return
+            step = journey.step(step_id)
+            done = await conn.fetchval(
+                "SELECT outcome FROM journey_step_log WHERE run_id = $1 AND step_id = $2",
+                run_id, step_id)
+            taken: bool | None = None
+            if step.kind is StepKind.WAIT:
+                if done is None:
+                    wake = now + timedelta(minutes=step.wait_minutes)
+                    await self._log(conn, run_id, step_id, "waiting", now)
+                    await conn.execute(
+                        "UPDATE journey_runs SET current_step_id = $2, wake_at = $3 "
+                        "WHERE run_id = $1", run_id, step_id, wake)
+                    return
+            elif step.kind is StepKind.EXIT:
+                await self._log(conn, run_id, step_id, "exit", now)
+                await self._exit(conn, run_id, "EXIT_STEP", now)
+                return
+            elif done is None:
+                taken = await self._apply(conn, journey, run, step_id, facts, now)
+                await self._log(conn, run_id, step_id,
+                                "true" if taken else "false" if taken is False else "done", now)
+            else:
+                taken = done == "true"
+            step_id = next_of(step, taken)
+            await conn.execute("UPDATE journey_runs SET current_step_id = $2 WHERE run_id = $1",
+                               run_id, step_id)
+        await conn.execute("UPDATE journey_runs SET wake_at = $2 WHERE run_id = $1",
+                           run_id, now)
+
+    async def _apply(self, conn: Connection, journey: Journey, run: Record, step_id: str,
+                     facts: TriggerFacts, now: datetime) -> bool | None:
+        step = journey.step(step_id)
+        account_id, brand_id, run_id = run["account_id"], run["brand_id"], run["run_id"]
+        request_id = f"journey:{run_id}:{step_id}"
+        if step.kind is StepKind.BRANCH:
+            ordered = await MessagingRepository(conn).ordered_between(
+                brand_id, account_id, run["entered_at"], now + timedelta(microseconds=1))
+            in_segment = False
+            if step.condition is Condition.IN_SEGMENT:
+                if self._audience is None:
+                    raise InvalidArgument("membership is not reachable from this process",
+                                          field="membership", reason="MEMBERSHIP_UNAVAILABLE")
+                in_segment = await self._audience.member_in_segment(brand_id, step.segment_id,
+                                                                    account_id)
+            return branch_taken(step, facts, ordered, in_segment)
+        if step.kind is StepKind.SEND:
+            template = await get_template(conn, brand_id, step.template_id)
+            repo = MessagingRepository(conn)
+            await repo.add_messages([message_row(
+                brand_id=brand_id, account_id=account_id, template=template,
+                variables={**facts.variables(), **step.variables}, dedupe_key=request_id,
+                not_before=now, now=now, journey_id=journey.journey_id)])
+            message = await repo.message_by_dedupe(brand_id, request_id)
+            assert message is not None
+            await message_status_events(conn, [message], MessageStatus.QUEUED)
+            return None
+        if self._benefits is None:
+            raise InvalidArgument("benefits is not reachable from this process",
+                                  field="benefits", reason="BENEFITS_UNAVAILABLE")
+        if step.kind is StepKind.ISSUE_COUPON:
+            await self._benefits.issue_coupon(request_id=request_id, brand_id=brand_id,
+                                              account_id=account_id,
+                                              coupon_template_id=step.coupon_template_id)
+        elif step.kind is StepKind.GRANT_POINTS:
+            await self._benefits.grant_points(request_id=request_id, brand_id=brand_id,
+                                              account_id=account_id, points=step.points)
+        return None
+
+    @staticmethod
+    async def _log(conn: Connection, run_id: str, step_id: str, outcome: str,
+                   now: datetime) -> None:
+        await conn.execute(
+            "INSERT INTO journey_step_log (run_id, step_id, outcome, done_at) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", run_id, step_id, outcome, now)
+
+    @staticmethod
+    async def _exit(conn: Connection, run_id: str, reason: str, now: datetime) -> None:
+        await conn.execute(
+            "UPDATE journey_runs SET status = $2, current_step_id = '', wake_at = NULL, "
+            "exited_at = $3, exit_reason = $4 WHERE run_id = $1",
+            run_id, RunStatus.EXITED.value, now, reason)

@@ -1,0 +1,347 @@
+"""Journeys: triggered by membership events, waiting, branching, sending and granting points
+through the real benefits service; surviving a restart mid-wait; idempotent under redelivery;
+entered once without re-entry; and the per-journey report."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import grpc
+import pytest
+from google.protobuf.message import Message
+
+from brandclub.benefits.v1 import benefits_service_pb2 as bpb
+from brandclub.benefits.v1 import benefits_service_pb2_grpc as bgrpc
+from brandclub.events.v1 import envelope_pb2, membership_events_pb2
+from brandclub.membership.v1 import membership_service_pb2 as mpb
+from brandclub.membership.v1 import membership_service_pb2_grpc as mgrpc
+from brandclub.membership.v1 import segment_service_pb2 as spb
+from brandclub.membership.v1 import segment_service_pb2_grpc as sgrpc
+from brandclub.messaging.v1 import messaging_service_pb2 as pb
+from brandclub.messaging.v1 import messaging_service_pb2_grpc as pb_grpc
+from libs.config import Settings
+from libs.eventbus import EventConsumer
+from libs.grpc_client import remote_error
+from libs.outbox import new_envelope, stream_name
+from libs.protoconv import timestamp
+from libs.redis import connect_redis
+from libs.service import RunningService, start_service
+from libs.testing import running_service, service_settings
+from services.benefits.main import compose as benefits_compose
+from services.membership.main import compose as membership_compose
+from services.messaging.automation import JourneyRunner
+from services.messaging.dispatch import drain
+from services.messaging.main import MessagingOptions, make_compose
+from tests.services.messaging.conftest import Clock, rid
+
+
+@dataclass
+class World:
+    settings: Settings
+    clock: Clock
+    redis_url: str
+    membership: mgrpc.MembershipServiceStub
+    benefits: bgrpc.BenefitsServiceStub
+    admin: bgrpc.BenefitsAdminServiceStub
+    messaging: RunningService | None = None
+    options: MessagingOptions | None = None
+    channel: grpc.aio.Channel | None = None
+
+    async def start_messaging(self) -> pb_grpc.MessagingServiceStub:
+        self.options = MessagingOptions(clock=self.clock, run_background=False)
+        self.messaging = await start_service(self.settings, make_compose(self.options), port=0,
+                                             host="127.0.0.1")
+        self.channel = grpc.aio.insecure_channel(self.messaging.address)
+        return pb_grpc.MessagingServiceStub(self.channel)
+
+    async def stop_messaging(self) -> None:
+        assert self.messaging is not None
+        if self.channel is not None:
+            await self.channel.close()
+        await self.messaging.stop(grace_seconds=0.2)
+        self.messaging = None
+
+    @property
+    def runner(self) -> JourneyRunner:
+        assert self.options is not None
+        runner: JourneyRunner = self.options.loops["runner"]
+        return runner
+
+    async def consume(self) -> int:
+        assert self.options is not None
+        consumer: EventConsumer = self.options.loops["consumer"]
+        await consumer.ensure_groups()
+        total = 0
+        while handled := await consumer.poll_once(block_ms=10):
+            total += handled
+        return total
+
+    async def publish(self, envelopes: list[envelope_pb2.EventEnvelope]) -> None:
+        redis = connect_redis(self.redis_url)
+        try:
+            for envelope in envelopes:
+                await redis.xadd(stream_name("membership"),
+                                 {"envelope": envelope.SerializeToString()})
+        finally:
+            await redis.aclose()
+
+
+def event(brand_id: str, payload: Message) -> envelope_pb2.EventEnvelope:
+    return new_envelope(brand_id=brand_id, producer="membership", payload=payload)
+
+
+@pytest.fixture
+async def world(db_url: str, redis_url: str) -> AsyncIterator[World]:
+    clock = Clock(datetime(2026, 3, 2, 2, 0, tzinfo=UTC))
+    async with running_service(service_settings("membership", db_url, redis_url),
+                               membership_compose) as membership, \
+            running_service(service_settings("benefits", db_url, redis_url),
+                            benefits_compose) as benefits:
+        settings = service_settings("messaging", db_url, redis_url,
+                                    MEMBERSHIP_ADDR=membership.address,
+                                    BENEFITS_ADDR=benefits.address)
+        mchannel = grpc.aio.insecure_channel(membership.address)
+        bchannel = grpc.aio.insecure_channel(benefits.address)
+        w = World(settings, clock, redis_url, mgrpc.MembershipServiceStub(mchannel),
+                  bgrpc.BenefitsServiceStub(bchannel), bgrpc.BenefitsAdminServiceStub(bchannel))
+        yield w
+        if w.messaging is not None:
+            await w.stop_messaging()
+        await mchannel.close()
+        await bchannel.close()
+
+
+async def abandoned_cart_journey(messaging: pb_grpc.MessagingServiceStub, brand: str,
+                                 coupon_template_id: str) -> pb.Journey:
+    template = (await messaging.CreateTemplate(pb.CreateTemplateRequest(
+        request_id=rid(), template=pb.Template(
+            brand_id=brand, channel=pb.CHANNEL_INBOX, purpose=pb.PURPOSE_MARKETING,
+            name="cart", title="{{brand_name}}", body="Your cart misses you")))).template
+    S = pb.JourneyStep
+    journey = (await messaging.CreateJourney(pb.CreateJourneyRequest(
+        request_id=rid(), journey=pb.Journey(
+            brand_id=brand, name="abandoned cart", trigger=pb.JOURNEY_TRIGGER_CART_ADDED,
+            steps=[
+                S(step_id="wait", kind=pb.JOURNEY_STEP_KIND_WAIT, wait_minutes=120,
+                  next_step_id="ordered"),
+                S(step_id="ordered", kind=pb.JOURNEY_STEP_KIND_BRANCH,
+                  condition=pb.JOURNEY_CONDITION_ORDERED_SINCE_ENTRY,
+                  on_true_step_id="done", on_false_step_id="nudge"),
+                S(step_id="nudge", kind=pb.JOURNEY_STEP_KIND_SEND,
+                  template_id=template.template_id, next_step_id="reward"),
+                S(step_id="reward", kind=pb.JOURNEY_STEP_KIND_GRANT_POINTS, points=50,
+                  next_step_id="coupon"),
+                S(step_id="coupon", kind=pb.JOURNEY_STEP_KIND_ISSUE_COUPON,
+                  coupon_template_id=coupon_template_id, next_step_id="done"),
+                S(step_id="done", kind=pb.JOURNEY_STEP_KIND_EXIT),
+            ])))).journey
+    await messaging.SetJourneyActive(pb.SetJourneyActiveRequest(
+        request_id=rid(), brand_id=brand, journey_id=journey.journey_id, active=True))
+    return journey
+
+
+async def test_journey_survives_restart_mid_wait_and_is_idempotent(world: World) -> None:
+    """Abandoned cart: the buyer exits, the other gets one nudge and 50 points after a restart;
+    a redelivered event and a second cart event enter nobody again."""
+    brand = (await world.membership.CreateBrand(mpb.CreateBrandRequest(
+        request_id=rid(), display_name="Acme", mode=mpb.PROGRAM_MODE_NON_CONNECTED,
+        time_zone="Asia/Shanghai"))).brand.brand_id
+    coupon = (await world.admin.CreateCouponTemplate(bpb.CreateCouponTemplateRequest(
+        request_id=rid(), template=bpb.CouponTemplate(
+            brand_id=brand, title="5 off", kind=bpb.COUPON_KIND_AMOUNT_OFF,
+            amount_off_cents=500, threshold_cents=5000, valid_days=7,
+            total_stock=100)))).template
+    messaging = await world.start_messaging()
+    journey = await abandoned_cart_journey(messaging, brand, coupon.template_id)
+    cart_a = event(brand, membership_events_pb2.CartItemAdded(
+        brand_id=brand, shop_id="shp_1", account_id="acc_buyer", sku_id="sku"))
+    cart_b = event(brand, membership_events_pb2.CartItemAdded(
+        brand_id=brand, shop_id="shp_1", account_id="acc_idle", sku_id="sku"))
+    await world.publish([cart_a, cart_b, cart_b])  # cart_b delivered twice
+    await world.consume()
+    await drain(world.runner.run_once)
+    report = await messaging.GetJourneyReport(pb.GetJourneyReportRequest(
+        brand_id=brand, journey_id=journey.journey_id))
+    assert (report.entered, dict(report.at_step)) == (2, {"wait": 2})
+
+    # The buyer orders an hour later; then the service restarts while both wait.
+    world.clock.now += timedelta(hours=1)
+    await world.publish([event(brand, membership_events_pb2.OrderPaid(
+        brand_id=brand, shop_id="shp_1", account_id="acc_buyer", order_id="o1",
+        paid_cents=9900, paid_time=timestamp(world.clock.now)))])
+    await world.consume()
+    await world.stop_messaging()
+    world.clock.now += timedelta(minutes=30)
+    messaging = await world.start_messaging()
+    assert await drain(world.runner.run_once) == 0  # 90 minutes in: still waiting
+    world.clock.now += timedelta(minutes=31)
+    await drain(world.runner.run_once)
+    await drain(world.options.loops["dispatcher"].run_once)  # type: ignore[union-attr]
+
+    # A second cart event for the idle member: no re-entry allowed.
+    await world.publish([event(brand, membership_events_pb2.CartItemAdded(
+        brand_id=brand, shop_id="shp_1", account_id="acc_idle", sku_id="sku2"))])
+    await world.consume()
+    await drain(world.runner.run_once)
+
+    boxes = {}
+    for account in ("acc_buyer", "acc_idle"):
+        box = await messaging.ListInboxMessages(pb.ListInboxMessagesRequest(
+            brand_id=brand, account_id=account))
+        boxes[account] = [m.body for m in box.messages]
+    assert boxes == {"acc_buyer": [], "acc_idle": ["Your cart misses you"]}
+    balance = await world.benefits.GetPointsBalance(bpb.GetPointsBalanceRequest(
+        brand_id=brand, account_id="acc_idle"))
+    assert balance.available_points + balance.pending_points == 50
+    for account, held in (("acc_idle", 1), ("acc_buyer", 0)):
+        coupons = await world.benefits.ListMemberCoupons(bpb.ListMemberCouponsRequest(
+            brand_id=brand, account_id=account))
+        assert [c.coupon_template_id for c in coupons.coupons] == [coupon.template_id] * held
+    report = await messaging.GetJourneyReport(pb.GetJourneyReportRequest(
+        brand_id=brand, journey_id=journey.journey_id))
+    assert (report.entered, report.exited, report.converted, report.entry_refused,
+            dict(report.at_step)) == (2, 2, 1, 1, {})
+
+
+async def test_journey_with_a_cycle_is_refused(world: World) -> None:
+    """Steps that loop back are refused naming the cycle."""
+    messaging = await world.start_messaging()
+    S = pb.JourneyStep
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await messaging.CreateJourney(pb.CreateJourneyRequest(
+            request_id=rid(), journey=pb.Journey(
+                brand_id="brd_1", name="loop", trigger=pb.JOURNEY_TRIGGER_ORDER_PAID,
+                steps=[S(step_id="a", kind=pb.JOURNEY_STEP_KIND_WAIT, wait_minutes=5,
+                         next_step_id="b"),
+                       S(step_id="b", kind=pb.JOURNEY_STEP_KIND_WAIT, wait_minutes=5,
+                         next_step_id="a")])))
+    error = remote_error(caught.value)
+    assert (error.reason, error.metadata["field"]) == ("STEP_CYCLE", "journey.steps")
+
+
+async def test_scheduled_birthday_and_repurchase_journeys(world: World, db_url: str) -> None:
+    """A daily schedule enters members whose birthday is within 7 days, and whose last order
+    was 30 days ago, once; other members, dormant ones and a second run enter nobody."""
+    world.clock.now = datetime.now(UTC)
+    brand = (await world.membership.CreateBrand(mpb.CreateBrandRequest(
+        request_id=rid(), display_name="Acme", mode=mpb.PROGRAM_MODE_NON_CONNECTED,
+        time_zone="Asia/Shanghai"))).brand.brand_id
+    today = world.clock.now.astimezone(ZoneInfo("Asia/Shanghai")).date()
+
+    def birthday(days_ahead: int) -> date:
+        day = today + timedelta(days=days_ahead)
+        return day.replace(year=1990) if (day.month, day.day) != (2, 29) else date(1990, 3, 1)
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.executemany(
+            "INSERT INTO membership.members (member_id, brand_id, account_id, status, level, "
+            "source_channel, member_since, joined_at, birthday, dormant) "
+            "VALUES ($1, $2, $1, 'card_member', 2, 'storefront', now(), now(), $3, $4)",
+            [("acc_soon", brand, birthday(3), False), ("acc_later", brand, birthday(20), False),
+             ("acc_dormant", brand, birthday(1), True), ("acc_due", brand, None, False),
+             ("acc_recent", brand, None, False)])
+        await conn.executemany(
+            "INSERT INTO membership.member_stats (brand_id, account_id, order_count, "
+            "paid_cents, first_order_at, last_order_at) VALUES ($1, $2, 1, 100, $3, $3)",
+            [(brand, "acc_due", world.clock.now - timedelta(days=30, hours=12)),
+             (brand, "acc_recent", world.clock.now - timedelta(days=10))])
+    finally:
+        await conn.close()
+    messaging = await world.start_messaging()
+    template = (await messaging.CreateTemplate(pb.CreateTemplateRequest(
+        request_id=rid(), template=pb.Template(
+            brand_id=brand, channel=pb.CHANNEL_INBOX, purpose=pb.PURPOSE_MARKETING,
+            name="greet", title="{{brand_name}}", body="{{greeting}}, LV{{to_level}}",
+            custom_variables=["greeting"])))).template
+    journeys = {}
+    for trigger, days, greeting in ((pb.JOURNEY_TRIGGER_BIRTHDAY, 7, "Happy birthday"),
+                                    (pb.JOURNEY_TRIGGER_REPURCHASE_DUE, 30, "Time to restock")):
+        journey = (await messaging.CreateJourney(pb.CreateJourneyRequest(
+            request_id=rid(), journey=pb.Journey(
+                brand_id=brand, name=greeting, trigger=trigger, trigger_days=days,
+                steps=[pb.JourneyStep(step_id="send", kind=pb.JOURNEY_STEP_KIND_SEND,
+                                      template_id=template.template_id,
+                                      variables={"greeting": greeting})])))).journey
+        assert journey.segment_id
+        await messaging.SetJourneyActive(pb.SetJourneyActiveRequest(
+            request_id=rid(), brand_id=brand, journey_id=journey.journey_id, active=True))
+        journeys[greeting] = journey
+    assert world.options is not None
+    scheduler = world.options.loops["scheduler"]
+    assert await scheduler.run_once() == 2
+    assert await scheduler.run_once() == 0  # already ran today
+    world.clock.now += timedelta(days=1)
+    assert await scheduler.run_once() == 0  # a birthday enters once a year
+    await drain(world.runner.run_once)
+    await drain(world.options.loops["dispatcher"].run_once)
+    boxes = {}
+    for account in ("acc_soon", "acc_later", "acc_dormant", "acc_due", "acc_recent"):
+        box = await messaging.ListInboxMessages(pb.ListInboxMessagesRequest(
+            brand_id=brand, account_id=account))
+        boxes[account] = [m.body for m in box.messages]
+    assert boxes == {"acc_soon": ["Happy birthday, LV2"], "acc_later": [], "acc_dormant": [],
+                     "acc_due": ["Time to restock, LV2"], "acc_recent": []}
+    report = await messaging.GetJourneyReport(pb.GetJourneyReportRequest(
+        brand_id=brand, journey_id=journeys["Happy birthday"].journey_id))
+    assert (report.entered, report.exited) == (1, 1)
+
+
+async def test_branch_on_a_segment_after_an_order(world: World, db_url: str) -> None:
+    """An OrderPaid journey branches on a membership segment: VIPs and others get their own
+    message, with the order amount from the trigger."""
+    brand = (await world.membership.CreateBrand(mpb.CreateBrandRequest(
+        request_id=rid(), display_name="Acme", mode=mpb.PROGRAM_MODE_NON_CONNECTED,
+        time_zone="Asia/Shanghai"))).brand.brand_id
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.executemany(
+            "INSERT INTO membership.members (member_id, brand_id, account_id, status, level, "
+            "source_channel, member_since, joined_at) "
+            "VALUES ($1, $2, $1, 'card_member', $3, 'storefront', now(), now())",
+            [("acc_vip", brand, 3), ("acc_regular", brand, 1)])
+    finally:
+        await conn.close()
+    async with grpc.aio.insecure_channel(world.settings.address_of("membership")) as channel:
+        vip = (await sgrpc.SegmentServiceStub(channel).CreateSegment(spb.CreateSegmentRequest(
+            request_id=rid(), brand_id=brand, name="vip",
+            rule=spb.SegmentRule(condition=spb.RuleCondition(
+                field="tier", operator="gte", number=3))))).segment
+    messaging = await world.start_messaging()
+    template = (await messaging.CreateTemplate(pb.CreateTemplateRequest(
+        request_id=rid(), template=pb.Template(
+            brand_id=brand, channel=pb.CHANNEL_INBOX, purpose=pb.PURPOSE_SERVICE,
+            name="thanks", title="{{brand_name}}", body="{{text}} ({{order_cents}})",
+            custom_variables=["text"])))).template
+    S = pb.JourneyStep
+    journey = (await messaging.CreateJourney(pb.CreateJourneyRequest(
+        request_id=rid(), journey=pb.Journey(
+            brand_id=brand, name="thanks", trigger=pb.JOURNEY_TRIGGER_ORDER_PAID,
+            allow_reentry=True, steps=[
+                S(step_id="vip?", kind=pb.JOURNEY_STEP_KIND_BRANCH,
+                  condition=pb.JOURNEY_CONDITION_IN_SEGMENT, segment_id=vip.segment_id,
+                  on_true_step_id="vip", on_false_step_id="regular"),
+                S(step_id="vip", kind=pb.JOURNEY_STEP_KIND_SEND,
+                  template_id=template.template_id, variables={"text": "VIP thanks"}),
+                S(step_id="regular", kind=pb.JOURNEY_STEP_KIND_SEND,
+                  template_id=template.template_id, variables={"text": "Thanks"}),
+            ])))).journey
+    await messaging.SetJourneyActive(pb.SetJourneyActiveRequest(
+        request_id=rid(), brand_id=brand, journey_id=journey.journey_id, active=True))
+    await world.publish([event(brand, membership_events_pb2.OrderPaid(
+        brand_id=brand, shop_id="shp_1", account_id=a, order_id=f"o_{a}", paid_cents=1234,
+        paid_time=timestamp(world.clock.now))) for a in ("acc_vip", "acc_regular")])
+    await world.consume()
+    await drain(world.runner.run_once)
+    assert world.options is not None
+    await drain(world.options.loops["dispatcher"].run_once)
+    boxes = {}
+    for account in ("acc_vip", "acc_regular"):
+        box = await messaging.ListInboxMessages(pb.ListInboxMessagesRequest(
+            brand_id=brand, account_id=account))
+        boxes[account] = [m.body for m in box.messages]
+    assert boxes == {"acc_vip": ["VIP thanks (1234)"], "acc_regular": ["Thanks (1234)"]}
