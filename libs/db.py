@@ -13,6 +13,18 @@ Connection: TypeAlias = asyncpg.Connection
 Record: TypeAlias = asyncpg.Record
 
 
+class _PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+    """Skips the reset query on release: one round trip saved per acquire.
+
+    Nothing here leaves session state on a pooled connection (no session-level SET, advisory
+    locks are transaction-scoped, LISTEN is undone by remove_listener), and asyncpg still rolls
+    back an open transaction on release regardless of this query.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 class Database:
     """A pool whose connections see only their service's schema (search_path)."""
 
@@ -29,6 +41,7 @@ class Database:
             max_size=max_size,
             server_settings={"search_path": schema, "application_name": f"brandclub-{schema}"},
             command_timeout=30,
+            connection_class=_PooledConnection,
         )
         return cls(pool, schema)
 

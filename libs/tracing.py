@@ -11,7 +11,8 @@ _configured = False
 
 
 def configure_tracing(service: str, exporter: str, otlp_endpoint: str) -> None:
-    """Install a tracer provider and instrument asyncpg and redis once per process.
+    """Install a tracer provider once per process; instrument asyncpg and redis when spans are
+    exported.
 
     Spans get real ids even with exporter "none", so logs carry trace ids in every mode.
     """
@@ -30,7 +31,11 @@ def configure_tracing(service: str, exporter: str, otlp_endpoint: str) -> None:
     elif exporter == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
-    _instrument_clients()
+    if exporter != "none":
+        # SQL and Redis spans only matter when they are exported; without an exporter the
+        # gRPC/HTTP server spans alone carry the trace ids that logs need, and a span per
+        # query would cost a tenth of a hot path's CPU for nothing.
+        _instrument_clients()
     _configured = True
 
 
