@@ -9,22 +9,38 @@ from typing import Any
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from opentelemetry import propagate
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from libs.errors import Code, RemoteError
+from libs.tracing import spans_exported
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
 
 
-class DeadlineInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-    """Give every call a deadline unless the caller set a tighter one."""
+class CallDefaultsInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Give every call a deadline unless the caller set one, and carry the trace context.
 
-    def __init__(self, timeout: float) -> None:
+    When spans are exported, OpenTelemetry's client interceptor records a client span and
+    propagates the context itself; otherwise this one injects the W3C headers alone, so the
+    callee's logs share the caller's trace id without the cost of a span per call.
+    """
+
+    def __init__(self, timeout: float, *, propagate_context: bool) -> None:
         self._timeout = timeout
+        self._propagate = propagate_context
 
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         if details.timeout is None:
             details = details._replace(timeout=self._timeout)
+        if self._propagate:
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+            if carrier:
+                metadata = grpc.aio.Metadata(*(details.metadata or ()))
+                for key, value in carrier.items():
+                    metadata.add(key, value)
+                details = details._replace(metadata=metadata)
         return await continuation(details, request)
 
 
@@ -60,8 +76,15 @@ def open_channel(
             ("grpc.enable_retries", 1),
             ("grpc.keepalive_time_ms", 30_000),
         ],
-        interceptors=[*aio_client_interceptors(), DeadlineInterceptor(timeout)],
+        interceptors=_interceptors(timeout),
     )
+
+
+def _interceptors(timeout: float) -> list[Any]:
+    if spans_exported():
+        return [*aio_client_interceptors(),
+                CallDefaultsInterceptor(timeout, propagate_context=False)]
+    return [CallDefaultsInterceptor(timeout, propagate_context=True)]
 
 
 def remote_error(error: grpc.aio.AioRpcError) -> RemoteError:

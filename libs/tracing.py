@@ -8,6 +8,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
 _configured = False
+_exporting = False
+
+
+def spans_exported() -> bool:
+    """Whether spans leave the process (an exporter other than "none" is configured)."""
+    return _exporting
 
 
 def configure_tracing(service: str, exporter: str, otlp_endpoint: str) -> None:
@@ -16,7 +22,7 @@ def configure_tracing(service: str, exporter: str, otlp_endpoint: str) -> None:
 
     Spans get real ids even with exporter "none", so logs carry trace ids in every mode.
     """
-    global _configured
+    global _configured, _exporting
     if _configured:
         return
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
@@ -31,7 +37,8 @@ def configure_tracing(service: str, exporter: str, otlp_endpoint: str) -> None:
     elif exporter == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
-    if exporter != "none":
+    _exporting = exporter != "none"
+    if _exporting:
         # SQL and Redis spans only matter when they are exported; without an exporter the
         # gRPC/HTTP server spans alone carry the trace ids that logs need, and a span per
         # query would cost a tenth of a hot path's CPU for nothing.
