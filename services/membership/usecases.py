@@ -16,6 +16,7 @@ from libs.paging import decode_page_token, encode_page_token, page_size
 from libs.protoconv import timestamp
 from services.membership.adapters.identity_client import MatchResult
 from services.membership.adapters.postgres import MembershipRepository
+from services.membership.dashboards import usecases as dashboards
 from services.membership.domain.model import (
     Brand,
     Consent,
@@ -629,6 +630,10 @@ async def _refresh_dormancy(conn: Connection, member: Member, abnormal: bool,
     if dormant == member.dormant:
         return False
     await repo.set_dormant(member.member_id, dormant, now)
+    await dashboards.record_dormancy_change(
+        conn, brand_id=member.brand_id, member_id=member.member_id,
+        account_id=member.account_id, dormant=dormant,
+        reason=reason_on if dormant else reason_off, at=now)
     await add_event(conn, topic=TOPIC, brand_id=member.brand_id, producer=PRODUCER,
                     payload=membership_events_pb2.MemberDormancyChanged(
                         brand_id=member.brand_id, account_id=member.account_id,

@@ -13,7 +13,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from brandclub.events.v1 import envelope_pb2, membership_events_pb2
@@ -71,7 +71,7 @@ async def create_journey(conn: Connection, audience: AudienceSource, request_id:
             require_variables(template, [*BRAND_VARIABLES, *TRIGGER_VARIABLES, *step.variables],
                               f"journey.steps[{index}].template_id")
     segment_id = ""
-    if draft.scheduled:
+    if draft.segment_selected:
         segment_id = await audience.create_trigger_segment(
             request_id=f"journey-segment:{request_id}", brand_id=brand_id,
             name=f"journey {draft.name}: {draft.trigger.value} {draft.trigger_days}",
@@ -156,7 +156,7 @@ async def enter(conn: Connection, journey: Journey, account_id: str, event_id: s
         "ON CONFLICT (journey_id, entry_event_id) DO NOTHING RETURNING true",
         new_id("run"), journey.journey_id, journey.brand_id, account_id, event_id,
         journey.steps[0].step_id, now,
-        json.dumps({"level": facts.level, "order_cents": facts.order_cents}))
+        json.dumps(facts.to_json()))
     return bool(inserted)
 
 
@@ -218,13 +218,18 @@ async def handle_membership_event(conn: Connection, envelope: envelope_pb2.Event
 
 
 class JourneyScheduler:
-    """Once per local day per scheduled journey: materialise its segment and enter members."""
+    """Once per local day per scheduled journey: select its members (a membership segment
+    snapshot, or benefits' accounts with points expiring) and enter them. A journey is marked
+    done for the day only after every page; a crash re-runs the day, and the entry keys make
+    the re-run enter nobody twice."""
 
     def __init__(self, db: Database, *, audience: AudienceSource, brands: BrandDirectory,
-                 clock: Clock, idle_seconds: float = 60.0) -> None:
+                 clock: Clock, benefits: BenefitsPort | None = None,
+                 idle_seconds: float = 60.0) -> None:
         self._db = db
         self._audience = audience
         self._brands = brands
+        self._benefits = benefits
         self._clock = clock
         self._idle_seconds = idle_seconds
 
@@ -244,31 +249,73 @@ class JourneyScheduler:
             journeys = await MessagingRepository(conn).scheduled_journeys()
         for journey, done_until in journeys:
             brand = await self._brands.brand(journey.brand_id)
-            today = now.astimezone(ZoneInfo(brand.time_zone)).date()
+            zone = ZoneInfo(brand.time_zone)
+            today = now.astimezone(zone).date()
             if done_until is not None and done_until >= today:
                 continue
-            snapshot_id = await self._audience.snapshot_segment(
-                request_id=f"journey:{journey.journey_id}:{today.isoformat()}",
-                brand_id=journey.brand_id, segment_id=journey.segment_id)
-            token = ""
-            while True:
-                page = await self._audience.snapshot_page(journey.brand_id, snapshot_id, token)
-                async with self._db.transaction() as conn:
-                    cancelled = await MessagingRepository(conn).cancelled(
-                        journey.brand_id, [m.account_id for m in page.members])
-                    for member in page.members:
-                        if member.account_id in cancelled:
-                            continue
-                        entered += await enter(
-                            conn, journey, member.account_id,
-                            journey.entry_key(today.isoformat(), member.account_id),
-                            TriggerFacts(level=member.level), now)
-                token = page.next_page_token
-                if not token:
-                    break
+            try:
+                if journey.trigger is Trigger.POINTS_EXPIRING:
+                    entered += await self._enter_points_expiring(journey, zone, today, now)
+                else:
+                    entered += await self._enter_segment(journey, today, now)
+            except DomainError as exc:  # one journey's failure must not hold up the others
+                log.warning("journey_schedule_failed", journey_id=journey.journey_id,
+                            reason=exc.reason)
+                continue
             async with self._db.transaction() as conn:
                 await MessagingRepository(conn).mark_scheduled(journey.journey_id, today)
         return entered
+
+    async def _enter_segment(self, journey: Journey, today: date, now: datetime) -> int:
+        entered = 0
+        snapshot_id = await self._audience.snapshot_segment(
+            request_id=f"journey:{journey.journey_id}:{today.isoformat()}",
+            brand_id=journey.brand_id, segment_id=journey.segment_id)
+        token = ""
+        while True:
+            page = await self._audience.snapshot_page(journey.brand_id, snapshot_id, token)
+            async with self._db.transaction() as conn:
+                cancelled = await MessagingRepository(conn).cancelled(
+                    journey.brand_id, [m.account_id for m in page.members])
+                for member in page.members:
+                    if member.account_id in cancelled:
+                        continue
+                    entered += await enter(
+                        conn, journey, member.account_id,
+                        journey.entry_key(today.isoformat(), member.account_id),
+                        TriggerFacts(level=member.level), now)
+            token = page.next_page_token
+            if not token:
+                break
+        return entered
+
+    async def _enter_points_expiring(self, journey: Journey, zone: ZoneInfo, today: date,
+                                     now: datetime) -> int:
+        """Members with available points expiring within the journey's days, each once per
+        local day of their soonest expiry."""
+        if self._benefits is None:
+            raise InvalidArgument("benefits is not reachable from this process",
+                                  field="benefits", reason="BENEFITS_UNAVAILABLE")
+        entered = 0
+        token = ""
+        while True:
+            page = await self._benefits.points_expiring_page(journey.brand_id,
+                                                              journey.trigger_days, token)
+            async with self._db.transaction() as conn:
+                cancelled = await MessagingRepository(conn).cancelled(
+                    journey.brand_id, [a.account_id for a in page.accounts])
+                for account in page.accounts:
+                    if account.account_id in cancelled:
+                        continue
+                    expiry_day = account.earliest_expire_at.astimezone(zone).date().isoformat()
+                    entered += await enter(
+                        conn, journey, account.account_id,
+                        journey.entry_key(today.isoformat(), account.account_id, expiry_day),
+                        TriggerFacts(expiring_points=account.points, expire_date=expiry_day),
+                        now)
+            token = page.next_page_token
+            if not token:
+                return entered
 
 
 class JourneyRunner:
@@ -317,8 +364,7 @@ class JourneyRunner:
         journey = await repo.journey_by_id(run["journey_id"])
         assert journey is not None
         run_id, step_id = run["run_id"], run["current_step_id"]
-        raw_facts = json.loads(run["facts"])
-        facts = TriggerFacts(level=raw_facts["level"], order_cents=raw_facts["order_cents"])
+        facts = TriggerFacts.from_json(json.loads(run["facts"]))
         for _ in range(MAX_STEPS_PER_RUN_PASS):
             if not step_id:
                 await self._exit(conn, run_id, "COMPLETED", now)

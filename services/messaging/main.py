@@ -85,7 +85,8 @@ def make_compose(options: MessagingOptions) -> Callable[[Resources], Any]:
         if benefits is None:
             benefits_channel = open_channel(settings.address_of("benefits"),
                                             service=BENEFITS_SERVICE,
-                                            idempotent_methods=["IssueCoupon", "GrantPoints"])
+                                            idempotent_methods=["IssueCoupon", "GrantPoints",
+                                                                "ListPointsExpiringSoon"])
             resources.channels["benefits"] = benefits_channel
             benefits = BenefitsClient(benefits_channel)
         cipher = CredentialCipher.from_env()
@@ -101,7 +102,7 @@ def make_compose(options: MessagingOptions) -> Callable[[Resources], Any]:
         runner = automation.JourneyRunner(resources.db, benefits=benefits, clock=options.clock,
                                           audience=audience)
         scheduler = automation.JourneyScheduler(resources.db, audience=audience, brands=brands,
-                                                clock=options.clock)
+                                                benefits=benefits, clock=options.clock)
 
         async def on_membership_event(conn: Connection,
                                       envelope: envelope_pb2.EventEnvelope) -> None:

@@ -6,6 +6,7 @@ The gRPC implementations live in adapters/clients.py; tests run the real service
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from services.messaging.domain.channels import Channel, ChannelConfig
@@ -33,6 +34,19 @@ class AudienceMember:
 @dataclass(frozen=True)
 class AudiencePage:
     members: list[AudienceMember]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class ExpiringAccount:
+    account_id: str
+    points: int
+    earliest_expire_at: datetime
+
+
+@dataclass(frozen=True)
+class ExpiringPage:
+    accounts: list[ExpiringAccount]
     next_page_token: str
 
 
@@ -74,6 +88,11 @@ class BenefitsPort(Protocol):
     async def grant_points(self, *, request_id: str, brand_id: str, account_id: str,
                            points: int) -> None: ...
 
+    async def points_expiring_page(self, brand_id: str, within_days: int,
+                                   page_token: str) -> ExpiringPage:
+        """One page of the brand's accounts with points expiring within the days."""
+        ...
+
 
 __all__ = ["AudienceMember", "AudiencePage", "AudienceSource", "BenefitsPort", "BrandDirectory",
-           "BrandInfo", "Channel", "RecipientDirectory"]
+           "BrandInfo", "Channel", "ExpiringAccount", "ExpiringPage", "RecipientDirectory"]

@@ -196,6 +196,20 @@ class PointsRepository:
             brand_id, account_id)
         return [(r["expires_at"], r["points"]) for r in rows]
 
+    async def expiring_soon(self, brand_id: str, after: datetime, until: datetime,
+                            after_account: str, limit: int
+                            ) -> list[tuple[str, int, datetime]]:
+        """Accounts of the brand with available points expiring in (after, until], by account
+        id after `after_account`: (account, points, earliest expiry). Walks the covering index
+        points_lots_expiring in account order, so each page reads only the lots it skips."""
+        rows = await self._conn.fetch(
+            "SELECT account_id, sum(remaining)::bigint AS points, min(expires_at) AS earliest "
+            "FROM points_lots WHERE brand_id = $1 AND remaining > 0 "
+            "AND expires_at IS NOT NULL AND expires_at > $2 AND expires_at <= $3 "
+            "AND account_id > $4 GROUP BY account_id ORDER BY account_id LIMIT $5",
+            brand_id, after, until, after_account, limit)
+        return [(r["account_id"], r["points"], r["earliest"]) for r in rows]
+
     async def add_pending(self, brand_id: str, entry_id: str, account_id: str, amount: int,
                           release_at: datetime) -> None:
         await self._conn.execute(

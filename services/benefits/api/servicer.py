@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, TypeAlias
 
 import grpc
@@ -10,6 +11,7 @@ import grpc
 from brandclub.benefits.v1 import benefits_service_pb2 as pb
 from brandclub.benefits.v1 import benefits_service_pb2_grpc as pb_grpc
 from libs.db import Connection, Database
+from libs.errors import InvalidArgument
 from libs.idempotency import IdempotentExecutor
 from libs.paging import decode_page_token, encode_page_token, page_size
 from libs.protoconv import timestamp
@@ -36,6 +38,19 @@ def _next_seq(rows: Sequence[Any], limit: int, seq: int) -> str:
 
 def _next_after(rows: Sequence[Any], limit: int, key: str) -> str:
     return encode_page_token({"after": key}) if len(rows) == limit else ""
+
+
+def _expiring_window_of(position: dict[str, Any]) -> ledger.ExpiringWindow:
+    try:
+        start = datetime.fromisoformat(str(position["start"]))
+        end = datetime.fromisoformat(str(position["end"]))
+    except ValueError:
+        raise InvalidArgument("page_token is not one this service issued", field="page_token",
+                              reason="PAGE_TOKEN_INVALID") from None
+    if start.tzinfo is None or end.tzinfo is None or end <= start:
+        raise InvalidArgument("page_token is not one this service issued", field="page_token",
+                              reason="PAGE_TOKEN_INVALID")
+    return ledger.ExpiringWindow(start, end)
 
 
 class BenefitsServicer(pb_grpc.BenefitsServiceServicer):
@@ -130,6 +145,31 @@ class BenefitsServicer(pb_grpc.BenefitsServiceServicer):
         return pb.ListExpiringPointsResponse(expiring=[
             pb.ExpiringPoints(expire_time=timestamp(when) if when else None, points=points)
             for when, points in rows])
+
+    async def ListPointsExpiringSoon(self, request: pb.ListPointsExpiringSoonRequest,
+                                     context: Ctx) -> pb.ListPointsExpiringSoonResponse:
+        limit = page_size(request.page_size)
+        position = decode_page_token(request.page_token, ("after", "start", "end"))
+        if position is None:
+            window = ledger.expiring_window(request.within_days, ledger.now_utc())
+            after = ""
+        else:
+            window = _expiring_window_of(position)
+            after = str(position["after"])
+        async with self._db.connection() as conn:
+            rows = await ledger.points_expiring_soon(conn, request.brand_id, window, after,
+                                                     limit)
+        next_token = ""
+        if len(rows) == limit:
+            next_token = encode_page_token({"after": rows[-1][0],
+                                            "start": window.start.isoformat(),
+                                            "end": window.end.isoformat()})
+        return pb.ListPointsExpiringSoonResponse(
+            accounts=[pb.AccountPointsExpiring(account_id=account, points=points,
+                                               earliest_expire_time=timestamp(earliest))
+                      for account, points, earliest in rows],
+            next_page_token=next_token, window_start_time=timestamp(window.start),
+            window_end_time=timestamp(window.end))
 
     async def CheckPointsLedger(self, request: pb.CheckPointsLedgerRequest,
                                 context: Ctx) -> pb.CheckPointsLedgerResponse:

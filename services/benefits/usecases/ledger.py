@@ -10,11 +10,11 @@ shortfall = sum(entry shortfall), and the lots hold max(available, 0).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from brandclub.events.v1 import benefits_events_pb2
 from libs.db import Connection
-from libs.errors import FailedPrecondition, NotFound, require
+from libs.errors import FailedPrecondition, InvalidArgument, NotFound, require
 from libs.outbox import add_event
 from services.benefits.adapters.postgres import ConfigRepository, Entry, PointsRepository
 from services.benefits.domain.points import (
@@ -353,6 +353,33 @@ async def expiring_points(conn: Connection, brand_id: str, account_id: str
                           ) -> list[tuple[datetime | None, int]]:
     return await PointsRepository(conn).expiring(require(brand_id, "brand_id"),
                                                  require(account_id, "account_id"))
+
+
+MAX_EXPIRING_WITHIN_DAYS = 366
+
+
+@dataclass(frozen=True)
+class ExpiringWindow:
+    """Lots expiring in (start, end]; fixed by the first page of a listing."""
+
+    start: datetime
+    end: datetime
+
+
+def expiring_window(within_days: int, now: datetime) -> ExpiringWindow:
+    if not 1 <= within_days <= MAX_EXPIRING_WITHIN_DAYS:
+        raise InvalidArgument(f"within_days must be between 1 and {MAX_EXPIRING_WITHIN_DAYS}",
+                              field="within_days", reason="OUT_OF_RANGE")
+    return ExpiringWindow(now, now + timedelta(days=within_days))
+
+
+async def points_expiring_soon(conn: Connection, brand_id: str, window: ExpiringWindow,
+                               after_account: str, limit: int
+                               ) -> list[tuple[str, int, datetime]]:
+    """(account, points expiring in the window, earliest expiry), by account id."""
+    return await PointsRepository(conn).expiring_soon(require(brand_id, "brand_id"),
+                                                      window.start, window.end, after_account,
+                                                      limit)
 
 
 async def history(conn: Connection, brand_id: str, account_id: str, before_seq: int | None,

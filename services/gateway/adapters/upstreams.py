@@ -10,7 +10,9 @@ from brandclub.benefits.v1 import benefits_service_pb2_grpc as benefits_grpc
 from brandclub.engagement.v1 import engagement_service_pb2_grpc as engagement_grpc
 from brandclub.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from brandclub.identity.v1 import isv_service_pb2_grpc as isv_grpc
+from brandclub.membership.v1 import dashboard_service_pb2_grpc as dashboard_grpc
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
+from brandclub.membership.v1 import segment_service_pb2_grpc as segment_grpc
 from brandclub.messaging.v1 import messaging_service_pb2_grpc as messaging_grpc
 from libs.config import Settings
 from libs.grpc_client import open_channel
@@ -22,6 +24,8 @@ BENEFITS = "brandclub.benefits.v1.BenefitsService"
 BENEFITS_ADMIN = "brandclub.benefits.v1.BenefitsAdminService"
 ENGAGEMENT = "brandclub.engagement.v1.EngagementService"
 MESSAGING = "brandclub.messaging.v1.MessagingService"
+SEGMENTS = "brandclub.membership.v1.SegmentService"
+DASHBOARDS = "brandclub.membership.v1.DashboardService"
 
 # Reads, and writes that carry a request_id, are safe to retry.
 _IDEMPOTENT = {
@@ -39,7 +43,17 @@ _IDEMPOTENT = {
     ENGAGEMENT: ("ListActivities", "GetActivity", "CreateActivity", "UpdateActivity",
                  "CloseActivity", "SignIn", "GetSignInStatus", "DrawLottery", "CastVote",
                  "GetVoteResults", "GetQuiz", "SubmitQuiz", "GetInviteCode", "ListInvites"),
-    MESSAGING: ("ListInboxMessages", "GetInboxUnreadCount", "MarkInboxMessagesRead"),
+    MESSAGING: ("ListInboxMessages", "GetInboxUnreadCount", "MarkInboxMessagesRead",
+                "ConfigureChannel", "ListChannels", "SetMessagingPolicy",
+                "GetMessagingPolicy", "SetConsent", "ListConsents", "CreateTemplate",
+                "GetTemplate", "GetMessage", "ListSandboxDeliveries", "CreateCampaign",
+                "LaunchCampaign", "RetryCampaign", "GetCampaign", "ListCampaignRecipients",
+                "GetCampaignReport", "CreateJourney", "SetJourneyActive", "GetJourney",
+                "GetJourneyReport"),
+    SEGMENTS: ("PreviewSegment", "CreateSegment", "GetSegment", "ListSegments",
+               "CountSegment", "CreateSegmentSnapshot", "GetSegmentSnapshot",
+               "ListSnapshotMembers"),
+    DASHBOARDS: ("GetMemberOverview", "GetDailyDashboard", "RefreshDashboard"),
 }
 
 
@@ -53,6 +67,9 @@ class Upstreams:
     engagement: engagement_grpc.EngagementServiceStub
     messaging: messaging_grpc.MessagingServiceStub
     channels: list[grpc.aio.Channel]
+    # Segments and dashboards live in the membership process, each on its own channel.
+    segments: segment_grpc.SegmentServiceStub
+    dashboards: dashboard_grpc.DashboardServiceStub
 
     @classmethod
     def open(cls, settings: Settings) -> Upstreams:
@@ -72,13 +89,20 @@ class Upstreams:
                                   idempotent_methods=_IDEMPOTENT[ENGAGEMENT])
         messaging = open_channel(settings.address_of("messaging"), service=MESSAGING,
                                  idempotent_methods=_IDEMPOTENT[MESSAGING])
+        segments = open_channel(settings.address_of("membership"), service=SEGMENTS,
+                                idempotent_methods=_IDEMPOTENT[SEGMENTS])
+        dashboards = open_channel(settings.address_of("membership"), service=DASHBOARDS,
+                                  idempotent_methods=_IDEMPOTENT[DASHBOARDS])
         return cls(identity_grpc.IdentityServiceStub(identity), isv_grpc.IsvServiceStub(isv),
                    membership_grpc.MembershipServiceStub(membership),
                    benefits_grpc.BenefitsServiceStub(benefits),
                    benefits_grpc.BenefitsAdminServiceStub(benefits_admin),
                    engagement_grpc.EngagementServiceStub(engagement),
                    messaging_grpc.MessagingServiceStub(messaging),
-                   [identity, isv, membership, benefits, benefits_admin, engagement, messaging])
+                   [identity, isv, membership, benefits, benefits_admin, engagement, messaging,
+                    segments, dashboards],
+                   segments=segment_grpc.SegmentServiceStub(segments),
+                   dashboards=dashboard_grpc.DashboardServiceStub(dashboards))
 
     async def close(self) -> None:
         for channel in self.channels:

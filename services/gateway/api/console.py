@@ -3,6 +3,7 @@ one brand (the brand always comes from the token, never from the request)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -15,9 +16,10 @@ from brandclub.engagement.v1 import engagement_service_pb2 as engagement_pb
 from brandclub.identity.v1 import identity_service_pb2 as identity_pb
 from brandclub.identity.v1 import isv_service_pb2 as isv_pb
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
-from libs.errors import InvalidArgument
+from libs.errors import InvalidArgument, NotFound
 from libs.grpc_client import remote_error
 from libs.protoconv import from_timestamp
+from services.gateway.adapters.upstreams import Upstreams
 from services.gateway.api.http_common import (
     field_str,
     field_str_list,
@@ -226,10 +228,7 @@ def add_rpc_routes(table: RouteTable, upstreams_of: Callable[[web.Request], Any]
     route("GET", f"{v1}/gift-packs", "The brand's gift packs.", "benefits_admin",
           "ListGiftPacks", benefits_pb.ListGiftPacksRequest,
           "benefits.v1.ListGiftPacksResponse", page=True)
-    route("POST", f"{v1}/gift-packs", "Create a gift pack.", "benefits_admin",
-          "CreateGiftPack", benefits_pb.CreateGiftPackRequest,
-          "benefits.v1.CreateGiftPackResponse", nested="gift_pack", body=True, write=True,
-          body_schema=obj({"gift_pack": _contract("benefits.v1.GiftPack")}))
+    gift_pack_routes(table)
     route("GET", f"{v1}/mall/items", "Every points-mall item of the brand.", "benefits_admin",
           "ListAllMallItems", benefits_pb.ListAllMallItemsRequest,
           "benefits.v1.ListAllMallItemsResponse", page=True)
@@ -261,6 +260,96 @@ def add_rpc_routes(table: RouteTable, upstreams_of: Callable[[web.Request], Any]
           "engagement", "CloseActivity", engagement_pb.CloseActivityRequest,
           "engagement.v1.CloseActivityResponse", path=("activity_id",), write=True,
           extra=_brand_actor)
+
+
+async def _sync_lv0_offer(upstreams: Upstreams, brand_id: str, write_id: str) -> None:
+    """After a gift pack write, LV0 cards offer the brand's card-opening gift pack as benefits
+    sees it now: the live pack when one is published, none once it is withdrawn or over."""
+    current = await upstreams.benefits.GetCardOpeningGiftPack(
+        benefits_pb.GetCardOpeningGiftPackRequest(brand_id=brand_id))
+    pack_id = current.gift_pack.gift_pack_id if current.HasField("gift_pack") else ""
+    digest = hashlib.sha256(f"{write_id}|{pack_id}".encode()).hexdigest()[:48]
+    await upstreams.membership.SetLv0GiftPackOffer(membership_pb.SetLv0GiftPackOfferRequest(
+        request_id=f"lv0-offer:{brand_id}:{digest}", brand_id=brand_id, gift_pack_id=pack_id))
+
+
+def _gift_pack_body(payload: dict[str, Any], message: Message, *, from_path: bool) -> None:
+    inner = payload.get("gift_pack")
+    for name in ("brand_id", "gift_pack_id") if from_path else ("brand_id",):
+        if isinstance(inner, dict) and name in inner:
+            source = "token" if name == "brand_id" else "path"
+            raise InvalidArgument(f"{name} comes from the {source} and may not be sent",
+                                  field=f"gift_pack.{name}", reason="FIELD_NOT_ALLOWED")
+    body_into(payload, message, forbidden=("request_id",))
+
+
+async def create_gift_pack(request: web.Request) -> web.Response:
+    brand_id, user = await _merchant(request)
+    message = benefits_pb.CreateGiftPackRequest()
+    _gift_pack_body(await json_body(request), message, from_path=False)
+    message.gift_pack.brand_id = brand_id
+    message.request_id = f"{brand_id}:{user}:{request_id(request)}"
+    upstreams = request.app[UPSTREAMS]
+    reply = await upstreams.benefits_admin.CreateGiftPack(message)
+    await _sync_lv0_offer(upstreams, brand_id, message.request_id)
+    return web.json_response(proto_json(reply))
+
+
+async def update_gift_pack(request: web.Request) -> web.Response:
+    brand_id, user = await _merchant(request)
+    message = benefits_pb.UpdateGiftPackRequest()
+    _gift_pack_body(await json_body(request), message, from_path=True)
+    message.gift_pack.brand_id = brand_id
+    message.gift_pack.gift_pack_id = request.match_info["gift_pack_id"]
+    message.request_id = f"{brand_id}:{user}:{request_id(request)}"
+    upstreams = request.app[UPSTREAMS]
+    reply = await upstreams.benefits_admin.UpdateGiftPack(message)
+    await _sync_lv0_offer(upstreams, brand_id, message.request_id)
+    return web.json_response(proto_json(reply))
+
+
+async def close_gift_pack(request: web.Request) -> web.Response:
+    """Withdraw a gift pack: it stays listed, disabled, and LV0 cards stop offering it."""
+    brand_id, user = await _merchant(request)
+    pack_id = request.match_info["gift_pack_id"]
+    upstreams = request.app[UPSTREAMS]
+    token, pack = "", None
+    for _ in range(100):
+        page = await upstreams.benefits_admin.ListGiftPacks(benefits_pb.ListGiftPacksRequest(
+            brand_id=brand_id, page_size=200, page_token=token))
+        pack = next((p for p in page.gift_packs if p.gift_pack_id == pack_id), None)
+        token = page.next_page_token
+        if pack is not None or not token:
+            break
+    if pack is None:
+        raise NotFound(f"gift pack {pack_id} does not exist", reason="GIFT_PACK_NOT_FOUND",
+                       metadata={"gift_pack_id": pack_id})
+    pack.enabled = False
+    pack.ClearField("create_time")
+    pack.ClearField("update_time")
+    write_id = f"{brand_id}:{user}:{request_id(request)}"
+    reply = await upstreams.benefits_admin.UpdateGiftPack(benefits_pb.UpdateGiftPackRequest(
+        request_id=write_id, gift_pack=pack))
+    await _sync_lv0_offer(upstreams, brand_id, write_id)
+    return web.json_response(proto_json(reply))
+
+
+def gift_pack_routes(table: RouteTable) -> None:
+    """Gift packs: every write also sets (or clears) the LV0 card's card-opening offer."""
+    tag, v1 = "console", "/console/v1"
+    body = obj({"gift_pack": _contract("benefits.v1.GiftPack")}, required=["gift_pack"])
+    table.add(Route("POST", f"{v1}/gift-packs", create_gift_pack,
+                    "Create a gift pack; an enabled, live one is offered on LV0 cards.", tag,
+                    "merchant", _contract("benefits.v1.CreateGiftPackResponse"), body=body,
+                    idempotent_key=True, errors=(400, 401, 403, 404, 409)))
+    table.add(Route("PUT", f"{v1}/gift-packs/{{gift_pack_id}}", update_gift_pack,
+                    "Replace a gift pack's definition (enabled false withdraws it).", tag,
+                    "merchant", _contract("benefits.v1.UpdateGiftPackResponse"), body=body,
+                    idempotent_key=True, errors=(400, 401, 403, 404, 409)))
+    table.add(Route("POST", f"{v1}/gift-packs/{{gift_pack_id}}/close", close_gift_pack,
+                    "Withdraw a gift pack: disabled, no longer offered to LV0 shoppers.", tag,
+                    "merchant", _contract("benefits.v1.UpdateGiftPackResponse"),
+                    idempotent_key=True, errors=(400, 401, 403, 404, 409)))
 
 
 MAX_CSV_CHUNK_BYTES = 4_000_000

@@ -161,7 +161,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
                               reason="BODY_TOO_LARGE")
     try:
         value = json.loads(raw or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # too deep a nesting is bad input, not a 500
         raise InvalidArgument("body is not valid JSON", field="body",
                               reason="INVALID_JSON") from None
     if not isinstance(value, dict):

@@ -60,7 +60,7 @@ class Route:
     handler: Handler
     summary: str
     tag: str
-    auth: str  # "shopper" | "merchant" | "none"
+    auth: str  # "shopper" | "merchant" | "marketplace" | "none"
     response: Schema
     body: Schema | None = None
     query: tuple[tuple[str, Schema, str], ...] = ()
@@ -78,6 +78,15 @@ class RouteTable:
     title: str
     version: str
     routes: list[Route] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Reaching members (segments, dashboards, messaging; console_reach.py) registers here.
+        # Imported late: that module imports this one.
+        from services.gateway.api import console_reach
+        console_reach.routes(self)
+        # Marketplace facts ingestion (marketplace.py), signed with a shared secret.
+        from services.gateway.api import marketplace
+        marketplace.routes(self)
 
     def add(self, route: Route) -> None:
         self.routes.append(route)
@@ -131,6 +140,10 @@ class RouteTable:
                                 "description": "a shopper session token from identity"},
                     "merchant": {"type": "http", "scheme": "bearer",
                                  "description": "a merchant token scoped to one brand"},
+                    "marketplace": {"type": "apiKey", "in": "header",
+                                    "name": "X-Marketplace-Signature",
+                                    "description": "hex HMAC-SHA256 of '<X-Marketplace-"
+                                                   "Timestamp>.' + raw body, shared secret"},
                 },
             },
         }

@@ -59,6 +59,9 @@ CARD_SCHEMA = obj({
     "member_since": string(format="date-time"),
     "lv0_notice_pending": {"type": "boolean"},
     "followed_shop_ids": array(string()),
+    "gift_pack_offered": {"type": "boolean",
+                          "description": "LV0: the brand offers a card-opening gift pack"},
+    "gift_pack_id": string("the offered card-opening gift pack (empty: none)"),
 })
 
 
@@ -70,6 +73,8 @@ def card_json(card: membership_pb.MemberCard) -> dict[str, Any]:
         "member_since": from_timestamp(card.member_since).isoformat(),
         "lv0_notice_pending": card.lv0_notice_pending,
         "followed_shop_ids": list(card.followed_shop_ids),
+        "gift_pack_offered": card.gift_pack_offered,
+        "gift_pack_id": card.gift_pack_id,
     }
 
 

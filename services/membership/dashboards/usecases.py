@@ -45,6 +45,14 @@ async def overview(conn: Connection, brand_id: str) -> Overview:
     return await DashboardRepository(conn).overview(brand_id)
 
 
+async def record_dormancy_change(conn: Connection, *, brand_id: str, member_id: str,
+                                 account_id: str, dormant: bool, reason: str,
+                                 at: datetime) -> None:
+    """Keep the history of a member's dormancy; called in the transaction that flips it."""
+    await DashboardRepository(conn).record_dormancy_change(brand_id, member_id, account_id,
+                                                           dormant, reason, at)
+
+
 async def _compute(repo: DashboardRepository, brand_id: str, zone: ZoneInfo, first: date,
                    last: date) -> list[DayMetrics]:
     return await repo.compute_days(brand_id, zone.key, first, last, day_start(first, zone),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC
 
 import grpc
 
@@ -17,7 +18,13 @@ from brandclub.membership.v1 import segment_service_pb2_grpc as segment_grpc
 from libs.errors import Code
 from libs.grpc_client import remote_error
 from services.messaging.domain.channels import Channel, ChannelConfig
-from services.messaging.ports import AudienceMember, AudiencePage, BrandInfo
+from services.messaging.ports import (
+    AudienceMember,
+    AudiencePage,
+    BrandInfo,
+    ExpiringAccount,
+    ExpiringPage,
+)
 
 MEMBERSHIP_SERVICE = "brandclub.membership.v1.MembershipService"
 SEGMENT_SERVICE = "brandclub.membership.v1.SegmentService"
@@ -164,3 +171,16 @@ class BenefitsClient:
                 reason_code="JOURNEY_REWARD", source=benefits_pb.POINTS_SOURCE_RULE))
         except grpc.aio.AioRpcError as error:
             raise remote_error(error) from None
+
+    async def points_expiring_page(self, brand_id: str, within_days: int,
+                                   page_token: str) -> ExpiringPage:
+        try:
+            reply = await self._benefits.ListPointsExpiringSoon(
+                benefits_pb.ListPointsExpiringSoonRequest(
+                    brand_id=brand_id, within_days=within_days, page_size=200,
+                    page_token=page_token))
+        except grpc.aio.AioRpcError as error:
+            raise remote_error(error) from None
+        return ExpiringPage([ExpiringAccount(a.account_id, a.points,
+                                             a.earliest_expire_time.ToDatetime(tzinfo=UTC))
+                             for a in reply.accounts], reply.next_page_token)

@@ -13,6 +13,7 @@ from services.messaging.domain.channels import Channel, ChannelConfig, ProviderK
 from services.messaging.domain.governance import Policy
 from services.messaging.domain.inbox import InboxMessage
 from services.messaging.domain.journeys import (
+    SCHEDULED_TRIGGERS,
     Condition,
     Journey,
     Step,
@@ -524,7 +525,7 @@ class MessagingRepository:
     async def scheduled_journeys(self) -> list[tuple[Journey, date | None]]:
         rows = await self.conn.fetch(
             "SELECT * FROM journeys WHERE active AND trigger = ANY($1) ORDER BY journey_id",
-            ["birthday", "repurchase_due"])
+            [t.value for t in SCHEDULED_TRIGGERS])
         return [(_journey(r), r["scheduled_until"]) for r in rows]
 
     async def mark_scheduled(self, journey_id: str, day: date) -> None:

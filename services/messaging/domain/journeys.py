@@ -19,11 +19,15 @@ class Trigger(enum.Enum):
     TIER_CHANGED = "tier_changed"
     BIRTHDAY = "birthday"
     REPURCHASE_DUE = "repurchase_due"
+    POINTS_EXPIRING = "points_expiring"
 
 
-# Triggers that a daily schedule fires from a membership segment instead of an event.
-SCHEDULED_TRIGGERS = (Trigger.BIRTHDAY, Trigger.REPURCHASE_DUE)
-MAX_TRIGGER_DAYS = {Trigger.BIRTHDAY: 366, Trigger.REPURCHASE_DUE: 3650}
+# Triggers that a daily schedule fires instead of an event: the first two select members
+# through a membership segment, points expiring asks benefits for the brand's expiring lots.
+SCHEDULED_TRIGGERS = (Trigger.BIRTHDAY, Trigger.REPURCHASE_DUE, Trigger.POINTS_EXPIRING)
+SEGMENT_TRIGGERS = (Trigger.BIRTHDAY, Trigger.REPURCHASE_DUE)
+MAX_TRIGGER_DAYS = {Trigger.BIRTHDAY: 366, Trigger.REPURCHASE_DUE: 3650,
+                    Trigger.POINTS_EXPIRING: 366}
 
 
 class StepKind(enum.Enum):
@@ -82,10 +86,22 @@ class Journey:
     def scheduled(self) -> bool:
         return self.trigger in SCHEDULED_TRIGGERS
 
-    def entry_key(self, local_day: str, account_id: str) -> str:
+    @property
+    def segment_selected(self) -> bool:
+        """Whether a membership segment selects the members of this scheduled trigger."""
+        return self.trigger in SEGMENT_TRIGGERS
+
+    def entry_key(self, local_day: str, account_id: str, expiry_day: str = "") -> str:
         """The entry's de-duplication key for a scheduled trigger: a birthday enters once a
-        year, a repurchase reminder once a day."""
-        period = local_day[:4] if self.trigger is Trigger.BIRTHDAY else local_day
+        year, a repurchase reminder once a day, points expiring once per local day on which
+        the member's soonest expiring points expire (`expiry_day`), however many daily runs
+        see them inside the window."""
+        if self.trigger is Trigger.POINTS_EXPIRING:
+            if not expiry_day:
+                raise ValueError("points expiring entries are keyed by the expiry day")
+            period = expiry_day
+        else:
+            period = local_day[:4] if self.trigger is Trigger.BIRTHDAY else local_day
         return f"scheduled:{self.trigger.value}:{period}:{account_id}"
 
     def step(self, step_id: str) -> Step:
@@ -168,9 +184,22 @@ class TriggerFacts:
 
     level: int = 0
     order_cents: int = 0
+    expiring_points: int = 0
+    expire_date: str = ""  # YYYY-MM-DD in the brand's time zone
 
     def variables(self) -> dict[str, str]:
-        return {"to_level": str(self.level), "order_cents": str(self.order_cents)}
+        return {"to_level": str(self.level), "order_cents": str(self.order_cents),
+                "expiring_points": str(self.expiring_points), "expire_date": self.expire_date}
+
+    def to_json(self) -> dict[str, int | str]:
+        return {"level": self.level, "order_cents": self.order_cents,
+                "expiring_points": self.expiring_points, "expire_date": self.expire_date}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, int | str]) -> TriggerFacts:
+        return cls(level=int(raw.get("level", 0)), order_cents=int(raw.get("order_cents", 0)),
+                   expiring_points=int(raw.get("expiring_points", 0)),
+                   expire_date=str(raw.get("expire_date", "")))
 
 
 def branch_taken(step: Step, facts: TriggerFacts, ordered_since_entry: bool,

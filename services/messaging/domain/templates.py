@@ -18,7 +18,7 @@ SMS_MAX_BODY = 500
 # Variables messaging fills itself, by where a message comes from.
 BRAND_VARIABLES = frozenset({"brand_name"})
 MEMBER_VARIABLES = frozenset({"member_level", "points_balance", "order_count"})
-TRIGGER_VARIABLES = frozenset({"order_cents", "to_level"})
+TRIGGER_VARIABLES = frozenset({"order_cents", "to_level", "expiring_points", "expire_date"})
 KNOWN_VARIABLES = BRAND_VARIABLES | MEMBER_VARIABLES | TRIGGER_VARIABLES
 
 

@@ -24,6 +24,7 @@ from brandclub.membership.v1 import segment_service_pb2_grpc as sgrpc
 from brandclub.messaging.v1 import messaging_service_pb2 as pb
 from brandclub.messaging.v1 import messaging_service_pb2_grpc as pb_grpc
 from libs.config import Settings
+from libs.db import Database
 from libs.eventbus import EventConsumer
 from libs.grpc_client import remote_error
 from libs.outbox import new_envelope, stream_name
@@ -31,7 +32,10 @@ from libs.protoconv import timestamp
 from libs.redis import connect_redis
 from libs.service import RunningService, start_service
 from libs.testing import running_service, service_settings
+from services.benefits.domain.points import ExpiryMode, PointsPolicy, Source
 from services.benefits.main import compose as benefits_compose
+from services.benefits.usecases import config as benefits_config
+from services.benefits.usecases.ledger import Ledger
 from services.membership.main import compose as membership_compose
 from services.messaging.automation import JourneyRunner
 from services.messaging.dispatch import drain
@@ -47,6 +51,7 @@ class World:
     membership: mgrpc.MembershipServiceStub
     benefits: bgrpc.BenefitsServiceStub
     admin: bgrpc.BenefitsAdminServiceStub
+    benefits_db: Database
     messaging: RunningService | None = None
     options: MessagingOptions | None = None
     channel: grpc.aio.Channel | None = None
@@ -107,7 +112,8 @@ async def world(db_url: str, redis_url: str) -> AsyncIterator[World]:
         mchannel = grpc.aio.insecure_channel(membership.address)
         bchannel = grpc.aio.insecure_channel(benefits.address)
         w = World(settings, clock, redis_url, mgrpc.MembershipServiceStub(mchannel),
-                  bgrpc.BenefitsServiceStub(bchannel), bgrpc.BenefitsAdminServiceStub(bchannel))
+                  bgrpc.BenefitsServiceStub(bchannel), bgrpc.BenefitsAdminServiceStub(bchannel),
+                  benefits.resources.db)
         yield w
         if w.messaging is not None:
             await w.stop_messaging()
@@ -345,3 +351,98 @@ async def test_branch_on_a_segment_after_an_order(world: World, db_url: str) -> 
             brand_id=brand, account_id=account))
         boxes[account] = [m.body for m in box.messages]
     assert boxes == {"acc_vip": ["VIP thanks (1234)"], "acc_regular": ["Thanks (1234)"]}
+
+
+async def test_points_expiring_journey_enters_each_expiry_once(world: World,
+                                                              db_url: str) -> None:
+    """A daily points-expiring journey enters members whose points expire within 5 days
+    (not later ones, fully spent ones or cancelled members), once per expiry day: re-runs,
+    the next day and a restart enter nobody again; spending the soonest lot moves the expiry
+    to a later day, which enters the member again (re-entry allowed)."""
+    zone = ZoneInfo("Asia/Shanghai")
+    world.clock.now = datetime.now(UTC)  # benefits answers for the real now
+    now = world.clock.now
+    brand = (await world.membership.CreateBrand(mpb.CreateBrandRequest(
+        request_id=rid(), display_name="Acme", mode=mpb.PROGRAM_MODE_NON_CONNECTED,
+        time_zone="Asia/Shanghai"))).brand.brand_id
+
+    def expiry_day(days_ago: int) -> str:
+        # Rolling 10 days: points expire at the start of the 11th local day after the grant.
+        return ((now - timedelta(days=days_ago)).astimezone(zone).date()
+                + timedelta(days=11)).isoformat()
+
+    async with world.benefits_db.transaction() as conn:
+        await benefits_config.update_policy(conn, PointsPolicy(
+            brand, ExpiryMode.ROLLING_DAYS, 10, time_zone="Asia/Shanghai"))
+        ledger = Ledger(conn)
+        for account, amount, days_ago in (("acc_soon", 100, 8), ("acc_soon", 30, 7),
+                                          ("acc_later", 500, 1), ("acc_spent", 40, 8),
+                                          ("acc_cancelled", 60, 8)):
+            await ledger.grant(brand, account, amount, reason_code="T", source=Source.OPERATOR,
+                               request_id=rid(), now=now - timedelta(days=days_ago))
+    await world.benefits.SpendPoints(bpb.SpendPointsRequest(
+        request_id=rid(), brand_id=brand, account_id="acc_spent", amount=40,
+        reason_code="MALL", source=bpb.POINTS_SOURCE_MALL))
+
+    messaging = await world.start_messaging()
+    await world.publish([event(brand, membership_events_pb2.MemberCancelled(
+        brand_id=brand, account_id="acc_cancelled", member_id="mbr_c", reason="USER"))])
+    await world.consume()
+    template = (await messaging.CreateTemplate(pb.CreateTemplateRequest(
+        request_id=rid(), template=pb.Template(
+            brand_id=brand, channel=pb.CHANNEL_INBOX, purpose=pb.PURPOSE_SERVICE,
+            name="expiring", title="{{brand_name}}",
+            body="{{expiring_points}} points expire on {{expire_date}}")))).template
+    journey = (await messaging.CreateJourney(pb.CreateJourneyRequest(
+        request_id=rid(), journey=pb.Journey(
+            brand_id=brand, name="points expiring", trigger=pb.JOURNEY_TRIGGER_POINTS_EXPIRING,
+            trigger_days=5, allow_reentry=True,
+            steps=[pb.JourneyStep(step_id="send", kind=pb.JOURNEY_STEP_KIND_SEND,
+                                  template_id=template.template_id)])))).journey
+    assert journey.trigger == pb.JOURNEY_TRIGGER_POINTS_EXPIRING and not journey.segment_id
+    await messaging.SetJourneyActive(pb.SetJourneyActiveRequest(
+        request_id=rid(), brand_id=brand, journey_id=journey.journey_id, active=True))
+
+    async def run_schedule() -> int:
+        assert world.options is not None
+        entered: int = await world.options.loops["scheduler"].run_once()
+        await drain(world.runner.run_once)
+        await drain(world.options.loops["dispatcher"].run_once)
+        return entered
+
+    async def forget_schedule() -> None:  # as if the run had crashed before marking the day
+        conn = await asyncpg.connect(db_url)
+        try:
+            await conn.execute("UPDATE messaging.journeys SET scheduled_until = NULL "
+                               "WHERE journey_id = $1", journey.journey_id)
+        finally:
+            await conn.close()
+
+    assert await run_schedule() == 1
+    assert await run_schedule() == 0  # already ran today
+    await forget_schedule()
+    assert await run_schedule() == 0  # a re-run of the day: same entry keys
+    await world.stop_messaging()
+    world.clock.now += timedelta(days=1)
+    messaging = await world.start_messaging()
+    assert await run_schedule() == 0  # next day, same soonest expiry: not again
+
+    # The soonest lot is spent: the member's next expiry is a day later, a new window.
+    await world.benefits.SpendPoints(bpb.SpendPointsRequest(
+        request_id=rid(), brand_id=brand, account_id="acc_soon", amount=100,
+        reason_code="MALL", source=bpb.POINTS_SOURCE_MALL))
+    await forget_schedule()
+    assert await run_schedule() == 1
+
+    boxes = {}
+    for account in ("acc_soon", "acc_later", "acc_spent", "acc_cancelled"):
+        box = await messaging.ListInboxMessages(pb.ListInboxMessagesRequest(
+            brand_id=brand, account_id=account))
+        boxes[account] = [m.body for m in box.messages]
+    assert boxes == {"acc_soon": [f"30 points expire on {expiry_day(7)}",
+                                  f"130 points expire on {expiry_day(8)}"],
+                     "acc_later": [], "acc_spent": [], "acc_cancelled": []}
+    report = await messaging.GetJourneyReport(pb.GetJourneyReportRequest(
+        brand_id=brand, journey_id=journey.journey_id))
+    assert (report.entered, report.exited) == (2, 2)
+

@@ -777,6 +777,99 @@ class ListExpiringPointsResponse(_message.Message):
 Global___ListExpiringPointsResponse: _TypeAlias = ListExpiringPointsResponse  # noqa: Y015
 
 @_typing.final
+class ListPointsExpiringSoonRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    WITHIN_DAYS_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    within_days: _builtins.int
+    """1..366: lots expiring after now and no later than now + within_days days."""
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        within_days: _builtins.int = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token", "within_days", b"within_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPointsExpiringSoonRequest: _TypeAlias = ListPointsExpiringSoonRequest  # noqa: Y015
+
+@_typing.final
+class AccountPointsExpiring(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    EARLIEST_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    points: _builtins.int
+    """Available points of the account that expire inside the window."""
+    @_builtins.property
+    def earliest_expire_time(self) -> _timestamp_pb2.Timestamp:
+        """The soonest expiry inside the window."""
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        points: _builtins.int = ...,
+        earliest_expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["earliest_expire_time", b"earliest_expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "earliest_expire_time", b"earliest_expire_time", "points", b"points"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AccountPointsExpiring: _TypeAlias = AccountPointsExpiring  # noqa: Y015
+
+@_typing.final
+class ListPointsExpiringSoonResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    WINDOW_START_TIME_FIELD_NUMBER: _builtins.int
+    WINDOW_END_TIME_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def accounts(self) -> _containers.RepeatedCompositeFieldContainer[Global___AccountPointsExpiring]:
+        """Ordered by account id."""
+
+    @_builtins.property
+    def window_start_time(self) -> _timestamp_pb2.Timestamp:
+        """The window the pages answer for: (window_start_time, window_end_time]."""
+
+    @_builtins.property
+    def window_end_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        accounts: _abc.Iterable[Global___AccountPointsExpiring] | None = ...,
+        next_page_token: _builtins.str = ...,
+        window_start_time: _timestamp_pb2.Timestamp | None = ...,
+        window_end_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["window_end_time", b"window_end_time", "window_start_time", b"window_start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts", "next_page_token", b"next_page_token", "window_end_time", b"window_end_time", "window_start_time", b"window_start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPointsExpiringSoonResponse: _TypeAlias = ListPointsExpiringSoonResponse  # noqa: Y015
+
+@_typing.final
 class CheckPointsLedgerRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -76,6 +76,11 @@ class BenefitsServiceStub:
                 request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListExpiringPointsRequest.SerializeToString,
                 response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListExpiringPointsResponse.FromString,
                 _registered_method=True)
+        self.ListPointsExpiringSoon = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsService/ListPointsExpiringSoon',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListPointsExpiringSoonRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListPointsExpiringSoonResponse.FromString,
+                _registered_method=True)
         self.CheckPointsLedger = channel.unary_unary(
                 '/brandclub.benefits.v1.BenefitsService/CheckPointsLedger',
                 request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CheckPointsLedgerRequest.SerializeToString,
@@ -177,6 +182,15 @@ class BenefitsServiceServicer:
 
     def ListExpiringPoints(self, request, context):
         """What expires when: a member's available points grouped by expiry time, soonest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPointsExpiringSoon(self, request, context):
+        """Brand-wide: every account with available points expiring within the next `within_days`
+        days, by account id (journeys' "points expiring" trigger). The window is fixed by the
+        first page and carried in the page token, so every page answers for the same window.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -284,6 +298,11 @@ def add_BenefitsServiceServicer_to_server(servicer, server):
                     servicer.ListExpiringPoints,
                     request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListExpiringPointsRequest.FromString,
                     response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListExpiringPointsResponse.SerializeToString,
+            ),
+            'ListPointsExpiringSoon': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPointsExpiringSoon,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListPointsExpiringSoonRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListPointsExpiringSoonResponse.SerializeToString,
             ),
             'CheckPointsLedger': grpc.unary_unary_rpc_method_handler(
                     servicer.CheckPointsLedger,
@@ -527,6 +546,33 @@ class BenefitsService:
             '/brandclub.benefits.v1.BenefitsService/ListExpiringPoints',
             brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListExpiringPointsRequest.SerializeToString,
             brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListExpiringPointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPointsExpiringSoon(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsService/ListPointsExpiringSoon',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListPointsExpiringSoonRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListPointsExpiringSoonResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,11 @@ class BenefitsServiceStub:
     """A member's ledger entries, newest first (AIP-158 paging)."""
     ListExpiringPoints: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.ListExpiringPointsRequest, _benefits_service_pb2.ListExpiringPointsResponse]
     """What expires when: a member's available points grouped by expiry time, soonest first."""
+    ListPointsExpiringSoon: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.ListPointsExpiringSoonRequest, _benefits_service_pb2.ListPointsExpiringSoonResponse]
+    """Brand-wide: every account with available points expiring within the next `within_days`
+    days, by account id (journeys' "points expiring" trigger). The window is fixed by the
+    first page and carried in the page token, so every page answers for the same window.
+    """
     CheckPointsLedger: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.CheckPointsLedgerRequest, _benefits_service_pb2.CheckPointsLedgerResponse]
     """Proves that balances equal the sum of the ledger entries and of the lots, for one account
     or for every account of a brand.
@@ -104,6 +109,11 @@ class BenefitsServiceAsyncStub(BenefitsServiceStub):
     """A member's ledger entries, newest first (AIP-158 paging)."""
     ListExpiringPoints: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.ListExpiringPointsRequest, _benefits_service_pb2.ListExpiringPointsResponse]  # type: ignore[assignment]
     """What expires when: a member's available points grouped by expiry time, soonest first."""
+    ListPointsExpiringSoon: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.ListPointsExpiringSoonRequest, _benefits_service_pb2.ListPointsExpiringSoonResponse]  # type: ignore[assignment]
+    """Brand-wide: every account with available points expiring within the next `within_days`
+    days, by account id (journeys' "points expiring" trigger). The window is fixed by the
+    first page and carried in the page token, so every page answers for the same window.
+    """
     CheckPointsLedger: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.CheckPointsLedgerRequest, _benefits_service_pb2.CheckPointsLedgerResponse]  # type: ignore[assignment]
     """Proves that balances equal the sum of the ledger entries and of the lots, for one account
     or for every account of a brand.
@@ -193,6 +203,17 @@ class BenefitsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_benefits_service_pb2.ListExpiringPointsResponse, _abc.Awaitable[_benefits_service_pb2.ListExpiringPointsResponse]]:
         """What expires when: a member's available points grouped by expiry time, soonest first."""
+
+    @_abc_1.abstractmethod
+    def ListPointsExpiringSoon(
+        self,
+        request: _benefits_service_pb2.ListPointsExpiringSoonRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.ListPointsExpiringSoonResponse, _abc.Awaitable[_benefits_service_pb2.ListPointsExpiringSoonResponse]]:
+        """Brand-wide: every account with available points expiring within the next `within_days`
+        days, by account id (journeys' "points expiring" trigger). The window is fixed by the
+        first page and carried in the page token, so every page answers for the same window.
+        """
 
     @_abc_1.abstractmethod
     def CheckPointsLedger(

@@ -155,6 +155,10 @@ class DailyMetrics(_message.Message):
     MEMBER_ORDER_CENTS_FIELD_NUMBER: _builtins.int
     NON_MEMBER_ORDERS_FIELD_NUMBER: _builtins.int
     NON_MEMBER_ORDER_CENTS_FIELD_NUMBER: _builtins.int
+    LV0_VALID_FIELD_NUMBER: _builtins.int
+    LV0_DORMANT_FIELD_NUMBER: _builtins.int
+    CARD_VALID_FIELD_NUMBER: _builtins.int
+    CARD_DORMANT_FIELD_NUMBER: _builtins.int
     date: _builtins.str
     """YYYY-MM-DD in the brand's time zone."""
     new_members: _builtins.int
@@ -173,6 +177,13 @@ class DailyMetrics(_message.Message):
     member_order_cents: _builtins.int
     non_member_orders: _builtins.int
     non_member_order_cents: _builtins.int
+    lv0_valid: _builtins.int
+    """LV0 and card members at the end of the day split by dormancy at that time:
+    lv0_valid + lv0_dormant = lv0_members, card_valid + card_dormant = card_members.
+    """
+    lv0_dormant: _builtins.int
+    card_valid: _builtins.int
+    card_dormant: _builtins.int
     @_builtins.property
     def new_members_by_source(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]: ...
     def __init__(
@@ -191,10 +202,14 @@ class DailyMetrics(_message.Message):
         member_order_cents: _builtins.int = ...,
         non_member_orders: _builtins.int = ...,
         non_member_order_cents: _builtins.int = ...,
+        lv0_valid: _builtins.int = ...,
+        lv0_dormant: _builtins.int = ...,
+        card_valid: _builtins.int = ...,
+        card_dormant: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyers", b"buyers", "card_members", b"card_members", "date", b"date", "lv0_members", b"lv0_members", "member_order_cents", b"member_order_cents", "member_orders", b"member_orders", "new_buyers", b"new_buyers", "new_card_members", b"new_card_members", "new_members", b"new_members", "new_members_by_source", b"new_members_by_source", "non_member_order_cents", b"non_member_order_cents", "non_member_orders", b"non_member_orders", "returning_buyers", b"returning_buyers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyers", b"buyers", "card_dormant", b"card_dormant", "card_members", b"card_members", "card_valid", b"card_valid", "date", b"date", "lv0_dormant", b"lv0_dormant", "lv0_members", b"lv0_members", "lv0_valid", b"lv0_valid", "member_order_cents", b"member_order_cents", "member_orders", b"member_orders", "new_buyers", b"new_buyers", "new_card_members", b"new_card_members", "new_members", b"new_members", "new_members_by_source", b"new_members_by_source", "non_member_order_cents", b"non_member_order_cents", "non_member_orders", b"non_member_orders", "returning_buyers", b"returning_buyers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

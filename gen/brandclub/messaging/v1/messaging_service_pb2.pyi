@@ -164,6 +164,10 @@ class _JourneyTriggerEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Journe
     """
     JOURNEY_TRIGGER_REPURCHASE_DUE: _JourneyTrigger.ValueType  # 6
     """Scheduled once a day: members whose last order was trigger_days days ago."""
+    JOURNEY_TRIGGER_POINTS_EXPIRING: _JourneyTrigger.ValueType  # 7
+    """Scheduled once a day: members with available points expiring within trigger_days (from
+    benefits); a member enters once per expiry day of their soonest expiring points.
+    """
 
 class JourneyTrigger(_JourneyTrigger, metaclass=_JourneyTriggerEnumTypeWrapper): ...
 
@@ -180,6 +184,10 @@ trigger_days (each member enters once a year).
 """
 JOURNEY_TRIGGER_REPURCHASE_DUE: JourneyTrigger.ValueType  # 6
 """Scheduled once a day: members whose last order was trigger_days days ago."""
+JOURNEY_TRIGGER_POINTS_EXPIRING: JourneyTrigger.ValueType  # 7
+"""Scheduled once a day: members with available points expiring within trigger_days (from
+benefits); a member enters once per expiry day of their soonest expiring points.
+"""
 Global___JourneyTrigger: _TypeAlias = JourneyTrigger  # noqa: Y015
 
 class _JourneyStepKind:
@@ -2017,9 +2025,13 @@ class Journey(_message.Message):
     conversion_window_days: _builtins.int
     """A member who pays an order within this many days of entering counts as converted."""
     trigger_days: _builtins.int
-    """Scheduled triggers: the N of "birthday within N days" / "N days after the last order"."""
+    """Scheduled triggers: the N of "birthday within N days" / "N days after the last order" /
+    "points expiring within N days" (1..366).
+    """
     segment_id: _builtins.str
-    """Scheduled triggers: the membership segment that selects the members each day (output)."""
+    """Birthday and repurchase due: the membership segment that selects the members each day
+    (output; empty for points expiring, whose members come from benefits).
+    """
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___JourneyStep]:
         """The first step runs on entry."""

@@ -23,6 +23,51 @@ _ORDERS_IN_RANGE = """
 """
 
 
+# Dormancy at the end of each day. A member's state at time t: 0 (not a member, or valid),
+# 1 (dormant LV0) or 2 (dormant card member), from the membership's dates and its latest
+# dormancy change at or before t. The baseline is the state just before the range; within it,
+# every candidate member (a dormancy change, card opening or end in the range) contributes
+# the difference of its state across each of its events, on the event's local day.
+_STATE_AT = """
+    CASE WHEN coalesce((SELECT h.dormant FROM member_dormancy_changes h
+                        WHERE h.member_id = m.member_id AND h.changed_at <= {t}
+                        ORDER BY h.changed_at DESC, h.seq DESC LIMIT 1), false)
+         THEN CASE WHEN m.ended_at <= {t} THEN 0 WHEN m.joined_at <= {t} THEN 2
+                   WHEN m.member_since <= {t} THEN 1 ELSE 0 END
+         ELSE 0 END
+"""
+_DORMANT_BASELINE = f"""
+    SELECT state, count(*) AS n FROM (
+        SELECT {_STATE_AT.format(t="$2::timestamptz - interval '1 microsecond'")} AS state
+        FROM members m
+        WHERE m.member_id IN (SELECT member_id FROM member_dormancy_changes
+                              WHERE brand_id = $1 AND changed_at < $2)
+    ) s WHERE state > 0 GROUP BY state
+"""
+_DORMANT_CHANGES = f"""
+    WITH candidate AS (
+        SELECT member_id, changed_at AS t FROM member_dormancy_changes
+        WHERE brand_id = $1 AND changed_at >= $3 AND changed_at < $4
+        UNION SELECT member_id, joined_at FROM members
+        WHERE brand_id = $1 AND joined_at >= $3 AND joined_at < $4
+        UNION SELECT member_id, ended_at FROM members
+        WHERE brand_id = $1 AND ended_at >= $3 AND ended_at < $4),
+    event AS (
+        SELECT member_id, t FROM candidate
+        UNION SELECT member_id, $3::timestamptz - interval '1 microsecond' FROM candidate),
+    state AS (
+        SELECT e.member_id, e.t, {_STATE_AT.format(t="e.t")} AS state
+        FROM event e JOIN members m ON m.member_id = e.member_id),
+    step AS (
+        SELECT t, state, lag(state) OVER (PARTITION BY member_id ORDER BY t) AS prev
+        FROM state)
+    SELECT (t AT TIME ZONE $2)::date AS day,
+           sum((state = 1)::int - (prev = 1)::int) AS lv0,
+           sum((state = 2)::int - (prev = 2)::int) AS card
+    FROM step WHERE prev IS NOT NULL GROUP BY 1
+"""
+
+
 class DashboardRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -88,6 +133,16 @@ class DashboardRepository:
             metrics.new_card_members = change.get("carded", 0)
             metrics.lv0_members = started - carded - lv0_ended
             metrics.card_members = carded - card_ended
+        dormant = {r["state"]: r["n"]
+                   for r in await self._conn.fetch(_DORMANT_BASELINE, brand_id, start)}
+        lv0_dormant, card_dormant = dormant.get(1, 0), dormant.get(2, 0)
+        moves = {r["day"]: (r["lv0"], r["card"])
+                 for r in await self._conn.fetch(_DORMANT_CHANGES, brand_id, zone, start, end)}
+        for day in sorted(days):
+            lv0_move, card_move = moves.get(day, (0, 0))
+            lv0_dormant += lv0_move
+            card_dormant += card_move
+            days[day].lv0_dormant, days[day].card_dormant = lv0_dormant, card_dormant
         for r in await self._conn.fetch(
                 f"""
                 WITH o AS ({_ORDERS_IN_RANGE}),
@@ -139,20 +194,22 @@ class DashboardRepository:
 
     async def stored_days(self, brand_id: str, first: date, last: date) -> list[DayMetrics]:
         rows = await self._conn.fetch(
-            "SELECT * FROM dashboard_daily WHERE brand_id = $1 AND day BETWEEN $2 AND $3",
-            brand_id, first, last)
+            "SELECT * FROM dashboard_daily WHERE brand_id = $1 AND day BETWEEN $2 AND $3 "
+            "AND lv0_dormant IS NOT NULL AND card_dormant IS NOT NULL", brand_id, first, last)
         return [DayMetrics(r["day"], r["new_members"], json.loads(r["new_members_by_source"]),
                            r["new_card_members"], r["lv0_members"], r["card_members"],
                            r["buyers"], r["new_buyers"], r["member_orders"],
                            r["member_order_cents"], r["non_member_orders"],
-                           r["non_member_order_cents"]) for r in rows]
+                           r["non_member_order_cents"], r["lv0_dormant"], r["card_dormant"])
+                for r in rows]
 
     async def store_days(self, brand_id: str, days: list[DayMetrics], now: datetime) -> None:
         await self._conn.executemany(
             "INSERT INTO dashboard_daily (brand_id, day, new_members, new_members_by_source, "
             "new_card_members, lv0_members, card_members, buyers, new_buyers, member_orders, "
-            "member_order_cents, non_member_orders, non_member_order_cents, computed_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
+            "member_order_cents, non_member_orders, non_member_order_cents, computed_at, "
+            "lv0_dormant, card_dormant) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
             "ON CONFLICT (brand_id, day) DO UPDATE SET new_members = EXCLUDED.new_members, "
             "new_members_by_source = EXCLUDED.new_members_by_source, "
             "new_card_members = EXCLUDED.new_card_members, lv0_members = EXCLUDED.lv0_members,"
@@ -161,11 +218,19 @@ class DashboardRepository:
             "member_order_cents = EXCLUDED.member_order_cents, "
             "non_member_orders = EXCLUDED.non_member_orders, "
             "non_member_order_cents = EXCLUDED.non_member_order_cents, "
-            "computed_at = EXCLUDED.computed_at",
+            "computed_at = EXCLUDED.computed_at, lv0_dormant = EXCLUDED.lv0_dormant, "
+            "card_dormant = EXCLUDED.card_dormant",
             [(brand_id, d.day, d.new_members, json.dumps(d.new_members_by_source),
               d.new_card_members, d.lv0_members, d.card_members, d.buyers, d.new_buyers,
               d.member_orders, d.member_order_cents, d.non_member_orders,
-              d.non_member_order_cents, now) for d in days])
+              d.non_member_order_cents, now, d.lv0_dormant, d.card_dormant) for d in days])
+
+    async def record_dormancy_change(self, brand_id: str, member_id: str, account_id: str,
+                                     dormant: bool, reason: str, at: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO member_dormancy_changes (brand_id, member_id, account_id, dormant, "
+            "reason, changed_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            brand_id, member_id, account_id, dormant, reason, at)
 
     async def brand_ids(self) -> list[str]:
         return [r["brand_id"] for r in await self._conn.fetch("SELECT brand_id FROM brands")]

@@ -48,7 +48,9 @@ class DashboardServicer(pb_grpc.DashboardServiceServicer):
                 returning_buyers=m.returning_buyers, member_orders=m.member_orders,
                 member_order_cents=m.member_order_cents,
                 non_member_orders=m.non_member_orders,
-                non_member_order_cents=m.non_member_order_cents) for m in d.days],
+                non_member_order_cents=m.non_member_order_cents, lv0_valid=m.lv0_valid,
+                lv0_dormant=m.lv0_dormant, card_valid=m.card_valid,
+                card_dormant=m.card_dormant) for m in d.days],
             summary=pb.RangeSummary(
                 member_buyers=s.member_buyers, member_repeat_buyers=s.member_repeat_buyers,
                 non_member_buyers=s.non_member_buyers,

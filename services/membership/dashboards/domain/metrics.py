@@ -38,10 +38,21 @@ class DayMetrics:
     member_order_cents: int = 0
     non_member_orders: int = 0
     non_member_order_cents: int = 0
+    # Of lv0_members / card_members, those dormant at the end of the day.
+    lv0_dormant: int = 0
+    card_dormant: int = 0
 
     @property
     def returning_buyers(self) -> int:
         return self.buyers - self.new_buyers
+
+    @property
+    def lv0_valid(self) -> int:
+        return self.lv0_members - self.lv0_dormant
+
+    @property
+    def card_valid(self) -> int:
+        return self.card_members - self.card_dormant
 
 
 @dataclass(frozen=True)
