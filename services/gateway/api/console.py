@@ -3,7 +3,6 @@ one brand (the brand always comes from the token, never from the request)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +18,7 @@ from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from libs.errors import InvalidArgument, NotFound
 from libs.grpc_client import remote_error
 from libs.protoconv import from_timestamp
-from services.gateway.adapters.upstreams import Upstreams
+from services.gateway.adapters.gift_pack_offer import sync_lv0_offer
 from services.gateway.api.http_common import (
     field_str,
     field_str_list,
@@ -262,17 +261,6 @@ def add_rpc_routes(table: RouteTable, upstreams_of: Callable[[web.Request], Any]
           extra=_brand_actor)
 
 
-async def _sync_lv0_offer(upstreams: Upstreams, brand_id: str, write_id: str) -> None:
-    """After a gift pack write, LV0 cards offer the brand's card-opening gift pack as benefits
-    sees it now: the live pack when one is published, none once it is withdrawn or over."""
-    current = await upstreams.benefits.GetCardOpeningGiftPack(
-        benefits_pb.GetCardOpeningGiftPackRequest(brand_id=brand_id))
-    pack_id = current.gift_pack.gift_pack_id if current.HasField("gift_pack") else ""
-    digest = hashlib.sha256(f"{write_id}|{pack_id}".encode()).hexdigest()[:48]
-    await upstreams.membership.SetLv0GiftPackOffer(membership_pb.SetLv0GiftPackOfferRequest(
-        request_id=f"lv0-offer:{brand_id}:{digest}", brand_id=brand_id, gift_pack_id=pack_id))
-
-
 def _gift_pack_body(payload: dict[str, Any], message: Message, *, from_path: bool) -> None:
     inner = payload.get("gift_pack")
     for name in ("brand_id", "gift_pack_id") if from_path else ("brand_id",):
@@ -291,7 +279,7 @@ async def create_gift_pack(request: web.Request) -> web.Response:
     message.request_id = f"{brand_id}:{user}:{request_id(request)}"
     upstreams = request.app[UPSTREAMS]
     reply = await upstreams.benefits_admin.CreateGiftPack(message)
-    await _sync_lv0_offer(upstreams, brand_id, message.request_id)
+    await sync_lv0_offer(upstreams, brand_id, message.request_id)
     return web.json_response(proto_json(reply))
 
 
@@ -304,7 +292,7 @@ async def update_gift_pack(request: web.Request) -> web.Response:
     message.request_id = f"{brand_id}:{user}:{request_id(request)}"
     upstreams = request.app[UPSTREAMS]
     reply = await upstreams.benefits_admin.UpdateGiftPack(message)
-    await _sync_lv0_offer(upstreams, brand_id, message.request_id)
+    await sync_lv0_offer(upstreams, brand_id, message.request_id)
     return web.json_response(proto_json(reply))
 
 
@@ -330,7 +318,7 @@ async def close_gift_pack(request: web.Request) -> web.Response:
     write_id = f"{brand_id}:{user}:{request_id(request)}"
     reply = await upstreams.benefits_admin.UpdateGiftPack(benefits_pb.UpdateGiftPackRequest(
         request_id=write_id, gift_pack=pack))
-    await _sync_lv0_offer(upstreams, brand_id, write_id)
+    await sync_lv0_offer(upstreams, brand_id, write_id)
     return web.json_response(proto_json(reply))
 
 

@@ -16,6 +16,7 @@ from brandclub.benefits.v1 import benefits_service_pb2 as benefits_pb
 from brandclub.engagement.v1 import engagement_service_pb2 as engagement_pb
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from libs.protoconv import from_timestamp
+from services.gateway.adapters.gift_pack_offer import sync_lv0_offer
 from services.gateway.adapters.isv import ShopGrant
 from services.gateway.adapters.upstreams import Upstreams
 from services.gateway.domain.catalogue import MethodSpec, Param, ParamError
@@ -199,9 +200,10 @@ async def coupon_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any
 async def giftpack_create(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
     pack = _message(params["gift_pack"], benefits_pb.GiftPack(), "gift_pack")
     pack.brand_id = ctx.grant.brand_id
+    request_id = _business_request_id(ctx, "giftpack", params["businessId"])
     reply = await ctx.upstreams.benefits_admin.CreateGiftPack(benefits_pb.CreateGiftPackRequest(
-        request_id=_business_request_id(ctx, "giftpack", params["businessId"]),
-        gift_pack=pack))
+        request_id=request_id, gift_pack=pack))
+    await sync_lv0_offer(ctx.upstreams, ctx.grant.brand_id, request_id)
     return {"businessId": params["businessId"], "gift_pack": _dict(reply.gift_pack)}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from tests.services.gateway.conftest import Suite
 from tests.services.gateway.openplatform_helpers import call, error_code, signed
 from tests.services.gateway.test_openplatform_points import ready, result
@@ -77,3 +78,18 @@ async def test_object_parameters_must_match_the_contract(suite: Suite) -> None:
                                              {"template": template, "businessId": "c"}, token))
         assert error_code(body) == "1003", body
         assert "template" in body["error_response"]["en_desc"]
+
+
+async def test_isv_gift_pack_is_offered_on_lv0_cards(suite: Suite) -> None:
+    """A card-opening gift pack an ISV publishes shows on the brand's LV0 cards at once."""
+    app_key, secret, token, account_id = await ready(suite)
+    body = await call(suite.http, signed(app_key, secret, "brandclub.giftpack.create", {
+        "gift_pack": {"title": "Welcome", "points": 100, "enabled": True},
+        "businessId": "gp-offer"}, token))
+    created = result(body, "brandclub.giftpack.create")
+    assert created["success"] is True, created
+    brand_id = created["data"]["gift_pack"]["brand_id"]
+    card = (await suite.membership.GetMemberCard(membership_pb.GetMemberCardRequest(
+        brand_id=brand_id, account_id=account_id))).card
+    assert card.gift_pack_offered
+    assert card.gift_pack_id == created["data"]["gift_pack"]["gift_pack_id"]
