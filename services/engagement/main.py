@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import grpc
 
 from brandclub.engagement.v1 import engagement_service_pb2 as pb
 from brandclub.engagement.v1 import engagement_service_pb2_grpc as pb_grpc
 from libs.eventbus import EventConsumer
-from libs.logging import get_logger
+from libs.jobs import Loop, background_loop
 from libs.outbox import OutboxRelay
 from libs.service import Compose, Composition, Resources, run_service
 from services.engagement.adapters.redis_lottery import LotteryCache
@@ -29,26 +27,12 @@ from services.engagement.usecases import Engagement
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["EngagementService"].full_name
 INVITE_GROUP = "engagement-invites"
-log = get_logger(__name__)
 
 
 def every(seconds: float, step: Callable[[], Awaitable[int]], name: str, *,
-          batch: int = 100) -> Callable[[], Coroutine[Any, Any, None]]:
-    """A background loop that runs `step` until cancelled, surviving outages; a full batch
-    runs the next one at once, anything less waits `seconds`."""
-
-    async def loop() -> None:
-        while True:
-            try:
-                while await step() >= batch:
-                    pass
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # an outage must not kill the loop; it retries
-                log.warning("background_step_error", loop=name, error=repr(exc))
-            await asyncio.sleep(seconds)
-
-    return loop
+          batch: int = 100) -> Loop:
+    """A background loop: a full batch runs the next pass at once, anything less waits."""
+    return background_loop(name, step, interval_seconds=seconds, batch=batch)
 
 
 def make_compose(*, clock: Clock = system_clock, benefits: BenefitsPort | None = None,

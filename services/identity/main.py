@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 import grpc
 
@@ -14,7 +12,7 @@ from brandclub.identity.v1 import identity_service_pb2 as pb
 from brandclub.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from libs.config import ConfigError, Env
 from libs.db import Database
-from libs.logging import get_logger
+from libs.jobs import Loop, background_loop
 from libs.outbox import OutboxRelay
 from libs.service import Composition, Resources, run_service
 from services.identity import usecases
@@ -24,7 +22,6 @@ from services.identity.domain.tokens import TokenCodec
 from services.identity.isv.composition import isv_part
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["IdentityService"].full_name
-log = get_logger(__name__)
 
 # Development secrets, used only when the variables are unset (never in a real deployment).
 _DEV_VAULT_KEY = base64.b64encode(b"brandclub-dev-phone-vault-key-32").decode()
@@ -48,20 +45,14 @@ def phone_secrets(source: Mapping[str, str] | None = None) -> tuple[PhoneVault, 
         raise ConfigError(f"PHONE_VAULT_KEYS / PHONE_MATCH_PEPPER: {exc}") from None
 
 
-def reseal_loop(db: Database, vault: PhoneVault) -> Callable[[], Coroutine[Any, Any, None]]:
+def reseal_loop(db: Database, vault: PhoneVault) -> Loop:
     """After a key rotation, re-encrypt the numbers sealed with older keys, batch by batch."""
-    async def run() -> None:
-        while True:
-            try:
-                while True:
-                    async with db.transaction() as conn:
-                        if await usecases.reseal_phones(conn, vault) == 0:
-                            break
-            except Exception as exc:  # an outage must not kill the loop; it retries
-                log.warning("phone_reseal_error", error=repr(exc))
-            await asyncio.sleep(RESEAL_INTERVAL_SECONDS)
+    async def reseal_batch() -> int:
+        async with db.transaction() as conn:
+            return await usecases.reseal_phones(conn, vault)
 
-    return run
+    return background_loop("phone-reseal", reseal_batch,
+                           interval_seconds=RESEAL_INTERVAL_SECONDS, batch=1)
 
 
 async def compose(resources: Resources) -> Composition:

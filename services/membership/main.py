@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any
-
 import grpc
 
 from brandclub.membership.v1 import membership_service_pb2 as pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as pb_grpc
 from libs.config import Env
 from libs.db import Database
-from libs.logging import get_logger
+from libs.jobs import Loop, background_loop
 from libs.outbox import OutboxRelay
 from libs.service import Composition, Resources, run_service
 from services.membership import usecases
@@ -22,23 +18,17 @@ from services.membership.api.servicer import MembershipServicer
 from services.membership.segments.wiring import compose_reach
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MembershipService"].full_name
-log = get_logger(__name__)
 
 
-def evaluation_loop(db: Database, cache: CardCache,
-                    interval_seconds: float) -> Callable[[], Coroutine[Any, Any, None]]:
+def evaluation_loop(db: Database, cache: CardCache, interval_seconds: float) -> Loop:
     """Periodic evaluation of every brand: tiers down after the retention window, dormancy."""
-    async def run() -> None:
-        while True:
-            await asyncio.sleep(interval_seconds)
-            try:
-                for brand_id in await usecases.brand_ids(db):
-                    result = await usecases.evaluate_brand(db, brand_id)
-                    await cache.forget(brand_id, result.changed_accounts or [])
-            except Exception as exc:  # an outage must not kill the loop; it retries
-                log.warning("member_evaluation_error", error=repr(exc))
+    async def evaluate_all() -> None:
+        for brand_id in await usecases.brand_ids(db):
+            result = await usecases.evaluate_brand(db, brand_id)
+            await cache.forget(brand_id, result.changed_accounts or [])
 
-    return run
+    return background_loop("member-evaluation", evaluate_all, interval_seconds=interval_seconds,
+                           wait_first=True)
 
 
 async def compose(resources: Resources) -> Composition:

@@ -7,18 +7,14 @@ them at once, and a restart simply carries on.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
 from libs.db import Database
-from libs.logging import get_logger
+from libs.jobs import Loop, background_loop
 from services.benefits.adapters.postgres import PointsRepository
 from services.benefits.usecases import mall
 from services.benefits.usecases.ledger import Ledger, now_utc
-
-log = get_logger(__name__)
 
 
 async def expire_once(db: Database, now: datetime | None = None, batch: int = 200) -> int:
@@ -49,19 +45,6 @@ async def recover_once(db: Database, older_than_seconds: float = 30.0) -> int:
     return await mall.recover(db, older_than_seconds=older_than_seconds)
 
 
-def loop(name: str, job: Callable[[], Awaitable[int]], interval_seconds: float
-         ) -> Callable[[], Coroutine[Any, Any, None]]:
-    """A background loop for Composition.background: run the job, sleep, repeat; an error
-    is logged and retried on the next pass."""
-
-    async def run() -> None:
-        while True:
-            try:
-                await job()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("benefits_job_failed", job=name, error=repr(exc))
-            await asyncio.sleep(interval_seconds)
-
-    return run
+def loop(name: str, job: Callable[[], Awaitable[int]], interval_seconds: float) -> Loop:
+    """A background loop for Composition.background: run the job, wait, repeat."""
+    return background_loop(f"benefits-{name}", job, interval_seconds=interval_seconds)

@@ -3,16 +3,14 @@ closed days and computed for today, and the refresh of closed days."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from libs.db import Connection, Database
 from libs.errors import InvalidArgument, NotFound, require
-from libs.logging import get_logger
+from libs.jobs import Loop, background_loop
 from services.membership.dashboards.adapters.postgres import DashboardRepository
 from services.membership.dashboards.domain.metrics import (
     DayMetrics,
@@ -21,8 +19,6 @@ from services.membership.dashboards.domain.metrics import (
     date_range,
     day_start,
 )
-
-log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -98,21 +94,17 @@ async def refresh(conn: Connection, brand_id: str, start: str, end: str, now: da
 
 
 def refresh_loop(db: Database, clock: Callable[[], datetime],
-                 interval_seconds: float) -> Callable[[], Coroutine[Any, Any, None]]:
+                 interval_seconds: float) -> Loop:
     """Recompute the last two closed days of every brand now and then (late facts)."""
-    async def run() -> None:
-        while True:
-            await asyncio.sleep(interval_seconds)
-            try:
-                async with db.connection() as conn:
-                    brands = await DashboardRepository(conn).brand_ids()
-                for brand_id in brands:
-                    async with db.transaction() as conn:
-                        zone = await _zone(conn, brand_id)
-                        today = clock().astimezone(zone).date()
-                        await refresh(conn, brand_id, (today - timedelta(days=2)).isoformat(),
-                                      (today - timedelta(days=1)).isoformat(), clock())
-            except Exception as exc:  # an outage must not kill the loop; it retries
-                log.warning("dashboard_refresh_error", error=repr(exc))
+    async def refresh_recent() -> None:
+        async with db.connection() as conn:
+            brands = await DashboardRepository(conn).brand_ids()
+        for brand_id in brands:
+            async with db.transaction() as conn:
+                zone = await _zone(conn, brand_id)
+                today = clock().astimezone(zone).date()
+                await refresh(conn, brand_id, (today - timedelta(days=2)).isoformat(),
+                              (today - timedelta(days=1)).isoformat(), clock())
 
-    return run
+    return background_loop("dashboard-refresh", refresh_recent,
+                           interval_seconds=interval_seconds, wait_first=True)
