@@ -4,12 +4,19 @@ campaigns. Each runs in the caller's transaction."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from libs.db import Connection, Record
-from libs.errors import FailedPrecondition, InvalidArgument, NotFound, require
+from libs.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unauthenticated,
+    require,
+)
 from libs.paging import decode_page_token, encode_page_token, page_size
 from services.messaging.adapters.crypto import CredentialCipher
 from services.messaging.adapters.postgres import MessagingRepository, message_from_row
@@ -28,7 +35,15 @@ from services.messaging.domain.channels import (
 )
 from services.messaging.domain.governance import Policy, validate_policy
 from services.messaging.domain.inbox import InboxMessage
+from services.messaging.domain.journeys import Journey
 from services.messaging.domain.messages import MessageStatus, OutboundMessage
+from services.messaging.domain.receipts import (
+    RECEIPT_SECRET,
+    ReceiptOutcome,
+    ReceiptResult,
+    parse_receipts,
+    verify_signature,
+)
 from services.messaging.domain.templates import (
     BRAND_VARIABLES,
     MEMBER_VARIABLES,
@@ -172,6 +187,44 @@ async def get_template(conn: Connection, brand_id: str, template_id: str) -> Tem
     return found
 
 
+T = TypeVar("T")
+
+
+async def brand_page(brand_id: str, requested_size: int, token: str,
+                     fetch: Callable[[str, int, tuple[datetime, str] | None],
+                                     Awaitable[list[T]]],
+                     position_of: Callable[[T], tuple[datetime, str]]) -> tuple[list[T], str]:
+    """One page of a brand's items, newest first; the token names the last one shown."""
+    brand_id = require(brand_id, "brand_id")
+    size = page_size(requested_size)
+    position = decode_page_token(token, ("t", "id"))
+    after = None
+    if position:
+        try:
+            after = (datetime.fromisoformat(str(position["t"])), str(position["id"]))
+        except ValueError:
+            raise InvalidArgument("page_token is not one this service issued",
+                                  field="page_token", reason="PAGE_TOKEN_INVALID") from None
+    items = await fetch(brand_id, size + 1, after)
+    page = items[:size]
+    if len(items) <= size:
+        return page, ""
+    last_at, last_id = position_of(page[-1])
+    return page, encode_page_token({"t": last_at.isoformat(), "id": last_id})
+
+
+async def list_templates(conn: Connection, brand_id: str, requested_size: int, token: str,
+                         channel: Channel | None) -> tuple[list[Template], str]:
+    repo = MessagingRepository(conn)
+
+    async def fetch(brand: str, limit: int,
+                    after: tuple[datetime, str] | None) -> list[Template]:
+        return await repo.templates_page(brand, limit, after, channel)
+
+    return await brand_page(brand_id, requested_size, token, fetch,
+                            lambda t: (t.created_at, t.template_id))
+
+
 def unknown_variables(template: Template, supplied: dict[str, str], field: str) -> None:
     for name in supplied:
         if name not in template.custom_variables:
@@ -241,6 +294,50 @@ async def record_receipt(conn: Connection, brand_id: str, channel: Channel,
     return updated
 
 
+async def record_signed_receipts(conn: Connection, cipher: CredentialCipher, brand_id: str,
+                                 channel: Channel, body: bytes, timestamp: str,
+                                 signature: str, now: datetime) -> list[ReceiptResult]:
+    """Check the callback against the channel's receipt secret, then record each receipt:
+    nothing is recorded unless the signature and timestamp hold."""
+    brand_id = require(brand_id, "brand_id")
+    if channel is Channel.INBOX:
+        raise InvalidArgument("the message box has no provider receipts", field="channel",
+                              reason="CHANNEL_NOT_CONFIGURABLE")
+    repo = MessagingRepository(conn)
+    sealed = next((blob for config, blob in await repo.channels(brand_id)
+                   if config.channel is channel), None)
+    secret = cipher.open(brand_id, sealed).get(RECEIPT_SECRET, "") if sealed else ""
+    if not secret:
+        raise Unauthenticated(f"no receipt secret is configured for {channel.value}",
+                              reason="RECEIPT_SECRET_NOT_CONFIGURED")
+    verify_signature(secret, timestamp, body, signature, now)
+    results = []
+    for receipt in parse_receipts(body):
+        # Locked: two callbacks racing for one message record it once.
+        message = await repo.message_by_provider_id(brand_id, channel,
+                                                    receipt.provider_message_id, lock=True)
+        if message is None:
+            results.append(ReceiptResult(receipt.provider_message_id, ReceiptOutcome.REJECTED,
+                                         "MESSAGE_NOT_FOUND"))
+            continue
+        if message.status is not MessageStatus.SENT:
+            final = message.status in (MessageStatus.DELIVERED, MessageStatus.FAILED,
+                                       MessageStatus.READ)
+            results.append(ReceiptResult(
+                receipt.provider_message_id,
+                ReceiptOutcome.DUPLICATE if final else ReceiptOutcome.REJECTED,
+                "" if final else "MESSAGE_NOT_SENT", message.message_id))
+            continue
+        at = min(receipt.provider_time or now, now)
+        if message.sent_at is not None:
+            at = max(at, message.sent_at)
+        await record_receipt(conn, brand_id, channel, receipt.provider_message_id,
+                             receipt.delivered, receipt.error_code, at)
+        results.append(ReceiptResult(receipt.provider_message_id, ReceiptOutcome.ACCEPTED,
+                                     "", message.message_id))
+    return results
+
+
 async def sandbox_page(conn: Connection, brand_id: str, requested_size: int,
                        token: str) -> tuple[list[Record], str]:
     size = page_size(requested_size)
@@ -288,6 +385,30 @@ async def get_campaign(conn: Connection, brand_id: str, campaign_id: str, *,
         raise NotFound(f"campaign {campaign_id} does not exist", reason="CAMPAIGN_NOT_FOUND",
                        metadata={"campaign_id": campaign_id})
     return found
+
+
+async def list_campaigns(conn: Connection, brand_id: str, requested_size: int, token: str,
+                         status: CampaignStatus | None) -> tuple[list[Campaign], str]:
+    repo = MessagingRepository(conn)
+
+    async def fetch(brand: str, limit: int,
+                    after: tuple[datetime, str] | None) -> list[Campaign]:
+        return await repo.campaigns_page(brand, limit, after, status)
+
+    return await brand_page(brand_id, requested_size, token, fetch,
+                            lambda c: (c.created_at, c.campaign_id))
+
+
+async def list_journeys(conn: Connection, brand_id: str, requested_size: int, token: str,
+                        active: bool | None) -> tuple[list[Journey], str]:
+    repo = MessagingRepository(conn)
+
+    async def fetch(brand: str, limit: int,
+                    after: tuple[datetime, str] | None) -> list[Journey]:
+        return await repo.journeys_page(brand, limit, after, active)
+
+    return await brand_page(brand_id, requested_size, token, fetch,
+                            lambda j: (j.created_at, j.journey_id))
 
 
 async def launch_campaign(conn: Connection, brand_id: str, campaign_id: str,

@@ -259,6 +259,30 @@ def _channel_from_path(message: Any, request: web.Request) -> None:
     message.channel = _CHANNELS[raw]
 
 
+def _enum_choices(prefix: str, items: Any) -> dict[str, int]:
+    return {name.removeprefix(prefix).lower(): number for name, number in items if number}
+
+
+def _enum_query(name: str, prefix: str, items: Any) -> Extra:
+    """An optional filter given in the query by its short name (e.g. status=draft)."""
+    choices = _enum_choices(prefix, items)
+
+    def extra(message: Any, request: web.Request) -> None:
+        raw = request.query.get(name, "").strip().lower().removeprefix(prefix.lower())
+        if not raw:
+            return
+        if raw not in choices:
+            raise InvalidArgument(f"{name} must be one of {', '.join(sorted(choices))}",
+                                  field=name, reason="FIELD_ENUM_INVALID")
+        setattr(message, name, choices[raw])
+    return extra
+
+
+def _enum_param(name: str, prefix: str, items: Any) -> tuple[str, Schema, str]:
+    return (name, string(enum=sorted(_enum_choices(prefix, items))),
+            f"only items with this {name}")
+
+
 def _dates_from_query(message: Any, request: web.Request) -> None:
     for name in ("start_date", "end_date"):
         value = request.query.get(name, "").strip()
@@ -345,7 +369,9 @@ def console_routes(table: RouteTable) -> None:
           "values are never returned).", msg, "ListChannels", messaging_pb.ListChannelsRequest,
           "messaging.v1.ListChannelsResponse")
     route("PUT", "/channels/{channel}", "Configure a channel (inbox, sms or wechat): provider, "
-          "settings and write-only credentials, stored encrypted.", msg, "ConfigureChannel",
+          "settings and write-only credentials, stored encrypted (receipt_secret, at least 32 "
+          "characters, signs provider delivery receipts; the answer then names "
+          "receipt_webhook_path).", msg, "ConfigureChannel",
           messaging_pb.ConfigureChannelRequest, "messaging.v1.ConfigureChannelResponse",
           body_schema=obj({"provider": string(enum=[
                                n for n, v in messaging_pb.Provider.items() if v]),
@@ -383,6 +409,11 @@ def console_routes(table: RouteTable) -> None:
           required=("template",),
           body_schema=obj({"template": _contract("messaging.v1.Template (without ids)")},
                           ["template"]))
+    route("GET", "/templates", "The brand's templates, newest first, paged; channel= "
+          "filters.", msg, "ListTemplates", messaging_pb.ListTemplatesRequest,
+          "messaging.v1.ListTemplatesResponse", page=True, extra=_enum_query(
+              "channel", "CHANNEL_", messaging_pb.Channel.items()),
+          query=(_enum_param("channel", "CHANNEL_", messaging_pb.Channel.items()),))
     route("GET", "/templates/{template_id}", "One template.", msg, "GetTemplate",
           messaging_pb.GetTemplateRequest, "messaging.v1.GetTemplateResponse",
           path=("template_id",))
@@ -399,6 +430,12 @@ def console_routes(table: RouteTable) -> None:
           nested="campaign", write=True, required=("campaign",),
           body_schema=obj({"campaign": _contract("messaging.v1.Campaign (without ids)")},
                           ["campaign"]))
+    route("GET", "/campaigns", "The brand's campaigns, newest first, paged; status= "
+          "filters.", msg, "ListCampaigns", messaging_pb.ListCampaignsRequest,
+          "messaging.v1.ListCampaignsResponse", page=True, extra=_enum_query(
+              "status", "CAMPAIGN_STATUS_", messaging_pb.CampaignStatus.items()),
+          query=(_enum_param("status", "CAMPAIGN_STATUS_",
+                             messaging_pb.CampaignStatus.items()),))
     route("GET", "/campaigns/{campaign_id}", "One campaign.", msg, "GetCampaign",
           messaging_pb.GetCampaignRequest, "messaging.v1.GetCampaignResponse",
           path=("campaign_id",))
@@ -424,6 +461,11 @@ def console_routes(table: RouteTable) -> None:
           required=("journey",),
           body_schema=obj({"journey": _contract("messaging.v1.Journey (without ids)")},
                           ["journey"]))
+    route("GET", "/journeys", "The brand's journeys, newest first, paged; state=active or "
+          "inactive filters.", msg, "ListJourneys", messaging_pb.ListJourneysRequest,
+          "messaging.v1.ListJourneysResponse", page=True, extra=_enum_query(
+              "state", "JOURNEY_STATE_", messaging_pb.JourneyState.items()),
+          query=(_enum_param("state", "JOURNEY_STATE_", messaging_pb.JourneyState.items()),))
     route("GET", "/journeys/{journey_id}", "One journey.", msg, "GetJourney",
           messaging_pb.GetJourneyRequest, "messaging.v1.GetJourneyResponse",
           path=("journey_id",))

@@ -87,6 +87,9 @@ class RouteTable:
         # Marketplace facts ingestion (marketplace.py), signed with a shared secret.
         from services.gateway.api import marketplace
         marketplace.routes(self)
+        # Provider delivery receipts (webhooks.py), signed with the channel's receipt secret.
+        from services.gateway.api import webhooks
+        webhooks.routes(self)
 
     def add(self, route: Route) -> None:
         self.routes.append(route)

@@ -243,6 +243,39 @@ class MessagingRepository:
             brand_id, template_id)
         return _template(r) if r else None
 
+    async def _brand_page(self, table: str, key: str, brand_id: str, limit: int,
+                          after: tuple[datetime, str] | None, where: str = "",
+                          *args: Any) -> list[Record]:
+        """Newest first, keyset-paged on (created_at, <key>); `where` uses $5 onwards."""
+        return list(await self.conn.fetch(
+            f"SELECT * FROM {table} WHERE brand_id = $1 "  # table and key are fixed names
+            f"AND ($2::timestamptz IS NULL OR (created_at, {key}) < ($2, $3)) {where} "
+            f"ORDER BY created_at DESC, {key} DESC LIMIT $4",
+            brand_id, after[0] if after else None, after[1] if after else "", limit, *args))
+
+    async def templates_page(self, brand_id: str, limit: int,
+                             after: tuple[datetime, str] | None,
+                             channel: Channel | None) -> list[Template]:
+        rows = await self._brand_page("templates", "template_id", brand_id, limit, after,
+                                      "AND ($5::text IS NULL OR channel = $5)",
+                                      channel.value if channel else None)
+        return [_template(r) for r in rows]
+
+    async def campaigns_page(self, brand_id: str, limit: int,
+                             after: tuple[datetime, str] | None,
+                             status: CampaignStatus | None) -> list[Campaign]:
+        rows = await self._brand_page("campaigns", "campaign_id", brand_id, limit, after,
+                                      "AND ($5::text IS NULL OR status = $5)",
+                                      status.value if status else None)
+        return [_campaign(r) for r in rows]
+
+    async def journeys_page(self, brand_id: str, limit: int,
+                            after: tuple[datetime, str] | None,
+                            active: bool | None) -> list[Journey]:
+        rows = await self._brand_page("journeys", "journey_id", brand_id, limit, after,
+                                      "AND ($5::boolean IS NULL OR active = $5)", active)
+        return [_journey(r) for r in rows]
+
     async def templates(self, ids: Iterable[str]) -> dict[str, Template]:
         rows = await self.conn.fetch("SELECT * FROM templates WHERE template_id = ANY($1)",
                                      list(set(ids)))
@@ -291,10 +324,12 @@ class MessagingRepository:
         return message_from_row(r) if r else None
 
     async def message_by_provider_id(self, brand_id: str, channel: Channel,
-                                     provider_message_id: str) -> OutboundMessage | None:
+                                     provider_message_id: str, *,
+                                     lock: bool = False) -> OutboundMessage | None:
         r = await self.conn.fetchrow(
             "SELECT * FROM outbound_messages WHERE channel = $1 AND provider_message_id = $2 "
-            "AND brand_id = $3", channel.value, provider_message_id, brand_id)
+            f"AND brand_id = $3{' FOR UPDATE' if lock else ''}", channel.value,
+            provider_message_id, brand_id)
         return message_from_row(r) if r else None
 
     async def claim_due(self, now: datetime, limit: int) -> list[OutboundMessage]:

@@ -22,6 +22,7 @@ from services.messaging.domain.channels import Channel, ChannelConfig, ProviderK
 from services.messaging.domain.governance import Policy
 from services.messaging.domain.journeys import Condition, Journey, Step, StepKind, Trigger
 from services.messaging.domain.messages import MessageStatus, OutboundMessage
+from services.messaging.domain.receipts import ReceiptOutcome, receipt_webhook_path
 from services.messaging.domain.templates import Template
 from services.messaging.ports import AudienceSource
 
@@ -42,6 +43,9 @@ CAMPAIGN_STATUSES = {CampaignStatus.DRAFT: pb.CAMPAIGN_STATUS_DRAFT,
                      CampaignStatus.SCHEDULED: pb.CAMPAIGN_STATUS_SCHEDULED,
                      CampaignStatus.RUNNING: pb.CAMPAIGN_STATUS_RUNNING,
                      CampaignStatus.FANNED_OUT: pb.CAMPAIGN_STATUS_FANNED_OUT}
+RECEIPT_OUTCOMES = {ReceiptOutcome.ACCEPTED: pb.RECEIPT_OUTCOME_ACCEPTED,
+                    ReceiptOutcome.DUPLICATE: pb.RECEIPT_OUTCOME_DUPLICATE,
+                    ReceiptOutcome.REJECTED: pb.RECEIPT_OUTCOME_REJECTED}
 TRIGGERS = {pb.JOURNEY_TRIGGER_CART_ADDED: Trigger.CART_ADDED,
             pb.JOURNEY_TRIGGER_ORDER_PAID: Trigger.ORDER_PAID,
             pb.JOURNEY_TRIGGER_CARD_OPENED: Trigger.CARD_OPENED,
@@ -96,7 +100,10 @@ def channel_pb(c: ChannelConfig) -> pb.ChannelConfig:
     return pb.ChannelConfig(brand_id=c.brand_id, channel=_back(CHANNELS, c.channel),
                             provider=_back(PROVIDERS, c.provider), settings=c.settings,
                             credential_names=c.credential_names,
-                            update_time=timestamp(c.updated_at))
+                            update_time=timestamp(c.updated_at),
+                            receipt_webhook_path=(
+                                receipt_webhook_path(c.brand_id, c.channel.value)
+                                if "receipt_secret" in c.credential_names else ""))
 
 
 def policy_pb(p: Policy) -> pb.MessagingPolicy:
@@ -281,6 +288,17 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
             found = await usecases.get_template(conn, request.brand_id, request.template_id)
         return pb.GetTemplateResponse(template=template_pb(found))
 
+    async def ListTemplates(self, request: pb.ListTemplatesRequest,
+                            context: grpc.aio.ServicerContext) -> pb.ListTemplatesResponse:
+        channel = (_enum(CHANNELS, request.channel, "channel")
+                   if request.channel != pb.CHANNEL_UNSPECIFIED else None)
+        async with self._db.connection() as conn:
+            found, token = await usecases.list_templates(conn, request.brand_id,
+                                                         request.page_size, request.page_token,
+                                                         channel)
+        return pb.ListTemplatesResponse(templates=[template_pb(t) for t in found],
+                                        next_page_token=token)
+
     async def SendMessage(self, request: pb.SendMessageRequest,
                           context: grpc.aio.ServicerContext) -> pb.SendMessageResponse:
         schedule = (from_timestamp(request.schedule_time)
@@ -313,6 +331,19 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
 
         return await self._idempotent.run("RecordDeliveryReceipt", request,
                                           pb.RecordDeliveryReceiptResponse, work)
+
+    async def RecordSignedDeliveryReceipts(self, request: pb.RecordSignedDeliveryReceiptsRequest,
+                                           context: grpc.aio.ServicerContext
+                                           ) -> pb.RecordSignedDeliveryReceiptsResponse:
+        channel = _enum(CHANNELS, request.channel, "channel")
+        async with self._db.transaction() as conn:
+            results = await usecases.record_signed_receipts(
+                conn, self._cipher, request.brand_id, channel, request.body, request.timestamp,
+                request.signature, self._clock())
+        return pb.RecordSignedDeliveryReceiptsResponse(results=[
+            pb.ReceiptResult(provider_message_id=r.provider_message_id,
+                             outcome=RECEIPT_OUTCOMES[r.outcome], reason=r.reason,
+                             message_id=r.message_id) for r in results])
 
     async def ListSandboxDeliveries(self, request: pb.ListSandboxDeliveriesRequest,
                                     context: grpc.aio.ServicerContext
@@ -375,6 +406,19 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         async with self._db.connection() as conn:
             found = await usecases.get_campaign(conn, request.brand_id, request.campaign_id)
         return pb.GetCampaignResponse(campaign=campaign_pb(found))
+
+    async def ListCampaigns(self, request: pb.ListCampaignsRequest,
+                            context: grpc.aio.ServicerContext) -> pb.ListCampaignsResponse:
+        status = next((k for k, v in CAMPAIGN_STATUSES.items() if v == request.status), None)
+        if status is None and request.status != pb.CAMPAIGN_STATUS_UNSPECIFIED:
+            raise InvalidArgument("status must be a known campaign status", field="status",
+                                  reason="FIELD_ENUM_INVALID")
+        async with self._db.connection() as conn:
+            found, token = await usecases.list_campaigns(conn, request.brand_id,
+                                                         request.page_size, request.page_token,
+                                                         status)
+        return pb.ListCampaignsResponse(campaigns=[campaign_pb(c) for c in found],
+                                        next_page_token=token)
 
     async def ListCampaignRecipients(self, request: pb.ListCampaignRecipientsRequest,
                                      context: grpc.aio.ServicerContext
@@ -450,6 +494,20 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         async with self._db.connection() as conn:
             journey = await automation.get_journey(conn, request.brand_id, request.journey_id)
         return pb.GetJourneyResponse(journey=journey_pb(journey))
+
+    async def ListJourneys(self, request: pb.ListJourneysRequest,
+                           context: grpc.aio.ServicerContext) -> pb.ListJourneysResponse:
+        states = {pb.JOURNEY_STATE_UNSPECIFIED: None, pb.JOURNEY_STATE_ACTIVE: True,
+                  pb.JOURNEY_STATE_INACTIVE: False}
+        if request.state not in states:
+            raise InvalidArgument("state must be a known journey state", field="state",
+                                  reason="FIELD_ENUM_INVALID")
+        async with self._db.connection() as conn:
+            found, token = await usecases.list_journeys(conn, request.brand_id,
+                                                        request.page_size, request.page_token,
+                                                        states[request.state])
+        return pb.ListJourneysResponse(journeys=[journey_pb(j) for j in found],
+                                       next_page_token=token)
 
     async def GetJourneyReport(self, request: pb.GetJourneyReportRequest,
                                context: grpc.aio.ServicerContext

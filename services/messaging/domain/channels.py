@@ -81,8 +81,12 @@ def validate_channel_config(channel: Channel, provider: ProviderKind, settings: 
         if not credentials.get(name, "").strip():
             raise InvalidArgument(f"credential {name} is required for {provider.value}",
                                   field=f"credentials.{name}", reason="CREDENTIAL_REQUIRED")
+    secret = credentials.get("receipt_secret")
+    if secret is not None and len(secret.strip()) < 32:
+        raise InvalidArgument("receipt_secret must be at least 32 characters",
+                              field="credentials.receipt_secret", reason="SECRET_TOO_SHORT")
     for name in credentials:
-        if name not in _REQUIRED_CREDENTIALS[provider]:
+        if name not in (*_REQUIRED_CREDENTIALS[provider], "receipt_secret"):
             raise InvalidArgument(f"credential {name} is not used by {provider.value}",
                                   field=f"credentials.{name}", reason="UNKNOWN_CREDENTIAL")
     for name in _REQUIRED_SETTINGS[provider]:

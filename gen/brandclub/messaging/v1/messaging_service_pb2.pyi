@@ -145,6 +145,31 @@ CAMPAIGN_STATUS_FANNED_OUT: CampaignStatus.ValueType  # 4
 """Every recipient has a message or a recorded suppression."""
 Global___CampaignStatus: _TypeAlias = CampaignStatus  # noqa: Y015
 
+class _ReceiptOutcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ReceiptOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReceiptOutcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RECEIPT_OUTCOME_UNSPECIFIED: _ReceiptOutcome.ValueType  # 0
+    RECEIPT_OUTCOME_ACCEPTED: _ReceiptOutcome.ValueType  # 1
+    """The message's status changed to delivered or failed."""
+    RECEIPT_OUTCOME_DUPLICATE: _ReceiptOutcome.ValueType  # 2
+    """The message already had a final status; nothing changed."""
+    RECEIPT_OUTCOME_REJECTED: _ReceiptOutcome.ValueType  # 3
+    """Unknown message, or one not sent yet; reason says which."""
+
+class ReceiptOutcome(_ReceiptOutcome, metaclass=_ReceiptOutcomeEnumTypeWrapper): ...
+
+RECEIPT_OUTCOME_UNSPECIFIED: ReceiptOutcome.ValueType  # 0
+RECEIPT_OUTCOME_ACCEPTED: ReceiptOutcome.ValueType  # 1
+"""The message's status changed to delivered or failed."""
+RECEIPT_OUTCOME_DUPLICATE: ReceiptOutcome.ValueType  # 2
+"""The message already had a final status; nothing changed."""
+RECEIPT_OUTCOME_REJECTED: ReceiptOutcome.ValueType  # 3
+"""Unknown message, or one not sent yet; reason says which."""
+Global___ReceiptOutcome: _TypeAlias = ReceiptOutcome  # noqa: Y015
+
 class _JourneyTrigger:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -243,6 +268,25 @@ JOURNEY_CONDITION_ORDER_CENTS_AT_LEAST: JourneyCondition.ValueType  # 3
 JOURNEY_CONDITION_IN_SEGMENT: JourneyCondition.ValueType  # 4
 """The member matches the membership segment `segment_id` at the time of the step."""
 Global___JourneyCondition: _TypeAlias = JourneyCondition  # noqa: Y015
+
+class _JourneyState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _JourneyStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_JourneyState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    JOURNEY_STATE_UNSPECIFIED: _JourneyState.ValueType  # 0
+    JOURNEY_STATE_ACTIVE: _JourneyState.ValueType  # 1
+    JOURNEY_STATE_INACTIVE: _JourneyState.ValueType  # 2
+    """Draft or paused: admits nobody."""
+
+class JourneyState(_JourneyState, metaclass=_JourneyStateEnumTypeWrapper): ...
+
+JOURNEY_STATE_UNSPECIFIED: JourneyState.ValueType  # 0
+JOURNEY_STATE_ACTIVE: JourneyState.ValueType  # 1
+JOURNEY_STATE_INACTIVE: JourneyState.ValueType  # 2
+"""Draft or paused: admits nobody."""
+Global___JourneyState: _TypeAlias = JourneyState  # noqa: Y015
 
 @_typing.final
 class InboxMessage(_message.Message):
@@ -468,9 +512,14 @@ class ChannelConfig(_message.Message):
     SETTINGS_FIELD_NUMBER: _builtins.int
     CREDENTIAL_NAMES_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    RECEIPT_WEBHOOK_PATH_FIELD_NUMBER: _builtins.int
     brand_id: _builtins.str
     channel: Global___Channel.ValueType
     provider: Global___Provider.ValueType
+    receipt_webhook_path: _builtins.str
+    """Set when the channel has a receipt_secret credential: the gateway path providers POST
+    signed delivery receipts to.
+    """
     @_builtins.property
     def settings(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Non-secret settings, e.g. "sign_name" (SMS signature), "endpoint", "app_id"."""
@@ -490,10 +539,11 @@ class ChannelConfig(_message.Message):
         settings: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         credential_names: _abc.Iterable[_builtins.str] | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        receipt_webhook_path: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "channel", b"channel", "credential_names", b"credential_names", "provider", b"provider", "settings", b"settings", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "channel", b"channel", "credential_names", b"credential_names", "provider", b"provider", "receipt_webhook_path", b"receipt_webhook_path", "settings", b"settings", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -557,7 +607,10 @@ class ConfigureChannelRequest(_message.Message):
     def settings(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
     def credentials(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """Aliyun SMS: access_key_id, access_key_secret. WeChat: app_secret (app_id in settings)."""
+        """Aliyun SMS: access_key_id, access_key_secret. WeChat: app_secret (app_id in settings).
+        Any provider may also take receipt_secret (at least 32 characters): the HMAC key that
+        signs delivery receipt callbacks.
+        """
 
     def __init__(
         self,
@@ -1068,6 +1121,58 @@ class GetTemplateResponse(_message.Message):
 Global___GetTemplateResponse: _TypeAlias = GetTemplateResponse  # noqa: Y015
 
 @_typing.final
+class ListTemplatesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    channel: Global___Channel.ValueType
+    """Optional: only templates of this channel."""
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        channel: Global___Channel.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "channel", b"channel", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTemplatesRequest: _TypeAlias = ListTemplatesRequest  # noqa: Y015
+
+@_typing.final
+class ListTemplatesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEMPLATES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def templates(self) -> _containers.RepeatedCompositeFieldContainer[Global___Template]: ...
+    def __init__(
+        self,
+        *,
+        templates: _abc.Iterable[Global___Template] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "templates", b"templates"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTemplatesResponse: _TypeAlias = ListTemplatesResponse  # noqa: Y015
+
+@_typing.final
 class OutboundMessage(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1320,6 +1425,91 @@ class RecordDeliveryReceiptResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RecordDeliveryReceiptResponse: _TypeAlias = RecordDeliveryReceiptResponse  # noqa: Y015
+
+@_typing.final
+class RecordSignedDeliveryReceiptsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    TIMESTAMP_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    channel: Global___Channel.ValueType
+    body: _builtins.bytes
+    """The callback's raw body: {"receipts": [{"provider_message_id", "status" ("delivered" or
+    "failed"), "provider_time" (RFC 3339, optional), "error_code" (optional)}]}.
+    """
+    timestamp: _builtins.str
+    """Unix seconds, as sent in X-Brandclub-Timestamp; refused when more than 5 minutes off."""
+    signature: _builtins.str
+    """Hex HMAC-SHA256 of "<timestamp>." + body with the channel's receipt_secret."""
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        channel: Global___Channel.ValueType = ...,
+        body: _builtins.bytes = ...,
+        timestamp: _builtins.str = ...,
+        signature: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "brand_id", b"brand_id", "channel", b"channel", "signature", b"signature", "timestamp", b"timestamp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordSignedDeliveryReceiptsRequest: _TypeAlias = RecordSignedDeliveryReceiptsRequest  # noqa: Y015
+
+@_typing.final
+class ReceiptResult(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    provider_message_id: _builtins.str
+    outcome: Global___ReceiptOutcome.ValueType
+    reason: _builtins.str
+    message_id: _builtins.str
+    """Our message id (empty when the message is unknown)."""
+    def __init__(
+        self,
+        *,
+        provider_message_id: _builtins.str = ...,
+        outcome: Global___ReceiptOutcome.ValueType = ...,
+        reason: _builtins.str = ...,
+        message_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message_id", b"message_id", "outcome", b"outcome", "provider_message_id", b"provider_message_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReceiptResult: _TypeAlias = ReceiptResult  # noqa: Y015
+
+@_typing.final
+class RecordSignedDeliveryReceiptsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReceiptResult]: ...
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___ReceiptResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordSignedDeliveryReceiptsResponse: _TypeAlias = RecordSignedDeliveryReceiptsResponse  # noqa: Y015
 
 @_typing.final
 class SandboxDelivery(_message.Message):
@@ -1703,6 +1893,58 @@ class GetCampaignResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetCampaignResponse: _TypeAlias = GetCampaignResponse  # noqa: Y015
+
+@_typing.final
+class ListCampaignsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    status: Global___CampaignStatus.ValueType
+    """Optional: only campaigns in this status."""
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        status: Global___CampaignStatus.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCampaignsRequest: _TypeAlias = ListCampaignsRequest  # noqa: Y015
+
+@_typing.final
+class ListCampaignsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGNS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def campaigns(self) -> _containers.RepeatedCompositeFieldContainer[Global___Campaign]: ...
+    def __init__(
+        self,
+        *,
+        campaigns: _abc.Iterable[Global___Campaign] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaigns", b"campaigns", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCampaignsResponse: _TypeAlias = ListCampaignsResponse  # noqa: Y015
 
 @_typing.final
 class CampaignRecipient(_message.Message):
@@ -2193,6 +2435,58 @@ class GetJourneyResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetJourneyResponse: _TypeAlias = GetJourneyResponse  # noqa: Y015
+
+@_typing.final
+class ListJourneysRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    state: Global___JourneyState.ValueType
+    """Optional: only active or only inactive journeys."""
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        state: Global___JourneyState.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListJourneysRequest: _TypeAlias = ListJourneysRequest  # noqa: Y015
+
+@_typing.final
+class ListJourneysResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOURNEYS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def journeys(self) -> _containers.RepeatedCompositeFieldContainer[Global___Journey]: ...
+    def __init__(
+        self,
+        *,
+        journeys: _abc.Iterable[Global___Journey] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["journeys", b"journeys", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListJourneysResponse: _TypeAlias = ListJourneysResponse  # noqa: Y015
 
 @_typing.final
 class GetJourneyReportRequest(_message.Message):

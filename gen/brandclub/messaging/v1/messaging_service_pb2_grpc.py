@@ -90,6 +90,11 @@ class MessagingServiceStub:
                 request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetTemplateRequest.SerializeToString,
                 response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetTemplateResponse.FromString,
                 _registered_method=True)
+        self.ListTemplates = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/ListTemplates',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListTemplatesRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListTemplatesResponse.FromString,
+                _registered_method=True)
         self.SendMessage = channel.unary_unary(
                 '/brandclub.messaging.v1.MessagingService/SendMessage',
                 request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SendMessageRequest.SerializeToString,
@@ -104,6 +109,11 @@ class MessagingServiceStub:
                 '/brandclub.messaging.v1.MessagingService/RecordDeliveryReceipt',
                 request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RecordDeliveryReceiptRequest.SerializeToString,
                 response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RecordDeliveryReceiptResponse.FromString,
+                _registered_method=True)
+        self.RecordSignedDeliveryReceipts = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/RecordSignedDeliveryReceipts',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RecordSignedDeliveryReceiptsRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RecordSignedDeliveryReceiptsResponse.FromString,
                 _registered_method=True)
         self.ListSandboxDeliveries = channel.unary_unary(
                 '/brandclub.messaging.v1.MessagingService/ListSandboxDeliveries',
@@ -130,6 +140,11 @@ class MessagingServiceStub:
                 request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetCampaignRequest.SerializeToString,
                 response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetCampaignResponse.FromString,
                 _registered_method=True)
+        self.ListCampaigns = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/ListCampaigns',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListCampaignsRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListCampaignsResponse.FromString,
+                _registered_method=True)
         self.ListCampaignRecipients = channel.unary_unary(
                 '/brandclub.messaging.v1.MessagingService/ListCampaignRecipients',
                 request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListCampaignRecipientsRequest.SerializeToString,
@@ -154,6 +169,11 @@ class MessagingServiceStub:
                 '/brandclub.messaging.v1.MessagingService/GetJourney',
                 request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetJourneyRequest.SerializeToString,
                 response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetJourneyResponse.FromString,
+                _registered_method=True)
+        self.ListJourneys = channel.unary_unary(
+                '/brandclub.messaging.v1.MessagingService/ListJourneys',
+                request_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListJourneysRequest.SerializeToString,
+                response_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListJourneysResponse.FromString,
                 _registered_method=True)
         self.GetJourneyReport = channel.unary_unary(
                 '/brandclub.messaging.v1.MessagingService/GetJourneyReport',
@@ -242,6 +262,13 @@ class MessagingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTemplates(self, request, context):
+        """Lists a brand's templates, newest first (AIP-158 paging).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SendMessage(self, request, context):
         """Queues one message to one member (service notices, operator messages).
         """
@@ -257,6 +284,14 @@ class MessagingServiceServicer:
 
     def RecordDeliveryReceipt(self, request, context):
         """Records a provider's delivery receipt for a message it accepted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordSignedDeliveryReceipts(self, request, context):
+        """Verifies a provider's signed receipt callback against the channel's receipt_secret
+        (which never leaves messaging) and records each receipt in it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -296,6 +331,13 @@ class MessagingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCampaigns(self, request, context):
+        """Lists a brand's campaigns, newest first (AIP-158 paging).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListCampaignRecipients(self, request, context):
         """Lists a campaign's recipients with the fate of each (message status or suppression).
         """
@@ -326,6 +368,13 @@ class MessagingServiceServicer:
 
     def GetJourney(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJourneys(self, request, context):
+        """Lists a brand's journeys, newest first (AIP-158 paging).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -395,6 +444,11 @@ def add_MessagingServiceServicer_to_server(servicer, server):
                     request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetTemplateRequest.FromString,
                     response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetTemplateResponse.SerializeToString,
             ),
+            'ListTemplates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTemplates,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListTemplatesRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListTemplatesResponse.SerializeToString,
+            ),
             'SendMessage': grpc.unary_unary_rpc_method_handler(
                     servicer.SendMessage,
                     request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.SendMessageRequest.FromString,
@@ -409,6 +463,11 @@ def add_MessagingServiceServicer_to_server(servicer, server):
                     servicer.RecordDeliveryReceipt,
                     request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RecordDeliveryReceiptRequest.FromString,
                     response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RecordDeliveryReceiptResponse.SerializeToString,
+            ),
+            'RecordSignedDeliveryReceipts': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordSignedDeliveryReceipts,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RecordSignedDeliveryReceiptsRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RecordSignedDeliveryReceiptsResponse.SerializeToString,
             ),
             'ListSandboxDeliveries': grpc.unary_unary_rpc_method_handler(
                     servicer.ListSandboxDeliveries,
@@ -435,6 +494,11 @@ def add_MessagingServiceServicer_to_server(servicer, server):
                     request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetCampaignRequest.FromString,
                     response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetCampaignResponse.SerializeToString,
             ),
+            'ListCampaigns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCampaigns,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListCampaignsRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListCampaignsResponse.SerializeToString,
+            ),
             'ListCampaignRecipients': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCampaignRecipients,
                     request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListCampaignRecipientsRequest.FromString,
@@ -459,6 +523,11 @@ def add_MessagingServiceServicer_to_server(servicer, server):
                     servicer.GetJourney,
                     request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetJourneyRequest.FromString,
                     response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetJourneyResponse.SerializeToString,
+            ),
+            'ListJourneys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJourneys,
+                    request_deserializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListJourneysRequest.FromString,
+                    response_serializer=brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListJourneysResponse.SerializeToString,
             ),
             'GetJourneyReport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJourneyReport,
@@ -775,6 +844,33 @@ class MessagingService:
             _registered_method=True)
 
     @staticmethod
+    def ListTemplates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/ListTemplates',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListTemplatesRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListTemplatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def SendMessage(request,
             target,
             options=(),
@@ -845,6 +941,33 @@ class MessagingService:
             '/brandclub.messaging.v1.MessagingService/RecordDeliveryReceipt',
             brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RecordDeliveryReceiptRequest.SerializeToString,
             brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RecordDeliveryReceiptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordSignedDeliveryReceipts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/RecordSignedDeliveryReceipts',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RecordSignedDeliveryReceiptsRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.RecordSignedDeliveryReceiptsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -991,6 +1114,33 @@ class MessagingService:
             _registered_method=True)
 
     @staticmethod
+    def ListCampaigns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/ListCampaigns',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListCampaignsRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListCampaignsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListCampaignRecipients(request,
             target,
             options=(),
@@ -1115,6 +1265,33 @@ class MessagingService:
             '/brandclub.messaging.v1.MessagingService/GetJourney',
             brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetJourneyRequest.SerializeToString,
             brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.GetJourneyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJourneys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.messaging.v1.MessagingService/ListJourneys',
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListJourneysRequest.SerializeToString,
+            brandclub_dot_messaging_dot_v1_dot_messaging__service__pb2.ListJourneysResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -55,11 +55,17 @@ class MessagingServiceStub:
     CreateTemplate: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.CreateTemplateRequest, _messaging_service_pb2.CreateTemplateResponse]
     """Creates a message template with {{variable}} placeholders."""
     GetTemplate: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.GetTemplateRequest, _messaging_service_pb2.GetTemplateResponse]
+    ListTemplates: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.ListTemplatesRequest, _messaging_service_pb2.ListTemplatesResponse]
+    """Lists a brand's templates, newest first (AIP-158 paging)."""
     SendMessage: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.SendMessageRequest, _messaging_service_pb2.SendMessageResponse]
     """Queues one message to one member (service notices, operator messages)."""
     GetMessage: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.GetMessageRequest, _messaging_service_pb2.GetMessageResponse]
     RecordDeliveryReceipt: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.RecordDeliveryReceiptRequest, _messaging_service_pb2.RecordDeliveryReceiptResponse]
     """Records a provider's delivery receipt for a message it accepted."""
+    RecordSignedDeliveryReceipts: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.RecordSignedDeliveryReceiptsRequest, _messaging_service_pb2.RecordSignedDeliveryReceiptsResponse]
+    """Verifies a provider's signed receipt callback against the channel's receipt_secret
+    (which never leaves messaging) and records each receipt in it.
+    """
     ListSandboxDeliveries: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.ListSandboxDeliveriesRequest, _messaging_service_pb2.ListSandboxDeliveriesResponse]
     """Lists what the sandbox provider recorded instead of sending (local runs)."""
     CreateCampaign: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.CreateCampaignRequest, _messaging_service_pb2.CreateCampaignResponse]
@@ -69,6 +75,8 @@ class MessagingServiceStub:
     RetryCampaign: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.RetryCampaignRequest, _messaging_service_pb2.RetryCampaignResponse]
     """Re-queues a campaign's failed messages (never a second message to anyone)."""
     GetCampaign: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.GetCampaignRequest, _messaging_service_pb2.GetCampaignResponse]
+    ListCampaigns: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.ListCampaignsRequest, _messaging_service_pb2.ListCampaignsResponse]
+    """Lists a brand's campaigns, newest first (AIP-158 paging)."""
     ListCampaignRecipients: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.ListCampaignRecipientsRequest, _messaging_service_pb2.ListCampaignRecipientsResponse]
     """Lists a campaign's recipients with the fate of each (message status or suppression)."""
     GetCampaignReport: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.GetCampaignReportRequest, _messaging_service_pb2.GetCampaignReportResponse]
@@ -78,6 +86,8 @@ class MessagingServiceStub:
     SetJourneyActive: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.SetJourneyActiveRequest, _messaging_service_pb2.SetJourneyActiveResponse]
     """Activates or pauses a journey."""
     GetJourney: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.GetJourneyRequest, _messaging_service_pb2.GetJourneyResponse]
+    ListJourneys: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.ListJourneysRequest, _messaging_service_pb2.ListJourneysResponse]
+    """Lists a brand's journeys, newest first (AIP-158 paging)."""
     GetJourneyReport: _grpc.UnaryUnaryMultiCallable[_messaging_service_pb2.GetJourneyReportRequest, _messaging_service_pb2.GetJourneyReportResponse]
     """Entered, per step, converted, exited."""
 
@@ -108,11 +118,17 @@ class MessagingServiceAsyncStub(MessagingServiceStub):
     CreateTemplate: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.CreateTemplateRequest, _messaging_service_pb2.CreateTemplateResponse]  # type: ignore[assignment]
     """Creates a message template with {{variable}} placeholders."""
     GetTemplate: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.GetTemplateRequest, _messaging_service_pb2.GetTemplateResponse]  # type: ignore[assignment]
+    ListTemplates: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.ListTemplatesRequest, _messaging_service_pb2.ListTemplatesResponse]  # type: ignore[assignment]
+    """Lists a brand's templates, newest first (AIP-158 paging)."""
     SendMessage: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.SendMessageRequest, _messaging_service_pb2.SendMessageResponse]  # type: ignore[assignment]
     """Queues one message to one member (service notices, operator messages)."""
     GetMessage: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.GetMessageRequest, _messaging_service_pb2.GetMessageResponse]  # type: ignore[assignment]
     RecordDeliveryReceipt: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.RecordDeliveryReceiptRequest, _messaging_service_pb2.RecordDeliveryReceiptResponse]  # type: ignore[assignment]
     """Records a provider's delivery receipt for a message it accepted."""
+    RecordSignedDeliveryReceipts: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.RecordSignedDeliveryReceiptsRequest, _messaging_service_pb2.RecordSignedDeliveryReceiptsResponse]  # type: ignore[assignment]
+    """Verifies a provider's signed receipt callback against the channel's receipt_secret
+    (which never leaves messaging) and records each receipt in it.
+    """
     ListSandboxDeliveries: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.ListSandboxDeliveriesRequest, _messaging_service_pb2.ListSandboxDeliveriesResponse]  # type: ignore[assignment]
     """Lists what the sandbox provider recorded instead of sending (local runs)."""
     CreateCampaign: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.CreateCampaignRequest, _messaging_service_pb2.CreateCampaignResponse]  # type: ignore[assignment]
@@ -122,6 +138,8 @@ class MessagingServiceAsyncStub(MessagingServiceStub):
     RetryCampaign: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.RetryCampaignRequest, _messaging_service_pb2.RetryCampaignResponse]  # type: ignore[assignment]
     """Re-queues a campaign's failed messages (never a second message to anyone)."""
     GetCampaign: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.GetCampaignRequest, _messaging_service_pb2.GetCampaignResponse]  # type: ignore[assignment]
+    ListCampaigns: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.ListCampaignsRequest, _messaging_service_pb2.ListCampaignsResponse]  # type: ignore[assignment]
+    """Lists a brand's campaigns, newest first (AIP-158 paging)."""
     ListCampaignRecipients: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.ListCampaignRecipientsRequest, _messaging_service_pb2.ListCampaignRecipientsResponse]  # type: ignore[assignment]
     """Lists a campaign's recipients with the fate of each (message status or suppression)."""
     GetCampaignReport: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.GetCampaignReportRequest, _messaging_service_pb2.GetCampaignReportResponse]  # type: ignore[assignment]
@@ -131,6 +149,8 @@ class MessagingServiceAsyncStub(MessagingServiceStub):
     SetJourneyActive: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.SetJourneyActiveRequest, _messaging_service_pb2.SetJourneyActiveResponse]  # type: ignore[assignment]
     """Activates or pauses a journey."""
     GetJourney: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.GetJourneyRequest, _messaging_service_pb2.GetJourneyResponse]  # type: ignore[assignment]
+    ListJourneys: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.ListJourneysRequest, _messaging_service_pb2.ListJourneysResponse]  # type: ignore[assignment]
+    """Lists a brand's journeys, newest first (AIP-158 paging)."""
     GetJourneyReport: _aio.UnaryUnaryMultiCallable[_messaging_service_pb2.GetJourneyReportRequest, _messaging_service_pb2.GetJourneyReportResponse]  # type: ignore[assignment]
     """Entered, per step, converted, exited."""
 
@@ -226,6 +246,14 @@ class MessagingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_messaging_service_pb2.GetTemplateResponse, _abc.Awaitable[_messaging_service_pb2.GetTemplateResponse]]: ...
 
     @_abc_1.abstractmethod
+    def ListTemplates(
+        self,
+        request: _messaging_service_pb2.ListTemplatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.ListTemplatesResponse, _abc.Awaitable[_messaging_service_pb2.ListTemplatesResponse]]:
+        """Lists a brand's templates, newest first (AIP-158 paging)."""
+
+    @_abc_1.abstractmethod
     def SendMessage(
         self,
         request: _messaging_service_pb2.SendMessageRequest,
@@ -247,6 +275,16 @@ class MessagingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_messaging_service_pb2.RecordDeliveryReceiptResponse, _abc.Awaitable[_messaging_service_pb2.RecordDeliveryReceiptResponse]]:
         """Records a provider's delivery receipt for a message it accepted."""
+
+    @_abc_1.abstractmethod
+    def RecordSignedDeliveryReceipts(
+        self,
+        request: _messaging_service_pb2.RecordSignedDeliveryReceiptsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.RecordSignedDeliveryReceiptsResponse, _abc.Awaitable[_messaging_service_pb2.RecordSignedDeliveryReceiptsResponse]]:
+        """Verifies a provider's signed receipt callback against the channel's receipt_secret
+        (which never leaves messaging) and records each receipt in it.
+        """
 
     @_abc_1.abstractmethod
     def ListSandboxDeliveries(
@@ -288,6 +326,14 @@ class MessagingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_messaging_service_pb2.GetCampaignResponse, _abc.Awaitable[_messaging_service_pb2.GetCampaignResponse]]: ...
 
     @_abc_1.abstractmethod
+    def ListCampaigns(
+        self,
+        request: _messaging_service_pb2.ListCampaignsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.ListCampaignsResponse, _abc.Awaitable[_messaging_service_pb2.ListCampaignsResponse]]:
+        """Lists a brand's campaigns, newest first (AIP-158 paging)."""
+
+    @_abc_1.abstractmethod
     def ListCampaignRecipients(
         self,
         request: _messaging_service_pb2.ListCampaignRecipientsRequest,
@@ -325,6 +371,14 @@ class MessagingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _messaging_service_pb2.GetJourneyRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_messaging_service_pb2.GetJourneyResponse, _abc.Awaitable[_messaging_service_pb2.GetJourneyResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListJourneys(
+        self,
+        request: _messaging_service_pb2.ListJourneysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_service_pb2.ListJourneysResponse, _abc.Awaitable[_messaging_service_pb2.ListJourneysResponse]]:
+        """Lists a brand's journeys, newest first (AIP-158 paging)."""
 
     @_abc_1.abstractmethod
     def GetJourneyReport(
