@@ -20,7 +20,14 @@ from services.gateway.adapters.auth import TokenVerifier
 from services.gateway.adapters.isv import IsvDirectory
 from services.gateway.adapters.limits import AuditLog, RateLimiter, ReplayStore
 from services.gateway.adapters.upstreams import Upstreams
-from services.gateway.api import console, openplatform, storefront
+from services.gateway.api import (
+    console,
+    console_reach,
+    marketplace,
+    openplatform,
+    storefront,
+    webhooks,
+)
 from services.gateway.api.http_common import (
     access_log_middleware,
     error_middleware,
@@ -49,6 +56,9 @@ def route_table() -> RouteTable:
     table = RouteTable("Brandclub storefront and merchant console API", "1.0.0")
     storefront.routes(table)
     console.routes(table)
+    console_reach.routes(table)  # segments, dashboards, messaging
+    marketplace.routes(table)  # marketplace facts, signed with a shared secret
+    webhooks.routes(table)  # provider delivery receipts, signed per channel
     return table
 
 

@@ -60,7 +60,7 @@ class Route:
     handler: Handler
     summary: str
     tag: str
-    auth: str  # "shopper" | "merchant" | "marketplace" | "none"
+    auth: str  # "shopper" | "merchant" | "marketplace" | "receipts" | "none"
     response: Schema
     body: Schema | None = None
     query: tuple[tuple[str, Schema, str], ...] = ()
@@ -78,18 +78,6 @@ class RouteTable:
     title: str
     version: str
     routes: list[Route] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        # Reaching members (segments, dashboards, messaging; console_reach.py) registers here.
-        # Imported late: that module imports this one.
-        from services.gateway.api import console_reach
-        console_reach.routes(self)
-        # Marketplace facts ingestion (marketplace.py), signed with a shared secret.
-        from services.gateway.api import marketplace
-        marketplace.routes(self)
-        # Provider delivery receipts (webhooks.py), signed with the channel's receipt secret.
-        from services.gateway.api import webhooks
-        webhooks.routes(self)
 
     def add(self, route: Route) -> None:
         self.routes.append(route)
@@ -147,6 +135,10 @@ class RouteTable:
                                     "name": "X-Marketplace-Signature",
                                     "description": "hex HMAC-SHA256 of '<X-Marketplace-"
                                                    "Timestamp>.' + raw body, shared secret"},
+                    "receipts": {"type": "apiKey", "in": "header",
+                                 "name": "X-Brandclub-Signature",
+                                 "description": "hex HMAC-SHA256 of '<X-Brandclub-Timestamp>.' "
+                                                "+ raw body, the channel's receipt secret"},
                 },
             },
         }

@@ -93,7 +93,7 @@ def routes(table: RouteTable) -> None:
         "Provider delivery receipts for a brand's sms or wechat channel, signed: "
         f"{TIMESTAMP_HEADER} (Unix seconds, within 300 s) and {SIGNATURE_HEADER} = hex "
         "HMAC-SHA256(the channel's receipt_secret, '<timestamp>.' + raw body). Each receipt is "
-        "answered accepted, duplicate or rejected.", "webhooks", "none",
+        "answered accepted, duplicate or rejected.", "webhooks", "receipts",
         obj({"results": array(RESULT_SCHEMA), "accepted": integer(), "duplicate": integer(),
              "rejected": integer()}),
         body=obj({"receipts": array(RECEIPT_SCHEMA)}, ["receipts"]), errors=(400, 401)))
