@@ -259,19 +259,28 @@ async def sign_in(conn: Connection, p: Participant, now: datetime, *,
     day = make_up_day or local_date(now, p.time_zone)
     repo = ParticipationRepository(conn)
     await repo.lock("sign_in", p.activity_id, p.account_id)
-    if await repo.sign_in_on(p.activity_id, p.account_id, day) is not None:
+    # The day and the day before in one round trip (read after the lock is held).
+    yesterday = day - timedelta(days=1)
+    existing = await repo.sign_ins_on(p.activity_id, p.account_id, [day, yesterday])
+    if day in existing:
         raise AlreadyExists(f"already signed in for {day.isoformat()}",
                             reason="ALREADY_SIGNED_IN", metadata={"local_date": day.isoformat()})
-    previous = await repo.sign_in_on(p.activity_id, p.account_id, day - timedelta(days=1))
+    previous = existing.get(yesterday)
     streak = next_streak(previous.streak_days if previous else None)
     grant_ids: list[str] = []
     reward = config.reward_for(streak)
     if reward is not None and not reward.empty:
-        grant_ids.append(await _grant(
-            repo, "signin_" + stable_id(p.activity_id, p.account_id, day.isoformat()),
-            p.brand_id, p.account_id, reward, "SIGN_IN_REWARD"))
-    if not await repo.add_sign_in(p.brand_id, p.activity_id, p.account_id, day, streak,
-                                  make_up_day is not None, cost_points, now, grant_ids):
+        grant_id = "signin_" + stable_id(p.activity_id, p.account_id, day.isoformat())
+        grant_ids.append(grant_id)
+        # The grant and the sign-in it rewards are written by one statement.
+        added = await repo.add_sign_in_with_grant(
+            p.brand_id, p.activity_id, p.account_id, day, streak, make_up_day is not None,
+            cost_points, now, (grant_id, reward.points, reward.coupon_template_id,
+                               "SIGN_IN_REWARD"))
+    else:
+        added = await repo.add_sign_in(p.brand_id, p.activity_id, p.account_id, day, streak,
+                                       make_up_day is not None, cost_points, now, grant_ids)
+    if not added:
         raise AlreadyExists(f"already signed in for {day.isoformat()}",
                             reason="ALREADY_SIGNED_IN", metadata={"local_date": day.isoformat()})
     if make_up_day is not None:
@@ -571,6 +580,31 @@ class Engagement:
         return Participant(activity, account_id, await self.membership.time_zone(
             activity.brand_id), member)
 
+    async def sign_in_participant(self, brand_id: str, activity_id: str, account_id: str,
+                                  now: datetime, request_id: str) -> Participant:
+        """participant() for SignIn, with the Redis "already signed in today" check made
+        while the member card is fetched (refusals keep participant()'s order: not a
+        member before already signed in)."""
+        account_id = require(account_id, "account_id")
+        activity = await self.activity(require(brand_id, "brand_id"),
+                                       require(activity_id, "activity_id"))
+        activity.require_kind(ActivityKind.SIGN_IN)
+        activity.require_live(now)
+        zone = await self.membership.time_zone(activity.brand_id)
+        day = local_date(now, zone)
+        member_result, holder = await asyncio.gather(
+            self.membership.member(activity.brand_id, account_id),
+            self._sign_in_holder(activity, account_id, day), return_exceptions=True)
+        if isinstance(member_result, BaseException):
+            raise member_result
+        check_audience(activity.definition.audience_levels, member_result)
+        p = Participant(activity, account_id, zone, member_result)
+        if isinstance(holder, str) and holder != request_id:
+            raise AlreadyExists(f"already signed in for {day.isoformat()}",
+                                reason="ALREADY_SIGNED_IN",
+                                metadata={"local_date": day.isoformat()})
+        return p
+
     # --- rewards ---
     async def dispatch(self, grant_ids: list[str]) -> list[GrantRow]:
         """Grant owed rewards through benefits now; what fails stays pending for the loop."""
@@ -579,12 +613,16 @@ class Engagement:
         async with self.db.connection() as conn:
             return await ParticipationRepository(conn).grants(grant_ids)
 
-    async def _dispatch_one(self, grant_id: str) -> None:
-        async with self.db.connection() as conn:
-            rows = await ParticipationRepository(conn).grants([grant_id])
-        if not rows or rows[0].state != "pending":
-            return
-        grant = rows[0]
+    async def _dispatch_one(self, grant_id: str, known: GrantRow | None = None) -> None:
+        """`known`: the row as this process just committed it (saves reading it back)."""
+        if known is not None and known.grant_id == grant_id:
+            grant = known
+        else:
+            async with self.db.connection() as conn:
+                rows = await ParticipationRepository(conn).grants([grant_id])
+            if not rows or rows[0].state != "pending":
+                return
+            grant = rows[0]
         entry_id, coupon_id = grant.points_entry_id, ""
         try:
             if grant.points and not entry_id:
@@ -647,21 +685,36 @@ class Engagement:
 
     # --- sign-in ---
     def signin_key(self, p: Participant, day: date) -> str:
-        return f"eng:{p.brand_id}:{{{p.activity_id}}}:signin:{p.account_id}:{day.isoformat()}"
+        return _signin_key(p.brand_id, p.activity_id, p.account_id, day)
 
-    async def signed_in_by_other_request(self, p: Participant, now: datetime,
-                                         request_id: str) -> None:
-        """Redis fronts the unique key: a member already signed in today is refused without
-        touching PostgreSQL (the key is set only after a sign-in committed)."""
-        day = local_date(now, p.time_zone)
+    async def _sign_in_holder(self, activity: Activity, account_id: str,
+                              day: date) -> str | None:
+        """The request_id that signed the member in on `day`, per Redis (None when unknown
+        or Redis is down: PostgreSQL still decides)."""
         try:
-            holder = await self.cache.redis.get(self.signin_key(p, day))
-        except Exception:  # Redis down: PostgreSQL still decides
-            return
-        if holder is not None and _text(holder) != request_id:
-            raise AlreadyExists(f"already signed in for {day.isoformat()}",
-                                reason="ALREADY_SIGNED_IN",
-                                metadata={"local_date": day.isoformat()})
+            holder = await self.cache.redis.get(
+                _signin_key(activity.brand_id, activity.activity_id, account_id, day))
+        except Exception:
+            return None
+        return None if holder is None else _text(holder)
+
+    def after_sign_in(self, p: Participant, day: date, request_id: str,
+                      grants: list[GrantRow]) -> None:
+        """After the reply (the midnight burst's hot path): note the sign-in in Redis and
+        grant its rewards. Both are optional to correctness: PostgreSQL's key refuses a second
+        sign-in without the Redis note, and the dispatch loop grants what this misses."""
+        task = asyncio.create_task(self._after_sign_in(p, day, request_id, grants))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _after_sign_in(self, p: Participant, day: date, request_id: str,
+                             grants: list[GrantRow]) -> None:
+        await self.remember_sign_in(p, day, request_id)
+        for grant in grants:
+            try:
+                await self._dispatch_one(grant.grant_id, grant)
+            except Exception as exc:  # one bad grant must not stop the others
+                log.warning("reward_dispatch_error", grant_id=grant.grant_id, error=repr(exc))
 
     async def remember_sign_in(self, p: Participant, day: date, request_id: str) -> None:
         try:
@@ -814,20 +867,26 @@ class Engagement:
 
     async def _set_state(self, saga: SagaRow, to_state: str, *, spend_entry_id: str = "",
                          failure_reason: str = "") -> SagaRow | None:
+        if saga.stored_state is not None:  # carry the unwritten spend along
+            spend_entry_id = spend_entry_id or saga.spend_entry_id
         async with self.db.connection() as conn:
             moved = await ParticipationRepository(conn).move_saga(
-                saga.saga_id, saga.state, to_state, spend_entry_id=spend_entry_id or None,
-                failure_reason=failure_reason or None)
+                saga.saga_id, saga.stored_state or saga.state, to_state,
+                spend_entry_id=spend_entry_id or None, failure_reason=failure_reason or None)
         if not moved:
             return None
         return replace(saga, state=to_state,
                        spend_entry_id=spend_entry_id or saga.spend_entry_id,
-                       failure_reason=failure_reason or saga.failure_reason)
+                       failure_reason=failure_reason or saga.failure_reason, stored_state=None)
 
     async def _transient(self, saga: SagaRow, exc: DomainError) -> Unavailable:
         async with self.db.connection() as conn:
-            await ParticipationRepository(conn).touch_saga(saga.saga_id,
-                                                           saga.failure_reason)
+            repo = ParticipationRepository(conn)
+            if saga.stored_state is not None:
+                # Leaving the happy path: write the spend down before answering.
+                await repo.move_saga(saga.saga_id, saga.stored_state, saga.state,
+                                     spend_entry_id=saga.spend_entry_id or None)
+            await repo.touch_saga(saga.saga_id, saga.failure_reason)
         log.warning("draw_saga_step_unavailable", saga_id=saga.saga_id, state=saga.state,
                     error=repr(exc))
         return Unavailable("the draw is in progress and will complete; retry with the same "
@@ -847,7 +906,11 @@ class Engagement:
                 raise await self._transient(saga, exc) from None
             return await self._set_state(saga, "failed",
                                          failure_reason=f"{exc.reason}: {exc.message}")
-        return await self._set_state(saga, "spent", spend_entry_id=entry_id)
+        # Not written here: the draw's record (or any way off the happy path) writes "spent"
+        # with its entry in the same statement. A saga left "started" by a crash spends again
+        # on recovery under the same request_id, which benefits answers with this entry.
+        return replace(saga, state="spent", spend_entry_id=entry_id,
+                       stored_state=saga.stored_state or saga.state)
 
     async def _refuse(self, saga: SagaRow, reason: str, message: str) -> SagaRow | None:
         return await self._set_state(
@@ -927,10 +990,24 @@ class Engagement:
         exists only once this transaction commits."""
         refused = ""
         recorded: DrawRow | None = None
+        from_state = saga.stored_state or "spent"
+        entry_id = saga.spend_entry_id if saga.stored_state is not None else ""
+        if not (config.daily_limit or config.total_limit) and not result.won_prize_id:
+            # Nothing won and no limit to check again: the state move and the draw's record
+            # are one statement (atomic on its own).
+            lost = DrawRow(saga.saga_id, saga.brand_id, saga.activity_id, saga.account_id,
+                           saga.local_date, result.picked_prize_id, None, result.random_value,
+                           total_weight, weights_text(weights), saga.cost_points, None, now)
+            async with self.db.connection() as conn:
+                if not await ParticipationRepository(conn).complete_lost_draw(
+                        from_state, entry_id or None, lost):
+                    return None
+            return lost
         async with self.db.transaction() as conn:
             repo = ParticipationRepository(conn)
             # Moving the state first locks the saga's row and proves no other runner did.
-            if not await repo.move_saga(saga.saga_id, "spent", "completed"):
+            if not await repo.move_saga(saga.saga_id, from_state, "completed",
+                                        spend_entry_id=entry_id or None):
                 return None
             if config.daily_limit or config.total_limit:
                 await repo.lock("draw", saga.activity_id, saga.account_id)
@@ -973,7 +1050,7 @@ class Engagement:
         except Exception as exc:
             log.warning("lottery_undo_failed", saga_id=saga.saga_id, error=repr(exc))
         return replace(saga, state="compensating" if saga.spend_entry_id else "compensated",
-                       failure_reason=refused)
+                       failure_reason=refused, stored_state=None)
 
     async def recover_sagas(self, limit: int = 100) -> int:
         """Resume sagas left unfinished (a crash, an outage) after the grace period."""
@@ -1015,6 +1092,10 @@ class Engagement:
         outcome = await accept_invite(conn, joined.brand_id, joined.account_id,
                                       joined.invite_code, occurred)
         log.info("invite_processed", brand_id=joined.brand_id, outcome=outcome or "ACCEPTED")
+
+
+def _signin_key(brand_id: str, activity_id: str, account_id: str, day: date) -> str:
+    return f"eng:{brand_id}:{{{activity_id}}}:signin:{account_id}:{day.isoformat()}"
 
 
 def _text(value: bytes | str) -> str:

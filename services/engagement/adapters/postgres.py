@@ -137,6 +137,9 @@ class SagaRow:
     spend_entry_id: str
     failure_reason: str
     created_at: datetime | None = None
+    # Set when this process moved the saga on without writing it yet: the state PostgreSQL
+    # still holds (the next write moves it from there, carrying spend_entry_id along).
+    stored_state: str | None = None
 
 
 def _saga(row: Record) -> SagaRow:
@@ -184,6 +187,31 @@ class ParticipationRepository:
             "SELECT * FROM sign_ins WHERE activity_id = $1 AND account_id = $2 "
             "AND local_date = $3", activity_id, account_id, day)
         return _sign_in(row) if row else None
+
+    async def sign_ins_on(self, activity_id: str, account_id: str,
+                          days: list[date]) -> dict[date, SignInRow]:
+        """The member's sign-ins on the given days (one round trip for several days)."""
+        rows = await self._conn.fetch(
+            "SELECT * FROM sign_ins WHERE activity_id = $1 AND account_id = $2 "
+            "AND local_date = ANY($3::date[])", activity_id, account_id, days)
+        return {r["local_date"]: _sign_in(r) for r in rows}
+
+    async def add_sign_in_with_grant(self, brand_id: str, activity_id: str, account_id: str,
+                                     day: date, streak: int, make_up: bool, cost: int,
+                                     now: datetime, grant: tuple[str, int, str, str]) -> bool:
+        """add_grant and add_sign_in in one statement: (grant_id, points,
+        coupon_template_id, reason_code) is owed with the sign-in it rewards."""
+        grant_id, points, coupon_template_id, reason_code = grant
+        added = await self._conn.fetchval(
+            "WITH g AS (INSERT INTO reward_grants (grant_id, brand_id, account_id, points, "
+            "coupon_template_id, reason_code) VALUES ($10, $1, $3, $11, $12, $13) "
+            "ON CONFLICT DO NOTHING) "
+            "INSERT INTO sign_ins (brand_id, activity_id, account_id, local_date, streak_days, "
+            "make_up, cost_points, signed_at, grant_ids) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+            "$8, $9) ON CONFLICT DO NOTHING RETURNING true",
+            brand_id, activity_id, account_id, day, streak, make_up, cost, now, [grant_id],
+            grant_id, points, coupon_template_id, reason_code)
+        return bool(added)
 
     async def add_sign_in(self, brand_id: str, activity_id: str, account_id: str, day: date,
                           streak: int, make_up: bool, cost: int, now: datetime,
@@ -349,6 +377,24 @@ class ParticipationRepository:
             "WHERE saga_id = $1 AND state = $2 RETURNING true",
             saga_id, from_state, to_state, spend_entry_id, failure_reason)
         return bool(moved)
+
+    async def complete_lost_draw(self, from_state: str, spend_entry_id: str | None,
+                                 draw: DrawRow) -> bool:
+        """Move the saga to completed and record its draw (won nothing, owes nothing) in one
+        statement; False (nothing written) when the saga was not in from_state."""
+        added = await self._conn.fetchval(
+            "WITH moved AS (UPDATE draw_sagas SET state = 'completed', "
+            "spend_entry_id = COALESCE($14, spend_entry_id), updated_at = now() "
+            "WHERE saga_id = $1 AND state = $15 RETURNING saga_id) "
+            "INSERT INTO lottery_draws (draw_id, brand_id, activity_id, account_id, local_date, "
+            "picked_prize_id, won_prize_id, random_value, total_weight, weights, cost_points, "
+            "grant_id, drawn_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 "
+            "FROM moved ON CONFLICT DO NOTHING RETURNING true",
+            draw.draw_id, draw.brand_id, draw.activity_id, draw.account_id, draw.local_date,
+            draw.picked_prize_id, draw.won_prize_id, draw.random_value, draw.total_weight,
+            draw.weights, draw.cost_points, draw.grant_id, draw.drawn_at, spend_entry_id,
+            from_state)
+        return bool(added)
 
     async def touch_saga(self, saga_id: str, error: str) -> None:
         await self._conn.execute(

@@ -269,20 +269,31 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
     async def SignIn(self, request: pb.SignInRequest,
                      context: grpc.aio.ServicerContext) -> pb.SignInResponse:
         now = self._now()
-        participant = await self._engagement.participant(
-            request.brand_id, request.activity_id, request.account_id, ActivityKind.SIGN_IN,
-            now)
-        await self._engagement.signed_in_by_other_request(participant, now, request.request_id)
+        participant = await self._engagement.sign_in_participant(
+            request.brand_id, request.activity_id, request.account_id, now, request.request_id)
+
+        fresh: list[GrantRow] = []
 
         async def work(conn: Connection) -> pb.SignInResponse:
             view = await usecases.sign_in(conn, participant, now)
+            if view.reward is not None:  # the grants as just written: pending, untried
+                fresh[:] = [GrantRow(g, participant.brand_id, participant.account_id,
+                                     view.reward.points, view.reward.coupon_template_id,
+                                     "SIGN_IN_REWARD", "pending", 0, "", "")
+                            for g in view.grant_ids]
             return pb.SignInResponse(record=await self._record_pb(view))
 
         response = await self._idempotent.run("SignIn", request, pb.SignInResponse, work)
-        await self._engagement.remember_sign_in(
-            participant, date.fromisoformat(response.record.local_date), request.request_id)
-        # The midnight burst's hot path: rewards follow in the background (state PENDING).
-        self._engagement.dispatch_later([r.grant_id for r in response.record.rewards])
+        granted = [r.grant_id for r in response.record.rewards]
+        if not fresh or [g.grant_id for g in fresh] != granted:
+            # A replayed answer: the grants' rows are read back (they may be done already).
+            fresh = []
+            self._engagement.dispatch_later(granted)
+        # The midnight burst's hot path: the Redis note and the rewards follow in the
+        # background (rewards answered PENDING).
+        self._engagement.after_sign_in(
+            participant, date.fromisoformat(response.record.local_date), request.request_id,
+            fresh)
         return response
 
     async def MakeUpSignIn(self, request: pb.MakeUpSignInRequest,
