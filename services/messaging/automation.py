@@ -9,7 +9,6 @@ request ids derived from (run, step), so a crash and a re-run never apply anythi
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,6 +18,7 @@ from zoneinfo import ZoneInfo
 from brandclub.events.v1 import envelope_pb2, membership_events_pb2
 from libs.db import Connection, Database, Record
 from libs.errors import DomainError, InvalidArgument, NotFound, require
+from libs.jobs import background_loop
 from libs.logging import get_logger
 from libs.protoconv import from_timestamp
 from services.messaging.adapters.postgres import MessagingRepository
@@ -234,12 +234,8 @@ class JourneyScheduler:
         self._idle_seconds = idle_seconds
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception as exc:
-                log.warning("journey_scheduler_error", error=repr(exc))
-            await asyncio.sleep(self._idle_seconds)
+        await background_loop("journey_scheduler", self.run_once,
+                              interval_seconds=self._idle_seconds)()
 
     async def run_once(self) -> int:
         """Run every scheduled journey not yet run today; returns the members entered."""
@@ -332,14 +328,8 @@ class JourneyRunner:
         self._idle_seconds = idle_seconds
 
     async def run(self) -> None:
-        while True:
-            try:
-                handled = await self.run_once()
-            except Exception as exc:
-                log.warning("journey_runner_error", error=repr(exc))
-                handled = 0
-            if not handled:
-                await asyncio.sleep(self._idle_seconds)
+        await background_loop("journey_runner", self.run_once,
+                              interval_seconds=self._idle_seconds, batch=1)()
 
     async def run_once(self) -> int:
         now = self._clock()

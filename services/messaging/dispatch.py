@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from libs.db import Connection, Database
+from libs.jobs import background_loop
 from libs.logging import get_logger
 from services.messaging.adapters.crypto import CredentialCipher
 from services.messaging.adapters.postgres import MessagingRepository, message_from_row
@@ -72,14 +73,8 @@ class Dispatcher:
         self._idle_seconds = idle_seconds
 
     async def run(self) -> None:
-        while True:
-            try:
-                handled = await self.run_once()
-            except Exception as exc:  # an outage must not kill the loop; it retries
-                log.warning("dispatcher_error", error=repr(exc))
-                handled = 0
-            if not handled:
-                await asyncio.sleep(self._idle_seconds)
+        await background_loop("dispatcher", self.run_once,
+                              interval_seconds=self._idle_seconds, batch=1)()
 
     async def run_once(self) -> int:
         """Decide (and send) one batch of due messages; returns how many were handled."""
@@ -280,14 +275,8 @@ class CampaignFanout:
         self._idle_seconds = idle_seconds
 
     async def run(self) -> None:
-        while True:
-            try:
-                handled = await self.run_once()
-            except Exception as exc:
-                log.warning("campaign_fanout_error", error=repr(exc))
-                handled = 0
-            if not handled:
-                await asyncio.sleep(self._idle_seconds)
+        await background_loop("campaign_fanout", self.run_once,
+                              interval_seconds=self._idle_seconds, batch=1)()
 
     async def run_once(self) -> int:
         """Take one page of one due campaign; returns the members taken in (0: idle)."""
