@@ -75,6 +75,7 @@ from services.engagement.domain.participation import (
     next_streak,
     quiz_points,
     restreak,
+    revealed,
     stable_id,
     weights_of,
     weights_text,
@@ -387,7 +388,8 @@ async def submit_quiz(conn: Connection, p: Participant,
                                                  correct_answers=correct,
                                                  total_questions=len(grades)))
     return QuizResult(attempt, correct, len(grades),
-                      [(g.question_id, g.correct, g.correct_option_ids) for g in grades],
+                      [(g.question_id, g.correct, g.correct_option_ids)
+                       for g in revealed(config, attempt, grades)],
                       points, grant_id)
 
 

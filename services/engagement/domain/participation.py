@@ -210,6 +210,15 @@ def grade_quiz(config: QuizConfig,
                           sorted(q.correct_option_ids)) for q in config.questions]
 
 
+def revealed(config: QuizConfig, attempt: int,
+             grades: Sequence[QuestionGrade]) -> list[QuestionGrade]:
+    """The grades a member may see after this attempt: the correct options only once no
+    attempt remains (otherwise the next attempt could copy them); right/wrong always."""
+    if attempt >= config.max_attempts:
+        return list(grades)
+    return [QuestionGrade(g.question_id, g.correct, []) for g in grades]
+
+
 def quiz_points(config: QuizConfig, correct: int, best_before: int) -> int:
     """Points for improving on the member's best score (so retries cannot farm points)."""
     return max(0, correct - best_before) * config.points_per_correct

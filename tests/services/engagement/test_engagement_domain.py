@@ -9,14 +9,23 @@ from datetime import UTC, date, datetime
 import pytest
 
 from libs.errors import InvalidArgument
-from services.engagement.domain.activities import Reward, SignInConfig, StreakReward
+from services.engagement.domain.activities import (
+    QuizConfig,
+    QuizOption,
+    QuizQuestion,
+    Reward,
+    SignInConfig,
+    StreakReward,
+)
 from services.engagement.domain.participation import (
     commitment,
     decide_invite,
+    grade_quiz,
     koi_winners,
     local_date,
     pick,
     restreak,
+    revealed,
     verify_koi,
 )
 
@@ -72,3 +81,18 @@ def test_invites_refuse_self_and_repeat_and_cap_the_inviter() -> None:
     capped = decide_invite("a", "b", False, 3, 3)
     assert (capped.reward_inviter, capped.reward_invitee) == (False, True)
     assert decide_invite("a", "b", False, 99, 0).reward_inviter  # 0 = no cap
+
+
+@pytest.mark.parametrize(("max_attempts", "attempt", "shown"), [
+    (1, 1, True), (2, 1, False), (2, 2, True), (3, 1, False), (3, 2, False), (3, 3, True),
+])
+def test_quiz_answers_revealed_only_when_no_attempt_remains(max_attempts: int, attempt: int,
+                                                             shown: bool) -> None:
+    """Correct options are shown after the last allowed attempt and never before it; whether
+    each answer was right is always shown."""
+    question = QuizQuestion("q1", "1+1?", (QuizOption("a", "2"), QuizOption("b", "3")),
+                            frozenset({"a"}))
+    config = QuizConfig((question,), points_per_correct=1, max_attempts=max_attempts)
+    grades = revealed(config, attempt, grade_quiz(config, [("q1", ["b"])]))
+    assert [g.correct for g in grades] == [False]
+    assert [g.correct_option_ids for g in grades] == ([["a"]] if shown else [[]])

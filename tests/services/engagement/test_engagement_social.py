@@ -68,7 +68,8 @@ async def submit(env: Env, activity_id: str, account: str,
 
 
 async def test_quiz_hides_answers_grades_and_limits_attempts(env: Env) -> None:
-    """Answers are never shown before submission; points reward improvement; attempts cap."""
+    """Answers are never shown while an attempt remains (the last attempt reveals them);
+    points reward improvement; attempts cap."""
     await env.members("acc_q")
     activity = await env.activity(QUIZ)
     quiz = await env.engagement.GetQuiz(pb.GetQuizRequest(brand_id=env.brand_id,
@@ -82,9 +83,11 @@ async def test_quiz_hides_answers_grades_and_limits_attempts(env: Env) -> None:
     assert all(not q.correct_option_ids for q in listed.activities[0].spec.quiz.questions)
     first = await submit(env, activity.activity_id, "acc_q", {"q1": ["a"], "q2": ["x"]})
     assert (first.correct_answers, first.total_questions, first.points_awarded) == (1, 2, 10)
-    assert [list(r.correct_option_ids) for r in first.results] == [["a"], ["x", "y"]]
+    assert [r.correct for r in first.results] == [True, False]
+    assert [list(r.correct_option_ids) for r in first.results] == [[], []]
     second = await submit(env, activity.activity_id, "acc_q", {"q1": ["a"], "q2": ["y", "x"]})
     assert (second.correct_answers, second.points_awarded, second.attempt) == (2, 10, 2)
+    assert [list(r.correct_option_ids) for r in second.results] == [["a"], ["x", "y"]]
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await submit(env, activity.activity_id, "acc_q", {"q1": ["a"]})
     assert remote_error(caught.value).reason == "QUIZ_ATTEMPTS_USED"
