@@ -95,11 +95,15 @@ def remote_error(error: grpc.aio.AioRpcError) -> RemoteError:
     except ValueError:
         code = Code.INTERNAL
     reason, domain, metadata = code.name, "", {}
-    status = rpc_status.from_call(error)
-    if status is not None:
-        for detail in status.details:
+    try:
+        status = rpc_status.from_call(error)
+        for detail in status.details if status is not None else ():
             info = error_details_pb2.ErrorInfo()
             if detail.Unpack(info):
                 reason, domain, metadata = info.reason, info.domain, dict(info.metadata)
-    return RemoteError(code, error.details() or code.name, reason=reason, domain=domain,
-                       metadata=metadata)
+    except Exception:
+        # Details that do not parse or disagree with the code (a peer's trailer cut or mangled
+        # on the way) must not turn an error into a crash: the call's code and message remain.
+        reason, domain, metadata = code.name, "", {}
+    message = error.details() or code.name
+    return RemoteError(code, message[:1000], reason=reason, domain=domain, metadata=metadata)

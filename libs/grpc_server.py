@@ -25,6 +25,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
 from libs.errors import DomainError
 from libs.logging import get_logger
+from libs.safetext import admit, checked_deserializer
 
 Probe = Callable[[], Awaitable[None]]
 log = get_logger("rpc")
@@ -33,13 +34,36 @@ log = get_logger("rpc")
 DEFAULT_DEADLINE_SECONDS = 30.0
 
 
+# Trailers must fit the client's metadata limit (8 KiB by default): grpc-message is the message
+# percent-encoded (up to 9 bytes per non-ASCII character) and grpc-status-details-bin the
+# Status again in base64, so an error echoing a 5,000-character id would be dropped or fail.
+MAX_ERROR_MESSAGE_BYTES = 400
+MAX_ERROR_METADATA = 16
+MAX_ERROR_METADATA_KEY_BYTES = 40
+MAX_ERROR_METADATA_VALUE_BYTES = 128
+
+
+def bounded_text(text: str, limit: int) -> str:
+    """The text cut to at most `limit` UTF-8 bytes on a character boundary, marked with …."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    return data[:max(limit - 3, 0)].decode("utf-8", "ignore") + "…"
+
+
 def domain_status(error: DomainError, service: str) -> grpc.Status:
+    metadata = {
+        bounded_text(key, MAX_ERROR_METADATA_KEY_BYTES):
+            bounded_text(value, MAX_ERROR_METADATA_VALUE_BYTES)
+        for key, value in list(error.metadata.items())[:MAX_ERROR_METADATA]}
     info = error_details_pb2.ErrorInfo(
-        reason=error.reason, domain=error.domain or f"{service}.brandclub", metadata=error.metadata
-    )
+        reason=bounded_text(error.reason, 64),
+        domain=bounded_text(error.domain or f"{service}.brandclub", 64), metadata=metadata)
     detail = any_pb2.Any()
     detail.Pack(info)
-    status = status_pb2.Status(code=int(error.code), message=error.message, details=[detail])
+    status = status_pb2.Status(code=int(error.code),
+                               message=bounded_text(error.message, MAX_ERROR_MESSAGE_BYTES),
+                               details=[detail])
     return rpc_status.to_status(status)
 
 
@@ -64,6 +88,7 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
+                request = admit(request)  # unstorable text or unparsable bytes: refused
                 remaining = context.time_remaining()
                 budget = DEFAULT_DEADLINE_SECONDS if remaining is None else remaining
                 if budget <= 0:
@@ -105,7 +130,7 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         return grpc.unary_unary_rpc_method_handler(
             wrapped,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=checked_deserializer(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 
