@@ -128,8 +128,7 @@ class Ledger:
                                    available_delta=amount, pending_delta=0, reason_code=reason,
                                    source=source, request_id=request_id, now=now,
                                    entry_id=entry_id)
-        await self._recover_shortfall(change.balance, request_id, now)
-        return change
+        return await self._recover_shortfall(change, request_id, now)
 
     async def spend(self, brand_id: str, account_id: str, amount: int, *, reason_code: str,
                     source: Source, request_id: str, now: datetime | None = None) -> Change:
@@ -173,20 +172,23 @@ class Ledger:
                                  request_id=request_id, now=now, shortfall=shortfall,
                                  reverses=reverses, entry_id=entry_id)
 
-    async def _recover_shortfall(self, balance: PointsBalance, request_id: str,
-                                 now: datetime) -> PointsBalance:
-        """Pay off a recorded shortfall from points that just became available."""
+    async def _recover_shortfall(self, change: Change, request_id: str,
+                                 now: datetime) -> Change:
+        """Pay off a recorded shortfall from points that just became available. Returns the
+        change with the balance after the payoff: the caller answers with the true balance,
+        never the one between the two entries."""
+        balance = change.balance
         pay = min(balance.shortfall, balance.available)
         if pay <= 0:
-            return balance
+            return change
         entry_id = new_id("pte")
         await self._take(balance, entry_id, pay)
-        change = await self._write(balance, kind=EntryKind.SHORTFALL_RECOVERY, amount=-pay,
-                                   available_delta=-pay, pending_delta=0,
-                                   reason_code="SHORTFALL_RECOVERED", source=Source.SYSTEM,
-                                   request_id=request_id, now=now, shortfall=-pay,
-                                   entry_id=entry_id)
-        return change.balance
+        recovery = await self._write(balance, kind=EntryKind.SHORTFALL_RECOVERY, amount=-pay,
+                                     available_delta=-pay, pending_delta=0,
+                                     reason_code="SHORTFALL_RECOVERED", source=Source.SYSTEM,
+                                     request_id=request_id, now=now, shortfall=-pay,
+                                     entry_id=entry_id)
+        return Change(change.entry, recovery.balance)
 
     async def cancel_pending(self, brand_id: str, pending_entry_id: str, amount: int, *,
                              reason_code: str, source: Source, request_id: str, now: datetime,
@@ -228,8 +230,7 @@ class Ledger:
                                    reason_code="PENDING_RELEASED", source=Source.SYSTEM,
                                    request_id=f"release:{pending_entry_id}", now=now,
                                    entry_id=entry_id)
-        await self._recover_shortfall(change.balance, change.entry.request_id, now)
-        return change
+        return await self._recover_shortfall(change, change.entry.request_id, now)
 
     async def expire_due(self, brand_id: str, account_id: str, now: datetime) -> PointsBalance:
         """Lock the account and expire its lots that are due: one EXPIRE entry for all of
@@ -320,8 +321,7 @@ class Ledger:
                                    reason_code=reason, source=spend.source,
                                    request_id=request_id, now=now, reverses=spend.entry_id,
                                    entry_id=entry_id)
-        await self._recover_shortfall(change.balance, request_id, now)
-        return change
+        return await self._recover_shortfall(change, request_id, now)
 
 
 @dataclass(frozen=True)
