@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import grpc
@@ -12,6 +12,7 @@ from grpc_status import rpc_status
 from opentelemetry import propagate
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
+from libs.contract import idempotent_methods
 from libs.errors import Code, RemoteError
 from libs.tracing import spans_exported
 
@@ -44,9 +45,21 @@ class CallDefaultsInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ig
         return await continuation(details, request)
 
 
-def _service_config(service: str, idempotent_methods: Iterable[str]) -> str:
-    """Retry UNAVAILABLE only on methods that are safe to repeat (reads, request_id writes)."""
-    names = [{"service": service, "method": method} for method in idempotent_methods]
+def _retry_safe(service: str) -> tuple[str, ...]:
+    """The contract's retry-safe methods of one of our services; none for anything else."""
+    if not service.startswith("brandclub."):
+        return ()
+    return idempotent_methods(service)
+
+
+def _service_config(services: Iterable[str]) -> str:
+    """Retry UNAVAILABLE only on methods the contract declares safe to repeat.
+
+    Those are the rpcs whose `idempotency_level` is NO_SIDE_EFFECTS or IDEMPOTENT (reads, and
+    writes keyed by a request_id); see libs/contract.py.
+    """
+    names = [{"service": service, "method": method}
+             for service in services for method in _retry_safe(service)]
     config: dict[str, Any] = {"methodConfig": []}
     if names:
         config["methodConfig"].append({
@@ -65,14 +78,15 @@ def _service_config(service: str, idempotent_methods: Iterable[str]) -> str:
 def open_channel(
     address: str,
     *,
-    service: str,
-    idempotent_methods: Iterable[str] = (),
+    service: str | Sequence[str],
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> grpc.aio.Channel:
+    """A channel to the service(s) `service` names (full names), retrying what is retry-safe."""
+    services = (service,) if isinstance(service, str) else tuple(service)
     return grpc.aio.insecure_channel(
         address,
         options=[
-            ("grpc.service_config", _service_config(service, idempotent_methods)),
+            ("grpc.service_config", _service_config(services)),
             ("grpc.enable_retries", 1),
             ("grpc.keepalive_time_ms", 30_000),
         ],

@@ -24,6 +24,7 @@ from services.messaging.adapters.clients import (
     BENEFITS_SERVICE,
     IDENTITY_SERVICE,
     MEMBERSHIP_SERVICE,
+    SEGMENT_SERVICE,
     BenefitsClient,
     IdentityRecipients,
     MembershipClient,
@@ -68,8 +69,7 @@ def make_compose(options: MessagingOptions) -> Callable[[Resources], Any]:
     async def compose(resources: Resources) -> Composition:
         settings = resources.settings
         membership_channel = open_channel(
-            settings.address_of("membership"), service=MEMBERSHIP_SERVICE,
-            idempotent_methods=["GetBrand"])
+            settings.address_of("membership"), service=(MEMBERSHIP_SERVICE, SEGMENT_SERVICE))
         resources.channels["membership"] = membership_channel
         membership = MembershipClient(membership_channel)
         brands: BrandDirectory = membership
@@ -77,16 +77,13 @@ def make_compose(options: MessagingOptions) -> Callable[[Resources], Any]:
         recipients = options.recipients
         if recipients is None:
             identity_channel = open_channel(settings.address_of("identity"),
-                                            service=IDENTITY_SERVICE,
-                                            idempotent_methods=["ListLinkedIdentities"])
+                                            service=IDENTITY_SERVICE)
             resources.channels["identity"] = identity_channel
             recipients = IdentityRecipients(identity_channel)
         benefits = options.benefits
         if benefits is None:
             benefits_channel = open_channel(settings.address_of("benefits"),
-                                            service=BENEFITS_SERVICE,
-                                            idempotent_methods=["IssueCoupon", "GrantPoints",
-                                                                "ListPointsExpiringSoon"])
+                                            service=BENEFITS_SERVICE)
             resources.channels["benefits"] = benefits_channel
             benefits = BenefitsClient(benefits_channel)
         cipher = CredentialCipher.from_env()

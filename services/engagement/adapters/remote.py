@@ -22,18 +22,14 @@ T = TypeVar("T")
 
 BENEFITS_SERVICE = benefits_pb.DESCRIPTOR.services_by_name["BenefitsService"].full_name
 MEMBERSHIP_SERVICE = membership_pb.DESCRIPTOR.services_by_name["MembershipService"].full_name
-# Every benefits mutation carries its idempotency key, so all of them may be retried.
-BENEFITS_IDEMPOTENT = ("GetPointsBalance", "GrantPoints", "SpendPoints", "ReversePointsEntry",
-                       "IssueCoupon")
 
 
 def open_benefits_channel(address: str) -> grpc.aio.Channel:
-    return open_channel(address, service=BENEFITS_SERVICE, idempotent_methods=BENEFITS_IDEMPOTENT)
+    return open_channel(address, service=BENEFITS_SERVICE)
 
 
 def open_membership_channel(address: str) -> grpc.aio.Channel:
-    return open_channel(address, service=MEMBERSHIP_SERVICE,
-                        idempotent_methods=("GetBrand", "GetMemberCard"), timeout=3.0)
+    return open_channel(address, service=MEMBERSHIP_SERVICE, timeout=3.0)
 
 
 async def _call(call: Callable[[], Awaitable[T]]) -> T:

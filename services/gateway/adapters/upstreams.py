@@ -27,36 +27,6 @@ MESSAGING = "brandclub.messaging.v1.MessagingService"
 SEGMENTS = "brandclub.membership.v1.SegmentService"
 DASHBOARDS = "brandclub.membership.v1.DashboardService"
 
-# Reads, and writes that carry a request_id, are safe to retry.
-_IDEMPOTENT = {
-    IDENTITY: ("GetAccount", "VerifyToken", "EnsureAccount"),
-    ISV: ("GetApp", "GetAppSigningKey", "VerifyAccessToken", "ListAuthorizations",
-          "RevokeAuthorization", "SetAppStatus", "CreateApp"),
-    MEMBERSHIP: ("GetBrand", "GetShop", "GetMemberCard", "FollowShop", "UnfollowShop",
-                 "ListMembers", "OpenCard", "CancelMembership", "ClearLv0Notice"),
-    BENEFITS: ("GetPointsBalance", "GrantPoints", "SpendPoints", "IssueCoupon",
-               "ListPointsEntries", "ListExpiringPoints", "ListMemberCoupons",
-               "ListClaimableCoupons", "ClaimCoupon", "ListMallItems", "RedeemMallItem",
-               "ListRedemptions"),
-    BENEFITS_ADMIN: ("CreateCouponTemplate", "CloseCouponTemplate", "ListCouponTemplates",
-                     "GetCouponTemplate", "CreateGiftPack", "ListGiftPacks"),
-    ENGAGEMENT: ("ListActivities", "GetActivity", "CreateActivity", "UpdateActivity",
-                 "CloseActivity", "SignIn", "GetSignInStatus", "DrawLottery", "CastVote",
-                 "GetVoteResults", "GetQuiz", "SubmitQuiz", "GetInviteCode", "ListInvites"),
-    MESSAGING: ("ListInboxMessages", "GetInboxUnreadCount", "MarkInboxMessagesRead",
-                "ConfigureChannel", "ListChannels", "SetMessagingPolicy",
-                "GetMessagingPolicy", "SetConsent", "ListConsents", "CreateTemplate",
-                "GetTemplate", "GetMessage", "ListSandboxDeliveries", "CreateCampaign",
-                "LaunchCampaign", "RetryCampaign", "GetCampaign", "ListCampaignRecipients",
-                "GetCampaignReport", "CreateJourney", "SetJourneyActive", "GetJourney",
-                "GetJourneyReport", "ListTemplates", "ListCampaigns", "ListJourneys",
-                "RecordSignedDeliveryReceipts"),
-    SEGMENTS: ("PreviewSegment", "CreateSegment", "GetSegment", "ListSegments",
-               "CountSegment", "CreateSegmentSnapshot", "GetSegmentSnapshot",
-               "ListSnapshotMembers"),
-    DASHBOARDS: ("GetMemberOverview", "GetDailyDashboard", "RefreshDashboard"),
-}
-
 
 @dataclass
 class Upstreams:
@@ -74,26 +44,17 @@ class Upstreams:
 
     @classmethod
     def open(cls, settings: Settings) -> Upstreams:
-        identity = open_channel(settings.address_of("identity"), service=IDENTITY,
-                                idempotent_methods=_IDEMPOTENT[IDENTITY])
-        # The ISV service lives in the identity process, on its own channel so that its retry
-        # policy names its own methods.
-        isv = open_channel(settings.address_of("identity"), service=ISV,
-                           idempotent_methods=_IDEMPOTENT[ISV])
-        membership = open_channel(settings.address_of("membership"), service=MEMBERSHIP,
-                                  idempotent_methods=_IDEMPOTENT[MEMBERSHIP])
-        benefits = open_channel(settings.address_of("benefits"), service=BENEFITS,
-                                idempotent_methods=_IDEMPOTENT[BENEFITS])
-        benefits_admin = open_channel(settings.address_of("benefits"), service=BENEFITS_ADMIN,
-                                      idempotent_methods=_IDEMPOTENT[BENEFITS_ADMIN])
-        engagement = open_channel(settings.address_of("engagement"), service=ENGAGEMENT,
-                                  idempotent_methods=_IDEMPOTENT[ENGAGEMENT])
-        messaging = open_channel(settings.address_of("messaging"), service=MESSAGING,
-                                 idempotent_methods=_IDEMPOTENT[MESSAGING])
-        segments = open_channel(settings.address_of("membership"), service=SEGMENTS,
-                                idempotent_methods=_IDEMPOTENT[SEGMENTS])
-        dashboards = open_channel(settings.address_of("membership"), service=DASHBOARDS,
-                                  idempotent_methods=_IDEMPOTENT[DASHBOARDS])
+        identity = open_channel(settings.address_of("identity"), service=IDENTITY)
+        # The ISV service lives in the identity process, on its own channel. Every channel
+        # retries exactly what the contract declares retry-safe (libs/contract.py).
+        isv = open_channel(settings.address_of("identity"), service=ISV)
+        membership = open_channel(settings.address_of("membership"), service=MEMBERSHIP)
+        benefits = open_channel(settings.address_of("benefits"), service=BENEFITS)
+        benefits_admin = open_channel(settings.address_of("benefits"), service=BENEFITS_ADMIN)
+        engagement = open_channel(settings.address_of("engagement"), service=ENGAGEMENT)
+        messaging = open_channel(settings.address_of("messaging"), service=MESSAGING)
+        segments = open_channel(settings.address_of("membership"), service=SEGMENTS)
+        dashboards = open_channel(settings.address_of("membership"), service=DASHBOARDS)
         return cls(identity_grpc.IdentityServiceStub(identity), isv_grpc.IsvServiceStub(isv),
                    membership_grpc.MembershipServiceStub(membership),
                    benefits_grpc.BenefitsServiceStub(benefits),

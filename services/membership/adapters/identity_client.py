@@ -11,8 +11,6 @@ from brandclub.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from libs.grpc_client import open_channel, remote_error
 
 IDENTITY_SERVICE = "brandclub.identity.v1.IdentityService"
-# Both are safe to repeat: storing the same number changes nothing, matching is keyed.
-IDEMPOTENT_METHODS = ("StorePhone", "MatchPhoneForBrand")
 
 
 @dataclass(frozen=True)
@@ -28,8 +26,7 @@ class IdentityClient:
 
     @classmethod
     def open(cls, address: str) -> tuple[IdentityClient, grpc.aio.Channel]:
-        channel = open_channel(address, service=IDENTITY_SERVICE,
-                               idempotent_methods=IDEMPOTENT_METHODS)
+        channel = open_channel(address, service=IDENTITY_SERVICE)
         return cls(channel), channel
 
     async def store_phone(self, request_id: str, account_id: str, phone: str) -> None:
