@@ -51,7 +51,24 @@ async def start(db: Database, *, request_id: str, brand_id: str, account_id: str
     redemption = await record(db, request_id=request_id, brand_id=brand_id,
                               account_id=account_id, item_id=item_id, quantity=quantity,
                               shipping_address=shipping_address)
-    return await drive(db, redemption.brand_id, redemption.redemption_id)
+    final = await drive(db, redemption.brand_id, redemption.redemption_id)
+    if final.state is RedemptionState.FAILED:
+        raise failed_error(final)
+    return final
+
+
+def failed_error(redemption: Redemption) -> FailedPrecondition:
+    """A redemption that failed after it was recorded is answered as the refusal it is (the
+    reason, the redemption to look up, the refund when points were given back), never as a
+    success whose body happens to say FAILED. A repeat of the request answers the same."""
+    reason = redemption.failure_reason or "REDEMPTION_FAILED"
+    metadata = {"redemption_id": redemption.redemption_id, "item_id": redemption.item_id}
+    given_back = ""
+    if redemption.refund_entry_id:
+        metadata["refund_entry_id"] = redemption.refund_entry_id
+        given_back = f"; the {redemption.points} points were given back"
+    return FailedPrecondition(f"redemption {redemption.redemption_id} failed: {reason}"
+                              f"{given_back}", reason=reason, metadata=metadata)
 
 
 async def record(db: Database, *, request_id: str, brand_id: str, account_id: str,
