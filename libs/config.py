@@ -115,6 +115,8 @@ class Settings:
     addresses: dict[str, str] = field(default_factory=dict)
     token_keys: dict[str, bytes] = field(default_factory=dict)
     http_port: int = 8080
+    # After the drain window, calls in flight get this long before the server stops.
+    shutdown_grace_seconds: float = 5.0
 
     @property
     def schema(self) -> str:
@@ -147,4 +149,5 @@ def load_settings(service: str, source: Mapping[str, str] | None = None) -> Sett
         addresses=addresses,
         token_keys=env.keyring("TOKEN_SIGNING_KEYS", f"dev:{_DEV_KEY}"),
         http_port=env.integer("HTTP_PORT", 8080, maximum=65535),
+        shutdown_grace_seconds=env.number("SHUTDOWN_GRACE_SECONDS", 5.0),
     )

@@ -11,6 +11,7 @@ import asyncpg
 
 Connection: TypeAlias = asyncpg.Connection
 Record: TypeAlias = asyncpg.Record
+PING_TIMEOUT_SECONDS = 1.0
 
 
 class _PooledConnection(asyncpg.Connection):  # type: ignore[misc]
@@ -75,5 +76,7 @@ class Database:
         return await self.pool.execute(query, *args)
 
     async def ping(self) -> None:
-        """Raise unless PostgreSQL answers within a second."""
-        await self.pool.fetchval("SELECT 1", timeout=1.0)
+        """Raise unless PostgreSQL answers within a second, acquire and release included
+        (a query timeout alone does not bound them: a hung server holds the release)."""
+        async with asyncio.timeout(PING_TIMEOUT_SECONDS):
+            await self.pool.fetchval("SELECT 1")

@@ -18,6 +18,7 @@ from redis.exceptions import ResponseError
 from brandclub.events.v1 import envelope_pb2
 from libs.db import Connection, Database
 from libs.logging import get_logger
+from libs.outages import is_outage
 from libs.outbox import stream_name
 from libs.redis import Redis
 
@@ -85,6 +86,10 @@ class EventConsumer:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    if is_outage(exc):
+                        # Not the entry's fault: it stays pending and is retried once the
+                        # outage ends; it must not count towards the dead letter.
+                        raise
                     log.error("event_handler_failed", stream=name, entry=entry_id.decode(),
                               group=self.group, error=repr(exc))
                     await self._dead_letter_if_exhausted(name, entry_id, fields)
@@ -116,13 +121,20 @@ class EventConsumer:
         return handled
 
     async def run(self) -> None:
+        recovering = False
         while True:
             try:
+                if recovering:
+                    # Redelivering pending entries into a database outage would count each
+                    # attempt towards the dead letter: wait until PostgreSQL answers.
+                    await self._db.ping()
                 await self.ensure_groups()
+                recovering = False
                 while True:
                     await self.poll_once()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # an outage must not kill the consumer; it retries
                 log.warning("event_consumer_error", group=self.group, error=repr(exc))
+                recovering = True
                 await asyncio.sleep(1.0)

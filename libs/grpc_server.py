@@ -2,8 +2,9 @@
 
 grpc.aio with the standard health service (honest: NOT_SERVING while PostgreSQL or Redis is
 unreachable and while draining), reflection, and interceptors for tracing, logging, deadlines and
-errors. SIGTERM drains: health flips to NOT_SERVING, new calls are refused, calls in flight get
-`drain_seconds` to finish.
+errors. SIGTERM drains: health flips to NOT_SERVING while calls are still served for
+`DRAIN_SECONDS`; then new calls are refused and calls in flight get `SHUTDOWN_GRACE_SECONDS`.
+Connection-level failures of a dependency answer UNAVAILABLE (libs.outages), never INTERNAL.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
 from libs.errors import DomainError
 from libs.logging import get_logger
+from libs.outages import is_outage
 from libs.safetext import admit, checked_deserializer
 
 Probe = Callable[[], Awaitable[None]]
@@ -32,6 +34,8 @@ log = get_logger("rpc")
 
 # A call that arrives without a deadline gets this one, so nothing waits forever.
 DEFAULT_DEADLINE_SECONDS = 30.0
+# Every health check, all probes together, answers within this (Kubernetes probes wait 2 s).
+PROBE_TIMEOUT_SECONDS = 1.5
 
 
 # Trailers must fit the client's metadata limit (8 KiB by default): grpc-message is the message
@@ -100,7 +104,7 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                         return await inner(request, context)
                 except TimeoutError:
                     # Only our own deadline is DEADLINE_EXCEEDED; a timeout raised by the
-                    # handler's own I/O is an internal error like any other.
+                    # handler's own I/O is a dependency that did not answer: UNAVAILABLE below.
                     if scope.expired():
                         code = grpc.StatusCode.DEADLINE_EXCEEDED
                         await context.abort(code, "deadline exceeded")
@@ -117,6 +121,11 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 if _is_abort(exc) or code is not grpc.StatusCode.OK:
                     code = context.code() or code
                     raise
+                if is_outage(exc):
+                    # PostgreSQL, Redis or a peer is unreachable: transient, so retryable.
+                    code = grpc.StatusCode.UNAVAILABLE
+                    log.warning("rpc_dependency_unavailable", error=repr(exc))
+                    await context.abort(code, "a dependency is unavailable; retry later")
                 code = grpc.StatusCode.INTERNAL
                 log.exception("rpc_unhandled_error")
                 await context.abort(code, "internal error")
@@ -157,6 +166,7 @@ class ServiceHost:
         probes: Sequence[Probe] = (),
         health_interval_seconds: float = 2.0,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        probe_timeout_seconds: float = PROBE_TIMEOUT_SECONDS,
     ) -> None:
         self.service = service
         self.server = grpc.aio.server(
@@ -174,6 +184,7 @@ class ServiceHost:
         )
         self._probes = list(probes)
         self._interval = health_interval_seconds
+        self._probe_timeout = probe_timeout_seconds
         self._draining = False
         self._health_task: asyncio.Task[None] | None = None
         self.port = 0
@@ -191,10 +202,15 @@ class ServiceHost:
         healthy = not self._draining
         if healthy:
             try:
-                await asyncio.gather(*(probe() for probe in self._probes))
+                # One limit over every probe, release of their connections included: a hung
+                # dependency (PostgreSQL stopped, not refusing) is NOT_SERVING, not a hang.
+                async with asyncio.timeout(self._probe_timeout):
+                    await asyncio.gather(*(probe() for probe in self._probes))
             except Exception as exc:
                 healthy = False
                 log.warning("dependency_unhealthy", error=repr(exc))
+            if self._draining:  # drain began while the probes ran
+                healthy = False
         status = (health_pb2.HealthCheckResponse.SERVING if healthy
                   else health_pb2.HealthCheckResponse.NOT_SERVING)
         for name in ["", *self._service_names]:
@@ -204,15 +220,30 @@ class ServiceHost:
     async def _health_loop(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            await self.check_health()
+            try:
+                await self.check_health()
+            except Exception as exc:  # health reporting must never stop
+                log.warning("health_check_failed", error=repr(exc))
 
-    async def drain(self, grace_seconds: float) -> None:
-        """Stop advertising readiness, let calls in flight finish, then stop."""
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    async def drain(self, grace_seconds: float, *, drain_seconds: float = 0.0) -> None:
+        """Shut down without failing a caller.
+
+        Health turns NOT_SERVING at once, and the server keeps serving every call for
+        `drain_seconds`, long enough for load balancers, Kubernetes endpoints and clients to
+        move away; only then does it refuse new calls (GOAWAY) and give the calls in flight
+        `grace_seconds` to finish.
+        """
         self._draining = True
         if self._health_task is not None:
             self._health_task.cancel()
         await self.check_health()
-        log.info("server_draining", grace_seconds=grace_seconds)
+        log.info("server_draining", drain_seconds=drain_seconds, grace_seconds=grace_seconds)
+        if drain_seconds > 0:
+            await asyncio.sleep(drain_seconds)
         await self.server.stop(grace_seconds)
         log.info("server_stopped")
 

@@ -104,6 +104,10 @@ class OutboxRelay:
         try:
             while True:
                 try:
+                    if listener is not None and listener.is_closed():
+                        # PostgreSQL dropped the LISTEN connection: listen on a fresh one.
+                        await self._release(listener)
+                        listener = None
                     if listener is None:
                         listener = await self._db.pool.acquire()
                         await listener.add_listener(self._channel, self._notified)
@@ -129,8 +133,18 @@ class OutboxRelay:
         return f"outbox_{self._db.schema}"
 
     async def _release(self, listener: Connection) -> None:
+        """Give the listening connection back; never raises.
+
+        Runs inside the relay's error handling, so it must not fail there: after a PostgreSQL
+        restart the connection is dead, UNLISTEN fails, and the pool's release terminates a
+        connection it cannot reset by itself. Touching the connection after release (the old
+        `terminate()` here) raised InterfaceError and ended the relay for good.
+        """
+        with contextlib.suppress(Exception):
+            if not listener.is_closed():
+                async with asyncio.timeout(self._poll_seconds):
+                    await listener.remove_listener(self._channel, self._notified)
         try:
-            await listener.remove_listener(self._channel, self._notified)
-            await self._db.pool.release(listener)
-        except Exception:
-            listener.terminate()
+            await self._db.pool.release(listener, timeout=self._poll_seconds)
+        except Exception as exc:  # the pool has terminated it; nothing else to do
+            log.warning("outbox_listener_release_failed", error=repr(exc))

@@ -18,6 +18,7 @@ import grpc
 from libs.config import Settings, load_settings
 from libs.db import Database
 from libs.grpc_server import Probe, ServiceHost, install_stop_signals
+from libs.jobs import Supervisor
 from libs.logging import configure_logging, get_logger
 from libs.redis import Redis, connect_redis, ping_redis
 from libs.tracing import configure_tracing
@@ -51,14 +52,16 @@ class RunningService:
     resources: Resources
     composition: Composition
     tasks: list[asyncio.Task[None]]
+    supervisor: Supervisor
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.host.port}"
 
-    async def stop(self, grace_seconds: float = 0.5) -> None:
-        """Drain, stop background loops, close resources in reverse order of opening."""
-        await self.host.drain(grace_seconds)
+    async def stop(self, grace_seconds: float = 0.5, *, drain_seconds: float = 0.0) -> None:
+        """Drain (NOT_SERVING but still serving for `drain_seconds`, then calls in flight get
+        `grace_seconds`), stop background loops, close resources in reverse order of opening."""
+        await self.host.drain(grace_seconds, drain_seconds=drain_seconds)
         await cancel_all(self.tasks)
         for close in reversed(self.composition.on_close):
             await close()
@@ -92,16 +95,20 @@ async def start_service(settings: Settings, compose: Compose, *, port: int | Non
     redis = connect_redis(settings.redis_url)
     resources = Resources(settings=settings, db=db, redis=redis)
     composition = await compose(resources)
+    # Every background loop is supervised: restarted with backoff, NOT_SERVING while down.
+    supervisor = Supervisor()
     service_host = ServiceHost(
         service=settings.service,
         service_names=composition.service_names,
-        probes=[db.ping, lambda: ping_redis(redis), *composition.extra_probes],
+        probes=[db.ping, lambda: ping_redis(redis), supervisor.probe,
+                *composition.extra_probes],
         health_interval_seconds=settings.health_interval_seconds,
     )
+    supervisor.on_change = service_host.check_health
     composition.register(service_host.server)
     await service_host.start(settings.grpc_port if port is None else port, host)
-    tasks = [asyncio.create_task(loop()) for loop in composition.background]
-    return RunningService(service_host, resources, composition, tasks)
+    tasks = supervisor.start(composition.background)
+    return RunningService(service_host, resources, composition, tasks, supervisor)
 
 
 async def _serve(service: str, compose: Compose) -> None:
@@ -112,7 +119,7 @@ async def _serve(service: str, compose: Compose) -> None:
     install_stop_signals(stop)
     running = await start_service(settings, compose)
     await stop.wait()
-    await running.stop(settings.drain_seconds)
+    await running.stop(settings.shutdown_grace_seconds, drain_seconds=settings.drain_seconds)
 
 
 def run_service(service: str, compose: Compose) -> None:

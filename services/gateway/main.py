@@ -114,9 +114,11 @@ class RunningGateway:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    async def stop(self, grace_seconds: float) -> None:
-        """Refuse new work (readiness off), finish requests in flight, then close clients."""
-        await self.host.drain(grace_seconds)
+    async def stop(self, grace_seconds: float, *, drain_seconds: float = 0.0) -> None:
+        """Readiness off (/readyz 503, gRPC NOT_SERVING) while still serving every request for
+        `drain_seconds`; then close the listeners, give requests in flight `grace_seconds`
+        (the runner's shutdown_timeout), and close the clients."""
+        await self.host.drain(grace_seconds, drain_seconds=drain_seconds)
         await self.runner.cleanup()
         await self.upstreams.close()
         await self.redis.aclose()
@@ -133,7 +135,7 @@ async def start_gateway(settings: Settings, *, http_port: int | None = None,
     # The official SDK sends every parameter in the URL: allow long request lines so that a
     # large 360buy_param_json reaches /routerjson and is judged there (JSON, HTTP 200).
     runner = web.AppRunner(build_app(upstreams, host, redis, options), access_log=None,
-                           shutdown_timeout=settings.drain_seconds,
+                           shutdown_timeout=settings.shutdown_grace_seconds,
                            max_line_size=MAX_REQUEST_LINE, max_field_size=16 * 1024)
     await runner.setup()
     site = web.TCPSite(runner, bind, settings.http_port if http_port is None else http_port)
@@ -153,7 +155,7 @@ async def _serve() -> None:
     install_stop_signals(stop)
     running = await start_gateway(settings)
     await stop.wait()
-    await running.stop(settings.drain_seconds)
+    await running.stop(settings.shutdown_grace_seconds, drain_seconds=settings.drain_seconds)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from opentelemetry import propagate, trace
 from libs.errors import Code, DomainError, InvalidArgument
 from libs.grpc_client import remote_error
 from libs.logging import get_logger
+from libs.outages import is_outage
 
 log = get_logger("http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -132,11 +133,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             status = exc.status
         else:
             raise
-    except Exception:
-        log.exception("http_unhandled_error")
-        body = {"error": {"code": "INTERNAL", "reason": "INTERNAL", "message": "internal error",
-                          "details": {}}}
-        status = 500
+    except Exception as exc:
+        if is_outage(exc):  # Redis (or another dependency) unreachable: retryable, not a bug
+            log.warning("http_dependency_unavailable", error=repr(exc))
+            body = {"error": {"code": "UNAVAILABLE", "reason": "DEPENDENCY_UNAVAILABLE",
+                              "message": "a dependency is unavailable; retry later",
+                              "details": {}}}
+            status = HTTP_STATUS[Code.UNAVAILABLE]
+        else:
+            log.exception("http_unhandled_error")
+            body = {"error": {"code": "INTERNAL", "reason": "INTERNAL",
+                              "message": "internal error", "details": {}}}
+            status = 500
     body["error"]["request_id"] = request.get(REQUEST_ID, "")
     return web.json_response(body, status=status)
 
