@@ -31,9 +31,11 @@ from services.gateway.api import (
 from services.gateway.api.http_common import (
     access_log_middleware,
     error_middleware,
+    input_middleware,
     request_id_middleware,
     tracing_middleware,
 )
+from services.gateway.api.http_server import HeadTimeoutSite
 from services.gateway.api.routes import RouteTable
 
 log = get_logger(__name__)
@@ -49,6 +51,8 @@ class GatewayOptions:
     app_cache_seconds: float = 30.0
     # A verified ISV access token is trusted this long; a revocation takes effect within it.
     token_cache_seconds: float = 5.0
+    # Slow-header defence: a request head not complete this long after its first byte is 408.
+    request_head_seconds: float = 10.0
 
 
 def route_table() -> RouteTable:
@@ -80,7 +84,8 @@ def build_app(upstreams: Upstreams, host: ServiceHost, redis: Redis,
               options: GatewayOptions | None = None) -> web.Application:
     options = options or GatewayOptions()
     app = web.Application(middlewares=[tracing_middleware, request_id_middleware,
-                                       access_log_middleware, error_middleware])
+                                       access_log_middleware, error_middleware,
+                                       input_middleware])
     verifier = TokenVerifier(upstreams)
     limiter = RateLimiter(redis)
     app[storefront.UPSTREAMS] = upstreams
@@ -138,9 +143,11 @@ async def start_gateway(settings: Settings, *, http_port: int | None = None,
                            shutdown_timeout=settings.shutdown_grace_seconds,
                            max_line_size=MAX_REQUEST_LINE, max_field_size=16 * 1024)
     await runner.setup()
-    site = web.TCPSite(runner, bind, settings.http_port if http_port is None else http_port)
+    # A request head must be complete within request_head_seconds of its first byte.
+    site = HeadTimeoutSite(runner, bind, settings.http_port if http_port is None else http_port,
+                           head_seconds=(options or GatewayOptions()).request_head_seconds)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = site.port
     await host.start(settings.grpc_port if grpc_port is None else grpc_port,
                      "[::]" if bind == "0.0.0.0" else bind)
     log.info("gateway_started", http_port=port, grpc_port=host.port)

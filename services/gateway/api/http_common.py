@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -11,11 +12,14 @@ from typing import Any
 import grpc
 import structlog
 from aiohttp import web
+from google.protobuf.descriptor import FieldDescriptor
 from opentelemetry import propagate, trace
 
 from libs.errors import Code, DomainError, InvalidArgument
 from libs.grpc_client import remote_error
 from libs.logging import get_logger
+from libs.safetext import REASON as TEXT_REASON
+from libs.safetext import json_text_problem, refuse_text
 from libs.outages import is_outage
 
 log = get_logger("http")
@@ -120,7 +124,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except DomainError as error:
         body = error_body(error)
-        status = HTTP_STATUS.get(error.code, 500)
+        status = getattr(error, "http_status", None) or HTTP_STATUS.get(error.code, 500)
     except grpc.aio.AioRpcError as rpc_error:
         remote = remote_error(rpc_error)
         body = error_body(remote)
@@ -156,17 +160,53 @@ def request_id(request: web.Request) -> str:
 
 
 MAX_JSON_BODY_BYTES = 256 * 1024
+# A body must arrive within this long once its head has (slow-body denial of service); the
+# head itself is bounded by the HTTP server (api/http_server.py).
+BODY_READ_SECONDS = 20.0
 
 
-async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object; a clear 400 naming the problem otherwise."""
-    if request.content_length is not None and request.content_length > MAX_JSON_BODY_BYTES:
-        raise InvalidArgument(f"body larger than {MAX_JSON_BODY_BYTES} bytes", field="body",
-                              reason="BODY_TOO_LARGE")
-    raw = await request.content.read(MAX_JSON_BODY_BYTES + 1)
-    if len(raw) > MAX_JSON_BODY_BYTES:
-        raise InvalidArgument(f"body larger than {MAX_JSON_BODY_BYTES} bytes", field="body",
-                              reason="BODY_TOO_LARGE")
+class PayloadTooLarge(InvalidArgument):
+    """A body over the route's limit: HTTP 413 naming the limit."""
+
+    http_status = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"body larger than {limit} bytes", field="body",
+                         reason="BODY_TOO_LARGE", metadata={"limit_bytes": str(limit)})
+
+
+class BodyTimeout(InvalidArgument):
+    """A body that did not arrive in time: HTTP 408."""
+
+    http_status = 408
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the body did not arrive within {seconds:g} s", field="body",
+                         reason="BODY_TIMEOUT")
+
+
+async def read_body_bytes(request: web.Request, limit: int,
+                          seconds: float = BODY_READ_SECONDS) -> bytes:
+    """The whole body (every chunk of a chunked one), refused with 413 as soon as it passes
+    `limit` bytes and with 408 when it does not arrive within `seconds`."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(limit)
+    body = bytearray()
+    try:
+        async with asyncio.timeout(seconds):
+            while chunk := await request.content.read(65536):
+                body += chunk
+                if len(body) > limit:
+                    raise PayloadTooLarge(limit)
+    except TimeoutError:
+        raise BodyTimeout(seconds) from None
+    return bytes(body)
+
+
+async def json_body(request: web.Request, limit: int = MAX_JSON_BODY_BYTES) -> dict[str, Any]:
+    """The request's JSON object; a clear 400 naming the problem otherwise (413 when too
+    large). Text PostgreSQL cannot store (NUL, lone surrogates) is refused naming its place."""
+    raw = await read_body_bytes(request, limit)
     try:
         value = json.loads(raw or b"{}")
     except (ValueError, RecursionError):  # too deep a nesting is bad input, not a 500
@@ -174,7 +214,79 @@ async def json_body(request: web.Request) -> dict[str, Any]:
                               reason="INVALID_JSON") from None
     if not isinstance(value, dict):
         raise InvalidArgument("body must be a JSON object", field="body", reason="INVALID_JSON")
+    found = json_text_problem(value)
+    if found is not None:
+        path, problem = found
+        raise InvalidArgument(f"{path} {problem}", field=path, reason=TEXT_REASON)
     return value
+
+
+# Every id in a path is far shorter; a longer one is refused here instead of travelling to a
+# service (and into its error details).
+MAX_PATH_PARAM_CHARS = 128
+MAX_QUERY_VALUE_CHARS = 2048
+# Headers whose values become ids or keys in a service call.
+_ID_HEADERS = ("Idempotency-Key", "X-Device-Id")
+# These parse (and answer) their own parameters in their own protocol.
+_SELF_CHECKED_PREFIXES = ("/routerjson", "/oauth2/")
+
+
+@web.middleware
+async def input_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Path parameters, query values and id headers: text PostgreSQL can store, ids of a sane
+    length; 400 naming the parameter otherwise, before any handler runs."""
+    if not request.path.startswith(_SELF_CHECKED_PREFIXES):
+        for name, value in request.match_info.items():
+            refuse_text(value, name)
+            if len(value) > MAX_PATH_PARAM_CHARS:
+                raise InvalidArgument(f"{name} must be at most {MAX_PATH_PARAM_CHARS} "
+                                      "characters", field=name, reason="FIELD_TOO_LONG")
+        for name, value in request.query.items():
+            refuse_text(name, "query")
+            refuse_text(value, name)
+            if len(value) > MAX_QUERY_VALUE_CHARS:
+                raise InvalidArgument(f"{name} must be at most {MAX_QUERY_VALUE_CHARS} "
+                                      "characters", field=name, reason="FIELD_TOO_LONG")
+    for header in _ID_HEADERS:
+        refuse_text(request.headers.get(header, ""), header)
+    return await handler(request)
+
+
+def field_int(body: dict[str, Any], name: str, field: FieldDescriptor, *,
+              minimum: int | None = None) -> int:
+    """An integer from JSON, checked against the range of the protobuf field it goes into."""
+    value = body.get(name, 0)
+    if value is None:
+        value = 0
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidArgument(f"{name} must be an integer", field=name,
+                              reason="FIELD_TYPE_INVALID")
+    low, high = integer_range(field)
+    if minimum is not None:
+        low = max(low, minimum)
+    if not low <= value <= high:
+        raise InvalidArgument(f"{name} must be between {low} and {high}", field=name,
+                              reason="FIELD_OUT_OF_RANGE")
+    return value
+
+
+_RANGES = {
+    FieldDescriptor.TYPE_INT32: (-(2 ** 31), 2 ** 31 - 1),
+    FieldDescriptor.TYPE_SINT32: (-(2 ** 31), 2 ** 31 - 1),
+    FieldDescriptor.TYPE_SFIXED32: (-(2 ** 31), 2 ** 31 - 1),
+    FieldDescriptor.TYPE_UINT32: (0, 2 ** 32 - 1),
+    FieldDescriptor.TYPE_FIXED32: (0, 2 ** 32 - 1),
+    FieldDescriptor.TYPE_INT64: (-(2 ** 63), 2 ** 63 - 1),
+    FieldDescriptor.TYPE_SINT64: (-(2 ** 63), 2 ** 63 - 1),
+    FieldDescriptor.TYPE_SFIXED64: (-(2 ** 63), 2 ** 63 - 1),
+    FieldDescriptor.TYPE_UINT64: (0, 2 ** 64 - 1),
+    FieldDescriptor.TYPE_FIXED64: (0, 2 ** 64 - 1),
+}
+
+
+def integer_range(field: FieldDescriptor) -> tuple[int, int]:
+    """The values a protobuf integer field can hold."""
+    return _RANGES[field.type]
 
 
 def field_str(body: dict[str, Any], name: str, *, required: bool = False,
@@ -209,7 +321,7 @@ def field_str_list(body: dict[str, Any], name: str, *, max_items: int = 50) -> l
 def page_query(request: web.Request) -> tuple[int, str]:
     """page_size and page_token from the query string (AIP-158)."""
     raw = request.query.get("page_size", "0").strip() or "0"
-    if not raw.isdigit() or int(raw) > 1000:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > 1000:
         raise InvalidArgument("page_size must be an integer between 0 and 200",
                               field="page_size", reason="FIELD_TYPE_INVALID")
     token = request.query.get("page_token", "")

@@ -37,6 +37,7 @@ from libs.grpc_client import remote_error
 from libs.logging import get_logger
 from services.gateway.adapters.upstreams import Upstreams
 from services.gateway.api.openplatform import OPEN_PLATFORM
+from services.gateway.api.http_common import read_body_bytes
 from services.gateway.api.routes import Route, RouteTable, Schema, array, integer, obj, string
 from services.gateway.api.storefront import UPSTREAMS
 
@@ -81,7 +82,7 @@ def verify(secret: bytes, timestamp: str | None, signature: str | None, body: by
         raise Unauthenticated(f"{TIMESTAMP_HEADER} and {SIGNATURE_HEADER} are required",
                               reason="SIGNATURE_MISSING")
     timestamp = timestamp.strip()
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         raise Unauthenticated(f"{TIMESTAMP_HEADER} must be Unix seconds",
                               reason="TIMESTAMP_INVALID")
     if abs(now - int(timestamp)) > WINDOW_SECONDS:
@@ -301,13 +302,7 @@ async def _apply(request: web.Request, index: int, raw: Any) -> dict[str, Any]:
 
 async def receive_facts(request: web.Request, secret: bytes) -> web.Response:
     """Verify the batch's signature, then apply its facts in order, each on its own."""
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise InvalidArgument(f"body larger than {MAX_BODY_BYTES} bytes", field="body",
-                              reason="BODY_TOO_LARGE")
-    raw = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise InvalidArgument(f"body larger than {MAX_BODY_BYTES} bytes", field="body",
-                              reason="BODY_TOO_LARGE")
+    raw = await read_body_bytes(request, MAX_BODY_BYTES)  # every chunk; 413 past the limit
     verify(secret, request.headers.get(TIMESTAMP_HEADER),
            request.headers.get(SIGNATURE_HEADER), raw, time.time())
     try:
