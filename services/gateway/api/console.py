@@ -20,10 +20,12 @@ from libs.grpc_client import remote_error
 from libs.protoconv import from_timestamp
 from services.gateway.adapters.gift_pack_offer import sync_lv0_offer
 from services.gateway.api.http_common import (
+    field_int,
     field_str,
     field_str_list,
     json_body,
     page_query,
+    read_body_bytes,
     request_id,
 )
 from services.gateway.api.openplatform import OPEN_PLATFORM, authorize_shop, redirect_with
@@ -341,6 +343,7 @@ def gift_pack_routes(table: RouteTable) -> None:
 
 
 MAX_CSV_CHUNK_BYTES = 4_000_000
+_EXPECTED_ROWS = identity_pb.StartPhoneMatchImportRequest.DESCRIPTOR.fields_by_name["expected_rows"]
 
 
 async def _identity_call(call: Any) -> web.Response:
@@ -360,10 +363,7 @@ async def phone_match_key(request: web.Request) -> web.Response:
 async def start_phone_import(request: web.Request) -> web.Response:
     brand_id, user = await _merchant(request)
     body = await json_body(request)
-    expected = body.get("expected_rows", 0)
-    if not isinstance(expected, int) or isinstance(expected, bool) or expected < 0:
-        raise InvalidArgument("expected_rows must be a non-negative integer",
-                              field="expected_rows", reason="FIELD_TYPE_INVALID")
+    expected = field_int(body, "expected_rows", _EXPECTED_ROWS, minimum=0)
     return await _identity_call(request.app[UPSTREAMS].identity.StartPhoneMatchImport(
         identity_pb.StartPhoneMatchImportRequest(
             request_id=f"{brand_id}:{user}:{request_id(request)}", brand_id=brand_id,
@@ -374,20 +374,15 @@ async def append_phone_rows(request: web.Request) -> web.Response:
     """The body is the CSV chunk itself (text/csv): "<phone hmac hex>,<crm member id>" lines."""
     brand_id, user = await _merchant(request)
     raw_index = request.match_info["chunk_index"]
-    if not raw_index.isdigit() or int(raw_index) > 1_000_000:
+    if not (raw_index.isascii() and raw_index.isdigit()) or int(raw_index) > 1_000_000:
         raise InvalidArgument("chunk_index must be a non-negative integer", field="chunk_index",
                               reason="FIELD_TYPE_INVALID")
-    csv = bytearray()
-    while chunk := await request.content.read(65536):
-        csv += chunk
-        if len(csv) > MAX_CSV_CHUNK_BYTES:
-            raise InvalidArgument(f"a chunk is at most {MAX_CSV_CHUNK_BYTES} bytes", field="body",
-                                  reason="BODY_TOO_LARGE")
+    csv = await read_body_bytes(request, MAX_CSV_CHUNK_BYTES)
     return await _identity_call(request.app[UPSTREAMS].identity.AppendPhoneMatchRows(
         identity_pb.AppendPhoneMatchRowsRequest(
             request_id=f"{brand_id}:{user}:{request_id(request)}", brand_id=brand_id,
             import_id=request.match_info["import_id"], chunk_index=int(raw_index),
-            csv=bytes(csv))))
+            csv=csv)))
 
 
 async def complete_phone_import(request: web.Request) -> web.Response:

@@ -18,9 +18,9 @@ from opentelemetry import propagate, trace
 from libs.errors import Code, DomainError, InvalidArgument
 from libs.grpc_client import remote_error
 from libs.logging import get_logger
+from libs.outages import is_outage
 from libs.safetext import REASON as TEXT_REASON
 from libs.safetext import json_text_problem, refuse_text
-from libs.outages import is_outage
 
 log = get_logger("http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -20,6 +20,7 @@ from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from libs.errors import Code, DomainError, InvalidArgument, PermissionDenied
 from libs.grpc_client import remote_error
 from libs.logging import get_logger
+from libs.safetext import refuse_text, text_problem
 from services.gateway.adapters.auth import TokenVerifier
 from services.gateway.adapters.isv import InvalidToken, IsvDirectory, UnknownApp
 from services.gateway.adapters.limits import PENDING, AuditLog, RateLimiter, ReplayStore, Window
@@ -37,6 +38,8 @@ _BUSINESS_CODES = {Code.INVALID_ARGUMENT, Code.NOT_FOUND, Code.ALREADY_EXISTS,
                    Code.ABORTED}
 # How long a repeated write waits for the first one's answer before being told to retry.
 REPLAY_WAIT_SECONDS = 5.0
+# Ids (app keys, shop ids, scopes) are far shorter; longer ones are refused at the edge.
+MAX_ID_CHARS = 128
 
 
 @dataclass
@@ -91,6 +94,10 @@ async def read_params(request: web.Request) -> dict[str, str]:
     params: dict[str, str] = {}
     for pairs in sources:
         for key, value in pairs:
+            problem = text_problem(key) or text_problem(value)
+            if problem is not None:
+                raise ProtocolError(proto.INVALID_PARAMETER,
+                                    f"parameter {key[:64]!r} {problem}")
             if key in params and params[key] != value:
                 raise ProtocolError(proto.INVALID_PARAMETER, f"parameter {key!r} sent twice")
             params[key] = value
@@ -267,6 +274,16 @@ async def authorize_shop(platform: OpenPlatform, *, brand_id: str, merchant_user
     """A merchant grants an app one shop of their own brand."""
     if not shop_id.strip():
         raise InvalidArgument("shop_id is required", field="shop_id", reason="FIELD_REQUIRED")
+    for name, value, limit in (("app_key", app_key, MAX_ID_CHARS),
+                               ("shop_id", shop_id, MAX_ID_CHARS),
+                               ("redirect_uri", redirect_uri, 2000)):
+        refuse_text(value, name)
+        if len(value) > limit:
+            raise InvalidArgument(f"{name} must be at most {limit} characters", field=name,
+                                  reason="FIELD_TOO_LONG")
+    if len(scopes) > 50 or any(len(scope) > MAX_ID_CHARS for scope in scopes):
+        raise InvalidArgument(f"scope takes at most 50 scopes of {MAX_ID_CHARS} characters",
+                              field="scope", reason="FIELD_TOO_LONG")
     try:
         shop = (await platform.upstreams.membership.GetShop(
             membership_pb.GetShopRequest(shop_id=shop_id))).shop
@@ -298,6 +315,8 @@ async def oauth_authorize(request: web.Request) -> web.Response:
     params = await _oauth_params(request)
     if params.get("response_type", "code") != "code":
         return _oauth_error(400, "unsupported_response_type", "only response_type=code")
+    if len(params.get("state", "")) > 512 or len(params.get("scope", "")) > 2000:
+        return _oauth_error(400, "invalid_request", "state or scope is too long")
     scopes = [s for s in params.get("scope", "").replace(",", " ").split() if s]
     reply = await authorize_shop(platform, brand_id=brand_id,
                                  merchant_user_id=principal.merchant_user_id,

@@ -20,6 +20,7 @@ from aiohttp import web
 from brandclub.messaging.v1 import messaging_service_pb2 as messaging_pb
 from libs.errors import InvalidArgument, Unauthenticated
 from libs.grpc_client import remote_error
+from services.gateway.api.http_common import read_body_bytes
 from services.gateway.api.routes import Route, RouteTable, Schema, array, integer, obj, string
 from services.gateway.api.storefront import UPSTREAMS
 
@@ -55,19 +56,13 @@ async def receive_receipts(request: web.Request) -> web.Response:
     if channel not in _CHANNELS:
         raise InvalidArgument(f"channel must be one of {', '.join(sorted(_CHANNELS))}",
                               field="channel", reason="FIELD_ENUM_INVALID")
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise InvalidArgument(f"body larger than {MAX_BODY_BYTES} bytes", field="body",
-                              reason="BODY_TOO_LARGE")
-    raw = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise InvalidArgument(f"body larger than {MAX_BODY_BYTES} bytes", field="body",
-                              reason="BODY_TOO_LARGE")
+    raw = await read_body_bytes(request, MAX_BODY_BYTES)  # every chunk; 413 past the limit
     timestamp = request.headers.get(TIMESTAMP_HEADER, "").strip()
     signature = request.headers.get(SIGNATURE_HEADER, "").strip()
     if not timestamp or not signature:
         raise Unauthenticated(f"{TIMESTAMP_HEADER} and {SIGNATURE_HEADER} are required",
                               reason="SIGNATURE_MISSING")
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         raise Unauthenticated(f"{TIMESTAMP_HEADER} must be Unix seconds",
                               reason="TIMESTAMP_INVALID")
     if not _HEX.fullmatch(signature):

@@ -8,8 +8,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from libs.errors import InvalidArgument
+from libs.safetext import json_text_problem, text_problem
 
 _TYPES: dict[str, type] = {"string": str, "integer": int, "boolean": bool, "object": dict}
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+def refuse_param_text(value: str, name: str) -> None:
+    """Text PostgreSQL cannot store (NUL, a lone surrogate) is a parameter error."""
+    problem = text_problem(value)
+    if problem is not None:
+        raise InvalidArgument(f"{name} {problem}", field=name, reason="PARAM_TEXT_INVALID")
 
 
 @dataclass(frozen=True)
@@ -27,12 +36,16 @@ class Param:
         expected = _TYPES[self.type]
         # bool is an int in Python; JSON true is never an integer parameter.
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            if expected is int and isinstance(value, str) and value.strip().lstrip("-").isdigit():
-                value = int(value.strip())  # clients that quote numbers
+            text = value.strip() if isinstance(value, str) else ""
+            digits = text.removeprefix("-")
+            if expected is int and 0 < len(digits) <= 20 and digits.isascii() \
+                    and digits.isdigit():
+                value = int(text)  # clients that quote numbers
             else:
                 raise InvalidArgument(f"{self.name} must be a {self.type}", field=self.name,
                                       reason="PARAM_TYPE_INVALID")
         if isinstance(value, str):
+            refuse_param_text(value, self.name)
             value = value.strip()
             if self.required and not value:
                 raise InvalidArgument(f"{self.name} is required", field=self.name,
@@ -40,7 +53,17 @@ class Param:
             if len(value) > self.max_length:
                 raise InvalidArgument(f"{self.name} must be at most {self.max_length} characters",
                                       field=self.name, reason="PARAM_TOO_LONG")
+        if isinstance(value, dict):
+            found = json_text_problem(value)
+            if found is not None:
+                where = f"{self.name}.{found[0]}" if found[0] != "body" else self.name
+                raise InvalidArgument(f"{where} {found[1]}", field=where,
+                                      reason="PARAM_TEXT_INVALID")
         if isinstance(value, int) and not isinstance(value, bool):
+            # Without a declared range an integer still has to fit the int64 it becomes.
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise InvalidArgument(f"{self.name} is out of range", field=self.name,
+                                      reason="PARAM_OUT_OF_RANGE")
             if self.minimum is not None and value < self.minimum:
                 raise InvalidArgument(f"{self.name} must be at least {self.minimum}",
                                       field=self.name, reason="PARAM_OUT_OF_RANGE")
@@ -80,6 +103,10 @@ class MethodSpec:
         if raw_json is not None and raw_json.strip():
             try:
                 values = json.loads(raw_json)
+            except RecursionError:  # nesting too deep for the decoder is a parameter error
+                raise InvalidArgument("360buy_param_json is nested too deeply",
+                                      field="360buy_param_json",
+                                      reason="PARAM_JSON_INVALID") from None
             except ValueError:
                 raise InvalidArgument("360buy_param_json is not valid JSON",
                                       field="360buy_param_json",

@@ -144,7 +144,8 @@ def _validate_condition(c: Condition, here: str) -> None:
             if kind is Kind.GENDER and value not in GENDERS:
                 raise _bad(f"{here}.values[{index}]", f"gender is one of {', '.join(GENDERS)}",
                            "UNKNOWN_VALUE")
-            if c.field == "tier" and not (value.isdigit() and int(value) <= 1000):
+            if c.field == "tier" and not (value.isascii() and value.isdigit()
+                                          and int(value) <= 1000):
                 raise _bad(f"{here}.values[{index}]", "a tier is a level number (0 for LV0)",
                            "UNKNOWN_VALUE")
             if kind is Kind.SHOP and not value.strip():
