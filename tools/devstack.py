@@ -1,5 +1,7 @@
 """`./dev up`: the whole suite on this machine until Ctrl-C.
 
+A service that exits is restarted with backoff while the others keep running (Restarter).
+
 Embedded PostgreSQL and Redis keep their data under .data/ (DATA_DIR) between runs;
 DATABASE_URL and REDIS_URL point the suite at external servers instead.
 """
@@ -9,11 +11,57 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from pathlib import Path
 
 from libs.config import SERVICE_PORTS
 from libs.embedded import env_or_none
 from tools.stack import ROOT, Stack
+
+
+class Restarter:
+    """Keeps every service of a local stack running: one that exits (a crash, kill -9) is
+    started again after a backoff, while the others keep serving.
+
+    The backoff starts at `initial` seconds, doubles with each exit up to `maximum`, and
+    returns to `initial` once the service has stayed up for `stable` seconds, so a service
+    that crashes at start-up does not spin, and one that crashed once comes back quickly.
+    """
+
+    def __init__(self, stack: Stack, *, initial: float = 1.0, maximum: float = 30.0,
+                 stable: float = 60.0) -> None:
+        self.stack = stack
+        self.initial = initial
+        self.maximum = maximum
+        self.stable = stable
+        self.restarts: dict[str, int] = {}
+        self._backoff: dict[str, float] = {}
+        self._due: dict[str, float] = {}
+        self._launched: dict[str, float] = {}
+
+    def check(self, now: float) -> list[str]:
+        """Look at every process once; relaunch those whose backoff is over. Returns what
+        happened, one line per event, for the terminal."""
+        events: list[str] = []
+        for name, process in list(self.stack.processes.items()):
+            if process.poll() is None:
+                if now - self._launched.get(name, now) >= self.stable:
+                    self._backoff.pop(name, None)
+                continue
+            due = self._due.get(name)
+            if due is None:
+                delay = self._backoff.get(name, self.initial)
+                self._backoff[name] = min(delay * 2, self.maximum)
+                self._due[name] = now + delay
+                events.append(f"{name} exited with code {process.returncode}; "
+                              f"restarting it in {delay:g} s (the rest keeps running)")
+            elif now >= due:
+                del self._due[name]
+                self.stack.launch(name)
+                self._launched[name] = now
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                events.append(f"{name} restarted (pid {self.stack.processes[name].pid})")
+        return events
 
 
 def banner(stack: Stack, seed_brand: str, seed_shop: str, token: str) -> str:
@@ -54,12 +102,11 @@ async def run() -> None:
         seed = await stack.seed()
         print(banner(stack, seed.brand_id, seed.shop_id, seed.shopper_token), flush=True)
         waiter = asyncio.create_task(stop.wait())
+        restarter = Restarter(stack)
         while not stop.is_set():
-            crashed = [name for name, p in stack.processes.items() if p.poll() is not None]
-            if crashed:
-                print(f"dev: {', '.join(crashed)} exited; stopping the suite", flush=True)
-                break
-            await asyncio.wait([waiter], timeout=1.0)
+            for message in restarter.check(time.monotonic()):
+                print(f"dev: {message}", flush=True)
+            await asyncio.wait([waiter], timeout=0.25)
         waiter.cancel()
     finally:
         print("dev: stopping", flush=True)
