@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from libs.redis import Redis
@@ -23,25 +24,73 @@ def _as_bytes(value: bytes | str | None) -> bytes | None:
     return value.encode() if isinstance(value, str) else value
 
 
-class RateLimiter:
-    """Fixed-window counters: one INCR per window in a single round trip."""
+# A sliding window, in one atomic script: each window is split into sub-windows (buckets) kept
+# as fields of one hash. A call is admitted when the calls of every bucket that may still lie
+# within the window (the partly covered oldest one counted whole, so never too few) stay below
+# the limit; only an admitted call is counted, so refused calls consume nothing. Hence at most
+# `limit` calls are admitted in any `seconds`-long span (a fixed calendar window let twice
+# through across its edge); a slot frees up at most one bucket late.
+# KEYS: one hash per window. ARGV: now_ms, then per window: period_ms, bucket_ms, limit.
+# Returns 0 when admitted, else the 1-based index of the first exceeded window.
+_SLIDING_WINDOW = """
+local now = tonumber(ARGV[1])
+local buckets = {}
+for i = 1, #KEYS do
+  local period = tonumber(ARGV[2 + (i - 1) * 3])
+  local size = tonumber(ARGV[3 + (i - 1) * 3])
+  local limit = tonumber(ARGV[4 + (i - 1) * 3])
+  local current = math.floor(now / size)
+  local oldest = current - math.floor(period / size)
+  local fields = redis.call('HGETALL', KEYS[i])
+  local used = 0
+  local stale = {}
+  for j = 1, #fields, 2 do
+    local index = tonumber(fields[j])
+    if index < oldest then
+      stale[#stale + 1] = fields[j]
+    else
+      used = used + tonumber(fields[j + 1])
+    end
+  end
+  if #stale > 0 then
+    redis.call('HDEL', KEYS[i], unpack(stale))
+  end
+  if used + 1 > limit then
+    return i
+  end
+  buckets[i] = {current, period + size}
+end
+for i = 1, #KEYS do
+  redis.call('HINCRBY', KEYS[i], buckets[i][1], 1)
+  redis.call('PEXPIRE', KEYS[i], buckets[i][2])
+end
+return 0
+"""
 
-    def __init__(self, redis: Redis) -> None:
+
+def _bucket_ms(seconds: int) -> int:
+    """Sub-window size: a sixtieth of the window (1 s of a minute, 1 min of an hour, 24 min of
+    a day), so a call costs one hash of about 60 fields per window."""
+    return max(1000, seconds * 1000 // 60)
+
+
+class RateLimiter:
+    """Sliding-window limits (see _SLIDING_WINDOW): one script call, one round trip."""
+
+    def __init__(self, redis: Redis, clock: Callable[[], float] = time.time) -> None:
         self._redis = redis
+        self._clock = clock
+        self._script = redis.register_script(_SLIDING_WINDOW)
 
     async def hit(self, subject: str, windows: list[Window]) -> Window | None:
-        """Count one call against every window; the first exceeded window, or None."""
-        now = int(time.time())
-        keys = [f"{_PREFIX}:rl:{{{subject}}}:{w.name}:{now // w.seconds}" for w in windows]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key, window in zip(keys, windows, strict=True):
-                pipe.incr(key)
-                pipe.expire(key, window.seconds + 5)
-            results = await pipe.execute()
-        for index, window in enumerate(windows):
-            if int(results[index * 2]) > window.limit:
-                return window
-        return None
+        """Count one call against every window unless one of them is full; the first full
+        window (the call is then not counted anywhere), or None."""
+        keys = [f"{_PREFIX}:sw:{{{subject}}}:{w.name}" for w in windows]
+        args: list[int] = [int(self._clock() * 1000)]
+        for window in windows:
+            args += [window.seconds * 1000, _bucket_ms(window.seconds), window.limit]
+        exceeded = int(await self._script(keys=keys, args=args))
+        return windows[exceeded - 1] if exceeded else None
 
 
 class ReplayStore:
