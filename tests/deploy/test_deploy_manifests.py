@@ -157,13 +157,32 @@ def test_every_deployment_has_probes_limits_and_locked_down_security(
                 assert probe in container, f"{overlay}: {name}/{container['name']}: {probe}"
 
 
+# What a server does after SIGTERM besides the configured windows: close pools and clients
+# (libs.db.Database.close waits up to 5 s), and exit.
+CLOSE_SECONDS = 5.0
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_grace_period_outlasts_the_drain(rendered: Rendered, overlay: str) -> None:
-    """terminationGracePeriodSeconds exceeds the servers' drain (DRAIN_SECONDS, default 10)."""
-    drain = float(config_data(rendered[overlay]).get("DRAIN_SECONDS", "10"))
+def test_grace_period_outlasts_prestop_drain_and_shutdown(rendered: Rendered, overlay: str) -> None:
+    """Every service has a preStop sleep, and terminationGracePeriodSeconds exceeds the whole
+    shutdown: preStop + DRAIN_SECONDS (still serving, NOT_SERVING) + SHUTDOWN_GRACE_SECONDS
+    twice (gRPC, then HTTP in the gateway) + closing; so the kubelet never SIGKILLs a drain."""
+    config = config_data(rendered[overlay])
+    drain = float(config.get("DRAIN_SECONDS", "10"))  # defaults: libs/config.py
+    shutdown_grace = float(config.get("SHUTDOWN_GRACE_SECONDS", "5"))
+    assert drain > 0, f"{overlay}: DRAIN_SECONDS must leave time to move clients away"
     for name, deployment in app_deployments(rendered[overlay]).items():
-        grace = deployment["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
-        assert grace > max(drain, 10), f"{overlay}: {name}: grace {grace}s <= drain {drain}s"
+        pod = deployment["spec"]["template"]["spec"]
+        server = pod["containers"][0]
+        pre_stop = server.get("lifecycle", {}).get("preStop", {})
+        assert "sleep" in pre_stop, f"{overlay}: {name}: no preStop sleep"
+        sleep = float(pre_stop["sleep"]["seconds"])
+        assert sleep > 0, f"{overlay}: {name}: preStop sleeps 0 s"
+        needed = sleep + drain + 2 * shutdown_grace + CLOSE_SECONDS
+        grace = pod.get("terminationGracePeriodSeconds", 30)
+        assert grace > needed, (f"{overlay}: {name}: terminationGracePeriodSeconds {grace} <= "
+                                f"preStop {sleep} + drain {drain} + 2 x {shutdown_grace} "
+                                f"+ {CLOSE_SECONDS}")
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
