@@ -225,7 +225,20 @@ async def update_program(conn: Connection, brand_id: str, mode: ProgramMode | No
         await repo.set_brand_mode(brand.brand_id, mode)
         brand = replace(brand, mode=mode)
     await repo.put_program(program)
+    await add_event(conn, topic=TOPIC, brand_id=brand.brand_id, producer=PRODUCER,
+                    payload=program_changed(program))
     return program, brand
+
+
+def program_changed(program: Program) -> membership_events_pb2.ProgramChanged:
+    """What other services apply from the program (benefits: each tier's points multiplier);
+    they keep a projection of it and never a setting of their own."""
+    return membership_events_pb2.ProgramChanged(
+        brand_id=program.brand_id, program_id=program.program_id,
+        update_time=timestamp(program.updated_at),
+        tier_multipliers=[membership_events_pb2.ProgramTierMultiplier(
+            level=t.level, points_multiplier_percent=t.points_multiplier_percent)
+            for t in program.tiers])
 
 
 async def set_gift_pack_offer(conn: Connection, brand_id: str,
@@ -383,7 +396,9 @@ async def open_card(conn: Connection, plan: JoinPlan, match: MatchResult | None)
                         brand_id=brand.brand_id, account_id=request.account_id,
                         member_id=member.member_id, program_id=program.program_id, level=level,
                         channel=channel, invite_code=request.invite_code.strip(),
-                        shop_id=request.shop_id, was_lv0=live is not None))
+                        shop_id=request.shop_id, was_lv0=live is not None,
+                        consent_purposes=plan.purposes,
+                        offered_purposes=program.consent_purposes))
     card = await repo.member_card(brand.brand_id, request.account_id, now)
     assert card is not None
     return JoinResult(card, True, profile)

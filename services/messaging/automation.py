@@ -23,6 +23,7 @@ from libs.logging import get_logger
 from libs.protoconv import from_timestamp
 from services.messaging.adapters.postgres import MessagingRepository
 from services.messaging.domain.channels import new_id
+from services.messaging.domain.governance import consents_from_join
 from services.messaging.domain.journeys import (
     Condition,
     Journey,
@@ -52,6 +53,8 @@ from services.messaging.usecases import (
 log = get_logger(__name__)
 Clock = Callable[[], datetime]
 RETRY_SECONDS = 60
+# The consent record's source when the decision was made while opening the card.
+CARD_OPENING_SOURCE = "card_opening"
 MAX_STEPS_PER_RUN_PASS = 100
 
 
@@ -183,6 +186,12 @@ async def handle_membership_event(conn: Connection, envelope: envelope_pb2.Event
         joined = membership_events_pb2.MemberJoined()
         payload.Unpack(joined)
         await repo.clear_cancelled(joined.brand_id, joined.account_id)
+        joined_at = from_timestamp(envelope.occur_time)
+        for channel, purpose, granted in consents_from_join(joined.consent_purposes,
+                                                            joined.offered_purposes):
+            await repo.set_consent_unless_newer(joined.brand_id, joined.account_id, channel,
+                                                purpose, granted, CARD_OPENING_SOURCE,
+                                                joined_at)
         trigger, account_id = Trigger.CARD_OPENED, joined.account_id
         facts = TriggerFacts(level=joined.level)
     elif payload.Is(membership_events_pb2.MemberFollowed.DESCRIPTOR):

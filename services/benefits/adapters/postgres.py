@@ -437,6 +437,18 @@ class ConfigRepository:
             brand_id)
         return {r["level"]: r["percent"] for r in rows}
 
+    async def claim_program_version(self, brand_id: str, program_id: str,
+                                    updated_at: datetime) -> bool:
+        """Record that the projection now holds this program version; False (nothing
+        recorded) when it already holds this version or a newer one."""
+        return bool(await self._conn.fetchval(
+            "INSERT INTO program_projections (brand_id, program_id, program_updated_at) "
+            "VALUES ($1, $2, $3) ON CONFLICT (brand_id) DO UPDATE SET "
+            "program_id = EXCLUDED.program_id, "
+            "program_updated_at = EXCLUDED.program_updated_at "
+            "WHERE program_projections.program_updated_at < EXCLUDED.program_updated_at "
+            "RETURNING true", brand_id, program_id, updated_at))
+
     async def replace_multipliers(self, brand_id: str, multipliers: dict[int, int]) -> None:
         await self._conn.execute("DELETE FROM tier_multipliers WHERE brand_id = $1", brand_id)
         await self._conn.executemany(

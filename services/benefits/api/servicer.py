@@ -319,19 +319,6 @@ class BenefitsAdminServicer(pb_grpc.BenefitsAdminServiceServicer):
             rules=[c.rule_pb(r) for r in rules],
             next_page_token=_next_after(rules, limit, rules[-1].rule_id if rules else ""))
 
-    async def SetTierMultipliers(self, request: pb.SetTierMultipliersRequest,
-                                 context: Ctx) -> pb.SetTierMultipliersResponse:
-        given = [(m.level, m.multiplier_percent) for m in request.multipliers]
-
-        async def work(conn: Connection) -> pb.SetTierMultipliersResponse:
-            saved = await config.set_multipliers(conn, request.brand_id, given)
-            return pb.SetTierMultipliersResponse(multipliers=[
-                pb.TierMultiplier(level=level, multiplier_percent=percent)
-                for level, percent in saved.items()])
-
-        return await self._idempotent.run("SetTierMultipliers", request,
-                                          pb.SetTierMultipliersResponse, work)
-
     async def ListTierMultipliers(self, request: pb.ListTierMultipliersRequest,
                                   context: Ctx) -> pb.ListTierMultipliersResponse:
         async with self._db.connection() as conn:

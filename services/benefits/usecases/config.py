@@ -4,6 +4,7 @@ templates, gift packs and mall items."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 from libs.db import Connection
 from libs.errors import AlreadyExists, FailedPrecondition, NotFound, require
@@ -78,13 +79,19 @@ async def list_rules(conn: Connection, brand_id: str, after: str | None,
     return await ConfigRepository(conn).rules(require(brand_id, "brand_id"), after, limit)
 
 
-async def set_multipliers(conn: Connection, brand_id: str,
-                          given: list[tuple[int, int]]) -> dict[int, int]:
+async def apply_program_multipliers(conn: Connection, brand_id: str, program_id: str,
+                                    updated_at: datetime,
+                                    given: list[tuple[int, int]]) -> bool:
+    """Project the program's tier multipliers (membership's ProgramChanged): the program is
+    their one source, so earning applies exactly what the merchant saved on it. A change older
+    than the one already applied is ignored. Returns whether it was applied."""
     brand_id = require(brand_id, "brand_id")
     multipliers = valid_multipliers(given)
     repo = ConfigRepository(conn)
+    if not await repo.claim_program_version(brand_id, program_id, updated_at):
+        return False
     await repo.replace_multipliers(brand_id, multipliers)
-    return await repo.multipliers(brand_id)
+    return True
 
 
 async def list_multipliers(conn: Connection, brand_id: str) -> dict[int, int]:

@@ -37,6 +37,7 @@ from services.benefits.domain.points import (
     order_points,
     refund_share,
 )
+from services.benefits.usecases.config import apply_program_multipliers
 from services.benefits.usecases.coupons import grant_card_opening_gift_pack
 from services.benefits.usecases.ledger import Ledger, policy_of
 
@@ -160,7 +161,7 @@ async def refund_order(conn: Connection, event: membership.OrderRefunded,
 _TYPES: dict[str, type[Message]] = {
     cls.DESCRIPTOR.full_name: cls for cls in (
         membership.MemberFollowed, membership.MemberJoined, membership.MemberTierChanged,
-        membership.MemberCancelled,
+        membership.MemberCancelled, membership.ProgramChanged,
         membership.OrderPaid, membership.OrderRefunded, membership.CartItemAdded,
         engagement.MemberSignedIn, engagement.MemberVoted, engagement.QuizSubmitted,
         engagement.InviteAccepted)
@@ -194,6 +195,10 @@ async def handle_event(conn: Connection, envelope: envelope_pb2.EventEnvelope) -
     elif isinstance(event, membership.MemberTierChanged):
         await config.set_member_level(event.brand_id, event.account_id, event.to_level,
                                       occurred)
+    elif isinstance(event, membership.ProgramChanged):
+        await apply_program_multipliers(
+            conn, event.brand_id, event.program_id, from_timestamp(event.update_time),
+            [(t.level, t.points_multiplier_percent) for t in event.tier_multipliers])
     elif isinstance(event, membership.OrderPaid):
         await earn_order(conn, event, occurred)
     elif isinstance(event, membership.OrderRefunded):

@@ -7,6 +7,7 @@ without I/O. Every decision not to send carries an UPPER_SNAKE reason that is st
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -62,6 +63,30 @@ def validate_policy(policy: Policy) -> Policy:
 # box (the marketplace's own channel); SMS and WeChat marketing need an explicit opt-in.
 def default_consent(channel: Channel, purpose: Purpose) -> bool:
     return purpose is Purpose.SERVICE or channel is Channel.INBOX
+
+
+def channel_consent(purpose_token: str) -> tuple[Channel, Purpose] | None:
+    """The channel consent a membership consent purpose stands for: "<purpose>_<channel>"
+    (e.g. "marketing_sms" -> SMS marketing); None for purposes that are not about messages
+    (e.g. "profile")."""
+    purpose, _, channel = purpose_token.partition("_")
+    try:
+        return Channel(channel), Purpose(purpose)
+    except ValueError:
+        return None
+
+
+def consents_from_join(chosen: Sequence[str], offered: Sequence[str]
+                       ) -> list[tuple[Channel, Purpose, bool]]:
+    """The channel consents a card opening decided: every message purpose the program offered
+    is granted when the member chose it and declined when not (consent given when joining is
+    consent here too; a purpose left unticked is no consent)."""
+    decided: dict[tuple[Channel, Purpose], bool] = {}
+    for token in [*offered, *chosen]:
+        pair = channel_consent(token)
+        if pair is not None:
+            decided[pair] = token in chosen
+    return [(channel, purpose, granted) for (channel, purpose), granted in decided.items()]
 
 
 def quiet_until(policy: Policy, now: datetime, zone: ZoneInfo) -> datetime | None:

@@ -60,15 +60,43 @@ def refunded(b: str, order_id: str, cents: int) -> Message:
         refund_id=uuid.uuid4().hex, refunded_cents=cents)
 
 
+def program_changed(b: str, multipliers: dict[int, int],
+                    updated: datetime | None = None) -> Message:
+    """Membership's ProgramChanged for a program whose tiers carry these multipliers."""
+    return membership_events_pb2.ProgramChanged(
+        brand_id=b, program_id="prg_1", update_time=timestamp(updated or datetime.now(UTC)),
+        tier_multipliers=[membership_events_pb2.ProgramTierMultiplier(
+            level=level, points_multiplier_percent=percent)
+            for level, percent in multipliers.items()])
+
+
+async def multipliers(benefits: Benefits, b: str) -> dict[int, int]:
+    listed = await benefits.admin.ListTierMultipliers(pb.ListTierMultipliersRequest(brand_id=b))
+    return {m.level: m.multiplier_percent for m in listed.multipliers}
+
+
+async def test_tier_multipliers_follow_the_program_and_never_go_back(
+        benefits: Benefits, redis_url: str) -> None:
+    """The multipliers earning applies are the program's latest tiers: a newer program replaces
+    them (levels dropped earn x1 again), and an older change delivered late is ignored."""
+    b = brand()
+    now = datetime.now(UTC)
+    await deliver(benefits, redis_url, program_changed(b, {1: 100, 2: 150}, now), b)
+    assert await multipliers(benefits, b) == {1: 100, 2: 150}
+    await deliver(benefits, redis_url, program_changed(b, {1: 120}, now + timedelta(seconds=1)),
+                  b)
+    assert await multipliers(benefits, b) == {1: 120}
+    await deliver(benefits, redis_url, program_changed(b, {1: 100, 2: 300}, now), b)
+    assert await multipliers(benefits, b) == {1: 120}
+
+
 async def test_order_points_pending_with_tier_multiplier_once_per_order(
         benefits: Benefits, redis_url: str) -> None:
-    """A paid order earns units x rate x tier multiplier as pending points, once per order even
-    when delivered twice or as two events."""
+    """A paid order earns units x rate x tier multiplier (the program's, from ProgramChanged)
+    as pending points, once per order even when delivered twice or as two events."""
     b = brand()
     await order_rule(benefits, b, per_unit=2)
-    await benefits.admin.SetTierMultipliers(pb.SetTierMultipliersRequest(
-        request_id=rid(), brand_id=b,
-        multipliers=[pb.TierMultiplier(level=2, multiplier_percent=150)]))
+    await deliver(benefits, redis_url, program_changed(b, {1: 100, 2: 150}), b)
     await deliver(benefits, redis_url, membership_events_pb2.MemberTierChanged(
         brand_id=b, account_id="acc", from_level=1, to_level=2), b)
     window = datetime.now(UTC) + timedelta(days=7)

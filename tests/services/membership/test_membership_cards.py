@@ -58,6 +58,26 @@ async def test_program_configuration_round_trips_and_validates(club: Club) -> No
         program.program_id, pb.PROGRAM_MODE_CONNECTED, 2)
 
 
+async def test_every_saved_program_publishes_its_tier_multipliers(club: Club) -> None:
+    """Each saved program publishes ProgramChanged with every tier's points multiplier and its
+    update time (benefits earns by it); a refused update publishes nothing."""
+    brand_id, _ = await club.brand()
+    await failure(club.membership.UpdateProgram(pb.UpdateProgramRequest(
+        request_id=rid(), brand_id=brand_id, terms_version="v2", tiers=TIERS,
+        growth_window_days=0, retention_days=30, dormant_after_days=90)))
+    gold = pb.Tier()
+    gold.CopyFrom(TIERS[1])
+    gold.points_multiplier_percent = 300
+    saved = (await club.membership.UpdateProgram(pb.UpdateProgramRequest(
+        request_id=rid(), brand_id=brand_id, terms_version="v3", tiers=[TIERS[0], gold],
+        growth_window_days=365, retention_days=30, dormant_after_days=90))).program
+    changes = [e for e in await club.events(events.ProgramChanged) if e.brand_id == brand_id]
+    assert [[(t.level, t.points_multiplier_percent) for t in e.tier_multipliers]
+            for e in changes] == [[(1, 100), (2, 150), (3, 200)], [(1, 100), (2, 300)]]
+    assert changes[-1].program_id == saved.program_id
+    assert changes[-1].update_time == saved.update_time
+
+
 async def test_open_card_records_consent_profile_and_emits_joined(club: Club) -> None:
     """An LV0 follower who opens the card becomes LV1 with consent and profile recorded, the
     brand reads no phone number, and MemberJoined carries the invite code."""
@@ -84,6 +104,8 @@ async def test_open_card_records_consent_profile_and_emits_joined(club: Club) ->
     assert [(e.account_id, e.level, e.invite_code, e.was_lv0) for e in joined_events] == [
         (account, 1, "INV123", True)]
     assert joined_events[0].program_id.startswith("prg_")
+    assert (list(joined_events[0].consent_purposes), list(joined_events[0].offered_purposes)) == (
+        ["profile"], ["profile", "marketing_sms"])
 
 
 async def test_joining_twice_is_idempotent(club: Club) -> None:

@@ -17,6 +17,7 @@ from services.messaging.domain.governance import (
     Policy,
     Reason,
     Verdict,
+    consents_from_join,
     decide,
     quiet_until,
 )
@@ -99,3 +100,21 @@ def test_journey_steps_refuse_unknown_targets() -> None:
     with pytest.raises(InvalidArgument) as caught:
         validate_steps([Step("a", StepKind.WAIT, next_step_id="nowhere", wait_minutes=5)])
     assert (caught.value.reason, caught.value.field) == ("UNKNOWN_STEP", "journey.steps[0]")
+
+
+@pytest.mark.parametrize(("chosen", "offered", "expected"), [
+    (["profile", "marketing_sms"], ["profile", "marketing_sms"],
+     {(Channel.SMS, Purpose.MARKETING, True)}),
+    (["profile"], ["profile", "marketing_sms", "marketing_wechat"],
+     {(Channel.SMS, Purpose.MARKETING, False), (Channel.WECHAT, Purpose.MARKETING, False)}),
+    (["marketing_inbox", "service_sms"], ["marketing_inbox", "service_sms"],
+     {(Channel.INBOX, Purpose.MARKETING, True), (Channel.SMS, Purpose.SERVICE, True)}),
+    (["profile", "marketing_fax", "sms"], ["profile", "marketing_fax", "sms"], set()),
+    ([], [], set()),
+])
+def test_card_opening_purposes_become_channel_consents(
+        chosen: list[str], offered: list[str],
+        expected: set[tuple[Channel, Purpose, bool]]) -> None:
+    """Each offered "<purpose>_<channel>" purpose is granted if chosen and declined if not;
+    purposes that name no channel (profile, unknown channels) decide nothing."""
+    assert set(consents_from_join(chosen, offered)) == expected

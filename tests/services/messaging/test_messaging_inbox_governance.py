@@ -14,6 +14,7 @@ from libs.grpc_client import remote_error
 from libs.outbox import new_envelope, stream_name
 from libs.redis import connect_redis
 from tests.services.messaging.conftest import Env, rid
+from tests.services.messaging.test_messaging_providers import shopper
 
 
 async def send(env: Env, brand_id: str, account_id: str, template_id: str,
@@ -125,6 +126,78 @@ async def test_sms_marketing_needs_explicit_consent(env: Env) -> None:
     await env.dispatch()
     after = await status_of(env, brand, message.message_id)
     assert (after.status, after.reason) == (pb.MESSAGE_STATUS_SUPPRESSED, "NO_CONSENT")
+
+
+async def publish(env: Env, envelope: envelope_pb2.EventEnvelope) -> None:
+    """Put one membership event on the bus and let messaging's consumer take it."""
+    redis = connect_redis(env.redis_url)
+    try:
+        await redis.xadd(stream_name("membership"), {"envelope": envelope.SerializeToString()})
+        consumer = env.options.loops["consumer"]
+        await consumer.ensure_groups()
+        assert await consumer.poll_once(block_ms=10) == 1
+    finally:
+        await redis.aclose()
+
+
+def joined(brand: str, account: str, chosen: list[str],
+           offered: tuple[str, ...] = ("profile", "marketing_sms", "marketing_wechat"),
+           at: datetime | None = None) -> envelope_pb2.EventEnvelope:
+    """Membership's MemberJoined for a card opened with these consent purposes."""
+    envelope = new_envelope(brand_id=brand, producer="membership",
+                            payload=membership_events_pb2.MemberJoined(
+                                brand_id=brand, account_id=account, member_id=f"mbr_{account}",
+                                program_id="prg_1", level=1, consent_purposes=chosen,
+                                offered_purposes=offered))
+    if at is not None:
+        envelope.occur_time.FromDatetime(at)
+    return envelope
+
+
+async def sms_marketing(env: Env, brand: str) -> pb.Template:
+    await env.messaging.ConfigureChannel(pb.ConfigureChannelRequest(
+        request_id=rid(), brand_id=brand, channel=pb.CHANNEL_SMS, provider=pb.PROVIDER_SANDBOX))
+    return (await env.messaging.CreateTemplate(pb.CreateTemplateRequest(
+        request_id=rid(), template=pb.Template(
+            brand_id=brand, channel=pb.CHANNEL_SMS, purpose=pb.PURPOSE_MARKETING, name="sms",
+            body="{{brand_name}} sale", provider_template_code="SMS_1")))).template
+
+
+async def sms_outcome(env: Env, brand: str, account: str, template: pb.Template) -> str:
+    """Send one marketing SMS through the dispatcher; its suppression reason ("" if sent)."""
+    message = await send(env, brand, account, template.template_id)
+    await env.dispatch()
+    after = await status_of(env, brand, message.message_id)
+    if after.status == pb.MESSAGE_STATUS_SUPPRESSED:
+        return after.reason
+    assert after.status in (pb.MESSAGE_STATUS_SENT, pb.MESSAGE_STATUS_DELIVERED), after
+    return ""
+
+
+async def test_consent_given_when_opening_the_card_reaches_messaging(env: Env) -> None:
+    """A card opened with consent to marketing_sms lets marketing SMS go out without any
+    console call; withdrawing it afterwards suppresses them; an offered purpose left unticked
+    is a refusal; a join event delivered after a later withdrawal does not undo it."""
+    brand = await env.brand()
+    template = await sms_marketing(env, brand)
+    yes = await shopper(env, phone="13800138001")
+    no = await shopper(env, phone="13800138002")
+    await publish(env, joined(brand, yes, ["profile", "marketing_sms"]))
+    await publish(env, joined(brand, no, ["profile"]))
+    assert await sms_outcome(env, brand, yes, template) == ""
+    assert await sms_outcome(env, brand, no, template) == "OPTED_OUT"
+    consents = await env.messaging.ListConsents(pb.ListConsentsRequest(
+        brand_id=brand, account_id=yes))
+    assert {(c.channel, c.purpose, c.granted, c.source) for c in consents.consents} == {
+        (pb.CHANNEL_SMS, pb.PURPOSE_MARKETING, True, "card_opening"),
+        (pb.CHANNEL_WECHAT, pb.PURPOSE_MARKETING, False, "card_opening")}
+    await env.messaging.SetConsent(pb.SetConsentRequest(
+        request_id=rid(), brand_id=brand, account_id=yes, channel=pb.CHANNEL_SMS,
+        purpose=pb.PURPOSE_MARKETING, granted=False, source="member_centre"))
+    assert await sms_outcome(env, brand, yes, template) == "OPTED_OUT"
+    late = joined(brand, yes, ["marketing_sms"], at=env.clock.now - timedelta(minutes=5))
+    await publish(env, late)
+    assert await sms_outcome(env, brand, yes, template) == "OPTED_OUT"
 
 
 async def test_cancelled_member_gets_nothing_even_service(env: Env) -> None:

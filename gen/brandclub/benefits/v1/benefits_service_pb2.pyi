@@ -1351,52 +1351,6 @@ class TierMultiplier(_message.Message):
 Global___TierMultiplier: _TypeAlias = TierMultiplier  # noqa: Y015
 
 @_typing.final
-class SetTierMultipliersRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
-    BRAND_ID_FIELD_NUMBER: _builtins.int
-    MULTIPLIERS_FIELD_NUMBER: _builtins.int
-    request_id: _builtins.str
-    brand_id: _builtins.str
-    @_builtins.property
-    def multipliers(self) -> _containers.RepeatedCompositeFieldContainer[Global___TierMultiplier]: ...
-    def __init__(
-        self,
-        *,
-        request_id: _builtins.str = ...,
-        brand_id: _builtins.str = ...,
-        multipliers: _abc.Iterable[Global___TierMultiplier] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "multipliers", b"multipliers", "request_id", b"request_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___SetTierMultipliersRequest: _TypeAlias = SetTierMultipliersRequest  # noqa: Y015
-
-@_typing.final
-class SetTierMultipliersResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    MULTIPLIERS_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def multipliers(self) -> _containers.RepeatedCompositeFieldContainer[Global___TierMultiplier]: ...
-    def __init__(
-        self,
-        *,
-        multipliers: _abc.Iterable[Global___TierMultiplier] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["multipliers", b"multipliers"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___SetTierMultipliersResponse: _TypeAlias = SetTierMultipliersResponse  # noqa: Y015
-
-@_typing.final
 class ListTierMultipliersRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

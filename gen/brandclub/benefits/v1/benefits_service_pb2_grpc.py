@@ -869,11 +869,6 @@ class BenefitsAdminServiceStub:
                 request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListEarningRulesRequest.SerializeToString,
                 response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListEarningRulesResponse.FromString,
                 _registered_method=True)
-        self.SetTierMultipliers = channel.unary_unary(
-                '/brandclub.benefits.v1.BenefitsAdminService/SetTierMultipliers',
-                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.SetTierMultipliersRequest.SerializeToString,
-                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.SetTierMultipliersResponse.FromString,
-                _registered_method=True)
         self.ListTierMultipliers = channel.unary_unary(
                 '/brandclub.benefits.v1.BenefitsAdminService/ListTierMultipliers',
                 request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListTierMultipliersRequest.SerializeToString,
@@ -986,15 +981,11 @@ class BenefitsAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def SetTierMultipliers(self, request, context):
-        """Replaces the brand's tier multipliers (by level number); levels not listed earn 1x.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
     def ListTierMultipliers(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The brand's tier multipliers (by level number; levels not listed earn 1x) as earning
+        applies them: a projection of the membership program's tiers (points_multiplier_percent,
+        set with UpdateProgram), which is their one source; there is no separate setter.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -1108,11 +1099,6 @@ def add_BenefitsAdminServiceServicer_to_server(servicer, server):
                     servicer.ListEarningRules,
                     request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListEarningRulesRequest.FromString,
                     response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListEarningRulesResponse.SerializeToString,
-            ),
-            'SetTierMultipliers': grpc.unary_unary_rpc_method_handler(
-                    servicer.SetTierMultipliers,
-                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.SetTierMultipliersRequest.FromString,
-                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.SetTierMultipliersResponse.SerializeToString,
             ),
             'ListTierMultipliers': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTierMultipliers,
@@ -1345,33 +1331,6 @@ class BenefitsAdminService:
             '/brandclub.benefits.v1.BenefitsAdminService/ListEarningRules',
             brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListEarningRulesRequest.SerializeToString,
             brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListEarningRulesResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def SetTierMultipliers(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/brandclub.benefits.v1.BenefitsAdminService/SetTierMultipliers',
-            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.SetTierMultipliersRequest.SerializeToString,
-            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.SetTierMultipliersResponse.FromString,
             options,
             channel_credentials,
             insecure,

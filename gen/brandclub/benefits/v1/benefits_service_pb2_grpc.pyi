@@ -314,9 +314,11 @@ class BenefitsAdminServiceStub:
     """Replaces a rule's settings (its trigger cannot change); the budget already granted stays."""
     GetEarningRule: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.GetEarningRuleRequest, _benefits_service_pb2.GetEarningRuleResponse]
     ListEarningRules: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.ListEarningRulesRequest, _benefits_service_pb2.ListEarningRulesResponse]
-    SetTierMultipliers: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.SetTierMultipliersRequest, _benefits_service_pb2.SetTierMultipliersResponse]
-    """Replaces the brand's tier multipliers (by level number); levels not listed earn 1x."""
     ListTierMultipliers: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.ListTierMultipliersRequest, _benefits_service_pb2.ListTierMultipliersResponse]
+    """The brand's tier multipliers (by level number; levels not listed earn 1x) as earning
+    applies them: a projection of the membership program's tiers (points_multiplier_percent,
+    set with UpdateProgram), which is their one source; there is no separate setter.
+    """
     CreateCouponTemplate: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.CreateCouponTemplateRequest, _benefits_service_pb2.CreateCouponTemplateResponse]
     UpdateCouponTemplate: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.UpdateCouponTemplateRequest, _benefits_service_pb2.UpdateCouponTemplateResponse]
     """Replaces a template's settings; total_stock may not drop below what was issued."""
@@ -353,9 +355,11 @@ class BenefitsAdminServiceAsyncStub(BenefitsAdminServiceStub):
     """Replaces a rule's settings (its trigger cannot change); the budget already granted stays."""
     GetEarningRule: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.GetEarningRuleRequest, _benefits_service_pb2.GetEarningRuleResponse]  # type: ignore[assignment]
     ListEarningRules: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.ListEarningRulesRequest, _benefits_service_pb2.ListEarningRulesResponse]  # type: ignore[assignment]
-    SetTierMultipliers: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.SetTierMultipliersRequest, _benefits_service_pb2.SetTierMultipliersResponse]  # type: ignore[assignment]
-    """Replaces the brand's tier multipliers (by level number); levels not listed earn 1x."""
     ListTierMultipliers: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.ListTierMultipliersRequest, _benefits_service_pb2.ListTierMultipliersResponse]  # type: ignore[assignment]
+    """The brand's tier multipliers (by level number; levels not listed earn 1x) as earning
+    applies them: a projection of the membership program's tiers (points_multiplier_percent,
+    set with UpdateProgram), which is their one source; there is no separate setter.
+    """
     CreateCouponTemplate: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.CreateCouponTemplateRequest, _benefits_service_pb2.CreateCouponTemplateResponse]  # type: ignore[assignment]
     UpdateCouponTemplate: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.UpdateCouponTemplateRequest, _benefits_service_pb2.UpdateCouponTemplateResponse]  # type: ignore[assignment]
     """Replaces a template's settings; total_stock may not drop below what was issued."""
@@ -427,19 +431,15 @@ class BenefitsAdminServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_benefits_service_pb2.ListEarningRulesResponse, _abc.Awaitable[_benefits_service_pb2.ListEarningRulesResponse]]: ...
 
     @_abc_1.abstractmethod
-    def SetTierMultipliers(
-        self,
-        request: _benefits_service_pb2.SetTierMultipliersRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_benefits_service_pb2.SetTierMultipliersResponse, _abc.Awaitable[_benefits_service_pb2.SetTierMultipliersResponse]]:
-        """Replaces the brand's tier multipliers (by level number); levels not listed earn 1x."""
-
-    @_abc_1.abstractmethod
     def ListTierMultipliers(
         self,
         request: _benefits_service_pb2.ListTierMultipliersRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_benefits_service_pb2.ListTierMultipliersResponse, _abc.Awaitable[_benefits_service_pb2.ListTierMultipliersResponse]]: ...
+    ) -> _typing.Union[_benefits_service_pb2.ListTierMultipliersResponse, _abc.Awaitable[_benefits_service_pb2.ListTierMultipliersResponse]]:
+        """The brand's tier multipliers (by level number; levels not listed earn 1x) as earning
+        applies them: a projection of the membership program's tiers (points_multiplier_percent,
+        set with UpdateProgram), which is their one source; there is no separate setter.
+        """
 
     @_abc_1.abstractmethod
     def CreateCouponTemplate(

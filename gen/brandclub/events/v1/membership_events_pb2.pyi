@@ -3,9 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -102,6 +104,8 @@ class MemberJoined(_message.Message):
     INVITE_CODE_FIELD_NUMBER: _builtins.int
     SHOP_ID_FIELD_NUMBER: _builtins.int
     WAS_LV0_FIELD_NUMBER: _builtins.int
+    CONSENT_PURPOSES_FIELD_NUMBER: _builtins.int
+    OFFERED_PURPOSES_FIELD_NUMBER: _builtins.int
     brand_id: _builtins.str
     account_id: _builtins.str
     member_id: _builtins.str
@@ -114,6 +118,15 @@ class MemberJoined(_message.Message):
     """The shop the card was opened in, when known."""
     was_lv0: _builtins.bool
     """True when the shopper was LV0 of the brand before joining."""
+    @_builtins.property
+    def consent_purposes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The purposes the shopper consented to on joining (e.g. "profile", "marketing_sms"), and
+        every purpose the program offered then: an offered purpose not chosen is declined.
+        Messaging records "<marketing|service>_<sms|wechat|inbox>" purposes as channel consent.
+        """
+
+    @_builtins.property
+    def offered_purposes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -126,10 +139,12 @@ class MemberJoined(_message.Message):
         invite_code: _builtins.str = ...,
         shop_id: _builtins.str = ...,
         was_lv0: _builtins.bool = ...,
+        consent_purposes: _abc.Iterable[_builtins.str] | None = ...,
+        offered_purposes: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "channel", b"channel", "invite_code", b"invite_code", "level", b"level", "member_id", b"member_id", "program_id", b"program_id", "shop_id", b"shop_id", "was_lv0", b"was_lv0"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "channel", b"channel", "consent_purposes", b"consent_purposes", "invite_code", b"invite_code", "level", b"level", "member_id", b"member_id", "offered_purposes", b"offered_purposes", "program_id", b"program_id", "shop_id", b"shop_id", "was_lv0", b"was_lv0"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -368,3 +383,63 @@ class MemberDormancyChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MemberDormancyChanged: _TypeAlias = MemberDormancyChanged  # noqa: Y015
+
+@_typing.final
+class ProgramChanged(_message.Message):
+    """The brand saved its program (terms, tiers, windows). Carries what other services apply from
+    it, so the program stays the one place these settings are kept.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    PROGRAM_ID_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    TIER_MULTIPLIERS_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    program_id: _builtins.str
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """The program's update time: a consumer ignores a change older than one it applied."""
+
+    @_builtins.property
+    def tier_multipliers(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProgramTierMultiplier]: ...
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        program_id: _builtins.str = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+        tier_multipliers: _abc.Iterable[Global___ProgramTierMultiplier] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "program_id", b"program_id", "tier_multipliers", b"tier_multipliers", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProgramChanged: _TypeAlias = ProgramChanged  # noqa: Y015
+
+@_typing.final
+class ProgramTierMultiplier(_message.Message):
+    """A tier's points multiplier in percent (100 = x1.0); levels not listed earn x1.0."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEVEL_FIELD_NUMBER: _builtins.int
+    POINTS_MULTIPLIER_PERCENT_FIELD_NUMBER: _builtins.int
+    level: _builtins.int
+    points_multiplier_percent: _builtins.int
+    def __init__(
+        self,
+        *,
+        level: _builtins.int = ...,
+        points_multiplier_percent: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["level", b"level", "points_multiplier_percent", b"points_multiplier_percent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProgramTierMultiplier: _TypeAlias = ProgramTierMultiplier  # noqa: Y015
