@@ -1,7 +1,9 @@
 """Composition root of the gateway: HTTP APIs in front, gRPC clients behind, no durable state.
 
 Besides HTTP it serves the standard gRPC health service, so Kubernetes probes every service the
-same way; readiness follows Redis (counters and nonces live there) and drain.
+same way; that health (liveness included) follows Redis (counters and nonces live there) and
+drain. HTTP `/readyz` also requires every upstream service to report SERVING on its own gRPC
+health, so a gateway cut off from them leaves a load balancer's rotation without a restart.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from libs.tracing import configure_tracing
 from services.gateway.adapters.auth import TokenVerifier
 from services.gateway.adapters.isv import IsvDirectory
 from services.gateway.adapters.limits import AuditLog, RateLimiter, ReplayStore
+from services.gateway.adapters.readiness import UpstreamHealth
 from services.gateway.adapters.upstreams import Upstreams
 from services.gateway.api import (
     console,
@@ -42,6 +45,7 @@ log = get_logger(__name__)
 SERVICE_NAME = "brandclub.gateway.v1.Gateway"
 HOST = web.AppKey("host", ServiceHost)
 ROUTES = web.AppKey("routes", RouteTable)
+READINESS = web.AppKey("readiness", UpstreamHealth)
 MAX_REQUEST_LINE = 256 * 1024
 
 
@@ -53,6 +57,9 @@ class GatewayOptions:
     token_cache_seconds: float = 5.0
     # Slow-header defence: a request head not complete this long after its first byte is 408.
     request_head_seconds: float = 10.0
+    # /readyz asks every upstream's gRPC health within this limit, at most once per cache span.
+    readiness_timeout_seconds: float = 1.0
+    readiness_cache_seconds: float = 2.0
 
 
 def route_table() -> RouteTable:
@@ -75,9 +82,13 @@ async def healthz(_: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready when Redis answers, not draining, and every upstream service reports SERVING on
+    its gRPC health (checked within a time limit, cached briefly: see adapters/readiness)."""
     ready = await request.app[HOST].check_health()
-    return web.json_response({"status": "ready" if ready else "not ready"},
-                             status=200 if ready else 503)
+    upstreams_ready, upstreams = await request.app[READINESS].ready()
+    ready = ready and upstreams_ready
+    return web.json_response({"status": "ready" if ready else "not ready",
+                              "upstreams": upstreams}, status=200 if ready else 503)
 
 
 def build_app(upstreams: Upstreams, host: ServiceHost, redis: Redis,
@@ -97,6 +108,9 @@ def build_app(upstreams: Upstreams, host: ServiceHost, redis: Redis,
                                token_cache_seconds=options.token_cache_seconds),
         limiter=limiter, replays=ReplayStore(redis), audit=AuditLog(redis), verifier=verifier)
     app[HOST] = host
+    app[READINESS] = UpstreamHealth(upstreams.processes(),
+                                    timeout_seconds=options.readiness_timeout_seconds,
+                                    cache_seconds=options.readiness_cache_seconds)
     table = route_table()
     app[ROUTES] = table
     app.router.add_get("/healthz", healthz)

@@ -66,6 +66,13 @@ class Upstreams:
                    segments=segment_grpc.SegmentServiceStub(segments),
                    dashboards=dashboard_grpc.DashboardServiceStub(dashboards))
 
+    def processes(self) -> dict[str, grpc.aio.Channel]:
+        """One channel to each upstream process (for its gRPC health), in `channels` order:
+        identity, isv, membership, benefits, benefits_admin, engagement, messaging, ..."""
+        identity, _, membership, benefits, _, engagement, messaging, *_ = self.channels
+        return {"identity": identity, "membership": membership, "benefits": benefits,
+                "engagement": engagement, "messaging": messaging}
+
     async def close(self) -> None:
         for channel in self.channels:
             await channel.close()
