@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2
@@ -18,6 +19,7 @@ from libs.errors import Code, NotFound
 from libs.grpc_client import remote_error
 from libs.grpc_server import MAX_ERROR_MESSAGE_BYTES, ServiceHost
 from libs.safetext import json_text_problem, text_problem
+from libs.testing import channel_to, identity_of
 
 SERVICE = "test.Text"
 Reply = health_pb2.HealthCheckResponse
@@ -43,14 +45,15 @@ async def echo(request: Message, context: Any) -> health_pb2.HealthCheckResponse
 
 @pytest.fixture
 async def channel() -> AsyncIterator[grpc.aio.Channel]:
-    host = ServiceHost(service="test", service_names=[SERVICE])
+    host = ServiceHost(service="test", service_names=[SERVICE],
+                       authorize=lambda _method: frozenset({"operator"}))
     handlers = {name: grpc.unary_unary_rpc_method_handler(
         echo, request_deserializer=kind.FromString, response_serializer=Reply.SerializeToString)
         for name, kind in TYPES.items()}
     host.server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE,
                                                                                handlers)])
-    port = await host.start(0, "127.0.0.1")
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as opened:
+    port = await host.start(0, "127.0.0.1", tls=identity_of("gateway"))
+    async with channel_to(f"127.0.0.1:{port}", peer="gateway", caller="operator") as opened:
         yield opened
     await host.drain(0)
 
@@ -157,3 +160,80 @@ def test_remote_error_survives_details_that_disagree_or_do_not_parse() -> None:
         remote = remote_error(error)
         assert remote.code is Code.INVALID_ARGUMENT
         assert remote.reason == "INVALID_ARGUMENT" and remote.message == "bad shop_id"
+
+
+def _service_modules() -> list[Any]:
+    """Every generated *_service_pb2 module (every gRPC contract of every service)."""
+    import importlib
+    import pkgutil
+
+    import brandclub
+
+    modules = []
+    for info in pkgutil.walk_packages(brandclub.__path__, "brandclub."):
+        if info.name.endswith("_service_pb2"):
+            modules.append(importlib.import_module(info.name))
+    return modules
+
+
+def _string_paths(descriptor: Any, prefix: str = "", depth: int = 0) -> list[tuple[str, ...]]:
+    """Paths (field names) to every string field, nested messages included (not maps)."""
+    paths: list[tuple[str, ...]] = []
+    for field in descriptor.fields:
+        if field.type == FieldDescriptor.TYPE_STRING:
+            paths.append((field.name,))
+        elif field.type == FieldDescriptor.TYPE_MESSAGE and depth < 3 \
+                and not field.message_type.GetOptions().map_entry \
+                and not field.message_type.full_name.startswith("google."):
+            paths += [(field.name, *rest)
+                      for rest in _string_paths(field.message_type, depth=depth + 1)]
+    return paths
+
+
+def _with_text(message_class: Any, path: tuple[str, ...], text: str) -> tuple[Message, str]:
+    """A request whose string at `path` holds `text`, and the field path the check names."""
+    request = message_class()
+    target, names = request, []
+    for name in path[:-1]:
+        field = target.DESCRIPTOR.fields_by_name[name]
+        if field.is_repeated:
+            target = getattr(target, name).add()
+            names.append(f"{name}[0]")
+        else:
+            target = getattr(target, name)
+            names.append(name)
+    field = target.DESCRIPTOR.fields_by_name[path[-1]]
+    if field.is_repeated:
+        getattr(target, path[-1]).append(text)
+        names.append(f"{path[-1]}[0]")
+    else:
+        setattr(target, path[-1], text)
+        names.append(path[-1])
+    return request, ".".join(names)
+
+
+def test_every_rpc_of_every_service_refuses_nul_in_every_string_field() -> None:
+    """For every method of every service contract, a NUL in any string field of its request
+    (nested and repeated ones included) is refused by the shared server check, naming the
+    field; the same request without the NUL passes."""
+    from google.protobuf import message_factory
+
+    from libs.safetext import RefusedRequest, checked_deserializer
+
+    checked = 0
+    for module in _service_modules():
+        for service in module.DESCRIPTOR.services_by_name.values():
+            for method in service.methods:
+                message_class = message_factory.GetMessageClass(method.input_type)
+                deserialize = checked_deserializer(message_class.FromString)
+                assert deserialize is not None
+                for path in _string_paths(method.input_type):
+                    request, field = _with_text(message_class, path, "a\x00b")
+                    refused = deserialize(request.SerializeToString())
+                    assert isinstance(refused, RefusedRequest), (method.full_name, field)
+                    assert refused.error.metadata["field"] == field, (method.full_name, field)
+                    clean = deserialize(
+                        _with_text(message_class, path, "a-b")[0].SerializeToString())
+                    assert not isinstance(clean, RefusedRequest), (method.full_name, field)
+                    checked += 1
+    assert checked > 500
