@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from libs.tls import TlsFiles
+
 SERVICE_PORTS: dict[str, int] = {
     "identity": 50051,
     "membership": 50052,
@@ -115,6 +117,11 @@ class Settings:
     addresses: dict[str, str] = field(default_factory=dict)
     token_keys: dict[str, bytes] = field(default_factory=dict)
     http_port: int = 8080
+    # gRPC transport (libs/tls.py): where to listen, this process's certificate files, and a
+    # plaintext port that serves only the health service (for the kubelet's probe).
+    grpc_listen_host: str = "[::]"
+    grpc_health_port: int = 0
+    tls_files: TlsFiles = field(default_factory=lambda: TlsFiles("", "", ""))
     # After the drain window, calls in flight get this long before the server stops.
     shutdown_grace_seconds: float = 5.0
 
@@ -149,5 +156,35 @@ def load_settings(service: str, source: Mapping[str, str] | None = None) -> Sett
         addresses=addresses,
         token_keys=env.keyring("TOKEN_SIGNING_KEYS", f"dev:{_DEV_KEY}"),
         http_port=env.integer("HTTP_PORT", 8080, maximum=65535),
+        grpc_listen_host=grpc_listen_host(env, source),
+        grpc_health_port=grpc_health_port(env, service),
+        tls_files=tls_files(source),
         shutdown_grace_seconds=env.number("SHUTDOWN_GRACE_SECONDS", 5.0),
     )
+
+
+def grpc_listen_host(env: Env, source: Mapping[str, str] | None) -> str:
+    """GRPC_LISTEN_HOST; by default loopback only in development mode, every interface else."""
+    mode = (os.environ if source is None else source).get("BRANDCLUB_ENV", "")
+    development = mode.strip().lower() == "development"
+    return env.text("GRPC_LISTEN_HOST", "127.0.0.1" if development else "[::]")
+
+
+def grpc_health_port(env: Env, service: str) -> int:
+    """GRPC_HEALTH_PORT: plaintext, health service only; by default GRPC_PORT + 1000."""
+    grpc_port = env.integer("GRPC_PORT", SERVICE_PORTS[service], maximum=65535)
+    return env.integer("GRPC_HEALTH_PORT", grpc_port + 1000 if grpc_port else 0,
+                       maximum=65535)
+
+
+def tls_files(source: Mapping[str, str] | None) -> TlsFiles:
+    """TLS_DIR (ca.crt, tls.crt, tls.key), or TLS_CA_FILE / TLS_CERT_FILE / TLS_KEY_FILE.
+
+    The files are read when the server starts (libs.tls.load_identity names a missing one).
+    """
+    values = os.environ if source is None else source
+    directory = values.get("TLS_DIR", "").strip()
+    defaults = TlsFiles.in_dir(directory) if directory else TlsFiles("", "", "")
+    return TlsFiles(values.get("TLS_CA_FILE", "").strip() or defaults.ca_file,
+                    values.get("TLS_CERT_FILE", "").strip() or defaults.cert_file,
+                    values.get("TLS_KEY_FILE", "").strip() or defaults.key_file)

@@ -14,6 +14,7 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from libs.contract import idempotent_methods
 from libs.errors import Code, RemoteError
+from libs.tls import TlsIdentity, peer_of_service, secure_channel
 from libs.tracing import spans_exported
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
@@ -79,12 +80,17 @@ def open_channel(
     address: str,
     *,
     service: str | Sequence[str],
+    tls: TlsIdentity,
+    peer: str | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> grpc.aio.Channel:
     """A channel to the service(s) `service` names (full names), retrying what is retry-safe."""
     services = (service,) if isinstance(service, str) else tuple(service)
-    return grpc.aio.insecure_channel(
-        address,
+    # Mutual TLS: `tls` is this process's identity; the server must prove it is `peer` (by
+    # default the process that serves the service's package, e.g. identity for IsvService).
+    first = service if isinstance(service, str) else next(iter(service))
+    return secure_channel(
+        address, tls, peer=peer or peer_of_service(first),
         options=[
             ("grpc.service_config", _service_config(services)),
             ("grpc.enable_retries", 1),

@@ -24,10 +24,12 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
+from libs.authz import AuthorizationInterceptor, Policy
 from libs.errors import DomainError
 from libs.logging import get_logger
 from libs.outages import is_outage
 from libs.safetext import admit, checked_deserializer
+from libs.tls import TlsIdentity
 
 Probe = Callable[[], Awaitable[None]]
 log = get_logger("rpc")
@@ -165,6 +167,7 @@ class ServiceHost:
         service_names: Sequence[str],
         probes: Sequence[Probe] = (),
         health_interval_seconds: float = 2.0,
+        authorize: Policy,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
         probe_timeout_seconds: float = PROBE_TIMEOUT_SECONDS,
     ) -> None:
@@ -172,7 +175,9 @@ class ServiceHost:
         self.server = grpc.aio.server(
             # Health calls are not traced: OpenTelemetry's aio interceptor iterates streaming
             # handlers with `async for`, which breaks Health/Watch (it writes via context).
-            interceptors=[aio_server_interceptor(filter_=filters.negate(filters.health_check())),
+            # Authorization first: a refused call costs nothing else (libs/authz.py).
+            interceptors=[AuthorizationInterceptor(authorize),
+                          aio_server_interceptor(filter_=filters.negate(filters.health_check())),
                           RequestInterceptor(service), *interceptors],
             options=[("grpc.so_reuseport", 0)],
         )
@@ -188,13 +193,20 @@ class ServiceHost:
         self._draining = False
         self._health_task: asyncio.Task[None] | None = None
         self.port = 0
+        self.health_port = 0
 
-    async def start(self, port: int, host: str = "[::]") -> int:
-        self.port = self.server.add_insecure_port(f"{host}:{port}")
+    async def start(self, port: int, host: str, *, tls: TlsIdentity,
+                    health_port: int | None = 0) -> int:
+        """Serve on `host:port` with mutual TLS. `health_port` (None: not opened) is plaintext
+        for probes that cannot do TLS: the authorization interceptor answers only the health
+        service there and UNAUTHENTICATED to everything else."""
+        self.port = self.server.add_secure_port(f"{host}:{port}", tls.server_credentials())
+        if health_port is not None:
+            self.health_port = self.server.add_insecure_port(f"{host}:{health_port}")
         await self.server.start()
         await self.check_health()
         self._health_task = asyncio.create_task(self._health_loop())
-        log.info("server_started", port=self.port)
+        log.info("server_started", port=self.port, health_port=self.health_port)
         return self.port
 
     async def check_health(self) -> bool:

@@ -15,12 +15,15 @@ from typing import Any
 
 import grpc
 
+from libs.authz import Policy
 from libs.config import Settings, load_settings
+from libs.contract import allowed_callers
 from libs.db import Database
 from libs.grpc_server import Probe, ServiceHost, install_stop_signals
 from libs.jobs import Supervisor
 from libs.logging import configure_logging, get_logger
 from libs.redis import Redis, connect_redis, ping_redis
+from libs.tls import TlsIdentity, load_identity
 from libs.tracing import configure_tracing
 
 log = get_logger(__name__)
@@ -31,6 +34,8 @@ class Resources:
     settings: Settings
     db: Database
     redis: Redis
+    # This process's mutual-TLS identity: pass it to libs.grpc_client.open_channel.
+    tls: TlsIdentity
     channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
 
 
@@ -57,6 +62,11 @@ class RunningService:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.host.port}"
+
+    @property
+    def health_address(self) -> str:
+        """The plaintext port: health only (everything else answers UNAUTHENTICATED)."""
+        return f"127.0.0.1:{self.host.health_port}"
 
     async def stop(self, grace_seconds: float = 0.5, *, drain_seconds: float = 0.0) -> None:
         """Drain (NOT_SERVING but still serving for `drain_seconds`, then calls in flight get
@@ -89,11 +99,16 @@ async def cancel_all(tasks: Sequence[asyncio.Task[None]], *, retry_seconds: floa
 
 
 async def start_service(settings: Settings, compose: Compose, *, port: int | None = None,
-                        host: str = "[::]") -> RunningService:
+                        host: str | None = None,
+                        authorize: Policy = allowed_callers) -> RunningService:
+    """`port`/`host` default to the settings (GRPC_PORT, GRPC_LISTEN_HOST); port 0 also puts
+    the health port on a free port. `authorize` is the caller table (the proto annotations)."""
+    # Certificates first: a process without its identity refuses to start, naming the setting.
+    tls = load_identity(settings.tls_files)
     # min_size=0: the process starts (and reports NOT_SERVING) even while PostgreSQL is down.
     db = await Database.connect(settings.database_url, settings.schema, min_size=0)
     redis = connect_redis(settings.redis_url)
-    resources = Resources(settings=settings, db=db, redis=redis)
+    resources = Resources(settings=settings, db=db, redis=redis, tls=tls)
     composition = await compose(resources)
     # Every background loop is supervised: restarted with backoff, NOT_SERVING while down.
     supervisor = Supervisor()
@@ -103,10 +118,14 @@ async def start_service(settings: Settings, compose: Compose, *, port: int | Non
         probes=[db.ping, lambda: ping_redis(redis), supervisor.probe,
                 *composition.extra_probes],
         health_interval_seconds=settings.health_interval_seconds,
+        authorize=authorize,
     )
     supervisor.on_change = service_host.check_health
     composition.register(service_host.server)
-    await service_host.start(settings.grpc_port if port is None else port, host)
+    await service_host.start(
+        settings.grpc_port if port is None else port,
+        settings.grpc_listen_host if host is None else host, tls=tls,
+        health_port=settings.grpc_health_port if port is None else 0)
     tasks = supervisor.start(composition.background)
     return RunningService(service_host, resources, composition, tasks, supervisor)
 

@@ -1,6 +1,8 @@
 """Operator CLI: `./dev admin <command> ...`. Every command prints JSON, so an ISV's test set-up
 is scriptable. Services are found by the same variables the suite uses (IDENTITY_ADDR,
-MEMBERSHIP_ADDR, REDIS_URL, ...); `./dev up` prints them.
+MEMBERSHIP_ADDR, REDIS_URL, ...); `./dev up` prints them. It calls as `operator` over mutual TLS:
+TLS_DIR names the operator certificate, by default the one `./dev up` issued
+(`$DATA_DIR/tls/operator`, DATA_DIR defaulting to .data).
 
   create-brand     --name N [--mode connected|non_connected] [--time-zone Z]
   create-shop      --brand-id B --name N
@@ -17,9 +19,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -34,6 +38,7 @@ from libs.config import ConfigError, Settings, load_settings
 from libs.grpc_client import remote_error
 from libs.protoconv import from_timestamp
 from libs.redis import connect_redis
+from libs.tls import TlsError, TlsFiles, TlsIdentity, load_identity, secure_channel
 
 _MODES = {"connected": membership_pb.PROGRAM_MODE_CONNECTED,
           "non_connected": membership_pb.PROGRAM_MODE_NON_CONNECTED}
@@ -41,6 +46,20 @@ _APP_STATUSES = {"test": isv_pb.APP_STATUS_TEST, "production": isv_pb.APP_STATUS
                  "suspended": isv_pb.APP_STATUS_SUSPENDED}
 _APP_STATUS_NAMES = {value: key for key, value in _APP_STATUSES.items()}
 TIMEOUT = 15.0
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def operator_identity(settings: Settings) -> TlsIdentity:
+    """The operator's certificate: TLS_DIR (or TLS_*_FILE), else the one `./dev up` issued."""
+    files = settings.tls_files
+    if not files.cert_file:
+        data_dir = Path(os.environ.get("DATA_DIR", ROOT / ".data"))
+        files = TlsFiles.in_dir(data_dir / "tls" / "operator")
+    return load_identity(files)
+
+
+def _channel(settings: Settings, service: str) -> grpc.aio.Channel:
+    return secure_channel(settings.address_of(service), operator_identity(settings), peer=service)
 
 
 def _request_id(args: argparse.Namespace) -> str:
@@ -59,7 +78,7 @@ def _app_json(app: isv_pb.App) -> dict[str, Any]:
 
 
 async def create_brand(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    async with grpc.aio.insecure_channel(settings.address_of("membership")) as channel:
+    async with _channel(settings, "membership") as channel:
         brand = (await membership_grpc.MembershipServiceStub(channel).CreateBrand(
             membership_pb.CreateBrandRequest(
                 request_id=_request_id(args), display_name=args.name, mode=_MODES[args.mode],
@@ -69,7 +88,7 @@ async def create_brand(settings: Settings, args: argparse.Namespace) -> dict[str
 
 
 async def create_shop(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    async with grpc.aio.insecure_channel(settings.address_of("membership")) as channel:
+    async with _channel(settings, "membership") as channel:
         shop = (await membership_grpc.MembershipServiceStub(channel).CreateShop(
             membership_pb.CreateShopRequest(request_id=_request_id(args), brand_id=args.brand_id,
                                             display_name=args.name), timeout=TIMEOUT)).shop
@@ -77,7 +96,7 @@ async def create_shop(settings: Settings, args: argparse.Namespace) -> dict[str,
 
 
 async def create_merchant(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    async with grpc.aio.insecure_channel(settings.address_of("identity")) as channel:
+    async with _channel(settings, "identity") as channel:
         identity = identity_grpc.IdentityServiceStub(channel)
         user = (await identity.CreateMerchantUser(identity_pb.CreateMerchantUserRequest(
             request_id=_request_id(args), brand_id=args.brand_id, login_name=args.login,
@@ -92,7 +111,7 @@ async def create_merchant(settings: Settings, args: argparse.Namespace) -> dict[
 
 
 async def create_app(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    async with grpc.aio.insecure_channel(settings.address_of("identity")) as channel:
+    async with _channel(settings, "identity") as channel:
         reply = await isv_grpc.IsvServiceStub(channel).CreateApp(isv_pb.CreateAppRequest(
             request_id=_request_id(args), name=args.name, status=_APP_STATUSES[args.status],
             scopes=_scopes(args.scopes), redirect_uri=args.redirect_uri,
@@ -102,7 +121,7 @@ async def create_app(settings: Settings, args: argparse.Namespace) -> dict[str, 
 
 
 async def set_app_status(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    async with grpc.aio.insecure_channel(settings.address_of("identity")) as channel:
+    async with _channel(settings, "identity") as channel:
         reply = await isv_grpc.IsvServiceStub(channel).SetAppStatus(isv_pb.SetAppStatusRequest(
             request_id=_request_id(args), app_key=args.app_key,
             status=_APP_STATUSES[args.status]), timeout=TIMEOUT)
@@ -111,8 +130,8 @@ async def set_app_status(settings: Settings, args: argparse.Namespace) -> dict[s
 
 async def authorize(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     """What a merchant and the app do through /oauth2, in one operator step (test set-ups)."""
-    async with grpc.aio.insecure_channel(settings.address_of("identity")) as identity_channel, \
-            grpc.aio.insecure_channel(settings.address_of("membership")) as membership_channel:
+    async with _channel(settings, "identity") as identity_channel, \
+            _channel(settings, "membership") as membership_channel:
         shop = (await membership_grpc.MembershipServiceStub(membership_channel).GetShop(
             membership_pb.GetShopRequest(shop_id=args.shop_id), timeout=TIMEOUT)).shop
         isv = isv_grpc.IsvServiceStub(identity_channel)
@@ -210,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings("gateway")
         result = asyncio.run(_run(COMMANDS[args.command], settings, args))
-    except ConfigError as exc:
+    except (ConfigError, TlsError) as exc:
         print(json.dumps({"error": {"reason": "CONFIG_INVALID", "message": str(exc)}}),
               file=sys.stderr)
         return 2

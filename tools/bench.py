@@ -23,21 +23,25 @@ from pathlib import Path
 from types import ModuleType
 
 import asyncpg
-import grpc
 
 from libs.embedded import free_port
+from libs.tls import TlsFiles, load_identity, secure_channel
 from tools import bench_scenarios
 from tools.bench_core import BenchContext, Result, measure
 from tools.bench_echo import METHOD as ECHO_METHOD
 from tools.stack import ROOT, Stack
 
 
-async def bench_grpc_echo(concurrency: int, seconds: float, warmup: float) -> Result:
+async def bench_grpc_echo(pki: Path, concurrency: int, seconds: float,
+                          warmup: float) -> Result:
+    """The echo server over mutual TLS, as the services are called (server: a gateway
+    certificate, client: operator)."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tools.bench_echo", "--port", str(port)],
-                              cwd=ROOT)
+    server = subprocess.Popen([sys.executable, "-m", "tools.bench_echo", "--port", str(port),
+                               "--tls-dir", str(pki / "gateway")], cwd=ROOT)
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        identity = load_identity(TlsFiles.in_dir(pki / "operator"))
+        async with secure_channel(f"127.0.0.1:{port}", identity, peer="gateway") as channel:
             await asyncio.wait_for(channel.channel_ready(), 15)
             echo = channel.unary_unary(ECHO_METHOD)
             payload = b"x" * 64
@@ -107,7 +111,7 @@ async def run(options: argparse.Namespace) -> list[Result]:
             assert stack.database_url is not None
             args = (options.concurrency, options.seconds, options.warmup)
             results = [
-                await bench_grpc_echo(*args),
+                await bench_grpc_echo(stack.pki_dir, *args),
                 await bench_asyncpg_update(stack.database_url, *args),
             ]
             context = BenchContext(stack, options)

@@ -1,6 +1,7 @@
 """A bare grpc.aio unary echo server: the floor that every service scenario is compared with.
 
-No protobuf, no interceptors, no database: bytes in, the same bytes out.
+No protobuf, no interceptors, no database: bytes in, the same bytes out. With `--tls-dir` it
+speaks mutual TLS like the services do (libs/tls.py), so the floor includes the same transport.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import argparse
 import asyncio
 
 import grpc
+
+from libs.tls import TlsFiles, load_identity
 
 METHOD = "/bench.Echo/Echo"
 
@@ -21,14 +24,18 @@ async def _echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     return request
 
 
-async def serve(port: int) -> None:
+async def serve(port: int, tls_dir: str | None = None) -> None:
     server = grpc.aio.server()
     handler = grpc.method_handlers_generic_handler("bench.Echo", {
         "Echo": grpc.unary_unary_rpc_method_handler(
             _echo, request_deserializer=_identity, response_serializer=_identity),
     })
     server.add_generic_rpc_handlers((handler,))
-    server.add_insecure_port(f"127.0.0.1:{port}")
+    if tls_dir:
+        credentials = load_identity(TlsFiles.in_dir(tls_dir)).server_credentials()
+        server.add_secure_port(f"127.0.0.1:{port}", credentials)
+    else:
+        server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     await server.wait_for_termination()
 
@@ -36,7 +43,9 @@ async def serve(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    asyncio.run(serve(parser.parse_args().port))
+    parser.add_argument("--tls-dir", help="ca.crt, tls.crt, tls.key: serve with mutual TLS")
+    args = parser.parse_args()
+    asyncio.run(serve(args.port, args.tls_dir))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
 from libs.config import SERVICE_PORTS
 from libs.embedded import EmbeddedPostgres, EmbeddedRedis, free_port, start_postgres, start_redis
+from libs.testing import ContractChannel
+from libs.tls import issue_pki
 from tools.migrate import migrate_all
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +67,18 @@ class Stack:
     def address(self, service: str) -> str:
         return f"127.0.0.1:{self.ports[service]}"
 
+    @property
+    def pki_dir(self) -> Path:
+        """The local CA and one certificate per caller: `<data dir>/tls/<name>/`."""
+        return self.data_dir / "tls"
+
+    def channel(self, service: str) -> ContractChannel:
+        """A mutual-TLS channel to `service` that calls each method as a caller the contract
+        allows (the local stack's own tools: health wait, seed, bench)."""
+        return ContractChannel(self.address(service), peer=service, pki=self.pki_dir)
+
     async def start_infrastructure(self) -> None:
+        issue_pki(self.pki_dir)  # kept between runs; only missing certificates are issued
         if self.database_url is None:
             self._postgres = start_postgres(self.data_dir / "postgres")
             admin = await asyncpg.connect(self._postgres.url("postgres"))
@@ -88,6 +101,10 @@ class Stack:
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "GRPC_PORT": str(self.ports[service]),
+            # Mutual TLS with this service's certificate; the plaintext health-only port is
+            # for the kubelet and not needed locally: any free port.
+            "TLS_DIR": str(self.pki_dir / service),
+            "GRPC_HEALTH_PORT": "0",
             "HTTP_PORT": str(self.http_port),
             "OTEL_SERVICE_NAME": service,
             "PYTHONUNBUFFERED": "1",
@@ -96,6 +113,11 @@ class Stack:
             **self.extra_env,
         })
         return env
+
+    def operator_env(self) -> dict[str, str]:
+        """What `./dev admin` sees against this stack: the addresses, Redis, and the operator
+        certificate (the CLI calls as `operator`)."""
+        return {**self.service_env("gateway"), "TLS_DIR": str(self.pki_dir / "operator")}
 
     def launch(self, service: str) -> None:
         output: IO[bytes] | None = None
@@ -112,7 +134,7 @@ class Stack:
         """Wait until every service's health check answers SERVING."""
         deadline = time.monotonic() + within_seconds
         for service in SERVICES:
-            async with grpc.aio.insecure_channel(self.address(service)) as channel:
+            async with self.channel(service) as channel:
                 stub = health_pb2_grpc.HealthStub(channel)
                 while True:
                     process = self.processes.get(service)
@@ -137,8 +159,8 @@ class Stack:
 
     async def seed(self, marketplace_account_id: str = "demo-shopper") -> Seed:
         """A demo brand, shop and shopper; idempotent, so re-running finds the same ones."""
-        async with grpc.aio.insecure_channel(self.address("identity")) as identity_channel, \
-                grpc.aio.insecure_channel(self.address("membership")) as membership_channel:
+        async with self.channel("identity") as identity_channel, \
+                self.channel("membership") as membership_channel:
             identity = identity_grpc.IdentityServiceStub(identity_channel)
             membership = membership_grpc.MembershipServiceStub(membership_channel)
             account = (await identity.EnsureAccount(identity_pb.EnsureAccountRequest(

@@ -45,12 +45,14 @@ def make_compose(*, clock: Clock = system_clock, benefits: BenefitsPort | None =
         settings = resources.settings
         benefits_port = benefits
         if benefits_port is None:
-            channel = open_benefits_channel(settings.address_of("benefits"))
+            channel = open_benefits_channel(settings.address_of("benefits"),
+                                              resources.tls)
             resources.channels["benefits"] = channel
             benefits_port = GrpcBenefits(channel)
         membership_port = membership
         if membership_port is None:
-            channel = open_membership_channel(settings.address_of("membership"))
+            channel = open_membership_channel(settings.address_of("membership"),
+                                              resources.tls)
             resources.channels["membership"] = channel
             membership_port = GrpcMembership(channel)
         engagement = Engagement(resources.db, LotteryCache(resources.redis), benefits_port,

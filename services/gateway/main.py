@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from libs.config import Settings, load_settings
+from libs.contract import allowed_callers
 from libs.grpc_server import ServiceHost, install_stop_signals
 from libs.logging import configure_logging, get_logger
 from libs.redis import Redis, connect_redis, ping_redis
+from libs.tls import load_identity
 from libs.tracing import configure_tracing
 from services.gateway.adapters.auth import TokenVerifier
 from services.gateway.adapters.isv import IsvDirectory
@@ -150,7 +152,8 @@ async def start_gateway(settings: Settings, *, http_port: int | None = None,
     upstreams = Upstreams.open(settings)
     host = ServiceHost(service="gateway", service_names=[SERVICE_NAME],
                        probes=[lambda: ping_redis(redis)],
-                       health_interval_seconds=settings.health_interval_seconds)
+                       health_interval_seconds=settings.health_interval_seconds,
+                       authorize=allowed_callers)
     # The official SDK sends every parameter in the URL: allow long request lines so that a
     # large 360buy_param_json reaches /routerjson and is judged there (JSON, HTTP 200).
     runner = web.AppRunner(build_app(upstreams, host, redis, options), access_log=None,
@@ -163,7 +166,9 @@ async def start_gateway(settings: Settings, *, http_port: int | None = None,
     await site.start()
     port = site.port
     await host.start(settings.grpc_port if grpc_port is None else grpc_port,
-                     "[::]" if bind == "0.0.0.0" else bind)
+                     settings.grpc_listen_host if bind == "0.0.0.0" else bind,
+                     tls=load_identity(settings.tls_files),
+                     health_port=settings.grpc_health_port if grpc_port is None else 0)
     log.info("gateway_started", http_port=port, grpc_port=host.port)
     return RunningGateway(host, runner, upstreams, redis, port)
 

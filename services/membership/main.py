@@ -33,7 +33,8 @@ def evaluation_loop(db: Database, cache: CardCache, interval_seconds: float) -> 
 
 async def compose(resources: Resources) -> Composition:
     cache = CardCache(resources.redis)
-    identity, identity_channel = IdentityClient.open(resources.settings.address_of("identity"))
+    identity, identity_channel = IdentityClient.open(
+        resources.settings.address_of("identity"), resources.tls)
     resources.channels["identity"] = identity_channel
     servicer = MembershipServicer(resources.db, cache, identity)
     relay = OutboxRelay(resources.db, resources.redis)

@@ -69,7 +69,8 @@ def make_compose(options: MessagingOptions) -> Callable[[Resources], Any]:
     async def compose(resources: Resources) -> Composition:
         settings = resources.settings
         membership_channel = open_channel(
-            settings.address_of("membership"), service=(MEMBERSHIP_SERVICE, SEGMENT_SERVICE))
+            settings.address_of("membership"), service=(MEMBERSHIP_SERVICE, SEGMENT_SERVICE),
+            tls=resources.tls)
         resources.channels["membership"] = membership_channel
         membership = MembershipClient(membership_channel)
         brands: BrandDirectory = membership
@@ -77,13 +78,13 @@ def make_compose(options: MessagingOptions) -> Callable[[Resources], Any]:
         recipients = options.recipients
         if recipients is None:
             identity_channel = open_channel(settings.address_of("identity"),
-                                            service=IDENTITY_SERVICE)
+                                            service=IDENTITY_SERVICE, tls=resources.tls)
             resources.channels["identity"] = identity_channel
             recipients = IdentityRecipients(identity_channel)
         benefits = options.benefits
         if benefits is None:
             benefits_channel = open_channel(settings.address_of("benefits"),
-                                            service=BENEFITS_SERVICE)
+                                            service=BENEFITS_SERVICE, tls=resources.tls)
             resources.channels["benefits"] = benefits_channel
             benefits = BenefitsClient(benefits_channel)
         cipher = CredentialCipher.from_env()

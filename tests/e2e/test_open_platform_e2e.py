@@ -50,7 +50,7 @@ async def admin(stack: Stack, *args: str) -> dict[str, Any]:
     """Runs `python -m tools.admin ...` the way `./dev admin` does, and parses its JSON."""
     def run() -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "tools.admin", *args], cwd=ROOT,
-                              env=stack.service_env("gateway"), capture_output=True, text=True,
+                              env=stack.operator_env(), capture_output=True, text=True,
                               timeout=60, check=False)
 
     done = await asyncio.to_thread(run)

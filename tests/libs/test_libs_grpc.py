@@ -20,17 +20,24 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from brandclub.membership.v1 import membership_service_pb2 as pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as pb_grpc
 from libs import grpc_server
+from libs.contract import allowed_callers
 from libs.errors import Code, DomainError, PermissionDenied
 from libs.grpc_client import open_channel, remote_error
 from libs.grpc_server import Probe
 from libs.service import Compose, Composition, Resources, RunningService
-from libs.testing import running_service, service_settings
+from libs.testing import contract_channel, identity_of, running_service, service_settings
 from services.membership.main import compose as membership_compose
 
 SERVICE = "test.Svc"
 METHOD = f"/{SERVICE}/Do"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def svc_policy(method: str) -> frozenset[str] | None:
+    """The contract, plus the test service (callable by `operator`, as ContractChannel calls)."""
+    return frozenset({"operator"}) if method.startswith(f"/{SERVICE}/") else allowed_callers(method)
+
 # The test method reuses the health messages as carriers: request.service is a command.
 Request = health_pb2.HealthCheckRequest
 Reply = health_pb2.HealthCheckResponse
@@ -81,13 +88,13 @@ def free_port() -> int:
 @pytest.fixture
 async def service(db_url: str, redis_url: str) -> AsyncIterator[RunningService]:
     async with running_service(service_settings("membership", db_url, redis_url),
-                               make_compose()) as svc:
+                               make_compose(), authorize=svc_policy) as svc:
         yield svc
 
 
 @pytest.fixture
 async def channel(service: RunningService) -> AsyncIterator[Any]:
-    plain = grpc.aio.insecure_channel(service.address)
+    plain = contract_channel(service)
     yield plain
     await plain.close()
 
@@ -125,8 +132,9 @@ async def test_health_follows_a_failing_extra_probe(db_url: str, redis_url: str)
             raise ConnectionError("downstream is gone")
 
     settings = service_settings("membership", db_url, redis_url)
-    async with running_service(settings, make_compose(probes=[probe])) as svc:
-        plain = grpc.aio.insecure_channel(svc.address)
+    async with running_service(settings, make_compose(probes=[probe]),
+                               authorize=svc_policy) as svc:
+        plain = contract_channel(svc)
         try:
             assert await health_of(plain) == SERVING
             broken.set()
@@ -141,8 +149,8 @@ async def test_health_follows_a_failing_extra_probe(db_url: str, redis_url: str)
 async def test_health_not_serving_while_redis_is_unreachable(db_url: str) -> None:
     """A service whose Redis does not answer starts, but reports NOT_SERVING."""
     settings = service_settings("membership", db_url, f"redis://127.0.0.1:{free_port()}/0")
-    async with running_service(settings, make_compose()) as svc:
-        plain = grpc.aio.insecure_channel(svc.address)
+    async with running_service(settings, make_compose(), authorize=svc_policy) as svc:
+        plain = contract_channel(svc)
         try:
             assert await health_of(plain) == NOT_SERVING
         finally:
@@ -153,8 +161,8 @@ async def test_health_not_serving_while_postgres_is_unreachable(redis_url: str) 
     """A service whose PostgreSQL does not answer starts, but reports NOT_SERVING."""
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
     async with running_service(service_settings("membership", url, redis_url),
-                               make_compose()) as svc:
-        plain = grpc.aio.insecure_channel(svc.address)
+                               make_compose(), authorize=svc_policy) as svc:
+        plain = contract_channel(svc)
         try:
             assert await health_of(plain) == NOT_SERVING
         finally:
@@ -243,7 +251,7 @@ async def test_membership_unknown_brand_maps_to_not_found(db_url: str, redis_url
     """Through a real service: CreateShop for an unknown brand is NOT_FOUND / BRAND_NOT_FOUND."""
     settings = service_settings("membership", db_url, redis_url)
     async with running_service(settings, membership_compose) as svc:
-        plain = grpc.aio.insecure_channel(svc.address)
+        plain = contract_channel(svc)
         try:
             stub = pb_grpc.MembershipServiceStub(plain)
             with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -268,7 +276,8 @@ async def test_membership_unknown_brand_maps_to_not_found(db_url: str, redis_url
 
 async def test_client_gives_calls_a_deadline(service: RunningService) -> None:
     """A channel from open_channel ends a slow call with DEADLINE_EXCEEDED near its timeout."""
-    client = open_channel(service.address, service=SERVICE, timeout=0.3)
+    client = open_channel(service.address, service=SERVICE, tls=identity_of("operator"),
+                          peer="membership", timeout=0.3)
     try:
         started = time.monotonic()
         with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -283,7 +292,8 @@ async def test_client_gives_calls_a_deadline(service: RunningService) -> None:
 
 async def test_client_keeps_a_tighter_caller_deadline(service: RunningService) -> None:
     """A deadline the caller set is kept rather than replaced by the channel's default."""
-    client = open_channel(service.address, service=SERVICE, timeout=4.0)
+    client = open_channel(service.address, service=SERVICE, tls=identity_of("operator"),
+                          peer="membership", timeout=4.0)
     try:
         started = time.monotonic()
         with pytest.raises(grpc.aio.AioRpcError) as caught:

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from libs.grpc_client import open_channel
 from libs.service import Composition, Resources
-from libs.testing import running_service, service_settings
+from libs.testing import identity_of, running_service, service_settings
 
 SERVICE = "test.Trace"
 
@@ -38,8 +38,10 @@ async def test_callee_runs_under_the_callers_trace(db_url: str, redis_url: str) 
     """A call made inside a span reaches the server in the same trace (no exporter needed)."""
     tracer = TracerProvider().get_tracer("test")
     async with running_service(service_settings("identity", db_url, redis_url),
-                               compose) as service:
-        channel = open_channel(service.address, service=SERVICE)
+                               compose, authorize=lambda _method: frozenset({"operator"})) \
+            as service:
+        channel = open_channel(service.address, service=SERVICE, tls=identity_of("operator"),
+                               peer="identity")
         try:
             call = channel.unary_unary(f"/{SERVICE}/Current", request_serializer=_raw,
                                        response_deserializer=_raw)

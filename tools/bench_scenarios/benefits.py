@@ -7,8 +7,6 @@ import asyncio
 import itertools
 import uuid
 
-import grpc
-
 from brandclub.benefits.v1 import benefits_service_pb2 as pb
 from brandclub.benefits.v1 import benefits_service_pb2_grpc as pb_grpc
 from tools.bench_core import BenchContext, Result
@@ -21,7 +19,7 @@ async def scenarios(ctx: BenchContext) -> list[Result]:
     brand_id = f"brd_bench_{run}"
     members = max(1, ctx.options.members)
     accounts = [f"acc_bench_{i}" for i in range(members)]
-    async with grpc.aio.insecure_channel(ctx.stack.address("benefits")) as channel:
+    async with ctx.stack.channel("benefits") as channel:
         api = pb_grpc.BenefitsServiceStub(channel)
         admin = pb_grpc.BenefitsAdminServiceStub(channel)
         keys = itertools.count()

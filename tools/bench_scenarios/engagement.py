@@ -44,9 +44,9 @@ async def _activity(engagement: pb_grpc.EngagementServiceStub, brand_id: str,
 
 async def scenarios(ctx: BenchContext) -> list[Result]:
     members = ctx.options.members
-    async with grpc.aio.insecure_channel(ctx.stack.address("engagement")) as channel, \
-            grpc.aio.insecure_channel(ctx.stack.address("membership")) as mchannel, \
-            grpc.aio.insecure_channel(ctx.stack.address("benefits")) as bchannel:
+    async with ctx.stack.channel("engagement") as channel, \
+            ctx.stack.channel("membership") as mchannel, \
+            ctx.stack.channel("benefits") as bchannel:
         engagement = pb_grpc.EngagementServiceStub(channel)
         membership = membership_grpc.MembershipServiceStub(mchannel)
         benefits = benefits_grpc.BenefitsServiceStub(bchannel)

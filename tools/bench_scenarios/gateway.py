@@ -14,7 +14,6 @@ import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import aiohttp
-import grpc
 from aiohttp import web
 
 from brandclub.identity.v1 import identity_service_pb2 as identity_pb
@@ -85,8 +84,8 @@ async def scenarios(ctx: BenchContext) -> list[Result]:
     stack = ctx.stack
     members = min(ctx.options.members, 1000)
     seed = await stack.seed("bench-gateway-shopper")
-    async with grpc.aio.insecure_channel(stack.address("identity")) as identity_channel, \
-            grpc.aio.insecure_channel(stack.address("membership")) as membership_channel:
+    async with stack.channel("identity") as identity_channel, \
+            stack.channel("membership") as membership_channel:
         identity = identity_grpc.IdentityServiceStub(identity_channel)
         isv = isv_grpc.IsvServiceStub(identity_channel)
         membership = membership_grpc.MembershipServiceStub(membership_channel)

@@ -30,7 +30,7 @@ async def member_card(ctx: BenchContext) -> Result:
     """GetMemberCard over gRPC against the membership process, spread over many members whose
     cards are in the Redis cache (read once before measuring)."""
     members = ctx.options.members
-    async with grpc.aio.insecure_channel(ctx.stack.address("membership")) as channel:
+    async with ctx.stack.channel("membership") as channel:
         membership = membership_grpc.MembershipServiceStub(channel)
         seed = await ctx.stack.seed("bench-shopper")
         accounts = [f"acc_bench_{i}" for i in range(members)]
@@ -59,7 +59,7 @@ async def phone_import(ctx: BenchContext) -> Result:
     chunks, one after another as a brand's upload would send them; 0.1% bad rows. Throughput
     is rows per second; the latencies are per chunk."""
     brand_id = f"brd_bench_import_{int(time.time())}"
-    async with grpc.aio.insecure_channel(ctx.stack.address("identity")) as channel:
+    async with ctx.stack.channel("identity") as channel:
         identity = identity_grpc.IdentityServiceStub(channel)
         key = base64.b64decode((await identity.GetPhoneMatchKey(
             identity_pb.GetPhoneMatchKeyRequest(brand_id=brand_id), timeout=10)).key_base64)

@@ -8,7 +8,6 @@ import statistics
 import time
 
 import asyncpg
-import grpc
 
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
@@ -24,8 +23,8 @@ RECIPIENTS = 20_000
 async def scenarios(ctx: BenchContext) -> list[Result]:
     database_url = ctx.stack.database_url
     assert database_url is not None
-    async with grpc.aio.insecure_channel(ctx.stack.address("membership")) as mchannel, \
-            grpc.aio.insecure_channel(ctx.stack.address("messaging")) as channel:
+    async with ctx.stack.channel("membership") as mchannel, \
+            ctx.stack.channel("messaging") as channel:
         membership = membership_grpc.MembershipServiceStub(mchannel)
         segments = segment_grpc.SegmentServiceStub(mchannel)
         messaging = pb_grpc.MessagingServiceStub(channel)

@@ -4,7 +4,6 @@ through SegmentService beside the same count written by hand in SQL."""
 from __future__ import annotations
 
 import asyncpg
-import grpc
 
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
@@ -60,7 +59,7 @@ async def seed_members(database_url: str, brand_id: str) -> None:
 async def scenarios(ctx: BenchContext) -> list[Result]:
     database_url = ctx.stack.database_url
     assert database_url is not None
-    async with grpc.aio.insecure_channel(ctx.stack.address("membership")) as channel:
+    async with ctx.stack.channel("membership") as channel:
         membership = membership_grpc.MembershipServiceStub(channel)
         segments = segment_grpc.SegmentServiceStub(channel)
         brand = (await membership.CreateBrand(membership_pb.CreateBrandRequest(

@@ -15,6 +15,7 @@ from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
 from libs.errors import Code
 from libs.grpc_client import open_channel, remote_error
+from libs.tls import TlsIdentity
 from services.engagement.domain.activities import MemberInfo
 from services.engagement.ports import TRANSIENT_CODES, BenefitsUnavailable
 
@@ -24,12 +25,12 @@ BENEFITS_SERVICE = benefits_pb.DESCRIPTOR.services_by_name["BenefitsService"].fu
 MEMBERSHIP_SERVICE = membership_pb.DESCRIPTOR.services_by_name["MembershipService"].full_name
 
 
-def open_benefits_channel(address: str) -> grpc.aio.Channel:
-    return open_channel(address, service=BENEFITS_SERVICE)
+def open_benefits_channel(address: str, tls: TlsIdentity) -> grpc.aio.Channel:
+    return open_channel(address, service=BENEFITS_SERVICE, tls=tls)
 
 
-def open_membership_channel(address: str) -> grpc.aio.Channel:
-    return open_channel(address, service=MEMBERSHIP_SERVICE, timeout=3.0)
+def open_membership_channel(address: str, tls: TlsIdentity) -> grpc.aio.Channel:
+    return open_channel(address, service=MEMBERSHIP_SERVICE, tls=tls, timeout=3.0)
 
 
 async def _call(call: Callable[[], Awaitable[T]]) -> T:

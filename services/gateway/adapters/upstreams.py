@@ -16,6 +16,7 @@ from brandclub.membership.v1 import segment_service_pb2_grpc as segment_grpc
 from brandclub.messaging.v1 import messaging_service_pb2_grpc as messaging_grpc
 from libs.config import Settings
 from libs.grpc_client import open_channel
+from libs.tls import load_identity
 
 IDENTITY = "brandclub.identity.v1.IdentityService"
 ISV = "brandclub.identity.v1.IsvService"
@@ -44,17 +45,19 @@ class Upstreams:
 
     @classmethod
     def open(cls, settings: Settings) -> Upstreams:
-        identity = open_channel(settings.address_of("identity"), service=IDENTITY)
+        tls = load_identity(settings.tls_files)  # the gateway's certificate
+        identity = open_channel(settings.address_of("identity"), service=IDENTITY, tls=tls)
         # The ISV service lives in the identity process, on its own channel. Every channel
         # retries exactly what the contract declares retry-safe (libs/contract.py).
-        isv = open_channel(settings.address_of("identity"), service=ISV)
-        membership = open_channel(settings.address_of("membership"), service=MEMBERSHIP)
-        benefits = open_channel(settings.address_of("benefits"), service=BENEFITS)
-        benefits_admin = open_channel(settings.address_of("benefits"), service=BENEFITS_ADMIN)
-        engagement = open_channel(settings.address_of("engagement"), service=ENGAGEMENT)
-        messaging = open_channel(settings.address_of("messaging"), service=MESSAGING)
-        segments = open_channel(settings.address_of("membership"), service=SEGMENTS)
-        dashboards = open_channel(settings.address_of("membership"), service=DASHBOARDS)
+        isv = open_channel(settings.address_of("identity"), service=ISV, tls=tls)
+        membership = open_channel(settings.address_of("membership"), service=MEMBERSHIP, tls=tls)
+        benefits = open_channel(settings.address_of("benefits"), service=BENEFITS, tls=tls)
+        benefits_admin = open_channel(settings.address_of("benefits"), service=BENEFITS_ADMIN,
+                                      tls=tls)
+        engagement = open_channel(settings.address_of("engagement"), service=ENGAGEMENT, tls=tls)
+        messaging = open_channel(settings.address_of("messaging"), service=MESSAGING, tls=tls)
+        segments = open_channel(settings.address_of("membership"), service=SEGMENTS, tls=tls)
+        dashboards = open_channel(settings.address_of("membership"), service=DASHBOARDS, tls=tls)
         return cls(identity_grpc.IdentityServiceStub(identity), isv_grpc.IsvServiceStub(isv),
                    membership_grpc.MembershipServiceStub(membership),
                    benefits_grpc.BenefitsServiceStub(benefits),

@@ -9,6 +9,7 @@ import grpc
 from brandclub.identity.v1 import identity_service_pb2 as identity_pb
 from brandclub.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from libs.grpc_client import open_channel, remote_error
+from libs.tls import TlsIdentity
 
 IDENTITY_SERVICE = "brandclub.identity.v1.IdentityService"
 
@@ -25,8 +26,9 @@ class IdentityClient:
         self._stub = identity_grpc.IdentityServiceStub(channel)
 
     @classmethod
-    def open(cls, address: str) -> tuple[IdentityClient, grpc.aio.Channel]:
-        channel = open_channel(address, service=IDENTITY_SERVICE)
+    def open(cls, address: str,
+             tls: TlsIdentity) -> tuple[IdentityClient, grpc.aio.Channel]:
+        channel = open_channel(address, service=IDENTITY_SERVICE, tls=tls)
         return cls(channel), channel
 
     async def store_phone(self, request_id: str, account_id: str, phone: str) -> None:

@@ -7,13 +7,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import grpc
 import pytest
 
 from brandclub.benefits.v1 import benefits_service_pb2 as pb
 from brandclub.benefits.v1 import benefits_service_pb2_grpc as pb_grpc
 from libs.db import Database
-from libs.testing import running_service, service_settings
+from libs.testing import contract_channel, running_service, service_settings
 from services.benefits.main import compose
 
 
@@ -63,7 +62,7 @@ def brand() -> str:
 async def benefits(db_url: str, redis_url: str) -> AsyncIterator[Benefits]:
     async with running_service(service_settings("benefits", db_url, redis_url),
                                compose) as svc:
-        channel = grpc.aio.insecure_channel(svc.address)
+        channel = contract_channel(svc)
         yield Benefits(pb_grpc.BenefitsServiceStub(channel),
                        pb_grpc.BenefitsAdminServiceStub(channel), svc.resources.db, svc.address)
         await channel.close()

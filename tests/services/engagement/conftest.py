@@ -23,7 +23,7 @@ from brandclub.membership.v1 import membership_service_pb2 as mpb
 from brandclub.membership.v1 import membership_service_pb2_grpc as mgrpc
 from libs.redis import Redis, connect_redis
 from libs.service import RunningService
-from libs.testing import running_service, service_settings
+from libs.testing import contract_channel, running_service, service_settings
 from services.engagement.main import make_compose
 from services.membership.main import compose as membership_compose
 from tests.services.engagement.engagement_fakes import FakeClock, StandInBenefits
@@ -95,8 +95,8 @@ async def env(db_url: str, redis_url: str) -> AsyncIterator[Env]:
                                     BENEFITS_ADDR=benefits_address)
         compose = make_compose(clock=clock, saga_grace_seconds=0.3, loop_seconds=0.1)
         async with running_service(settings, compose) as engagement:
-            channel = grpc.aio.insecure_channel(engagement.address)
-            membership_channel = grpc.aio.insecure_channel(membership.address)
+            channel = contract_channel(engagement)
+            membership_channel = contract_channel(membership)
             mstub = mgrpc.MembershipServiceStub(membership_channel)
             brand = (await mstub.CreateBrand(mpb.CreateBrandRequest(
                 request_id=rid(), display_name="Acme", mode=mpb.PROGRAM_MODE_NON_CONNECTED,

@@ -18,7 +18,7 @@ from brandclub.engagement.v1 import engagement_service_pb2_grpc as pb_grpc
 from brandclub.membership.v1 import membership_service_pb2 as mpb
 from brandclub.membership.v1 import membership_service_pb2_grpc as mgrpc
 from libs.grpc_client import remote_error
-from libs.testing import running_service, service_settings
+from libs.testing import contract_channel, running_service, service_settings
 from services.benefits.main import compose as benefits_compose
 from services.engagement.main import make_compose
 from services.membership.main import compose as membership_compose
@@ -44,9 +44,9 @@ async def stubs(db_url: str, redis_url: str) -> AsyncIterator[Stubs]:
                                     MEMBERSHIP_ADDR=membership.address,
                                     BENEFITS_ADDR=benefits.address)
         async with running_service(settings, make_compose(clock=clock)) as engagement, \
-                grpc.aio.insecure_channel(membership.address) as mchannel, \
-                grpc.aio.insecure_channel(benefits.address) as bchannel, \
-                grpc.aio.insecure_channel(engagement.address) as echannel:
+                contract_channel(membership) as mchannel, \
+                contract_channel(benefits) as bchannel, \
+                contract_channel(engagement) as echannel:
             mstub = mgrpc.MembershipServiceStub(mchannel)
             brand = (await mstub.CreateBrand(mpb.CreateBrandRequest(
                 request_id=rid(), display_name="Acme",

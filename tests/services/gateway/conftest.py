@@ -7,7 +7,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
-import grpc
 import pytest
 
 from brandclub.benefits.v1 import benefits_service_pb2_grpc as benefits_grpc
@@ -17,7 +16,7 @@ from brandclub.identity.v1 import isv_service_pb2 as isv_pb
 from brandclub.identity.v1 import isv_service_pb2_grpc as isv_grpc
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
-from libs.testing import running_service, service_settings
+from libs.testing import contract_channel, running_service, service_settings
 from services.benefits.main import compose as benefits_compose
 from services.engagement.main import make_compose as engagement_make_compose
 from services.gateway.main import GatewayOptions, RunningGateway, start_gateway
@@ -60,8 +59,8 @@ async def storefront(db_url: str, redis_url: str) -> AsyncIterator[Storefront]:
                                     IDENTITY_ADDR=identity.address,
                                     MEMBERSHIP_ADDR=membership.address)
         gateway = await start_gateway(settings, http_port=0, grpc_port=0, bind="127.0.0.1")
-        identity_channel = grpc.aio.insecure_channel(identity.address)
-        membership_channel = grpc.aio.insecure_channel(membership.address)
+        identity_channel = contract_channel(identity)
+        membership_channel = contract_channel(membership)
         async with aiohttp.ClientSession(base_url=gateway.base_url) as http:
             yield Storefront(gateway, http, identity_grpc.IdentityServiceStub(identity_channel),
                              membership_grpc.MembershipServiceStub(membership_channel))
@@ -177,8 +176,7 @@ async def running_suite(db_url: str, redis_url: str, *, engagement: bool) -> Asy
         gateway = await start_gateway(settings, http_port=0, grpc_port=0, bind="127.0.0.1",
                                       options=GatewayOptions(app_cache_seconds=0,
                                                              token_cache_seconds=0))
-        channels = [grpc.aio.insecure_channel(address) for address in
-                    (identity.address, membership.address, benefits.address)]
+        channels = [contract_channel(service) for service in (identity, membership, benefits)]
         try:
             async with aiohttp.ClientSession(base_url=gateway.base_url) as http:
                 yield Suite(gateway, http, identity_grpc.IdentityServiceStub(channels[0]),

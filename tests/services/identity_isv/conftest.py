@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import grpc
 import pytest
 
 from brandclub.identity.v1 import isv_service_pb2_grpc as isv_grpc
 from libs.service import Composition, Resources
-from libs.testing import running_service, service_settings
+from libs.testing import contract_channel, running_service, service_settings
 from services.identity.isv.composition import isv_part
 
 
@@ -22,5 +21,5 @@ async def isv_only(resources: Resources) -> Composition:
 async def isv(db_url: str, redis_url: str) -> AsyncIterator[isv_grpc.IsvServiceStub]:
     async with running_service(service_settings("identity", db_url, redis_url),
                                isv_only) as service, \
-            grpc.aio.insecure_channel(service.address) as channel:
+            contract_channel(service) as channel:
         yield isv_grpc.IsvServiceStub(channel)

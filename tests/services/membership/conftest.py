@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
-import grpc
 import pytest
 from google.protobuf.message import Message
 
@@ -21,7 +20,7 @@ from brandclub.membership.v1 import membership_service_pb2_grpc as pb_grpc
 from libs.outbox import stream_name
 from libs.protoconv import timestamp
 from libs.redis import connect_redis
-from libs.testing import running_service, service_settings
+from libs.testing import contract_channel, running_service, service_settings
 from services.identity.main import compose as identity_compose
 from services.membership.main import compose as membership_compose
 
@@ -115,8 +114,8 @@ async def club(db_url: str, redis_url: str) -> AsyncIterator[Club]:
         settings = service_settings("membership", db_url, redis_url,
                                     IDENTITY_ADDR=identity.address)
         async with running_service(settings, membership_compose) as membership:
-            membership_channel = grpc.aio.insecure_channel(membership.address)
-            identity_channel = grpc.aio.insecure_channel(identity.address)
+            membership_channel = contract_channel(membership)
+            identity_channel = contract_channel(identity)
             yield Club(pb_grpc.MembershipServiceStub(membership_channel),
                        identity_grpc.IdentityServiceStub(identity_channel), db_url, redis_url)
             await membership_channel.close()

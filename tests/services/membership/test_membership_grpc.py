@@ -15,7 +15,7 @@ from brandclub.membership.v1 import membership_service_pb2_grpc as pb_grpc
 from libs.grpc_client import remote_error
 from libs.outbox import stream_name
 from libs.redis import connect_redis
-from libs.testing import running_service, service_settings
+from libs.testing import contract_channel, running_service, service_settings
 from services.membership.main import compose
 
 
@@ -26,7 +26,7 @@ def rid() -> str:
 @pytest.fixture
 async def stub(db_url: str, redis_url: str) -> AsyncIterator[pb_grpc.MembershipServiceStub]:
     async with running_service(service_settings("membership", db_url, redis_url), compose) as svc:
-        channel = grpc.aio.insecure_channel(svc.address)
+        channel = contract_channel(svc)
         yield pb_grpc.MembershipServiceStub(channel)
         await channel.close()
 

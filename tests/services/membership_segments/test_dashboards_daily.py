@@ -20,7 +20,7 @@ from brandclub.membership.v1 import dashboard_service_pb2_grpc as pb_grpc
 from brandclub.membership.v1 import membership_service_pb2 as mpb
 from brandclub.membership.v1 import membership_service_pb2_grpc as mgrpc
 from libs.grpc_client import remote_error
-from libs.testing import running_service, service_settings
+from libs.testing import contract_channel, running_service, service_settings
 from services.membership.main import compose
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -59,7 +59,7 @@ async def stubs(db_url: str, redis_url: str
                                          mgrpc.MembershipServiceStub]]:
     async with running_service(service_settings("membership", db_url, redis_url),
                                compose) as svc:
-        channel = grpc.aio.insecure_channel(svc.address)
+        channel = contract_channel(svc)
         yield pb_grpc.DashboardServiceStub(channel), mgrpc.MembershipServiceStub(channel)
         await channel.close()
 

@@ -23,7 +23,7 @@ from brandclub.membership.v1 import segment_service_pb2_grpc as pb_grpc
 from libs.grpc_client import remote_error
 from libs.outbox import new_envelope, stream_name
 from libs.redis import connect_redis
-from libs.testing import running_service, service_settings
+from libs.testing import contract_channel, running_service, service_settings
 from services.membership.main import compose
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -62,7 +62,7 @@ class Ctx:
 async def ctx(db_url: str, redis_url: str) -> AsyncIterator[Ctx]:
     async with running_service(service_settings("membership", db_url, redis_url),
                                compose) as svc:
-        channel = grpc.aio.insecure_channel(svc.address)
+        channel = contract_channel(svc)
         yield Ctx(pb_grpc.SegmentServiceStub(channel), mgrpc.MembershipServiceStub(channel),
                   db_url, redis_url)
         await channel.close()

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import grpc
 import pytest
 
 from brandclub.membership.v1 import membership_service_pb2 as mpb
@@ -20,7 +19,7 @@ from brandclub.membership.v1 import segment_service_pb2_grpc as sgrpc
 from brandclub.messaging.v1 import messaging_service_pb2 as pb
 from brandclub.messaging.v1 import messaging_service_pb2_grpc as pb_grpc
 from libs.service import RunningService
-from libs.testing import running_service, service_settings
+from libs.testing import contract_channel, running_service, service_settings
 from services.identity.main import compose as identity_compose
 from services.membership.main import compose as membership_compose
 from services.messaging.automation import JourneyRunner
@@ -130,8 +129,8 @@ async def env(db_url: str, redis_url: str) -> AsyncIterator[Env]:
                                     MEMBERSHIP_ADDR=membership.address,
                                     IDENTITY_ADDR=identity.address)
         async with running_service(settings, make_compose(options)) as messaging:
-            channel = grpc.aio.insecure_channel(messaging.address)
-            mchannel = grpc.aio.insecure_channel(membership.address)
+            channel = contract_channel(messaging)
+            mchannel = contract_channel(membership)
             yield Env(pb_grpc.MessagingServiceStub(channel),
                       mgrpc.MembershipServiceStub(mchannel), sgrpc.SegmentServiceStub(mchannel),
                       clock, options, db_url, redis_url, membership.address, identity.address,

@@ -31,7 +31,7 @@ from libs.outbox import new_envelope, stream_name
 from libs.protoconv import timestamp
 from libs.redis import connect_redis
 from libs.service import RunningService, start_service
-from libs.testing import running_service, service_settings
+from libs.testing import ContractChannel, contract_channel, running_service, service_settings
 from services.benefits.domain.points import ExpiryMode, PointsPolicy, Source
 from services.benefits.main import compose as benefits_compose
 from services.benefits.usecases import config as benefits_config
@@ -60,7 +60,7 @@ class World:
         self.options = MessagingOptions(clock=self.clock, run_background=False)
         self.messaging = await start_service(self.settings, make_compose(self.options), port=0,
                                              host="127.0.0.1")
-        self.channel = grpc.aio.insecure_channel(self.messaging.address)
+        self.channel = contract_channel(self.messaging)
         return pb_grpc.MessagingServiceStub(self.channel)
 
     async def stop_messaging(self) -> None:
@@ -109,8 +109,8 @@ async def world(db_url: str, redis_url: str) -> AsyncIterator[World]:
         settings = service_settings("messaging", db_url, redis_url,
                                     MEMBERSHIP_ADDR=membership.address,
                                     BENEFITS_ADDR=benefits.address)
-        mchannel = grpc.aio.insecure_channel(membership.address)
-        bchannel = grpc.aio.insecure_channel(benefits.address)
+        mchannel = contract_channel(membership)
+        bchannel = contract_channel(benefits)
         w = World(settings, clock, redis_url, mgrpc.MembershipServiceStub(mchannel),
                   bgrpc.BenefitsServiceStub(bchannel), bgrpc.BenefitsAdminServiceStub(bchannel),
                   benefits.resources.db)
@@ -312,7 +312,8 @@ async def test_branch_on_a_segment_after_an_order(world: World, db_url: str) -> 
             [("acc_vip", brand, 3), ("acc_regular", brand, 1)])
     finally:
         await conn.close()
-    async with grpc.aio.insecure_channel(world.settings.address_of("membership")) as channel:
+    async with ContractChannel(world.settings.address_of("membership"),
+                               peer="membership") as channel:
         vip = (await sgrpc.SegmentServiceStub(channel).CreateSegment(spb.CreateSegmentRequest(
             request_id=rid(), brand_id=brand, name="vip",
             rule=spb.SegmentRule(condition=spb.RuleCondition(

@@ -22,6 +22,7 @@ from brandclub.identity.v1 import identity_service_pb2_grpc as igrpc
 from brandclub.messaging.v1 import messaging_service_pb2 as pb
 from libs.grpc_client import remote_error
 from libs.redis import connect_redis
+from libs.testing import ContractChannel
 from tests.services.messaging.conftest import Env, rid
 
 SECRET = "aliyun-test-secret"
@@ -95,7 +96,7 @@ async def fake() -> AsyncIterator[FakeProviders]:
 
 
 async def shopper(env: Env, phone: str = "") -> str:
-    async with grpc.aio.insecure_channel(env.identity_address) as channel:
+    async with ContractChannel(env.identity_address, peer="identity") as channel:
         identity = igrpc.IdentityServiceStub(channel)
         account = (await identity.EnsureAccount(ipb.EnsureAccountRequest(
             request_id=rid(), marketplace_account_id=f"pin-{rid()[:8]}"))).account
@@ -219,7 +220,7 @@ async def test_wechat_template_message_refreshes_a_stale_token(env: Env,
             provider_params={"first": "{{brand_name}} points", "keyword1": "{{points}}"},
             custom_variables=["points"], link_url="https://m.example.com/points")))).template
     account = await shopper(env)
-    async with grpc.aio.insecure_channel(env.identity_address) as channel:
+    async with ContractChannel(env.identity_address, peer="identity") as channel:
         await igrpc.IdentityServiceStub(channel).LinkIdentity(ipb.LinkIdentityRequest(
             request_id=rid(), account_id=account, kind=ipb.IDENTITY_KIND_WECHAT_OA_OPENID,
             scope=APP_ID, external_id="oOPENID123456"))
