@@ -97,6 +97,10 @@ class Stack:
     def service_env(self, service: str) -> dict[str, str]:
         assert self.database_url and self.redis_url
         env = dict(os.environ)
+        # Locally nothing routes around a stopping service: a short drain keeps Ctrl-C and
+        # restarts quick (the environment or extra_env may ask for longer ones).
+        env.setdefault("DRAIN_SECONDS", "0.5")
+        env.setdefault("SHUTDOWN_GRACE_SECONDS", "2")
         env.update({
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
