@@ -198,6 +198,21 @@ async def claimable_coupons(request: web.Request) -> web.Response:
     return web.json_response(proto_json(reply))
 
 
+async def coupon_offer(request: web.Request) -> web.Response:
+    """What a template's delivery_url shows: the coupon, and whether this shopper may claim it
+    now (claiming is a POST to the same URL + /claim)."""
+    account_id = await _shopper(request)
+    brand_id, template_id = request.match_info["brand_id"], request.match_info["template_id"]
+    upstreams = request.app[UPSTREAMS]
+    template = (await upstreams.benefits_admin.GetCouponTemplate(
+        benefits_pb.GetCouponTemplateRequest(brand_id=brand_id, template_id=template_id))).template
+    claimable = await upstreams.benefits.ListClaimableCoupons(
+        benefits_pb.ListClaimableCouponsRequest(brand_id=brand_id, account_id=account_id))
+    return web.json_response({
+        "template": proto_json(template),
+        "claimable": any(t.template_id == template_id for t in claimable.templates)})
+
+
 async def claim_coupon(request: web.Request) -> web.Response:
     account_id = await _shopper(request)
     await limit_abuse(request, "claim", account_id)
@@ -419,6 +434,11 @@ def routes(table: RouteTable) -> None:
     table.add(Route("GET", f"{brand}/coupons/claimable", claimable_coupons,
                     "Coupons the shopper may claim now.", tag, "shopper",
                     _contract("benefits.v1.ListClaimableCouponsResponse")))
+    table.add(Route("GET", f"{brand}/coupons/{{template_id}}", coupon_offer,
+                    "A coupon as its delivery_url shows it, and whether the shopper may claim "
+                    "it now (claim: POST this URL + /claim).", tag, "shopper",
+                    obj({"template": _contract("benefits.v1.CouponTemplate"),
+                         "claimable": {"type": "boolean"}}), errors=(400, 401, 403, 404)))
     table.add(Route("POST", f"{brand}/coupons/{{template_id}}/claim", claim_coupon,
                     "Claim a member coupon. Rate limited per shopper and per device.", tag,
                     "shopper", _contract("benefits.v1.ClaimCouponResponse"),
