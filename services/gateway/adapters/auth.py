@@ -18,6 +18,9 @@ _KINDS = {identity_pb.PRINCIPAL_KIND_SHOPPER: PrincipalKind.SHOPPER,
           identity_pb.PRINCIPAL_KIND_MERCHANT: PrincipalKind.MERCHANT}
 
 
+MAX_TOKEN_CHARS = 4096
+
+
 class TokenVerifier:
     """Verified tokens are cached briefly: a token is immutable and carries its own expiry,
     and the member card read on every page should not cost an extra hop each time."""
@@ -33,6 +36,10 @@ class TokenVerifier:
         if not authorization or not authorization.startswith("Bearer "):
             raise Unauthenticated("send 'Authorization: Bearer <token>'", reason="TOKEN_MISSING")
         token = authorization.removeprefix("Bearer ").strip()
+        # Tokens are short ASCII; anything else (header bytes that are not UTF-8 decode to
+        # lone surrogates, which no protobuf string can carry) is no token of ours.
+        if not token.isascii() or len(token) > MAX_TOKEN_CHARS:
+            raise Unauthenticated("the bearer token is malformed", reason="TOKEN_MALFORMED")
         now = time.monotonic()
         cached = self._cache.get(token)
         if cached and cached[0] > now and cached[1].expires_at.timestamp() > time.time():

@@ -88,7 +88,8 @@ def verify(secret: bytes, timestamp: str | None, signature: str | None, body: by
     if abs(now - int(timestamp)) > WINDOW_SECONDS:
         raise Unauthenticated(f"{TIMESTAMP_HEADER} is more than {WINDOW_SECONDS} s from now",
                               reason="TIMESTAMP_OUT_OF_WINDOW")
-    if not hmac.compare_digest(sign(secret, timestamp, body), signature.strip().lower()):
+    if not signature.isascii() or not hmac.compare_digest(sign(secret, timestamp, body),
+                                                          signature.strip().lower()):
         raise Unauthenticated("the signature does not match the body",
                               reason="SIGNATURE_INVALID")
 

@@ -94,6 +94,8 @@ def sign_matches(secret: str, params: Mapping[str, str], received: str) -> bool:
     """Verified over UTF-8; a client that signed the latin-1 bytes (the official SDK does) of
     text that latin-1 can encode is accepted too, since both describe the same text."""
     received = received.strip().upper()
+    if not received.isascii():  # no sign has other characters (compare_digest would raise)
+        return False
     candidates = [compute_sign(secret, params)]
     base = sign_base(secret, params)
     try:

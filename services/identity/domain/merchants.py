@@ -72,7 +72,8 @@ def hash_password(password: str) -> str:
 
 
 def password_matches(password: str, stored: str) -> bool:
-    if not stored or not password or len(password) > MAX_PASSWORD:
+    # NUL: HMAC pads short keys with zero bytes, so "pw" and "pw\0" would hash alike.
+    if not stored or not password or len(password) > MAX_PASSWORD or "\x00" in password:
         return False
     try:
         scheme, salt, digest = stored.split("$")

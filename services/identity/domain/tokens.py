@@ -76,7 +76,8 @@ class TokenCodec:
         if kid not in self._keys:
             raise _invalid("TOKEN_KEY_UNKNOWN", "token was signed with a key that is not trusted")
         body = f"{VERSION}.{kid}.{encoded}"
-        if not hmac.compare_digest(self._sign(kid, body), signature):
+        # Non-ASCII text is no signature (and would make compare_digest raise TypeError).
+        if not signature.isascii() or not hmac.compare_digest(self._sign(kid, body), signature):
             raise _invalid("TOKEN_SIGNATURE_INVALID", "token signature does not match")
         try:
             payload = json.loads(_unb64(encoded))

@@ -60,8 +60,8 @@ def verify_signature(secret: str, timestamp: str, body: bytes, signature: str,
     if abs(now.timestamp() - sent) > WINDOW_SECONDS:
         raise Unauthenticated("the receipt's timestamp is more than 5 minutes off",
                               reason="RECEIPT_TIMESTAMP_STALE")
-    if not hmac.compare_digest(sign(secret, timestamp.strip(), body),
-                               signature.strip().lower()):
+    if not signature.isascii() or not hmac.compare_digest(sign(secret, timestamp.strip(), body),
+                                                          signature.strip().lower()):
         raise Unauthenticated("the receipt's signature does not match",
                               reason="RECEIPT_SIGNATURE_INVALID")
 

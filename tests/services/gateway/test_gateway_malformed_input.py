@@ -287,3 +287,25 @@ async def test_nul_in_an_id_header_is_refused(full_suite: Suite, tokens: dict[st
     head = await asyncio.wait_for(reader.read(65536), 10)
     writer.close()
     assert head.split(b"\r\n")[0].split()[1] == b"400", head[:200]
+
+
+async def test_header_bytes_that_are_not_utf8_are_refused_on_every_route(
+        full_suite: Suite) -> None:
+    """Non-UTF-8 bytes in Authorization, X-Device-Id or Idempotency-Key (decoded by the HTTP
+    server to lone surrogates) answer 400 or 401 on every route, never 5xx."""
+    suite = full_suite
+    failures = []
+    for route in routes_of(suite):
+        for header in (b"Authorization: Bearer \xff\xfe", b"X-Device-Id: \xed\xa0\x80",
+                       b"Idempotency-Key: \xc3\x28"):
+            reader, writer = await asyncio.open_connection("127.0.0.1",
+                                                           suite.gateway.http_port)
+            writer.write(f"{route.method} {filled(route)} HTTP/1.1\r\nHost: x\r\n".encode()
+                         + header + b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(-1), 10)
+            writer.close()
+            status = int(answer.split(b" ", 2)[1])
+            if status not in (400, 401):
+                failures.append((route.method, route.path, header, answer[:300]))
+    assert failures == []
