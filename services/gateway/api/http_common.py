@@ -227,6 +227,7 @@ MAX_PATH_PARAM_CHARS = 128
 MAX_QUERY_VALUE_CHARS = 2048
 # Headers whose values become ids or keys in a service call.
 _ID_HEADERS = ("Idempotency-Key", "X-Device-Id")
+MAX_ID_HEADER_CHARS = 128
 # These parse (and answer) their own parameters in their own protocol.
 _SELF_CHECKED_PREFIXES = ("/routerjson", "/oauth2/")
 
@@ -248,7 +249,13 @@ async def input_middleware(request: web.Request, handler: Handler) -> web.Stream
                 raise InvalidArgument(f"{name} must be at most {MAX_QUERY_VALUE_CHARS} "
                                       "characters", field=name, reason="FIELD_TOO_LONG")
     for header in _ID_HEADERS:
-        refuse_text(request.headers.get(header, ""), header)
+        value = request.headers.get(header, "")
+        refuse_text(value, header)
+        # Refused rather than cut: two keys sharing their first 128 characters must not
+        # share one stored answer.
+        if len(value.strip()) > MAX_ID_HEADER_CHARS:
+            raise InvalidArgument(f"{header} must be at most {MAX_ID_HEADER_CHARS} characters",
+                                  field=header, reason="FIELD_TOO_LONG")
     return await handler(request)
 
 

@@ -292,12 +292,14 @@ async def test_nul_in_an_id_header_is_refused(full_suite: Suite, tokens: dict[st
 async def test_header_bytes_that_are_not_utf8_are_refused_on_every_route(
         full_suite: Suite) -> None:
     """Non-UTF-8 bytes in Authorization, X-Device-Id or Idempotency-Key (decoded by the HTTP
-    server to lone surrogates) answer 400 or 401 on every route, never 5xx."""
+    server to lone surrogates), and id headers over 128 characters (which used to be cut, so
+    two keys could share one answer), answer 400 or 401 on every route, never 5xx."""
     suite = full_suite
     failures = []
     for route in routes_of(suite):
         for header in (b"Authorization: Bearer \xff\xfe", b"X-Device-Id: \xed\xa0\x80",
-                       b"Idempotency-Key: \xc3\x28"):
+                       b"Idempotency-Key: \xc3\x28", b"Idempotency-Key: " + b"k" * 129,
+                       b"X-Device-Id: " + b"d" * 129):
             reader, writer = await asyncio.open_connection("127.0.0.1",
                                                            suite.gateway.http_port)
             writer.write(f"{route.method} {filled(route)} HTTP/1.1\r\nHost: x\r\n".encode()
