@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import pkgutil
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +19,7 @@ import brandclub
 from brandclub.benefits.v1 import benefits_service_pb2 as benefits_pb
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from libs.protoconv import timestamp
+from services.gateway.main import route_table
 from tests.services.gateway.conftest import Suite
 from tests.services.gateway.test_gateway_routes_coverage import (
     create_coupon_mall_item,
@@ -208,3 +211,55 @@ async def test_every_link_the_api_emits_resolves_to_what_it_promises(suite: Suit
     status, _ = await get_json(
         suite, f"/storefront/v1/brands/{other_brand}/coupons/{template_id}", token)
     assert status == 404
+
+
+# Every route whose answer can carry a *_FAILED state, and why that is not a failure answered
+# 200: either the failure is answered as an error (tested above for the mall), or the route reads
+# records whose state is history, or the call's own action happened and the state is that of a
+# follow-up the answer reports truthfully.
+FAILED_STATES_ANSWERED_AS: dict[tuple[str, str], str] = {
+    ("POST", "/storefront/v1/brands/{brand_id}/mall/items/{item_id}/redeem"):
+        "error: a failed redemption answers 409 with its reason (never 200 with FAILED)",
+    ("GET", "/storefront/v1/brands/{brand_id}/mall/redemptions"): "read: past redemptions",
+    ("GET", "/console/v1/messages/{message_id}"): "read: a message's delivery history",
+    ("GET", "/console/v1/campaigns/{campaign_id}/recipients"): "read: delivery per recipient",
+    ("POST", "/storefront/v1/brands/{brand_id}/activities/{activity_id}/sign-in"):
+        "outcome: the sign-in is recorded; the reward's own state is reported",
+    ("POST", "/storefront/v1/brands/{brand_id}/activities/{activity_id}/draw"):
+        "outcome: the draw happened; an undeliverable prize is reported with its reason and "
+        "the cost given back",
+    ("POST", "/storefront/v1/brands/{brand_id}/activities/{activity_id}/vote"):
+        "outcome: the vote is counted; the gift's own state is reported",
+    ("POST", "/storefront/v1/brands/{brand_id}/activities/{activity_id}/quiz"):
+        "outcome: the answers are graded; the reward's own state is reported",
+}
+
+
+def failed_state_fields(message: Descriptor, seen: frozenset[str] = frozenset()) -> list[str]:
+    """Enum fields (at any depth) with a value named *_FAILED."""
+    found: list[str] = []
+    for field in message.fields:
+        enum, nested = field.enum_type, field.message_type
+        if enum is not None and any(value.name.endswith("_FAILED") for value in enum.values):
+            found.append(field.full_name)
+        if nested is not None and nested.full_name not in seen:
+            found += failed_state_fields(nested, seen | {message.full_name})
+    return found
+
+
+def test_every_route_that_can_answer_a_failed_state_is_accounted_for() -> None:
+    """A route whose answer contract can say *_FAILED must be listed with how a failure is
+    answered, so a new one cannot return 200 for a failed operation unnoticed."""
+    messages: dict[str, Descriptor] = {}
+    for module in pkgutil.walk_packages(brandclub.__path__, "brandclub."):
+        if module.name.endswith("_pb2"):
+            for message in importlib.import_module(module.name).DESCRIPTOR\
+                    .message_types_by_name.values():
+                messages[message.full_name.removeprefix("brandclub.")] = message
+    found: set[tuple[str, str]] = set()
+    for route in route_table().routes:
+        for name in re.findall(r"the contract's ([a-z]+\.v\d+\.\w+)", json.dumps(route.response)):
+            assert name in messages, f"{route.path} names an unknown contract {name}"
+            if failed_state_fields(messages[name]):
+                found.add((route.method, route.path))
+    assert found == set(FAILED_STATES_ANSWERED_AS)
