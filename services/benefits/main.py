@@ -12,8 +12,10 @@ from brandclub.benefits.v1 import benefits_service_pb2_grpc as pb_grpc
 from libs.config import Env
 from libs.eventbus import EventConsumer
 from libs.outbox import OutboxRelay
-from libs.service import Composition, Resources, run_service
+from libs.service import Compose, Composition, Resources, run_service
+from services.benefits.adapters.membership import GrpcMembership, open_membership_channel
 from services.benefits.api.servicer import BenefitsAdminServicer, BenefitsServicer
+from services.benefits.ports import MembershipPort
 from services.benefits.usecases import jobs
 from services.benefits.usecases.earning import handle_event
 
@@ -23,12 +25,29 @@ CONSUMER_GROUP = "benefits-earning"
 TOPICS = ("membership", "engagement")
 
 
-async def compose(resources: Resources) -> Composition:
+def make_compose(*, membership: MembershipPort | None = None,
+                 membership_ttl: float = 2.0) -> Compose:
+    """The composition, with the membership port replaceable (tests of other rules put a
+    stand-in there; the eligibility tests run the real membership service, uncached)."""
+
+    async def composed(resources: Resources) -> Composition:
+        port = membership
+        if port is None:
+            channel = open_membership_channel(resources.settings.address_of("membership"),
+                                              resources.tls)
+            resources.channels["membership"] = channel
+            port = GrpcMembership(channel, ttl=membership_ttl)
+        return await _compose(resources, port)
+
+    return composed
+
+
+async def _compose(resources: Resources, membership: MembershipPort) -> Composition:
     env = Env()
     job_seconds = env.number("BENEFITS_JOB_INTERVAL_SECONDS", 5.0, minimum=0.05)
     recovery_age = env.number("BENEFITS_REDEMPTION_RECOVERY_AFTER_SECONDS", 30.0)
     db = resources.db
-    servicer = BenefitsServicer(db)
+    servicer = BenefitsServicer(db, membership)
     admin = BenefitsAdminServicer(db)
     relay = OutboxRelay(db, resources.redis)
     consumer = EventConsumer(db=db, redis=resources.redis, group=CONSUMER_GROUP, topics=TOPICS,
@@ -47,6 +66,9 @@ async def compose(resources: Resources) -> Composition:
             jobs.loop("release", lambda: jobs.release_once(db), job_seconds),
             jobs.loop("recover", lambda: jobs.recover_once(db, recovery_age), job_seconds),
         ])
+
+
+compose = make_compose()
 
 
 def main() -> None:

@@ -16,7 +16,10 @@ from libs.idempotency import IdempotentExecutor
 from libs.paging import decode_page_token, encode_page_token, page_size
 from libs.protoconv import timestamp
 from services.benefits.api import convert as c
+from services.benefits.domain.eligibility import Action, Membership
+from services.benefits.ports import MembershipPort
 from services.benefits.usecases import config, coupons, ledger, mall
+from services.benefits.usecases.eligibility import require_member
 from services.benefits.usecases.ledger import Ledger
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
@@ -53,13 +56,46 @@ def _expiring_window_of(position: dict[str, Any]) -> ledger.ExpiringWindow:
     return ledger.ExpiringWindow(start, end)
 
 
+# Every BenefitsService RPC acts for one member (gated by the eligibility rule, with the
+# action it is) or is the brand's own bookkeeping (not gated, with why). A test holds this
+# table to the contract, so a new RPC cannot skip the rule unnoticed.
+MEMBER_ACTIONS: dict[str, Action] = {
+    "GetPointsBalance": Action.READ_POINTS,
+    "ListPointsEntries": Action.READ_POINTS,
+    "ListExpiringPoints": Action.READ_POINTS,
+    "GrantPoints": Action.EARN,
+    "SpendPoints": Action.SPEND,
+    "IssueCoupon": Action.ISSUE_COUPON,
+    "ClaimCoupon": Action.CLAIM_COUPON,
+    "ListClaimableCoupons": Action.READ_OFFERS,
+    "GetCardOpeningGiftPack": Action.READ_OFFERS,   # when it names a member
+    "ListMemberCoupons": Action.READ_HOLDINGS,
+    "RedeemMallItem": Action.REDEEM,
+    "ListRedemptions": Action.READ_HOLDINGS,        # when it names a member
+}
+NOT_MEMBER_SCOPED: dict[str, str] = {
+    "ReversePointsEntry": "a compensation or refund of an earlier entry lands even after the "
+                          "member left",
+    "ListPointsExpiringSoon": "brand-wide list for journeys",
+    "CheckPointsLedger": "brand bookkeeping",
+    "ListMallItems": "the brand's catalogue",
+    "GetRedemption": "the brand's fulfilment of a redemption already made",
+}
+
+
 class BenefitsServicer(pb_grpc.BenefitsServiceServicer):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, membership: MembershipPort) -> None:
         self._db = db
         self._idempotent = IdempotentExecutor(db)
+        self._membership = membership
+
+    async def _member(self, method: str, brand_id: str, account_id: str) -> Membership:
+        return await require_member(self._membership, MEMBER_ACTIONS[method], brand_id,
+                                    account_id)
 
     async def GetPointsBalance(self, request: pb.GetPointsBalanceRequest,
                                context: Ctx) -> pb.GetPointsBalanceResponse:
+        await self._member("GetPointsBalance", request.brand_id, request.account_id)
         async with self._db.connection() as conn:
             balance = await ledger.get_balance(conn, request.brand_id, request.account_id)
             expiring = await ledger.expiring_points(conn, request.brand_id, request.account_id)
@@ -76,6 +112,7 @@ class BenefitsServicer(pb_grpc.BenefitsServiceServicer):
                           context: Ctx) -> pb.GrantPointsResponse:
         source = c.source_in(request.source)
         available_at = c.time_or_none(request, "available_time")
+        await self._member("GrantPoints", request.brand_id, request.account_id)
 
         async def work(conn: Connection) -> pb.GrantPointsResponse:
             change = await Ledger(conn).grant(
@@ -91,6 +128,7 @@ class BenefitsServicer(pb_grpc.BenefitsServiceServicer):
     async def SpendPoints(self, request: pb.SpendPointsRequest,
                           context: Ctx) -> pb.SpendPointsResponse:
         source = c.source_in(request.source)
+        await self._member("SpendPoints", request.brand_id, request.account_id)
 
         async def work(conn: Connection) -> pb.SpendPointsResponse:
             change = await Ledger(conn).spend(
@@ -116,11 +154,13 @@ class BenefitsServicer(pb_grpc.BenefitsServiceServicer):
 
     async def IssueCoupon(self, request: pb.IssueCouponRequest,
                           context: Ctx) -> pb.IssueCouponResponse:
+        await self._member("IssueCoupon", request.brand_id, request.account_id)
+
         async def work(conn: Connection) -> pb.IssueCouponResponse:
             coupon = await coupons.issue_coupon(
                 conn, request.brand_id, request.account_id, request.coupon_template_id,
                 source="issue", reason_code=request.reason_code, request_id=request.request_id,
-                check_level=False)
+                level=None)
             return pb.IssueCouponResponse(coupon_id=coupon.coupon_id,
                                           coupon_template_id=coupon.template.template_id,
                                           expire_time=timestamp(coupon.valid_end),
@@ -131,6 +171,7 @@ class BenefitsServicer(pb_grpc.BenefitsServiceServicer):
     async def ListPointsEntries(self, request: pb.ListPointsEntriesRequest,
                                 context: Ctx) -> pb.ListPointsEntriesResponse:
         limit = page_size(request.page_size)
+        await self._member("ListPointsEntries", request.brand_id, request.account_id)
         async with self._db.connection() as conn:
             entries = await ledger.history(conn, request.brand_id, request.account_id,
                                            _seq_page(request.page_token), limit)
@@ -140,6 +181,7 @@ class BenefitsServicer(pb_grpc.BenefitsServiceServicer):
 
     async def ListExpiringPoints(self, request: pb.ListExpiringPointsRequest,
                                  context: Ctx) -> pb.ListExpiringPointsResponse:
+        await self._member("ListExpiringPoints", request.brand_id, request.account_id)
         async with self._db.connection() as conn:
             rows = await ledger.expiring_points(conn, request.brand_id, request.account_id)
         return pb.ListExpiringPointsResponse(expiring=[
@@ -186,11 +228,13 @@ class BenefitsServicer(pb_grpc.BenefitsServiceServicer):
 
     async def ClaimCoupon(self, request: pb.ClaimCouponRequest,
                           context: Ctx) -> pb.ClaimCouponResponse:
+        member = await self._member("ClaimCoupon", request.brand_id, request.account_id)
+
         async def work(conn: Connection) -> pb.ClaimCouponResponse:
             coupon = await coupons.issue_coupon(
                 conn, request.brand_id, request.account_id, request.coupon_template_id,
                 source="claim", reason_code="CLAIMED", request_id=request.request_id,
-                check_level=True)
+                level=member.level)
             return pb.ClaimCouponResponse(coupon=c.coupon_pb(coupon))
 
         return await self._idempotent.run("ClaimCoupon", request, pb.ClaimCouponResponse, work)
@@ -198,6 +242,7 @@ class BenefitsServicer(pb_grpc.BenefitsServiceServicer):
     async def ListMemberCoupons(self, request: pb.ListMemberCouponsRequest,
                                 context: Ctx) -> pb.ListMemberCouponsResponse:
         limit = page_size(request.page_size)
+        await self._member("ListMemberCoupons", request.brand_id, request.account_id)
         async with self._db.connection() as conn:
             rows = await coupons.member_coupons(conn, request.brand_id, request.account_id,
                                                 request.only_valid,
@@ -210,13 +255,18 @@ class BenefitsServicer(pb_grpc.BenefitsServiceServicer):
                                    context: Ctx) -> pb.ListClaimableCouponsResponse:
         placement = (None if request.placement == pb.COUPON_PLACEMENT_UNSPECIFIED
                      else c.enum_in(c.PLACEMENTS, request.placement, "placement"))
+        member = await self._member("ListClaimableCoupons", request.brand_id,
+                                    request.account_id)
         async with self._db.connection() as conn:
             templates = await coupons.claimable_coupons(conn, request.brand_id,
-                                                        request.account_id, placement)
+                                                        request.account_id, member.level,
+                                                        placement)
         return pb.ListClaimableCouponsResponse(templates=[c.template_pb(t) for t in templates])
 
     async def GetCardOpeningGiftPack(self, request: pb.GetCardOpeningGiftPackRequest,
                                      context: Ctx) -> pb.GetCardOpeningGiftPackResponse:
+        if request.account_id:
+            await self._member("GetCardOpeningGiftPack", request.brand_id, request.account_id)
         async with self._db.connection() as conn:
             pack, granted = await config.card_opening_gift_pack(conn, request.brand_id,
                                                                 request.account_id)
@@ -235,11 +285,13 @@ class BenefitsServicer(pb_grpc.BenefitsServiceServicer):
 
     async def RedeemMallItem(self, request: pb.RedeemMallItemRequest,
                              context: Ctx) -> pb.RedeemMallItemResponse:
+        member = await self._member("RedeemMallItem", request.brand_id, request.account_id)
         redemption = await mall.start(self._db, request_id=request.request_id,
                                       brand_id=request.brand_id,
                                       account_id=request.account_id, item_id=request.item_id,
                                       quantity=request.quantity,
-                                      shipping_address=request.shipping_address)
+                                      shipping_address=request.shipping_address,
+                                      level=member.level)
         return pb.RedeemMallItemResponse(redemption=c.redemption_pb(redemption))
 
     async def GetRedemption(self, request: pb.GetRedemptionRequest,
@@ -251,6 +303,8 @@ class BenefitsServicer(pb_grpc.BenefitsServiceServicer):
     async def ListRedemptions(self, request: pb.ListRedemptionsRequest,
                               context: Ctx) -> pb.ListRedemptionsResponse:
         limit = page_size(request.page_size)
+        if request.account_id:
+            await self._member("ListRedemptions", request.brand_id, request.account_id)
         async with self._db.connection() as conn:
             rows = await mall.list_redemptions(conn, request.brand_id, request.account_id,
                                                _seq_page(request.page_token), limit)

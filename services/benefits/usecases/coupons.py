@@ -9,11 +9,7 @@ from libs.db import Connection
 from libs.errors import DomainError, FailedPrecondition, require
 from libs.outbox import add_event
 from libs.protoconv import timestamp
-from services.benefits.adapters.postgres import (
-    ConfigRepository,
-    CouponRepository,
-    IssuedCoupon,
-)
+from services.benefits.adapters.postgres import CouponRepository, IssuedCoupon
 from services.benefits.domain.benefits import CouponTemplate, Placement, level_eligible
 from services.benefits.domain.points import Source, new_id, valid_reason
 from services.benefits.usecases.config import get_template
@@ -22,9 +18,10 @@ from services.benefits.usecases.ledger import PRODUCER, TOPIC, Ledger, now_utc
 
 async def issue_coupon(conn: Connection, brand_id: str, account_id: str, template_id: str, *,
                        source: str, reason_code: str, request_id: str,
-                       check_level: bool, now: datetime | None = None) -> IssuedCoupon:
+                       level: int | None, now: datetime | None = None) -> IssuedCoupon:
     """One coupon of a template to a member: never past the stock, never past the member's
-    limit (both are conditional updates under row locks, so concurrent calls queue)."""
+    limit (both are conditional updates under row locks, so concurrent calls queue). `level`
+    is the member's level when the template's level gate applies (a claim), None when not."""
     brand_id = require(brand_id, "brand_id")
     account_id = require(account_id, "account_id")
     template_id = require(template_id, "coupon_template_id")
@@ -35,12 +32,10 @@ async def issue_coupon(conn: Connection, brand_id: str, account_id: str, templat
         raise FailedPrecondition(f"coupon template {template_id} cannot be issued now",
                                  reason="COUPON_NOT_AVAILABLE",
                                  metadata={"template_id": template_id})
-    if check_level:
-        level = await ConfigRepository(conn).member_level(brand_id, account_id)
-        if not level_eligible(template.eligible_levels, level):
-            raise FailedPrecondition(f"level {level} may not claim this coupon",
-                                     reason="LEVEL_NOT_ELIGIBLE",
-                                     metadata={"template_id": template_id, "level": str(level)})
+    if level is not None and not level_eligible(template.eligible_levels, level):
+        raise FailedPrecondition(f"level {level} may not claim this coupon",
+                                 reason="LEVEL_NOT_ELIGIBLE",
+                                 metadata={"template_id": template_id, "level": str(level)})
     repo = CouponRepository(conn)
     valid_start, valid_end = template.validity(now)
     coupon = IssuedCoupon(new_id("cpn"), template, account_id, valid_start, valid_end, source,
@@ -73,13 +68,12 @@ async def member_coupons(conn: Connection, brand_id: str, account_id: str, only_
         now_utc() if only_valid else None, before_seq, limit)
 
 
-async def claimable_coupons(conn: Connection, brand_id: str, account_id: str,
+async def claimable_coupons(conn: Connection, brand_id: str, account_id: str, level: int,
                             placement: Placement | None) -> list[CouponTemplate]:
     brand_id = require(brand_id, "brand_id")
     account_id = require(account_id, "account_id")
     now = now_utc()
     repo = CouponRepository(conn)
-    level = await ConfigRepository(conn).member_level(brand_id, account_id)
     held = await repo.holdings(brand_id, account_id)
     return [t for t in await repo.claimable(brand_id, now, placement.value if placement else
                                             None)
@@ -113,7 +107,7 @@ async def grant_card_opening_gift_pack(conn: Connection, brand_id: str, program_
                                             source="gift_pack",
                                             reason_code="CARD_OPENING_GIFT_PACK",
                                             request_id=f"{key}:{template_id}:{index}",
-                                            check_level=False)
+                                            level=None)
             except DomainError:
                 skipped.append(template_id)
                 break

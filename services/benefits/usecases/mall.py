@@ -23,7 +23,7 @@ from libs.db import Connection, Database
 from libs.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, require
 from libs.logging import get_logger
 from libs.outbox import add_event
-from services.benefits.adapters.postgres import ConfigRepository, MallRepository
+from services.benefits.adapters.postgres import MallRepository
 from services.benefits.domain.benefits import (
     FULFILMENT_STEPS,
     Fulfilment,
@@ -46,11 +46,11 @@ def fingerprint(*parts: object) -> bytes:
 
 
 async def start(db: Database, *, request_id: str, brand_id: str, account_id: str,
-                item_id: str, quantity: int, shipping_address: str) -> Redemption:
+                item_id: str, quantity: int, shipping_address: str, level: int) -> Redemption:
     """Record the redemption (or find the one this request_id recorded) and carry it through."""
     redemption = await record(db, request_id=request_id, brand_id=brand_id,
                               account_id=account_id, item_id=item_id, quantity=quantity,
-                              shipping_address=shipping_address)
+                              shipping_address=shipping_address, level=level)
     final = await drive(db, redemption.brand_id, redemption.redemption_id)
     if final.state is RedemptionState.FAILED:
         raise failed_error(final)
@@ -72,7 +72,8 @@ def failed_error(redemption: Redemption) -> FailedPrecondition:
 
 
 async def record(db: Database, *, request_id: str, brand_id: str, account_id: str,
-                 item_id: str, quantity: int, shipping_address: str) -> Redemption:
+                 item_id: str, quantity: int, shipping_address: str,
+                 level: int) -> Redemption:
     """The saga's first step: the redemption in state STARTED (or the one already recorded
     under this request_id; the same key with other parameters is refused)."""
     request_id = require(request_id, "request_id")
@@ -92,7 +93,7 @@ async def record(db: Database, *, request_id: str, brand_id: str, account_id: st
         found = await repo.by_request(brand_id, request_id)
         if found is None:
             redemption = await _new(conn, request_id, brand_id, account_id, item_id, quantity,
-                                    shipping_address.strip())
+                                    shipping_address.strip(), level)
             await repo.add_redemption(redemption, digest)
         if found is not None:
             redemption, recorded = found
@@ -104,7 +105,7 @@ async def record(db: Database, *, request_id: str, brand_id: str, account_id: st
 
 
 async def _new(conn: Connection, request_id: str, brand_id: str, account_id: str,
-               item_id: str, quantity: int, shipping_address: str) -> Redemption:
+               item_id: str, quantity: int, shipping_address: str, level: int) -> Redemption:
     item = await get_item(conn, brand_id, item_id)
     if not item.on_sale:
         raise FailedPrecondition(f"mall item {item_id} is not on sale",
@@ -112,7 +113,6 @@ async def _new(conn: Connection, request_id: str, brand_id: str, account_id: str
     if item.kind is MallItemKind.PHYSICAL and not shipping_address:
         raise InvalidArgument("shipping_address is required for a physical item",
                               field="shipping_address", reason="FIELD_REQUIRED")
-    level = await ConfigRepository(conn).member_level(brand_id, account_id)
     if not level_eligible(item.eligible_levels, level):
         raise FailedPrecondition(f"level {level} may not redeem this item",
                                  reason="LEVEL_NOT_ELIGIBLE", metadata={"item_id": item_id})
@@ -223,7 +223,7 @@ async def _take_and_issue(conn: Connection, redemption: Redemption, now: datetim
             coupon = await issue_coupon(
                 conn, brand_id, redemption.account_id, item.coupon_template_id,
                 source="mall", reason_code="MALL_REDEMPTION",
-                request_id=f"redemption:{redemption.redemption_id}:{index}", check_level=False,
+                request_id=f"redemption:{redemption.redemption_id}:{index}", level=None,
                 now=now)
             coupon_ids.append(coupon.coupon_id)
     elif item.kind is MallItemKind.VIRTUAL:

@@ -13,7 +13,8 @@ from brandclub.benefits.v1 import benefits_service_pb2 as pb
 from brandclub.benefits.v1 import benefits_service_pb2_grpc as pb_grpc
 from libs.db import Database
 from libs.testing import contract_channel, running_service, service_settings
-from services.benefits.main import compose
+from services.benefits.main import make_compose
+from tests.services.benefits.membership_standin import StandInMembership
 
 
 def rid() -> str:
@@ -26,6 +27,7 @@ class Benefits:
     admin: pb_grpc.BenefitsAdminServiceStub
     db: Database
     address: str
+    members: StandInMembership
 
     async def grant(self, brand_id: str, account_id: str, amount: int,
                     **extra: object) -> pb.GrantPointsResponse:
@@ -60,9 +62,11 @@ def brand() -> str:
 
 @pytest.fixture
 async def benefits(db_url: str, redis_url: str) -> AsyncIterator[Benefits]:
+    members = StandInMembership()
     async with running_service(service_settings("benefits", db_url, redis_url),
-                               compose) as svc:
+                               make_compose(membership=members)) as svc:
         channel = contract_channel(svc)
         yield Benefits(pb_grpc.BenefitsServiceStub(channel),
-                       pb_grpc.BenefitsAdminServiceStub(channel), svc.resources.db, svc.address)
+                       pb_grpc.BenefitsAdminServiceStub(channel), svc.resources.db, svc.address,
+                       members)
         await channel.close()

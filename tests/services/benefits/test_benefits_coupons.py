@@ -8,10 +8,8 @@ import grpc
 import pytest
 
 from brandclub.benefits.v1 import benefits_service_pb2 as pb
-from brandclub.events.v1 import membership_events_pb2
 from libs.grpc_client import remote_error
 from tests.services.benefits.conftest import Benefits, brand, rid
-from tests.services.benefits.test_benefits_earning import deliver
 
 
 async def claim(benefits: Benefits, b: str, account: str, template_id: str) -> str:
@@ -50,14 +48,13 @@ async def test_per_member_limit_holds_under_concurrent_claims(benefits: Benefits
     assert set(r for r in results if not r.startswith("cpn_")) == {"COUPON_LIMIT_REACHED"}
 
 
-async def test_tier_gated_claim_and_claimable_list(benefits: Benefits, redis_url: str) -> None:
+async def test_tier_gated_claim_and_claimable_list(benefits: Benefits) -> None:
     """A coupon for LV1+ is refused to LV0 and listed (with its delivery link) for LV1."""
     b = brand()
     template = await benefits.template(b, levels=(1, 2, 3))
     assert template.delivery_url.endswith(f"/brands/{b}/coupons/{template.template_id}")
     assert await claim(benefits, b, "lv0", template.template_id) == "LEVEL_NOT_ELIGIBLE"
-    await deliver(benefits, redis_url, membership_events_pb2.MemberJoined(
-        brand_id=b, account_id="lv1", program_id="p", level=1), b)
+    benefits.members.set(b, "lv1", level=1)
     listed = await benefits.api.ListClaimableCoupons(pb.ListClaimableCouponsRequest(
         brand_id=b, account_id="lv1", placement=pb.COUPON_PLACEMENT_CHECKOUT))
     assert [t.template_id for t in listed.templates] == [template.template_id]

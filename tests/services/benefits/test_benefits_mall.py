@@ -71,7 +71,8 @@ async def test_failed_step_after_spend_gives_the_points_back(benefits: Benefits)
     item = await coupon_item(benefits, b, price=100, stock=1)
     await benefits.grant(b, "acc", 100)
     started = await mall.record(benefits.db, request_id="r-x", brand_id=b, account_id="acc",
-                                item_id=item.item_id, quantity=1, shipping_address="")
+                                item_id=item.item_id, quantity=1, shipping_address="",
+                                level=0)
     spent = await mall.spend_step(benefits.db, b, started.redemption_id)
     assert spent.state.value == "points_spent"
     await benefits.db.execute("UPDATE mall_items SET stock_redeemed = stock_total "
@@ -121,7 +122,7 @@ CRASH_MID_SAGA = textwrap.dedent("""
         db = await Database.connect(url, "benefits", min_size=1, max_size=2)
         started = await mall.record(db, request_id="crash-1", brand_id=brand_id,
                                     account_id="acc", item_id=item_id, quantity=1,
-                                    shipping_address="")
+                                    shipping_address="", level=0)
         if crash_after == "spend":
             await mall.spend_step(db, brand_id, started.redemption_id)
         os.kill(os.getpid(), signal.SIGKILL)  # the process dies mid-saga

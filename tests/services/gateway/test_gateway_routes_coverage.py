@@ -219,13 +219,14 @@ async def test_invite_code_and_invites_list_the_inviters_own(full_suite: Suite) 
 
 async def test_expiring_points_show_real_lots_for_their_owner(suite: Suite) -> None:
     """With rolling expiry, granted points are listed under their expiry date, for the owner
-    only."""
-    brand_id, _ = await suite.brand_and_shop()
+    only (another shopper, not a member, reads nothing: 404)."""
+    brand_id, shop_id = await suite.brand_and_shop()
     await suite.benefits_admin.UpdatePointsPolicy(benefits_pb.UpdatePointsPolicyRequest(
         request_id="t:policy", policy=benefits_pb.PointsPolicy(
             brand_id=brand_id, expiry_mode=benefits_pb.EXPIRY_MODE_ROLLING_DAYS,
             expiry_days=30, time_zone="UTC")))
     alice_id, alice = await suite.shopper("pin-expiring-alice")
+    await suite.member(shop_id, "pin-expiring-alice")
     _, bob = await suite.shopper("pin-expiring-bob")
     await suite.benefits.GrantPoints(benefits_pb.GrantPointsRequest(
         request_id="t:grant:expiring", brand_id=brand_id, account_id=alice_id, amount=50,
@@ -236,8 +237,8 @@ async def test_expiring_points_show_real_lots_for_their_owner(suite: Suite) -> N
     assert [int(e["points"]) for e in body["expiring"]] == [50]
     expires = datetime.fromisoformat(body["expiring"][0]["expire_time"].replace("Z", "+00:00"))
     assert timedelta(days=29) < expires - datetime.now(UTC) < timedelta(days=32)
-    _, other = await get_json(suite, url, bob)
-    assert other.get("expiring", []) == []
+    status, other = await get_json(suite, url, bob)
+    assert (status, other["error"]["reason"]) == (404, "MEMBER_NOT_FOUND")
 
 
 async def test_console_earning_rule_grants_points_in_its_brand_only(suite: Suite) -> None:

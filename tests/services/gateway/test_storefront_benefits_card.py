@@ -94,9 +94,11 @@ async def test_claims_are_rate_limited_per_shopper(suite: Suite) -> None:
 
 
 async def test_points_history_and_mall_read_the_shoppers_own(suite: Suite) -> None:
-    """Points granted to a shopper show in their history only; the mall lists (empty)."""
-    brand_id, _ = await suite.brand_and_shop()
+    """Points granted to a member show in their history only (a shopper who is not a member
+    of the brand reads none: 404); the mall lists (empty)."""
+    brand_id, shop_id = await suite.brand_and_shop()
     alice_id, alice = await suite.shopper("alice")
+    await suite.member(shop_id, "alice")
     _, bob = await suite.shopper("bob")
     await suite.benefits.GrantPoints(benefits_pb.GrantPointsRequest(
         request_id="t:grant", brand_id=brand_id, account_id=alice_id, amount=40,
@@ -107,7 +109,8 @@ async def test_points_history_and_mall_read_the_shoppers_own(suite: Suite) -> No
         assert [int(e["amount"]) for e in (await response.json())["entries"]] == [40]
     async with suite.http.get(f"/storefront/v1/brands/{brand_id}/points/entries",
                               headers=bearer(bob)) as response:
-        assert (await response.json())["entries"] == []
+        assert response.status == 404
+        assert (await response.json())["error"]["reason"] == "MEMBER_NOT_FOUND"
     async with suite.http.get(f"/storefront/v1/brands/{brand_id}/mall/items",
                               headers=bearer(alice)) as response:
         assert response.status == 200

@@ -85,6 +85,14 @@ class World:
             total += handled
         return total
 
+    async def follow(self, brand_id: str, *accounts: str) -> None:
+        """Make each account an LV0 member of the brand (benefits acts only for members)."""
+        shop = (await self.membership.CreateShop(mpb.CreateShopRequest(
+            request_id=rid(), brand_id=brand_id, display_name="Store"))).shop
+        for account in accounts:
+            await self.membership.FollowShop(mpb.FollowShopRequest(
+                request_id=rid(), shop_id=shop.shop_id, account_id=account))
+
     async def publish(self, envelopes: list[envelope_pb2.EventEnvelope]) -> None:
         redis = connect_redis(self.redis_url)
         try:
@@ -104,7 +112,8 @@ async def world(db_url: str, redis_url: str) -> AsyncIterator[World]:
     clock = Clock(datetime(2026, 3, 2, 2, 0, tzinfo=UTC))
     async with running_service(service_settings("membership", db_url, redis_url),
                                membership_compose) as membership, \
-            running_service(service_settings("benefits", db_url, redis_url),
+            running_service(service_settings("benefits", db_url, redis_url,
+                                             MEMBERSHIP_ADDR=membership.address),
                             benefits_compose) as benefits:
         settings = service_settings("messaging", db_url, redis_url,
                                     MEMBERSHIP_ADDR=membership.address,
@@ -161,6 +170,7 @@ async def test_journey_survives_restart_mid_wait_and_is_idempotent(world: World)
             brand_id=brand, title="5 off", kind=bpb.COUPON_KIND_AMOUNT_OFF,
             amount_off_cents=500, threshold_cents=5000, valid_days=7,
             total_stock=100)))).template
+    await world.follow(brand, "acc_buyer", "acc_idle")
     messaging = await world.start_messaging()
     journey = await abandoned_cart_journey(messaging, brand, coupon.template_id)
     cart_a = event(brand, membership_events_pb2.CartItemAdded(
@@ -372,6 +382,7 @@ async def test_points_expiring_journey_enters_each_expiry_once(world: World,
         return ((now - timedelta(days=days_ago)).astimezone(zone).date()
                 + timedelta(days=11)).isoformat()
 
+    await world.follow(brand, "acc_soon", "acc_spent")
     async with world.benefits_db.transaction() as conn:
         await benefits_config.update_policy(conn, PointsPolicy(
             brand, ExpiryMode.ROLLING_DAYS, 10, time_zone="Asia/Shanghai"))

@@ -1,0 +1,63 @@
+"""The membership port over membership's GetMemberCard (the live card: LV0 or card member),
+with a short cache of active members: a burst of one member's calls shares one lookup; a
+cancellation shows within `ttl` seconds, a new membership at once (only members are cached)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import grpc
+
+from brandclub.membership.v1 import membership_service_pb2 as membership_pb
+from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
+from libs.errors import Code
+from libs.grpc_client import open_channel, remote_error
+from libs.tls import TlsIdentity
+from services.benefits.domain.eligibility import NOT_A_MEMBER, Membership, Standing
+
+MEMBERSHIP_SERVICE = membership_pb.DESCRIPTOR.services_by_name["MembershipService"].full_name
+_ACTIVE = (membership_pb.MEMBER_STATUS_LV0, membership_pb.MEMBER_STATUS_CARD_MEMBER)
+_MAX_CACHED = 100_000
+
+
+def open_membership_channel(address: str, tls: TlsIdentity) -> grpc.aio.Channel:
+    return open_channel(address, service=MEMBERSHIP_SERVICE, tls=tls, timeout=3.0)
+
+
+class GrpcMembership:
+    def __init__(self, channel: grpc.aio.Channel, *, ttl: float = 2.0) -> None:
+        self._stub = membership_grpc.MembershipServiceStub(channel)
+        self._ttl = ttl
+        self._cache: dict[tuple[str, str], tuple[float, Membership]] = {}
+        self._pending: dict[tuple[str, str], asyncio.Future[Membership]] = {}
+
+    async def membership(self, brand_id: str, account_id: str) -> Membership:
+        key = (brand_id, account_id)
+        cached = self._cache.get(key)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._load(brand_id, account_id))
+            self._pending[key] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _load(self, brand_id: str, account_id: str) -> Membership:
+        try:
+            card = (await self._stub.GetMemberCard(membership_pb.GetMemberCardRequest(
+                brand_id=brand_id, account_id=account_id))).card
+        except grpc.aio.AioRpcError as error:
+            typed = remote_error(error)
+            if typed.code is Code.NOT_FOUND:
+                return NOT_A_MEMBER
+            raise typed from None
+        if card.status not in _ACTIVE:
+            return NOT_A_MEMBER
+        found = Membership(Standing.ACTIVE, card.level)
+        if self._ttl > 0:
+            if len(self._cache) > _MAX_CACHED:
+                self._cache.clear()
+            self._cache[(brand_id, account_id)] = (time.monotonic() + self._ttl, found)
+        return found
