@@ -117,6 +117,8 @@ class Settings:
     addresses: dict[str, str] = field(default_factory=dict)
     token_keys: dict[str, bytes] = field(default_factory=dict)
     http_port: int = 8080
+    # idempotency_keys and processed_events are kept this long (libs/retention.py).
+    dedup_retention_days: float = 7.0
     # gRPC transport (libs/tls.py): where to listen, this process's certificate files, and a
     # plaintext port that serves only the health service (for the kubelet's probe).
     grpc_listen_host: str = "[::]"
@@ -156,6 +158,7 @@ def load_settings(service: str, source: Mapping[str, str] | None = None) -> Sett
         addresses=addresses,
         token_keys=env.keyring("TOKEN_SIGNING_KEYS", f"dev:{_DEV_KEY}"),
         http_port=env.integer("HTTP_PORT", 8080, maximum=65535),
+        dedup_retention_days=env.number("DEDUP_RETENTION_DAYS", 7.0, minimum=1.0),
         grpc_listen_host=grpc_listen_host(env, source),
         grpc_health_port=grpc_health_port(env, service),
         tls_files=tls_files(source),

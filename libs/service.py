@@ -23,6 +23,7 @@ from libs.grpc_server import Probe, ServiceHost, install_stop_signals
 from libs.jobs import Supervisor
 from libs.logging import configure_logging, get_logger
 from libs.redis import Redis, connect_redis, ping_redis
+from libs.retention import prune_loop
 from libs.tls import TlsIdentity, load_identity
 from libs.tracing import configure_tracing
 
@@ -126,7 +127,9 @@ async def start_service(settings: Settings, compose: Compose, *, port: int | Non
         settings.grpc_port if port is None else port,
         settings.grpc_listen_host if host is None else host, tls=tls,
         health_port=settings.grpc_health_port if port is None else 0)
-    tasks = supervisor.start(composition.background)
+    # Besides the service's own loops: pruning of idempotency keys and processed events.
+    tasks = supervisor.start([*composition.background,
+                              prune_loop(db, settings.dedup_retention_days)])
     return RunningService(service_host, resources, composition, tasks, supervisor)
 
 
