@@ -65,6 +65,9 @@ async def create_brand(conn: Connection, display_name: str, mode: ProgramMode,
     brand = Brand(new_id("brd"), valid_display_name(display_name), mode,
                   valid_time_zone(time_zone), _now())
     await MembershipRepository(conn).add_brand(brand)
+    await add_event(conn, topic=TOPIC, brand_id=brand.brand_id, producer=PRODUCER,
+                    payload=membership_events_pb2.BrandCreated(brand_id=brand.brand_id,
+                                                               time_zone=brand.time_zone))
     return brand
 
 

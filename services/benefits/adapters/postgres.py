@@ -362,10 +362,27 @@ class ConfigRepository:
             "INSERT INTO points_policies (brand_id, expiry_mode, expiry_days, "
             "negative_balance_allowed, time_zone, updated_at) VALUES ($1, $2, $3, $4, $5, $6) "
             "ON CONFLICT (brand_id) DO UPDATE SET expiry_mode = $2, expiry_days = $3, "
-            "negative_balance_allowed = $4, time_zone = $5, updated_at = $6 RETURNING *",
+            "negative_balance_allowed = $4, time_zone = CASE "
+            "WHEN points_policies.time_zone_from_brand THEN points_policies.time_zone "
+            "ELSE $5 END, updated_at = $6 RETURNING *",
             policy.brand_id, policy.expiry_mode.value, policy.expiry_days,
             policy.negative_balance_allowed, policy.time_zone, now)
         return _policy(row)
+
+    async def brand_time_zone(self, brand_id: str) -> str | None:
+        """The brand's own time zone as membership published it, once it has arrived."""
+        zone = await self._conn.fetchval(
+            "SELECT time_zone FROM points_policies WHERE brand_id = $1 "
+            "AND time_zone_from_brand", brand_id)
+        return str(zone) if zone is not None else None
+
+    async def set_brand_time_zone(self, brand_id: str, time_zone: str, now: datetime) -> None:
+        """Put the brand's time zone on its policy (a default policy when it has none)."""
+        await self._conn.execute(
+            "INSERT INTO points_policies (brand_id, expiry_mode, time_zone, "
+            "time_zone_from_brand, updated_at) VALUES ($1, 'never', $2, true, $3) "
+            "ON CONFLICT (brand_id) DO UPDATE SET time_zone = EXCLUDED.time_zone, "
+            "time_zone_from_brand = true", brand_id, time_zone, now)
 
     async def add_rule(self, rule: EarningRule) -> EarningRule:
         row = await self._conn.fetchrow(

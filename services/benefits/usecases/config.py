@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from libs.db import Connection
-from libs.errors import AlreadyExists, FailedPrecondition, NotFound, require
+from libs.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, require
 from services.benefits.adapters.postgres import ConfigRepository, CouponRepository, MallRepository
 from services.benefits.domain.benefits import (
     CouponTemplate,
@@ -31,7 +31,26 @@ async def get_policy(conn: Connection, brand_id: str) -> PointsPolicy:
 
 
 async def update_policy(conn: Connection, policy: PointsPolicy) -> PointsPolicy:
-    return await ConfigRepository(conn).save_policy(valid_policy(policy), now_utc())
+    """Replace the policy; its time zone is the brand's (membership's), never set here: an
+    empty one keeps it, another one is refused."""
+    repo = ConfigRepository(conn)
+    given = policy.time_zone.strip()
+    brand_zone = await repo.brand_time_zone(require(policy.brand_id, "policy.brand_id"))
+    if brand_zone is not None:
+        if given and given != brand_zone:
+            raise InvalidArgument(
+                f"policy.time_zone is the brand's own ({brand_zone}), set when the brand was "
+                "created; leave it empty", field="policy.time_zone",
+                reason="TIME_ZONE_IS_THE_BRANDS", metadata={"brand_time_zone": brand_zone})
+        policy = replace(policy, time_zone=brand_zone)
+    return await repo.save_policy(valid_policy(policy), now_utc())
+
+
+async def apply_brand_time_zone(conn: Connection, brand_id: str, time_zone: str,
+                                now: datetime) -> None:
+    """Project the brand's time zone (membership's BrandCreated) onto its points policy."""
+    await ConfigRepository(conn).set_brand_time_zone(require(brand_id, "brand_id"),
+                                                     require(time_zone, "time_zone"), now)
 
 
 async def _one_order_rule(repo: ConfigRepository, rule: EarningRule) -> None:

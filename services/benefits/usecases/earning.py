@@ -37,7 +37,7 @@ from services.benefits.domain.points import (
     order_points,
     refund_share,
 )
-from services.benefits.usecases.config import apply_program_multipliers
+from services.benefits.usecases.config import apply_brand_time_zone, apply_program_multipliers
 from services.benefits.usecases.coupons import grant_card_opening_gift_pack
 from services.benefits.usecases.ledger import Ledger, policy_of
 
@@ -161,7 +161,7 @@ async def refund_order(conn: Connection, event: membership.OrderRefunded,
 _TYPES: dict[str, type[Message]] = {
     cls.DESCRIPTOR.full_name: cls for cls in (
         membership.MemberFollowed, membership.MemberJoined, membership.MemberTierChanged,
-        membership.MemberCancelled, membership.ProgramChanged,
+        membership.MemberCancelled, membership.ProgramChanged, membership.BrandCreated,
         membership.OrderPaid, membership.OrderRefunded, membership.CartItemAdded,
         engagement.MemberSignedIn, engagement.MemberVoted, engagement.QuizSubmitted,
         engagement.InviteAccepted)
@@ -195,6 +195,8 @@ async def handle_event(conn: Connection, envelope: envelope_pb2.EventEnvelope) -
     elif isinstance(event, membership.MemberTierChanged):
         await config.set_member_level(event.brand_id, event.account_id, event.to_level,
                                       occurred)
+    elif isinstance(event, membership.BrandCreated):
+        await apply_brand_time_zone(conn, event.brand_id, event.time_zone, occurred)
     elif isinstance(event, membership.ProgramChanged):
         await apply_program_multipliers(
             conn, event.brand_id, event.program_id, from_timestamp(event.update_time),

@@ -90,6 +90,42 @@ async def test_tier_multipliers_follow_the_program_and_never_go_back(
     assert await multipliers(benefits, b) == {1: 120}
 
 
+async def policy_zone(benefits: Benefits, b: str, zone: str,
+                      mode: pb.ExpiryMode.ValueType = pb.EXPIRY_MODE_NEVER,
+                      days: int = 0) -> pb.PointsPolicy:
+    return (await benefits.admin.UpdatePointsPolicy(pb.UpdatePointsPolicyRequest(
+        request_id=rid(), policy=pb.PointsPolicy(brand_id=b, expiry_mode=mode, expiry_days=days,
+                                                 time_zone=zone)))).policy
+
+
+async def test_points_policy_time_zone_is_the_brands_own(benefits: Benefits,
+                                                         redis_url: str) -> None:
+    """The zone daily caps and expiry count in is the brand's (membership's BrandCreated): it
+    replaces one set before it arrived, an update naming another is refused naming the field,
+    an empty one keeps it; a brand without a policy gets the default policy in its zone."""
+    b = brand()
+    assert (await policy_zone(benefits, b, "Asia/Tokyo")).time_zone == "Asia/Tokyo"
+    await deliver(benefits, redis_url, membership_events_pb2.BrandCreated(
+        brand_id=b, time_zone="Europe/Berlin"), b)
+    got = (await benefits.admin.GetPointsPolicy(pb.GetPointsPolicyRequest(brand_id=b))).policy
+    assert (got.time_zone, got.expiry_mode) == ("Europe/Berlin", pb.EXPIRY_MODE_NEVER)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await policy_zone(benefits, b, "Asia/Shanghai")
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    error = remote_error(caught.value)
+    assert (error.reason, error.metadata["field"]) == ("TIME_ZONE_IS_THE_BRANDS",
+                                                       "policy.time_zone")
+    kept = await policy_zone(benefits, b, "", pb.EXPIRY_MODE_ROLLING_DAYS, 30)
+    assert (kept.time_zone, kept.expiry_days) == ("Europe/Berlin", 30)
+    assert (await policy_zone(benefits, b, "Europe/Berlin")).time_zone == "Europe/Berlin"
+    fresh = brand()
+    await deliver(benefits, redis_url, membership_events_pb2.BrandCreated(
+        brand_id=fresh, time_zone="America/New_York"), fresh)
+    got = (await benefits.admin.GetPointsPolicy(pb.GetPointsPolicyRequest(
+        brand_id=fresh))).policy
+    assert (got.time_zone, got.expiry_mode) == ("America/New_York", pb.EXPIRY_MODE_NEVER)
+
+
 async def test_order_points_pending_with_tier_multiplier_once_per_order(
         benefits: Benefits, redis_url: str) -> None:
     """A paid order earns units x rate x tier multiplier (the program's, from ProgramChanged)

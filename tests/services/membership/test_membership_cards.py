@@ -58,6 +58,16 @@ async def test_program_configuration_round_trips_and_validates(club: Club) -> No
         program.program_id, pb.PROGRAM_MODE_CONNECTED, 2)
 
 
+async def test_a_created_brand_publishes_its_time_zone(club: Club) -> None:
+    """CreateBrand publishes BrandCreated with the brand's time zone (benefits counts its days
+    in it)."""
+    brand = (await club.membership.CreateBrand(pb.CreateBrandRequest(
+        request_id=rid(), display_name="Zoned", mode=pb.PROGRAM_MODE_NON_CONNECTED,
+        time_zone="Europe/Berlin"))).brand
+    created = [e for e in await club.events(events.BrandCreated) if e.brand_id == brand.brand_id]
+    assert [e.time_zone for e in created] == ["Europe/Berlin"]
+
+
 async def test_every_saved_program_publishes_its_tier_multipliers(club: Club) -> None:
     """Each saved program publishes ProgramChanged with every tier's points multiplier and its
     update time (benefits earns by it); a refused update publishes nothing."""

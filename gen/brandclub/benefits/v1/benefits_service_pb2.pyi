@@ -976,7 +976,10 @@ class PointsPolicy(_message.Message):
     is there and records the shortfall, paid off from later earnings.
     """
     time_zone: _builtins.str
-    """IANA zone for "daily" caps and calendar-year expiry; default Asia/Shanghai."""
+    """IANA zone for "daily" caps and calendar-year expiry: the brand's own time zone, set when the
+    brand is created (membership); an update naming another is refused (TIME_ZONE_IS_THE_BRANDS),
+    an empty one keeps it. Asia/Shanghai until the brand's is known.
+    """
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(

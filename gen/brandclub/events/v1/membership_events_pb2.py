@@ -25,33 +25,35 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+brandclub/events/v1/membership_events.proto\x12\x13\x62randclub.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"l\n\x0eMemberFollowed\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x0f\n\x07shop_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x12\n\nbecame_lv0\x18\x04 \x01(\x08\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\"\\\n\x10MemberUnfollowed\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x0f\n\x07shop_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x11\n\tlv0_ended\x18\x04 \x01(\x08\"\xe6\x01\n\x0cMemberJoined\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x11\n\tmember_id\x18\x03 \x01(\t\x12\x12\n\nprogram_id\x18\x04 \x01(\t\x12\r\n\x05level\x18\x05 \x01(\x05\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\x12\x13\n\x0binvite_code\x18\x07 \x01(\t\x12\x0f\n\x07shop_id\x18\x08 \x01(\t\x12\x0f\n\x07was_lv0\x18\t \x01(\x08\x12\x18\n\x10\x63onsent_purposes\x18\n \x03(\t\x12\x18\n\x10offered_purposes\x18\x0b \x03(\t\"i\n\x0fMemberCancelled\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x11\n\tmember_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\r\n\x05level\x18\x05 \x01(\x05\"\x98\x01\n\x11MemberTierChanged\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x12\n\nfrom_level\x18\x03 \x01(\x05\x12\x10\n\x08to_level\x18\x04 \x01(\x05\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x11\n\tmember_id\x18\x06 \x01(\t\x12\x14\n\x0cgrowth_cents\x18\x07 \x01(\x03\"\xd3\x01\n\tOrderPaid\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x0f\n\x07shop_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x10\n\x08order_id\x18\x04 \x01(\t\x12\x12\n\npaid_cents\x18\x05 \x01(\x03\x12-\n\tpaid_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12:\n\x16return_window_end_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xec\x01\n\rOrderRefunded\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x0f\n\x07shop_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x10\n\x08order_id\x18\x04 \x01(\t\x12\x11\n\trefund_id\x18\x05 \x01(\t\x12\x16\n\x0erefunded_cents\x18\x06 \x01(\x03\x12/\n\x0brefund_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10order_paid_cents\x18\x08 \x01(\x03\x12\x1c\n\x14order_refunded_cents\x18\t \x01(\x03\"\x84\x01\n\rCartItemAdded\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x0f\n\x07shop_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x0e\n\x06sku_id\x18\x04 \x01(\t\x12,\n\x08\x61\x64\x64_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"q\n\x15MemberDormancyChanged\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x11\n\tmember_id\x18\x03 \x01(\t\x12\x0f\n\x07\x64ormant\x18\x04 \x01(\x08\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\xad\x01\n\x0eProgramChanged\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\nprogram_id\x18\x02 \x01(\t\x12/\n\x0bupdate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x44\n\x10tier_multipliers\x18\x04 \x03(\x0b\x32*.brandclub.events.v1.ProgramTierMultiplier\"I\n\x15ProgramTierMultiplier\x12\r\n\x05level\x18\x01 \x01(\x05\x12!\n\x19points_multiplier_percent\x18\x02 \x01(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+brandclub/events/v1/membership_events.proto\x12\x13\x62randclub.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"3\n\x0c\x42randCreated\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x11\n\ttime_zone\x18\x02 \x01(\t\"l\n\x0eMemberFollowed\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x0f\n\x07shop_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x12\n\nbecame_lv0\x18\x04 \x01(\x08\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\"\\\n\x10MemberUnfollowed\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x0f\n\x07shop_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x11\n\tlv0_ended\x18\x04 \x01(\x08\"\xe6\x01\n\x0cMemberJoined\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x11\n\tmember_id\x18\x03 \x01(\t\x12\x12\n\nprogram_id\x18\x04 \x01(\t\x12\r\n\x05level\x18\x05 \x01(\x05\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\x12\x13\n\x0binvite_code\x18\x07 \x01(\t\x12\x0f\n\x07shop_id\x18\x08 \x01(\t\x12\x0f\n\x07was_lv0\x18\t \x01(\x08\x12\x18\n\x10\x63onsent_purposes\x18\n \x03(\t\x12\x18\n\x10offered_purposes\x18\x0b \x03(\t\"i\n\x0fMemberCancelled\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x11\n\tmember_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\r\n\x05level\x18\x05 \x01(\x05\"\x98\x01\n\x11MemberTierChanged\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x12\n\nfrom_level\x18\x03 \x01(\x05\x12\x10\n\x08to_level\x18\x04 \x01(\x05\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x11\n\tmember_id\x18\x06 \x01(\t\x12\x14\n\x0cgrowth_cents\x18\x07 \x01(\x03\"\xd3\x01\n\tOrderPaid\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x0f\n\x07shop_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x10\n\x08order_id\x18\x04 \x01(\t\x12\x12\n\npaid_cents\x18\x05 \x01(\x03\x12-\n\tpaid_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12:\n\x16return_window_end_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xec\x01\n\rOrderRefunded\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x0f\n\x07shop_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x10\n\x08order_id\x18\x04 \x01(\t\x12\x11\n\trefund_id\x18\x05 \x01(\t\x12\x16\n\x0erefunded_cents\x18\x06 \x01(\x03\x12/\n\x0brefund_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10order_paid_cents\x18\x08 \x01(\x03\x12\x1c\n\x14order_refunded_cents\x18\t \x01(\x03\"\x84\x01\n\rCartItemAdded\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x0f\n\x07shop_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x0e\n\x06sku_id\x18\x04 \x01(\t\x12,\n\x08\x61\x64\x64_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"q\n\x15MemberDormancyChanged\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x11\n\tmember_id\x18\x03 \x01(\t\x12\x0f\n\x07\x64ormant\x18\x04 \x01(\x08\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\xad\x01\n\x0eProgramChanged\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\nprogram_id\x18\x02 \x01(\t\x12/\n\x0bupdate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x44\n\x10tier_multipliers\x18\x04 \x03(\x0b\x32*.brandclub.events.v1.ProgramTierMultiplier\"I\n\x15ProgramTierMultiplier\x12\r\n\x05level\x18\x01 \x01(\x05\x12!\n\x19points_multiplier_percent\x18\x02 \x01(\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'brandclub.events.v1.membership_events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MEMBERFOLLOWED']._serialized_start=101
-  _globals['_MEMBERFOLLOWED']._serialized_end=209
-  _globals['_MEMBERUNFOLLOWED']._serialized_start=211
-  _globals['_MEMBERUNFOLLOWED']._serialized_end=303
-  _globals['_MEMBERJOINED']._serialized_start=306
-  _globals['_MEMBERJOINED']._serialized_end=536
-  _globals['_MEMBERCANCELLED']._serialized_start=538
-  _globals['_MEMBERCANCELLED']._serialized_end=643
-  _globals['_MEMBERTIERCHANGED']._serialized_start=646
-  _globals['_MEMBERTIERCHANGED']._serialized_end=798
-  _globals['_ORDERPAID']._serialized_start=801
-  _globals['_ORDERPAID']._serialized_end=1012
-  _globals['_ORDERREFUNDED']._serialized_start=1015
-  _globals['_ORDERREFUNDED']._serialized_end=1251
-  _globals['_CARTITEMADDED']._serialized_start=1254
-  _globals['_CARTITEMADDED']._serialized_end=1386
-  _globals['_MEMBERDORMANCYCHANGED']._serialized_start=1388
-  _globals['_MEMBERDORMANCYCHANGED']._serialized_end=1501
-  _globals['_PROGRAMCHANGED']._serialized_start=1504
-  _globals['_PROGRAMCHANGED']._serialized_end=1677
-  _globals['_PROGRAMTIERMULTIPLIER']._serialized_start=1679
-  _globals['_PROGRAMTIERMULTIPLIER']._serialized_end=1752
+  _globals['_BRANDCREATED']._serialized_start=101
+  _globals['_BRANDCREATED']._serialized_end=152
+  _globals['_MEMBERFOLLOWED']._serialized_start=154
+  _globals['_MEMBERFOLLOWED']._serialized_end=262
+  _globals['_MEMBERUNFOLLOWED']._serialized_start=264
+  _globals['_MEMBERUNFOLLOWED']._serialized_end=356
+  _globals['_MEMBERJOINED']._serialized_start=359
+  _globals['_MEMBERJOINED']._serialized_end=589
+  _globals['_MEMBERCANCELLED']._serialized_start=591
+  _globals['_MEMBERCANCELLED']._serialized_end=696
+  _globals['_MEMBERTIERCHANGED']._serialized_start=699
+  _globals['_MEMBERTIERCHANGED']._serialized_end=851
+  _globals['_ORDERPAID']._serialized_start=854
+  _globals['_ORDERPAID']._serialized_end=1065
+  _globals['_ORDERREFUNDED']._serialized_start=1068
+  _globals['_ORDERREFUNDED']._serialized_end=1304
+  _globals['_CARTITEMADDED']._serialized_start=1307
+  _globals['_CARTITEMADDED']._serialized_end=1439
+  _globals['_MEMBERDORMANCYCHANGED']._serialized_start=1441
+  _globals['_MEMBERDORMANCYCHANGED']._serialized_end=1554
+  _globals['_PROGRAMCHANGED']._serialized_start=1557
+  _globals['_PROGRAMCHANGED']._serialized_end=1730
+  _globals['_PROGRAMTIERMULTIPLIER']._serialized_start=1732
+  _globals['_PROGRAMTIERMULTIPLIER']._serialized_end=1805
 # @@protoc_insertion_point(module_scope)

@@ -20,13 +20,38 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
-class MemberFollowed(_message.Message):
+class BrandCreated(_message.Message):
     """Events the membership service publishes on topic "membership". Membership also ingests the
     marketplace's facts (orders, refunds, carts) and republishes them here, so that benefits,
     engagement and messaging react to one stream.
 
-    A shopper followed a shop.
+    A brand was created. Its time zone is where "daily" and "year end" are counted everywhere
+    (benefits keeps it on the points policy); it never changes.
     """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    time_zone: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        time_zone: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "time_zone", b"time_zone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BrandCreated: _TypeAlias = BrandCreated  # noqa: Y015
+
+@_typing.final
+class MemberFollowed(_message.Message):
+    """A shopper followed a shop."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
