@@ -128,6 +128,9 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     code = grpc.StatusCode.UNAVAILABLE
                     log.warning("rpc_dependency_unavailable", error=repr(exc))
                     await context.abort(code, "a dependency is unavailable; retry later")
+                if isinstance(exc, NotImplementedError):  # a generated servicer's default
+                    code = grpc.StatusCode.UNIMPLEMENTED
+                    await context.abort(code, "method not implemented")
                 code = grpc.StatusCode.INTERNAL
                 log.exception("rpc_unhandled_error")
                 await context.abort(code, "internal error")

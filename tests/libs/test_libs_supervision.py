@@ -277,11 +277,13 @@ async def raising_server() -> AsyncIterator[tuple[int, list[BaseException]]]:
 @pytest.mark.parametrize("error, expected", [
     *[(error, grpc.StatusCode.UNAVAILABLE) for error in OUTAGES],
     *[(error, grpc.StatusCode.INTERNAL) for error in NOT_OUTAGES],
+    (NotImplementedError("Method not implemented!"), grpc.StatusCode.UNIMPLEMENTED),
 ], ids=lambda value: type(value).__name__)
 async def test_server_maps_every_outage_to_unavailable_and_bugs_to_internal(
         raising_server: tuple[int, list[BaseException]], error: BaseException,
         expected: grpc.StatusCode) -> None:
-    """The shared interceptor answers UNAVAILABLE for each outage type, INTERNAL otherwise."""
+    """The shared interceptor answers UNAVAILABLE for each outage type, UNIMPLEMENTED for a
+    method a servicer does not implement, INTERNAL otherwise."""
     port, to_raise = raising_server
     to_raise.append(error)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
