@@ -1,6 +1,7 @@
 """Operator CLI: `./dev admin <command> ...`. Every command prints JSON, so an ISV's test set-up
 is scriptable. Services are found by the same variables the suite uses (IDENTITY_ADDR,
-MEMBERSHIP_ADDR, REDIS_URL, ...); `./dev up` prints them. It calls as `operator` over mutual TLS:
+MEMBERSHIP_ADDR, REDIS_URL, ...; an address not set follows PORT_OFFSET as under `./dev up`,
+which prints them). It calls as `operator` over mutual TLS:
 TLS_DIR names the operator certificate, by default the one `./dev up` issued
 (`$DATA_DIR/tls/operator`, DATA_DIR defaulting to .data).
 
@@ -22,7 +23,7 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from libs.grpc_client import remote_error
 from libs.protoconv import from_timestamp
 from libs.redis import connect_redis
 from libs.tls import TlsError, TlsFiles, TlsIdentity, load_identity, secure_channel
+from tools.devstack import port_offset, service_ports
 
 _MODES = {"connected": membership_pb.PROGRAM_MODE_CONNECTED,
           "non_connected": membership_pb.PROGRAM_MODE_NON_CONNECTED}
@@ -47,6 +49,16 @@ _APP_STATUSES = {"test": isv_pb.APP_STATUS_TEST, "production": isv_pb.APP_STATUS
 _APP_STATUS_NAMES = {value: key for key, value in _APP_STATUSES.items()}
 TIMEOUT = 15.0
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def environment(source: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables the CLI reads: the shell's, and for every service whose `<NAME>_ADDR` is
+    not set, its address under `./dev up` moved by PORT_OFFSET exactly as tools/devstack.py
+    moves it, so `PORT_OFFSET=100 ./dev admin ...` talks to `PORT_OFFSET=100 ./dev up`."""
+    env = dict(os.environ if source is None else source)
+    for name, port in service_ports(port_offset(env)).items():
+        env.setdefault(f"{name.upper()}_ADDR", f"127.0.0.1:{port}")
+    return env
 
 
 def operator_identity(settings: Settings) -> TlsIdentity:
@@ -227,7 +239,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        settings = load_settings("gateway")
+        settings = load_settings("gateway", environment())
         result = asyncio.run(_run(COMMANDS[args.command], settings, args))
     except (ConfigError, TlsError) as exc:
         print(json.dumps({"error": {"reason": "CONFIG_INVALID", "message": str(exc)}}),

@@ -12,11 +12,22 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
-from libs.config import SERVICE_PORTS
+from libs.config import SERVICE_PORTS, Env
 from libs.embedded import env_or_none
 from tools.stack import ROOT, Stack
+
+
+def port_offset(source: Mapping[str, str]) -> int:
+    """PORT_OFFSET moves every port at once, to run a second suite beside a first one."""
+    return Env(source).integer("PORT_OFFSET", 0, maximum=10_000)
+
+
+def service_ports(offset: int) -> dict[str, int]:
+    """The gRPC port of every service under `./dev up` with this PORT_OFFSET."""
+    return {name: port + offset for name, port in SERVICE_PORTS.items()}
 
 
 class Restarter:
@@ -87,11 +98,9 @@ def banner(stack: Stack, seed_brand: str, seed_shop: str, token: str) -> str:
 
 async def run() -> None:
     data_dir = Path(os.environ.get("DATA_DIR", ROOT / ".data"))
-    # PORT_OFFSET moves every port at once, to run a second suite beside a first one.
-    offset = int(os.environ.get("PORT_OFFSET", "0"))
+    offset = port_offset(os.environ)
     stack = Stack(data_dir, database_url=env_or_none("DATABASE_URL"),
-                  redis_url=env_or_none("REDIS_URL"),
-                  ports={name: port + offset for name, port in SERVICE_PORTS.items()},
+                  redis_url=env_or_none("REDIS_URL"), ports=service_ports(offset),
                   http_port=int(os.environ.get("HTTP_PORT", "8080")) + offset)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
