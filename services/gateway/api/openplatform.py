@@ -25,6 +25,7 @@ from services.gateway.adapters.auth import TokenVerifier
 from services.gateway.adapters.isv import InvalidToken, IsvDirectory, UnknownApp
 from services.gateway.adapters.limits import PENDING, AuditLog, RateLimiter, ReplayStore, Window
 from services.gateway.adapters.upstreams import Upstreams
+from services.gateway.api.http_common import BodyTimeout, PayloadTooLarge, read_body_bytes
 from services.gateway.api.openplatform_methods import METHODS, CallContext, catalogue
 from services.gateway.domain import openplatform as proto
 from services.gateway.domain.catalogue import ParamError
@@ -74,12 +75,13 @@ async def read_params(request: web.Request) -> dict[str, str]:
     """Query parameters and (for POST) a url-encoded form body, as the raw received strings."""
     sources = [_pairs(urlsplit(request.raw_path).query, "query string")]
     if request.method == "POST" and request.body_exists:
-        body = bytearray()
-        while chunk := await request.content.read(16384):
-            body += chunk
-            if len(body) > proto.MAX_BODY_BYTES:
-                raise ProtocolError(proto.INVALID_PARAMETER,
-                                    f"body larger than {proto.MAX_BODY_BYTES} bytes")
+        try:
+            body = await read_body_bytes(request, proto.MAX_BODY_BYTES)
+        except PayloadTooLarge:
+            raise ProtocolError(proto.INVALID_PARAMETER,
+                                f"body larger than {proto.MAX_BODY_BYTES} bytes") from None
+        except BodyTimeout as timeout:
+            raise ProtocolError(proto.INVALID_PARAMETER, timeout.message) from None
         content_type = request.content_type
         if body and content_type not in ("application/x-www-form-urlencoded",
                                          "application/octet-stream"):
@@ -87,7 +89,7 @@ async def read_params(request: web.Request) -> dict[str, str]:
                                 "send parameters in the query or as "
                                 "application/x-www-form-urlencoded")
         try:
-            text = bytes(body).decode("utf-8")
+            text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise ProtocolError(proto.INVALID_PARAMETER, "the body is not UTF-8") from None
         sources.append(_pairs(text, "body"))
