@@ -2,14 +2,23 @@
 
 Every setting has a default that runs the suite locally; an invalid value stops the process at
 start-up with an error that names the variable, instead of failing later somewhere obscure.
+
+Secrets are different: each one is declared once in `SECRETS` (its format, minimum length and the
+development value published in this repository) and read only through `Env.secret`,
+`Env.secret_keyring` or `Env.secret_url`. The development value is used only in development mode
+(`BRANDCLUB_ENV=development`, set by `./dev`, the local stack and the test helpers); anywhere
+else a missing secret, one that is too short, or one equal to any published development value
+stops the process with an error naming the variable. docs/deploy.md lists the same secrets.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from libs.tls import TlsFiles
 
@@ -22,8 +31,82 @@ SERVICE_PORTS: dict[str, int] = {
     "gateway": 50056,
 }
 
-# Development keys: only used when the variable is unset, and refused when CI/production says so.
-_DEV_KEY = base64.b64encode(b"brandclub-local-development-key!").decode()
+# The variable that selects development mode, and its one accepted value. Anything else
+# (unset included) is production-strict.
+MODE_VARIABLE = "BRANDCLUB_ENV"
+DEVELOPMENT = "development"
+
+
+def is_development(source: Mapping[str, str]) -> bool:
+    return source.get(MODE_VARIABLE, "").strip().lower() == DEVELOPMENT
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    """One secret the code reads: how it looks, and the development value this repository
+    publishes for it (usable only in development mode, refused everywhere else)."""
+
+    name: str
+    about: str
+    kind: str  # "keyring" ("kid:base64,..."), "base64" (one key) or "url" (with credentials)
+    dev_value: str
+    generate: str
+    min_bytes: int = 0  # keyring/base64: the shortest key accepted, in decoded bytes
+    key_sizes: tuple[int, ...] = ()  # exact decoded sizes allowed (AES keys); () = any
+
+
+_AES = (16, 24, 32)
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/brandclub"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+# Every secret any Brandclub process reads. docs/deploy.md (Secrets) has one row per entry and
+# the prod overlay references each one; tests/libs/test_libs_config.py keeps the three equal.
+SECRETS: dict[str, SecretSpec] = {spec.name: spec for spec in (
+    SecretSpec("DATABASE_URL", "PostgreSQL connection URL, with its password", "url",
+               DEFAULT_DATABASE_URL,
+               "postgresql://USER:PASSWORD@HOST:5432/brandclub?sslmode=verify-full"),
+    SecretSpec("REDIS_URL", "Redis connection URL, with its password", "url",
+               DEFAULT_REDIS_URL, "rediss://:PASSWORD@HOST:6380/0"),
+    SecretSpec("TOKEN_SIGNING_KEYS", "HMAC keys that sign and verify shopper and merchant "
+               "tokens", "keyring", f"dev:{_b64(b'brandclub-local-development-key!')}",
+               'k2026a:$(openssl rand -base64 32)', min_bytes=32),
+    SecretSpec("PHONE_VAULT_KEYS", "AES-GCM keys that encrypt stored phone numbers", "keyring",
+               f"dev:{_b64(b'brandclub-dev-phone-vault-key-32')}",
+               'v2026a:$(openssl rand -base64 32)', min_bytes=16, key_sizes=_AES),
+    SecretSpec("PHONE_MATCH_PEPPER", "root of every brand's phone-matching HMAC key",
+               "base64", _b64(b"brandclub-dev-phone-match-pepper"),
+               "$(openssl rand -base64 32)", min_bytes=32),
+    SecretSpec("ISV_SECRET_KEYS", "AES-GCM keys that seal ISV app secrets", "keyring",
+               f"dev:{_b64(b'brandclub-dev-isv-secret-sealing')}",
+               'i2026a:$(openssl rand -base64 32)', min_bytes=16, key_sizes=_AES),
+    SecretSpec("MESSAGING_CREDENTIALS_KEY", "AES-GCM key that seals brands' SMS/WeChat "
+               "provider credentials", "base64", _b64(b"brandclub-dev-credentials-key-32"),
+               "$(openssl rand -base64 32)", min_bytes=16, key_sizes=_AES),
+    SecretSpec("MARKETPLACE_WEBHOOK_SECRET", "HMAC secret shared with the marketplace that "
+               "signs its facts webhook", "base64",
+               _b64(b"brandclub-dev-marketplace-webhook-secret"),
+               "$(openssl rand -base64 32), given to the marketplace too", min_bytes=16),
+)}
+
+
+def _decoded_dev_keys() -> frozenset[bytes]:
+    keys: set[bytes] = set()
+    for spec in SECRETS.values():
+        if spec.kind == "base64":
+            keys.add(base64.b64decode(spec.dev_value))
+        elif spec.kind == "keyring":
+            keys.update(base64.b64decode(part.partition(":")[2])
+                        for part in spec.dev_value.split(","))
+    return frozenset(keys)
+
+
+# Every published development key, decoded: a production key equal to any of them is refused,
+# whichever secret it was published for.
+PUBLISHED_DEV_KEYS = _decoded_dev_keys()
 
 
 class ConfigError(ValueError):
@@ -35,6 +118,11 @@ class Env:
 
     def __init__(self, source: Mapping[str, str] | None = None) -> None:
         self._source = os.environ if source is None else source
+        self.development = is_development(self._source)
+
+    def snapshot(self) -> Mapping[str, str]:
+        """A read-only copy of the variables, for a service's own settings loader."""
+        return MappingProxyType(dict(self._source))
 
     def text(self, name: str, default: str) -> str:
         value = self._source.get(name, default).strip()
@@ -81,24 +169,67 @@ class Env:
             )
         return value
 
-    def keyring(self, name: str, default: str) -> dict[str, bytes]:
-        """Parse "kid:base64secret,kid2:..." into {kid: secret}; the first kid signs."""
-        raw = self.text(name, default)
+    # --- secrets: only names declared in SECRETS ------------------------------------------
+
+    def _secret_raw(self, name: str, kind: str) -> tuple[SecretSpec, str]:
+        spec = SECRETS.get(name)
+        if spec is None or spec.kind != kind:
+            raise LookupError(f"{name} is not declared in libs.config.SECRETS as a {kind}")
+        raw = self._source.get(name, "").strip()
+        if raw:
+            return spec, raw
+        if self.development:
+            return spec, spec.dev_value
+        raise ConfigError(f"{name} is not set: a secret has no default outside development "
+                          f"mode ({MODE_VARIABLE}={DEVELOPMENT}); see docs/deploy.md, Secrets")
+
+    def _checked_key(self, spec: SecretSpec, label: str, encoded: str) -> bytes:
+        try:
+            key = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(f"{label} is not valid base64") from None
+        if len(key) < spec.min_bytes:
+            raise ConfigError(f"{label} is too short: it must decode to at least "
+                              f"{spec.min_bytes} bytes")
+        if spec.key_sizes and len(key) not in spec.key_sizes:
+            raise ConfigError(f"{label} must decode to "
+                              f"{', '.join(map(str, spec.key_sizes))} bytes")
+        if not self.development and key in PUBLISHED_DEV_KEYS:
+            raise ConfigError(f"{label} is a development key published in the repository; "
+                              f"generate a real one: {spec.generate}")
+        return key
+
+    def secret(self, name: str) -> bytes:
+        """A base64 secret declared in SECRETS, decoded and checked."""
+        spec, raw = self._secret_raw(name, "base64")
+        return self._checked_key(spec, name, raw)
+
+    def secret_keyring(self, name: str) -> dict[str, bytes]:
+        """A keyring secret declared in SECRETS: "kid:base64secret,kid2:..." -> {kid: secret},
+        in order (the first signs or encrypts, all verify or decrypt)."""
+        spec, raw = self._secret_raw(name, "keyring")
         keys: dict[str, bytes] = {}
         for part in raw.split(","):
             kid, sep, encoded = part.strip().partition(":")
             if not sep or not kid:
                 raise ConfigError(f"{name} must look like 'kid:base64secret,...'")
-            try:
-                secret = base64.b64decode(encoded, validate=True)
-            except ValueError:
-                raise ConfigError(f"{name}: key {kid!r} is not valid base64") from None
-            if len(secret) < 16:
-                raise ConfigError(f"{name}: key {kid!r} must be at least 16 bytes")
             if kid in keys:
                 raise ConfigError(f"{name}: key id {kid!r} appears twice")
-            keys[kid] = secret
+            keys[kid] = self._checked_key(spec, f"{name}: key {kid!r}", encoded)
         return keys
+
+    def secret_url(self, name: str, schemes: tuple[str, ...]) -> str:
+        """A URL with credentials declared in SECRETS (DATABASE_URL, REDIS_URL)."""
+        spec, raw = self._secret_raw(name, "url")
+        scheme = raw.split("://", 1)[0] if "://" in raw else ""
+        if scheme not in schemes:
+            raise ConfigError(
+                f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
+            )
+        if not self.development and raw == spec.dev_value:
+            raise ConfigError(f"{name} is the development default; set the real URL "
+                              f"({spec.generate})")
+        return raw
 
 
 @dataclass(frozen=True)
@@ -115,8 +246,12 @@ class Settings:
     drain_seconds: float
     health_interval_seconds: float
     addresses: dict[str, str] = field(default_factory=dict)
-    token_keys: dict[str, bytes] = field(default_factory=dict)
     http_port: int = 8080
+    # BRANDCLUB_ENV=development: published development secrets are accepted.
+    development: bool = False
+    # The variables these settings were read from, so that the service's own settings loader
+    # (services/<name>/settings.py) reads the same source; nothing else reads it.
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     # idempotency_keys and processed_events are kept this long (libs/retention.py).
     dedup_retention_days: float = 7.0
     # gRPC transport (libs/tls.py): where to listen, this process's certificate files, and a
@@ -136,7 +271,10 @@ class Settings:
         return self.addresses[service]
 
 
-def load_settings(service: str, source: Mapping[str, str] | None = None) -> Settings:
+def load_settings(service: str, source: Mapping[str, str] | None = None, *,
+                  database: bool = True) -> Settings:
+    """The settings every service shares. `database=False` for a process that opens no
+    database (the gateway): DATABASE_URL is then neither required nor read."""
     env = Env(source)
     addresses = {
         name: env.text(f"{name.upper()}_ADDR", f"127.0.0.1:{port}")
@@ -145,18 +283,17 @@ def load_settings(service: str, source: Mapping[str, str] | None = None) -> Sett
     return Settings(
         service=service,
         grpc_port=env.integer("GRPC_PORT", SERVICE_PORTS[service], maximum=65535),
-        database_url=env.url(
-            "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/brandclub",
-            ("postgresql", "postgres"),
-        ),
-        redis_url=env.url("REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix")),
+        database_url=env.secret_url("DATABASE_URL", ("postgresql", "postgres"))
+        if database else "",
+        redis_url=env.secret_url("REDIS_URL", ("redis", "rediss", "unix")),
         log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
         traces_exporter=env.choice("OTEL_TRACES_EXPORTER", "none", ("none", "otlp", "console")),
         otlp_endpoint=env.text("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
         drain_seconds=env.number("DRAIN_SECONDS", 10.0),
         health_interval_seconds=env.number("HEALTH_INTERVAL_SECONDS", 2.0, minimum=0.05),
         addresses=addresses,
-        token_keys=env.keyring("TOKEN_SIGNING_KEYS", f"dev:{_DEV_KEY}"),
+        development=env.development,
+        environment=env.snapshot(),
         http_port=env.integer("HTTP_PORT", 8080, maximum=65535),
         dedup_retention_days=env.number("DEDUP_RETENTION_DAYS", 7.0, minimum=1.0),
         grpc_listen_host=grpc_listen_host(env, source),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import grpc
 
 from libs.authz import Policy
-from libs.config import Settings, load_settings
+from libs.config import ConfigError, Settings, load_settings
 from libs.contract import allowed_callers
 from libs.db import Database
 from libs.grpc_server import Probe, ServiceHost, install_stop_signals
@@ -145,5 +146,9 @@ async def _serve(service: str, compose: Compose) -> None:
 
 
 def run_service(service: str, compose: Compose) -> None:
-    """Process entry point for `python -m services.<service>`."""
-    asyncio.run(_serve(service, compose))
+    """Process entry point for `python -m services.<service>`. A missing or invalid setting
+    (a secret outside development mode, say) ends the process with a message naming it."""
+    try:
+        asyncio.run(_serve(service, compose))
+    except ConfigError as exc:
+        sys.exit(f"{service}: refusing to start: {exc}")

@@ -23,7 +23,9 @@ from libs.tls import CALLERS, TlsFiles, TlsIdentity, issue_pki, load_identity, s
 
 def service_settings(service: str, database_url: str, redis_url: str,
                   **overrides: str) -> Settings:
-    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url,
+    # Development mode: the published development secrets are accepted (overrides may
+    # replace any of them, or set BRANDCLUB_ENV to test production-strict loading).
+    env = {"BRANDCLUB_ENV": "development", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
            "HEALTH_INTERVAL_SECONDS": "0.2", "TLS_DIR": str(test_pki() / service), **overrides}
     return load_settings(service, env)
 

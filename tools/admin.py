@@ -239,7 +239,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        settings = load_settings("gateway", environment())
+        # The CLI opens no database: it calls identity and membership and reads Redis.
+        settings = load_settings("gateway", environment(), database=False)
         result = asyncio.run(_run(COMMANDS[args.command], settings, args))
     except (ConfigError, TlsError) as exc:
         print(json.dumps({"error": {"reason": "CONFIG_INVALID", "message": str(exc)}}),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from libs.config import SERVICE_PORTS, Env
+from libs.config import SERVICE_PORTS, ConfigError, Env
 from libs.migrations import MigrationError, migrate_service
 
 SERVICES_WITH_DATA = [name for name in SERVICE_PORTS if name != "gateway"]
@@ -17,8 +17,10 @@ async def migrate_all(database_url: str, services: list[str] | None = None) -> d
 
 
 def main() -> None:
-    url = Env().url("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/brandclub",
-                    ("postgresql", "postgres"))
+    try:
+        url = Env().secret_url("DATABASE_URL", ("postgresql", "postgres"))
+    except ConfigError as exc:
+        raise SystemExit(f"migrate: refusing to start: {exc}") from None
     try:
         applied = asyncio.run(migrate_all(url, sys.argv[1:] or None))
     except MigrationError as exc:

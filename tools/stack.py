@@ -102,6 +102,9 @@ class Stack:
         env.setdefault("DRAIN_SECONDS", "0.5")
         env.setdefault("SHUTDOWN_GRACE_SECONDS", "2")
         env.update({
+            # A local suite: the published development secrets are accepted (extra_env may
+            # override this, and any secret).
+            "BRANDCLUB_ENV": "development",
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "GRPC_PORT": str(self.ports[service]),

@@ -9,13 +9,13 @@ import grpc
 
 from brandclub.benefits.v1 import benefits_service_pb2 as pb
 from brandclub.benefits.v1 import benefits_service_pb2_grpc as pb_grpc
-from libs.config import Env
 from libs.eventbus import EventConsumer
 from libs.outbox import OutboxRelay
 from libs.service import Compose, Composition, Resources, run_service
 from services.benefits.adapters.membership import GrpcMembership, open_membership_channel
 from services.benefits.api.servicer import BenefitsAdminServicer, BenefitsServicer
 from services.benefits.ports import MembershipPort
+from services.benefits.settings import benefits_settings
 from services.benefits.usecases import jobs
 from services.benefits.usecases.earning import handle_event
 
@@ -43,9 +43,9 @@ def make_compose(*, membership: MembershipPort | None = None,
 
 
 async def _compose(resources: Resources, membership: MembershipPort) -> Composition:
-    env = Env()
-    job_seconds = env.number("BENEFITS_JOB_INTERVAL_SECONDS", 5.0, minimum=0.05)
-    recovery_age = env.number("BENEFITS_REDEMPTION_RECOVERY_AFTER_SECONDS", 30.0)
+    settings = benefits_settings(resources.settings)
+    job_seconds = settings.job_interval_seconds
+    recovery_age = settings.redemption_recovery_after_seconds
     db = resources.db
     servicer = BenefitsServicer(db, membership)
     admin = BenefitsAdminServicer(db)

@@ -23,6 +23,7 @@ from services.engagement.adapters.remote import (
 )
 from services.engagement.api.servicer import EngagementServicer
 from services.engagement.ports import BenefitsPort, Clock, MembershipPort, system_clock
+from services.engagement.settings import engagement_settings
 from services.engagement.usecases import Engagement
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["EngagementService"].full_name
@@ -42,7 +43,7 @@ def make_compose(*, clock: Clock = system_clock, benefits: BenefitsPort | None =
     clock that crosses midnight, or a benefits stand-in that fails on purpose)."""
 
     async def compose(resources: Resources) -> Composition:
-        settings = resources.settings
+        settings = engagement_settings(resources.settings).common
         benefits_port = benefits
         if benefits_port is None:
             channel = open_benefits_channel(settings.address_of("benefits"),

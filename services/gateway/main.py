@@ -9,11 +9,12 @@ health, so a gateway cut off from them leaves a load balancer's rotation without
 from __future__ import annotations
 
 import asyncio
+import sys
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from libs.config import Settings, load_settings
+from libs.config import ConfigError, Settings
 from libs.contract import allowed_callers
 from libs.grpc_server import ServiceHost, install_stop_signals
 from libs.logging import configure_logging, get_logger
@@ -42,6 +43,7 @@ from services.gateway.api.http_common import (
 )
 from services.gateway.api.http_server import HeadTimeoutSite
 from services.gateway.api.routes import RouteTable
+from services.gateway.settings import GatewaySettings, gateway_settings, load_gateway_settings
 
 log = get_logger(__name__)
 SERVICE_NAME = "brandclub.gateway.v1.Gateway"
@@ -94,7 +96,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def build_app(upstreams: Upstreams, host: ServiceHost, redis: Redis,
-              options: GatewayOptions | None = None) -> web.Application:
+              options: GatewayOptions | None = None, *,
+              marketplace_secret: bytes) -> web.Application:
     options = options or GatewayOptions()
     app = web.Application(middlewares=[tracing_middleware, request_id_middleware,
                                        access_log_middleware, error_middleware,
@@ -110,6 +113,7 @@ def build_app(upstreams: Upstreams, host: ServiceHost, redis: Redis,
                                token_cache_seconds=options.token_cache_seconds),
         limiter=limiter, replays=ReplayStore(redis), audit=AuditLog(redis), verifier=verifier)
     app[HOST] = host
+    app[marketplace.SECRET] = marketplace_secret
     app[READINESS] = UpstreamHealth(upstreams.processes(),
                                     timeout_seconds=options.readiness_timeout_seconds,
                                     cache_seconds=options.readiness_cache_seconds)
@@ -145,9 +149,11 @@ class RunningGateway:
         await self.redis.aclose()
 
 
-async def start_gateway(settings: Settings, *, http_port: int | None = None,
+async def start_gateway(settings: Settings | GatewaySettings, *, http_port: int | None = None,
                         grpc_port: int | None = None, bind: str = "0.0.0.0",
                         options: GatewayOptions | None = None) -> RunningGateway:
+    gateway = settings if isinstance(settings, GatewaySettings) else gateway_settings(settings)
+    settings = gateway.common
     redis = connect_redis(settings.redis_url)
     upstreams = Upstreams.open(settings)
     host = ServiceHost(service="gateway", service_names=[SERVICE_NAME],
@@ -156,7 +162,9 @@ async def start_gateway(settings: Settings, *, http_port: int | None = None,
                        authorize=allowed_callers)
     # The official SDK sends every parameter in the URL: allow long request lines so that a
     # large 360buy_param_json reaches /routerjson and is judged there (JSON, HTTP 200).
-    runner = web.AppRunner(build_app(upstreams, host, redis, options), access_log=None,
+    runner = web.AppRunner(build_app(upstreams, host, redis, options,
+                                     marketplace_secret=gateway.marketplace_webhook_secret),
+                           access_log=None,
                            shutdown_timeout=settings.shutdown_grace_seconds,
                            max_line_size=MAX_REQUEST_LINE, max_field_size=16 * 1024)
     await runner.setup()
@@ -174,15 +182,19 @@ async def start_gateway(settings: Settings, *, http_port: int | None = None,
 
 
 async def _serve() -> None:
-    settings = load_settings("gateway")
+    gateway = load_gateway_settings()
+    settings = gateway.common
     configure_logging("gateway", settings.log_level)
     configure_tracing("gateway", settings.traces_exporter, settings.otlp_endpoint)
     stop = asyncio.Event()
     install_stop_signals(stop)
-    running = await start_gateway(settings)
+    running = await start_gateway(gateway)
     await stop.wait()
     await running.stop(settings.shutdown_grace_seconds, drain_seconds=settings.drain_seconds)
 
 
 def main() -> None:
-    asyncio.run(_serve())
+    try:
+        asyncio.run(_serve())
+    except ConfigError as exc:
+        sys.exit(f"gateway: refusing to start: {exc}")

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Mapping
-
 import grpc
 
 from brandclub.identity.v1 import identity_service_pb2 as pb
 from brandclub.identity.v1 import identity_service_pb2_grpc as pb_grpc
-from libs.config import ConfigError, Env
+from libs.config import ConfigError
 from libs.db import Database
 from libs.jobs import Loop, background_loop
 from libs.outbox import OutboxRelay
@@ -20,25 +16,16 @@ from services.identity.api.servicer import IdentityServicer
 from services.identity.domain.phones import PhoneMatcher, PhoneVault
 from services.identity.domain.tokens import TokenCodec
 from services.identity.isv.composition import isv_part
+from services.identity.settings import IdentitySettings, identity_settings
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["IdentityService"].full_name
 
-# Development secrets, used only when the variables are unset (never in a real deployment).
-_DEV_VAULT_KEY = base64.b64encode(b"brandclub-dev-phone-vault-key-32").decode()
-_DEV_PEPPER = base64.b64encode(b"brandclub-dev-phone-match-pepper").decode()
 RESEAL_INTERVAL_SECONDS = 60.0
 
 
-def phone_secrets(source: Mapping[str, str] | None = None) -> tuple[PhoneVault, PhoneMatcher]:
-    """PHONE_VAULT_KEYS ("kid:base64key,...", the first seals; AES keys of 16/24/32 bytes) and
-    PHONE_MATCH_PEPPER (base64, at least 16 bytes: the root of every brand's matching key)."""
-    env = Env(source)
-    keys = env.keyring("PHONE_VAULT_KEYS", f"dev:{_DEV_VAULT_KEY}")
-    raw_pepper = env.text("PHONE_MATCH_PEPPER", _DEV_PEPPER)
-    try:
-        pepper = base64.b64decode(raw_pepper, validate=True)
-    except binascii.Error:
-        raise ConfigError("PHONE_MATCH_PEPPER must be base64") from None
+def phone_secrets(settings: IdentitySettings) -> tuple[PhoneVault, PhoneMatcher]:
+    """The vault (PHONE_VAULT_KEYS, the first seals) and the matcher (PHONE_MATCH_PEPPER)."""
+    keys, pepper = settings.phone_vault_keys, settings.phone_match_pepper
     try:
         return PhoneVault(keys, pepper), PhoneMatcher(pepper)
     except ValueError as exc:
@@ -56,11 +43,11 @@ def reseal_loop(db: Database, vault: PhoneVault) -> Loop:
 
 
 async def compose(resources: Resources) -> Composition:
-    vault, matcher = phone_secrets()
-    servicer = IdentityServicer(resources.db, TokenCodec(resources.settings.token_keys), vault,
-                                matcher)
+    settings = identity_settings(resources.settings)
+    vault, matcher = phone_secrets(settings)
+    servicer = IdentityServicer(resources.db, TokenCodec(settings.token_keys), vault, matcher)
     relay = OutboxRelay(resources.db, resources.redis)
-    isv = isv_part(resources.db)
+    isv = isv_part(resources.db, settings.isv_secret_keys)
 
     def register(server: grpc.aio.Server) -> None:
         pb_grpc.add_IdentityServiceServicer_to_server(servicer, server)

@@ -6,7 +6,6 @@ import grpc
 
 from brandclub.membership.v1 import membership_service_pb2 as pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as pb_grpc
-from libs.config import Env
 from libs.db import Database
 from libs.jobs import Loop, background_loop
 from libs.outbox import OutboxRelay
@@ -16,6 +15,7 @@ from services.membership.adapters.card_cache import CardCache
 from services.membership.adapters.identity_client import IdentityClient
 from services.membership.api.servicer import MembershipServicer
 from services.membership.segments.wiring import compose_reach
+from services.membership.settings import membership_settings
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MembershipService"].full_name
 
@@ -32,15 +32,18 @@ def evaluation_loop(db: Database, cache: CardCache, interval_seconds: float) -> 
 
 
 async def compose(resources: Resources) -> Composition:
+    settings = membership_settings(resources.settings)
     cache = CardCache(resources.redis)
     identity, identity_channel = IdentityClient.open(
         resources.settings.address_of("identity"), resources.tls)
     resources.channels["identity"] = identity_channel
     servicer = MembershipServicer(resources.db, cache, identity)
     relay = OutboxRelay(resources.db, resources.redis)
-    interval = Env().number("MEMBER_EVALUATION_INTERVAL_SECONDS", 3600.0, minimum=1.0)
+    interval = settings.evaluation_interval_seconds
 
-    reach = compose_reach(resources)  # segments, dashboards, points projection (issue 8)
+    # segments, dashboards, points projection (issue 8)
+    reach = compose_reach(resources,
+                          refresh_interval_seconds=settings.dashboard_refresh_interval_seconds)
 
     def register(server: grpc.aio.Server) -> None:
         pb_grpc.add_MembershipServiceServicer_to_server(servicer, server)

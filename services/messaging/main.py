@@ -45,6 +45,7 @@ from services.messaging.ports import (
     BrandDirectory,
     RecipientDirectory,
 )
+from services.messaging.settings import messaging_settings
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MessagingService"].full_name
 CONSUMER_GROUP = "messaging"
@@ -67,7 +68,8 @@ class MessagingOptions:
 
 def make_compose(options: MessagingOptions) -> Callable[[Resources], Any]:
     async def compose(resources: Resources) -> Composition:
-        settings = resources.settings
+        service_settings = messaging_settings(resources.settings)
+        settings = service_settings.common
         membership_channel = open_channel(
             settings.address_of("membership"), service=(MEMBERSHIP_SERVICE, SEGMENT_SERVICE),
             tls=resources.tls)
@@ -87,7 +89,7 @@ def make_compose(options: MessagingOptions) -> Callable[[Resources], Any]:
                                             service=BENEFITS_SERVICE, tls=resources.tls)
             resources.channels["benefits"] = benefits_channel
             benefits = BenefitsClient(benefits_channel)
-        cipher = CredentialCipher.from_env()
+        cipher = CredentialCipher(service_settings.credentials_key)
         http = aiohttp.ClientSession()
         providers = ProviderRegistry({
             ProviderKind.SANDBOX: SandboxProvider(resources.db, options.clock),

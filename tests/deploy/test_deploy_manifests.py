@@ -201,8 +201,9 @@ def test_data_services_migrate_before_serving(rendered: Rendered, overlay: str) 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_settings_and_secrets_reach_every_container(rendered: Rendered, overlay: str) -> None:
-    """Every service container reads brandclub-config and the brandclub-secrets Secret, and the
-    service addresses in the config point at the Services' gRPC ports."""
+    """Every service container reads brandclub-config and keys of the brandclub-secrets Secret
+    (which keys: tests/deploy/test_deploy_secrets.py), and the service addresses in the config
+    point at the Services' gRPC ports."""
     docs = rendered[overlay]
     config = config_data(docs)
     services = by_name(docs, "Service")
@@ -216,9 +217,12 @@ def test_settings_and_secrets_reach_every_container(rendered: Rendered, overlay:
         for container in containers(deployment):
             sources = container.get("envFrom", [])
             config_refs = [s["configMapRef"]["name"] for s in sources if "configMapRef" in s]
-            secret_refs = [s["secretRef"]["name"] for s in sources if "secretRef" in s]
+            secret_refs = [e["valueFrom"]["secretKeyRef"]["name"]
+                           for e in container.get("env", [])
+                           if "secretKeyRef" in e.get("valueFrom", {})]
             assert any(ref.startswith("brandclub-config") for ref in config_refs), name
-            assert any(ref.startswith("brandclub-secrets") for ref in secret_refs), name
+            assert secret_refs, name
+            assert all(ref.startswith("brandclub-secrets") for ref in secret_refs), name
 
 
 def allowed_ingress(policy: Manifest) -> list[tuple[set[str] | None, set[int]]]:

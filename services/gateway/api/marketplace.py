@@ -14,8 +14,6 @@ and is answered `duplicate`. One bad fact is `rejected` with a reason and never 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -31,7 +29,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from brandclub.identity.v1 import identity_service_pb2 as identity_pb
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
-from libs.config import ConfigError, Env
 from libs.errors import Code, DomainError, InvalidArgument, Unauthenticated
 from libs.grpc_client import remote_error
 from libs.logging import get_logger
@@ -43,9 +40,8 @@ from services.gateway.api.storefront import UPSTREAMS
 
 log = get_logger(__name__)
 
-SECRET_ENV = "MARKETPLACE_WEBHOOK_SECRET"
-# Development only (like the other dev secrets of this repo): set the variable in production.
-DEV_SECRET_B64 = base64.b64encode(b"brandclub-dev-marketplace-webhook-secret").decode()
+# The shared secret, set on the application by the composition root (GatewaySettings).
+SECRET = web.AppKey("marketplace_webhook_secret", bytes)
 SIGNATURE_HEADER = "X-Marketplace-Signature"
 TIMESTAMP_HEADER = "X-Marketplace-Timestamp"
 WINDOW_SECONDS = 300
@@ -57,18 +53,6 @@ PATH = "/marketplace/v1/events"
 # Failures worth delivering again later (the fact was not applied).
 _RETRYABLE = {Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED, Code.INTERNAL, Code.ABORTED,
               Code.RESOURCE_EXHAUSTED}
-
-
-def webhook_secret(source: Mapping[str, str] | None = None) -> bytes:
-    """The shared secret from the environment (base64, at least 16 bytes)."""
-    raw = Env(source).text(SECRET_ENV, DEV_SECRET_B64)
-    try:
-        secret = base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError):
-        raise ConfigError(f"{SECRET_ENV} must be base64") from None
-    if len(secret) < 16:
-        raise ConfigError(f"{SECRET_ENV} must decode to at least 16 bytes")
-    return secret
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -353,13 +337,11 @@ RESULT_SCHEMA: Schema = obj({
                                        "description": "rejected: deliver again later"}})
 
 
-def routes(table: RouteTable, source: Mapping[str, str] | None = None) -> None:
-    """Register the facts endpoint; the shared secret is read (and checked) now, from `source`
-    or the process environment."""
-    secret = webhook_secret(source)
+def routes(table: RouteTable) -> None:
+    """Register the facts endpoint; it verifies with the application's SECRET."""
 
     async def handler(request: web.Request) -> web.Response:
-        return await receive_facts(request, secret)
+        return await receive_facts(request, request.app[SECRET])
 
     table.add(Route(
         "POST", PATH, handler,

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import grpc
 
 from brandclub.identity.v1 import isv_service_pb2 as pb
 from brandclub.identity.v1 import isv_service_pb2_grpc as pb_grpc
-from libs.config import ConfigError, Env
+from libs.config import ConfigError
 from libs.db import Database
 from services.identity.isv.api.servicer import IsvServicer
 from services.identity.isv.domain.sealing import SecretBox
 
 ISV_SERVICE_NAME = pb.DESCRIPTOR.services_by_name["IsvService"].full_name
-# Development key: used only when ISV_SECRET_KEYS is unset (deployments set it from a Secret).
-_DEV_KEY = base64.b64encode(b"brandclub-dev-isv-secret-sealing").decode()
 
 
-def secret_box_from_env(source: Mapping[str, str] | None = None) -> SecretBox:
-    """ISV_SECRET_KEYS="kid:base64key,..." (16, 24 or 32 bytes each); the first key seals."""
-    keys = Env(source).keyring("ISV_SECRET_KEYS", f"dev:{_DEV_KEY}")
+def secret_box(keys: dict[str, bytes]) -> SecretBox:
+    """The box over ISV_SECRET_KEYS (IdentitySettings.isv_secret_keys); the first key seals."""
     try:
         return SecretBox(keys)
     except ValueError as exc:
@@ -38,5 +33,5 @@ class IsvPart:
         pb_grpc.add_IsvServiceServicer_to_server(self.servicer, server)
 
 
-def isv_part(db: Database, source: Mapping[str, str] | None = None) -> IsvPart:
-    return IsvPart(IsvServicer(db, secret_box_from_env(source)))
+def isv_part(db: Database, isv_secret_keys: dict[str, bytes]) -> IsvPart:
+    return IsvPart(IsvServicer(db, secret_box(isv_secret_keys)))

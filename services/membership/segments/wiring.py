@@ -16,7 +16,6 @@ from brandclub.membership.v1 import dashboard_service_pb2 as dashboard_pb
 from brandclub.membership.v1 import dashboard_service_pb2_grpc as dashboard_grpc
 from brandclub.membership.v1 import segment_service_pb2 as segment_pb
 from brandclub.membership.v1 import segment_service_pb2_grpc as segment_grpc
-from libs.config import Env
 from libs.eventbus import EventConsumer
 from libs.service import Resources
 from services.membership.dashboards import usecases as dashboard_usecases
@@ -44,17 +43,17 @@ class ReachParts:
             registrar(server)
 
 
-def compose_reach(resources: Resources,
-                  clock: Callable[[], datetime] = utc_now) -> ReachParts:
+def compose_reach(resources: Resources, clock: Callable[[], datetime] = utc_now, *,
+                  refresh_interval_seconds: float = 900.0) -> ReachParts:
     segments = SegmentServicer(resources.db, clock)
     points = EventConsumer(db=resources.db, redis=resources.redis, group=POINTS_CONSUMER_GROUP,
                            topics=["benefits"], handler=usecases.on_benefits_event,
                            consumer_name=f"membership-{socket.gethostname()}")
     dashboards = DashboardServicer(resources.db, clock)
-    interval = Env().number("DASHBOARD_REFRESH_INTERVAL_SECONDS", 900.0, minimum=1.0)
     return ReachParts(
         [SEGMENT_SERVICE_NAME, DASHBOARD_SERVICE_NAME],
         [lambda server: segment_grpc.add_SegmentServiceServicer_to_server(segments, server),
          lambda server: dashboard_grpc.add_DashboardServiceServicer_to_server(dashboards,
                                                                               server)],
-        [points.run, dashboard_usecases.refresh_loop(resources.db, clock, interval)])
+        [points.run, dashboard_usecases.refresh_loop(resources.db, clock,
+                                                      refresh_interval_seconds)])

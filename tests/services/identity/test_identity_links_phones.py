@@ -211,14 +211,17 @@ async def test_reseal_moves_phones_to_the_new_key(identity: pb_grpc.IdentityServ
     from libs.db import Database
     from services.identity import usecases
     from services.identity.main import phone_secrets
+    from services.identity.settings import load_identity_settings
 
     alice = await account(identity, "alice")
     await identity.StorePhone(pb.StorePhoneRequest(request_id=rid(), account_id=alice,
                                                    phone="13812345678"))
-    old, _ = phone_secrets({})
+    dev_mode = {"BRANDCLUB_ENV": "development"}
+    old, _ = phone_secrets(load_identity_settings(dev_mode))
     dev_key = base64.b64encode(b"brandclub-dev-phone-vault-key-32").decode()
     new_key = base64.b64encode(b"n" * 32).decode()
-    rotated, _ = phone_secrets({"PHONE_VAULT_KEYS": f"k2:{new_key},dev:{dev_key}"})
+    rotated, _ = phone_secrets(load_identity_settings(
+        {**dev_mode, "PHONE_VAULT_KEYS": f"k2:{new_key},dev:{dev_key}"}))
     db = await Database.connect(db_url, "identity", min_size=1, max_size=2)
     try:
         async with db.transaction() as conn:

@@ -10,10 +10,11 @@ from brandclub.identity.v1 import isv_service_pb2_grpc as isv_grpc
 from libs.service import Composition, Resources
 from libs.testing import contract_channel, running_service, service_settings
 from services.identity.isv.composition import isv_part
+from services.identity.settings import identity_settings
 
 
 async def isv_only(resources: Resources) -> Composition:
-    part = isv_part(resources.db)
+    part = isv_part(resources.db, identity_settings(resources.settings).isv_secret_keys)
     return Composition(service_names=[part.service_name], register=part.register)
 
 
