@@ -16,6 +16,7 @@ for unary and streaming handlers alike; the decision per method is computed once
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -109,17 +110,22 @@ def _guarded(handler: Any, method: str, rule: Rule) -> Any:
             stream_unary, request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer)
     streaming = handler.unary_stream or handler.stream_stream
-
-    async def stream_out(request: Any, context: grpc.aio.ServicerContext) -> None:
-        await check_caller(context, method, rule)
-        result = streaming(request, context)
-        if hasattr(result, "__aiter__"):  # an async generator: forward what it yields
-            async for item in result:
-                await context.write(item)
-        else:  # a coroutine that writes through the context itself
-            await result
-
     factory = (grpc.unary_stream_rpc_method_handler if handler.unary_stream is not None
                else grpc.stream_stream_rpc_method_handler)
-    return factory(stream_out, request_deserializer=handler.request_deserializer,
+    if inspect.isasyncgenfunction(streaming):
+        # Stay an async generator: an outer layer (OpenTelemetry's) iterates it.
+        async def stream_items(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await check_caller(context, method, rule)
+            async for item in streaming(request, context):
+                yield item
+
+        return factory(stream_items, request_deserializer=handler.request_deserializer,
+                       response_serializer=handler.response_serializer)
+
+    async def stream_writes(request: Any, context: grpc.aio.ServicerContext) -> None:
+        # A coroutine handler that writes through the context itself (Health/Watch style).
+        await check_caller(context, method, rule)
+        await streaming(request, context)
+
+    return factory(stream_writes, request_deserializer=handler.request_deserializer,
                    response_serializer=handler.response_serializer)

@@ -26,7 +26,7 @@ def service_settings(service: str, database_url: str, redis_url: str,
     # Development mode: the published development secrets are accepted (overrides may
     # replace any of them, or set BRANDCLUB_ENV to test production-strict loading).
     env = {"BRANDCLUB_ENV": "development", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-           "HEALTH_INTERVAL_SECONDS": "0.2", "TLS_DIR": str(test_pki() / service), **overrides}
+           "HEALTH_INTERVAL_SECONDS": "0.2", "TLS_DIR": str(shared_pki() / service), **overrides}
     return load_settings(service, env)
 
 
@@ -43,7 +43,7 @@ async def running_service(settings: Settings, compose: Compose, *,
 
 
 @functools.cache
-def test_pki() -> Path:
+def shared_pki() -> Path:
     """A CA and one certificate per caller (libs.tls.CALLERS), made once per test process in a
     temporary directory: `<dir>/<caller>/{ca.crt,tls.crt,tls.key}`."""
     root = Path(tempfile.mkdtemp(prefix="brandclub-test-pki-"))
@@ -55,7 +55,7 @@ def identity_of(caller: str) -> TlsIdentity:
     """The test certificate of `caller` (a service name, or `operator`)."""
     if caller not in CALLERS:
         raise ValueError(f"unknown caller {caller!r}; one of {', '.join(CALLERS)}")
-    return load_identity(TlsFiles.in_dir(test_pki() / caller))
+    return load_identity(TlsFiles.in_dir(shared_pki() / caller))
 
 
 def channel_to(address: str, *, peer: str, caller: str) -> grpc.aio.Channel:

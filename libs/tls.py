@@ -210,3 +210,19 @@ def issue_pki(directory: str | os.PathLike[str], names: Iterable[str] = CALLERS,
         (target / CERT_FILE).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         (target / CA_FILE).write_bytes(ca_pem)
     return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m libs.tls DIR [NAME ...]`: a local CA and certificates under DIR (every caller
+    by default); existing ones are kept. Used for the dev overlay's Secrets (Tiltfile)."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        raise SystemExit("usage: python -m libs.tls DIR [NAME ...]")
+    root = issue_pki(args[0], args[1:] or CALLERS)
+    print(f"tls: certificates under {root}")
+
+
+if __name__ == "__main__":
+    main()

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from libs.tls import issue_pki
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 OVERLAYS = ("dev", "prod")
@@ -43,6 +45,9 @@ def render_overlay(overlay: str) -> list[Manifest]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl not on PATH: cannot render the kustomize overlays (install kubectl)")
+    if overlay == "dev":
+        # The dev overlay's certificates are generated, not committed (as the Tiltfile does).
+        issue_pki(DEPLOY / "overlays" / "dev" / "tls")
     result = subprocess.run(
         [kubectl, "kustomize", str(DEPLOY / "overlays" / overlay)],
         capture_output=True,

@@ -114,18 +114,55 @@ def test_every_service_has_deployment_service_and_account(
 def test_service_deployments_have_grpc_probes_on_their_port(
     rendered: Rendered, overlay: str
 ) -> None:
-    """Every service's server container has native gRPC liveness and readiness probes."""
+    """Every service's server container has native gRPC startup, liveness and readiness probes
+    on its plaintext health-only port (GRPC_HEALTH_PORT): the kubelet cannot do mutual TLS,
+    and the gRPC port (GRPC_PORT) requires it."""
     for name, deployment in app_deployments(rendered[overlay]).items():
         server = deployment["spec"]["template"]["spec"]["containers"][0]
-        grpc_ports = [p["containerPort"] for p in server["ports"] if p["name"] == "grpc"]
-        assert grpc_ports, f"{name}: no port named grpc"
-        for probe in ("livenessProbe", "readinessProbe"):
+        ports = {p["name"]: p["containerPort"] for p in server["ports"]}
+        assert "grpc" in ports, f"{name}: no port named grpc"
+        assert "health" in ports, f"{name}: no port named health"
+        assert ports["health"] != ports["grpc"], f"{name}: health must be its own port"
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             assert "grpc" in server.get(probe, {}), f"{name}: {probe} is not a gRPC probe"
-            assert server[probe]["grpc"]["port"] == grpc_ports[0], f"{name}: {probe} port"
+            assert server[probe]["grpc"]["port"] == ports["health"], f"{name}: {probe} port"
         env = {item["name"]: item.get("value") for item in server.get("env", [])}
-        assert env.get("GRPC_PORT") == str(grpc_ports[0]), f"{name}: GRPC_PORT"
+        assert env.get("GRPC_PORT") == str(ports["grpc"]), f"{name}: GRPC_PORT"
+        assert env.get("GRPC_HEALTH_PORT") == str(ports["health"]), f"{name}: GRPC_HEALTH_PORT"
         if name in GRPC_PORTS:
-            assert grpc_ports[0] == GRPC_PORTS[name], f"{name}: unexpected gRPC port"
+            assert ports["grpc"] == GRPC_PORTS[name], f"{name}: unexpected gRPC port"
+
+
+def secret_names(docs: list[Manifest]) -> list[str]:
+    return [doc["metadata"]["name"] for doc in of_kind(docs, "Secret")]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_mounts_its_own_certificate(rendered: Rendered, overlay: str) -> None:
+    """Mutual TLS: each server container mounts the Secret <service>-tls read-only at TLS_DIR;
+    the dev overlay renders those Secrets (type kubernetes.io/tls, with ca.crt), prod none."""
+    docs = rendered[overlay]
+    tls_dir = config_data(docs)["TLS_DIR"]
+    for name, deployment in app_deployments(docs).items():
+        pod = deployment["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        mounts = {m["mountPath"]: m for m in pod["containers"][0].get("volumeMounts", [])}
+        assert tls_dir in mounts, f"{overlay}: {name}: nothing mounted at {tls_dir}"
+        assert mounts[tls_dir].get("readOnly") is True, f"{overlay}: {name}: writable certs"
+        volume = volumes[mounts[tls_dir]["name"]]
+        # dev: the generated Secret's name carries a content hash, so new certificates roll pods.
+        secret_name = volume["secret"]["secretName"]
+        assert secret_name in (f"{name}-tls", *(key for key in secret_names(docs)
+                                                if key.startswith(f"{name}-tls-"))), secret_name
+    secrets = {s["metadata"]["name"]: s for s in of_kind(docs, "Secret")}
+    for name in app_deployments(docs):
+        rendered_secret = [s for key, s in secrets.items() if key.startswith(f"{name}-tls")]
+        if overlay == "prod":
+            assert not rendered_secret, f"prod renders {name}-tls: keys belong outside the repo"
+        else:
+            assert len(rendered_secret) == 1, f"dev: no Secret {name}-tls"
+            assert rendered_secret[0]["type"] == "kubernetes.io/tls"
+            assert set(rendered_secret[0]["data"]) == {"ca.crt", "tls.crt", "tls.key"}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
