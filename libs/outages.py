@@ -7,6 +7,9 @@ that callers and retry policies treat it as transient; anything else stays INTER
 
 from __future__ import annotations
 
+import errno
+import socket
+
 import asyncpg
 import grpc
 import redis.exceptions
@@ -26,10 +29,16 @@ _REDIS_OUTAGES: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
 )
-# Sockets: refused, reset, unreachable; and TimeoutError (a subclass of OSError), which is
-# what a pool acquire, an asyncpg command_timeout or asyncio.timeout raise when a dependency
-# does not answer in time.
-_OUTAGES = (*_POSTGRES_OUTAGES, *_REDIS_OUTAGES, OSError)
+# Sockets: refused, reset, aborted (ConnectionError), a name that does not resolve, and
+# TimeoutError, which is what a pool acquire, an asyncpg command_timeout or asyncio.timeout
+# raise when a dependency does not answer in time. Other OSErrors (a missing file, a
+# permission) are bugs or misconfiguration, not outages, unless their errno is a network one.
+_OUTAGES = (*_POSTGRES_OUTAGES, *_REDIS_OUTAGES, ConnectionError, TimeoutError, socket.gaierror)
+_NETWORK_ERRNOS = frozenset({
+    errno.ENETUNREACH, errno.ENETDOWN, errno.ENETRESET, errno.EHOSTUNREACH, errno.EHOSTDOWN,
+    errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT, errno.EPIPE,
+    errno.EADDRNOTAVAIL,
+})
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -37,6 +46,8 @@ def is_outage(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return all(is_outage(inner) for inner in exc.exceptions)
     if isinstance(exc, _OUTAGES):
+        return True
+    if isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS:
         return True
     # Another service that could not be reached (or is itself in an outage).
     if isinstance(exc, grpc.aio.AioRpcError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -225,6 +226,9 @@ OUTAGES: list[BaseException] = [
     asyncpg.InterfaceError("cannot call Connection.fetch(): connection is closed"),
     ConnectionRefusedError(111, "Connection refused"),
     OSError(113, "No route to host"),
+    OSError(101, "Network is unreachable"),
+    BrokenPipeError(32, "Broken pipe"),
+    socket.gaierror(-2, "Name or service not known"),
     TimeoutError(),  # pool acquire / command_timeout / asyncio.timeout
     redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379"),
     redis.exceptions.TimeoutError("Timeout reading from socket"),
@@ -233,6 +237,8 @@ OUTAGES: list[BaseException] = [
 ]
 NOT_OUTAGES: list[BaseException] = [
     RuntimeError("a bug"),
+    FileNotFoundError(2, "No such file or directory"),
+    PermissionError(13, "Permission denied"),
     KeyError("missing"),
     asyncpg.exceptions.UniqueViolationError("duplicate key"),
     asyncpg.exceptions.CharacterNotInRepertoireError("invalid byte sequence"),
