@@ -21,11 +21,13 @@ from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from libs.protoconv import timestamp
 from services.gateway.main import route_table
 from tests.services.gateway.conftest import Suite
+from tests.services.gateway.openplatform_helpers import call, signed
 from tests.services.gateway.test_gateway_routes_coverage import (
     create_coupon_mall_item,
     get_json,
     send_json,
 )
+from tests.services.gateway.test_openplatform_points import balance, result
 from tests.services.gateway.test_storefront_benefits_card import coupon_template
 
 PROGRAM: dict[str, Any] = {
@@ -263,3 +265,32 @@ def test_every_route_that_can_answer_a_failed_state_is_accounted_for() -> None:
             if failed_state_fields(messages[name]):
                 found.add((route.method, route.path))
     assert found == set(FAILED_STATES_ANSWERED_AS)
+
+
+async def test_open_platform_grant_answers_the_balance_after_a_shortfall_payoff(
+        suite: Suite) -> None:
+    """brandclub.points.grant of 120 with 95 owed answers available_points 25, what
+    brandclub.points.balance.get then reads (not the 120 between the two entries); the deduct
+    answer agrees with the balance too."""
+    brand_id, shop_id = await suite.brand_and_shop()
+    app_key, secret = await suite.app()
+    grant = await suite.authorise(app_key, secret, brand_id, shop_id)
+    token = str(grant["access_token"])
+    account_id = await suite.member(shop_id, "pin-shortfall")
+    granted = await suite.benefits.GrantPoints(benefits_pb.GrantPointsRequest(
+        request_id="t:sf:grant", brand_id=brand_id, account_id=account_id, amount=100,
+        reason_code="TEST", source=benefits_pb.POINTS_SOURCE_OPERATOR))
+    await suite.benefits.SpendPoints(benefits_pb.SpendPointsRequest(
+        request_id="t:sf:spend", brand_id=brand_id, account_id=account_id, amount=95,
+        reason_code="TEST", source=benefits_pb.POINTS_SOURCE_OPERATOR))
+    await suite.benefits.ReversePointsEntry(benefits_pb.ReversePointsEntryRequest(
+        request_id="t:sf:reverse", brand_id=brand_id, entry_id=granted.entry.entry_id,
+        reason_code="TEST"))
+    answer = await call(suite.http, signed(app_key, secret, "brandclub.points.grant", {
+        "account_id": account_id, "points": 120, "businessId": "sf-1"}, token))
+    assert result(answer, "brandclub.points.grant")["data"]["available_points"] == 25
+    assert await balance(suite, app_key, secret, token, account_id) == 25
+    answer = await call(suite.http, signed(app_key, secret, "brandclub.points.deduct", {
+        "account_id": account_id, "points": 5, "businessId": "sf-2"}, token))
+    assert result(answer, "brandclub.points.deduct")["data"]["available_points"] == 20
+    assert await balance(suite, app_key, secret, token, account_id) == 20
