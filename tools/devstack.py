@@ -12,17 +12,11 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
-from libs.config import SERVICE_PORTS, Env
+from libs.config import SERVICE_PORTS, port_offset
 from libs.embedded import env_or_none
 from tools.stack import ROOT, Stack
-
-
-def port_offset(source: Mapping[str, str]) -> int:
-    """PORT_OFFSET moves every port at once, to run a second suite beside a first one."""
-    return Env(source).integer("PORT_OFFSET", 0, maximum=10_000)
 
 
 def service_ports(offset: int) -> dict[str, int]:
@@ -81,6 +75,8 @@ def banner(stack: Stack, seed_brand: str, seed_shop: str, token: str) -> str:
         f"  storefront API   {stack.gateway_url}/storefront/v1/brands/{seed_brand}/card",
         f"  health           {stack.gateway_url}/healthz",
         *(f"  {name:<16} grpc://{stack.address(name)}" for name in stack.ports),
+        f"  mutual TLS       certificates in {stack.pki_dir} (operator/: for grpcurl, "
+        "see docs/deploy.md)",
         f"  database         {stack.database_url}",
         f"  redis            {stack.redis_url}",
         "Demo seed:",
