@@ -44,6 +44,8 @@ def test_doc_table_lists_every_secret_and_who_reads_it(read_by: dict[str, set[st
     column names exactly the services whose settings refuse to load without it."""
     table = doc_table()
     assert set(table) == set(SECRETS)
+    section = (REPO / "docs" / "deploy.md").read_text().split("\n## Secrets\n", 1)[1]
+    assert "| Secret `<service>-tls`, mounted at `TLS_DIR` |" in section  # the TLS key's row
     for name, services in table.items():
         assert services == {s for s, names in read_by.items() if name in names}, name
 
