@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import socket
 import time
@@ -320,3 +321,48 @@ async def test_gateway_maps_every_outage_to_503_and_bugs_to_500(
         body = await response.json()
     assert response.status == expected
     assert body["error"]["code"] == ("UNAVAILABLE" if expected == 503 else "INTERNAL")
+
+
+async def test_an_outage_in_a_handler_never_dead_letters_the_event(
+        db_url: str, redis_url: str) -> None:
+    """A handler failing with a connection error leaves the entry pending however often it
+    happens (no dead letter after max_deliveries); once the outage ends it is applied once."""
+    from brandclub.events.v1 import membership_events_pb2
+    from libs.db import Database
+    from libs.eventbus import EventConsumer
+    from libs.outbox import OutboxRelay, add_event, stream_name
+    from libs.redis import connect_redis
+
+    database = await Database.connect(db_url, "membership", min_size=1, max_size=4)
+    redis = connect_redis(redis_url)
+    failures_left = 5
+    applied: list[str] = []
+
+    async def handler(conn: Any, envelope: Any) -> None:
+        nonlocal failures_left
+        if failures_left:
+            failures_left -= 1
+            raise ConnectionResetError(104, "Connection reset by peer")
+        applied.append(envelope.event_id)
+
+    try:
+        async with database.transaction() as conn:
+            envelope = await add_event(
+                conn, topic="outage-dlq", brand_id="brd_1", producer="membership",
+                payload=membership_events_pb2.MemberFollowed(brand_id="brd_1"))
+        await OutboxRelay(database, redis).publish_once()
+        consumer = EventConsumer(db=database, redis=redis, group="outage-dlq-readers",
+                                 topics=["outage-dlq"], handler=handler, consumer_name="c1",
+                                 block_ms=10, max_deliveries=2)
+        await consumer.ensure_groups()
+        for _ in range(10):
+            with contextlib.suppress(ConnectionResetError):
+                await consumer.poll_once()
+        assert applied == [envelope.event_id]
+        dead = f"{stream_name('outage-dlq')}:dead:outage-dlq-readers"
+        assert await redis.exists(dead) == 0
+        assert int((await redis.xpending(stream_name("outage-dlq"),
+                                         "outage-dlq-readers"))["pending"]) == 0
+    finally:
+        await redis.aclose()
+        await database.close()
