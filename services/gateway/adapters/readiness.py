@@ -70,4 +70,6 @@ class UpstreamHealth:
             return UNREACHABLE if error.code() in (grpc.StatusCode.UNAVAILABLE,
                                                    grpc.StatusCode.DEADLINE_EXCEEDED) \
                 else error.code().name
+        except Exception:  # a closed channel, say: the probe answers, the upstream is not ready
+            return UNREACHABLE
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))

@@ -4,7 +4,6 @@ overall time limit, cached briefly so frequent probes stay cheap."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +11,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from libs.ports import held_closed_port
 from libs.testing import running_service, service_settings
 from services.gateway.adapters.readiness import UpstreamHealth
 from services.gateway.main import start_gateway
@@ -58,11 +58,8 @@ async def fakes() -> AsyncIterator[tuple[dict[str, FakeHealth], dict[str, grpc.a
 
 
 def closed_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    """A loopback port nothing listens on, held so that nothing can start to (libs.ports)."""
+    return held_closed_port()
 
 
 class Clock:
@@ -142,3 +139,12 @@ async def test_readyz_is_200_when_every_upstream_serves(full_suite: Suite) -> No
         assert response.status == 200, body
     assert body["upstreams"] == {name: "SERVING" for name in (
         "identity", "membership", "benefits", "engagement", "messaging")}
+
+
+async def test_a_closed_channel_reads_as_unreachable() -> None:
+    """A channel already closed (the gateway shutting down) makes the probe answer not ready
+    instead of failing."""
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{closed_port()}")
+    await channel.close()
+    assert await UpstreamHealth({"identity": channel}).ready() == (
+        False, {"identity": "UNREACHABLE"})
