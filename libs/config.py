@@ -130,6 +130,10 @@ class Env:
             raise ConfigError(f"{name} must not be empty")
         return value
 
+    def optional_text(self, name: str) -> str:
+        """The value, or "" when the variable is unset or blank."""
+        return self._source.get(name, "").strip()
+
     def integer(self, name: str, default: int, *, minimum: int = 0, maximum: int = 2**31) -> int:
         raw = self._source.get(name)
         if raw is None or raw.strip() == "":
@@ -254,6 +258,8 @@ class Settings:
     environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     # idempotency_keys and processed_events are kept this long (libs/retention.py).
     dedup_retention_days: float = 7.0
+    # Set by whoever starts the process with port 0: where it reports its ports (libs/ports.py).
+    port_file: str = ""
     # gRPC transport (libs/tls.py): where to listen, this process's certificate files, and a
     # plaintext port that serves only the health service (for the kubelet's probe).
     grpc_listen_host: str = "[::]"
@@ -269,6 +275,12 @@ class Settings:
 
     def address_of(self, service: str) -> str:
         return self.addresses[service]
+
+
+def port_offset(source: Mapping[str, str]) -> int:
+    """PORT_OFFSET moves every port of a local suite at once (`./dev up`, `./dev admin`), to
+    run a second suite beside a first one."""
+    return Env(source).integer("PORT_OFFSET", 0, maximum=10_000)
 
 
 def load_settings(service: str, source: Mapping[str, str] | None = None, *,
@@ -296,6 +308,7 @@ def load_settings(service: str, source: Mapping[str, str] | None = None, *,
         environment=env.snapshot(),
         http_port=env.integer("HTTP_PORT", 8080, maximum=65535),
         dedup_retention_days=env.number("DEDUP_RETENTION_DAYS", 7.0, minimum=1.0),
+        port_file=env.optional_text("PORT_FILE"),
         grpc_listen_host=grpc_listen_host(env, source),
         grpc_health_port=grpc_health_port(env, service),
         tls_files=tls_files(source),

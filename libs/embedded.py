@@ -38,10 +38,16 @@ def start_postgres(data_dir: Path) -> EmbeddedPostgres:
     return EmbeddedPostgres(server, socket_dir)
 
 
-def free_port() -> int:
+def _unused_port() -> int:
+    """A port nothing listens on right now; another process may take it before it is bound,
+    so only `start_redis` uses it, and tries another port when that happens."""
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class _PortTaken(RuntimeError):
+    """Something else listens on the port redis-server was given."""
 
 
 @dataclass
@@ -70,24 +76,67 @@ def redis_server_binary() -> str:
 
 
 def start_redis(data_dir: Path, port: int = 0, *, persist: bool = True) -> EmbeddedRedis:
-    """Start redis-server on loopback; with persist, an append-only file keeps the data."""
+    """Start redis-server on loopback; with persist, an append-only file keeps the data.
+
+    redis-server cannot bind port 0 and report it, so with port 0 a port nothing listens on is
+    chosen, and when another process takes it before redis binds it (redis then exits, or the
+    port answers with another process's pid) another port is tried, up to five times.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
+    for _ in range(1 if port else 5):
+        try:
+            return _start_redis(data_dir, port or _unused_port(), persist)
+        except _PortTaken:
+            if port:
+                raise
+    raise RuntimeError("redis-server found no free port in 5 attempts")
+
+
+def _start_redis(data_dir: Path, port: int, persist: bool) -> EmbeddedRedis:
+    log_file = data_dir / "redis.log"
     args = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
             "--dir", str(data_dir), "--save", "", "--daemonize", "no",
-            "--appendonly", "yes" if persist else "no", "--logfile", str(data_dir / "redis.log")]
+            "--appendonly", "yes" if persist else "no", "--logfile", str(log_file)]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {process.returncode}; "
-                               f"see {data_dir / 'redis.log'}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            log = log_file.read_text(errors="replace") if log_file.exists() else ""
+            if "Address already in use" in log[-4000:]:
+                raise _PortTaken(f"port {port} is taken")
+            raise RuntimeError(f"redis-server exited with {process.returncode}; see {log_file}")
+        pid = _redis_pid(port)
+        if pid == process.pid:
             return EmbeddedRedis(process, port)
+        if pid is not None:  # another server answers on this port: ours cannot bind it
+            process.kill()
+            process.wait()
+            raise _PortTaken(f"port {port} is served by process {pid}")
         time.sleep(0.05)
     process.kill()
+    process.wait()
     raise RuntimeError(f"redis-server did not listen on port {port} within 10 s")
+
+
+def _redis_pid(port: int) -> int | None:
+    """The process id of the redis-server answering on the port (INFO server), None when
+    nothing answers yet, -1 when something that is not redis answers."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), 0.5) as conn:
+            conn.sendall(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+            reply = b""
+            while b"process_id:" not in reply or not reply.endswith(b"\r\n"):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+    except OSError:
+        return None
+    for line in reply.split(b"\r\n"):
+        if line.startswith(b"process_id:"):
+            return int(line.split(b":", 1)[1])
+    return -1 if reply else None
 
 
 def env_or_none(name: str) -> str | None:

@@ -23,6 +23,7 @@ from libs.db import Database
 from libs.grpc_server import Probe, ServiceHost, install_stop_signals
 from libs.jobs import Supervisor
 from libs.logging import configure_logging, get_logger
+from libs.ports import report_ports
 from libs.redis import Redis, connect_redis, ping_redis
 from libs.retention import prune_loop
 from libs.tls import TlsIdentity, load_identity
@@ -141,6 +142,7 @@ async def _serve(service: str, compose: Compose) -> None:
     stop = asyncio.Event()
     install_stop_signals(stop)
     running = await start_service(settings, compose)
+    report_ports(settings.port_file, grpc=running.host.port, health=running.host.health_port)
     await stop.wait()
     await running.stop(settings.shutdown_grace_seconds, drain_seconds=settings.drain_seconds)
 

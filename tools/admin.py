@@ -35,12 +35,12 @@ from brandclub.identity.v1 import isv_service_pb2 as isv_pb
 from brandclub.identity.v1 import isv_service_pb2_grpc as isv_grpc
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
-from libs.config import ConfigError, Settings, load_settings
+from libs.config import ConfigError, Settings, load_settings, port_offset
 from libs.grpc_client import remote_error
 from libs.protoconv import from_timestamp
 from libs.redis import connect_redis
 from libs.tls import TlsError, TlsFiles, TlsIdentity, load_identity, secure_channel
-from tools.devstack import port_offset, service_ports
+from tools.devstack import service_ports
 
 _MODES = {"connected": membership_pb.PROGRAM_MODE_CONNECTED,
           "non_connected": membership_pb.PROGRAM_MODE_NON_CONNECTED}

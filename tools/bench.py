@@ -24,7 +24,7 @@ from types import ModuleType
 
 import asyncpg
 
-from libs.embedded import free_port
+from libs.ports import wait_for_ports
 from libs.tls import TlsFiles, load_identity, secure_channel
 from tools import bench_scenarios
 from tools.bench_core import BenchContext, Result, measure
@@ -36,10 +36,12 @@ async def bench_grpc_echo(pki: Path, concurrency: int, seconds: float,
                           warmup: float) -> Result:
     """The echo server over mutual TLS, as the services are called (server: a gateway
     certificate, client: operator)."""
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tools.bench_echo", "--port", str(port),
-                               "--tls-dir", str(pki / "gateway")], cwd=ROOT)
+    port_file = pki.parent / "run" / "bench-echo.ports"
+    server = subprocess.Popen([sys.executable, "-m", "tools.bench_echo", "--port", "0",
+                               "--port-file", str(port_file), "--tls-dir", str(pki / "gateway")],
+                              cwd=ROOT)
     try:
+        port = (await wait_for_ports(port_file, server, within_seconds=15))["grpc"]
         identity = load_identity(TlsFiles.in_dir(pki / "operator"))
         async with secure_channel(f"127.0.0.1:{port}", identity, peer="gateway") as channel:
             await asyncio.wait_for(channel.channel_ready(), 15)

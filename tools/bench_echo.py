@@ -11,6 +11,7 @@ import asyncio
 
 import grpc
 
+from libs.ports import report_ports
 from libs.tls import TlsFiles, load_identity
 
 METHOD = "/bench.Echo/Echo"
@@ -24,7 +25,7 @@ async def _echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     return request
 
 
-async def serve(port: int, tls_dir: str | None = None) -> None:
+async def serve(port: int, tls_dir: str | None = None, port_file: str = "") -> None:
     server = grpc.aio.server()
     handler = grpc.method_handlers_generic_handler("bench.Echo", {
         "Echo": grpc.unary_unary_rpc_method_handler(
@@ -33,10 +34,11 @@ async def serve(port: int, tls_dir: str | None = None) -> None:
     server.add_generic_rpc_handlers((handler,))
     if tls_dir:
         credentials = load_identity(TlsFiles.in_dir(tls_dir)).server_credentials()
-        server.add_secure_port(f"127.0.0.1:{port}", credentials)
+        bound = server.add_secure_port(f"127.0.0.1:{port}", credentials)
     else:
-        server.add_insecure_port(f"127.0.0.1:{port}")
+        bound = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
+    report_ports(port_file, grpc=bound)  # port 0: the caller learns the port from the file
     await server.wait_for_termination()
 
 
@@ -44,8 +46,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--tls-dir", help="ca.crt, tls.crt, tls.key: serve with mutual TLS")
+    parser.add_argument("--port-file", default="", help="report the bound port here (libs/ports)")
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.tls_dir))
+    asyncio.run(serve(args.port, args.tls_dir, args.port_file))
 
 
 if __name__ == "__main__":

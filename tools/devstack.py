@@ -12,17 +12,11 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
-from libs.config import SERVICE_PORTS, Env
+from libs.config import SERVICE_PORTS, port_offset
 from libs.embedded import env_or_none
 from tools.stack import ROOT, Stack
-
-
-def port_offset(source: Mapping[str, str]) -> int:
-    """PORT_OFFSET moves every port at once, to run a second suite beside a first one."""
-    return Env(source).integer("PORT_OFFSET", 0, maximum=10_000)
 
 
 def service_ports(offset: int) -> dict[str, int]:

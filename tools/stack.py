@@ -22,7 +22,8 @@ from brandclub.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
 from libs.config import SERVICE_PORTS
-from libs.embedded import EmbeddedPostgres, EmbeddedRedis, free_port, start_postgres, start_redis
+from libs.embedded import EmbeddedPostgres, EmbeddedRedis, start_postgres, start_redis
+from libs.ports import wait_for_ports
 from libs.testing import ContractChannel
 from libs.tls import issue_pki
 from tools.migrate import migrate_all
@@ -49,6 +50,9 @@ class Stack:
     http_port: int = 8080
     log_dir: Path | None = None  # None: services write to this terminal
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Ports 0: each service binds a free port itself and reports it (libs/ports.py); the
+    # services start one after the other so that each is given the addresses of those before.
+    dynamic_ports: bool = False
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _postgres: EmbeddedPostgres | None = None
     _redis: EmbeddedRedis | None = None
@@ -56,9 +60,12 @@ class Stack:
 
     @classmethod
     def on_free_ports(cls, data_dir: Path, **kwargs: object) -> Stack:
-        """A stack that cannot collide with another one running on this machine."""
-        ports = {name: free_port() for name in SERVICES}
-        return cls(data_dir, ports=ports, http_port=free_port(), **kwargs)  # type: ignore[arg-type]
+        """A stack that cannot collide with another one running on this machine: every
+        service binds port 0 and reports the port it got, so no port is chosen by one process
+        and bound by another (another process could take it in between)."""
+        ports = dict.fromkeys(SERVICES, 0)
+        return cls(data_dir, ports=ports, http_port=0, dynamic_ports=True,
+                   **kwargs)  # type: ignore[arg-type]
 
     @property
     def gateway_url(self) -> str:
@@ -113,6 +120,7 @@ class Stack:
             "TLS_DIR": str(self.pki_dir / service),
             "GRPC_HEALTH_PORT": "0",
             "HTTP_PORT": str(self.http_port),
+            "PORT_FILE": str(self.port_file(service)),
             "OTEL_SERVICE_NAME": service,
             "PYTHONUNBUFFERED": "1",
             "PYTHONFAULTHANDLER": "1",
@@ -158,10 +166,23 @@ class Stack:
                             f"{service} was not SERVING within {within_seconds:.0f} s")
                     await asyncio.sleep(0.1)
 
+    def port_file(self, service: str) -> Path:
+        return self.data_dir / "run" / f"{service}.ports"
+
+    async def wait_ports(self, service: str) -> None:
+        """Learn the ports a service launched with port 0 bound (it reports them itself)."""
+        ports = await wait_for_ports(self.port_file(service), self.processes[service])
+        self.ports[service] = ports["grpc"]
+        if "http" in ports:
+            self.http_port = ports["http"]
+
     async def start(self) -> None:
         await self.start_infrastructure()
         for service in SERVICES:
+            # A relaunch (restart) keeps the port the service reported the first time.
             self.launch(service)
+            if self.dynamic_ports:
+                await self.wait_ports(service)
         await self.wait_serving()
 
     async def seed(self, marketplace_account_id: str = "demo-shopper") -> Seed:

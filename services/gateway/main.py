@@ -18,6 +18,7 @@ from libs.config import ConfigError, Settings
 from libs.contract import allowed_callers
 from libs.grpc_server import ServiceHost, install_stop_signals
 from libs.logging import configure_logging, get_logger
+from libs.ports import report_ports
 from libs.redis import Redis, connect_redis, ping_redis
 from libs.tls import load_identity
 from libs.tracing import configure_tracing
@@ -189,6 +190,8 @@ async def _serve() -> None:
     stop = asyncio.Event()
     install_stop_signals(stop)
     running = await start_gateway(gateway)
+    report_ports(settings.port_file, grpc=running.host.port,
+                 health=running.host.health_port, http=running.http_port)
     await stop.wait()
     await running.stop(settings.shutdown_grace_seconds, drain_seconds=settings.drain_seconds)
 

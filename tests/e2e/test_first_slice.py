@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from libs.embedded import free_port
+from libs.ports import held_closed_port
 from tools.stack import SERVICES, Stack
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +38,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory, postgres_server_url: s
                                       # is not there, and nothing may notice.
                                       "OTEL_TRACES_EXPORTER": "otlp",
                                       "OTEL_EXPORTER_OTLP_ENDPOINT":
-                                          f"http://127.0.0.1:{free_port()}",
+                                          f"http://127.0.0.1:{held_closed_port()}",
                                   })
     try:
         await running.start()

@@ -6,7 +6,6 @@ Servers run in-process on port 0 over a real PostgreSQL and Redis (libs.testing)
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -24,6 +23,7 @@ from libs.contract import allowed_callers
 from libs.errors import Code, DomainError, PermissionDenied
 from libs.grpc_client import open_channel, remote_error
 from libs.grpc_server import Probe
+from libs.ports import held_closed_port
 from libs.service import Compose, Composition, Resources, RunningService
 from libs.testing import contract_channel, identity_of, running_service, service_settings
 from services.membership.main import compose as membership_compose
@@ -76,13 +76,6 @@ def make_compose(*, probes: Sequence[Probe] = ()) -> Compose:
 def do_call(channel: Any) -> Any:
     return channel.unary_unary(METHOD, request_serializer=Request.SerializeToString,
                                response_deserializer=Reply.FromString)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -148,7 +141,7 @@ async def test_health_follows_a_failing_extra_probe(db_url: str, redis_url: str)
 
 async def test_health_not_serving_while_redis_is_unreachable(db_url: str) -> None:
     """A service whose Redis does not answer starts, but reports NOT_SERVING."""
-    settings = service_settings("membership", db_url, f"redis://127.0.0.1:{free_port()}/0")
+    settings = service_settings("membership", db_url, f"redis://127.0.0.1:{held_closed_port()}/0")
     async with running_service(settings, make_compose(), authorize=svc_policy) as svc:
         plain = contract_channel(svc)
         try:
@@ -159,7 +152,7 @@ async def test_health_not_serving_while_redis_is_unreachable(db_url: str) -> Non
 
 async def test_health_not_serving_while_postgres_is_unreachable(redis_url: str) -> None:
     """A service whose PostgreSQL does not answer starts, but reports NOT_SERVING."""
-    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    url = f"postgresql://postgres@127.0.0.1:{held_closed_port()}/nothing"
     async with running_service(service_settings("membership", url, redis_url),
                                make_compose(), authorize=svc_policy) as svc:
         plain = contract_channel(svc)

@@ -17,7 +17,7 @@ import pytest
 from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from libs.embedded import free_port
+from libs.ports import held_closed_port
 from libs.service import Compose
 from libs.testing import contract_channel, running_service, service_settings
 from services.benefits.main import compose as benefits_compose
@@ -49,8 +49,8 @@ def filled(descriptor: Descriptor) -> Any:
 async def test_no_rpc_answers_internal_while_postgres_and_redis_are_unreachable(
         service: str) -> None:
     """Every unary RPC of the service: UNAVAILABLE or an answer before I/O, never INTERNAL."""
-    dead_postgres = f"postgresql://postgres@127.0.0.1:{free_port()}/brandclub"
-    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    dead_postgres = f"postgresql://postgres@127.0.0.1:{held_closed_port()}/brandclub"
+    dead_redis = f"redis://127.0.0.1:{held_closed_port()}/0"
     settings = service_settings(service, dead_postgres, dead_redis)
     codes: Counter[str] = Counter()
     wrong: list[str] = []

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from libs.config import SERVICE_PORTS, load_settings
+from libs.config import SERVICE_PORTS, load_settings, port_offset
 from tools import admin, devstack
 
 
@@ -15,7 +15,7 @@ def test_addresses_follow_port_offset_like_dev_up(offset: int) -> None:
     """With PORT_OFFSET=N every service address is the one `./dev up` serves with the same N."""
     env = admin.environment({"PORT_OFFSET": str(offset), "BRANDCLUB_ENV": "development"})
     settings = load_settings("gateway", env)
-    ports = devstack.service_ports(devstack.port_offset({"PORT_OFFSET": str(offset)}))
+    ports = devstack.service_ports(port_offset({"PORT_OFFSET": str(offset)}))
     assert set(ports) == set(SERVICE_PORTS)
     for name, port in ports.items():
         assert port == SERVICE_PORTS[name] + offset

@@ -22,14 +22,14 @@ from brandclub.identity.v1 import isv_service_pb2 as isv_pb
 from brandclub.identity.v1 import isv_service_pb2_grpc as isv_grpc
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
-from libs.embedded import free_port
+from libs.ports import report_ports, wait_for_ports
 from tools.bench_core import BenchContext, Result
 from tools.stack import ROOT
 
 BEIJING = timezone(timedelta(hours=8))
 
 
-async def _bare_server(port: int) -> None:
+async def _bare_server(port: int, port_file: str) -> None:
     async def hello(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
@@ -37,7 +37,9 @@ async def _bare_server(port: int) -> None:
     app.router.add_get("/hello", hello)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    report_ports(port_file, http=site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
     await asyncio.Event().wait()
 
 
@@ -63,11 +65,12 @@ def _sign(secret: str, params: dict[str, str]) -> str:
 
 async def scenarios(ctx: BenchContext) -> list[Result]:
     results: list[Result] = []
-    port = free_port()
+    port_file = ctx.stack.data_dir / "run" / "bench-bare.ports"
     bare = subprocess.Popen([sys.executable, "-m", "tools.bench_scenarios.gateway",
-                             "--serve", str(port)], cwd=ROOT)
+                             "--serve", "0", "--port-file", str(port_file)], cwd=ROOT)
     connector = aiohttp.TCPConnector(limit=ctx.options.concurrency)
     try:
+        port = (await wait_for_ports(port_file, bare, within_seconds=15))["http"]
         await _wait_http(f"http://127.0.0.1:{port}/hello")
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}",
                                          connector=connector) as http:
@@ -154,8 +157,10 @@ async def scenarios(ctx: BenchContext) -> list[Result]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="bare aiohttp server for the bench baseline")
-    parser.add_argument("--serve", type=int, required=True)
-    asyncio.run(_bare_server(parser.parse_args().serve))
+    parser.add_argument("--serve", type=int, required=True, help="port; 0: any free port")
+    parser.add_argument("--port-file", default="", help="report the bound port here (libs/ports)")
+    args = parser.parse_args()
+    asyncio.run(_bare_server(args.serve, args.port_file))
 
 
 if __name__ == "__main__":
