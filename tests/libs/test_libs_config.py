@@ -288,8 +288,10 @@ SOURCE_DIRS = ("libs", "services", "tools")
 ENVIRON_ALLOWED = {"libs/config.py", "libs/embedded.py", "tools/stack.py", "tools/devstack.py",
                    "tools/codegen.py", "tools/admin.py"}
 DEV_TOOLING_SECRET_READS = {"tools/devstack.py": {"DATABASE_URL", "REDIS_URL"}}
-# Where `Env(...)` may be built: the registry, each service's settings module, the migrator.
-ENV_ALLOWED = re.compile(r"^(libs/config\.py|services/[a-z_]+/settings\.py|tools/migrate\.py)$")
+# Where `Env(...)` may be built: the registry, each service's settings module, the migrator and
+# the local-suite tooling (PORT_OFFSET and the like; its secret reads are swept below too).
+ENV_ALLOWED = re.compile(r"^(libs/config\.py|services/[a-z_]+/settings\.py|"
+                         r"tools/(migrate|devstack|admin)\.py)$")
 SECRET_METHODS = {"secret", "secret_keyring", "secret_url"}
 PLAIN_METHODS = {"text", "integer", "number", "choice", "url"}
 SECRET_LOOKING = re.compile(r"KEY|SECRET|PEPPER|PASSWORD|TOKEN|CREDENTIAL|_URL$")
