@@ -318,9 +318,7 @@ def load_settings(service: str, source: Mapping[str, str] | None = None, *,
 
 def grpc_listen_host(env: Env, source: Mapping[str, str] | None) -> str:
     """GRPC_LISTEN_HOST; by default loopback only in development mode, every interface else."""
-    mode = (os.environ if source is None else source).get("BRANDCLUB_ENV", "")
-    development = mode.strip().lower() == "development"
-    return env.text("GRPC_LISTEN_HOST", "127.0.0.1" if development else "[::]")
+    return env.text("GRPC_LISTEN_HOST", "127.0.0.1" if env.development else "[::]")
 
 
 def grpc_health_port(env: Env, service: str) -> int:
