@@ -86,30 +86,35 @@ async def test_failed_step_after_spend_gives_the_points_back(benefits: Benefits)
 
 async def test_redemption_failing_after_the_spend_answers_an_error_not_success(
         benefits: Benefits) -> None:
-    """A redemption whose last step fails (the per-member limit, checked when the item is
-    taken) is answered FAILED_PRECONDITION with the reason, the redemption and the refund, not
-    a success that says FAILED; the points are back, the redemption is listed as failed, and
-    a repeat of the request answers the same refusal."""
+    """A redemption whose last step fails after its spend (the stock went to someone else in
+    between) is answered FAILED_PRECONDITION with the reason, the redemption and the refund,
+    not a success that says FAILED; the points are back, the redemption is listed as failed,
+    and a repeat of the request answers the same refusal."""
     b = brand()
-    item = await coupon_item(benefits, b, price=40, stock=10, limit=1)
+    item = await coupon_item(benefits, b, price=40, stock=1)
     await benefits.grant(b, "acc", 100)
-    await benefits.api.RedeemMallItem(pb.RedeemMallItemRequest(
-        request_id=rid(), brand_id=b, account_id="acc", item_id=item.item_id))
-    again = pb.RedeemMallItemRequest(request_id=rid(), brand_id=b, account_id="acc",
-                                     item_id=item.item_id)
+    started = await mall.record(benefits.db, request_id="r-late", brand_id=b, account_id="acc",
+                                item_id=item.item_id, quantity=1, shipping_address="",
+                                level=0)
+    assert (await mall.spend_step(benefits.db, b, started.redemption_id)).state.value == \
+        "points_spent"
+    await benefits.db.execute("UPDATE mall_items SET stock_redeemed = stock_total "
+                              "WHERE brand_id = $1", b)  # another redemption took the last one
+    again = pb.RedeemMallItemRequest(request_id="r-late", brand_id=b, account_id="acc",
+                                     item_id=item.item_id, quantity=1)
     for _ in range(2):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await benefits.api.RedeemMallItem(again)
         assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         error = remote_error(caught.value)
-        assert error.reason == "MALL_LIMIT_REACHED"
+        assert error.reason == "OUT_OF_STOCK"
+        assert error.metadata["redemption_id"] == started.redemption_id
         assert error.metadata["refund_entry_id"]
     listed = (await benefits.api.ListRedemptions(pb.ListRedemptionsRequest(
         brand_id=b, account_id="acc"))).redemptions
-    failed = [r for r in listed if r.state == pb.REDEMPTION_STATE_FAILED]
-    assert [r.redemption_id for r in failed] == [error.metadata["redemption_id"]]
-    assert failed[0].refund_entry_id == error.metadata["refund_entry_id"]
-    assert (await benefits.balance(b, "acc")).available_points == 60
+    assert [(r.redemption_id, r.state, r.refund_entry_id) for r in listed] == [
+        (started.redemption_id, pb.REDEMPTION_STATE_FAILED, error.metadata["refund_entry_id"])]
+    assert (await benefits.balance(b, "acc")).available_points == 100
     assert await benefits.consistent(b)
 
 

@@ -18,7 +18,9 @@ from google.protobuf.descriptor import Descriptor
 import brandclub
 from brandclub.benefits.v1 import benefits_service_pb2 as benefits_pb
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
+from libs.db import Database
 from libs.protoconv import timestamp
+from services.benefits.usecases import mall
 from services.gateway.main import route_table
 from tests.services.gateway.conftest import Suite
 from tests.services.gateway.openplatform_helpers import call, signed
@@ -28,7 +30,7 @@ from tests.services.gateway.test_gateway_routes_coverage import (
     send_json,
 )
 from tests.services.gateway.test_openplatform_points import balance, result
-from tests.services.gateway.test_storefront_benefits_card import coupon_template
+from tests.services.gateway.test_storefront_benefits_card import bearer, coupon_template
 
 PROGRAM: dict[str, Any] = {
     "terms_version": "2025-01", "consent_purposes": ["profile"],
@@ -97,33 +99,47 @@ async def test_program_tier_multiplier_is_what_earning_applies(suite: Suite, via
     assert balance.available_points + balance.pending_points == 250
 
 
-async def test_failed_redemption_answers_409_with_the_reason_not_200(suite: Suite) -> None:
-    """A redemption that spends, then cannot issue the coupon (the coupon's own per-member limit)
-    and refunds, answers 409 naming the reason and the redemption, not 200 with a FAILED body;
-    the balance is whole again and the failed redemption is listed."""
+async def test_failed_redemption_answers_409_with_the_reason_not_200(suite: Suite,
+                                                                     db_url: str) -> None:
+    """A redemption that spent its points and then could not take the item (the stock went to
+    someone else in between) and refunded answers 409 naming the reason, the redemption and the
+    refund, not 200 with a FAILED body; the balance is whole again and the failed redemption is
+    listed."""
     brand_id, shop_id = await suite.brand_and_shop("FailedMall")
     merchant = await suite.merchant_token(brand_id)
-    template_id = await coupon_template(suite, brand_id)  # one coupon per member
-    item = await create_coupon_mall_item(suite, merchant, template_id)  # two per member
+    template_id = await coupon_template(suite, brand_id)
+    item = await create_coupon_mall_item(suite, merchant, template_id)
     account_id = await suite.member(shop_id, "pin-failed-mall")
     _, token = await suite.shopper("pin-failed-mall")
     await suite.benefits.GrantPoints(benefits_pb.GrantPointsRequest(
         request_id="t:grant:failed-mall", brand_id=brand_id, account_id=account_id,
         amount=100, reason_code="TEST", source=benefits_pb.POINTS_SOURCE_OPERATOR))
+    key = "redeem-1"
+    benefits_db = await Database.connect(db_url, "benefits", min_size=1, max_size=2)
+    try:  # the request's first attempt got as far as the spend, then the stock ran out
+        started = await mall.record(benefits_db, request_id=f"{account_id}:{key}",
+                                    brand_id=brand_id, account_id=account_id,
+                                    item_id=item["item_id"], quantity=1, shipping_address="",
+                                    level=0)
+        await mall.spend_step(benefits_db, brand_id, started.redemption_id)
+        await benefits_db.execute("UPDATE mall_items SET stock_redeemed = stock_total "
+                                  "WHERE brand_id = $1", brand_id)
+    finally:
+        await benefits_db.close(0)
     base = f"/storefront/v1/brands/{brand_id}"
-    url = f"{base}/mall/items/{item['item_id']}/redeem"
-    status, first = await send_json(suite, "POST", url, token, {"quantity": 1})
-    assert status == 200 and first["redemption"]["state"] == "REDEMPTION_STATE_COMPLETED"
-    status, refused = await send_json(suite, "POST", url, token, {"quantity": 1})
+    async with suite.http.post(f"{base}/mall/items/{item['item_id']}/redeem",
+                               json={"quantity": 1},
+                               headers={**bearer(token), "Idempotency-Key": key}) as response:
+        status, refused = response.status, await response.json()
     assert status == 409, refused
-    assert refused["error"]["reason"] == "COUPON_LIMIT_REACHED"
+    assert refused["error"]["reason"] == "OUT_OF_STOCK"
+    assert refused["error"]["details"]["redemption_id"] == started.redemption_id
     assert refused["error"]["details"]["refund_entry_id"]
-    failed_id = refused["error"]["details"]["redemption_id"]
     _, points = await get_json(suite, f"{base}/points", token)
-    assert points["points"]["available"] == 70
+    assert points["points"]["available"] == 100
     _, mine = await get_json(suite, f"{base}/mall/redemptions", token)
-    states = {r["redemption_id"]: r["state"] for r in mine["redemptions"]}
-    assert states[failed_id] == "REDEMPTION_STATE_FAILED"
+    assert [(r["redemption_id"], r["state"]) for r in mine["redemptions"]] == [
+        (started.redemption_id, "REDEMPTION_STATE_FAILED")]
 
 
 # Every *_url / *_uri field of the contract: either a link we emit (followed by the test below)
