@@ -4,12 +4,22 @@ of every service."""
 
 from __future__ import annotations
 
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import grpc
 import pytest
 
-from libs.config import SECRETS, ConfigError
+from brandclub.identity.v1 import identity_service_pb2 as identity_pb
+from brandclub.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from libs.config import SECRETS, ConfigError, Env
 from libs.service import Compose
-from libs.testing import running_service, service_settings
+from libs.testing import channel, running_service, service_settings
+from services.gateway.api.marketplace import PATH, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from services.gateway.main import start_gateway
+from services.identity.domain.tokens import Kind, TokenCodec
 from services.identity.main import compose as identity_compose
 from services.messaging.main import compose as messaging_compose
 from tests.secret_cases import LOADERS, production_env, secrets_read_by
@@ -53,3 +63,46 @@ async def test_composition_starts_with_real_secrets_outside_development(
     assert not settings.development
     async with running_service(settings, COMPOSE[service]) as running:
         assert running.host.port
+
+
+async def test_a_token_forged_with_the_published_key_is_refused_in_production(
+        db_url: str, redis_url: str) -> None:
+    """The reported forgery: a merchant token signed with the development key published in the
+    repository is refused by identity running outside development mode with its real keys."""
+    keys = {k: v for k, v in production_env().items() if SECRETS[k].kind != "url"}
+    settings = service_settings("identity", db_url, redis_url, BRANDCLUB_ENV="production", **keys)
+    published = Env({"BRANDCLUB_ENV": "development"}).secret_keyring("TOKEN_SIGNING_KEYS")
+    forged, _ = TokenCodec(published).issue(Kind.MERCHANT, "mus_forged", now=datetime.now(UTC),
+                                            ttl=timedelta(hours=1), brand_id="brd_victim")
+    async with running_service(settings, identity_compose) as running, \
+            channel(running, "gateway") as chan:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await identity_grpc.IdentityServiceStub(chan).VerifyToken(
+                identity_pb.VerifyTokenRequest(token=forged))
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_marketplace_batch_signed_with_the_published_secret_is_refused_in_production(
+        db_url: str, redis_url: str) -> None:
+    """The reported fake order: a facts batch signed with the published development secret is
+    401 at a gateway running outside development mode with its real secret; the same batch
+    signed with the real secret passes the signature check."""
+    keys = {k: v for k, v in production_env().items() if SECRETS[k].kind != "url"}
+    settings = service_settings("gateway", db_url, redis_url, BRANDCLUB_ENV="production", **keys)
+    published = Env({"BRANDCLUB_ENV": "development"}).secret("MARKETPLACE_WEBHOOK_SECRET")
+    real = Env(keys).secret("MARKETPLACE_WEBHOOK_SECRET")
+    body = json.dumps({"events": []}).encode()
+    stamp = str(int(time.time()))
+    gateway = await start_gateway(settings, http_port=0, grpc_port=0, bind="127.0.0.1")
+    try:
+        async with aiohttp.ClientSession(base_url=gateway.base_url) as http:
+            statuses = []
+            for secret in (published, real):
+                async with http.post(PATH, data=body, headers={
+                        "Content-Type": "application/json", TIMESTAMP_HEADER: stamp,
+                        SIGNATURE_HEADER: sign(secret, stamp, body)}) as response:
+                    statuses.append(response.status)
+    finally:
+        await gateway.stop(0.2)
+    assert statuses[0] == 401
+    assert statuses[1] != 401
