@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
@@ -83,6 +83,8 @@ class Suite:
     membership: membership_grpc.MembershipServiceStub
     benefits: benefits_grpc.BenefitsServiceStub
     benefits_admin: benefits_grpc.BenefitsAdminServiceStub
+    # IDENTITY_ADDR, ...: to call a service as the caller that makes that call in production.
+    addresses: dict[str, str] = field(default_factory=dict)
 
     async def shopper(self, marketplace_id: str) -> tuple[str, str]:
         account = (await self.identity.EnsureAccount(identity_pb.EnsureAccountRequest(
@@ -183,7 +185,8 @@ async def running_suite(db_url: str, redis_url: str, *, engagement: bool) -> Asy
                             isv_grpc.IsvServiceStub(channels[0]),
                             membership_grpc.MembershipServiceStub(channels[1]),
                             benefits_grpc.BenefitsServiceStub(channels[2]),
-                            benefits_grpc.BenefitsAdminServiceStub(channels[2]))
+                            benefits_grpc.BenefitsAdminServiceStub(channels[2]),
+                            addresses=addresses)
         finally:
             for channel in channels:
                 await channel.close()

@@ -13,6 +13,8 @@ from typing import Any
 
 from brandclub.identity.v1 import identity_service_pb2 as identity_pb
 from brandclub.messaging.v1 import messaging_service_pb2 as messaging_pb
+from brandclub.messaging.v1 import messaging_service_pb2_grpc as messaging_grpc
+from libs.testing import ContractChannel
 from tests.services.gateway.conftest import Suite
 from tests.services.gateway.test_console_reach import call, console
 
@@ -64,11 +66,13 @@ async def sent_sms(suite: Suite, brand_id: str, template_id: str, headers: dict[
     account_id, _ = await suite.shopper(marketplace_id)
     await suite.identity.StorePhone(identity_pb.StorePhoneRequest(
         request_id=f"t:phone:{marketplace_id}", account_id=account_id, phone="13812345678"))
-    message = (await suite.gateway.upstreams.messaging.SendMessage(
-        messaging_pb.SendMessageRequest(request_id=f"t:send:{marketplace_id}",
-                                        brand_id=brand_id, account_id=account_id,
-                                        template_id=template_id, variables={"code": "42"})
-    )).message
+    # SendMessage is the operator's (contract): the gateway's own channel may not call it.
+    async with ContractChannel(suite.addresses["MESSAGING_ADDR"], peer="messaging") as channel:
+        message = (await messaging_grpc.MessagingServiceStub(channel).SendMessage(
+            messaging_pb.SendMessageRequest(request_id=f"t:send:{marketplace_id}",
+                                            brand_id=brand_id, account_id=account_id,
+                                            template_id=template_id, variables={"code": "42"})
+        )).message
     for _ in range(200):
         got = (await call(suite, "GET", f"/console/v1/messages/{message.message_id}",
                           headers))["message"]
