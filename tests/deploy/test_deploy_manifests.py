@@ -139,10 +139,13 @@ def secret_names(docs: list[Manifest]) -> list[str]:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_service_mounts_its_own_certificate(rendered: Rendered, overlay: str) -> None:
-    """Mutual TLS: each server container mounts the Secret <service>-tls read-only at TLS_DIR;
-    the dev overlay renders those Secrets (type kubernetes.io/tls, with ca.crt), prod none."""
+    """Mutual TLS: each server container mounts the Secret <service>-tls read-only at TLS_DIR
+    and listens on every interface; the dev overlay renders those Secrets (type
+    kubernetes.io/tls, with ca.crt), prod none."""
     docs = rendered[overlay]
     tls_dir = config_data(docs)["TLS_DIR"]
+    # Reachable by other pods and the kubelet, whatever the mode (development: 127.0.0.1).
+    assert config_data(docs)["GRPC_LISTEN_HOST"] == "[::]", overlay
     for name, deployment in app_deployments(docs).items():
         pod = deployment["spec"]["template"]["spec"]
         volumes = {v["name"]: v for v in pod.get("volumes", [])}
