@@ -10,7 +10,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
-from libs.errors import Code, DomainError, Unavailable
+from libs.errors import DomainError, Unavailable
+from libs.sagas import TRANSIENT_CODES as TRANSIENT_CODES
+from libs.sagas import Failure, classify
 from services.engagement.domain.activities import MemberInfo
 
 Clock = Callable[[], datetime]
@@ -24,12 +26,9 @@ class BenefitsUnavailable(Unavailable):
     """The benefits service did not answer: the call's outcome is unknown (retry it)."""
 
 
-TRANSIENT_CODES = frozenset({Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED, Code.ABORTED,
-                             Code.INTERNAL, Code.RESOURCE_EXHAUSTED})
-
-
 def is_transient(error: DomainError) -> bool:
-    return isinstance(error, BenefitsUnavailable) or error.code in TRANSIENT_CODES
+    """The one classification every saga uses (libs.sagas)."""
+    return isinstance(error, BenefitsUnavailable) or classify(error) is Failure.TRANSIENT
 
 
 class BenefitsPort(Protocol):
@@ -50,6 +49,12 @@ class BenefitsPort(Protocol):
     async def issue_coupon(self, *, request_id: str, brand_id: str, account_id: str,
                            coupon_template_id: str, reason_code: str) -> str:
         """Issue one coupon; returns the coupon id."""
+
+    async def coupon_refusals(self, *, brand_id: str, account_id: str,
+                              coupon_template_ids: list[str]) -> dict[str, str]:
+        """Why a coupon of each template could not be issued to the member now ("" when it
+        could): checked before a draw, so a member is never told WON for a coupon they cannot
+        get. Takes nothing."""
 
 
 class MembershipPort(Protocol):

@@ -30,6 +30,7 @@ from libs.errors import (
 from libs.logging import get_logger
 from libs.outbox import add_event
 from libs.paging import decode_page_token, encode_page_token, page_size
+from libs.sagas import Outcome, RetryPolicy, decide, reason_of, saga_step
 from services.engagement.adapters.postgres import (
     ActivityRepository,
     DrawRow,
@@ -91,6 +92,58 @@ DRAW_GIVE_UP_SECONDS = 300.0
 # Grants the dispatch loop sends to benefits at once.
 DISPATCH_CONCURRENCY = 16
 log = get_logger(__name__)
+
+# --- what each saga step does when it fails (libs.sagas; the table is in architecture.md) ---
+# Delivering an owed reward through benefits: ~12 attempts over about an hour, then stop.
+GRANT_RETRY = RetryPolicy(max_attempts=12, base_seconds=0.5, cap_seconds=900.0)
+# Giving a cost back must not give up early: about a day of attempts, then a dead letter.
+REFUND_RETRY = RetryPolicy(max_attempts=100, base_seconds=1.0, cap_seconds=900.0)
+# A draw's spend that benefits does not answer: the recovery loop tries again this often.
+SPEND_RETRY = RetryPolicy(max_attempts=10, base_seconds=1.0, cap_seconds=120.0)
+_GRANT = "services.engagement.usecases:Engagement._dispatch_one"
+MAKE_UP_REFUND_REASON = "MAKE_UP_SIGN_IN_NOT_RECORDED"
+_GRANT_SEEN = ("the answer's GrantedReward (state, failure_reason) and the draw / vote / quiz / "
+               "invite record it belongs to; operators: ListFailedRewardGrants")
+for _saga in ("sign_in", "vote", "quiz", "invite", "koi_draw"):
+    saga_step(_saga, "grant_reward", where=_GRANT, on_permanent=Outcome.DEAD_LETTER,
+              on_exhausted=Outcome.DEAD_LETTER, retry=GRANT_RETRY, visible_in=_GRANT_SEEN)
+saga_step("sign_in", "make_up_spend",
+          where="services.engagement.usecases:Engagement.make_up_spend",
+          on_permanent=Outcome.REFUSE, on_exhausted=Outcome.REFUSE,
+          visible_in="the MakeUpSignIn answer (UNAVAILABLE: retry with the same request_id)")
+saga_step("sign_in", "make_up_refund",
+          where="services.engagement.usecases:Engagement.refund_make_up",
+          on_permanent=Outcome.DEAD_LETTER, on_exhausted=Outcome.DEAD_LETTER,
+          retry=REFUND_RETRY,
+          visible_in="owed as a reward grant in 'compensating' until given back "
+                     "(Engagement._refund_grant); ListFailedRewardGrants when it cannot be")
+saga_step("lottery_draw", "spend", where="services.engagement.usecases:Engagement._spend",
+          on_permanent=Outcome.REFUSE, on_exhausted=Outcome.COMPENSATE, retry=SPEND_RETRY,
+          visible_in="the DrawLottery answer (refused with the reason, or DRAW_IN_PROGRESS "
+                     "then the final answer to a retry with the same request_id)")
+saga_step("lottery_draw", "check_prizes",
+          where="services.engagement.usecases:Engagement._undeliverable_prizes",
+          on_permanent=Outcome.FALLBACK, on_exhausted=Outcome.FALLBACK,
+          retry=RetryPolicy(max_attempts=1),
+          visible_in="the draw's recorded weights (a prize the member cannot get weighs 0)")
+saga_step("lottery_draw", "draw_and_record",
+          where="services.engagement.usecases:Engagement._draw_and_record",
+          on_permanent=Outcome.COMPENSATE, on_exhausted=Outcome.COMPENSATE,
+          visible_in="the DrawLottery answer (refused with the reason; the cost given back)")
+saga_step("lottery_draw", "grant_prize", where=_GRANT, on_permanent=Outcome.COMPENSATE,
+          on_exhausted=Outcome.COMPENSATE, retry=GRANT_RETRY,
+          visible_in="Draw.outcome DRAW_OUTCOME_NOT_DELIVERED with grant.failure_reason and "
+                     "grant.cost_refunded (DrawLottery, GetDraw, ListDraws); "
+                     "ListFailedRewardGrants")
+saga_step("reward_grant", "refund_cost",
+          where="services.engagement.usecases:Engagement._refund_grant",
+          on_permanent=Outcome.DEAD_LETTER, on_exhausted=Outcome.DEAD_LETTER,
+          retry=REFUND_RETRY, visible_in="ListFailedRewardGrants (cost_refunded false)")
+saga_step("lottery_draw", "compensate", where="services.engagement.usecases:Engagement._compensate",
+          on_permanent=Outcome.DEAD_LETTER, on_exhausted=Outcome.DEAD_LETTER,
+          retry=REFUND_RETRY,
+          visible_in="draw_sagas 'dead_letter' with its reason: GetLotteryStatus "
+                     "dead_letter_draws; the DrawLottery answer names REFUND_FAILED")
 
 
 def new_id(prefix: str) -> str:
@@ -231,9 +284,9 @@ class Participant:
 
 
 async def _grant(repo: ParticipationRepository, grant_id: str, brand_id: str, account_id: str,
-                 reward: Reward, reason_code: str) -> str:
+                 reward: Reward, reason_code: str, refund_entry_id: str = "") -> str:
     await repo.add_grant(grant_id, brand_id, account_id, reward.points,
-                         reward.coupon_template_id, reason_code)
+                         reward.coupon_template_id, reason_code, refund_entry_id)
     return grant_id
 
 
@@ -616,15 +669,23 @@ class Engagement:
             return await ParticipationRepository(conn).grants(grant_ids)
 
     async def _dispatch_one(self, grant_id: str, known: GrantRow | None = None) -> None:
-        """`known`: the row as this process just committed it (saves reading it back)."""
+        """Deliver one owed reward. A transient failure is retried with backoff up to
+        GRANT_RETRY; a permanent one (or the bound reached) ends the grant 'failed' with its
+        reason, after giving back what the reward was paid with (a lottery draw's cost).
+        `known`: the row as this process just committed it (saves reading it back)."""
         if known is not None and known.grant_id == grant_id:
             grant = known
         else:
             async with self.db.connection() as conn:
                 rows = await ParticipationRepository(conn).grants([grant_id])
-            if not rows or rows[0].state != "pending":
+            if not rows:
                 return
             grant = rows[0]
+            if grant.state == "compensating":
+                await self._refund_grant(grant)
+                return
+            if grant.state != "pending":
+                return
         entry_id, coupon_id = grant.points_entry_id, ""
         try:
             if grant.points and not entry_id:
@@ -637,19 +698,64 @@ class Engagement:
                     request_id=f"eng:{grant.grant_id}:coupon", brand_id=grant.brand_id,
                     account_id=grant.account_id, coupon_template_id=grant.coupon_template_id,
                     reason_code=grant.reason_code)
-            state, error = "done", ""
-        except DomainError as exc:
-            if is_transient(exc):
+        except Exception as exc:
+            decision = decide(exc, grant.attempts + 1, GRANT_RETRY)
+            if decision.retry:
                 async with self.db.connection() as conn:
                     await ParticipationRepository(conn).retry_grant_later(
-                        grant_id, entry_id, f"{exc.reason}: {exc.message}",
-                        min(60.0, 0.5 * 2 ** min(grant.attempts, 7)))
+                        grant_id, entry_id, decision.reason, decision.delay)
                 return
-            state, error = "failed", f"{exc.reason}: {exc.message}"
-            log.error("reward_grant_failed", grant_id=grant_id, error=error)
+            log.error("reward_grant_failed", grant_id=grant_id, error=decision.reason,
+                      refund=bool(grant.refund_entry_id))
+            to_state = "compensating" if grant.refund_entry_id else "failed"
+            async with self.db.connection() as conn:
+                moved = await ParticipationRepository(conn).finish_grant(
+                    grant_id, to_state, entry_id, "", decision.reason)
+            if moved and grant.refund_entry_id:
+                await self._refund_grant(replace(grant, state="compensating",
+                                                 points_entry_id=entry_id,
+                                                 attempts=grant.attempts + 1,
+                                                 last_error=decision.reason))
+            return
         async with self.db.connection() as conn:
-            await ParticipationRepository(conn).finish_grant(grant_id, state, entry_id,
-                                                             coupon_id, error)
+            await ParticipationRepository(conn).finish_grant(grant_id, "done", entry_id,
+                                                             coupon_id, "")
+
+    async def _refund_grant(self, grant: GrantRow) -> None:
+        """A reward that cannot be delivered gives back what paid for it (the draw's cost)
+        and its prize goes back to the stock; then the grant ends 'failed' with the reason."""
+        try:
+            refund = await self.benefits.reverse_points(
+                request_id=f"eng:{grant.grant_id}:refund", brand_id=grant.brand_id,
+                entry_id=grant.refund_entry_id,
+                reason_code=(MAKE_UP_REFUND_REASON if grant.reason_code == MAKE_UP_REFUND_REASON
+                             else "LOTTERY_PRIZE_NOT_DELIVERED"))
+        except Exception as exc:
+            decision = decide(exc, grant.attempts + 1, REFUND_RETRY)
+            async with self.db.connection() as conn:
+                repo = ParticipationRepository(conn)
+                if decision.retry:
+                    await repo.retry_grant_later(grant.grant_id, grant.points_entry_id,
+                                                 grant.last_error, decision.delay,
+                                                 state="compensating")
+                    return
+                log.error("reward_refund_failed", grant_id=grant.grant_id,
+                          error=decision.reason)
+                await repo.finish_grant(
+                    grant.grant_id, "failed", grant.points_entry_id, "",
+                    f"{grant.last_error}; REFUND_FAILED: {decision.reason}",
+                    from_state="compensating")
+            return
+        async with self.db.transaction() as conn:
+            prize = await ParticipationRepository(conn).refunded_grant(grant.grant_id, refund)
+        if prize is not None:
+            brand_id, activity_id, prize_id = prize
+            try:
+                await self.cache.return_prize(brand_id=brand_id, activity_id=activity_id,
+                                              prize_id=prize_id)
+            except Exception as exc:  # reconciliation rebuilds the stock from PostgreSQL
+                log.warning("lottery_prize_return_failed", grant_id=grant.grant_id,
+                            error=repr(exc))
 
     def dispatch_later(self, grant_ids: list[str]) -> None:
         """Grant in the background: the hot path (the midnight sign-in burst) answers at once
@@ -747,17 +853,33 @@ class Engagement:
         return f"eng:makeup:{stable_id(p.activity_id, p.account_id, day.isoformat())}"
 
     async def refund_make_up(self, p: Participant, day: date) -> None:
-        """Give back a make-up's cost when the sign-in was not recorded."""
+        """Give back a make-up's cost when the sign-in was not recorded. The refund is owed
+        durably (a reward grant in 'compensating', retried by the dispatch loop up to
+        REFUND_RETRY, listed by ListFailedRewardGrants if it cannot be made)."""
         config = p.activity.definition.config
         assert isinstance(config, SignInConfig)
         if not config.make_up_cost_points:
             return
+        async with self.db.connection() as conn:
+            recorded = await ParticipationRepository(conn).sign_in_on(p.activity_id,
+                                                                      p.account_id, day)
+        if recorded is not None and recorded.cost_points:
+            # A concurrent make-up of the same day recorded it: it was paid with this same
+            # spend (one key per activity, member and day), which is not ours to give back.
+            return
         entry = await self.benefits.spend_points(
             request_id=self._make_up_key(p, day), brand_id=p.brand_id, account_id=p.account_id,
             amount=config.make_up_cost_points, reason_code="MAKE_UP_SIGN_IN_COST")
-        await self.benefits.reverse_points(
-            request_id=self._make_up_key(p, day) + ":reverse", brand_id=p.brand_id,
-            entry_id=entry, reason_code="MAKE_UP_SIGN_IN_NOT_RECORDED")
+        grant_id = "mkref_" + stable_id(p.activity_id, p.account_id, day.isoformat())
+        reason = "MAKE_UP_NOT_RECORDED: the day was not signed in"
+        async with self.db.transaction() as conn:
+            repo = ParticipationRepository(conn)
+            await repo.add_grant(grant_id, p.brand_id, p.account_id, 0, "",
+                                 MAKE_UP_REFUND_REASON, entry)
+            await repo.finish_grant(grant_id, "compensating", "", "", reason)
+            rows = await repo.grants([grant_id])
+        if rows and rows[0].state == "compensating":
+            await self._refund_grant(rows[0])
 
     # --- lottery: reconciliation ---
     async def reconcile(self, brand_id: str, activity_id: str) -> dict[str, tuple[int, int]]:
@@ -879,16 +1001,18 @@ class Engagement:
             return None
         return replace(saga, state=to_state,
                        spend_entry_id=spend_entry_id or saga.spend_entry_id,
-                       failure_reason=failure_reason or saga.failure_reason, stored_state=None)
+                       failure_reason=failure_reason or saga.failure_reason, stored_state=None,
+                       attempts=saga.attempts if to_state == saga.state else 0)
 
-    async def _transient(self, saga: SagaRow, exc: DomainError) -> Unavailable:
+    async def _transient(self, saga: SagaRow, exc: DomainError,
+                         backoff_seconds: float = 0.0) -> Unavailable:
         async with self.db.connection() as conn:
             repo = ParticipationRepository(conn)
             if saga.stored_state is not None:
                 # Leaving the happy path: write the spend down before answering.
                 await repo.move_saga(saga.saga_id, saga.stored_state, saga.state,
                                      spend_entry_id=saga.spend_entry_id or None)
-            await repo.touch_saga(saga.saga_id, saga.failure_reason)
+            await repo.touch_saga(saga.saga_id, saga.failure_reason, backoff_seconds)
         log.warning("draw_saga_step_unavailable", saga_id=saga.saga_id, state=saga.state,
                     error=repr(exc))
         return Unavailable("the draw is in progress and will complete; retry with the same "
@@ -904,10 +1028,15 @@ class Engagement:
                 account_id=saga.account_id, amount=saga.cost_points,
                 reason_code="LOTTERY_DRAW_COST")
         except DomainError as exc:
+            decision = decide(exc, saga.attempts + 1, SPEND_RETRY)
+            if decision.retry:
+                raise await self._transient(saga, exc, decision.delay) from None
             if is_transient(exc):
-                raise await self._transient(saga, exc) from None
-            return await self._set_state(saga, "failed",
-                                         failure_reason=f"{exc.reason}: {exc.message}")
+                # Benefits never answered within the bound: the spend may or may not have
+                # been applied; compensation finds out (same request_id) and gives it back.
+                return await self._set_state(saga, "compensating",
+                                             failure_reason=decision.reason)
+            return await self._set_state(saga, "failed", failure_reason=decision.reason)
         # Not written here: the draw's record (or any way off the happy path) writes "spent"
         # with its entry in the same statement. A saga left "started" by a crash spends again
         # on recovery under the same request_id, which benefits answers with this entry.
@@ -920,14 +1049,34 @@ class Engagement:
             failure_reason=f"{reason}: {message}")
 
     async def _compensate(self, saga: SagaRow) -> SagaRow | None:
+        """Give the draw's cost back. Transient failures are retried up to REFUND_RETRY; a
+        compensation that cannot be made ends 'dead_letter' with the reason."""
         try:
-            await self.benefits.reverse_points(
-                request_id=f"eng:{saga.saga_id}:reverse", brand_id=saga.brand_id,
-                entry_id=saga.spend_entry_id, reason_code="LOTTERY_DRAW_NOT_HAPPENED")
+            entry_id = saga.spend_entry_id
+            if not entry_id and saga.cost_points:
+                # The spend's answer never came: the same request_id answers the entry if it
+                # was applied (or applies it now, given back just below), or refuses it.
+                try:
+                    entry_id = await self.benefits.spend_points(
+                        request_id=f"eng:{saga.saga_id}:spend", brand_id=saga.brand_id,
+                        account_id=saga.account_id, amount=saga.cost_points,
+                        reason_code="LOTTERY_DRAW_COST")
+                except DomainError as exc:
+                    if is_transient(exc):
+                        raise
+                    return await self._set_state(saga, "compensated")
+            if entry_id:
+                await self.benefits.reverse_points(
+                    request_id=f"eng:{saga.saga_id}:reverse", brand_id=saga.brand_id,
+                    entry_id=entry_id, reason_code="LOTTERY_DRAW_NOT_HAPPENED")
         except DomainError as exc:
-            if is_transient(exc):
-                raise await self._transient(saga, exc) from None
-            raise
+            decision = decide(exc, saga.attempts + 1, REFUND_RETRY)
+            if decision.retry:
+                raise await self._transient(saga, exc, decision.delay) from None
+            log.error("draw_compensation_failed", saga_id=saga.saga_id, error=decision.reason)
+            return await self._set_state(
+                saga, "dead_letter",
+                failure_reason=f"REFUND_FAILED: {saga.failure_reason}; {decision.reason}")
         return await self._set_state(saga, "compensated")
 
     async def _draw_and_record(self, saga: SagaRow) -> SagaRow | DrawRow | None:
@@ -937,10 +1086,16 @@ class Engagement:
         assert isinstance(config, LotteryConfig)
         if activity.state_at(now) is not ActivityState.LIVE:
             return await self._refuse(saga, "ACTIVITY_NOT_LIVE", "the lottery is not live")
-        weights = weights_of(config)
+        # A prize the member cannot get (a coupon they already hold to the limit, a template
+        # that is closed or gone) weighs 0 in this draw: never a WON that cannot be delivered.
+        undeliverable = await self._undeliverable_prizes(saga, config)
+        weights = [(pid, 0 if pid in undeliverable else w) for pid, w in weights_of(config)]
         total_weight = sum(w for _, w in weights)
-        slots = [PrizeSlot(p.prize_id, p.weight, p.kind is not PrizeKind.THANKS)
-                 for p in config.prizes]
+        if total_weight <= 0:
+            return await self._refuse(saga, "NO_PRIZE_AVAILABLE",
+                                      "no prize of this lottery can be given to the member")
+        slots = [PrizeSlot(p.prize_id, 0 if p.prize_id in undeliverable else p.weight,
+                           p.kind is not PrizeKind.THANKS) for p in config.prizes]
         random_value = new_random(total_weight)
         member_counts: tuple[int, int] | None = None
         try:
@@ -977,6 +1132,23 @@ class Engagement:
             return await self._refuse(saga, "TOTAL_LIMIT_REACHED",
                                       "the member has used all draws of this lottery")
         return await self._record(saga, activity, config, result, weights, total_weight, now)
+
+    async def _undeliverable_prizes(self, saga: SagaRow, config: LotteryConfig) -> set[str]:
+        """Coupon prizes benefits says it could not issue to the member now. When benefits
+        cannot answer, every prize stays in (the grant step compensates if one fails)."""
+        templates = {p.prize_id: p.reward.coupon_template_id for p in config.prizes
+                     if p.kind is not PrizeKind.THANKS and p.reward.coupon_template_id}
+        if not templates:
+            return set()
+        try:
+            refusals = await self.benefits.coupon_refusals(
+                brand_id=saga.brand_id, account_id=saga.account_id,
+                coupon_template_ids=sorted(set(templates.values())))
+        except Exception as exc:
+            log.warning("lottery_prize_check_unavailable", saga_id=saga.saga_id,
+                        error=reason_of(exc))
+            return set()
+        return {pid for pid, template in templates.items() if refusals.get(template)}
 
     def _given_up(self, saga: SagaRow) -> bool:
         """A paid draw that could not be drawn for DRAW_GIVE_UP_SECONDS (Redis down that long)
@@ -1027,7 +1199,8 @@ class Engagement:
                 grant_id: str | None = None
                 if prize is not None and not prize.reward.empty:
                     grant_id = await _grant(repo, saga.saga_id, saga.brand_id,
-                                            saga.account_id, prize.reward, "LOTTERY_PRIZE")
+                                            saga.account_id, prize.reward, "LOTTERY_PRIZE",
+                                            saga.spend_entry_id)
                 recorded = DrawRow(
                     saga.saga_id, saga.brand_id, saga.activity_id, saga.account_id,
                     saga.local_date, result.picked_prize_id, won, result.random_value,

@@ -21,6 +21,7 @@ from libs.errors import DomainError, InvalidArgument, NotFound, require
 from libs.jobs import background_loop
 from libs.logging import get_logger
 from libs.protoconv import from_timestamp
+from libs.sagas import Outcome, RetryPolicy, decide, saga_step
 from services.messaging.adapters.postgres import MessagingRepository
 from services.messaging.domain.channels import new_id
 from services.messaging.domain.governance import consents_from_join
@@ -52,10 +53,21 @@ from services.messaging.usecases import (
 
 log = get_logger(__name__)
 Clock = Callable[[], datetime]
-RETRY_SECONDS = 60
 # The consent record's source when the decision was made while opening the card.
 CARD_OPENING_SOURCE = "card_opening"
 MAX_STEPS_PER_RUN_PASS = 100
+# A journey step another service does not answer: retried with backoff from a minute, about
+# eight times over some four hours, then the run stops 'failed' (libs.sagas).
+JOURNEY_RETRY = RetryPolicy(max_attempts=8, base_seconds=60.0, cap_seconds=3600.0)
+# Failed runs a journey report shows.
+REPORT_FAILED_RUNS = 20
+for _step in ("send", "branch", "issue_coupon", "grant_points"):
+    saga_step("journey", _step, where="services.messaging.automation:JourneyRunner._apply",
+              on_permanent=Outcome.DEAD_LETTER, on_exhausted=Outcome.DEAD_LETTER,
+              retry=JOURNEY_RETRY,
+              visible_in="the run ends 'failed' at the step with its reason: GetJourneyReport "
+                         "failed / recent_failures")
+
 
 
 async def create_journey(conn: Connection, audience: AudienceSource, request_id: str,
@@ -103,12 +115,23 @@ async def set_journey_active(conn: Connection, brand_id: str, journey_id: str,
 
 
 @dataclass(frozen=True)
+class FailedRun:
+    run_id: str
+    account_id: str
+    step_id: str
+    reason: str
+    failed_at: datetime | None
+
+
+@dataclass(frozen=True)
 class JourneyReport:
     entered: int
     at_step: dict[str, int]
     converted: int
     exited: int
     entry_refused: int
+    failed: int = 0
+    recent_failures: tuple[FailedRun, ...] = ()
 
 
 async def journey_report(conn: Connection, brand_id: str, journey_id: str) -> JourneyReport:
@@ -128,9 +151,12 @@ async def journey_report(conn: Connection, brand_id: str, journey_id: str) -> Jo
     refused = await conn.fetchval("SELECT count(*) FROM journey_refusals WHERE journey_id = $1",
                                   journey_id)
     assert totals is not None
+    failed, recent = await MessagingRepository(conn).failed_runs(journey_id, REPORT_FAILED_RUNS)
     return JourneyReport(int(totals["entered"]), {r["current_step_id"]: int(r["n"])
                                                   for r in steps},
-                         int(converted), int(totals["exited"]), int(refused))
+                         int(converted), int(totals["exited"]), int(refused), failed,
+                         tuple(FailedRun(r["run_id"], r["account_id"], r["current_step_id"],
+                                         r["last_error"], r["exited_at"]) for r in recent))
 
 
 # --- entering journeys from membership events ------------------------------------------
@@ -347,16 +373,35 @@ class JourneyRunner:
                 "SELECT * FROM journey_runs WHERE status = 'active' AND wake_at <= $1 "
                 "ORDER BY wake_at LIMIT $2 FOR UPDATE SKIP LOCKED", now, self._batch_size)
             for run in runs:
-                async with conn.transaction():  # a savepoint: one run's failure stays its own
-                    try:
-                        await self._advance(conn, run, now)
-                    except DomainError as exc:
-                        log.warning("journey_step_failed", run_id=run["run_id"],
-                                    reason=exc.reason)
-                        await conn.execute("UPDATE journey_runs SET wake_at = $2 "
-                                           "WHERE run_id = $1", run["run_id"],
-                                           now + timedelta(seconds=RETRY_SECONDS))
+                try:
+                    async with conn.transaction():  # a savepoint: one run's failure its own
+                        failure: Exception | None = None
+                        try:
+                            await self._advance(conn, run, now)
+                        except Exception as exc:  # the steps done before it stay done
+                            failure = exc
+                        if failure is not None:
+                            await self._failed_attempt(conn, run, failure, now)
+                except Exception as exc:  # the database refused: the run's pass is undone
+                    async with conn.transaction():
+                        await self._failed_attempt(conn, run, exc, now)
         return len(runs)
+
+    @staticmethod
+    async def _failed_attempt(conn: Connection, run: Record, error: BaseException,
+                              now: datetime) -> None:
+        """A step failed: retried with backoff while transient and under JOURNEY_RETRY, else
+        the run stops 'failed' with the reason (never retried every minute forever)."""
+        decision = decide(error, int(run["attempts"]) + 1, JOURNEY_RETRY)
+        repo = MessagingRepository(conn)
+        if decision.retry:
+            log.warning("journey_step_retry", run_id=run["run_id"], reason=decision.reason,
+                        attempts=int(run["attempts"]) + 1)
+            await repo.retry_run_later(run["run_id"], decision.reason,
+                                       now + timedelta(seconds=decision.delay))
+        else:
+            log.error("journey_run_failed", run_id=run["run_id"], reason=decision.reason)
+            await repo.fail_run(run["run_id"], decision.reason, now)
 
     async def _advance(self, conn: Connection, run: Record, now: datetime) -> None:
         repo = MessagingRepository(conn)
@@ -364,6 +409,7 @@ class JourneyRunner:
         assert journey is not None
         run_id, step_id = run["run_id"], run["current_step_id"]
         facts = TriggerFacts.from_json(json.loads(run["facts"]))
+        retried = bool(run["attempts"])
         for _ in range(MAX_STEPS_PER_RUN_PASS):
             if not step_id:
                 await self._exit(conn, run_id, "COMPLETED", now)
@@ -387,6 +433,9 @@ class JourneyRunner:
                 return
             elif done is None:
                 taken = await self._apply(conn, journey, run, step_id, facts, now)
+                if retried:  # the step that failed before went through
+                    await MessagingRepository(conn).clear_run_attempts(run_id)
+                    retried = False
                 await self._log(conn, run_id, step_id,
                                 "true" if taken else "false" if taken is False else "done", now)
             else:

@@ -806,6 +806,22 @@ class MallRepository:
             brand_id, account_id, before_seq, limit)
         return [(r["seq"], _redemption(r)) for r in rows]
 
+    async def holding(self, brand_id: str, item_id: str, account_id: str) -> int:
+        """How many of the item the member redeemed (their per-member count)."""
+        return int(await self._conn.fetchval(
+            "SELECT count FROM mall_holdings WHERE brand_id = $1 AND item_id = $2 "
+            "AND account_id = $3", brand_id, item_id, account_id) or 0)
+
+    async def count_recovery_attempt(self, brand_id: str, redemption_id: str,
+                                     error: str) -> int:
+        """One more failed recovery pass (the error kept as the failure so far); returns
+        how many there were."""
+        return int(await self._conn.fetchval(
+            "UPDATE redemptions SET recovery_attempts = recovery_attempts + 1, "
+            "failure_reason = $3, updated_at = now() WHERE brand_id = $1 "
+            "AND redemption_id = $2 RETURNING recovery_attempts",
+            brand_id, redemption_id, error) or 0)
+
     async def unfinished(self, older_than: datetime, limit: int) -> list[tuple[str, str]]:
         rows = await self._conn.fetch(
             "SELECT brand_id, redemption_id FROM redemptions WHERE state IN "

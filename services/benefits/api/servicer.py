@@ -11,10 +11,11 @@ import grpc
 from brandclub.benefits.v1 import benefits_service_pb2 as pb
 from brandclub.benefits.v1 import benefits_service_pb2_grpc as pb_grpc
 from libs.db import Connection, Database
-from libs.errors import InvalidArgument
+from libs.errors import Code, DomainError, InvalidArgument
 from libs.idempotency import IdempotentExecutor
 from libs.paging import decode_page_token, encode_page_token, page_size
 from libs.protoconv import timestamp
+from libs.sagas import is_transient
 from services.benefits.api import convert as c
 from services.benefits.domain.eligibility import Action, Membership
 from services.benefits.ports import MembershipPort
@@ -80,6 +81,8 @@ NOT_MEMBER_SCOPED: dict[str, str] = {
     "CheckPointsLedger": "brand bookkeeping",
     "ListMallItems": "the brand's catalogue",
     "GetRedemption": "the brand's fulfilment of a redemption already made",
+    "CheckCouponsIssuable": "takes nothing; a member the issue would refuse is answered "
+                            "not issuable with the refusal's reason",
 }
 
 
@@ -167,6 +170,23 @@ class BenefitsServicer(pb_grpc.BenefitsServiceServicer):
                                           coupon=c.coupon_pb(coupon))
 
         return await self._idempotent.run("IssueCoupon", request, pb.IssueCouponResponse, work)
+
+    async def CheckCouponsIssuable(self, request: pb.CheckCouponsIssuableRequest,
+                                   context: Ctx) -> pb.CheckCouponsIssuableResponse:
+        ids = list(request.coupon_template_ids)
+        try:
+            await self._member("IssueCoupon", request.brand_id, request.account_id)
+        except DomainError as refused:  # IssueCoupon would refuse every one of them
+            if refused.code is Code.INVALID_ARGUMENT or is_transient(refused):
+                raise
+            refusals = {template_id: refused.reason for template_id in ids}
+        else:
+            async with self._db.connection() as conn:
+                refusals = await coupons.coupon_refusals(conn, request.brand_id,
+                                                         request.account_id, ids)
+        return pb.CheckCouponsIssuableResponse(results=[
+            pb.CouponIssuability(coupon_template_id=t, issuable=not refusals[t],
+                                 reason=refusals[t]) for t in ids])
 
     async def ListPointsEntries(self, request: pb.ListPointsEntriesRequest,
                                 context: Ctx) -> pb.ListPointsEntriesResponse:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from brandclub.events.v1 import benefits_events_pb2
 from libs.db import Connection
-from libs.errors import DomainError, FailedPrecondition, require
+from libs.errors import DomainError, FailedPrecondition, InvalidArgument, require
 from libs.outbox import add_event
 from libs.protoconv import timestamp
 from services.benefits.adapters.postgres import CouponRepository, IssuedCoupon
@@ -59,6 +59,38 @@ async def issue_coupon(conn: Connection, brand_id: str, account_id: str, templat
                                      reason="COUPON_OUT_OF_STOCK",
                                      metadata={"template_id": template_id})
     return coupon
+
+
+MAX_CHECKED_TEMPLATES = 50
+
+
+async def coupon_refusals(conn: Connection, brand_id: str, account_id: str,
+                          template_ids: list[str], quantity: int = 1) -> dict[str, str]:
+    """Why `quantity` coupons of each template could not be issued to the member now ("" when
+    they could): the checks issue_coupon makes (a template of this brand, open, in stock,
+    under the member's limit), taking nothing. Sagas ask before they spend points on one."""
+    brand_id = require(brand_id, "brand_id")
+    account_id = require(account_id, "account_id")
+    if len(template_ids) > MAX_CHECKED_TEMPLATES:
+        raise InvalidArgument(f"at most {MAX_CHECKED_TEMPLATES} templates per check",
+                              field="coupon_template_ids", reason="TOO_MANY_TEMPLATES")
+    now = now_utc()
+    repo = CouponRepository(conn)
+    held = await repo.holdings(brand_id, account_id)
+    refusals: dict[str, str] = {}
+    for template_id in template_ids:
+        template = await repo.template(brand_id, template_id) if template_id.strip() else None
+        if template is None:
+            refusals[template_id] = "COUPON_TEMPLATE_NOT_FOUND"
+        elif not template.claimable_at(now):
+            refusals[template_id] = "COUPON_NOT_AVAILABLE"
+        elif template.issued_count + quantity > template.total_stock:
+            refusals[template_id] = "COUPON_OUT_OF_STOCK"
+        elif held.get(template_id, 0) + quantity > template.per_member_limit:
+            refusals[template_id] = "COUPON_LIMIT_REACHED"
+        else:
+            refusals[template_id] = ""
+    return refusals
 
 
 async def member_coupons(conn: Connection, brand_id: str, account_id: str, only_valid: bool,

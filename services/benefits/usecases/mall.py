@@ -23,6 +23,7 @@ from libs.db import Connection, Database
 from libs.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, require
 from libs.logging import get_logger
 from libs.outbox import add_event
+from libs.sagas import Outcome, RetryPolicy, reason_of, saga_step
 from services.benefits.adapters.postgres import MallRepository
 from services.benefits.domain.benefits import (
     FULFILMENT_STEPS,
@@ -34,11 +35,27 @@ from services.benefits.domain.benefits import (
 )
 from services.benefits.domain.points import Source, new_id
 from services.benefits.usecases.config import get_item
-from services.benefits.usecases.coupons import issue_coupon
+from services.benefits.usecases.coupons import coupon_refusals, issue_coupon
 from services.benefits.usecases.ledger import PRODUCER, TOPIC, Ledger, get_balance, now_utc
 
 log = get_logger(__name__)
 MAX_QUANTITY = 100
+# Recovery passes a stuck redemption gets (one every BENEFITS_JOB_INTERVAL_SECONDS once it is
+# BENEFITS_REDEMPTION_RECOVERY_AFTER_SECONDS old) before it ends 'failed' with its points back.
+RECOVERY_RETRY = RetryPolicy(max_attempts=20, base_seconds=5.0, cap_seconds=5.0)
+_SEEN = "the RedeemMallItem answer, GetRedemption / ListRedemptions (state, failure_reason)"
+saga_step("mall_redemption", "check", where="services.benefits.usecases.mall:_new",
+          on_permanent=Outcome.REFUSE, on_exhausted=Outcome.REFUSE, visible_in=_SEEN,
+          retry=RetryPolicy(max_attempts=1))
+saga_step("mall_redemption", "spend", where="services.benefits.usecases.mall:spend_step",
+          on_permanent=Outcome.REFUSE, on_exhausted=Outcome.REFUSE, visible_in=_SEEN,
+          retry=RECOVERY_RETRY)
+saga_step("mall_redemption", "fulfil", where="services.benefits.usecases.mall:fulfil_step",
+          on_permanent=Outcome.COMPENSATE, on_exhausted=Outcome.COMPENSATE, visible_in=_SEEN,
+          retry=RECOVERY_RETRY)
+saga_step("mall_redemption", "recover", where="services.benefits.usecases.mall:give_up",
+          on_permanent=Outcome.COMPENSATE, on_exhausted=Outcome.COMPENSATE, visible_in=_SEEN,
+          retry=RECOVERY_RETRY)
 
 
 def fingerprint(*parts: object) -> bytes:
@@ -119,6 +136,20 @@ async def _new(conn: Connection, request_id: str, brand_id: str, account_id: str
     if item.stock_redeemed + quantity > item.stock_total:
         raise FailedPrecondition(f"mall item {item_id} is out of stock",
                                  reason="OUT_OF_STOCK", metadata={"item_id": item_id})
+    # What the fulfil step would refuse is refused here, before any point is spent.
+    held = await MallRepository(conn).holding(brand_id, item_id, account_id)
+    if item.per_member_limit and held + quantity > item.per_member_limit:
+        raise FailedPrecondition(f"the limit of {item.per_member_limit} per member is reached",
+                                 reason="MALL_LIMIT_REACHED", metadata={"item_id": item_id})
+    if item.kind is MallItemKind.COUPON:
+        refusal = (await coupon_refusals(conn, brand_id, account_id,
+                                         [item.coupon_template_id], quantity)
+                   )[item.coupon_template_id]
+        if refusal:
+            raise FailedPrecondition(
+                f"the item's coupon cannot be issued to the member ({refusal})",
+                reason=refusal, metadata={"item_id": item_id,
+                                          "coupon_template_id": item.coupon_template_id})
     points = item.price_points * quantity
     balance = await get_balance(conn, brand_id, account_id)
     if balance.available < points:
@@ -253,7 +284,39 @@ async def recover(db: Database, *, older_than_seconds: float, limit: int = 100) 
         except Exception as exc:  # one bad redemption must not stop the others
             log.error("redemption_recovery_failed", redemption_id=redemption_id,
                       error=repr(exc))
+            try:
+                async with db.connection() as conn:
+                    attempts = await MallRepository(conn).count_recovery_attempt(
+                        brand_id, redemption_id, reason_of(exc))
+                if RECOVERY_RETRY.exhausted(attempts):
+                    await give_up(db, brand_id, redemption_id,
+                                  f"RETRIES_EXHAUSTED: {reason_of(exc)}")
+            except Exception as again:  # the database itself: the next pass tries again
+                log.error("redemption_give_up_failed", redemption_id=redemption_id,
+                          error=repr(again))
     return len(stuck)
+
+
+async def give_up(db: Database, brand_id: str, redemption_id: str, reason: str) -> Redemption:
+    """End a redemption recovery cannot carry on: 'failed' with the reason, and the points
+    given back when they were spent."""
+    async with db.transaction() as conn:
+        redemption = await get(conn, brand_id, redemption_id, lock=True)
+        if redemption.state not in (RedemptionState.STARTED, RedemptionState.POINTS_SPENT):
+            return redemption
+        now = now_utc()
+        refund_entry_id = None
+        if redemption.state is RedemptionState.POINTS_SPENT:
+            assert redemption.spend_entry_id is not None
+            refund = await Ledger(conn).reverse(brand_id, redemption.spend_entry_id,
+                                                reason_code="MALL_REDEMPTION_FAILED",
+                                                request_id=f"redemption:{redemption_id}:refund",
+                                                now=now)
+            refund_entry_id = refund.entry.entry_id
+        failed = replace(redemption, state=RedemptionState.FAILED, failure_reason=reason,
+                         refund_entry_id=refund_entry_id)
+        log.error("redemption_given_up", redemption_id=redemption_id, reason=reason)
+        return await MallRepository(conn).update_redemption(failed, now)
 
 
 async def update_fulfilment(conn: Connection, brand_id: str, redemption_id: str,

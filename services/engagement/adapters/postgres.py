@@ -116,12 +116,20 @@ class GrantRow:
     attempts: int
     points_entry_id: str
     coupon_id: str
+    last_error: str = ""
+    # The spend that paid for this reward (a lottery draw's cost): given back when the
+    # reward cannot be delivered; refunded_entry_id is the reversing entry once it was.
+    refund_entry_id: str = ""
+    refunded_entry_id: str = ""
+    updated_at: datetime | None = None
 
 
 def _grant(row: Record) -> GrantRow:
     return GrantRow(row["grant_id"], row["brand_id"], row["account_id"], row["points"],
                     row["coupon_template_id"], row["reason_code"], row["state"],
-                    row["attempts"], row["points_entry_id"], row["coupon_id"])
+                    row["attempts"], row["points_entry_id"], row["coupon_id"],
+                    row["last_error"], row["refund_entry_id"], row["refunded_entry_id"],
+                    row["updated_at"])
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,8 @@ class SagaRow:
     spend_entry_id: str
     failure_reason: str
     created_at: datetime | None = None
+    # Failed attempts so far (bounded by the step's retry policy).
+    attempts: int = 0
     # Set when this process moved the saga on without writing it yet: the state PostgreSQL
     # still holds (the next write moves it from there, carrying spend_entry_id along).
     stored_state: str | None = None
@@ -145,7 +155,8 @@ class SagaRow:
 def _saga(row: Record) -> SagaRow:
     return SagaRow(row["saga_id"], row["brand_id"], row["activity_id"], row["account_id"],
                    row["request_id"], row["local_date"], row["cost_points"], row["state"],
-                   row["spend_entry_id"], row["failure_reason"], row["created_at"])
+                   row["spend_entry_id"], row["failure_reason"], row["created_at"],
+                   row["attempts"])
 
 
 @dataclass(frozen=True)
@@ -244,12 +255,14 @@ class ParticipationRepository:
 
     # --- reward grants ---
     async def add_grant(self, grant_id: str, brand_id: str, account_id: str, points: int,
-                        coupon_template_id: str, reason_code: str) -> None:
+                        coupon_template_id: str, reason_code: str,
+                        refund_entry_id: str = "") -> None:
         await self._conn.execute(
             "INSERT INTO reward_grants (grant_id, brand_id, account_id, points, "
-            "coupon_template_id, reason_code) VALUES ($1, $2, $3, $4, $5, $6) "
-            "ON CONFLICT DO NOTHING",
-            grant_id, brand_id, account_id, points, coupon_template_id, reason_code)
+            "coupon_template_id, reason_code, refund_entry_id) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            grant_id, brand_id, account_id, points, coupon_template_id, reason_code,
+            refund_entry_id)
 
     async def grants(self, grant_ids: list[str]) -> list[GrantRow]:
         rows = await self._conn.fetch(
@@ -258,28 +271,59 @@ class ParticipationRepository:
         return [by_id[g] for g in grant_ids if g in by_id]
 
     async def due_grants(self, limit: int) -> list[str]:
-        """Pending grants whose retry time (the database's clock) has come."""
+        """Grants to deliver (pending) or to compensate, whose retry time (the database's
+        clock) has come."""
         rows = await self._conn.fetch(
-            "SELECT grant_id FROM reward_grants WHERE state = 'pending' "
+            "SELECT grant_id FROM reward_grants WHERE state IN ('pending', 'compensating') "
             "AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1", limit)
         return [r["grant_id"] for r in rows]
 
     async def finish_grant(self, grant_id: str, state: str, points_entry_id: str,
-                           coupon_id: str, error: str) -> None:
-        await self._conn.execute(
+                           coupon_id: str, error: str, *, from_state: str = "pending") -> bool:
+        """Move a grant on from `from_state` (False when another runner moved it first)."""
+        moved = await self._conn.fetchval(
             "UPDATE reward_grants SET state = $2, points_entry_id = $3, coupon_id = $4, "
-            "last_error = $5, attempts = attempts + 1, updated_at = now() "
-            "WHERE grant_id = $1 AND state = 'pending'",
-            grant_id, state, points_entry_id, coupon_id, error)
+            "last_error = $5, attempts = attempts + 1, updated_at = now(), "
+            "next_attempt_at = now() WHERE grant_id = $1 AND state = $6 RETURNING true",
+            grant_id, state, points_entry_id, coupon_id, error, from_state)
+        return bool(moved)
 
     async def retry_grant_later(self, grant_id: str, points_entry_id: str, error: str,
-                                backoff_seconds: float) -> None:
+                                backoff_seconds: float, *, state: str = "pending") -> None:
         await self._conn.execute(
             "UPDATE reward_grants SET attempts = attempts + 1, last_error = $2, "
             "points_entry_id = $3, updated_at = now(), "
             "next_attempt_at = now() + make_interval(secs => $4) "
-            "WHERE grant_id = $1 AND state = 'pending'",
-            grant_id, error, points_entry_id, backoff_seconds)
+            "WHERE grant_id = $1 AND state = $5",
+            grant_id, error, points_entry_id, backoff_seconds, state)
+
+    async def refunded_grant(self, grant_id: str, refunded_entry_id: str
+                             ) -> tuple[str, str, str] | None:
+        """compensating -> failed with the refund recorded, and the prize the grant paid
+        for (a lottery draw's) given back to the stock; returns (brand, activity, prize)
+        when a prize went back, None otherwise (also when another runner finished first)."""
+        moved = await self._conn.fetchval(
+            "UPDATE reward_grants SET state = 'failed', refunded_entry_id = $2, "
+            "updated_at = now() WHERE grant_id = $1 AND state = 'compensating' "
+            "RETURNING true", grant_id, refunded_entry_id)
+        if not moved:
+            return None
+        row = await self._conn.fetchrow(
+            "UPDATE lottery_prizes p SET won = p.won - 1 FROM lottery_draws d "
+            "WHERE d.draw_id = $1 AND p.activity_id = d.activity_id "
+            "AND p.prize_id = d.won_prize_id AND p.won > 0 "
+            "RETURNING p.brand_id, p.activity_id, p.prize_id", grant_id)
+        return (row["brand_id"], row["activity_id"], row["prize_id"]) if row else None
+
+    async def failed_grants(self, brand_id: str, limit: int,
+                            after: tuple[datetime, str] | None) -> list[GrantRow]:
+        """Grants that ended undelivered (the dead letters), newest first."""
+        rows = await self._conn.fetch(
+            "SELECT * FROM reward_grants WHERE brand_id = $1 AND state = 'failed' "
+            "AND ($3::timestamptz IS NULL OR (updated_at, grant_id) < ($3, $4)) "
+            "ORDER BY updated_at DESC, grant_id DESC LIMIT $2",
+            brand_id, limit, after[0] if after else None, after[1] if after else "")
+        return [_grant(r) for r in rows]
 
     # --- lottery ---
     async def add_prizes(self, brand_id: str, activity_id: str,
@@ -373,7 +417,9 @@ class ParticipationRepository:
                         ) -> bool:
         moved = await self._conn.fetchval(
             "UPDATE draw_sagas SET state = $3, spend_entry_id = COALESCE($4, spend_entry_id), "
-            "failure_reason = COALESCE($5, failure_reason), updated_at = now() "
+            "failure_reason = COALESCE($5, failure_reason), updated_at = now(), "
+            # Each state's step counts its own attempts against its own bound.
+            "attempts = CASE WHEN state = $3 THEN attempts ELSE 0 END "
             "WHERE saga_id = $1 AND state = $2 RETURNING true",
             saga_id, from_state, to_state, spend_entry_id, failure_reason)
         return bool(moved)
@@ -396,10 +442,20 @@ class ParticipationRepository:
             from_state)
         return bool(added)
 
-    async def touch_saga(self, saga_id: str, error: str) -> None:
+    async def touch_saga(self, saga_id: str, error: str, backoff_seconds: float = 0.0) -> None:
+        """Count a failed attempt; the recovery loop looks at the saga again once
+        `backoff_seconds` and its grace period have passed (updated_at is moved ahead)."""
         await self._conn.execute(
             "UPDATE draw_sagas SET attempts = attempts + 1, failure_reason = $2, "
-            "updated_at = now() WHERE saga_id = $1", saga_id, error)
+            "updated_at = now() + make_interval(secs => $3) WHERE saga_id = $1",
+            saga_id, error, backoff_seconds)
+
+    async def dead_letter_draws(self, activity_id: str) -> list[tuple[str, str]]:
+        """(saga_id, failure_reason) of draws stopped for good (their compensation failed)."""
+        rows = await self._conn.fetch(
+            "SELECT saga_id, failure_reason FROM draw_sagas WHERE activity_id = $1 "
+            "AND state = 'dead_letter' ORDER BY updated_at DESC LIMIT 100", activity_id)
+        return [(r["saga_id"], r["failure_reason"]) for r in rows]
 
     async def stale_sagas(self, older_than_seconds: float, limit: int) -> list[str]:
         rows = await self._conn.fetch(

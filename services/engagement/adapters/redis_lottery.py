@@ -83,6 +83,14 @@ redis.call('HDEL', KEYS[4], ARGV[1])
 return 1
 """
 
+# Give one unit of a prize back to the stock (a win that could not be delivered); when the
+# lottery is not ready, reconciliation rebuilds the stock from PostgreSQL anyway.
+_RETURN = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+return 1
+"""
+
 
 @dataclass(frozen=True)
 class RedisDraw:
@@ -105,6 +113,7 @@ class LotteryCache:
         self._redis = redis
         self._draw = redis.register_script(_DRAW)
         self._undo = redis.register_script(_UNDO)
+        self._return = redis.register_script(_RETURN)
 
     @staticmethod
     def _keys(brand_id: str, activity_id: str, account_id: str) -> list[str]:
@@ -135,6 +144,9 @@ class LotteryCache:
                    local_date: str) -> None:
         await self._undo(keys=self._keys(brand_id, activity_id, account_id),
                          args=[draw_id, f"d:{local_date}"])
+
+    async def return_prize(self, *, brand_id: str, activity_id: str, prize_id: str) -> None:
+        await self._return(keys=self._keys(brand_id, activity_id, "")[:2], args=[prize_id])
 
     async def rebuild(self, *, brand_id: str, activity_id: str, remaining: Mapping[str, int],
                       ttl_seconds: int) -> None:

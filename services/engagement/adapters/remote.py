@@ -78,6 +78,15 @@ class GrpcBenefits:
             coupon_template_id=coupon_template_id, reason_code=reason_code)))
         return reply.coupon_id
 
+    async def coupon_refusals(self, *, brand_id: str, account_id: str,
+                              coupon_template_ids: list[str]) -> dict[str, str]:
+        reply = await _call(lambda: self._stub.CheckCouponsIssuable(
+            benefits_pb.CheckCouponsIssuableRequest(
+                brand_id=brand_id, account_id=account_id,
+                coupon_template_ids=coupon_template_ids)))
+        return {r.coupon_template_id: "" if r.issuable else r.reason or "NOT_ISSUABLE"
+                for r in reply.results}
+
 
 class GrpcMembership:
     """MembershipPort over GetBrand / GetMemberCard, cached briefly (read on every

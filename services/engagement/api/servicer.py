@@ -48,8 +48,9 @@ _STATES = {ActivityState.DRAFT: pb.ACTIVITY_STATE_DRAFT,
            ActivityState.LIVE: pb.ACTIVITY_STATE_LIVE,
            ActivityState.CLOSED: pb.ACTIVITY_STATE_CLOSED}
 _OWNER_KINDS = {OwnerKind.BRAND: pb.OWNER_KIND_BRAND, OwnerKind.ISV_APP: pb.OWNER_KIND_ISV_APP}
+# 'compensating': the reward failed for good and its cost is being given back.
 _GRANT_STATES = {"pending": pb.GRANT_STATE_PENDING, "done": pb.GRANT_STATE_DONE,
-                 "failed": pb.GRANT_STATE_FAILED}
+                 "compensating": pb.GRANT_STATE_FAILED, "failed": pb.GRANT_STATE_FAILED}
 
 
 def _spec(message: pb.ActivitySpec) -> ActivitySpec:
@@ -93,9 +94,16 @@ def activity_pb(activity: Activity, now: datetime, *, with_answers: bool = False
 def grant_pb(grant: GrantRow | None) -> pb.GrantedReward:
     if grant is None:
         return pb.GrantedReward()
-    return pb.GrantedReward(grant_id=grant.grant_id, points=grant.points,
-                            coupon_template_id=grant.coupon_template_id,
-                            state=_GRANT_STATES[grant.state])
+    message = pb.GrantedReward(grant_id=grant.grant_id, points=grant.points,
+                               coupon_template_id=grant.coupon_template_id,
+                               state=_GRANT_STATES[grant.state], account_id=grant.account_id,
+                               reason_code=grant.reason_code,
+                               cost_refunded=bool(grant.refunded_entry_id))
+    if grant.state in ("compensating", "failed"):
+        message.failure_reason = grant.last_error
+    if grant.updated_at is not None:
+        message.update_time.CopyFrom(timestamp(grant.updated_at))
+    return message
 
 
 def _grants_pb(grants: Sequence[GrantRow]) -> list[pb.GrantedReward]:
@@ -115,10 +123,12 @@ def draw_pb(draw: DrawRow, config: LotteryConfig, grant: GrantRow | None) -> pb.
         verified = pick(weights, draw.random_value) == draw.picked_prize_id
     except ValueError:
         verified = False
+    outcome = pb.DRAW_OUTCOME_WON if draw.won_prize_id else pb.DRAW_OUTCOME_LOST
+    if draw.won_prize_id and grant is not None and grant.state in ("compensating", "failed"):
+        outcome = pb.DRAW_OUTCOME_NOT_DELIVERED
     message = pb.Draw(
         draw_id=draw.draw_id, brand_id=draw.brand_id, activity_id=draw.activity_id,
-        account_id=draw.account_id,
-        outcome=pb.DRAW_OUTCOME_WON if draw.won_prize_id else pb.DRAW_OUTCOME_LOST,
+        account_id=draw.account_id, outcome=outcome,
         picked_prize_id=draw.picked_prize_id, random_value=draw.random_value,
         total_weight=draw.total_weight, weights=draw.weights,
         local_date=draw.local_date.isoformat(), cost_points=draw.cost_points,
@@ -378,14 +388,19 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
         position = decode_page_token(request.page_token, ("t", "id"))
         after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
         async with self._db.connection() as conn:
-            rows = await ParticipationRepository(conn).page_draws(
+            repo = ParticipationRepository(conn)
+            rows = await repo.page_draws(
                 request.brand_id, request.activity_id, request.account_id.strip(), size + 1,
                 after)
-        page = rows[:size]
+            page = rows[:size]
+            # Each won draw's grant, so the list tells what was delivered and what was not.
+            grants = {g.grant_id: g for g in await repo.grants(
+                [d.grant_id for d in page if d.grant_id])}
         token = (encode_page_token({"t": page[-1].drawn_at.isoformat(),
                                     "id": page[-1].draw_id}) if len(rows) > size else "")
-        return pb.ListDrawsResponse(draws=[draw_pb(d, config, None) for d in page],
-                                    next_page_token=token)
+        return pb.ListDrawsResponse(
+            draws=[draw_pb(d, config, grants.get(d.grant_id or "")) for d in page],
+            next_page_token=token)
 
     async def _prize_statuses(self, config: LotteryConfig,
                               counts: dict[str, tuple[int, int]]) -> list[pb.PrizeStatus]:
@@ -405,8 +420,11 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
             repo = ParticipationRepository(conn)
             counts = await repo.prize_counts(activity.activity_id)
             draws = await repo.count_draws(activity.activity_id)
-        return pb.GetLotteryStatusResponse(prizes=await self._prize_statuses(config, counts),
-                                           draws=draws)
+            dead = await repo.dead_letter_draws(activity.activity_id)
+        return pb.GetLotteryStatusResponse(
+            prizes=await self._prize_statuses(config, counts), draws=draws,
+            dead_letter_draws=[pb.DeadLetterDraw(draw_id=d, failure_reason=r)
+                               for d, r in dead])
 
     async def ReconcileLottery(self, request: pb.ReconcileLotteryRequest,
                                context: grpc.aio.ServicerContext
@@ -568,3 +586,19 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
                                inviter_rewarded=r["inviter_rewarded"],
                                accept_time=timestamp(r["accepted_at"])) for r in page],
             next_page_token=token)
+
+    async def ListFailedRewardGrants(self, request: pb.ListFailedRewardGrantsRequest,
+                                     context: grpc.aio.ServicerContext
+                                     ) -> pb.ListFailedRewardGrantsResponse:
+        brand_id = require(request.brand_id, "brand_id")
+        size = page_size(request.page_size)
+        position = decode_page_token(request.page_token, ("t", "id"))
+        after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
+        async with self._db.connection() as conn:
+            rows = await ParticipationRepository(conn).failed_grants(brand_id, size + 1, after)
+        page = rows[:size]
+        last = page[-1] if page else None
+        token = (encode_page_token({"t": last.updated_at.isoformat(), "id": last.grant_id})
+                 if len(rows) > size and last is not None and last.updated_at is not None
+                 else "")
+        return pb.ListFailedRewardGrantsResponse(grants=_grants_pb(page), next_page_token=token)

@@ -566,6 +566,36 @@ class MessagingRepository:
         r = await self.conn.fetchrow("SELECT * FROM journeys WHERE journey_id = $1", journey_id)
         return _journey(r) if r else None
 
+    async def retry_run_later(self, run_id: str, error: str, wake_at: datetime) -> None:
+        """Count a failed attempt at the run's current step and wake it again later."""
+        await self.conn.execute(
+            "UPDATE journey_runs SET attempts = attempts + 1, last_error = $2, wake_at = $3 "
+            "WHERE run_id = $1 AND status = 'active'", run_id, error, wake_at)
+
+    async def fail_run(self, run_id: str, error: str, now: datetime) -> None:
+        """Stop a run for good at its current step, with the reason (the dead letter)."""
+        await self.conn.execute(
+            "UPDATE journey_runs SET status = 'failed', attempts = attempts + 1, "
+            "last_error = $2, wake_at = NULL, exited_at = $3, exit_reason = 'STEP_FAILED' "
+            "WHERE run_id = $1 AND status = 'active'", run_id, error, now)
+
+    async def clear_run_attempts(self, run_id: str) -> None:
+        """A step went through: the next step starts with its own attempts."""
+        await self.conn.execute(
+            "UPDATE journey_runs SET attempts = 0, last_error = '' "
+            "WHERE run_id = $1 AND attempts > 0", run_id)
+
+    async def failed_runs(self, journey_id: str, limit: int) -> tuple[int, list[Record]]:
+        """How many runs of the journey failed, and the latest ones."""
+        count = await self.conn.fetchval(
+            "SELECT count(*) FROM journey_runs WHERE journey_id = $1 AND status = 'failed'",
+            journey_id)
+        rows = await self.conn.fetch(
+            "SELECT run_id, account_id, current_step_id, last_error, exited_at "
+            "FROM journey_runs WHERE journey_id = $1 AND status = 'failed' "
+            "ORDER BY exited_at DESC, run_id DESC LIMIT $2", journey_id, limit)
+        return int(count or 0), list(rows)
+
     async def set_journey_active(self, journey_id: str, active: bool) -> None:
         await self.conn.execute("UPDATE journeys SET active = $2 WHERE journey_id = $1",
                                 journey_id, active)

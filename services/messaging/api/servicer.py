@@ -514,6 +514,12 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
                                ) -> pb.GetJourneyReportResponse:
         async with self._db.connection() as conn:
             r = await automation.journey_report(conn, request.brand_id, request.journey_id)
-        return pb.GetJourneyReportResponse(entered=r.entered, at_step=r.at_step,
-                                           converted=r.converted, exited=r.exited,
-                                           entry_refused=r.entry_refused)
+        response = pb.GetJourneyReportResponse(
+            entered=r.entered, at_step=r.at_step, converted=r.converted, exited=r.exited,
+            entry_refused=r.entry_refused, failed=r.failed)
+        for f in r.recent_failures:
+            failure = response.recent_failures.add(run_id=f.run_id, account_id=f.account_id,
+                                                   step_id=f.step_id, failure_reason=f.reason)
+            if f.failed_at is not None:
+                failure.fail_time.CopyFrom(timestamp(f.failed_at))
+        return response

@@ -49,6 +49,8 @@ class Condition(enum.Enum):
 class RunStatus(enum.Enum):
     ACTIVE = "active"
     EXITED = "exited"
+    # Stopped at a step that failed for good (or past its retry bound), with the reason.
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import pytest
 from brandclub.benefits.v1 import benefits_service_pb2 as pb
 from libs.grpc_client import remote_error
 from libs.migrations import ROOT
+from libs.sagas import RetryPolicy
 from services.benefits.usecases import mall
 from tests.services.benefits.conftest import Benefits, brand, rid
 
@@ -241,4 +242,69 @@ async def test_killed_process_before_the_spend_is_recovered(benefits: Benefits,
         brand_id=b))).redemptions[0]
     assert redemption.state == pb.REDEMPTION_STATE_COMPLETED
     assert (await benefits.balance(b, "acc")).available_points == 30
+    assert await benefits.consistent(b)
+
+
+async def test_what_the_last_step_would_refuse_is_refused_before_the_spend(
+        benefits: Benefits) -> None:
+    """The member's item limit and the item's coupon (its per-member limit, its stock) are
+    checked before any point is spent: refused with the reason, balance and stock untouched,
+    nothing recorded as failed."""
+    b = brand()
+    limited = await coupon_item(benefits, b, price=10, stock=10, limit=1)
+    await benefits.grant(b, "acc", 100)
+    await benefits.api.RedeemMallItem(pb.RedeemMallItemRequest(
+        request_id=rid(), brand_id=b, account_id="acc", item_id=limited.item_id))
+    template = await benefits.template(b, stock=1000, limit=1)
+    held = (await benefits.admin.CreateMallItem(pb.CreateMallItemRequest(
+        request_id=rid(), item=pb.MallItem(
+            brand_id=b, kind=pb.MALL_ITEM_KIND_COUPON, title="One per member",
+            price_points=10, stock_total=10, coupon_template_id=template.template_id,
+            state=pb.MALL_ITEM_STATE_ON_SALE)))).item
+    await benefits.api.RedeemMallItem(pb.RedeemMallItemRequest(
+        request_id=rid(), brand_id=b, account_id="acc", item_id=held.item_id))
+    for item_id, reason in ((limited.item_id, "MALL_LIMIT_REACHED"),
+                            (held.item_id, "COUPON_LIMIT_REACHED")):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await benefits.api.RedeemMallItem(pb.RedeemMallItemRequest(
+                request_id=rid(), brand_id=b, account_id="acc", item_id=item_id))
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert remote_error(caught.value).reason == reason
+    assert (await benefits.balance(b, "acc")).available_points == 80
+    listed = (await benefits.api.ListRedemptions(pb.ListRedemptionsRequest(
+        brand_id=b, account_id="acc"))).redemptions
+    assert [r.state for r in listed] == [pb.REDEMPTION_STATE_COMPLETED] * 2
+    assert await benefits.consistent(b)
+
+
+@pytest.mark.parametrize("stuck_after", ["record", "spend"])
+async def test_a_redemption_recovery_cannot_finish_is_bounded_then_refunded(
+        benefits: Benefits, monkeypatch: pytest.MonkeyPatch, stuck_after: str) -> None:
+    """A step that keeps failing with something other than a refusal (here the issue's
+    connection drops every time) is retried by the recovery loop up to its bound, then the
+    redemption ends 'failed' with RETRIES_EXHAUSTED and the points spent are given back."""
+    monkeypatch.setattr(mall, "RECOVERY_RETRY", RetryPolicy(max_attempts=3, base_seconds=1.0,
+                                                            cap_seconds=1.0))
+    b = brand()
+    item = await coupon_item(benefits, b, price=30)
+    await benefits.grant(b, "acc", 100)
+    started = await mall.record(benefits.db, request_id=rid(), brand_id=b, account_id="acc",
+                                item_id=item.item_id, quantity=1, shipping_address="",
+                                level=0)
+
+    async def dropped(*args: object, **kwargs: object) -> None:
+        raise ConnectionResetError("connection reset by peer")
+
+    step = "spend_step" if stuck_after == "record" else "_take_and_issue"
+    if stuck_after == "spend":
+        await mall.spend_step(benefits.db, b, started.redemption_id)
+    monkeypatch.setattr(mall, step, dropped)
+    for _ in range(5):
+        await mall.recover(benefits.db, older_than_seconds=-60)
+    final = (await benefits.api.GetRedemption(pb.GetRedemptionRequest(
+        brand_id=b, redemption_id=started.redemption_id))).redemption
+    assert final.state == pb.REDEMPTION_STATE_FAILED
+    assert final.failure_reason.startswith("RETRIES_EXHAUSTED: ConnectionResetError")
+    assert bool(final.refund_entry_id) == (stuck_after == "spend")
+    assert (await benefits.balance(b, "acc")).available_points == 100
     assert await benefits.consistent(b)

@@ -23,7 +23,7 @@ from brandclub.membership.v1 import membership_service_pb2 as mpb
 from brandclub.membership.v1 import membership_service_pb2_grpc as mgrpc
 from libs.redis import Redis, connect_redis
 from libs.service import RunningService
-from libs.testing import contract_channel, running_service, service_settings
+from libs.testing import contract_channel, identity_of, running_service, service_settings
 from services.engagement.main import make_compose
 from services.membership.main import compose as membership_compose
 from tests.services.engagement.engagement_fakes import FakeClock, StandInBenefits
@@ -77,7 +77,8 @@ class Env:
 async def serve_benefits(standin: StandInBenefits) -> tuple[grpc.aio.Server, str]:
     server = grpc.aio.server()
     bgrpc.add_BenefitsServiceServicer_to_server(standin, server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    # Mutual TLS as the real benefits service: engagement's client checks who it talks to.
+    port = server.add_secure_port("127.0.0.1:0", identity_of("benefits").server_credentials())
     await server.start()
     return server, f"127.0.0.1:{port}"
 

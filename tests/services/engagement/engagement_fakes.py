@@ -16,7 +16,7 @@ import grpc
 
 from brandclub.benefits.v1 import benefits_service_pb2 as bpb
 from brandclub.benefits.v1 import benefits_service_pb2_grpc as bgrpc
-from libs.errors import FailedPrecondition, NotFound
+from libs.errors import DomainError, FailedPrecondition, NotFound
 from libs.grpc_server import domain_status
 
 
@@ -40,6 +40,12 @@ class StandInBenefits(bgrpc.BenefitsServiceServicer):
     # Apply this many spends, then answer UNAVAILABLE as if the reply was lost.
     lose_spend_answers: int = 0
     calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # Failure injection per RPC name ("IssueCoupon", "GrantPoints", "SpendPoints",
+    # "ReversePointsEntry"): every call answers this error until it is removed; a spend
+    # failing this way is not applied.
+    failures: dict[str, DomainError] = field(default_factory=dict)
+    # coupon template id -> why CheckCouponsIssuable calls it not issuable.
+    coupon_refusals: dict[str, str] = field(default_factory=dict)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def entries_of(self, account_id: str, reason_code: str | None = None) -> list[Entry]:
@@ -62,6 +68,7 @@ class StandInBenefits(bgrpc.BenefitsServiceServicer):
         return -sum(e.amount for e in self.entries.values()
                     if e.account_id == account_id and e.reason_code in (
                         "LOTTERY_DRAW_COST", "LOTTERY_DRAW_NOT_HAPPENED",
+                        "LOTTERY_PRIZE_NOT_DELIVERED",
                         "MAKE_UP_SIGN_IN_COST", "MAKE_UP_SIGN_IN_NOT_RECORDED"))
 
     def _entry(self, brand_id: str, account_id: str, amount: int, reason: str,
@@ -72,6 +79,11 @@ class StandInBenefits(bgrpc.BenefitsServiceServicer):
         self.balances[(brand_id, account_id)] += amount
         return entry
 
+    async def _fail(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        failure = self.failures.get(method)
+        if failure is not None:
+            await context.abort_with_status(domain_status(failure, "benefits"))
+
     def _pb(self, entry: Entry) -> bpb.PointsEntry:
         return bpb.PointsEntry(entry_id=entry.entry_id, brand_id=entry.brand_id,
                                account_id=entry.account_id, amount=entry.amount,
@@ -81,6 +93,7 @@ class StandInBenefits(bgrpc.BenefitsServiceServicer):
     async def GrantPoints(self, request: bpb.GrantPointsRequest,
                           context: grpc.aio.ServicerContext) -> bpb.GrantPointsResponse:
         self.calls["GrantPoints"] += 1
+        await self._fail("GrantPoints", context)
         key = ("GrantPoints", request.request_id)
         if key not in self.answers:
             entry = self._entry(request.brand_id, request.account_id, request.amount,
@@ -93,6 +106,7 @@ class StandInBenefits(bgrpc.BenefitsServiceServicer):
     async def SpendPoints(self, request: bpb.SpendPointsRequest,
                           context: grpc.aio.ServicerContext) -> bpb.SpendPointsResponse:
         self.calls["SpendPoints"] += 1
+        await self._fail("SpendPoints", context)
         key = ("SpendPoints", request.request_id)
         if key not in self.answers:
             balance = self.balances[(request.brand_id, request.account_id)]
@@ -113,6 +127,7 @@ class StandInBenefits(bgrpc.BenefitsServiceServicer):
                                  context: grpc.aio.ServicerContext
                                  ) -> bpb.ReversePointsEntryResponse:
         self.calls["ReversePointsEntry"] += 1
+        await self._fail("ReversePointsEntry", context)
         key = ("ReversePointsEntry", request.request_id)
         if key not in self.answers:
             original = self.entries.get(request.entry_id)
@@ -130,6 +145,7 @@ class StandInBenefits(bgrpc.BenefitsServiceServicer):
     async def IssueCoupon(self, request: bpb.IssueCouponRequest,
                           context: grpc.aio.ServicerContext) -> bpb.IssueCouponResponse:
         self.calls["IssueCoupon"] += 1
+        await self._fail("IssueCoupon", context)
         key = ("IssueCoupon", request.request_id)
         if key not in self.answers:
             coupon_id = f"cpn_{next(self._ids)}"
@@ -138,6 +154,17 @@ class StandInBenefits(bgrpc.BenefitsServiceServicer):
             self.answers[key] = bpb.IssueCouponResponse(
                 coupon_id=coupon_id, coupon_template_id=request.coupon_template_id)
         return self.answers[key]  # type: ignore[no-any-return]
+
+    async def CheckCouponsIssuable(self, request: bpb.CheckCouponsIssuableRequest,
+                                   context: grpc.aio.ServicerContext
+                                   ) -> bpb.CheckCouponsIssuableResponse:
+        self.calls["CheckCouponsIssuable"] += 1
+        await self._fail("CheckCouponsIssuable", context)
+        return bpb.CheckCouponsIssuableResponse(results=[
+            bpb.CouponIssuability(coupon_template_id=t,
+                                  issuable=not self.coupon_refusals.get(t),
+                                  reason=self.coupon_refusals.get(t, ""))
+            for t in request.coupon_template_ids])
 
 
 class FakeClock:

@@ -25,11 +25,13 @@ from brandclub.messaging.v1 import messaging_service_pb2 as pb
 from brandclub.messaging.v1 import messaging_service_pb2_grpc as pb_grpc
 from libs.config import Settings
 from libs.db import Database
+from libs.errors import Unavailable
 from libs.eventbus import EventConsumer
 from libs.grpc_client import remote_error
 from libs.outbox import new_envelope, stream_name
 from libs.protoconv import timestamp
 from libs.redis import connect_redis
+from libs.sagas import RetryPolicy
 from libs.service import RunningService, start_service
 from libs.testing import ContractChannel, contract_channel, running_service, service_settings
 from services.benefits.domain.points import ExpiryMode, PointsPolicy, Source
@@ -37,6 +39,7 @@ from services.benefits.main import compose as benefits_compose
 from services.benefits.usecases import config as benefits_config
 from services.benefits.usecases.ledger import Ledger
 from services.membership.main import compose as membership_compose
+from services.messaging import automation
 from services.messaging.automation import JourneyRunner
 from services.messaging.dispatch import drain
 from services.messaging.main import MessagingOptions, make_compose
@@ -458,3 +461,112 @@ async def test_points_expiring_journey_enters_each_expiry_once(world: World,
         brand_id=brand, journey_id=journey.journey_id))
     assert (report.entered, report.exited) == (2, 2)
 
+
+
+async def _idle_member_at_the_reward_steps(world: World, account: str
+                                           ) -> tuple[pb_grpc.MessagingServiceStub, str,
+                                                      pb.Journey, str]:
+    """An abandoned-cart run for `account`, due to send, grant and issue its coupon."""
+    brand = (await world.membership.CreateBrand(mpb.CreateBrandRequest(
+        request_id=rid(), display_name="Acme", mode=mpb.PROGRAM_MODE_NON_CONNECTED,
+        time_zone="Asia/Shanghai"))).brand.brand_id
+    coupon = (await world.admin.CreateCouponTemplate(bpb.CreateCouponTemplateRequest(
+        request_id=rid(), template=bpb.CouponTemplate(
+            brand_id=brand, title="5 off", kind=bpb.COUPON_KIND_AMOUNT_OFF,
+            amount_off_cents=500, threshold_cents=5000, valid_days=7,
+            total_stock=100)))).template
+    await world.follow(brand, account)
+    messaging = await world.start_messaging()
+    journey = await abandoned_cart_journey(messaging, brand, coupon.template_id)
+    await world.publish([event(brand, membership_events_pb2.CartItemAdded(
+        brand_id=brand, shop_id="shp_1", account_id=account, sku_id="sku"))])
+    await world.consume()
+    await drain(world.runner.run_once)
+    world.clock.now += timedelta(minutes=121)
+    return messaging, brand, journey, coupon.template_id
+
+
+async def test_a_journey_step_refused_for_good_stops_the_run_visibly(world: World) -> None:
+    """ISSUE_COUPON refused for good (the template closed after the journey was saved): the
+    run is not retried every minute; it stops 'failed' at that step with the reason, the
+    steps before it stay done once, and the journey's report shows it."""
+    messaging, brand, journey, template_id = await _idle_member_at_the_reward_steps(
+        world, "acc_closed")
+    await world.admin.CloseCouponTemplate(bpb.CloseCouponTemplateRequest(
+        request_id=rid(), brand_id=brand, template_id=template_id))
+    await drain(world.runner.run_once)
+    report = await messaging.GetJourneyReport(pb.GetJourneyReportRequest(
+        brand_id=brand, journey_id=journey.journey_id))
+    assert report.failed == 1 and dict(report.at_step) == {}
+    [failure] = report.recent_failures
+    assert (failure.account_id, failure.step_id) == ("acc_closed", "coupon")
+    assert failure.failure_reason.startswith("COUPON_NOT_AVAILABLE:")
+    world.clock.now += timedelta(hours=2)
+    assert await drain(world.runner.run_once) == 0  # nothing retries a failed run
+    balance = await world.benefits.GetPointsBalance(bpb.GetPointsBalanceRequest(
+        brand_id=brand, account_id="acc_closed"))
+    assert balance.available_points + balance.pending_points == 50
+
+
+class _BenefitsDown:
+    """The benefits port of the running messaging service, unreachable for `failures` calls
+    of grant_points (the answer a client gets when benefits is down)."""
+
+    def __init__(self, real: object, failures: int, error: Exception) -> None:
+        self._real = real
+        self.failures = failures
+        self.calls = 0
+        self._error = error
+
+    async def grant_points(self, **kwargs: object) -> None:
+        self.calls += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise self._error
+        await self._real.grant_points(**kwargs)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+
+@pytest.mark.parametrize("error", [
+    Unavailable("benefits is down", reason="DOWN"), ConnectionResetError("reset by peer"),
+], ids=["unavailable", "connection-error"])
+async def test_a_journey_step_whose_service_is_down_is_retried_to_its_bound(
+        world: World, monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
+    """GRANT_POINTS while benefits does not answer: retried with backoff, JOURNEY_RETRY's
+    attempts and no more, then the run stops 'failed' with RETRIES_EXHAUSTED; a step that
+    goes through on a retry carries on with its next step from a clean count."""
+    monkeypatch.setattr(automation, "JOURNEY_RETRY",
+                        RetryPolicy(max_attempts=3, base_seconds=1.0, cap_seconds=1.0))
+    messaging, brand, journey, _ = await _idle_member_at_the_reward_steps(world, "acc_down")
+    down = _BenefitsDown(world.runner._benefits, 100, error)
+    monkeypatch.setattr(world.runner, "_benefits", down)
+    for _ in range(5):
+        await drain(world.runner.run_once)
+        world.clock.now += timedelta(seconds=2)
+    assert down.calls == 3
+    report = await messaging.GetJourneyReport(pb.GetJourneyReportRequest(
+        brand_id=brand, journey_id=journey.journey_id))
+    [failure] = report.recent_failures
+    assert failure.step_id == "reward"
+    assert failure.failure_reason.startswith("RETRIES_EXHAUSTED: ")
+
+    # Another member: benefits answers again on the second attempt; the run completes.
+    await world.follow(brand, "acc_back")
+    await world.publish([event(brand, membership_events_pb2.CartItemAdded(
+        brand_id=brand, shop_id="shp_1", account_id="acc_back", sku_id="sku"))])
+    await world.consume()
+    await drain(world.runner.run_once)
+    world.clock.now += timedelta(minutes=121)
+    down.failures, down.calls = 1, 0
+    for _ in range(3):
+        await drain(world.runner.run_once)
+        world.clock.now += timedelta(seconds=2)
+    assert down.calls == 2
+    assert world.messaging is not None
+    async with world.messaging.resources.db.connection() as conn:
+        run = await conn.fetchrow("SELECT status, exit_reason, attempts FROM journey_runs "
+                                  "WHERE brand_id = $1 AND account_id = 'acc_back'", brand)
+    assert run is not None
+    assert (run["status"], run["exit_reason"], run["attempts"]) == ("exited", "EXIT_STEP", 0)

@@ -1615,6 +1615,82 @@ class IssueCouponResponse(_message.Message):
 Global___IssueCouponResponse: _TypeAlias = IssueCouponResponse  # noqa: Y015
 
 @_typing.final
+class CheckCouponsIssuableRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    COUPON_TEMPLATE_IDS_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    account_id: _builtins.str
+    @_builtins.property
+    def coupon_template_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """At most 50."""
+
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        coupon_template_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "coupon_template_ids", b"coupon_template_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckCouponsIssuableRequest: _TypeAlias = CheckCouponsIssuableRequest  # noqa: Y015
+
+@_typing.final
+class CouponIssuability(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUPON_TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    ISSUABLE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    coupon_template_id: _builtins.str
+    issuable: _builtins.bool
+    reason: _builtins.str
+    """Why not (UPPER_SNAKE, as IssueCoupon would refuse): COUPON_TEMPLATE_NOT_FOUND,
+    COUPON_NOT_AVAILABLE, COUPON_OUT_OF_STOCK, COUPON_LIMIT_REACHED.
+    """
+    def __init__(
+        self,
+        *,
+        coupon_template_id: _builtins.str = ...,
+        issuable: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupon_template_id", b"coupon_template_id", "issuable", b"issuable", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CouponIssuability: _TypeAlias = CouponIssuability  # noqa: Y015
+
+@_typing.final
+class CheckCouponsIssuableResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___CouponIssuability]: ...
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___CouponIssuability] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckCouponsIssuableResponse: _TypeAlias = CheckCouponsIssuableResponse  # noqa: Y015
+
+@_typing.final
 class ClaimCouponRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

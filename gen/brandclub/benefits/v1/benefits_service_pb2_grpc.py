@@ -66,6 +66,11 @@ class BenefitsServiceStub:
                 request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.IssueCouponRequest.SerializeToString,
                 response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.IssueCouponResponse.FromString,
                 _registered_method=True)
+        self.CheckCouponsIssuable = channel.unary_unary(
+                '/brandclub.benefits.v1.BenefitsService/CheckCouponsIssuable',
+                request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CheckCouponsIssuableRequest.SerializeToString,
+                response_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CheckCouponsIssuableResponse.FromString,
+                _registered_method=True)
         self.ListPointsEntries = channel.unary_unary(
                 '/brandclub.benefits.v1.BenefitsService/ListPointsEntries',
                 request_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.ListPointsEntriesRequest.SerializeToString,
@@ -168,6 +173,15 @@ class BenefitsServiceServicer:
 
     def IssueCoupon(self, request, context):
         """Issues one coupon of a template to a member (campaigns, activities, ISVs).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckCouponsIssuable(self, request, context):
+        """Whether a coupon of each template could be issued to the member now (template of the
+        brand, open, in stock, under the member's limit); takes nothing. Sagas ask before they
+        spend a member's points on a coupon (a lottery's coupon prizes).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -288,6 +302,11 @@ def add_BenefitsServiceServicer_to_server(servicer, server):
                     servicer.IssueCoupon,
                     request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.IssueCouponRequest.FromString,
                     response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.IssueCouponResponse.SerializeToString,
+            ),
+            'CheckCouponsIssuable': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckCouponsIssuable,
+                    request_deserializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CheckCouponsIssuableRequest.FromString,
+                    response_serializer=brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CheckCouponsIssuableResponse.SerializeToString,
             ),
             'ListPointsEntries': grpc.unary_unary_rpc_method_handler(
                     servicer.ListPointsEntries,
@@ -492,6 +511,33 @@ class BenefitsService:
             '/brandclub.benefits.v1.BenefitsService/IssueCoupon',
             brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.IssueCouponRequest.SerializeToString,
             brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.IssueCouponResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckCouponsIssuable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.benefits.v1.BenefitsService/CheckCouponsIssuable',
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CheckCouponsIssuableRequest.SerializeToString,
+            brandclub_dot_benefits_dot_v1_dot_benefits__service__pb2.CheckCouponsIssuableResponse.FromString,
             options,
             channel_credentials,
             insecure,

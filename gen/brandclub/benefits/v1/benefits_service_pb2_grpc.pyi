@@ -50,6 +50,11 @@ class BenefitsServiceStub:
     """Reverses one earlier ledger entry (a refund, a compensation of a failed saga step)."""
     IssueCoupon: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.IssueCouponRequest, _benefits_service_pb2.IssueCouponResponse]
     """Issues one coupon of a template to a member (campaigns, activities, ISVs)."""
+    CheckCouponsIssuable: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.CheckCouponsIssuableRequest, _benefits_service_pb2.CheckCouponsIssuableResponse]
+    """Whether a coupon of each template could be issued to the member now (template of the
+    brand, open, in stock, under the member's limit); takes nothing. Sagas ask before they
+    spend a member's points on a coupon (a lottery's coupon prizes).
+    """
     ListPointsEntries: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.ListPointsEntriesRequest, _benefits_service_pb2.ListPointsEntriesResponse]
     """A member's ledger entries, newest first (AIP-158 paging)."""
     ListExpiringPoints: _grpc.UnaryUnaryMultiCallable[_benefits_service_pb2.ListExpiringPointsRequest, _benefits_service_pb2.ListExpiringPointsResponse]
@@ -105,6 +110,11 @@ class BenefitsServiceAsyncStub(BenefitsServiceStub):
     """Reverses one earlier ledger entry (a refund, a compensation of a failed saga step)."""
     IssueCoupon: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.IssueCouponRequest, _benefits_service_pb2.IssueCouponResponse]  # type: ignore[assignment]
     """Issues one coupon of a template to a member (campaigns, activities, ISVs)."""
+    CheckCouponsIssuable: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.CheckCouponsIssuableRequest, _benefits_service_pb2.CheckCouponsIssuableResponse]  # type: ignore[assignment]
+    """Whether a coupon of each template could be issued to the member now (template of the
+    brand, open, in stock, under the member's limit); takes nothing. Sagas ask before they
+    spend a member's points on a coupon (a lottery's coupon prizes).
+    """
     ListPointsEntries: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.ListPointsEntriesRequest, _benefits_service_pb2.ListPointsEntriesResponse]  # type: ignore[assignment]
     """A member's ledger entries, newest first (AIP-158 paging)."""
     ListExpiringPoints: _aio.UnaryUnaryMultiCallable[_benefits_service_pb2.ListExpiringPointsRequest, _benefits_service_pb2.ListExpiringPointsResponse]  # type: ignore[assignment]
@@ -187,6 +197,17 @@ class BenefitsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_benefits_service_pb2.IssueCouponResponse, _abc.Awaitable[_benefits_service_pb2.IssueCouponResponse]]:
         """Issues one coupon of a template to a member (campaigns, activities, ISVs)."""
+
+    @_abc_1.abstractmethod
+    def CheckCouponsIssuable(
+        self,
+        request: _benefits_service_pb2.CheckCouponsIssuableRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_benefits_service_pb2.CheckCouponsIssuableResponse, _abc.Awaitable[_benefits_service_pb2.CheckCouponsIssuableResponse]]:
+        """Whether a coupon of each template could be issued to the member now (template of the
+        brand, open, in stock, under the member's limit); takes nothing. Sagas ask before they
+        spend a member's points on a coupon (a lottery's coupon prizes).
+        """
 
     @_abc_1.abstractmethod
     def ListPointsEntries(

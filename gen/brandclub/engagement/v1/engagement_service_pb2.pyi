@@ -181,6 +181,10 @@ class _DrawOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DrawOutco
     DRAW_OUTCOME_WON: _DrawOutcome.ValueType  # 1
     DRAW_OUTCOME_LOST: _DrawOutcome.ValueType  # 2
     """Thanks for playing (picked a THANKS prize, or a prize that had no stock left)."""
+    DRAW_OUTCOME_NOT_DELIVERED: _DrawOutcome.ValueType  # 3
+    """A prize was won but could not be delivered (grant.failure_reason says why); the draw's
+    cost was given back (grant.cost_refunded) and the prize returned to the stock.
+    """
 
 class DrawOutcome(_DrawOutcome, metaclass=_DrawOutcomeEnumTypeWrapper): ...
 
@@ -188,6 +192,10 @@ DRAW_OUTCOME_UNSPECIFIED: DrawOutcome.ValueType  # 0
 DRAW_OUTCOME_WON: DrawOutcome.ValueType  # 1
 DRAW_OUTCOME_LOST: DrawOutcome.ValueType  # 2
 """Thanks for playing (picked a THANKS prize, or a prize that had no stock left)."""
+DRAW_OUTCOME_NOT_DELIVERED: DrawOutcome.ValueType  # 3
+"""A prize was won but could not be delivered (grant.failure_reason says why); the draw's
+cost was given back (grant.cost_refunded) and the prize returned to the stock.
+"""
 Global___DrawOutcome: _TypeAlias = DrawOutcome  # noqa: Y015
 
 @_typing.final
@@ -1011,12 +1019,31 @@ class GrantedReward(_message.Message):
     POINTS_FIELD_NUMBER: _builtins.int
     COUPON_TEMPLATE_ID_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
+    FAILURE_REASON_FIELD_NUMBER: _builtins.int
+    COST_REFUNDED_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    REASON_CODE_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
     grant_id: _builtins.str
     """The idempotency key used with the benefits service."""
     points: _builtins.int
     coupon_template_id: _builtins.str
     state: Global___GrantState.ValueType
-    """GRANT_STATE_*: granted now, or still pending (retried until it is)."""
+    """GRANT_STATE_*: granted, pending (transient failures are retried a bounded number of
+    times), or failed for good (failure_reason says why).
+    """
+    failure_reason: _builtins.str
+    """Why the reward was not delivered (REASON: message), when it failed."""
+    cost_refunded: _builtins.bool
+    """A failed reward that was paid for (a lottery draw's cost): the cost was given back."""
+    account_id: _builtins.str
+    """The member it is owed to (set in ListFailedRewardGrants)."""
+    reason_code: _builtins.str
+    """What earned it: SIGN_IN_REWARD, VOTE_GIFT, QUIZ_REWARD, INVITE_INVITER_REWARD,
+    INVITE_INVITEE_REWARD, LOTTERY_PRIZE, KOI_PRIZE, MAKE_UP_SIGN_IN_NOT_RECORDED (a refund).
+    """
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -1024,14 +1051,67 @@ class GrantedReward(_message.Message):
         points: _builtins.int = ...,
         coupon_template_id: _builtins.str = ...,
         state: Global___GrantState.ValueType = ...,
+        failure_reason: _builtins.str = ...,
+        cost_refunded: _builtins.bool = ...,
+        account_id: _builtins.str = ...,
+        reason_code: _builtins.str = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupon_template_id", b"coupon_template_id", "grant_id", b"grant_id", "points", b"points", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "cost_refunded", b"cost_refunded", "coupon_template_id", b"coupon_template_id", "failure_reason", b"failure_reason", "grant_id", b"grant_id", "points", b"points", "reason_code", b"reason_code", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GrantedReward: _TypeAlias = GrantedReward  # noqa: Y015
+
+@_typing.final
+class ListFailedRewardGrantsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRAND_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    brand_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        brand_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListFailedRewardGrantsRequest: _TypeAlias = ListFailedRewardGrantsRequest  # noqa: Y015
+
+@_typing.final
+class ListFailedRewardGrantsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRANTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def grants(self) -> _containers.RepeatedCompositeFieldContainer[Global___GrantedReward]: ...
+    def __init__(
+        self,
+        *,
+        grants: _abc.Iterable[Global___GrantedReward] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["grants", b"grants", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListFailedRewardGrantsResponse: _TypeAlias = ListFailedRewardGrantsResponse  # noqa: Y015
 
 @_typing.final
 class SignInRecord(_message.Message):
@@ -1504,22 +1584,50 @@ class GetLotteryStatusResponse(_message.Message):
 
     PRIZES_FIELD_NUMBER: _builtins.int
     DRAWS_FIELD_NUMBER: _builtins.int
+    DEAD_LETTER_DRAWS_FIELD_NUMBER: _builtins.int
     draws: _builtins.int
     @_builtins.property
     def prizes(self) -> _containers.RepeatedCompositeFieldContainer[Global___PrizeStatus]: ...
+    @_builtins.property
+    def dead_letter_draws(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeadLetterDraw]:
+        """Draws stopped for good because their cost could not be given back (at most 100)."""
+
     def __init__(
         self,
         *,
         prizes: _abc.Iterable[Global___PrizeStatus] | None = ...,
         draws: _builtins.int = ...,
+        dead_letter_draws: _abc.Iterable[Global___DeadLetterDraw] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["draws", b"draws", "prizes", b"prizes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dead_letter_draws", b"dead_letter_draws", "draws", b"draws", "prizes", b"prizes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetLotteryStatusResponse: _TypeAlias = GetLotteryStatusResponse  # noqa: Y015
+
+@_typing.final
+class DeadLetterDraw(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRAW_ID_FIELD_NUMBER: _builtins.int
+    FAILURE_REASON_FIELD_NUMBER: _builtins.int
+    draw_id: _builtins.str
+    failure_reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        draw_id: _builtins.str = ...,
+        failure_reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draw_id", b"draw_id", "failure_reason", b"failure_reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeadLetterDraw: _TypeAlias = DeadLetterDraw  # noqa: Y015
 
 @_typing.final
 class ReconcileLotteryRequest(_message.Message):

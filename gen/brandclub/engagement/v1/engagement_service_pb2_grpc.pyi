@@ -81,6 +81,10 @@ class EngagementServiceStub:
     """A member's invite code for an invite activity (created on first call, then the same)."""
     ListInvites: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.ListInvitesRequest, _engagement_service_pb2.ListInvitesResponse]
     """Invites accepted through a member's code."""
+    ListFailedRewardGrants: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.ListFailedRewardGrantsRequest, _engagement_service_pb2.ListFailedRewardGrantsResponse]
+    """A brand's rewards that could not be delivered (the dead letters of every activity's
+    reward saga), newest first, each with its reason and whether its cost was given back.
+    """
 
 @_typing.type_check_only
 class EngagementServiceAsyncStub(EngagementServiceStub):
@@ -135,6 +139,10 @@ class EngagementServiceAsyncStub(EngagementServiceStub):
     """A member's invite code for an invite activity (created on first call, then the same)."""
     ListInvites: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.ListInvitesRequest, _engagement_service_pb2.ListInvitesResponse]  # type: ignore[assignment]
     """Invites accepted through a member's code."""
+    ListFailedRewardGrants: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.ListFailedRewardGrantsRequest, _engagement_service_pb2.ListFailedRewardGrantsResponse]  # type: ignore[assignment]
+    """A brand's rewards that could not be delivered (the dead letters of every activity's
+    reward saga), newest first, each with its reason and whether its cost was given back.
+    """
 
 class EngagementServiceServicer(metaclass=_abc_1.ABCMeta):
     """EngagementService owns activities (sign-in, lottery, vote, quiz, invite) and participation.
@@ -330,5 +338,15 @@ class EngagementServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_engagement_service_pb2.ListInvitesResponse, _abc.Awaitable[_engagement_service_pb2.ListInvitesResponse]]:
         """Invites accepted through a member's code."""
+
+    @_abc_1.abstractmethod
+    def ListFailedRewardGrants(
+        self,
+        request: _engagement_service_pb2.ListFailedRewardGrantsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.ListFailedRewardGrantsResponse, _abc.Awaitable[_engagement_service_pb2.ListFailedRewardGrantsResponse]]:
+        """A brand's rewards that could not be delivered (the dead letters of every activity's
+        reward saga), newest first, each with its reason and whether its cost was given back.
+        """
 
 def add_EngagementServiceServicer_to_server(servicer: EngagementServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

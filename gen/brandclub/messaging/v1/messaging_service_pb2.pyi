@@ -2539,14 +2539,24 @@ class GetJourneyReportResponse(_message.Message):
     CONVERTED_FIELD_NUMBER: _builtins.int
     EXITED_FIELD_NUMBER: _builtins.int
     ENTRY_REFUSED_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
+    RECENT_FAILURES_FIELD_NUMBER: _builtins.int
     entered: _builtins.int
     converted: _builtins.int
     exited: _builtins.int
     entry_refused: _builtins.int
     """Times a trigger arrived for a member already in (or done with) a journey without re-entry."""
+    failed: _builtins.int
+    """Runs stopped at a step that failed for good (another service refused it, or did not
+    answer through every retry): they are not retried.
+    """
     @_builtins.property
     def at_step(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
         """Members currently at each step (waiting or about to run it)."""
+
+    @_builtins.property
+    def recent_failures(self) -> _containers.RepeatedCompositeFieldContainer[Global___FailedJourneyRun]:
+        """The latest failed runs (at most 20), newest first."""
 
     def __init__(
         self,
@@ -2556,11 +2566,47 @@ class GetJourneyReportResponse(_message.Message):
         converted: _builtins.int = ...,
         exited: _builtins.int = ...,
         entry_refused: _builtins.int = ...,
+        failed: _builtins.int = ...,
+        recent_failures: _abc.Iterable[Global___FailedJourneyRun] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_step", b"at_step", "converted", b"converted", "entered", b"entered", "entry_refused", b"entry_refused", "exited", b"exited"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_step", b"at_step", "converted", b"converted", "entered", b"entered", "entry_refused", b"entry_refused", "exited", b"exited", "failed", b"failed", "recent_failures", b"recent_failures"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetJourneyReportResponse: _TypeAlias = GetJourneyReportResponse  # noqa: Y015
+
+@_typing.final
+class FailedJourneyRun(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    FAILURE_REASON_FIELD_NUMBER: _builtins.int
+    FAIL_TIME_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    account_id: _builtins.str
+    step_id: _builtins.str
+    """The step that failed."""
+    failure_reason: _builtins.str
+    """REASON: message (RETRIES_EXHAUSTED: ... when the bound was reached)."""
+    @_builtins.property
+    def fail_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        step_id: _builtins.str = ...,
+        failure_reason: _builtins.str = ...,
+        fail_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fail_time", b"fail_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "fail_time", b"fail_time", "failure_reason", b"failure_reason", "run_id", b"run_id", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FailedJourneyRun: _TypeAlias = FailedJourneyRun  # noqa: Y015
