@@ -4,6 +4,7 @@ the reason where the operator can list it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import grpc
@@ -297,3 +298,26 @@ async def test_a_vote_gift_that_cannot_be_given_is_told_in_the_answer(env: Env) 
     assert reply.gift.state == pb.GRANT_STATE_FAILED
     assert reply.gift.failure_reason.startswith("COUPON_NOT_AVAILABLE:")
     assert [t.votes for t in reply.tallies if t.option_id == "red"] == [1]
+
+
+async def test_concurrent_make_ups_of_one_day_pay_once(env: Env) -> None:
+    """Make-ups of one missed day race: one records the day, the others are refused
+    ALREADY_SIGNED_IN, and the member paid exactly once (a refused one does not give back the
+    recorded one's payment, which is the same spend)."""
+    await env.members("acc_twice")
+    env.give_points("acc_twice", 100)
+    activity = await env.activity({"sign_in": {
+        "rewards": [{"day": 1, "reward": {"points": 5}}], "make_up_allowed": True,
+        "make_up_cost_points": 30, "make_up_window_days": 3}})
+    missed = "2026-11-24"  # the default clock reads 2026-11-25 12:00 in Shanghai
+    results = await asyncio.gather(*(env.engagement.MakeUpSignIn(pb.MakeUpSignInRequest(
+        request_id=rid(), brand_id=env.brand_id, activity_id=activity.activity_id,
+        account_id="acc_twice", local_date=missed)) for _ in range(5)),
+        return_exceptions=True)
+    recorded = [r for r in results if isinstance(r, pb.MakeUpSignInResponse)]
+    refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(recorded) == 1 and len(refused) == 4
+    assert {remote_error(r).reason for r in refused} == {"ALREADY_SIGNED_IN"}
+    assert env.benefits.net_spent("acc_twice") == 30
+    assert await env.db.fetchval(
+        "SELECT count(*) FROM reward_grants WHERE state = 'compensating'") == 0
