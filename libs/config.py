@@ -263,6 +263,9 @@ class Settings:
     # gRPC transport (libs/tls.py): where to listen, this process's certificate files, and a
     # plaintext port that serves only the health service (for the kubelet's probe).
     grpc_listen_host: str = "[::]"
+    # Where the gateway's HTTP server listens: loopback in development mode, every interface
+    # otherwise (HTTP_LISTEN_HOST), like GRPC_LISTEN_HOST.
+    http_listen_host: str = "0.0.0.0"
     grpc_health_port: int = 0
     tls_files: TlsFiles = field(default_factory=lambda: TlsFiles("", "", ""))
     # After the drain window, calls in flight get this long before the server stops.
@@ -310,6 +313,8 @@ def load_settings(service: str, source: Mapping[str, str] | None = None, *,
         dedup_retention_days=env.number("DEDUP_RETENTION_DAYS", 7.0, minimum=1.0),
         port_file=env.optional_text("PORT_FILE"),
         grpc_listen_host=grpc_listen_host(env, source),
+        http_listen_host=env.text("HTTP_LISTEN_HOST",
+                                  "127.0.0.1" if env.development else "0.0.0.0"),
         grpc_health_port=grpc_health_port(env, service),
         tls_files=tls_files(source),
         shutdown_grace_seconds=env.number("SHUTDOWN_GRACE_SECONDS", 5.0),

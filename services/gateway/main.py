@@ -151,7 +151,7 @@ class RunningGateway:
 
 
 async def start_gateway(settings: Settings | GatewaySettings, *, http_port: int | None = None,
-                        grpc_port: int | None = None, bind: str = "0.0.0.0",
+                        grpc_port: int | None = None, bind: str | None = None,
                         options: GatewayOptions | None = None) -> RunningGateway:
     gateway = settings if isinstance(settings, GatewaySettings) else gateway_settings(settings)
     settings = gateway.common
@@ -169,13 +169,16 @@ async def start_gateway(settings: Settings | GatewaySettings, *, http_port: int 
                            shutdown_timeout=settings.shutdown_grace_seconds,
                            max_line_size=MAX_REQUEST_LINE, max_field_size=16 * 1024)
     await runner.setup()
+    # `bind` (tests) puts both listeners on one host; else HTTP_LISTEN_HOST / GRPC_LISTEN_HOST.
+    http_host = settings.http_listen_host if bind is None else bind
     # A request head must be complete within request_head_seconds of its first byte.
-    site = HeadTimeoutSite(runner, bind, settings.http_port if http_port is None else http_port,
+    site = HeadTimeoutSite(runner, http_host,
+                           settings.http_port if http_port is None else http_port,
                            head_seconds=(options or GatewayOptions()).request_head_seconds)
     await site.start()
     port = site.port
     await host.start(settings.grpc_port if grpc_port is None else grpc_port,
-                     settings.grpc_listen_host if bind == "0.0.0.0" else bind,
+                     settings.grpc_listen_host if bind is None else bind,
                      tls=load_identity(settings.tls_files),
                      health_port=settings.grpc_health_port if grpc_port is None else 0)
     log.info("gateway_started", http_port=port, grpc_port=host.port)
