@@ -12,9 +12,10 @@ from brandclub.benefits.v1 import benefits_service_pb2_grpc as pb_grpc
 from libs.eventbus import EventConsumer
 from libs.outbox import OutboxRelay
 from libs.service import Compose, Composition, Resources, run_service
+from services.benefits.adapters.engagement import GrpcActivities, open_engagement_channel
 from services.benefits.adapters.membership import GrpcMembership, open_membership_channel
 from services.benefits.api.servicer import BenefitsAdminServicer, BenefitsServicer
-from services.benefits.ports import MembershipPort
+from services.benefits.ports import ActivitiesPort, MembershipPort
 from services.benefits.settings import benefits_settings
 from services.benefits.usecases import jobs
 from services.benefits.usecases.earning import handle_event
@@ -26,9 +27,10 @@ TOPICS = ("membership", "engagement")
 
 
 def make_compose(*, membership: MembershipPort | None = None,
+                 activities: ActivitiesPort | None = None,
                  membership_ttl: float = 2.0) -> Compose:
-    """The composition, with the membership port replaceable (tests of other rules put a
-    stand-in there; the eligibility tests run the real membership service, uncached)."""
+    """The composition, with the outbound ports replaceable (tests of other rules put
+    stand-ins there; the eligibility and reference tests run the real services)."""
 
     async def composed(resources: Resources) -> Composition:
         port = membership
@@ -37,18 +39,25 @@ def make_compose(*, membership: MembershipPort | None = None,
                                               resources.tls)
             resources.channels["membership"] = channel
             port = GrpcMembership(channel, ttl=membership_ttl)
-        return await _compose(resources, port)
+        activities_port = activities
+        if activities_port is None:
+            channel = open_engagement_channel(resources.settings.address_of("engagement"),
+                                              resources.tls)
+            resources.channels["engagement"] = channel
+            activities_port = GrpcActivities(channel)
+        return await _compose(resources, port, activities_port)
 
     return composed
 
 
-async def _compose(resources: Resources, membership: MembershipPort) -> Composition:
+async def _compose(resources: Resources, membership: MembershipPort,
+                   activities: ActivitiesPort) -> Composition:
     settings = benefits_settings(resources.settings)
     job_seconds = settings.job_interval_seconds
     recovery_age = settings.redemption_recovery_after_seconds
     db = resources.db
     servicer = BenefitsServicer(db, membership)
-    admin = BenefitsAdminServicer(db)
+    admin = BenefitsAdminServicer(db, activities)
     relay = OutboxRelay(db, resources.redis)
     consumer = EventConsumer(db=db, redis=resources.redis, group=CONSUMER_GROUP, topics=TOPICS,
                              handler=handle_event,

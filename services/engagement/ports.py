@@ -50,6 +50,9 @@ class BenefitsPort(Protocol):
                            coupon_template_id: str, reason_code: str) -> str:
         """Issue one coupon; returns the coupon id."""
 
+    async def coupon_template_exists(self, brand_id: str, template_id: str) -> bool:
+        """Whether the brand has this coupon template (another brand's is not the brand's)."""
+
     async def coupon_refusals(self, *, brand_id: str, account_id: str,
                               coupon_template_ids: list[str]) -> dict[str, str]:
         """Why a coupon of each template could not be issued to the member now ("" when it

@@ -59,6 +59,7 @@ from services.engagement.domain.activities import (
     check_actor,
     check_audience,
     check_change,
+    coupon_references,
 )
 from services.engagement.domain.participation import (
     check_draw_limits,
@@ -616,6 +617,21 @@ class Engagement:
             self._activities.clear()
         self._activities[key] = (time.monotonic() + ACTIVITY_CACHE_SECONDS, activity)
         return activity
+
+    async def check_references(self, brand_id: str, spec: ActivitySpec) -> None:
+        """Every coupon template the spec names (prizes, rewards, gifts) is one of the brand's
+        own in benefits, checked before it is saved; another brand's id reads as absent there
+        and is refused the same way, naming the field."""
+        brand_id = require(brand_id, "brand_id")
+        checked: set[str] = set()
+        for field_path, template_id in coupon_references(spec):
+            if template_id in checked:
+                continue
+            if not await self.benefits.coupon_template_exists(brand_id, template_id):
+                raise InvalidArgument(f"{field_path} names no coupon template of this brand",
+                                      field=field_path, reason="COUPON_TEMPLATE_NOT_FOUND",
+                                      metadata={"coupon_template_id": template_id})
+            checked.add(template_id)
 
     def forget(self, brand_id: str, activity_id: str) -> None:
         self._activities.pop((brand_id, activity_id), None)

@@ -69,6 +69,28 @@ for _step in ("send", "branch", "issue_coupon", "grant_points"):
                          "failed / recent_failures")
 
 
+async def check_journey_references(audience: AudienceSource, benefits: BenefitsPort,
+                                   draft: Journey) -> None:
+    """Every id a journey step names in another service is the brand's own, checked before
+    it is saved: a coupon template (ISSUE_COUPON) in benefits, a segment (an IN_SEGMENT
+    branch) in membership. Another brand's id reads as absent there, so it is refused the
+    same way, naming the step's field (templates of SEND steps are checked in the save)."""
+    brand_id = require(draft.brand_id, "journey.brand_id")
+    for index, step in enumerate(draft.steps):
+        place = f"journey.steps[{index}]"
+        if (step.kind is StepKind.ISSUE_COUPON and step.coupon_template_id.strip()
+                and not await benefits.coupon_template_exists(brand_id,
+                                                              step.coupon_template_id)):
+            raise InvalidArgument(
+                f"{place}.coupon_template_id names no coupon template of this brand",
+                field=f"{place}.coupon_template_id", reason="COUPON_TEMPLATE_NOT_FOUND",
+                metadata={"coupon_template_id": step.coupon_template_id})
+        if (step.condition is Condition.IN_SEGMENT and step.segment_id.strip()
+                and not await audience.segment_exists(brand_id, step.segment_id)):
+            raise InvalidArgument(f"{place}.segment_id names no segment of this brand",
+                                  field=f"{place}.segment_id", reason="SEGMENT_NOT_FOUND",
+                                  metadata={"segment_id": step.segment_id})
+
 
 async def create_journey(conn: Connection, audience: AudienceSource, request_id: str,
                          draft: Journey, now: datetime) -> Journey:
@@ -81,7 +103,11 @@ async def create_journey(conn: Connection, audience: AudienceSource, request_id:
                               field="journey.conversion_window_days", reason="OUT_OF_RANGE")
     for index, step in enumerate(draft.steps):
         if step.kind is StepKind.SEND:
-            template = await get_template(conn, brand_id, step.template_id)
+            try:
+                template = await get_template(conn, brand_id, step.template_id)
+            except NotFound as missing:
+                missing.metadata["field"] = f"journey.steps[{index}].template_id"
+                raise
             unknown_variables(template, step.variables, f"journey.steps[{index}].variables")
             require_variables(template, [*BRAND_VARIABLES, *TRIGGER_VARIABLES, *step.variables],
                               f"journey.steps[{index}].template_id")

@@ -21,6 +21,7 @@ from libs.outbox import OutboxRelay
 from libs.service import Composition, Resources, run_service
 from services.messaging import automation
 from services.messaging.adapters.clients import (
+    BENEFITS_ADMIN_SERVICE,
     BENEFITS_SERVICE,
     IDENTITY_SERVICE,
     MEMBERSHIP_SERVICE,
@@ -86,7 +87,8 @@ def make_compose(options: MessagingOptions) -> Callable[[Resources], Any]:
         benefits = options.benefits
         if benefits is None:
             benefits_channel = open_channel(settings.address_of("benefits"),
-                                            service=BENEFITS_SERVICE, tls=resources.tls)
+                                            service=(BENEFITS_SERVICE, BENEFITS_ADMIN_SERVICE),
+                                            tls=resources.tls)
             resources.channels["benefits"] = benefits_channel
             benefits = BenefitsClient(benefits_channel)
         cipher = CredentialCipher(service_settings.credentials_key)
@@ -114,7 +116,7 @@ def make_compose(options: MessagingOptions) -> Callable[[Resources], Any]:
         options.loops.update(dispatcher=dispatcher, fanout=fanout, runner=runner,
                              consumer=consumer, scheduler=scheduler)
         servicer = MessagingServicer(resources.db, cipher=cipher, audience=audience,
-                                     clock=options.clock)
+                                     benefits=benefits, clock=options.clock)
         relay = OutboxRelay(resources.db, resources.redis)
 
         def register(server: grpc.aio.Server) -> None:

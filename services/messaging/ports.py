@@ -65,6 +65,10 @@ class AudienceSource(Protocol):
     async def member_in_segment(self, brand_id: str, segment_id: str,
                                 account_id: str) -> bool: ...
 
+    async def segment_exists(self, brand_id: str, segment_id: str) -> bool:
+        """Whether the brand has this segment (another brand's is not the brand's)."""
+        ...
+
     async def snapshot_segment(self, *, request_id: str, brand_id: str,
                                segment_id: str) -> str:
         """Materialise a segment now; the snapshot's id (the same for the same request)."""
@@ -84,6 +88,10 @@ class RecipientDirectory(Protocol):
 class BenefitsPort(Protocol):
     async def issue_coupon(self, *, request_id: str, brand_id: str, account_id: str,
                            coupon_template_id: str) -> str: ...
+
+    async def coupon_template_exists(self, brand_id: str, template_id: str) -> bool:
+        """Whether the brand has this coupon template (another brand's is not the brand's)."""
+        ...
 
     async def grant_points(self, *, request_id: str, brand_id: str, account_id: str,
                            points: int) -> None: ...

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 from libs.db import Connection, Record
 from libs.errors import (
+    Code,
+    DomainError,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -359,7 +361,11 @@ async def create_campaign(conn: Connection, audience: AudienceSource, draft: Cam
     brand_id = require(draft.brand_id, "campaign.brand_id")
     window = validate_campaign_fields(draft.name, draft.snapshot_id, draft.throttle_per_second,
                                       draft.holdout_basis_points, draft.conversion_window_days)
-    template = await get_template(conn, brand_id, draft.template_id)
+    try:
+        template = await get_template(conn, brand_id, draft.template_id)
+    except NotFound as missing:
+        missing.metadata["field"] = "campaign.template_id"
+        raise
     if draft.channel is not template.channel:
         raise InvalidArgument(f"template {template.template_id} is for {template.channel.value},"
                               f" not {draft.channel.value}", field="campaign.channel",
@@ -368,7 +374,12 @@ async def create_campaign(conn: Connection, audience: AudienceSource, draft: Cam
     require_variables(template, [*BRAND_VARIABLES, *MEMBER_VARIABLES, *draft.variables],
                       "campaign.variables")
     # Refuses a snapshot of another brand or one that does not exist (NOT_FOUND from membership).
-    await audience.snapshot_member_count(brand_id, draft.snapshot_id)
+    try:
+        await audience.snapshot_member_count(brand_id, draft.snapshot_id)
+    except DomainError as missing:  # membership's answer, carried across
+        if missing.code is Code.NOT_FOUND:
+            missing.metadata["field"] = "campaign.snapshot_id"
+        raise
     campaign = replace(draft, campaign_id=new_id("cmp"), brand_id=brand_id,
                        status=CampaignStatus.DRAFT, conversion_window_days=window,
                        launched_at=None, created_at=now)

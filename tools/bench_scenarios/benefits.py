@@ -9,17 +9,27 @@ import uuid
 
 from brandclub.benefits.v1 import benefits_service_pb2 as pb
 from brandclub.benefits.v1 import benefits_service_pb2_grpc as pb_grpc
+from brandclub.membership.v1 import membership_service_pb2 as membership_pb
+from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
 from tools.bench_core import BenchContext, Result
 
 
 async def scenarios(ctx: BenchContext) -> list[Result]:
     """GrantPoints over many members with a fresh key per call; RedeemMallItem of a virtual
-    item with stock enough for the run, by members who hold enough points."""
+    item with stock enough for the run, by members who hold enough points (benefits acts
+    only for members: every account follows the seeded shop first)."""
     run = uuid.uuid4().hex[:8]
-    brand_id = f"brd_bench_{run}"
     members = max(1, ctx.options.members)
     accounts = [f"acc_bench_{i}" for i in range(members)]
-    async with ctx.stack.channel("benefits") as channel:
+    async with ctx.stack.channel("benefits") as channel, \
+            ctx.stack.channel("membership") as mchannel:
+        seed = await ctx.stack.seed("bench-shopper")
+        brand_id = seed.brand_id
+        membership = membership_grpc.MembershipServiceStub(mchannel)
+        for start in range(0, members, 200):
+            await asyncio.gather(*(membership.FollowShop(membership_pb.FollowShopRequest(
+                request_id=f"bench:follow:{a}", shop_id=seed.shop_id, account_id=a,
+                channel="bench"), timeout=30) for a in accounts[start:start + 200]))
         api = pb_grpc.BenefitsServiceStub(channel)
         admin = pb_grpc.BenefitsAdminServiceStub(channel)
         keys = itertools.count()

@@ -18,8 +18,8 @@ from libs.protoconv import timestamp
 from libs.sagas import is_transient
 from services.benefits.api import convert as c
 from services.benefits.domain.eligibility import Action, Membership
-from services.benefits.ports import MembershipPort
-from services.benefits.usecases import config, coupons, ledger, mall
+from services.benefits.ports import ActivitiesPort, MembershipPort
+from services.benefits.usecases import config, coupons, ledger, mall, references
 from services.benefits.usecases.eligibility import require_member
 from services.benefits.usecases.ledger import Ledger
 
@@ -334,9 +334,10 @@ class BenefitsServicer(pb_grpc.BenefitsServiceServicer):
 
 
 class BenefitsAdminServicer(pb_grpc.BenefitsAdminServiceServicer):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, activities: ActivitiesPort) -> None:
         self._db = db
         self._idempotent = IdempotentExecutor(db)
+        self._activities = activities
 
     async def GetPointsPolicy(self, request: pb.GetPointsPolicyRequest,
                               context: Ctx) -> pb.GetPointsPolicyResponse:
@@ -358,6 +359,7 @@ class BenefitsAdminServicer(pb_grpc.BenefitsAdminServiceServicer):
     async def CreateEarningRule(self, request: pb.CreateEarningRuleRequest,
                                 context: Ctx) -> pb.CreateEarningRuleResponse:
         rule = c.rule_in(request.rule)
+        await references.check_rule_references(self._activities, rule)
 
         async def work(conn: Connection) -> pb.CreateEarningRuleResponse:
             return pb.CreateEarningRuleResponse(
@@ -369,6 +371,7 @@ class BenefitsAdminServicer(pb_grpc.BenefitsAdminServiceServicer):
     async def UpdateEarningRule(self, request: pb.UpdateEarningRuleRequest,
                                 context: Ctx) -> pb.UpdateEarningRuleResponse:
         rule = c.rule_in(request.rule)
+        await references.check_rule_references(self._activities, rule)
 
         async def work(conn: Connection) -> pb.UpdateEarningRuleResponse:
             return pb.UpdateEarningRuleResponse(

@@ -22,11 +22,13 @@ from services.engagement.ports import TRANSIENT_CODES, BenefitsUnavailable
 T = TypeVar("T")
 
 BENEFITS_SERVICE = benefits_pb.DESCRIPTOR.services_by_name["BenefitsService"].full_name
+BENEFITS_ADMIN_SERVICE = (
+    benefits_pb.DESCRIPTOR.services_by_name["BenefitsAdminService"].full_name)
 MEMBERSHIP_SERVICE = membership_pb.DESCRIPTOR.services_by_name["MembershipService"].full_name
 
 
 def open_benefits_channel(address: str, tls: TlsIdentity) -> grpc.aio.Channel:
-    return open_channel(address, service=BENEFITS_SERVICE, tls=tls)
+    return open_channel(address, service=(BENEFITS_SERVICE, BENEFITS_ADMIN_SERVICE), tls=tls)
 
 
 def open_membership_channel(address: str, tls: TlsIdentity) -> grpc.aio.Channel:
@@ -49,6 +51,18 @@ class GrpcBenefits:
 
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = benefits_grpc.BenefitsServiceStub(channel)
+        self._admin = benefits_grpc.BenefitsAdminServiceStub(channel)
+
+    async def coupon_template_exists(self, brand_id: str, template_id: str) -> bool:
+        try:
+            await self._admin.GetCouponTemplate(benefits_pb.GetCouponTemplateRequest(
+                brand_id=brand_id, template_id=template_id))
+        except grpc.aio.AioRpcError as error:
+            typed = remote_error(error)
+            if typed.code is Code.NOT_FOUND:
+                return False
+            raise typed from None
+        return True
 
     async def grant_points(self, *, request_id: str, brand_id: str, account_id: str,
                            amount: int, reason_code: str) -> str:

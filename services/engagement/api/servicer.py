@@ -189,6 +189,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
         owner = _owner(request.owner, "owner", optional=False)
         assert owner is not None
         now = self._now()
+        await self._engagement.check_references(request.brand_id, spec)
 
         async def work(conn: Connection) -> pb.CreateActivityResponse:
             activity = await usecases.create_activity(conn, request.brand_id, owner, spec,
@@ -204,6 +205,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
         spec = _spec(request.spec)
         actor = _owner(request.actor, "actor", optional=True)
         now = self._now()
+        await self._engagement.check_references(request.brand_id, spec)
 
         async def work(conn: Connection) -> pb.UpdateActivityResponse:
             activity = await usecases.update_activity(conn, request.brand_id,

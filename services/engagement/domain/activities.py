@@ -577,6 +577,28 @@ def spec_dict(spec: ActivitySpec, *, with_answers: bool = True) -> dict[str, Any
             spec.kind.value: config_dict(spec.config, with_answers=with_answers)}
 
 
+def coupon_references(spec: ActivitySpec, path: str = "spec") -> list[tuple[str, str]]:
+    """Every coupon template the spec names, with the field that names it
+    (`spec.lottery.prizes[1].coupon_template_id`, `spec.sign_in.rewards[0].reward...`): found
+    by walking the whole stored form, so a reward or prize added to any activity kind later is
+    covered without being listed here."""
+    found: list[tuple[str, str]] = []
+
+    def walk(value: Any, at: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "coupon_template_id" and isinstance(item, str) and item:
+                    found.append((f"{at}.{key}", item))
+                else:
+                    walk(item, f"{at}.{key}")
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{at}[{index}]")
+
+    walk(spec_dict(spec), path)
+    return found
+
+
 # ---------------------------------------------------------------------------------------------
 # What may change, and when.
 

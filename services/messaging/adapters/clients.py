@@ -30,6 +30,7 @@ MEMBERSHIP_SERVICE = "brandclub.membership.v1.MembershipService"
 SEGMENT_SERVICE = "brandclub.membership.v1.SegmentService"
 IDENTITY_SERVICE = "brandclub.identity.v1.IdentityService"
 BENEFITS_SERVICE = "brandclub.benefits.v1.BenefitsService"
+BENEFITS_ADMIN_SERVICE = "brandclub.benefits.v1.BenefitsAdminService"
 SNAPSHOT_PAGE_SIZE = 200
 BRAND_CACHE_SECONDS = 60.0
 
@@ -93,6 +94,17 @@ class MembershipClient:
             raise remote_error(error) from None
         return reply.matches
 
+    async def segment_exists(self, brand_id: str, segment_id: str) -> bool:
+        try:
+            await self._segments.GetSegment(segment_pb.GetSegmentRequest(
+                brand_id=brand_id, segment_id=segment_id))
+        except grpc.aio.AioRpcError as error:
+            failure = remote_error(error)
+            if failure.code is Code.NOT_FOUND:
+                return False
+            raise failure from None
+        return True
+
     async def snapshot_segment(self, *, request_id: str, brand_id: str,
                                segment_id: str) -> str:
         try:
@@ -152,6 +164,18 @@ class IdentityRecipients:
 class BenefitsClient:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._benefits = benefits_grpc.BenefitsServiceStub(channel)
+        self._admin = benefits_grpc.BenefitsAdminServiceStub(channel)
+
+    async def coupon_template_exists(self, brand_id: str, template_id: str) -> bool:
+        try:
+            await self._admin.GetCouponTemplate(benefits_pb.GetCouponTemplateRequest(
+                brand_id=brand_id, template_id=template_id))
+        except grpc.aio.AioRpcError as error:
+            failure = remote_error(error)
+            if failure.code is Code.NOT_FOUND:
+                return False
+            raise failure from None
+        return True
 
     async def issue_coupon(self, *, request_id: str, brand_id: str, account_id: str,
                            coupon_template_id: str) -> str:

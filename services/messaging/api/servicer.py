@@ -24,7 +24,7 @@ from services.messaging.domain.journeys import Condition, Journey, Step, StepKin
 from services.messaging.domain.messages import MessageStatus, OutboundMessage
 from services.messaging.domain.receipts import ReceiptOutcome, receipt_webhook_path
 from services.messaging.domain.templates import Template
-from services.messaging.ports import AudienceSource
+from services.messaging.ports import AudienceSource, BenefitsPort
 
 CHANNELS = {pb.CHANNEL_INBOX: Channel.INBOX, pb.CHANNEL_SMS: Channel.SMS,
             pb.CHANNEL_WECHAT: Channel.WECHAT}
@@ -159,11 +159,12 @@ def journey_pb(j: Journey) -> pb.Journey:
 
 class MessagingServicer(pb_grpc.MessagingServiceServicer):
     def __init__(self, db: Database, *, cipher: CredentialCipher, audience: AudienceSource,
-                 clock: Callable[[], datetime]) -> None:
+                 benefits: BenefitsPort, clock: Callable[[], datetime]) -> None:
         self._db = db
         self._idempotent = IdempotentExecutor(db)
         self._cipher = cipher
         self._audience = audience
+        self._benefits = benefits
         self._clock = clock
 
     # --- message box ---
@@ -469,6 +470,8 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         draft = Journey("", j.brand_id, j.name, _enum(TRIGGERS, j.trigger, "journey.trigger"),
                         j.allow_reentry, steps, False, j.conversion_window_days, self._clock(),
                         j.trigger_days)
+
+        await automation.check_journey_references(self._audience, self._benefits, draft)
 
         async def work(conn: Connection) -> pb.CreateJourneyResponse:
             created = await automation.create_journey(conn, self._audience, request.request_id,

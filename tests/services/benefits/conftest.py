@@ -14,7 +14,7 @@ from brandclub.benefits.v1 import benefits_service_pb2_grpc as pb_grpc
 from libs.db import Database
 from libs.testing import contract_channel, running_service, service_settings
 from services.benefits.main import make_compose
-from tests.services.benefits.membership_standin import StandInMembership
+from tests.services.benefits.membership_standin import StandInActivities, StandInMembership
 
 
 def rid() -> str:
@@ -64,7 +64,8 @@ def brand() -> str:
 async def benefits(db_url: str, redis_url: str) -> AsyncIterator[Benefits]:
     members = StandInMembership()
     async with running_service(service_settings("benefits", db_url, redis_url),
-                               make_compose(membership=members)) as svc:
+                               make_compose(membership=members,
+                                            activities=StandInActivities())) as svc:
         channel = contract_channel(svc)
         yield Benefits(pb_grpc.BenefitsServiceStub(channel),
                        pb_grpc.BenefitsAdminServiceStub(channel), svc.resources.db, svc.address,

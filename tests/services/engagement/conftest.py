@@ -26,7 +26,11 @@ from libs.service import RunningService
 from libs.testing import contract_channel, identity_of, running_service, service_settings
 from services.engagement.main import make_compose
 from services.membership.main import compose as membership_compose
-from tests.services.engagement.engagement_fakes import FakeClock, StandInBenefits
+from tests.services.engagement.engagement_fakes import (
+    FakeClock,
+    StandInBenefits,
+    StandInBenefitsAdmin,
+)
 
 
 def rid() -> str:
@@ -77,6 +81,9 @@ class Env:
 async def serve_benefits(standin: StandInBenefits) -> tuple[grpc.aio.Server, str]:
     server = grpc.aio.server()
     bgrpc.add_BenefitsServiceServicer_to_server(standin, server)
+    # Implements GetCouponTemplate only; the others answer UNIMPLEMENTED as generated.
+    bgrpc.add_BenefitsAdminServiceServicer_to_server(
+        StandInBenefitsAdmin(), server)  # type: ignore[abstract]
     # Mutual TLS as the real benefits service: engagement's client checks who it talks to.
     port = server.add_secure_port("127.0.0.1:0", identity_of("benefits").server_credentials())
     await server.start()

@@ -167,6 +167,18 @@ class StandInBenefits(bgrpc.BenefitsServiceServicer):
             for t in request.coupon_template_ids])
 
 
+class StandInBenefitsAdmin(bgrpc.BenefitsAdminServiceServicer):
+    """The configuration side of the stand-in: every coupon template a test names exists (the
+    check of saved references is tested against the real benefits service, in
+    tests/services/test_config_references.py)."""
+
+    async def GetCouponTemplate(self, request: bpb.GetCouponTemplateRequest,
+                                context: grpc.aio.ServicerContext
+                                ) -> bpb.GetCouponTemplateResponse:
+        return bpb.GetCouponTemplateResponse(template=bpb.CouponTemplate(
+            brand_id=request.brand_id, template_id=request.template_id))
+
+
 class FakeClock:
     """Now is whatever the test says; with `tick`, every reading moves it forward."""
 
