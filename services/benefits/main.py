@@ -28,7 +28,7 @@ TOPICS = ("membership", "engagement")
 
 def make_compose(*, membership: MembershipPort | None = None,
                  activities: ActivitiesPort | None = None,
-                 membership_ttl: float = 2.0) -> Compose:
+                 membership_ttl: float = 0.0) -> Compose:
     """The composition, with the outbound ports replaceable (tests of other rules put
     stand-ins there; the eligibility and reference tests run the real services)."""
 

@@ -1,6 +1,7 @@
-"""The membership port over membership's GetMemberCard (the live card: LV0 or card member),
-with a short cache of active members: a burst of one member's calls shares one lookup; a
-cancellation shows within `ttl` seconds, a new membership at once (only members are cached)."""
+"""The membership port over membership's GetMemberCard (the live card: LV0 or card member).
+A burst of one member's concurrent calls shares one lookup. Nothing is cached by default, so
+a cancellation takes effect at once; `ttl` > 0 would keep active members that long (only
+members are ever cached, so a new membership shows at once either way)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def open_membership_channel(address: str, tls: TlsIdentity) -> grpc.aio.Channel:
 
 
 class GrpcMembership:
-    def __init__(self, channel: grpc.aio.Channel, *, ttl: float = 2.0) -> None:
+    def __init__(self, channel: grpc.aio.Channel, *, ttl: float = 0.0) -> None:
         self._stub = membership_grpc.MembershipServiceStub(channel)
         self._ttl = ttl
         self._cache: dict[tuple[str, str], tuple[float, Membership]] = {}
