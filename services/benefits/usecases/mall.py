@@ -64,7 +64,8 @@ def fingerprint(*parts: object) -> bytes:
 
 async def start(db: Database, *, request_id: str, brand_id: str, account_id: str,
                 item_id: str, quantity: int, shipping_address: str, level: int) -> Redemption:
-    """Record the redemption (or find the one this request_id recorded) and carry it through."""
+    """Record the redemption (or find the one this request_id recorded) and carry it through;
+    `level` is the member's level now (the item's level gate)."""
     redemption = await record(db, request_id=request_id, brand_id=brand_id,
                               account_id=account_id, item_id=item_id, quantity=quantity,
                               shipping_address=shipping_address, level=level)
