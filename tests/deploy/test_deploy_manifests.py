@@ -9,6 +9,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
+from libs import contract
+
 Manifest = dict[str, Any]
 Rendered = dict[str, list[Manifest]]
 
@@ -27,15 +29,22 @@ GRPC_PORTS = {
     "gateway": 50056,
 }
 GATEWAY_HTTP_PORT = 8080
-# Who may call whom (target <- callers), the source of truth for the NetworkPolicies.
-CALLERS = {
-    "identity": {"gateway", "membership", "messaging"},
-    "membership": {"gateway", "engagement", "messaging", "benefits"},
-    "benefits": {"gateway", "engagement", "membership"},
-    "engagement": {"gateway"},
-    "messaging": {"gateway", "membership"},
-    "gateway": set(),
-}
+
+
+def contract_callers() -> dict[str, set[str]]:
+    """Who may call whom (target <- calling services), read from the contract's
+    `allowed_callers` annotations: the one caller table, which the NetworkPolicies mirror
+    (the `operator` is a person's CLI, not a pod, and a service never calls itself)."""
+    callers: dict[str, set[str]] = {name: set() for name in GRPC_PORTS}
+    for service_name, service in contract.services().items():
+        target = service_name.split(".")[1]
+        for method in service.methods:
+            allowed = contract.allowed_callers(contract.full_method_name(method)) or frozenset()
+            callers[target] |= {c for c in allowed if c in GRPC_PORTS and c != target}
+    return callers
+
+
+CALLERS = contract_callers()
 NAME_LABEL = "app.kubernetes.io/name"
 
 
