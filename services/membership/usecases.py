@@ -552,9 +552,11 @@ async def record_order_paid(conn: Connection, event_id: str, shop_id: str, accou
     if fresh:
         await repo.stats_after_paid(shop.brand_id, account_id, paid_cents, paid_at)
         await repo.add_behaviours(shop.brand_id, "purchased", [(account_id, paid_at)])
+        buyer = await repo.live_member(shop.brand_id, account_id)
         event = membership_events_pb2.OrderPaid(
             brand_id=shop.brand_id, shop_id=shop.shop_id, account_id=account_id,
-            order_id=order_id, paid_cents=paid_cents, paid_time=timestamp(paid_at))
+            order_id=order_id, paid_cents=paid_cents, paid_time=timestamp(paid_at),
+            buyer_is_member=buyer is not None)
         if return_window_end is not None:
             event.return_window_end_time.CopyFrom(timestamp(return_window_end))
         await add_event(conn, topic=TOPIC, brand_id=shop.brand_id, producer=PRODUCER,
@@ -631,10 +633,12 @@ async def record_cart_item_added(conn: Connection, event_id: str, shop_id: str,
     if not await repo.claim_fact(shop.brand_id, event_id, "cart_item_added"):
         return True, shop.brand_id
     await repo.add_behaviours(shop.brand_id, "cart_added", [(account_id, added_at)])
+    shopper = await repo.live_member(shop.brand_id, account_id)
     await add_event(conn, topic=TOPIC, brand_id=shop.brand_id, producer=PRODUCER,
                     payload=membership_events_pb2.CartItemAdded(
                         brand_id=shop.brand_id, shop_id=shop.shop_id, account_id=account_id,
-                        sku_id=sku_id, add_time=timestamp(added_at)))
+                        sku_id=sku_id, add_time=timestamp(added_at),
+                        shopper_is_member=shopper is not None))
     return False, shop.brand_id
 
 

@@ -97,7 +97,10 @@ async def earn_order(conn: Connection, event: membership.OrderPaid, occurred: da
     if not account_id or not event.order_id or await orders.known(brand_id, event.order_id):
         return 0
     config = ConfigRepository(conn)
-    rules = await config.enabled_rules(brand_id, Trigger.ORDER_PAID)
+    # The eligibility rule: only members earn. The order is still recorded (with no points),
+    # so its refunds find it and take nothing back.
+    member = not event.HasField("buyer_is_member") or event.buyer_is_member
+    rules = await config.enabled_rules(brand_id, Trigger.ORDER_PAID) if member else []
     points = 0
     entry_id = None
     if rules:
@@ -184,6 +187,8 @@ async def handle_event(conn: Connection, envelope: envelope_pb2.EventEnvelope) -
         await earn_fixed(conn, event.brand_id, event.account_id, Trigger.FOLLOW,
                          event_id=event_id, occurred=occurred)
     elif isinstance(event, membership.CartItemAdded):
+        if event.HasField("shopper_is_member") and not event.shopper_is_member:
+            return  # the eligibility rule: only members earn
         await earn_fixed(conn, event.brand_id, event.account_id, Trigger.CART_ADD,
                          event_id=event_id, occurred=occurred)
     elif isinstance(event, membership.MemberJoined):

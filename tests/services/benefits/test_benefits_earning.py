@@ -312,3 +312,43 @@ async def test_rule_validation_and_one_order_rule(benefits: Benefits) -> None:
     assert remote_error(second.value).reason == "ORDER_RULE_EXISTS"
     listed = await benefits.admin.ListEarningRules(pb.ListEarningRulesRequest(brand_id=b))
     assert [r.trigger for r in listed.rules] == [pb.EARNING_TRIGGER_ORDER_PAID]
+
+
+async def test_only_members_earn_from_orders_and_carts(benefits: Benefits,
+                                                        redis_url: str) -> None:
+    """The eligibility rule reaches earning from events: an order paid, or an item added to the
+    cart, by a shopper who was not a member when it happened earns nothing (its refund then
+    takes nothing back); a member's earns; an event from before the flag existed earns as
+    before."""
+    b = brand()
+    await order_rule(benefits, b)
+    await benefits.admin.CreateEarningRule(pb.CreateEarningRuleRequest(
+        request_id=rid(), rule=pb.EarningRule(
+            brand_id=b, trigger=pb.EARNING_TRIGGER_CART_ADD, title="Cart", points=5,
+            enabled=True)))
+    window = datetime.now(UTC) - timedelta(seconds=1)
+
+    def order(order_id: str, member: bool | None) -> Message:
+        event = paid(b, order_id, 10_000, window)
+        assert isinstance(event, membership_events_pb2.OrderPaid)
+        if member is not None:
+            event.buyer_is_member = member
+        return event
+
+    def cart(member: bool) -> Message:
+        return membership_events_pb2.CartItemAdded(
+            brand_id=b, shop_id="shp", account_id="acc", sku_id=uuid.uuid4().hex,
+            add_time=timestamp(datetime.now(UTC)), shopper_is_member=member)
+
+    await deliver(benefits, redis_url, order("not-member", False), b)
+    await deliver(benefits, redis_url, cart(False), b)
+    balance = await benefits.balance(b, "acc")
+    assert (balance.available_points, balance.pending_points) == (0, 0)
+    await deliver(benefits, redis_url, refunded(b, "not-member", 10_000), b)
+    assert (await benefits.balance(b, "acc")).available_points == 0
+
+    await deliver(benefits, redis_url, order("member", True), b)
+    await deliver(benefits, redis_url, order("before-the-flag", None), b)
+    await deliver(benefits, redis_url, cart(True), b)
+    balance = await benefits.balance(b, "acc")
+    assert balance.available_points + balance.pending_points == 100 + 100 + 5

@@ -183,3 +183,25 @@ async def test_list_members_pages_and_filters_by_level(club: Club) -> None:
     error = await failure(club.membership.ListMembers(pb.ListMembersRequest(
         brand_id=brand_id, page_token="garbage")))
     assert remote_error(error).reason == "PAGE_TOKEN_INVALID"
+
+
+async def test_order_and_cart_events_say_whether_the_shopper_was_a_member(club: Club) -> None:
+    """OrderPaid and CartItemAdded carry whether the shopper was a member when it happened, so
+    that earning can apply the eligibility rule: before joining, no; after joining, yes."""
+    brand_id, shop_id = await club.brand()
+    account = await club.account("ned")
+    await club.pay(shop_id, account, "before", 1_000)
+    await club.membership.RecordCartItemAdded(pb.RecordCartItemAddedRequest(
+        event_id=rid(), shop_id=shop_id, account_id=account, sku_id="sku-1",
+        add_time=timestamp(datetime.now(UTC))))
+    await club.join(brand_id, account)
+    await club.pay(shop_id, account, "after", 1_000)
+    await club.membership.RecordCartItemAdded(pb.RecordCartItemAddedRequest(
+        event_id=rid(), shop_id=shop_id, account_id=account, sku_id="sku-2",
+        add_time=timestamp(datetime.now(UTC))))
+    paid = await club.events(events.OrderPaid)
+    assert [(e.order_id, e.HasField("buyer_is_member"), e.buyer_is_member) for e in paid] == [
+        ("before", True, False), ("after", True, True)]
+    added = await club.events(events.CartItemAdded)
+    assert [(e.sku_id, e.shopper_is_member) for e in added] == [("sku-1", False),
+                                                                ("sku-2", True)]

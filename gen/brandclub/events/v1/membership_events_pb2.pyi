@@ -263,12 +263,17 @@ class OrderPaid(_message.Message):
     PAID_CENTS_FIELD_NUMBER: _builtins.int
     PAID_TIME_FIELD_NUMBER: _builtins.int
     RETURN_WINDOW_END_TIME_FIELD_NUMBER: _builtins.int
+    BUYER_IS_MEMBER_FIELD_NUMBER: _builtins.int
     brand_id: _builtins.str
     shop_id: _builtins.str
     account_id: _builtins.str
     order_id: _builtins.str
     paid_cents: _builtins.int
     """Paid amount in cents."""
+    buyer_is_member: _builtins.bool
+    """Whether the buyer was a member of the brand (LV0 or card) when the order was paid: only
+    members earn points. Unset on events from before the field existed.
+    """
     @_builtins.property
     def paid_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -285,12 +290,15 @@ class OrderPaid(_message.Message):
         paid_cents: _builtins.int = ...,
         paid_time: _timestamp_pb2.Timestamp | None = ...,
         return_window_end_time: _timestamp_pb2.Timestamp | None = ...,
+        buyer_is_member: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["paid_time", b"paid_time", "return_window_end_time", b"return_window_end_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_buyer_is_member", b"_buyer_is_member", "buyer_is_member", b"buyer_is_member", "paid_time", b"paid_time", "return_window_end_time", b"return_window_end_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "order_id", b"order_id", "paid_cents", b"paid_cents", "paid_time", b"paid_time", "return_window_end_time", b"return_window_end_time", "shop_id", b"shop_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_buyer_is_member", b"_buyer_is_member", "account_id", b"account_id", "brand_id", b"brand_id", "buyer_is_member", b"buyer_is_member", "order_id", b"order_id", "paid_cents", b"paid_cents", "paid_time", b"paid_time", "return_window_end_time", b"return_window_end_time", "shop_id", b"shop_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__buyer_is_member: _TypeAlias = _typing.Literal["buyer_is_member"]  # noqa: Y015
+    _WhichOneofArgType__buyer_is_member: _TypeAlias = _typing.Literal["_buyer_is_member", b"_buyer_is_member"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__buyer_is_member) -> _WhichOneofReturnType__buyer_is_member | None: ...
 
 Global___OrderPaid: _TypeAlias = OrderPaid  # noqa: Y015
 
@@ -352,10 +360,15 @@ class CartItemAdded(_message.Message):
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     SKU_ID_FIELD_NUMBER: _builtins.int
     ADD_TIME_FIELD_NUMBER: _builtins.int
+    SHOPPER_IS_MEMBER_FIELD_NUMBER: _builtins.int
     brand_id: _builtins.str
     shop_id: _builtins.str
     account_id: _builtins.str
     sku_id: _builtins.str
+    shopper_is_member: _builtins.bool
+    """Whether the shopper was a member of the brand (LV0 or card) when the item was added: only
+    members earn points. Unset on events from before the field existed.
+    """
     @_builtins.property
     def add_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -366,12 +379,15 @@ class CartItemAdded(_message.Message):
         account_id: _builtins.str = ...,
         sku_id: _builtins.str = ...,
         add_time: _timestamp_pb2.Timestamp | None = ...,
+        shopper_is_member: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["add_time", b"add_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_shopper_is_member", b"_shopper_is_member", "add_time", b"add_time", "shopper_is_member", b"shopper_is_member"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "add_time", b"add_time", "brand_id", b"brand_id", "shop_id", b"shop_id", "sku_id", b"sku_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_shopper_is_member", b"_shopper_is_member", "account_id", b"account_id", "add_time", b"add_time", "brand_id", b"brand_id", "shop_id", b"shop_id", "shopper_is_member", b"shopper_is_member", "sku_id", b"sku_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__shopper_is_member: _TypeAlias = _typing.Literal["shopper_is_member"]  # noqa: Y015
+    _WhichOneofArgType__shopper_is_member: _TypeAlias = _typing.Literal["_shopper_is_member", b"_shopper_is_member"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__shopper_is_member) -> _WhichOneofReturnType__shopper_is_member | None: ...
 
 Global___CartItemAdded: _TypeAlias = CartItemAdded  # noqa: Y015
 
