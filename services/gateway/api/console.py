@@ -261,6 +261,15 @@ def add_rpc_routes(table: RouteTable, upstreams_of: Callable[[web.Request], Any]
           "engagement", "CloseActivity", engagement_pb.CloseActivityRequest,
           "engagement.v1.CloseActivityResponse", path=("activity_id",), write=True,
           extra=_brand_actor)
+    route("GET", f"{v1}/activities/{{activity_id}}/lottery-status", "A lottery's prizes "
+          "(stock, won, delivered), draws, and draws stopped for good with their reason.",
+          "engagement", "GetLotteryStatus", engagement_pb.GetLotteryStatusRequest,
+          "engagement.v1.GetLotteryStatusResponse", path=("activity_id",))
+    route("GET", f"{v1}/rewards/failed", "Activity rewards (sign-in, vote, quiz, invite, "
+          "lottery and koi prizes) that could not be delivered, with the reason and whether "
+          "their cost was given back; newest first, paged.", "engagement",
+          "ListFailedRewardGrants", engagement_pb.ListFailedRewardGrantsRequest,
+          "engagement.v1.ListFailedRewardGrantsResponse", page=True)
 
 
 def _gift_pack_body(payload: dict[str, Any], message: Message, *, from_path: bool) -> None:

@@ -163,3 +163,39 @@ async def test_storefront_lottery_draw_is_rate_limited_per_device(
             if response.status == 200:
                 assert "draw" in await response.json()
     assert statuses[0] == 200 and statuses[-1] == 429 and 500 not in statuses
+
+
+async def test_console_shows_lottery_status_and_undelivered_rewards(full_suite: Suite) -> None:
+    """The brand operator sees, in the console, a lottery's draws and prizes (with draws stopped
+    for good) and the rewards that could not be delivered; another brand sees neither."""
+    suite = full_suite
+    brand_id, shop_id = await suite.brand_and_shop()
+    headers = {"Authorization": f"Bearer {await suite.merchant_token(brand_id)}"}
+    spec = {**sign_in_spec("Lucky draw"), "lottery": {
+        "mode": "LOTTERY_MODE_INSTANT", "cost_points": 0, "prizes": [
+            {"prize_id": "gift", "name": "Gift", "kind": "PRIZE_KIND_POINTS", "weight": 100,
+             "stock": 5, "points": 10}]}}
+    del spec["sign_in"]
+    async with suite.http.post("/console/v1/activities", headers=headers,
+                               json={"spec": spec, "publish": True}) as response:
+        assert response.status == 200, await response.text()
+        activity_id = (await response.json())["activity"]["activity_id"]
+    _, shopper = await suite.shopper("pin-status")
+    me = {"Authorization": f"Bearer {shopper}", "X-Device-Id": "dev-status"}
+    await (await suite.http.post(f"/storefront/v1/shops/{shop_id}/follow", headers=me)).read()
+    async with suite.http.post(f"/storefront/v1/brands/{brand_id}/activities/{activity_id}/draw",
+                               headers=me) as response:
+        assert response.status == 200, await response.text()
+    status_url = f"/console/v1/activities/{activity_id}/lottery-status"
+    async with suite.http.get(status_url, headers=headers) as response:
+        assert response.status == 200, await response.text()
+        status = await response.json()
+    assert int(status["draws"]) == 1
+    assert status.get("dead_letter_draws", []) == []
+    async with suite.http.get("/console/v1/rewards/failed", headers=headers) as response:
+        assert response.status == 200, await response.text()
+        assert (await response.json()).get("grants", []) == []
+    other_brand, _ = await suite.brand_and_shop("Other")
+    other = {"Authorization": f"Bearer {await suite.merchant_token(other_brand)}"}
+    async with suite.http.get(status_url, headers=other) as response:
+        assert response.status == 404, await response.text()
