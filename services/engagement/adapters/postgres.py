@@ -325,6 +325,19 @@ class ParticipationRepository:
             brand_id, limit, after[0] if after else None, after[1] if after else "")
         return [_grant(r) for r in rows]
 
+    async def member_grants(self, brand_id: str, account_id: str, limit: int,
+                            after: tuple[datetime, str] | None
+                            ) -> list[tuple[GrantRow, datetime]]:
+        """One member's reward grants in every state, newest first, with when each was
+        owed (the page position)."""
+        rows = await self._conn.fetch(
+            "SELECT * FROM reward_grants WHERE brand_id = $1 AND account_id = $2 "
+            "AND ($4::timestamptz IS NULL OR (created_at, grant_id) < ($4, $5)) "
+            "ORDER BY created_at DESC, grant_id DESC LIMIT $3",
+            brand_id, account_id, limit, after[0] if after else None,
+            after[1] if after else "")
+        return [(_grant(r), r["created_at"]) for r in rows]
+
     # --- lottery ---
     async def add_prizes(self, brand_id: str, activity_id: str,
                          stocks: list[tuple[str, int]]) -> None:

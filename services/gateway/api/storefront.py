@@ -374,6 +374,16 @@ async def my_invites(request: web.Request) -> web.Response:
     return web.json_response(proto_json(reply))
 
 
+async def my_rewards(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    size, token = page_query(request)
+    reply = await request.app[UPSTREAMS].engagement.ListMemberRewardGrants(
+        engagement_pb.ListMemberRewardGrantsRequest(
+            brand_id=request.match_info["brand_id"], account_id=account_id, page_size=size,
+            page_token=token))
+    return web.json_response(proto_json(reply))
+
+
 async def inbox(request: web.Request) -> web.Response:
     account_id = await _shopper(request)
     size, token = page_query(request)
@@ -452,6 +462,12 @@ def routes(table: RouteTable) -> None:
                     body=obj({"quantity": integer(minimum=1),
                               "shipping_address": string("physical items only")}),
                     idempotent_key=True, errors=(400, 401, 403, 404, 409)))
+    table.add(Route("GET", f"{brand}/rewards", my_rewards,
+                    "The shopper's activity rewards (sign-in, vote, quiz, invite, prizes), "
+                    "newest first: delivered, on the way, or not delivered with the reason and "
+                    "whether what was paid for it was given back.", tag, "shopper",
+                    _contract("engagement.v1.ListMemberRewardGrantsResponse"),
+                    query=PAGE_PARAMS))
     table.add(Route("GET", f"{brand}/mall/redemptions", redemptions,
                     "The shopper's redemptions.", tag, "shopper",
                     _contract("benefits.v1.ListRedemptionsResponse"), query=PAGE_PARAMS))

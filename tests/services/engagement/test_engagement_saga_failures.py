@@ -300,6 +300,38 @@ async def test_a_vote_gift_that_cannot_be_given_is_told_in_the_answer(env: Env) 
     assert [t.votes for t in reply.tallies if t.option_id == "red"] == [1]
 
 
+
+async def test_a_member_reads_their_rewards_with_the_truth_about_each(env: Env) -> None:
+    """ListMemberRewardGrants shows a member their own rewards, newest first and paged: the
+    undelivered one with its reason; another member's list is theirs alone."""
+    await env.members("acc_mine", "acc_other")
+    env.benefits.failures["IssueCoupon"] = FailedPrecondition("gone",
+                                                              reason="COUPON_NOT_AVAILABLE")
+    for number in range(3):
+        activity = await env.activity({"vote": {
+            "options": [{"option_id": "red", "label": "Red"},
+                        {"option_id": "blue", "label": "B"}],
+            "gift": {"coupon_template_id": "tpl_gift"}}}, title=f"Vote {number}")
+        await env.engagement.CastVote(pb.CastVoteRequest(
+            request_id=rid(), brand_id=env.brand_id, activity_id=activity.activity_id,
+            account_id="acc_mine", option_id="red"))
+    seen: list[pb.GrantedReward] = []
+    token = ""
+    while True:
+        page = await env.engagement.ListMemberRewardGrants(pb.ListMemberRewardGrantsRequest(
+            brand_id=env.brand_id, account_id="acc_mine", page_size=2, page_token=token))
+        seen += page.grants
+        token = page.next_page_token
+        if not token:
+            break
+    assert len(seen) == 3 and len({g.grant_id for g in seen}) == 3
+    assert all(g.state == pb.GRANT_STATE_FAILED for g in seen)
+    assert all(g.failure_reason.startswith("COUPON_NOT_AVAILABLE:") for g in seen)
+    other = await env.engagement.ListMemberRewardGrants(pb.ListMemberRewardGrantsRequest(
+        brand_id=env.brand_id, account_id="acc_other"))
+    assert list(other.grants) == []
+
+
 async def test_concurrent_make_ups_of_one_day_pay_once(env: Env) -> None:
     """Make-ups of one missed day race: one records the day, the others are refused
     ALREADY_SIGNED_IN, and the member paid exactly once (a refused one does not give back the

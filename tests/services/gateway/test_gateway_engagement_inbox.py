@@ -3,6 +3,7 @@ sign-in and message box, against the real engagement and messaging services."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -199,3 +200,43 @@ async def test_console_shows_lottery_status_and_undelivered_rewards(full_suite: 
     other = {"Authorization": f"Bearer {await suite.merchant_token(other_brand)}"}
     async with suite.http.get(status_url, headers=other) as response:
         assert response.status == 404, await response.text()
+
+
+async def test_storefront_shows_the_shopper_their_own_rewards(full_suite: Suite) -> None:
+    """A shopper reads their activity rewards (here a sign-in's points, delivered) through the
+    storefront; another shopper's list is empty; no token, 401."""
+    suite = full_suite
+    brand_id, shop_id = await suite.brand_and_shop()
+    headers = {"Authorization": f"Bearer {await suite.merchant_token(brand_id)}"}
+    async with suite.http.post("/console/v1/activities", headers=headers,
+                               json={"spec": sign_in_spec(), "publish": True}) as response:
+        assert response.status == 200, await response.text()
+        activity_id = (await response.json())["activity"]["activity_id"]
+    rewards_url = f"/storefront/v1/brands/{brand_id}/rewards"
+    shoppers = {}
+    for pin in ("pin-rewarded", "pin-idle"):
+        _, token = await suite.shopper(pin)
+        shoppers[pin] = {"Authorization": f"Bearer {token}"}
+        await (await suite.http.post(f"/storefront/v1/shops/{shop_id}/follow",
+                                     headers=shoppers[pin])).read()
+    async with suite.http.post(
+            f"/storefront/v1/brands/{brand_id}/activities/{activity_id}/sign-in",
+            headers=shoppers["pin-rewarded"]) as response:
+        assert response.status == 200, await response.text()
+
+    async def grants(pin: str) -> list[dict[str, Any]]:
+        async with suite.http.get(rewards_url, headers=shoppers[pin]) as response:
+            assert response.status == 200, await response.text()
+            listed: list[dict[str, Any]] = (await response.json()).get("grants", [])
+            return listed
+
+    for _ in range(50):  # the reward is granted after the reply
+        mine = await grants("pin-rewarded")
+        if mine and mine[0]["state"] == "GRANT_STATE_DONE":
+            break
+        await asyncio.sleep(0.1)
+    assert [(g["points"], g["reason_code"], g["state"]) for g in mine] == [
+        (5, "SIGN_IN_REWARD", "GRANT_STATE_DONE")]
+    assert await grants("pin-idle") == []
+    async with suite.http.get(rewards_url) as response:
+        assert response.status == 401

@@ -158,6 +158,11 @@ class EngagementServiceStub:
                 request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListInvitesRequest.SerializeToString,
                 response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListInvitesResponse.FromString,
                 _registered_method=True)
+        self.ListMemberRewardGrants = channel.unary_unary(
+                '/brandclub.engagement.v1.EngagementService/ListMemberRewardGrants',
+                request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListMemberRewardGrantsRequest.SerializeToString,
+                response_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListMemberRewardGrantsResponse.FromString,
+                _registered_method=True)
         self.ListFailedRewardGrants = channel.unary_unary(
                 '/brandclub.engagement.v1.EngagementService/ListFailedRewardGrants',
                 request_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListFailedRewardGrantsRequest.SerializeToString,
@@ -336,6 +341,14 @@ class EngagementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListMemberRewardGrants(self, request, context):
+        """One member's activity rewards, newest first: delivered, on the way (retried), or not
+        delivered with the reason and whether what was paid for it was given back.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListFailedRewardGrants(self, request, context):
         """A brand's rewards that could not be delivered (the dead letters of every activity's
         reward saga), newest first, each with its reason and whether its cost was given back.
@@ -466,6 +479,11 @@ def add_EngagementServiceServicer_to_server(servicer, server):
                     servicer.ListInvites,
                     request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListInvitesRequest.FromString,
                     response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListInvitesResponse.SerializeToString,
+            ),
+            'ListMemberRewardGrants': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMemberRewardGrants,
+                    request_deserializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListMemberRewardGrantsRequest.FromString,
+                    response_serializer=brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListMemberRewardGrantsResponse.SerializeToString,
             ),
             'ListFailedRewardGrants': grpc.unary_unary_rpc_method_handler(
                     servicer.ListFailedRewardGrants,
@@ -1125,6 +1143,33 @@ class EngagementService:
             '/brandclub.engagement.v1.EngagementService/ListInvites',
             brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListInvitesRequest.SerializeToString,
             brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListInvitesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMemberRewardGrants(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/brandclub.engagement.v1.EngagementService/ListMemberRewardGrants',
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListMemberRewardGrantsRequest.SerializeToString,
+            brandclub_dot_engagement_dot_v1_dot_engagement__service__pb2.ListMemberRewardGrantsResponse.FromString,
             options,
             channel_credentials,
             insecure,

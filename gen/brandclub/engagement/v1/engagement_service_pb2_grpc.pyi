@@ -81,6 +81,10 @@ class EngagementServiceStub:
     """A member's invite code for an invite activity (created on first call, then the same)."""
     ListInvites: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.ListInvitesRequest, _engagement_service_pb2.ListInvitesResponse]
     """Invites accepted through a member's code."""
+    ListMemberRewardGrants: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.ListMemberRewardGrantsRequest, _engagement_service_pb2.ListMemberRewardGrantsResponse]
+    """One member's activity rewards, newest first: delivered, on the way (retried), or not
+    delivered with the reason and whether what was paid for it was given back.
+    """
     ListFailedRewardGrants: _grpc.UnaryUnaryMultiCallable[_engagement_service_pb2.ListFailedRewardGrantsRequest, _engagement_service_pb2.ListFailedRewardGrantsResponse]
     """A brand's rewards that could not be delivered (the dead letters of every activity's
     reward saga), newest first, each with its reason and whether its cost was given back.
@@ -139,6 +143,10 @@ class EngagementServiceAsyncStub(EngagementServiceStub):
     """A member's invite code for an invite activity (created on first call, then the same)."""
     ListInvites: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.ListInvitesRequest, _engagement_service_pb2.ListInvitesResponse]  # type: ignore[assignment]
     """Invites accepted through a member's code."""
+    ListMemberRewardGrants: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.ListMemberRewardGrantsRequest, _engagement_service_pb2.ListMemberRewardGrantsResponse]  # type: ignore[assignment]
+    """One member's activity rewards, newest first: delivered, on the way (retried), or not
+    delivered with the reason and whether what was paid for it was given back.
+    """
     ListFailedRewardGrants: _aio.UnaryUnaryMultiCallable[_engagement_service_pb2.ListFailedRewardGrantsRequest, _engagement_service_pb2.ListFailedRewardGrantsResponse]  # type: ignore[assignment]
     """A brand's rewards that could not be delivered (the dead letters of every activity's
     reward saga), newest first, each with its reason and whether its cost was given back.
@@ -338,6 +346,16 @@ class EngagementServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_engagement_service_pb2.ListInvitesResponse, _abc.Awaitable[_engagement_service_pb2.ListInvitesResponse]]:
         """Invites accepted through a member's code."""
+
+    @_abc_1.abstractmethod
+    def ListMemberRewardGrants(
+        self,
+        request: _engagement_service_pb2.ListMemberRewardGrantsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_service_pb2.ListMemberRewardGrantsResponse, _abc.Awaitable[_engagement_service_pb2.ListMemberRewardGrantsResponse]]:
+        """One member's activity rewards, newest first: delivered, on the way (retried), or not
+        delivered with the reason and whether what was paid for it was given back.
+        """
 
     @_abc_1.abstractmethod
     def ListFailedRewardGrants(
