@@ -26,6 +26,7 @@ from libs.embedded import EmbeddedPostgres, EmbeddedRedis, start_postgres, start
 from libs.ports import wait_for_ports
 from libs.testing import ContractChannel
 from libs.tls import issue_pki
+from tools import local_secrets
 from tools.migrate import migrate_all
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,9 +109,12 @@ class Stack:
         # restarts quick (the environment or extra_env may ask for longer ones).
         env.setdefault("DRAIN_SECONDS", "0.5")
         env.setdefault("SHUTDOWN_GRACE_SECONDS", "2")
+        # This installation's own keys, never the published development ones (a secret set
+        # in the environment or in extra_env wins).
+        for name, value in local_secrets.load_or_create(self.data_dir).items():
+            env.setdefault(name, value)
         env.update({
-            # A local suite: the published development secrets are accepted (extra_env may
-            # override this, and any secret).
+            # A local suite (loopback listeners, relaxed checks); its keys are its own (above).
             "BRANDCLUB_ENV": "development",
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
