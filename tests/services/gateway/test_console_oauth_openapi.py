@@ -136,12 +136,20 @@ async def test_openapi_document_covers_storefront_and_console(suite: Suite) -> N
 
 
 async def test_storefront_points_balance_is_the_shoppers_own(suite: Suite) -> None:
-    """The points endpoint answers for the token's account only."""
-    brand_id, _ = await suite.brand_and_shop()
+    """The points endpoint answers for the token's account only, and only once the shopper is
+    a member of the brand (before that: 404 MEMBER_NOT_FOUND, the eligibility rule)."""
+    brand_id, shop_id = await suite.brand_and_shop()
     _, token = await suite.shopper("pin-p")
     async with suite.http.get(f"/storefront/v1/brands/{brand_id}/points",
                               headers=bearer(token)) as response:
-        assert response.status == 200
+        assert response.status == 404
+        assert (await response.json())["error"]["reason"] == "MEMBER_NOT_FOUND"
+    async with suite.http.post(f"/storefront/v1/shops/{shop_id}/follow",
+                               headers=bearer(token)) as response:
+        assert response.status == 200, await response.text()
+    async with suite.http.get(f"/storefront/v1/brands/{brand_id}/points",
+                              headers=bearer(token)) as response:
+        assert response.status == 200, await response.text()
         assert (await response.json())["points"]["available"] == 0
 
 
