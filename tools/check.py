@@ -1,7 +1,8 @@
 """`./dev test`: everything CI checks, in order, stopping at the first failure.
 
-codegen freshness (in ./dev), ruff, mypy, then the whole pytest suite. pytest's exit code 5
-(no tests collected) counts as a failure: a suite that ran nothing proves nothing.
+codegen freshness (in ./dev), ruff, mypy, then the whole pytest suite, which also prints its
+25 slowest tests. `./dev test <args>` runs only pytest, with those arguments as given. pytest's
+exit code 5 (no tests collected) counts as a failure: a suite that ran nothing proves nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from tools.stack import ROOT
 
 PYTEST_NO_TESTS = 5
+WHOLE_SUITE_ARGS = ["--durations=25"]
 
 
 def step(name: str, args: list[str]) -> int:
@@ -33,6 +35,7 @@ def main() -> None:
         ]:
             if step(name, args) != 0:
                 raise SystemExit(f"check: {name} failed")
+        pytest_args = WHOLE_SUITE_ARGS
     code = step("pytest", [python, "-m", "pytest", *pytest_args])
     if code == PYTEST_NO_TESTS:
         raise SystemExit("check: pytest collected no tests; that is a failure")
