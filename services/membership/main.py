@@ -10,12 +10,12 @@ from libs.db import Database
 from libs.jobs import Loop, background_loop
 from libs.outbox import OutboxRelay
 from libs.service import Composition, Resources, run_service
-from services.membership import usecases
 from services.membership.adapters.card_cache import CardCache
 from services.membership.adapters.identity_client import IdentityClient
 from services.membership.api.servicer import MembershipServicer
 from services.membership.segments.wiring import compose_reach
 from services.membership.settings import membership_settings
+from services.membership.usecases import evaluation
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MembershipService"].full_name
 
@@ -23,8 +23,8 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MembershipService"].full_name
 def evaluation_loop(db: Database, cache: CardCache, interval_seconds: float) -> Loop:
     """Periodic evaluation of every brand: tiers down after the retention window, dormancy."""
     async def evaluate_all() -> None:
-        for brand_id in await usecases.brand_ids(db):
-            result = await usecases.evaluate_brand(db, brand_id)
+        for brand_id in await evaluation.brand_ids(db):
+            result = await evaluation.evaluate_brand(db, brand_id)
             await cache.forget(brand_id, result.changed_accounts or [])
 
     return background_loop("member-evaluation", evaluate_all, interval_seconds=interval_seconds,

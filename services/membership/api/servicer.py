@@ -13,7 +13,6 @@ from libs.db import Connection, Database
 from libs.errors import InvalidArgument, NotFound
 from libs.idempotency import IdempotentExecutor
 from libs.protoconv import from_timestamp, timestamp
-from services.membership import usecases
 from services.membership.adapters.card_cache import NOT_A_MEMBER, CardCache
 from services.membership.adapters.identity_client import IdentityClient, MatchResult
 from services.membership.adapters.postgres import as_date
@@ -30,6 +29,16 @@ from services.membership.domain.model import (
     Stats,
 )
 from services.membership.domain.program import Program, Tier
+from services.membership.usecases import (
+    brands,
+    cards,
+    dormancy,
+    evaluation,
+    facts,
+    following,
+    members,
+    programs,
+)
 
 _MODES = {pb.PROGRAM_MODE_CONNECTED: ProgramMode.CONNECTED,
           pb.PROGRAM_MODE_NON_CONNECTED: ProgramMode.NON_CONNECTED}
@@ -162,7 +171,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
         mode = _MODES[request.mode]
 
         async def work(conn: Connection) -> pb.CreateBrandResponse:
-            brand = await usecases.create_brand(conn, request.display_name, mode,
+            brand = await brands.create_brand(conn, request.display_name, mode,
                                                 request.time_zone)
             return pb.CreateBrandResponse(brand=brand_pb(brand))
 
@@ -172,12 +181,12 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
                        context: grpc.aio.ServicerContext) -> pb.GetBrandResponse:
         async with self._db.connection() as conn:
             return pb.GetBrandResponse(
-                brand=brand_pb(await usecases.get_brand(conn, request.brand_id)))
+                brand=brand_pb(await brands.get_brand(conn, request.brand_id)))
 
     async def CreateShop(self, request: pb.CreateShopRequest,
                          context: grpc.aio.ServicerContext) -> pb.CreateShopResponse:
         async def work(conn: Connection) -> pb.CreateShopResponse:
-            shop = await usecases.create_shop(conn, request.brand_id, request.display_name)
+            shop = await brands.create_shop(conn, request.brand_id, request.display_name)
             return pb.CreateShopResponse(shop=shop_pb(shop))
 
         return await self._idempotent.run("CreateShop", request, pb.CreateShopResponse, work)
@@ -185,19 +194,19 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
     async def GetShop(self, request: pb.GetShopRequest,
                       context: grpc.aio.ServicerContext) -> pb.GetShopResponse:
         async with self._db.connection() as conn:
-            return pb.GetShopResponse(shop=shop_pb(await usecases.get_shop(conn, request.shop_id)))
+            return pb.GetShopResponse(shop=shop_pb(await brands.get_shop(conn, request.shop_id)))
 
     async def ListShops(self, request: pb.ListShopsRequest,
                         context: grpc.aio.ServicerContext) -> pb.ListShopsResponse:
         async with self._db.connection() as conn:
-            shops, token = await usecases.list_shops(conn, request.brand_id, request.page_size,
+            shops, token = await brands.list_shops(conn, request.brand_id, request.page_size,
                                                      request.page_token)
         return pb.ListShopsResponse(shops=[shop_pb(s) for s in shops], next_page_token=token)
 
     async def FollowShop(self, request: pb.FollowShopRequest,
                          context: grpc.aio.ServicerContext) -> pb.FollowShopResponse:
         async def work(conn: Connection) -> pb.FollowShopResponse:
-            result = await usecases.follow_shop(conn, request.shop_id, request.account_id,
+            result = await following.follow_shop(conn, request.shop_id, request.account_id,
                                                 request.channel)
             return pb.FollowShopResponse(card=card_pb(result.card),
                                          became_member=result.became_member)
@@ -209,7 +218,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
     async def UnfollowShop(self, request: pb.UnfollowShopRequest,
                            context: grpc.aio.ServicerContext) -> pb.UnfollowShopResponse:
         async def work(conn: Connection) -> pb.UnfollowShopResponse:
-            card = await usecases.unfollow_shop(conn, request.shop_id, request.account_id)
+            card = await following.unfollow_shop(conn, request.shop_id, request.account_id)
             return pb.UnfollowShopResponse(card=card_pb(card))
 
         reply = await self._idempotent.run("UnfollowShop", request, pb.UnfollowShopResponse,
@@ -230,7 +239,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
             return pb.GetMemberCardResponse(card=pb.MemberCard.FromString(cached))
         try:
             async with self._db.connection() as conn:
-                card = card_pb(await usecases.get_member_card(conn, brand_id, account_id))
+                card = card_pb(await cards.get_member_card(conn, brand_id, account_id))
         except NotFound as error:
             if error.reason == "MEMBER_NOT_FOUND":
                 await self._cache.put(brand_id, account_id, NOT_A_MEMBER, version)
@@ -243,7 +252,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
     async def GetProgram(self, request: pb.GetProgramRequest,
                          context: grpc.aio.ServicerContext) -> pb.GetProgramResponse:
         async with self._db.connection() as conn:
-            program, brand = await usecases.get_program(conn, request.brand_id)
+            program, brand = await programs.get_program(conn, request.brand_id)
         return pb.GetProgramResponse(program=program_pb(program, brand))
 
     async def UpdateProgram(self, request: pb.UpdateProgramRequest,
@@ -257,7 +266,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
                         request.dormant_after_days, datetime.min)
 
         async def work(conn: Connection) -> pb.UpdateProgramResponse:
-            program, brand = await usecases.update_program(conn, request.brand_id, mode, draft)
+            program, brand = await programs.update_program(conn, request.brand_id, mode, draft)
             return pb.UpdateProgramResponse(program=program_pb(program, brand))
 
         reply = await self._idempotent.run("UpdateProgram", request, pb.UpdateProgramResponse,
@@ -269,7 +278,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.SetLv0GiftPackOfferResponse:
         async def work(conn: Connection) -> pb.SetLv0GiftPackOfferResponse:
-            program, brand = await usecases.set_gift_pack_offer(conn, request.brand_id,
+            program, brand = await programs.set_gift_pack_offer(conn, request.brand_id,
                                                                 request.gift_pack_id)
             return pb.SetLv0GiftPackOfferResponse(program=program_pb(program, brand))
 
@@ -287,7 +296,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
         touched: list[tuple[str, list[str]]] = []
 
         async def work(conn: Connection) -> pb.ImportFollowersResponse:
-            became, already, brand_id, accounts = await usecases.import_followers(
+            became, already, brand_id, accounts = await following.import_followers(
                 conn, request.shop_id, followers)
             touched.append((brand_id, accounts))
             return pb.ImportFollowersResponse(became_lv0=became, already_members=already)
@@ -301,7 +310,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
     async def ClearLv0Notice(self, request: pb.ClearLv0NoticeRequest,
                              context: grpc.aio.ServicerContext) -> pb.ClearLv0NoticeResponse:
         async def work(conn: Connection) -> pb.ClearLv0NoticeResponse:
-            card = await usecases.clear_lv0_notice(conn, request.brand_id, request.account_id)
+            card = await following.clear_lv0_notice(conn, request.brand_id, request.account_id)
             return pb.ClearLv0NoticeResponse(card=card_pb(card))
 
         reply = await self._idempotent.run("ClearLv0Notice", request,
@@ -313,7 +322,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
 
     async def OpenCard(self, request: pb.OpenCardRequest,
                        context: grpc.aio.ServicerContext) -> pb.OpenCardResponse:
-        join = usecases.JoinRequest(
+        join = cards.JoinRequest(
             request.brand_id, request.account_id, request.channel, request.terms_version,
             tuple(request.purposes), bool(request.phone.strip()), request.birthday,
             _GENDERS_IN.get(request.gender, Gender.UNKNOWN), request.baby_birthday,
@@ -324,7 +333,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
             raise InvalidArgument("request_id is required for this call", field="request_id",
                                   reason="REQUEST_ID_REQUIRED")
         async with self._db.connection() as conn:
-            plan = await usecases.plan_join(conn, join)
+            plan = await cards.plan_join(conn, join)
         match: MatchResult | None = None
         if not plan.already_member:
             # Vault first (both calls are safe to repeat); the join commits only after them.
@@ -336,7 +345,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
                                                          plan.request.account_id)
 
         async def work(conn: Connection) -> pb.OpenCardResponse:
-            result = await usecases.open_card(conn, plan, match)
+            result = await cards.open_card(conn, plan, match)
             return pb.OpenCardResponse(
                 card=card_pb(result.card), joined=result.joined,
                 phone_match=_MATCHES[result.profile.phone_match],
@@ -355,7 +364,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
                                context: grpc.aio.ServicerContext
                                ) -> pb.CancelMembershipResponse:
         async def work(conn: Connection) -> pb.CancelMembershipResponse:
-            record = await usecases.cancel_membership(conn, request.brand_id,
+            record = await cards.cancel_membership(conn, request.brand_id,
                                                       request.account_id, request.reason)
             return pb.CancelMembershipResponse(member=member_pb(record))
 
@@ -369,7 +378,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
     async def GetMember(self, request: pb.GetMemberRequest,
                         context: grpc.aio.ServicerContext) -> pb.GetMemberResponse:
         async with self._db.connection() as conn:
-            record = await usecases.get_member(conn, request.brand_id, request.member_id,
+            record = await members.get_member(conn, request.brand_id, request.member_id,
                                                request.account_id)
         return pb.GetMemberResponse(member=member_pb(record))
 
@@ -383,7 +392,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
         if request.validity not in (pb.VALIDITY_UNSPECIFIED, *_VALIDITY):
             raise InvalidArgument("validity is not a known value", field="validity")
         async with self._db.connection() as conn:
-            records, token = await usecases.list_members(
+            records, token = await members.list_members(
                 conn, request.brand_id, status, list(request.levels),
                 _VALIDITY.get(request.validity), request.page_size, request.page_token)
         return pb.ListMembersResponse(members=[member_pb(r) for r in records],
@@ -392,7 +401,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
     async def CountMembers(self, request: pb.CountMembersRequest,
                            context: grpc.aio.ServicerContext) -> pb.CountMembersResponse:
         async with self._db.connection() as conn:
-            counts = await usecases.count_members(conn, request.brand_id)
+            counts = await members.count_members(conn, request.brand_id)
         return pb.CountMembersResponse(
             lv0_valid=counts.lv0_valid, lv0_dormant=counts.lv0_dormant,
             card_valid=counts.card_valid, card_dormant=counts.card_dormant,
@@ -405,7 +414,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.RecordCartItemAddedResponse:
         async with self._db.transaction() as conn:
-            duplicate, _ = await usecases.record_cart_item_added(
+            duplicate, _ = await facts.record_cart_item_added(
                 conn, request.event_id, request.shop_id, request.account_id, request.sku_id,
                 _time(request.add_time, request.HasField("add_time")))
         return pb.RecordCartItemAddedResponse(duplicate=duplicate)
@@ -413,7 +422,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
     async def RecordOrderPaid(self, request: pb.RecordOrderPaidRequest,
                               context: grpc.aio.ServicerContext) -> pb.RecordOrderPaidResponse:
         async with self._db.transaction() as conn:
-            outcome = await usecases.record_order_paid(
+            outcome = await facts.record_order_paid(
                 conn, request.event_id, request.shop_id, request.account_id, request.order_id,
                 request.paid_cents, _time(request.paid_time, request.HasField("paid_time")),
                 _time(request.return_window_end_time,
@@ -427,7 +436,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.RecordOrderRefundedResponse:
         async with self._db.transaction() as conn:
-            outcome = await usecases.record_order_refunded(
+            outcome = await facts.record_order_refunded(
                 conn, request.event_id, request.shop_id, request.account_id, request.order_id,
                 request.refund_id, request.refunded_cents,
                 _time(request.refund_time, request.HasField("refund_time")))
@@ -441,7 +450,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.RecordAccountStatusResponse:
         async with self._db.transaction() as conn:
-            duplicate, _ = await usecases.record_account_status(
+            duplicate, _ = await dormancy.record_account_status(
                 conn, request.event_id, request.account_id, request.abnormal)
         return pb.RecordAccountStatusResponse(duplicate=duplicate)
 
@@ -449,7 +458,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
                                     context: grpc.aio.ServicerContext
                                     ) -> pb.RecordAccountActivityResponse:
         async with self._db.transaction() as conn:
-            duplicate, _ = await usecases.record_account_activity(
+            duplicate, _ = await dormancy.record_account_activity(
                 conn, request.event_id, request.account_id,
                 _time(request.last_active_time, request.HasField("last_active_time")))
         return pb.RecordAccountActivityResponse(duplicate=duplicate)
@@ -457,7 +466,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
     async def EvaluateMembers(self, request: pb.EvaluateMembersRequest,
                               context: grpc.aio.ServicerContext
                               ) -> pb.EvaluateMembersResponse:
-        result = await usecases.evaluate_brand(self._db, request.brand_id)
+        result = await evaluation.evaluate_brand(self._db, request.brand_id)
         await self._cache.forget(request.brand_id.strip(), result.changed_accounts or [])
         return pb.EvaluateMembersResponse(levels_raised=result.raised,
                                           levels_lowered=result.lowered,

@@ -1,0 +1,135 @@
+"""Following shops: LV0 membership, the import of marketplace followers and the LV0 notice."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from brandclub.events.v1 import membership_events_pb2
+from libs.db import Connection
+from libs.errors import InvalidArgument, NotFound, require
+from libs.outbox import add_event
+from services.membership.adapters.postgres import MembershipRepository
+from services.membership.domain.model import (
+    MemberCard,
+    MemberStatus,
+    after_unfollow,
+    member_from_follow,
+)
+from services.membership.usecases.brands import get_shop
+from services.membership.usecases.common import (
+    PRODUCER,
+    TOPIC,
+    member_not_found,
+    now_utc,
+    valid_account,
+)
+from services.membership.usecases.dormancy import initial_dormancy
+
+
+@dataclass(frozen=True)
+class FollowResult:
+    card: MemberCard
+    became_member: bool
+
+
+
+async def follow_shop(conn: Connection, shop_id: str, account_id: str,
+                      channel: str) -> FollowResult:
+    account_id = require(account_id, "account_id")
+    shop = await get_shop(conn, shop_id)
+    repo = MembershipRepository(conn)
+    await repo.lock_member_slot(shop.brand_id, account_id)
+    now = now_utc()
+    followed = await repo.add_follow(shop.brand_id, shop.shop_id, account_id, now)
+    became_member = False
+    if await repo.live_member(shop.brand_id, account_id) is None:
+        member = member_from_follow(shop.brand_id, account_id, channel, now)
+        if await repo.add_member(member):
+            await initial_dormancy(conn, member, now)
+            became_member = True
+    if followed:
+        await repo.add_behaviours(shop.brand_id, "followed", [(account_id, now)])
+        await add_event(conn, topic=TOPIC, brand_id=shop.brand_id, producer=PRODUCER,
+                        payload=membership_events_pb2.MemberFollowed(
+                            brand_id=shop.brand_id, shop_id=shop.shop_id,
+                            account_id=account_id, became_lv0=became_member, channel=channel))
+    card = await repo.member_card(shop.brand_id, account_id, now)
+    assert card is not None  # just ensured a live membership in this transaction
+    return FollowResult(card, became_member)
+
+
+
+async def unfollow_shop(conn: Connection, shop_id: str, account_id: str) -> MemberCard:
+    """Returns the card after the unfollow; its status is ENDED when LV0 membership ended."""
+    account_id = require(account_id, "account_id")
+    shop = await get_shop(conn, shop_id)
+    repo = MembershipRepository(conn)
+    await repo.lock_member_slot(shop.brand_id, account_id)
+    card = await repo.member_card(shop.brand_id, account_id, now_utc())
+    removed = await repo.remove_follow(shop.shop_id, account_id)
+    if card is None:
+        raise NotFound(f"account {account_id} is not a member of brand {shop.brand_id}",
+                       reason="MEMBER_NOT_FOUND", metadata={"brand_id": shop.brand_id})
+    member = after_unfollow(card.member, await repo.count_follows(shop.brand_id, account_id))
+    ended = member.status is MemberStatus.ENDED and card.member.status is not MemberStatus.ENDED
+    if ended:
+        await repo.end_member(member.member_id, now_utc())
+    if removed:
+        await add_event(conn, topic=TOPIC, brand_id=shop.brand_id, producer=PRODUCER,
+                        payload=membership_events_pb2.MemberUnfollowed(
+                            brand_id=shop.brand_id, shop_id=shop.shop_id,
+                            account_id=account_id, lv0_ended=ended))
+    remaining = [s for s in card.followed_shop_ids if s != shop.shop_id]
+    return replace(card, member=member, followed_shop_ids=remaining)
+
+
+MAX_IMPORT_BATCH = 1000
+
+
+
+async def import_followers(conn: Connection, shop_id: str,
+                           followers: Sequence[tuple[str, datetime | None]]
+                           ) -> tuple[int, int, str, list[str]]:
+    """Existing marketplace followers become LV0 with the notice pending; no events, so that
+    no follow reward or journey fires for a follow that happened long ago."""
+    if not followers:
+        raise InvalidArgument("followers must not be empty", field="followers")
+    if len(followers) > MAX_IMPORT_BATCH:
+        raise InvalidArgument(f"at most {MAX_IMPORT_BATCH} followers per call",
+                              field="followers")
+    shop = await get_shop(conn, shop_id)
+    now = now_utc()
+    unique: dict[str, datetime] = {}
+    for index, (account_id, followed_at) in enumerate(followers):
+        account = valid_account(account_id, f"followers[{index}].account_id")
+        when = followed_at or now
+        if when > now:
+            raise InvalidArgument("follow_time must not be in the future",
+                                  field=f"followers[{index}].follow_time")
+        unique[account] = min(when, unique.get(account, when))
+    repo = MembershipRepository(conn)
+    new_follows = await repo.add_follows(shop.brand_id, shop.shop_id, list(unique.items()))
+    await repo.add_behaviours(shop.brand_id, "followed", new_follows)
+    members = [replace(member_from_follow(shop.brand_id, account, "marketplace_import",
+                                          followed_at), lv0_notice_pending=True)
+               for account, followed_at in unique.items()]
+    became = await repo.add_lv0_members(members)
+    return became, len(unique) - became, shop.brand_id, list(unique)
+
+
+
+async def clear_lv0_notice(conn: Connection, brand_id: str, account_id: str) -> MemberCard:
+    brand_id, account_id = require(brand_id, "brand_id"), valid_account(account_id)
+    repo = MembershipRepository(conn)
+    await repo.lock_member_slot(brand_id, account_id)
+    member = await repo.live_member(brand_id, account_id)
+    if member is None:
+        raise await member_not_found(brand_id, account_id)
+    now = now_utc()
+    if member.lv0_notice_pending:
+        await repo.clear_notice(member.member_id, now)
+    card = await repo.member_card(brand_id, account_id, now)
+    assert card is not None
+    return card

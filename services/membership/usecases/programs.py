@@ -1,0 +1,78 @@
+"""A brand's program and its tiers, and the LV0 gift pack offer."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from brandclub.events.v1 import membership_events_pb2
+from libs.db import Connection
+from libs.errors import FailedPrecondition, InvalidArgument, NotFound, require
+from libs.outbox import add_event
+from libs.protoconv import timestamp
+from services.membership.adapters.postgres import MembershipRepository
+from services.membership.domain.model import (
+    Brand,
+    ProgramMode,
+    new_id,
+)
+from services.membership.domain.program import (
+    Program,
+    valid_program,
+)
+from services.membership.usecases.brands import get_brand
+from services.membership.usecases.common import MAX_ID_LENGTH, PRODUCER, TOPIC, now_utc
+
+
+async def get_program(conn: Connection, brand_id: str) -> tuple[Program, Brand]:
+    brand = await get_brand(conn, brand_id)
+    program = await MembershipRepository(conn).get_program(brand.brand_id)
+    if program is None:
+        raise FailedPrecondition(f"brand {brand_id} has not configured its program yet",
+                                 reason="PROGRAM_NOT_CONFIGURED",
+                                 metadata={"brand_id": brand.brand_id})
+    return program, brand
+
+
+
+async def update_program(conn: Connection, brand_id: str, mode: ProgramMode | None,
+                         draft: Program) -> tuple[Program, Brand]:
+    """Replace the program's configuration (tiers included) as one change."""
+    repo = MembershipRepository(conn)
+    brand = await repo.get_brand(require(brand_id, "brand_id"), for_update=True)
+    if brand is None:
+        raise NotFound(f"brand {brand_id} does not exist", reason="BRAND_NOT_FOUND",
+                       metadata={"brand_id": brand_id})
+    existing = await repo.get_program(brand.brand_id)
+    program = valid_program(replace(
+        draft, program_id=existing.program_id if existing else new_id("prg"),
+        brand_id=brand.brand_id, updated_at=now_utc()))
+    if mode is not None and mode is not brand.mode:
+        await repo.set_brand_mode(brand.brand_id, mode)
+        brand = replace(brand, mode=mode)
+    await repo.put_program(program)
+    await add_event(conn, topic=TOPIC, brand_id=brand.brand_id, producer=PRODUCER,
+                    payload=program_changed(program))
+    return program, brand
+
+
+
+def program_changed(program: Program) -> membership_events_pb2.ProgramChanged:
+    """What other services apply from the program (benefits: each tier's points multiplier);
+    they keep a projection of it and never a setting of their own."""
+    return membership_events_pb2.ProgramChanged(
+        brand_id=program.brand_id, program_id=program.program_id,
+        update_time=timestamp(program.updated_at),
+        tier_multipliers=[membership_events_pb2.ProgramTierMultiplier(
+            level=t.level, points_multiplier_percent=t.points_multiplier_percent)
+            for t in program.tiers])
+
+
+
+async def set_gift_pack_offer(conn: Connection, brand_id: str,
+                              gift_pack_id: str) -> tuple[Program, Brand]:
+    gift_pack_id = gift_pack_id.strip()
+    if len(gift_pack_id) > MAX_ID_LENGTH:
+        raise InvalidArgument("gift_pack_id is too long", field="gift_pack_id")
+    program, brand = await get_program(conn, brand_id)
+    await MembershipRepository(conn).set_gift_pack(brand.brand_id, gift_pack_id)
+    return program, replace(brand, lv0_gift_pack_id=gift_pack_id)
