@@ -11,13 +11,13 @@ from google.protobuf import timestamp_pb2
 from brandclub.benefits.v1 import benefits_service_pb2 as pb
 from libs.errors import InvalidArgument
 from libs.protoconv import from_timestamp, timestamp
-from services.benefits.adapters.postgres import Entry, IssuedCoupon
 from services.benefits.domain.benefits import (
     CouponKind,
     CouponTemplate,
     EarningRule,
     Fulfilment,
     GiftPack,
+    IssuedCoupon,
     MallItem,
     MallItemKind,
     Placement,
@@ -26,7 +26,7 @@ from services.benefits.domain.benefits import (
     Trigger,
     delivery_url,
 )
-from services.benefits.domain.points import EntryKind, ExpiryMode, PointsPolicy, Source
+from services.benefits.domain.points import Entry, EntryKind, ExpiryMode, PointsPolicy, Source
 
 K = TypeVar("K")
 V = TypeVar("V")

@@ -233,6 +233,20 @@ def valid_template(t: CouponTemplate) -> CouponTemplate:
 
 
 @dataclass(frozen=True)
+class IssuedCoupon:
+    """A coupon a member holds, issued from a template."""
+
+    coupon_id: str
+    template: CouponTemplate
+    account_id: str
+    valid_start: datetime
+    valid_end: datetime
+    source: str
+    reason_code: str
+    issued_at: datetime
+
+
+@dataclass(frozen=True)
 class GiftPack:
     brand_id: str
     gift_pack_id: str

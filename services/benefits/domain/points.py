@@ -134,6 +134,39 @@ class Lot:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One line of a points account's ledger: what moved, why and from where."""
+
+    brand_id: str
+    entry_id: str
+    account_id: str
+    kind: EntryKind
+    amount: int
+    available_delta: int
+    pending_delta: int
+    shortfall: int
+    reason_code: str
+    source: Source
+    request_id: str
+    reverses_entry_id: str | None
+    available_at: datetime | None
+    created_at: datetime
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class PendingGrant:
+    """Points granted but held back until `release_at`."""
+
+    entry_id: str
+    account_id: str
+    amount: int
+    release_at: datetime
+    state: str
+    released_amount: int
+
+
 def spend_order(lots: list[Lot]) -> list[Lot]:
     """Soonest-expiring first; lots that never expire last; older first on ties."""
     return sorted(lots, key=lambda lot: (lot.expires_at is None,
@@ -153,6 +186,19 @@ def allocate(lots: list[Lot], amount: int) -> list[tuple[str, int]]:
             taken.append((lot.lot_id, take))
             left -= take
     return taken
+
+
+@dataclass(frozen=True)
+class OrderPoints:
+    """What one paid order earned and what its refunds took back."""
+
+    order_id: str
+    account_id: str
+    paid_cents: int
+    points: int
+    refunded_cents: int
+    points_taken: int
+    entry_id: str | None
 
 
 def order_points(paid_cents: int, points_per_unit: int, multiplier_percent: int) -> int:

@@ -8,7 +8,9 @@ from datetime import datetime
 
 from libs.db import Connection
 from libs.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, require
-from services.benefits.adapters.postgres import ConfigRepository, CouponRepository, MallRepository
+from services.benefits.adapters.config_repository import ConfigRepository
+from services.benefits.adapters.coupons_repository import CouponRepository
+from services.benefits.adapters.mall_repository import MallRepository
 from services.benefits.domain.benefits import (
     CouponTemplate,
     EarningRule,

@@ -9,8 +9,13 @@ from libs.db import Connection
 from libs.errors import DomainError, FailedPrecondition, InvalidArgument, require
 from libs.outbox import add_event
 from libs.protoconv import timestamp
-from services.benefits.adapters.postgres import CouponRepository, IssuedCoupon
-from services.benefits.domain.benefits import CouponTemplate, Placement, level_eligible
+from services.benefits.adapters.coupons_repository import CouponRepository
+from services.benefits.domain.benefits import (
+    CouponTemplate,
+    IssuedCoupon,
+    Placement,
+    level_eligible,
+)
 from services.benefits.domain.points import Source, new_id, valid_reason
 from services.benefits.usecases.config import get_template
 from services.benefits.usecases.ledger import PRODUCER, TOPIC, Ledger, now_utc

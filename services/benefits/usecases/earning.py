@@ -23,15 +23,13 @@ from brandclub.events.v1 import (
 from libs.db import Connection
 from libs.logging import get_logger
 from libs.protoconv import from_timestamp
-from services.benefits.adapters.postgres import (
-    ConfigRepository,
-    OrderPoints,
-    OrderRepository,
-    PointsRepository,
-)
+from services.benefits.adapters.config_repository import ConfigRepository
+from services.benefits.adapters.orders_repository import OrderRepository
+from services.benefits.adapters.points_repository import PointsRepository
 from services.benefits.domain.benefits import EarningRule, Trigger
 from services.benefits.domain.points import (
     EntryKind,
+    OrderPoints,
     Source,
     capped_grant,
     order_points,

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from libs.db import Database
 from libs.jobs import Loop, background_loop
-from services.benefits.adapters.postgres import PointsRepository
+from services.benefits.adapters.points_repository import PointsRepository
 from services.benefits.usecases import mall
 from services.benefits.usecases.ledger import Ledger, now_utc
 

@@ -16,8 +16,10 @@ from brandclub.events.v1 import benefits_events_pb2
 from libs.db import Connection
 from libs.errors import FailedPrecondition, InvalidArgument, NotFound, require
 from libs.outbox import add_event
-from services.benefits.adapters.postgres import ConfigRepository, Entry, PointsRepository
+from services.benefits.adapters.config_repository import ConfigRepository
+from services.benefits.adapters.points_repository import PointsRepository
 from services.benefits.domain.points import (
+    Entry,
     EntryKind,
     Lot,
     PointsBalance,

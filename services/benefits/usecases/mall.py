@@ -24,7 +24,7 @@ from libs.errors import DomainError, FailedPrecondition, InvalidArgument, NotFou
 from libs.logging import get_logger
 from libs.outbox import add_event
 from libs.sagas import Outcome, RetryPolicy, reason_of, saga_step
-from services.benefits.adapters.postgres import MallRepository
+from services.benefits.adapters.mall_repository import MallRepository
 from services.benefits.domain.benefits import (
     FULFILMENT_STEPS,
     Fulfilment,
