@@ -13,7 +13,7 @@ from libs.service import Composition, Resources, run_service
 from services.membership.adapters.card_cache import CardCache
 from services.membership.adapters.identity_client import IdentityClient
 from services.membership.api.servicer import MembershipServicer
-from services.membership.segments.wiring import compose_reach
+from services.membership.segments.composition import reach_part
 from services.membership.settings import membership_settings
 from services.membership.usecases import evaluation
 
@@ -42,8 +42,8 @@ async def compose(resources: Resources) -> Composition:
     interval = settings.evaluation_interval_seconds
 
     # segments, dashboards, points projection (issue 8)
-    reach = compose_reach(resources,
-                          refresh_interval_seconds=settings.dashboard_refresh_interval_seconds)
+    reach = reach_part(resources,
+                       refresh_interval_seconds=settings.dashboard_refresh_interval_seconds)
 
     def register(server: grpc.aio.Server) -> None:
         pb_grpc.add_MembershipServiceServicer_to_server(servicer, server)

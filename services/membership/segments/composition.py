@@ -33,7 +33,7 @@ def utc_now() -> datetime:
 
 
 @dataclass
-class ReachParts:
+class ReachPart:
     service_names: list[str]
     registrars: list[Callable[[grpc.aio.Server], None]] = field(default_factory=list)
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
@@ -43,14 +43,14 @@ class ReachParts:
             registrar(server)
 
 
-def compose_reach(resources: Resources, clock: Callable[[], datetime] = utc_now, *,
-                  refresh_interval_seconds: float = 900.0) -> ReachParts:
+def reach_part(resources: Resources, clock: Callable[[], datetime] = utc_now, *,
+               refresh_interval_seconds: float = 900.0) -> ReachPart:
     segments = SegmentServicer(resources.db, clock)
     points = EventConsumer(db=resources.db, redis=resources.redis, group=POINTS_CONSUMER_GROUP,
                            topics=["benefits"], handler=usecases.on_benefits_event,
                            consumer_name=f"membership-{socket.gethostname()}")
     dashboards = DashboardServicer(resources.db, clock)
-    return ReachParts(
+    return ReachPart(
         [SEGMENT_SERVICE_NAME, DASHBOARD_SERVICE_NAME],
         [lambda server: segment_grpc.add_SegmentServiceServicer_to_server(segments, server),
          lambda server: dashboard_grpc.add_DashboardServiceServicer_to_server(dashboards,
