@@ -24,7 +24,7 @@ from services.engagement.adapters.remote import (
 from services.engagement.api.servicer import EngagementServicer
 from services.engagement.ports import BenefitsPort, Clock, MembershipPort, system_clock
 from services.engagement.settings import engagement_settings
-from services.engagement.usecases import Engagement
+from services.engagement.usecases.engagement import Engagement
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["EngagementService"].full_name
 INVITE_GROUP = "engagement-invites"

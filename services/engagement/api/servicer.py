@@ -15,7 +15,6 @@ from libs.errors import AlreadyExists, InvalidArgument, NotFound, require
 from libs.idempotency import IdempotentExecutor
 from libs.paging import decode_page_token, encode_page_token, page_size
 from libs.protoconv import from_timestamp, timestamp
-from services.engagement import usecases
 from services.engagement.adapters.postgres import DrawRow, GrantRow, ParticipationRepository
 from services.engagement.domain.activities import (
     Activity,
@@ -37,7 +36,8 @@ from services.engagement.domain.participation import (
     pick,
     verify_koi,
 )
-from services.engagement.usecases import Engagement
+from services.engagement.usecases import activities, koi, sign_in, social
+from services.engagement.usecases.engagement import Engagement
 
 _KINDS = {ActivityKind.SIGN_IN: pb.ACTIVITY_KIND_SIGN_IN,
           ActivityKind.LOTTERY: pb.ACTIVITY_KIND_LOTTERY,
@@ -141,7 +141,7 @@ def draw_pb(draw: DrawRow, config: LotteryConfig, grant: GrantRow | None) -> pb.
     return message
 
 
-def koi_pb(view: usecases.KoiView) -> pb.KoiDraw:
+def koi_pb(view: koi.KoiView) -> pb.KoiDraw:
     message = pb.KoiDraw(activity_id=view.activity_id, commitment=view.commitment,
                          entries_close_time=timestamp(view.entries_close),
                          entrant_count=view.entrant_count, winner_count=view.winner_count,
@@ -163,7 +163,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
 
     async def _activity(self, brand_id: str, activity_id: str) -> Activity:
         async with self._db.connection() as conn:
-            return await usecases.get_activity(conn, brand_id, activity_id)
+            return await activities.get_activity(conn, brand_id, activity_id)
 
     # --- activities ---
     async def ListActivities(self, request: pb.ListActivitiesRequest,
@@ -172,7 +172,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
         kind = next((k for k, v in _KINDS.items() if v == request.kind), None)
         now = self._now()
         async with self._db.connection() as conn:
-            page, token = await usecases.list_activities(
+            page, token = await activities.list_activities(
                 conn, request.brand_id, request.page_size, request.page_token, now=now,
                 state=state, kind=kind,
                 window_start=(from_timestamp(request.window_start_time)
@@ -192,7 +192,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
         await self._engagement.check_references(request.brand_id, spec)
 
         async def work(conn: Connection) -> pb.CreateActivityResponse:
-            activity = await usecases.create_activity(conn, request.brand_id, owner, spec,
+            activity = await activities.create_activity(conn, request.brand_id, owner, spec,
                                                       request.publish, now)
             return pb.CreateActivityResponse(activity=activity_pb(activity, now,
                                                                   with_answers=True))
@@ -208,7 +208,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
         await self._engagement.check_references(request.brand_id, spec)
 
         async def work(conn: Connection) -> pb.UpdateActivityResponse:
-            activity = await usecases.update_activity(conn, request.brand_id,
+            activity = await activities.update_activity(conn, request.brand_id,
                                                       request.activity_id, actor, spec, now)
             return pb.UpdateActivityResponse(activity=activity_pb(activity, now,
                                                                   with_answers=True))
@@ -227,7 +227,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
         now = self._now()
 
         async def work(conn: Connection) -> pb.PublishActivityResponse:
-            activity = await usecases.publish_activity(conn, request.brand_id,
+            activity = await activities.publish_activity(conn, request.brand_id,
                                                        request.activity_id, actor, now)
             return pb.PublishActivityResponse(activity=activity_pb(activity, now,
                                                                    with_answers=True))
@@ -243,7 +243,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
         now = self._now()
 
         async def work(conn: Connection) -> pb.CloseActivityResponse:
-            activity = await usecases.close_activity(conn, request.brand_id,
+            activity = await activities.close_activity(conn, request.brand_id,
                                                      request.activity_id, actor, now)
             return pb.CloseActivityResponse(activity=activity_pb(activity, now,
                                                                  with_answers=True))
@@ -260,7 +260,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
                                                            with_answers=_admin(request.view)))
 
     # --- sign-in ---
-    async def _record_pb(self, view: usecases.SignInView) -> pb.SignInRecord:
+    async def _record_pb(self, view: sign_in.SignInView) -> pb.SignInRecord:
         record = pb.SignInRecord(activity_id=view.activity_id, account_id=view.account_id,
                                  local_date=view.local_date.isoformat(),
                                  streak_days=view.streak_days, make_up=view.make_up,
@@ -287,7 +287,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
         fresh: list[GrantRow] = []
 
         async def work(conn: Connection) -> pb.SignInResponse:
-            view = await usecases.sign_in(conn, participant, now)
+            view = await sign_in.sign_in(conn, participant, now)
             if view.reward is not None:  # the grants as just written: pending, untried
                 fresh[:] = [GrantRow(g, participant.brand_id, participant.account_id,
                                      view.reward.points, view.reward.coupon_template_id,
@@ -328,7 +328,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
                                               pb.MakeUpSignInResponse, replay)
 
         async def work(conn: Connection) -> pb.MakeUpSignInResponse:
-            view = await usecases.sign_in(conn, participant, now, make_up_day=day,
+            view = await sign_in.sign_in(conn, participant, now, make_up_day=day,
                                           cost_points=cost)
             return pb.MakeUpSignInResponse(record=await self._record_pb(view))
 
@@ -347,7 +347,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
         activity.require_kind(ActivityKind.SIGN_IN)
         zone = await self._engagement.membership.time_zone(activity.brand_id)
         async with self._db.connection() as conn:
-            status = await usecases.sign_in_status(conn, activity, request.account_id, zone,
+            status = await sign_in.sign_in_status(conn, activity, request.account_id, zone,
                                                    self._now())
         return pb.GetSignInStatusResponse(
             today=status.today.isoformat(), signed_in_today=status.signed_today,
@@ -445,7 +445,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
             now)
 
         async def work(conn: Connection) -> pb.EnterKoiDrawResponse:
-            view = await usecases.enter_koi(conn, participant, now)
+            view = await koi.enter_koi(conn, participant, now)
             return pb.EnterKoiDrawResponse(commitment=view.commitment,
                                            entrant_count=view.entrant_count)
 
@@ -456,16 +456,16 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
                          context: grpc.aio.ServicerContext) -> pb.GetKoiDrawResponse:
         activity, _ = await self._lottery(request.brand_id, request.activity_id)
         async with self._db.connection() as conn:
-            return pb.GetKoiDrawResponse(koi=koi_pb(await usecases.koi_view(conn, activity)))
+            return pb.GetKoiDrawResponse(koi=koi_pb(await koi.koi_view(conn, activity)))
 
     async def RevealKoiDraw(self, request: pb.RevealKoiDrawRequest,
                             context: grpc.aio.ServicerContext) -> pb.RevealKoiDrawResponse:
         now = self._now()
 
         async def work(conn: Connection) -> pb.RevealKoiDrawResponse:
-            activity = await usecases.get_activity(conn, request.brand_id, request.activity_id)
+            activity = await activities.get_activity(conn, request.brand_id, request.activity_id)
             activity.require_kind(ActivityKind.LOTTERY)
-            return pb.RevealKoiDrawResponse(koi=koi_pb(await usecases.reveal_koi(conn, activity,
+            return pb.RevealKoiDrawResponse(koi=koi_pb(await koi.reveal_koi(conn, activity,
                                                                                  now)))
 
         response = await self._idempotent.run("RevealKoiDraw", request,
@@ -490,7 +490,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
             request.brand_id, request.activity_id, request.account_id, ActivityKind.VOTE, now)
 
         async def work(conn: Connection) -> pb.CastVoteResponse:
-            view = await usecases.cast_vote(conn, participant, request.option_id, now)
+            view = await social.cast_vote(conn, participant, request.option_id, now)
             response = pb.CastVoteResponse(
                 tallies=[pb.VoteTally(option_id=o, label=label, votes=n)
                          for o, label, n in view.tallies],
@@ -511,7 +511,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
         activity = await self._activity(request.brand_id, request.activity_id)
         activity.require_kind(ActivityKind.VOTE)
         async with self._db.connection() as conn:
-            tallies = await usecases.vote_tallies(conn, activity)
+            tallies = await social.vote_tallies(conn, activity)
         return pb.GetVoteResultsResponse(
             tallies=[pb.VoteTally(option_id=o, label=label, votes=n) for o, label, n in tallies],
             total_votes=sum(n for _, _, n in tallies))
@@ -537,7 +537,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
         answers = [(a.question_id, list(a.option_ids)) for a in request.answers]
 
         async def work(conn: Connection) -> pb.SubmitQuizResponse:
-            result = await usecases.submit_quiz(conn, participant, answers, now)
+            result = await social.submit_quiz(conn, participant, answers, now)
             response = pb.SubmitQuizResponse(
                 attempt=result.attempt, correct_answers=result.correct,
                 total_questions=result.total, points_awarded=result.points,
@@ -564,7 +564,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
             request.brand_id, request.activity_id, request.account_id, ActivityKind.INVITE,
             now)
         async with self._db.transaction() as conn:
-            code, rewarded, cap = await usecases.invite_code(conn, participant)
+            code, rewarded, cap = await social.invite_code(conn, participant)
         return pb.GetInviteCodeResponse(code=code, rewarded_invites=rewarded,
                                         max_rewarded_per_inviter=cap)
 

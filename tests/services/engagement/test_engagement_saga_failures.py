@@ -14,7 +14,7 @@ from brandclub.engagement.v1 import engagement_service_pb2 as pb
 from libs.errors import FailedPrecondition, NotFound, Unavailable
 from libs.grpc_client import remote_error
 from libs.sagas import RetryPolicy
-from services.engagement import usecases
+from services.engagement.usecases import saga_steps
 from tests.services.engagement.conftest import Env, eventually, rid
 
 COST = 10
@@ -55,7 +55,7 @@ async def grant_row(env: Env, grant_id: str) -> dict[str, object]:
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Retry bounds of three quick attempts, so a test sees the bound reached."""
     for name in ("GRANT_RETRY", "SPEND_RETRY", "REFUND_RETRY"):
-        monkeypatch.setattr(usecases, name, QUICK)
+        monkeypatch.setattr(saga_steps, name, QUICK)
     yield
 
 

@@ -1,0 +1,1 @@
+"""Engagement use cases, one module per concept (see docs/development.md)."""

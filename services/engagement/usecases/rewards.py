@@ -1,0 +1,160 @@
+"""Rewards: owing a reward (a pending grant row) and delivering it through benefits."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from libs.logging import get_logger
+from libs.sagas import decide
+from services.engagement.adapters.postgres import GrantRow, ParticipationRepository
+from services.engagement.domain.activities import Reward
+from services.engagement.usecases import saga_steps
+from services.engagement.usecases.context import EngagementContext
+
+MAKE_UP_REFUND_REASON = "MAKE_UP_SIGN_IN_NOT_RECORDED"
+# Grants the dispatch loop sends to benefits at once.
+DISPATCH_CONCURRENCY = 16
+log = get_logger(__name__)
+
+
+async def owe_reward(repo: ParticipationRepository, grant_id: str, brand_id: str, account_id: str,
+                 reward: Reward, reason_code: str, refund_entry_id: str = "") -> str:
+    await repo.add_grant(grant_id, brand_id, account_id, reward.points,
+                         reward.coupon_template_id, reason_code, refund_entry_id)
+    return grant_id
+
+
+class RewardDispatch(EngagementContext):
+    """Owed rewards delivered through benefits: at once, in the background, or by the
+    dispatch loop; a reward that cannot be delivered gives back what paid for it."""
+
+    async def dispatch(self, grant_ids: list[str]) -> list[GrantRow]:
+        """Grant owed rewards through benefits now; what fails stays pending for the loop."""
+        for grant_id in grant_ids:
+            await self._dispatch_one(grant_id)
+        async with self.db.connection() as conn:
+            return await ParticipationRepository(conn).grants(grant_ids)
+
+    async def _dispatch_one(self, grant_id: str, known: GrantRow | None = None) -> None:
+        """Deliver one owed reward. A transient failure is retried with backoff up to
+        GRANT_RETRY; a permanent one (or the bound reached) ends the grant 'failed' with its
+        reason, after giving back what the reward was paid with (a lottery draw's cost).
+        `known`: the row as this process just committed it (saves reading it back)."""
+        if known is not None and known.grant_id == grant_id:
+            grant = known
+        else:
+            async with self.db.connection() as conn:
+                rows = await ParticipationRepository(conn).grants([grant_id])
+            if not rows:
+                return
+            grant = rows[0]
+            if grant.state == "compensating":
+                await self._refund_grant(grant)
+                return
+            if grant.state != "pending":
+                return
+        entry_id, coupon_id = grant.points_entry_id, ""
+        try:
+            if grant.points and not entry_id:
+                entry_id = await self.benefits.grant_points(
+                    request_id=f"eng:{grant.grant_id}:points", brand_id=grant.brand_id,
+                    account_id=grant.account_id, amount=grant.points,
+                    reason_code=grant.reason_code)
+            if grant.coupon_template_id:
+                coupon_id = await self.benefits.issue_coupon(
+                    request_id=f"eng:{grant.grant_id}:coupon", brand_id=grant.brand_id,
+                    account_id=grant.account_id, coupon_template_id=grant.coupon_template_id,
+                    reason_code=grant.reason_code)
+        except Exception as exc:
+            decision = decide(exc, grant.attempts + 1, saga_steps.GRANT_RETRY)
+            if decision.retry:
+                async with self.db.connection() as conn:
+                    await ParticipationRepository(conn).retry_grant_later(
+                        grant_id, entry_id, decision.reason, decision.delay)
+                return
+            log.error("reward_grant_failed", grant_id=grant_id, error=decision.reason,
+                      refund=bool(grant.refund_entry_id))
+            to_state = "compensating" if grant.refund_entry_id else "failed"
+            async with self.db.connection() as conn:
+                moved = await ParticipationRepository(conn).finish_grant(
+                    grant_id, to_state, entry_id, "", decision.reason)
+            if moved and grant.refund_entry_id:
+                await self._refund_grant(replace(grant, state="compensating",
+                                                 points_entry_id=entry_id,
+                                                 attempts=grant.attempts + 1,
+                                                 last_error=decision.reason))
+            return
+        async with self.db.connection() as conn:
+            await ParticipationRepository(conn).finish_grant(grant_id, "done", entry_id,
+                                                             coupon_id, "")
+
+    async def _refund_grant(self, grant: GrantRow) -> None:
+        """A reward that cannot be delivered gives back what paid for it (the draw's cost)
+        and its prize goes back to the stock; then the grant ends 'failed' with the reason."""
+        try:
+            refund = await self.benefits.reverse_points(
+                request_id=f"eng:{grant.grant_id}:refund", brand_id=grant.brand_id,
+                entry_id=grant.refund_entry_id,
+                reason_code=(MAKE_UP_REFUND_REASON if grant.reason_code == MAKE_UP_REFUND_REASON
+                             else "LOTTERY_PRIZE_NOT_DELIVERED"))
+        except Exception as exc:
+            decision = decide(exc, grant.attempts + 1, saga_steps.REFUND_RETRY)
+            async with self.db.connection() as conn:
+                repo = ParticipationRepository(conn)
+                if decision.retry:
+                    await repo.retry_grant_later(grant.grant_id, grant.points_entry_id,
+                                                 grant.last_error, decision.delay,
+                                                 state="compensating")
+                    return
+                log.error("reward_refund_failed", grant_id=grant.grant_id,
+                          error=decision.reason)
+                await repo.finish_grant(
+                    grant.grant_id, "failed", grant.points_entry_id, "",
+                    f"{grant.last_error}; REFUND_FAILED: {decision.reason}",
+                    from_state="compensating")
+            return
+        async with self.db.transaction() as conn:
+            prize = await ParticipationRepository(conn).refunded_grant(grant.grant_id, refund)
+        if prize is not None:
+            brand_id, activity_id, prize_id = prize
+            try:
+                await self.cache.return_prize(brand_id=brand_id, activity_id=activity_id,
+                                              prize_id=prize_id)
+            except Exception as exc:  # reconciliation rebuilds the stock from PostgreSQL
+                log.warning("lottery_prize_return_failed", grant_id=grant.grant_id,
+                            error=repr(exc))
+
+    def dispatch_later(self, grant_ids: list[str]) -> None:
+        """Grant in the background: the hot path (the midnight sign-in burst) answers at once
+        and the rewards follow; the dispatch loop is the safety net for what this misses."""
+        if not grant_ids:
+            return
+        task = asyncio.create_task(self._dispatch_quietly(grant_ids))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _dispatch_quietly(self, grant_ids: list[str]) -> None:
+        for grant_id in grant_ids:
+            try:
+                await self._dispatch_one(grant_id)
+            except Exception as exc:  # one bad grant must not stop the others
+                log.warning("reward_dispatch_error", grant_id=grant_id, error=repr(exc))
+
+    async def dispatch_due(self, limit: int = 100) -> int:
+        async with self.db.connection() as conn:
+            due = await ParticipationRepository(conn).due_grants(limit)
+        gate = asyncio.Semaphore(DISPATCH_CONCURRENCY)
+
+        async def one(grant_id: str) -> None:
+            async with gate:
+                await self._dispatch_quietly([grant_id])
+
+        await asyncio.gather(*(one(grant_id) for grant_id in due))
+        return len(due)
+
+    async def close(self) -> None:
+        """Stop background grants (their rows stay pending for the next start)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,182 @@
+"""Vote, quiz and invite: the social activities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from brandclub.events.v1 import engagement_events_pb2 as events
+from brandclub.events.v1 import envelope_pb2, membership_events_pb2
+from libs.db import Connection
+from libs.errors import require
+from libs.logging import get_logger
+from libs.outbox import add_event
+from services.engagement.adapters.postgres import ActivityRepository, ParticipationRepository
+from services.engagement.domain.activities import (
+    Activity,
+    ActivityState,
+    InviteConfig,
+    QuizConfig,
+    Reward,
+    VoteConfig,
+)
+from services.engagement.domain.participation import (
+    check_quiz_attempt,
+    check_vote,
+    decide_invite,
+    grade_quiz,
+    local_date,
+    new_invite_code,
+    quiz_points,
+    revealed,
+    stable_id,
+)
+from services.engagement.usecases.context import PRODUCER, TOPIC, EngagementContext, Participant
+from services.engagement.usecases.rewards import owe_reward
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class VoteView:
+    tallies: list[tuple[str, str, int]]
+    votes_left_today: int
+    gift_grant_id: str
+
+
+async def vote_tallies(conn: Connection, activity: Activity) -> list[tuple[str, str, int]]:
+    config = activity.definition.config
+    assert isinstance(config, VoteConfig)
+    counts = await ParticipationRepository(conn).tallies(activity.activity_id)
+    return [(o.option_id, o.label, counts.get(o.option_id, 0)) for o in config.options]
+
+
+async def cast_vote(conn: Connection, p: Participant, option_id: str,
+                    now: datetime) -> VoteView:
+    config = p.activity.definition.config
+    assert isinstance(config, VoteConfig)
+    option_id = require(option_id, "option_id")
+    day = local_date(now, p.time_zone)
+    repo = ParticipationRepository(conn)
+    await repo.lock("vote", p.activity_id, p.account_id)
+    used = await repo.votes_on(p.activity_id, p.account_id, day)
+    check_vote(config, option_id, used)
+    first_ever = not await repo.has_voted(p.activity_id, p.account_id)
+    await repo.add_vote(p.brand_id, p.activity_id, p.account_id, day, used + 1, option_id, now)
+    gift = ""
+    if first_ever and not config.gift.empty:
+        gift = await owe_reward(repo, "vote_" + stable_id(p.activity_id, p.account_id),
+                            p.brand_id, p.account_id, config.gift, "VOTE_GIFT")
+    await add_event(conn, topic=TOPIC, brand_id=p.brand_id, producer=PRODUCER,
+                    payload=events.MemberVoted(brand_id=p.brand_id, account_id=p.account_id,
+                                               activity_id=p.activity_id, option_id=option_id))
+    return VoteView(await vote_tallies(conn, p.activity), config.votes_per_day - used - 1, gift)
+
+
+@dataclass(frozen=True)
+class QuizResult:
+    attempt: int
+    correct: int
+    total: int
+    grades: list[tuple[str, bool, list[str]]]
+    points: int
+    grant_id: str
+
+
+async def submit_quiz(conn: Connection, p: Participant,
+                      answers: list[tuple[str, list[str]]], now: datetime) -> QuizResult:
+    config = p.activity.definition.config
+    assert isinstance(config, QuizConfig)
+    repo = ParticipationRepository(conn)
+    await repo.lock("quiz", p.activity_id, p.account_id)
+    attempts, best = await repo.quiz_attempts(p.activity_id, p.account_id)
+    check_quiz_attempt(config, attempts)
+    grades = grade_quiz(config, answers)
+    correct = sum(1 for g in grades if g.correct)
+    points = quiz_points(config, correct, best)
+    attempt = attempts + 1
+    grant_id = ""
+    if points:
+        grant_id = await owe_reward(repo, "quiz_" + stable_id(p.activity_id, p.account_id,
+                                                          str(attempt)),
+                                p.brand_id, p.account_id, Reward(points=points), "QUIZ_REWARD")
+    await repo.add_quiz_attempt(p.brand_id, p.activity_id, p.account_id, attempt,
+                                [[q, list(o)] for q, o in answers], correct, points,
+                                grant_id or None, now)
+    await add_event(conn, topic=TOPIC, brand_id=p.brand_id, producer=PRODUCER,
+                    payload=events.QuizSubmitted(brand_id=p.brand_id, account_id=p.account_id,
+                                                 activity_id=p.activity_id,
+                                                 correct_answers=correct,
+                                                 total_questions=len(grades)))
+    return QuizResult(attempt, correct, len(grades),
+                      [(g.question_id, g.correct, g.correct_option_ids)
+                       for g in revealed(config, attempt, grades)],
+                      points, grant_id)
+
+
+async def invite_code(conn: Connection, p: Participant) -> tuple[str, int, int]:
+    config = p.activity.definition.config
+    assert isinstance(config, InviteConfig)
+    repo = ParticipationRepository(conn)
+    code = await repo.invite_code(p.activity_id, p.account_id)
+    while code is None:
+        candidate = new_invite_code()
+        if await repo.add_invite_code(candidate, p.brand_id, p.activity_id, p.account_id):
+            code = candidate
+        else:  # a racing call made one, or (rarely) the code was taken: read again
+            code = await repo.invite_code(p.activity_id, p.account_id)
+    rewarded = await repo.rewarded_invites(p.activity_id, p.account_id)
+    return code, rewarded, config.max_rewarded_per_inviter
+
+
+async def accept_invite(conn: Connection, brand_id: str, invitee: str, code: str,
+                        joined_at: datetime) -> str:
+    """React to an invitee opening the card with an invite code; returns "" when accepted,
+    or why not. Runs in the event consumer's transaction (at most once per event)."""
+    repo = ParticipationRepository(conn)
+    owner = await repo.code_owner(brand_id, code.strip().upper())
+    if owner is None:
+        return "UNKNOWN_CODE"
+    activity_id, inviter = owner
+    activity = await ActivityRepository(conn).get(brand_id, activity_id)
+    if activity is None or activity.state_at(joined_at) is not ActivityState.LIVE:
+        return "ACTIVITY_NOT_LIVE"
+    config = activity.definition.config
+    assert isinstance(config, InviteConfig)
+    await repo.lock("invite", activity_id, inviter)
+    decision = decide_invite(inviter, invitee, await repo.invited_before(brand_id, invitee),
+                             await repo.rewarded_invites(activity_id, inviter),
+                             config.max_rewarded_per_inviter)
+    if decision.reason:
+        return decision.reason
+    if not await repo.add_invite(brand_id, invitee, activity_id, inviter, code,
+                                 decision.reward_inviter, joined_at):
+        return "ALREADY_INVITED"
+    if decision.reward_inviter and not config.inviter_reward.empty:
+        await owe_reward(repo, "invr_" + stable_id(activity_id, inviter, invitee), brand_id,
+                     inviter, config.inviter_reward, "INVITE_INVITER_REWARD")
+    if decision.reward_invitee and not config.invitee_reward.empty:
+        await owe_reward(repo, "inve_" + stable_id(activity_id, invitee), brand_id, invitee,
+                     config.invitee_reward, "INVITE_INVITEE_REWARD")
+    await add_event(conn, topic=TOPIC, brand_id=brand_id, producer=PRODUCER,
+                    payload=events.InviteAccepted(brand_id=brand_id, activity_id=activity_id,
+                                                  inviter_account_id=inviter,
+                                                  invitee_account_id=invitee))
+    return ""
+
+
+class InviteEvents(EngagementContext):
+    """Invites accepted when membership says an invitee joined with a code."""
+
+    async def on_membership_event(self, conn: Connection,
+                                  envelope: envelope_pb2.EventEnvelope) -> None:
+        joined = membership_events_pb2.MemberJoined()
+        if not envelope.payload.Is(joined.DESCRIPTOR) or not envelope.payload.Unpack(joined):
+            return
+        if not joined.invite_code:
+            return
+        occurred = (envelope.occur_time.ToDatetime(tzinfo=UTC)
+                    if envelope.HasField("occur_time") else self.clock())
+        outcome = await accept_invite(conn, joined.brand_id, joined.account_id,
+                                      joined.invite_code, occurred)
+        log.info("invite_processed", brand_id=joined.brand_id, outcome=outcome or "ACCEPTED")
