@@ -22,13 +22,13 @@ from libs.jobs import background_loop
 from libs.logging import get_logger
 from libs.protoconv import from_timestamp
 from libs.sagas import Outcome, RetryPolicy, decide, saga_step
+from services.messaging.adapters.journeys_repository import JourneysRepository
 from services.messaging.adapters.postgres import MessagingRepository
 from services.messaging.domain.channels import new_id
 from services.messaging.domain.governance import consents_from_join
 from services.messaging.domain.journeys import (
     Condition,
     Journey,
-    RunStatus,
     StepKind,
     Trigger,
     TriggerFacts,
@@ -120,12 +120,12 @@ async def create_journey(conn: Connection, audience: AudienceSource, request_id:
     journey = replace(draft, journey_id=new_id("jny"), brand_id=brand_id, active=False,
                       conversion_window_days=draft.conversion_window_days or 7, created_at=now,
                       segment_id=segment_id)
-    await MessagingRepository(conn).add_journey(journey)
+    await JourneysRepository(conn).add_journey(journey)
     return journey
 
 
 async def get_journey(conn: Connection, brand_id: str, journey_id: str) -> Journey:
-    found = await MessagingRepository(conn).journey(require(brand_id, "brand_id"),
+    found = await JourneysRepository(conn).journey(require(brand_id, "brand_id"),
                                                     require(journey_id, "journey_id"))
     if found is None:
         raise NotFound(f"journey {journey_id} does not exist", reason="JOURNEY_NOT_FOUND",
@@ -136,7 +136,7 @@ async def get_journey(conn: Connection, brand_id: str, journey_id: str) -> Journ
 async def set_journey_active(conn: Connection, brand_id: str, journey_id: str,
                              active: bool) -> Journey:
     journey = await get_journey(conn, brand_id, journey_id)
-    await MessagingRepository(conn).set_journey_active(journey_id, active)
+    await JourneysRepository(conn).set_journey_active(journey_id, active)
     return replace(journey, active=active)
 
 
@@ -162,25 +162,13 @@ class JourneyReport:
 
 async def journey_report(conn: Connection, brand_id: str, journey_id: str) -> JourneyReport:
     journey = await get_journey(conn, brand_id, journey_id)
-    totals = await conn.fetchrow(
-        "SELECT count(*) AS entered, count(*) FILTER (WHERE status = 'exited') AS exited "
-        "FROM journey_runs WHERE journey_id = $1", journey_id)
-    steps = await conn.fetch(
-        "SELECT current_step_id, count(*) AS n FROM journey_runs "
-        "WHERE journey_id = $1 AND status = 'active' GROUP BY current_step_id", journey_id)
-    converted = await conn.fetchval(
-        "SELECT count(*) FROM journey_runs r WHERE r.journey_id = $1 AND EXISTS ("
-        "SELECT 1 FROM member_orders o WHERE o.brand_id = r.brand_id "
-        "AND o.account_id = r.account_id AND o.paid_at > r.entered_at "
-        "AND o.paid_at < r.entered_at + make_interval(days => $2))",
-        journey_id, journey.conversion_window_days)
-    refused = await conn.fetchval("SELECT count(*) FROM journey_refusals WHERE journey_id = $1",
-                                  journey_id)
-    assert totals is not None
-    failed, recent = await MessagingRepository(conn).failed_runs(journey_id, REPORT_FAILED_RUNS)
-    return JourneyReport(int(totals["entered"]), {r["current_step_id"]: int(r["n"])
-                                                  for r in steps},
-                         int(converted), int(totals["exited"]), int(refused), failed,
+    repo = JourneysRepository(conn)
+    entered, exited = await repo.run_totals(journey_id)
+    at_step = await repo.active_runs_by_step(journey_id)
+    converted = await repo.converted_runs(journey_id, journey.conversion_window_days)
+    refused = await repo.refused_entries(journey_id)
+    failed, recent = await repo.failed_runs(journey_id, REPORT_FAILED_RUNS)
+    return JourneyReport(entered, at_step, converted, exited, refused, failed,
                          tuple(FailedRun(r["run_id"], r["account_id"], r["current_step_id"],
                                          r["last_error"], r["exited_at"]) for r in recent))
 
@@ -191,28 +179,15 @@ async def journey_report(conn: Connection, brand_id: str, journey_id: str) -> Jo
 async def enter(conn: Connection, journey: Journey, account_id: str, event_id: str,
                 facts: TriggerFacts, now: datetime) -> bool:
     """Start a run for the member unless the journey's entry rule refuses it."""
+    repo = JourneysRepository(conn)
     if journey.allow_reentry:
-        busy = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM journey_runs WHERE journey_id = $1 "
-            "AND account_id = $2 AND status = 'active')", journey.journey_id, account_id)
-        allowed = not busy
+        allowed = not await repo.has_active_run(journey.journey_id, account_id)
     else:
-        allowed = bool(await conn.fetchval(
-            "INSERT INTO journey_entries (journey_id, account_id) VALUES ($1, $2) "
-            "ON CONFLICT DO NOTHING RETURNING true", journey.journey_id, account_id))
+        allowed = await repo.claim_first_entry(journey.journey_id, account_id)
     if not allowed:
-        await conn.execute("INSERT INTO journey_refusals (journey_id, event_id) VALUES ($1, $2) "
-                           "ON CONFLICT DO NOTHING", journey.journey_id, event_id)
+        await repo.record_refusal(journey.journey_id, event_id)
         return False
-    inserted = await conn.fetchval(
-        "INSERT INTO journey_runs (run_id, journey_id, brand_id, account_id, entry_event_id, "
-        "status, current_step_id, wake_at, facts, entered_at) "
-        "VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $7) "
-        "ON CONFLICT (journey_id, entry_event_id) DO NOTHING RETURNING true",
-        new_id("run"), journey.journey_id, journey.brand_id, account_id, event_id,
-        journey.steps[0].step_id, now,
-        json.dumps(facts.to_json()))
-    return bool(inserted)
+    return await repo.add_run(new_id("run"), journey, account_id, event_id, facts, now)
 
 
 async def handle_membership_event(conn: Connection, envelope: envelope_pb2.EventEnvelope,
@@ -228,11 +203,8 @@ async def handle_membership_event(conn: Connection, envelope: envelope_pb2.Event
         payload.Unpack(cancelled)
         await repo.mark_cancelled(cancelled.brand_id, cancelled.account_id,
                                   from_timestamp(envelope.occur_time))
-        # A member who leaves leaves every journey at once.
-        await conn.execute(
-            "UPDATE journey_runs SET status = 'exited', exited_at = $3, "
-            "exit_reason = 'MEMBER_CANCELLED' WHERE brand_id = $1 AND account_id = $2 "
-            "AND status = 'active'", cancelled.brand_id, cancelled.account_id, now)
+        await JourneysRepository(conn).exit_member_runs(cancelled.brand_id,
+                                                        cancelled.account_id, now)
         return
     if payload.Is(membership_events_pb2.MemberJoined.DESCRIPTOR):
         joined = membership_events_pb2.MemberJoined()
@@ -274,7 +246,7 @@ async def handle_membership_event(conn: Connection, envelope: envelope_pb2.Event
         return
     if await repo.cancelled(brand_id, [account_id]):
         return
-    for journey in await repo.active_journeys(brand_id, trigger):
+    for journey in await JourneysRepository(conn).active_journeys(brand_id, trigger):
         await enter(conn, journey, account_id, envelope.event_id, facts, now)
 
 
@@ -303,7 +275,7 @@ class JourneyScheduler:
         now = self._clock()
         entered = 0
         async with self._db.connection() as conn:
-            journeys = await MessagingRepository(conn).scheduled_journeys()
+            journeys = await JourneysRepository(conn).scheduled_journeys()
         for journey, done_until in journeys:
             brand = await self._brands.brand(journey.brand_id)
             zone = ZoneInfo(brand.time_zone)
@@ -320,7 +292,7 @@ class JourneyScheduler:
                             reason=exc.reason)
                 continue
             async with self._db.transaction() as conn:
-                await MessagingRepository(conn).mark_scheduled(journey.journey_id, today)
+                await JourneysRepository(conn).mark_scheduled(journey.journey_id, today)
         return entered
 
     async def _enter_segment(self, journey: Journey, today: date, now: datetime) -> int:
@@ -395,9 +367,7 @@ class JourneyRunner:
     async def run_once(self) -> int:
         now = self._clock()
         async with self._db.transaction() as conn:
-            runs = await conn.fetch(
-                "SELECT * FROM journey_runs WHERE status = 'active' AND wake_at <= $1 "
-                "ORDER BY wake_at LIMIT $2 FOR UPDATE SKIP LOCKED", now, self._batch_size)
+            runs = await JourneysRepository(conn).lock_due_runs(now, self._batch_size)
             for run in runs:
                 try:
                     async with conn.transaction():  # a savepoint: one run's failure its own
@@ -419,7 +389,7 @@ class JourneyRunner:
         """A step failed: retried with backoff while transient and under JOURNEY_RETRY, else
         the run stops 'failed' with the reason (never retried every minute forever)."""
         decision = decide(error, int(run["attempts"]) + 1, JOURNEY_RETRY)
-        repo = MessagingRepository(conn)
+        repo = JourneysRepository(conn)
         if decision.retry:
             log.warning("journey_step_retry", run_id=run["run_id"], reason=decision.reason,
                         attempts=int(run["attempts"]) + 1)
@@ -430,7 +400,7 @@ class JourneyRunner:
             await repo.fail_run(run["run_id"], decision.reason, now)
 
     async def _advance(self, conn: Connection, run: Record, now: datetime) -> None:
-        repo = MessagingRepository(conn)
+        repo = JourneysRepository(conn)
         journey = await repo.journey_by_id(run["journey_id"])
         assert journey is not None
         run_id, step_id = run["run_id"], run["current_step_id"]
@@ -438,39 +408,34 @@ class JourneyRunner:
         retried = bool(run["attempts"])
         for _ in range(MAX_STEPS_PER_RUN_PASS):
             if not step_id:
-                await self._exit(conn, run_id, "COMPLETED", now)
+                await repo.exit_run(run_id, "COMPLETED", now)
                 return
             step = journey.step(step_id)
-            done = await conn.fetchval(
-                "SELECT outcome FROM journey_step_log WHERE run_id = $1 AND step_id = $2",
-                run_id, step_id)
+            done = await repo.step_outcome(run_id, step_id)
             taken: bool | None = None
             if step.kind is StepKind.WAIT:
                 if done is None:
                     wake = now + timedelta(minutes=step.wait_minutes)
-                    await self._log(conn, run_id, step_id, "waiting", now)
-                    await conn.execute(
-                        "UPDATE journey_runs SET current_step_id = $2, wake_at = $3 "
-                        "WHERE run_id = $1", run_id, step_id, wake)
+                    await repo.log_step(run_id, step_id, "waiting", now)
+                    await repo.wait_at_step(run_id, step_id, wake)
                     return
             elif step.kind is StepKind.EXIT:
-                await self._log(conn, run_id, step_id, "exit", now)
-                await self._exit(conn, run_id, "EXIT_STEP", now)
+                await repo.log_step(run_id, step_id, "exit", now)
+                await repo.exit_run(run_id, "EXIT_STEP", now)
                 return
             elif done is None:
                 taken = await self._apply(conn, journey, run, step_id, facts, now)
                 if retried:  # the step that failed before went through
-                    await MessagingRepository(conn).clear_run_attempts(run_id)
+                    await repo.clear_run_attempts(run_id)
                     retried = False
-                await self._log(conn, run_id, step_id,
-                                "true" if taken else "false" if taken is False else "done", now)
+                await repo.log_step(run_id, step_id,
+                                    "true" if taken else "false" if taken is False else "done",
+                                    now)
             else:
                 taken = done == "true"
             step_id = next_of(step, taken)
-            await conn.execute("UPDATE journey_runs SET current_step_id = $2 WHERE run_id = $1",
-                               run_id, step_id)
-        await conn.execute("UPDATE journey_runs SET wake_at = $2 WHERE run_id = $1",
-                           run_id, now)
+            await repo.move_to_step(run_id, step_id)
+        await repo.wake_at(run_id, now)
 
     async def _apply(self, conn: Connection, journey: Journey, run: Record, step_id: str,
                      facts: TriggerFacts, now: datetime) -> bool | None:
@@ -510,17 +475,3 @@ class JourneyRunner:
             await self._benefits.grant_points(request_id=request_id, brand_id=brand_id,
                                               account_id=account_id, points=step.points)
         return None
-
-    @staticmethod
-    async def _log(conn: Connection, run_id: str, step_id: str, outcome: str,
-                   now: datetime) -> None:
-        await conn.execute(
-            "INSERT INTO journey_step_log (run_id, step_id, outcome, done_at) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", run_id, step_id, outcome, now)
-
-    @staticmethod
-    async def _exit(conn: Connection, run_id: str, reason: str, now: datetime) -> None:
-        await conn.execute(
-            "UPDATE journey_runs SET status = $2, current_step_id = '', wake_at = NULL, "
-            "exited_at = $3, exit_reason = $4 WHERE run_id = $1",
-            run_id, RunStatus.EXITED.value, now, reason)

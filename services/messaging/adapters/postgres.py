@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
 from libs.db import Connection, Record
+from services.messaging.adapters.journeys_repository import journey_from_row
 from services.messaging.domain.campaigns import Campaign, CampaignStatus
 from services.messaging.domain.channels import Channel, ChannelConfig, ProviderKind, Purpose
 from services.messaging.domain.governance import Policy
 from services.messaging.domain.inbox import InboxMessage
-from services.messaging.domain.journeys import (
-    SCHEDULED_TRIGGERS,
-    Condition,
-    Journey,
-    Step,
-    StepKind,
-    Trigger,
-)
+from services.messaging.domain.journeys import Journey
 from services.messaging.domain.messages import MessageStatus, OutboundMessage
 from services.messaging.domain.templates import Template
 
@@ -52,34 +46,6 @@ def _campaign(r: Record) -> Campaign:
                     json.loads(r["variables"]), r["throttle_per_second"],
                     r["holdout_basis_points"], r["conversion_window_days"], r["schedule_at"],
                     r["launched_at"], r["created_at"])
-
-
-def steps_to_json(steps: Sequence[Step]) -> str:
-    return json.dumps([{
-        "step_id": s.step_id, "kind": s.kind.value, "next_step_id": s.next_step_id,
-        "wait_minutes": s.wait_minutes,
-        "condition": s.condition.value if s.condition else None, "number": s.number,
-        "on_true_step_id": s.on_true_step_id, "on_false_step_id": s.on_false_step_id,
-        "template_id": s.template_id, "variables": s.variables,
-        "coupon_template_id": s.coupon_template_id, "points": s.points,
-        "segment_id": s.segment_id,
-    } for s in steps])
-
-
-def _steps(raw: str) -> list[Step]:
-    return [Step(d["step_id"], StepKind(d["kind"]), d["next_step_id"], d["wait_minutes"],
-                 Condition(d["condition"]) if d["condition"] else None, d["number"],
-                 d["on_true_step_id"], d["on_false_step_id"], d["template_id"],
-                 dict(d["variables"]), d["coupon_template_id"], d["points"],
-                 d.get("segment_id", ""))
-            for d in json.loads(raw)]
-
-
-def _journey(r: Record) -> Journey:
-    return Journey(r["journey_id"], r["brand_id"], r["name"], Trigger(r["trigger"]),
-                   r["allow_reentry"], _steps(r["steps"]), r["active"],
-                   r["conversion_window_days"], r["created_at"], r["trigger_days"],
-                   r["segment_id"])
 
 
 class MessagingRepository:
@@ -287,7 +253,7 @@ class MessagingRepository:
                             active: bool | None) -> list[Journey]:
         rows = await self._brand_page("journeys", "journey_id", brand_id, limit, after,
                                       "AND ($5::boolean IS NULL OR active = $5)", active)
-        return [_journey(r) for r in rows]
+        return [journey_from_row(r) for r in rows]
 
     async def templates(self, ids: Iterable[str]) -> dict[str, Template]:
         rows = await self.conn.fetch("SELECT * FROM templates WHERE template_id = ANY($1)",
@@ -544,74 +510,3 @@ class MessagingRepository:
                 "holdout": totals["holdout"] if totals else 0,
                 "conversions": {r["holdout"]: (r["converted"], r["revenue"])
                                 for r in conversions}}
-
-    # --- journeys ----------------------------------------------------------------------
-
-    async def add_journey(self, j: Journey) -> None:
-        await self.conn.execute(
-            "INSERT INTO journeys (journey_id, brand_id, name, trigger, allow_reentry, steps, "
-            "active, conversion_window_days, created_at, trigger_days, segment_id) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            j.journey_id, j.brand_id, j.name, j.trigger.value, j.allow_reentry,
-            steps_to_json(j.steps), j.active, j.conversion_window_days, j.created_at,
-            j.trigger_days, j.segment_id)
-
-    async def journey(self, brand_id: str, journey_id: str) -> Journey | None:
-        r = await self.conn.fetchrow(
-            "SELECT * FROM journeys WHERE brand_id = $1 AND journey_id = $2",
-            brand_id, journey_id)
-        return _journey(r) if r else None
-
-    async def journey_by_id(self, journey_id: str) -> Journey | None:
-        r = await self.conn.fetchrow("SELECT * FROM journeys WHERE journey_id = $1", journey_id)
-        return _journey(r) if r else None
-
-    async def retry_run_later(self, run_id: str, error: str, wake_at: datetime) -> None:
-        """Count a failed attempt at the run's current step and wake it again later."""
-        await self.conn.execute(
-            "UPDATE journey_runs SET attempts = attempts + 1, last_error = $2, wake_at = $3 "
-            "WHERE run_id = $1 AND status = 'active'", run_id, error, wake_at)
-
-    async def fail_run(self, run_id: str, error: str, now: datetime) -> None:
-        """Stop a run for good at its current step, with the reason (the dead letter)."""
-        await self.conn.execute(
-            "UPDATE journey_runs SET status = 'failed', attempts = attempts + 1, "
-            "last_error = $2, wake_at = NULL, exited_at = $3, exit_reason = 'STEP_FAILED' "
-            "WHERE run_id = $1 AND status = 'active'", run_id, error, now)
-
-    async def clear_run_attempts(self, run_id: str) -> None:
-        """A step went through: the next step starts with its own attempts."""
-        await self.conn.execute(
-            "UPDATE journey_runs SET attempts = 0, last_error = '' "
-            "WHERE run_id = $1 AND attempts > 0", run_id)
-
-    async def failed_runs(self, journey_id: str, limit: int) -> tuple[int, list[Record]]:
-        """How many runs of the journey failed, and the latest ones."""
-        count = await self.conn.fetchval(
-            "SELECT count(*) FROM journey_runs WHERE journey_id = $1 AND status = 'failed'",
-            journey_id)
-        rows = await self.conn.fetch(
-            "SELECT run_id, account_id, current_step_id, last_error, exited_at "
-            "FROM journey_runs WHERE journey_id = $1 AND status = 'failed' "
-            "ORDER BY exited_at DESC, run_id DESC LIMIT $2", journey_id, limit)
-        return int(count or 0), list(rows)
-
-    async def set_journey_active(self, journey_id: str, active: bool) -> None:
-        await self.conn.execute("UPDATE journeys SET active = $2 WHERE journey_id = $1",
-                                journey_id, active)
-
-    async def scheduled_journeys(self) -> list[tuple[Journey, date | None]]:
-        rows = await self.conn.fetch(
-            "SELECT * FROM journeys WHERE active AND trigger = ANY($1) ORDER BY journey_id",
-            [t.value for t in SCHEDULED_TRIGGERS])
-        return [(_journey(r), r["scheduled_until"]) for r in rows]
-
-    async def mark_scheduled(self, journey_id: str, day: date) -> None:
-        await self.conn.execute("UPDATE journeys SET scheduled_until = $2 WHERE journey_id = $1",
-                                journey_id, day)
-
-    async def active_journeys(self, brand_id: str, trigger: Trigger) -> list[Journey]:
-        rows = await self.conn.fetch(
-            "SELECT * FROM journeys WHERE brand_id = $1 AND trigger = $2 AND active "
-            "ORDER BY journey_id", brand_id, trigger.value)
-        return [_journey(r) for r in rows]
