@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import grpc
@@ -10,11 +11,11 @@ from google.protobuf import timestamp_pb2
 from brandclub.membership.v1 import membership_service_pb2 as pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as pb_grpc
 from libs.db import Connection, Database
-from libs.errors import InvalidArgument, NotFound
+from libs.errors import InvalidArgument
 from libs.idempotency import IdempotentExecutor
 from libs.protoconv import from_timestamp, timestamp
-from services.membership.adapters.card_cache import NOT_A_MEMBER, CardCache
-from services.membership.adapters.identity_client import IdentityClient, MatchResult
+from services.membership.adapters.card_cache import CardCache
+from services.membership.adapters.identity_client import IdentityClient
 from services.membership.adapters.postgres import as_date
 from services.membership.domain.model import (
     Brand,
@@ -228,24 +229,10 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
 
     async def GetMemberCard(self, request: pb.GetMemberCardRequest,
                             context: grpc.aio.ServicerContext) -> pb.GetMemberCardResponse:
-        brand_id, account_id = request.brand_id.strip(), request.account_id.strip()
-        cached, version = (None, b"?")
-        if brand_id and account_id:
-            cached, version = await self._cache.get(brand_id, account_id)
-        if cached == NOT_A_MEMBER:
-            raise NotFound(f"account {account_id} is not a member of brand {brand_id}",
-                           reason="MEMBER_NOT_FOUND", metadata={"brand_id": brand_id})
-        if cached is not None:
-            return pb.GetMemberCardResponse(card=pb.MemberCard.FromString(cached))
-        try:
-            async with self._db.connection() as conn:
-                card = card_pb(await cards.get_member_card(conn, brand_id, account_id))
-        except NotFound as error:
-            if error.reason == "MEMBER_NOT_FOUND":
-                await self._cache.put(brand_id, account_id, NOT_A_MEMBER, version)
-            raise
-        await self._cache.put(brand_id, account_id, card.SerializeToString(), version)
-        return pb.GetMemberCardResponse(card=card)
+        card = await cards.read_member_card(self._db, self._cache, request.brand_id,
+                                            request.account_id,
+                                            lambda card: card_pb(card).SerializeToString())
+        return pb.GetMemberCardResponse(card=pb.MemberCard.FromString(card))
 
     # --- program ---------------------------------------------------------------------------
 
@@ -332,33 +319,26 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
         if not request.request_id:
             raise InvalidArgument("request_id is required for this call", field="request_id",
                                   reason="REQUEST_ID_REQUIRED")
-        async with self._db.connection() as conn:
-            plan = await cards.plan_join(conn, join)
-        match: MatchResult | None = None
-        if not plan.already_member:
-            # Vault first (both calls are safe to repeat); the join commits only after them.
-            await self._identity.store_phone(f"{request.request_id}:phone", plan.request.account_id,
-                                             request.phone)
-            if plan.brand.mode is ProgramMode.CONNECTED:
-                match = await self._identity.match_phone(f"{request.request_id}:match",
-                                                         plan.brand.brand_id,
-                                                         plan.request.account_id)
-
-        async def work(conn: Connection) -> pb.OpenCardResponse:
-            result = await cards.open_card(conn, plan, match)
-            return pb.OpenCardResponse(
-                card=card_pb(result.card), joined=result.joined,
-                phone_match=_MATCHES[result.profile.phone_match],
-                encrypted_phone=result.profile.encrypted_phone,
-                crm_member_id=result.profile.crm_member_id)
-
         # The stored fingerprint must not be a plain hash of the phone number: leave it out.
         fingerprinted = pb.OpenCardRequest()
         fingerprinted.CopyFrom(request)
         fingerprinted.ClearField("phone")
-        reply = await self._idempotent.run("OpenCard", fingerprinted, pb.OpenCardResponse, work)
-        await self._cache.forget(reply.card.brand_id, [reply.card.account_id])
-        return reply
+
+        async def commit_once(open_card: Callable[[Connection], Awaitable[cards.JoinResult]]
+                              ) -> pb.OpenCardResponse:
+            async def work(conn: Connection) -> pb.OpenCardResponse:
+                result = await open_card(conn)
+                return pb.OpenCardResponse(
+                    card=card_pb(result.card), joined=result.joined,
+                    phone_match=_MATCHES[result.profile.phone_match],
+                    encrypted_phone=result.profile.encrypted_phone,
+                    crm_member_id=result.profile.crm_member_id)
+
+            return await self._idempotent.run("OpenCard", fingerprinted, pb.OpenCardResponse,
+                                              work)
+
+        return await cards.join(self._db, self._identity, self._cache, join, request.phone,
+                                request.request_id, commit_once)
 
     async def CancelMembership(self, request: pb.CancelMembershipRequest,
                                context: grpc.aio.ServicerContext

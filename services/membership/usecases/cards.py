@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import TypeVar
 
 from brandclub.events.v1 import membership_events_pb2
-from libs.db import Connection
+from libs.db import Connection, Database
 from libs.errors import InvalidArgument, NotFound, require
 from libs.outbox import add_event
-from services.membership.adapters.identity_client import MatchResult
+from services.membership.adapters.card_cache import NOT_A_MEMBER, CardCache
+from services.membership.adapters.identity_client import IdentityClient, MatchResult
 from services.membership.adapters.postgres import MembershipRepository
 from services.membership.domain.model import (
     Brand,
@@ -22,6 +25,7 @@ from services.membership.domain.model import (
     MemberStatus,
     PhoneMatch,
     Profile,
+    ProgramMode,
     new_id,
 )
 from services.membership.domain.program import (
@@ -52,8 +56,34 @@ async def get_member_card(conn: Connection, brand_id: str, account_id: str) -> M
     return card
 
 
-_INVITE = re.compile(r"^[A-Za-z0-9_\-]{0,64}$")
 
+async def read_member_card(db: Database, cache: CardCache, brand_id: str, account_id: str,
+                           encode: Callable[[MemberCard], bytes]) -> bytes:
+    """GetMemberCard's flow: the encoded card from Redis (non-members too), else from
+    PostgreSQL, stored only if the cache version has not moved meanwhile."""
+    brand_id, account_id = brand_id.strip(), account_id.strip()
+    cached, version = (None, b"?")
+    if brand_id and account_id:
+        cached, version = await cache.get(brand_id, account_id)
+    if cached == NOT_A_MEMBER:
+        raise await member_not_found(brand_id, account_id)
+    if cached is not None:
+        return cached
+    try:
+        async with db.connection() as conn:
+            card = encode(await get_member_card(conn, brand_id, account_id))
+    except NotFound as error:
+        if error.reason == "MEMBER_NOT_FOUND":
+            await cache.put(brand_id, account_id, NOT_A_MEMBER, version)
+        raise
+    await cache.put(brand_id, account_id, card, version)
+    return card
+
+_INVITE = re.compile(r"^[A-Za-z0-9_\-]{0,64}$")
+Reply = TypeVar("Reply")
+CommitOnce = Callable[[Callable[[Connection], Awaitable["JoinResult"]]], Awaitable[Reply]]
+"""Runs the join's transaction once per request id and answers its reply (a replay answers the
+first reply without running it)."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +147,29 @@ async def plan_join(conn: Connection, request: JoinRequest) -> JoinPlan:
                     birthday, baby, live is not None and live.is_card_member)
 
 
+
+
+async def join(db: Database, identity: IdentityClient, cache: CardCache, request: JoinRequest,
+               phone: str, request_id: str, commit_once: CommitOnce[Reply]) -> Reply:
+    """OpenCard's whole flow: every refusal first, then the phone vaulted (and matched for a
+    connected brand) in identity, then the join committed once, then the cached card dropped."""
+    async with db.connection() as conn:
+        plan = await plan_join(conn, request)
+    match = None if plan.already_member else await _vault_phone(identity, plan, phone,
+                                                                 request_id)
+    reply = await commit_once(lambda conn: open_card(conn, plan, match))
+    await cache.forget(plan.brand.brand_id, [plan.request.account_id])
+    return reply
+
+
+async def _vault_phone(identity: IdentityClient, plan: JoinPlan, phone: str,
+                       request_id: str) -> MatchResult | None:
+    """Both calls are safe to repeat; the join commits only after them."""
+    await identity.store_phone(f"{request_id}:phone", plan.request.account_id, phone)
+    if plan.brand.mode is not ProgramMode.CONNECTED:
+        return None
+    return await identity.match_phone(f"{request_id}:match", plan.brand.brand_id,
+                                      plan.request.account_id)
 
 async def open_card(conn: Connection, plan: JoinPlan, match: MatchResult | None) -> JoinResult:
     """Join: consent, profile, tier from history; joining twice changes nothing."""
