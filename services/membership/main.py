@@ -24,8 +24,7 @@ def evaluation_loop(db: Database, cache: CardCache, interval_seconds: float) -> 
     """Periodic evaluation of every brand: tiers down after the retention window, dormancy."""
     async def evaluate_all() -> None:
         for brand_id in await evaluation.brand_ids(db):
-            result = await evaluation.evaluate_brand(db, brand_id)
-            await cache.forget(brand_id, result.changed_accounts or [])
+            await evaluation.evaluate_brand_and_forget_cards(db, cache, brand_id)
 
     return background_loop("member-evaluation", evaluate_all, interval_seconds=interval_seconds,
                            wait_first=True)

@@ -393,35 +393,28 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
     async def RecordCartItemAdded(self, request: pb.RecordCartItemAddedRequest,
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.RecordCartItemAddedResponse:
-        async with self._db.transaction() as conn:
-            duplicate, _ = await facts.record_cart_item_added(
-                conn, request.event_id, request.shop_id, request.account_id, request.sku_id,
-                _time(request.add_time, request.HasField("add_time")))
+        duplicate = await facts.record_cart_item_added(
+            self._db, request.event_id, request.shop_id, request.account_id, request.sku_id,
+            _time(request.add_time, request.HasField("add_time")))
         return pb.RecordCartItemAddedResponse(duplicate=duplicate)
 
     async def RecordOrderPaid(self, request: pb.RecordOrderPaidRequest,
                               context: grpc.aio.ServicerContext) -> pb.RecordOrderPaidResponse:
-        async with self._db.transaction() as conn:
-            outcome = await facts.record_order_paid(
-                conn, request.event_id, request.shop_id, request.account_id, request.order_id,
-                request.paid_cents, _time(request.paid_time, request.HasField("paid_time")),
-                _time(request.return_window_end_time,
-                      request.HasField("return_window_end_time")))
-        if not outcome.duplicate:
-            await self._cache.forget(outcome.brand_id, [request.account_id])
+        outcome = await facts.record_order_paid(
+            self._db, self._cache, request.event_id, request.shop_id, request.account_id,
+            request.order_id, request.paid_cents,
+            _time(request.paid_time, request.HasField("paid_time")),
+            _time(request.return_window_end_time, request.HasField("return_window_end_time")))
         return pb.RecordOrderPaidResponse(duplicate=outcome.duplicate,
                                           stats=stats_pb(outcome.stats), level=outcome.level)
 
     async def RecordOrderRefunded(self, request: pb.RecordOrderRefundedRequest,
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.RecordOrderRefundedResponse:
-        async with self._db.transaction() as conn:
-            outcome = await facts.record_order_refunded(
-                conn, request.event_id, request.shop_id, request.account_id, request.order_id,
-                request.refund_id, request.refunded_cents,
-                _time(request.refund_time, request.HasField("refund_time")))
-        if not outcome.duplicate:
-            await self._cache.forget(outcome.brand_id, [request.account_id])
+        outcome = await facts.record_order_refunded(
+            self._db, self._cache, request.event_id, request.shop_id, request.account_id,
+            request.order_id, request.refund_id, request.refunded_cents,
+            _time(request.refund_time, request.HasField("refund_time")))
         return pb.RecordOrderRefundedResponse(duplicate=outcome.duplicate,
                                               stats=stats_pb(outcome.stats),
                                               level=outcome.level)
@@ -429,25 +422,23 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
     async def RecordAccountStatus(self, request: pb.RecordAccountStatusRequest,
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.RecordAccountStatusResponse:
-        async with self._db.transaction() as conn:
-            duplicate, _ = await dormancy.record_account_status(
-                conn, request.event_id, request.account_id, request.abnormal)
+        duplicate = await dormancy.record_account_status(
+            self._db, request.event_id, request.account_id, request.abnormal)
         return pb.RecordAccountStatusResponse(duplicate=duplicate)
 
     async def RecordAccountActivity(self, request: pb.RecordAccountActivityRequest,
                                     context: grpc.aio.ServicerContext
                                     ) -> pb.RecordAccountActivityResponse:
-        async with self._db.transaction() as conn:
-            duplicate, _ = await dormancy.record_account_activity(
-                conn, request.event_id, request.account_id,
-                _time(request.last_active_time, request.HasField("last_active_time")))
+        duplicate = await dormancy.record_account_activity(
+            self._db, request.event_id, request.account_id,
+            _time(request.last_active_time, request.HasField("last_active_time")))
         return pb.RecordAccountActivityResponse(duplicate=duplicate)
 
     async def EvaluateMembers(self, request: pb.EvaluateMembersRequest,
                               context: grpc.aio.ServicerContext
                               ) -> pb.EvaluateMembersResponse:
-        result = await evaluation.evaluate_brand(self._db, request.brand_id)
-        await self._cache.forget(request.brand_id.strip(), result.changed_accounts or [])
+        result = await evaluation.evaluate_brand_and_forget_cards(self._db, self._cache,
+                                                                  request.brand_id)
         return pb.EvaluateMembersResponse(levels_raised=result.raised,
                                           levels_lowered=result.lowered,
                                           became_dormant=result.became_dormant,

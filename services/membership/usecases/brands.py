@@ -30,14 +30,12 @@ async def create_brand(conn: Connection, display_name: str, mode: ProgramMode,
     return brand
 
 
-
 async def get_brand(conn: Connection, brand_id: str) -> Brand:
     brand = await MembershipRepository(conn).get_brand(require(brand_id, "brand_id"))
     if brand is None:
         raise NotFound(f"brand {brand_id} does not exist", reason="BRAND_NOT_FOUND",
                        metadata={"brand_id": brand_id})
     return brand
-
 
 
 async def create_shop(conn: Connection, brand_id: str, display_name: str) -> Shop:
@@ -47,14 +45,12 @@ async def create_shop(conn: Connection, brand_id: str, display_name: str) -> Sho
     return shop
 
 
-
 async def get_shop(conn: Connection, shop_id: str) -> Shop:
     shop = await MembershipRepository(conn).get_shop(require(shop_id, "shop_id"))
     if shop is None:
         raise NotFound(f"shop {shop_id} does not exist", reason="SHOP_NOT_FOUND",
                        metadata={"shop_id": shop_id})
     return shop
-
 
 
 async def list_shops(conn: Connection, brand_id: str, requested_size: int,

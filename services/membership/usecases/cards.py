@@ -56,7 +56,6 @@ async def get_member_card(conn: Connection, brand_id: str, account_id: str) -> M
     return card
 
 
-
 async def read_member_card(db: Database, cache: CardCache, brand_id: str, account_id: str,
                            encode: Callable[[MemberCard], bytes]) -> bytes:
     """GetMemberCard's flow: the encoded card from Redis (non-members too), else from
@@ -101,7 +100,6 @@ class JoinRequest:
     shop_id: str
 
 
-
 @dataclass(frozen=True)
 class JoinPlan:
     brand: Brand
@@ -113,13 +111,11 @@ class JoinPlan:
     already_member: bool
 
 
-
 @dataclass(frozen=True)
 class JoinResult:
     card: MemberCard
     joined: bool
     profile: Profile
-
 
 
 async def plan_join(conn: Connection, request: JoinRequest) -> JoinPlan:
@@ -145,8 +141,6 @@ async def plan_join(conn: Connection, request: JoinRequest) -> JoinPlan:
     live = await MembershipRepository(conn).live_member(brand.brand_id, account_id)
     return JoinPlan(brand, program, replace(request, account_id=account_id), purposes,
                     birthday, baby, live is not None and live.is_card_member)
-
-
 
 
 async def join(db: Database, identity: IdentityClient, cache: CardCache, request: JoinRequest,
@@ -215,7 +209,6 @@ async def open_card(conn: Connection, plan: JoinPlan, match: MatchResult | None)
     card = await repo.member_card(brand.brand_id, request.account_id, now)
     assert card is not None
     return JoinResult(card, True, profile)
-
 
 
 async def cancel_membership(conn: Connection, brand_id: str, account_id: str,

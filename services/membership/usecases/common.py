@@ -13,7 +13,6 @@ TOPIC = "membership"
 PRODUCER = "membership"
 
 
-
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -27,13 +26,11 @@ _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_\-.@:]{1,128}$")
 _CHANNEL = re.compile(r"^[a-z0-9_\-.]{0,40}$")
 
 
-
 def valid_account(value: str, field: str = "account_id") -> str:
     value = require(value, field)
     if not _ACCOUNT_ID.match(value):
         raise InvalidArgument(f"{field} must be 1-128 letters, digits or _-.@:", field=field)
     return value
-
 
 
 def valid_identifier(value: str, field: str) -> str:
@@ -44,14 +41,12 @@ def valid_identifier(value: str, field: str) -> str:
     return value
 
 
-
 def valid_channel(value: str, default: str) -> str:
     value = value.strip().lower() or default
     if not _CHANNEL.match(value):
         raise InvalidArgument("channel must be at most 40 lower-case letters, digits or _-.",
                               field="channel")
     return value
-
 
 
 async def member_not_found(brand_id: str, account_id: str) -> NotFound:

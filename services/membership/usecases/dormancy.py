@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from brandclub.events.v1 import membership_events_pb2
-from libs.db import Connection
+from libs.db import Connection, Database
 from libs.outbox import add_event
 from services.membership.adapters.postgres import MembershipRepository
 from services.membership.dashboards import usecases as dashboards
@@ -27,8 +27,8 @@ from services.membership.usecases.facts import occurred_at
 
 
 async def refresh_dormancy(conn: Connection, member: Member, abnormal: bool,
-                            last_active: datetime | None, reason_on: str, reason_off: str,
-                            now: datetime) -> bool:
+                           last_active: datetime | None, reason_on: str, reason_off: str,
+                           now: datetime) -> bool:
     repo = MembershipRepository(conn)
     program = await repo.get_program(member.brand_id)
     days = program.dormant_after_days if program else DEFAULT_DORMANT_AFTER_DAYS
@@ -48,17 +48,23 @@ async def refresh_dormancy(conn: Connection, member: Member, abnormal: bool,
     return True
 
 
-
 async def initial_dormancy(conn: Connection, member: Member, now: datetime) -> None:
     """A new membership of an account the marketplace reported abnormal is dormant at once."""
     abnormal, last_active = await MembershipRepository(conn).account_state(member.account_id)
     if abnormal:
         await refresh_dormancy(conn, member, abnormal, last_active, "ACCOUNT_ABNORMAL",
-                                "ACCOUNT_NORMAL", now)
+                               "ACCOUNT_NORMAL", now)
 
 
+async def record_account_status(db: Database, event_id: str, account_id: str,
+                                abnormal: bool) -> bool:
+    """RecordAccountStatus's flow, in one transaction; True for a duplicate."""
+    async with db.transaction() as conn:
+        duplicate, _ = await _apply_account_status(conn, event_id, account_id, abnormal)
+    return duplicate
 
-async def record_account_status(conn: Connection, event_id: str, account_id: str,
+
+async def _apply_account_status(conn: Connection, event_id: str, account_id: str,
                                 abnormal: bool) -> tuple[bool, list[str]]:
     """(duplicate, brands whose member of this account changed)."""
     event_id = valid_identifier(event_id, "event_id")
@@ -72,13 +78,20 @@ async def record_account_status(conn: Connection, event_id: str, account_id: str
     changed = []
     for member in await repo.live_members_of_account(account_id):
         if await refresh_dormancy(conn, member, abnormal, last_active, "ACCOUNT_ABNORMAL",
-                                   "ACCOUNT_NORMAL", now):
+                                  "ACCOUNT_NORMAL", now):
             changed.append(member.brand_id)
     return False, changed
 
 
+async def record_account_activity(db: Database, event_id: str, account_id: str,
+                                  active_at: datetime | None) -> bool:
+    """RecordAccountActivity's flow, in one transaction; True for a duplicate."""
+    async with db.transaction() as conn:
+        duplicate, _ = await _apply_account_activity(conn, event_id, account_id, active_at)
+    return duplicate
 
-async def record_account_activity(conn: Connection, event_id: str, account_id: str,
+
+async def _apply_account_activity(conn: Connection, event_id: str, account_id: str,
                                   active_at: datetime | None) -> tuple[bool, list[str]]:
     event_id = valid_identifier(event_id, "event_id")
     account_id = valid_account(account_id)
@@ -92,6 +105,6 @@ async def record_account_activity(conn: Connection, event_id: str, account_id: s
     changed = []
     for member in await repo.live_members_of_account(account_id):
         if await refresh_dormancy(conn, member, abnormal, last_active, "INACTIVE", "ACTIVE",
-                                   now):
+                                  now):
             changed.append(member.brand_id)
     return False, changed

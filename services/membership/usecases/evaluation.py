@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from libs.db import Connection, Database
+from services.membership.adapters.card_cache import CardCache
 from services.membership.adapters.postgres import MembershipRepository
 from services.membership.domain.program import (
     DEFAULT_DORMANT_AFTER_DAYS,
@@ -21,7 +22,6 @@ from services.membership.usecases.tiers import change_level
 EVALUATION_BATCH = 500
 
 
-
 @dataclass
 class Evaluation:
     raised: int = 0
@@ -30,6 +30,14 @@ class Evaluation:
     became_valid: int = 0
     changed_accounts: list[str] | None = None
 
+
+async def evaluate_brand_and_forget_cards(db: Database, cache: CardCache,
+                                          brand_id: str) -> Evaluation:
+    """EvaluateMembers' and the evaluation loop's flow: evaluate the brand, then drop the
+    cached cards of the members it changed."""
+    result = await evaluate_brand(db, brand_id)
+    await cache.forget(brand_id.strip(), result.changed_accounts or [])
+    return result
 
 
 async def evaluate_brand(db: Database, brand_id: str) -> Evaluation:
@@ -88,14 +96,13 @@ async def evaluate_brand(db: Database, brand_id: str) -> Evaluation:
                     continue
                 abnormal, last_active = await repo.account_state(row["account_id"])
                 if await refresh_dormancy(conn, member, abnormal, last_active, "INACTIVE",
-                                           "ACTIVE", now):
+                                          "ACTIVE", now):
                     if dormant:
                         result.became_dormant += 1
                     else:
                         result.became_valid += 1
                     result.changed_accounts.append(row["account_id"])
     return result
-
 
 
 async def _evaluate_member_tier(conn: Connection, program: Program, brand_id: str,
@@ -114,7 +121,6 @@ async def _evaluate_member_tier(conn: Connection, program: Program, brand_id: st
     else:
         return 0
     return target - member.level
-
 
 
 async def brand_ids(db: Database) -> list[str]:

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from brandclub.events.v1 import membership_events_pb2
-from libs.db import Connection
+from libs.db import Connection, Database
 from libs.errors import FailedPrecondition, InvalidArgument
 from libs.outbox import add_event
 from libs.protoconv import timestamp
+from services.membership.adapters.card_cache import CardCache
 from services.membership.adapters.postgres import MembershipRepository
 from services.membership.domain.model import (
     Stats,
@@ -33,15 +34,27 @@ class OrderOutcome:
     brand_id: str
 
 
-
 def occurred_at(value: datetime | None, field: str, now: datetime) -> datetime:
     if value is None:
         raise InvalidArgument(f"{field} is required", field=field, reason="FIELD_REQUIRED")
     return value
 
 
+async def record_order_paid(db: Database, cache: CardCache, event_id: str, shop_id: str,
+                            account_id: str, order_id: str, paid_cents: int,
+                            paid_at: datetime | None,
+                            return_window_end: datetime | None) -> OrderOutcome:
+    """RecordOrderPaid's flow: the fact in one transaction, then the buyer's cached card
+    dropped unless the fact was a duplicate."""
+    async with db.transaction() as conn:
+        outcome = await _apply_order_paid(conn, event_id, shop_id, account_id, order_id,
+                                          paid_cents, paid_at, return_window_end)
+    if not outcome.duplicate:
+        await cache.forget(outcome.brand_id, [account_id])
+    return outcome
 
-async def record_order_paid(conn: Connection, event_id: str, shop_id: str, account_id: str,
+
+async def _apply_order_paid(conn: Connection, event_id: str, shop_id: str, account_id: str,
                             order_id: str, paid_cents: int, paid_at: datetime | None,
                             return_window_end: datetime | None) -> OrderOutcome:
     event_id = valid_identifier(event_id, "event_id")
@@ -74,8 +87,21 @@ async def record_order_paid(conn: Connection, event_id: str, shop_id: str, accou
                         shop.brand_id)
 
 
+async def record_order_refunded(db: Database, cache: CardCache, event_id: str, shop_id: str,
+                                account_id: str, order_id: str, refund_id: str,
+                                refunded_cents: int,
+                                refunded_at: datetime | None) -> OrderOutcome:
+    """RecordOrderRefunded's flow: the fact in one transaction, then the buyer's cached card
+    dropped unless the fact was a duplicate."""
+    async with db.transaction() as conn:
+        outcome = await _apply_order_refunded(conn, event_id, shop_id, account_id, order_id,
+                                              refund_id, refunded_cents, refunded_at)
+    if not outcome.duplicate:
+        await cache.forget(outcome.brand_id, [account_id])
+    return outcome
 
-async def record_order_refunded(conn: Connection, event_id: str, shop_id: str,
+
+async def _apply_order_refunded(conn: Connection, event_id: str, shop_id: str,
                                 account_id: str, order_id: str, refund_id: str,
                                 refunded_cents: int,
                                 refunded_at: datetime | None) -> OrderOutcome:
@@ -130,8 +156,16 @@ async def record_order_refunded(conn: Connection, event_id: str, shop_id: str,
                         shop.brand_id)
 
 
+async def record_cart_item_added(db: Database, event_id: str, shop_id: str, account_id: str,
+                                 sku_id: str, added_at: datetime | None) -> bool:
+    """RecordCartItemAdded's flow, in one transaction; True for a duplicate."""
+    async with db.transaction() as conn:
+        duplicate, _ = await _apply_cart_item_added(conn, event_id, shop_id, account_id,
+                                                    sku_id, added_at)
+    return duplicate
 
-async def record_cart_item_added(conn: Connection, event_id: str, shop_id: str,
+
+async def _apply_cart_item_added(conn: Connection, event_id: str, shop_id: str,
                                  account_id: str, sku_id: str,
                                  added_at: datetime | None) -> tuple[bool, str]:
     event_id = valid_identifier(event_id, "event_id")

@@ -34,7 +34,6 @@ class FollowResult:
     became_member: bool
 
 
-
 async def follow_shop(conn: Connection, shop_id: str, account_id: str,
                       channel: str) -> FollowResult:
     account_id = require(account_id, "account_id")
@@ -58,7 +57,6 @@ async def follow_shop(conn: Connection, shop_id: str, account_id: str,
     card = await repo.member_card(shop.brand_id, account_id, now)
     assert card is not None  # just ensured a live membership in this transaction
     return FollowResult(card, became_member)
-
 
 
 async def unfollow_shop(conn: Connection, shop_id: str, account_id: str) -> MemberCard:
@@ -86,7 +84,6 @@ async def unfollow_shop(conn: Connection, shop_id: str, account_id: str) -> Memb
 
 
 MAX_IMPORT_BATCH = 1000
-
 
 
 async def import_followers(conn: Connection, shop_id: str,
@@ -117,7 +114,6 @@ async def import_followers(conn: Connection, shop_id: str,
                for account, followed_at in unique.items()]
     became = await repo.add_lv0_members(members)
     return became, len(unique) - became, shop.brand_id, list(unique)
-
 
 
 async def clear_lv0_notice(conn: Connection, brand_id: str, account_id: str) -> MemberCard:

@@ -31,7 +31,6 @@ async def get_member(conn: Connection, brand_id: str, member_id: str,
     return record
 
 
-
 async def list_members(conn: Connection, brand_id: str, status: MemberStatus | None,
                        levels: Sequence[int], dormant: bool | None, requested_size: int,
                        token: str) -> tuple[list[MemberRecord], str]:
@@ -51,7 +50,6 @@ async def list_members(conn: Connection, brand_id: str, status: MemberStatus | N
     return records[:size], next_token
 
 
-
 @dataclass(frozen=True)
 class MemberCounts:
     lv0_valid: int
@@ -59,7 +57,6 @@ class MemberCounts:
     card_valid: int
     card_dormant: int
     levels: dict[int, tuple[int, int]]
-
 
 
 async def count_members(conn: Connection, brand_id: str) -> MemberCounts:

@@ -33,7 +33,6 @@ async def get_program(conn: Connection, brand_id: str) -> tuple[Program, Brand]:
     return program, brand
 
 
-
 async def update_program(conn: Connection, brand_id: str, mode: ProgramMode | None,
                          draft: Program) -> tuple[Program, Brand]:
     """Replace the program's configuration (tiers included) as one change."""
@@ -55,7 +54,6 @@ async def update_program(conn: Connection, brand_id: str, mode: ProgramMode | No
     return program, brand
 
 
-
 def program_changed(program: Program) -> membership_events_pb2.ProgramChanged:
     """What other services apply from the program (benefits: each tier's points multiplier);
     they keep a projection of it and never a setting of their own."""
@@ -65,7 +63,6 @@ def program_changed(program: Program) -> membership_events_pb2.ProgramChanged:
         tier_multipliers=[membership_events_pb2.ProgramTierMultiplier(
             level=t.level, points_multiplier_percent=t.points_multiplier_percent)
             for t in program.tiers])
-
 
 
 async def set_gift_pack_offer(conn: Connection, brand_id: str,

@@ -18,7 +18,7 @@ from services.membership.usecases.common import PRODUCER, TOPIC
 
 
 async def level_after_growth(conn: Connection, brand_id: str, account_id: str,
-                              now: datetime) -> tuple[int, int]:
+                             now: datetime) -> tuple[int, int]:
     """Raise a card member's tier at once when growth crosses a threshold."""
     repo = MembershipRepository(conn)
     member = await repo.live_member(brand_id, account_id)
@@ -35,9 +35,8 @@ async def level_after_growth(conn: Connection, brand_id: str, account_id: str,
     return member.level, growth
 
 
-
 async def change_level(conn: Connection, member: Member, level: int, reason: str,
-                        growth: int, now: datetime) -> None:
+                       growth: int, now: datetime) -> None:
     await MembershipRepository(conn).set_level(member.member_id, level, now)
     await add_event(conn, topic=TOPIC, brand_id=member.brand_id, producer=PRODUCER,
                     payload=membership_events_pb2.MemberTierChanged(
