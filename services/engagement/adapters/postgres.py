@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -17,6 +16,9 @@ from services.engagement.domain.activities import (
     parse_spec,
     spec_dict,
 )
+from services.engagement.domain.draws import Draw, DrawSaga
+from services.engagement.domain.grants import Grant
+from services.engagement.domain.sign_ins import SignIn
 
 # Live and closed follow the clock; the stored state records the owner's decisions.
 _EFFECTIVE_STATE = ("CASE WHEN state = 'draft' THEN 'draft' "
@@ -89,98 +91,31 @@ class ActivityRepository:
         return [_activity(r) for r in rows]
 
 
-@dataclass(frozen=True)
-class SignInRow:
-    local_date: date
-    streak_days: int
-    make_up: bool
-    cost_points: int
-    signed_at: datetime
-    grant_ids: list[str]
+def _sign_in(row: Record) -> SignIn:
+    return SignIn(row["local_date"], row["streak_days"], row["make_up"], row["cost_points"],
+                  row["signed_at"], list(row["grant_ids"]))
 
 
-def _sign_in(row: Record) -> SignInRow:
-    return SignInRow(row["local_date"], row["streak_days"], row["make_up"], row["cost_points"],
-                     row["signed_at"], list(row["grant_ids"]))
+def _grant(row: Record) -> Grant:
+    return Grant(row["grant_id"], row["brand_id"], row["account_id"], row["points"],
+                 row["coupon_template_id"], row["reason_code"], row["state"],
+                 row["attempts"], row["points_entry_id"], row["coupon_id"],
+                 row["last_error"], row["refund_entry_id"], row["refunded_entry_id"],
+                 row["updated_at"])
 
 
-@dataclass(frozen=True)
-class GrantRow:
-    grant_id: str
-    brand_id: str
-    account_id: str
-    points: int
-    coupon_template_id: str
-    reason_code: str
-    state: str
-    attempts: int
-    points_entry_id: str
-    coupon_id: str
-    last_error: str = ""
-    # The spend that paid for this reward (a lottery draw's cost): given back when the
-    # reward cannot be delivered; refunded_entry_id is the reversing entry once it was.
-    refund_entry_id: str = ""
-    refunded_entry_id: str = ""
-    updated_at: datetime | None = None
+def _saga(row: Record) -> DrawSaga:
+    return DrawSaga(row["saga_id"], row["brand_id"], row["activity_id"], row["account_id"],
+                    row["request_id"], row["local_date"], row["cost_points"], row["state"],
+                    row["spend_entry_id"], row["failure_reason"], row["created_at"],
+                    row["attempts"])
 
 
-def _grant(row: Record) -> GrantRow:
-    return GrantRow(row["grant_id"], row["brand_id"], row["account_id"], row["points"],
-                    row["coupon_template_id"], row["reason_code"], row["state"],
-                    row["attempts"], row["points_entry_id"], row["coupon_id"],
-                    row["last_error"], row["refund_entry_id"], row["refunded_entry_id"],
-                    row["updated_at"])
-
-
-@dataclass(frozen=True)
-class SagaRow:
-    saga_id: str
-    brand_id: str
-    activity_id: str
-    account_id: str
-    request_id: str
-    local_date: date
-    cost_points: int
-    state: str
-    spend_entry_id: str
-    failure_reason: str
-    created_at: datetime | None = None
-    # Failed attempts so far (bounded by the step's retry policy).
-    attempts: int = 0
-    # Set when this process moved the saga on without writing it yet: the state PostgreSQL
-    # still holds (the next write moves it from there, carrying spend_entry_id along).
-    stored_state: str | None = None
-
-
-def _saga(row: Record) -> SagaRow:
-    return SagaRow(row["saga_id"], row["brand_id"], row["activity_id"], row["account_id"],
-                   row["request_id"], row["local_date"], row["cost_points"], row["state"],
-                   row["spend_entry_id"], row["failure_reason"], row["created_at"],
-                   row["attempts"])
-
-
-@dataclass(frozen=True)
-class DrawRow:
-    draw_id: str
-    brand_id: str
-    activity_id: str
-    account_id: str
-    local_date: date
-    picked_prize_id: str
-    won_prize_id: str | None
-    random_value: int
-    total_weight: int
-    weights: str
-    cost_points: int
-    grant_id: str | None
-    drawn_at: datetime
-
-
-def _draw(row: Record) -> DrawRow:
-    return DrawRow(row["draw_id"], row["brand_id"], row["activity_id"], row["account_id"],
-                   row["local_date"], row["picked_prize_id"], row["won_prize_id"],
-                   row["random_value"], row["total_weight"], row["weights"],
-                   row["cost_points"], row["grant_id"], row["drawn_at"])
+def _draw(row: Record) -> Draw:
+    return Draw(row["draw_id"], row["brand_id"], row["activity_id"], row["account_id"],
+                row["local_date"], row["picked_prize_id"], row["won_prize_id"],
+                row["random_value"], row["total_weight"], row["weights"],
+                row["cost_points"], row["grant_id"], row["drawn_at"])
 
 
 class ParticipationRepository:
@@ -193,14 +128,14 @@ class ParticipationRepository:
                                  "engagement:" + ":".join(parts))
 
     # --- sign-in ---
-    async def sign_in_on(self, activity_id: str, account_id: str, day: date) -> SignInRow | None:
+    async def sign_in_on(self, activity_id: str, account_id: str, day: date) -> SignIn | None:
         row = await self._conn.fetchrow(
             "SELECT * FROM sign_ins WHERE activity_id = $1 AND account_id = $2 "
             "AND local_date = $3", activity_id, account_id, day)
         return _sign_in(row) if row else None
 
     async def sign_ins_on(self, activity_id: str, account_id: str,
-                          days: list[date]) -> dict[date, SignInRow]:
+                          days: list[date]) -> dict[date, SignIn]:
         """The member's sign-ins on the given days (one round trip for several days)."""
         rows = await self._conn.fetch(
             "SELECT * FROM sign_ins WHERE activity_id = $1 AND account_id = $2 "
@@ -247,7 +182,7 @@ class ParticipationRepository:
             "AND local_date = $3", activity_id, account_id, day, streak)
 
     async def recent_sign_ins(self, activity_id: str, account_id: str,
-                              limit: int) -> list[SignInRow]:
+                              limit: int) -> list[SignIn]:
         rows = await self._conn.fetch(
             "SELECT * FROM sign_ins WHERE activity_id = $1 AND account_id = $2 "
             "ORDER BY local_date DESC LIMIT $3", activity_id, account_id, limit)
@@ -264,7 +199,7 @@ class ParticipationRepository:
             grant_id, brand_id, account_id, points, coupon_template_id, reason_code,
             refund_entry_id)
 
-    async def grants(self, grant_ids: list[str]) -> list[GrantRow]:
+    async def grants(self, grant_ids: list[str]) -> list[Grant]:
         rows = await self._conn.fetch(
             "SELECT * FROM reward_grants WHERE grant_id = ANY($1::text[])", grant_ids)
         by_id = {r["grant_id"]: _grant(r) for r in rows}
@@ -316,7 +251,7 @@ class ParticipationRepository:
         return (row["brand_id"], row["activity_id"], row["prize_id"]) if row else None
 
     async def failed_grants(self, brand_id: str, limit: int,
-                            after: tuple[datetime, str] | None) -> list[GrantRow]:
+                            after: tuple[datetime, str] | None) -> list[Grant]:
         """Grants that ended undelivered (the dead letters), newest first."""
         rows = await self._conn.fetch(
             "SELECT * FROM reward_grants WHERE brand_id = $1 AND state = 'failed' "
@@ -327,7 +262,7 @@ class ParticipationRepository:
 
     async def member_grants(self, brand_id: str, account_id: str, limit: int,
                             after: tuple[datetime, str] | None
-                            ) -> list[tuple[GrantRow, datetime]]:
+                            ) -> list[tuple[Grant, datetime]]:
         """One member's reward grants in every state, newest first, with when each was
         owed (the page position)."""
         rows = await self._conn.fetch(
@@ -371,7 +306,7 @@ class ParticipationRepository:
         assert row is not None
         return int(row["today"]), int(row["total"])
 
-    async def add_draw(self, draw: DrawRow) -> bool:
+    async def add_draw(self, draw: Draw) -> bool:
         added = await self._conn.fetchval(
             "INSERT INTO lottery_draws (draw_id, brand_id, activity_id, account_id, local_date, "
             "picked_prize_id, won_prize_id, random_value, total_weight, weights, cost_points, "
@@ -382,14 +317,14 @@ class ParticipationRepository:
             draw.weights, draw.cost_points, draw.grant_id, draw.drawn_at)
         return bool(added)
 
-    async def get_draw(self, brand_id: str, draw_id: str) -> DrawRow | None:
+    async def get_draw(self, brand_id: str, draw_id: str) -> Draw | None:
         row = await self._conn.fetchrow(
             "SELECT * FROM lottery_draws WHERE brand_id = $1 AND draw_id = $2",
             brand_id, draw_id)
         return _draw(row) if row else None
 
     async def page_draws(self, brand_id: str, activity_id: str, account_id: str, limit: int,
-                         after: tuple[datetime, str] | None) -> list[DrawRow]:
+                         after: tuple[datetime, str] | None) -> list[Draw]:
         rows = await self._conn.fetch(
             "SELECT * FROM lottery_draws WHERE brand_id = $1 AND activity_id = $2 "
             "AND ($3 = '' OR account_id = $3) "
@@ -404,7 +339,7 @@ class ParticipationRepository:
             "SELECT count(*) FROM lottery_draws WHERE activity_id = $1", activity_id))
 
     # --- sagas ---
-    async def add_saga(self, saga: SagaRow) -> bool:
+    async def add_saga(self, saga: DrawSaga) -> bool:
         added = await self._conn.fetchval(
             "INSERT INTO draw_sagas (saga_id, brand_id, activity_id, account_id, request_id, "
             "local_date, cost_points, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
@@ -413,13 +348,13 @@ class ParticipationRepository:
             saga.local_date, saga.cost_points, saga.state)
         return bool(added)
 
-    async def saga_by_request(self, activity_id: str, request_id: str) -> SagaRow | None:
+    async def saga_by_request(self, activity_id: str, request_id: str) -> DrawSaga | None:
         row = await self._conn.fetchrow(
             "SELECT * FROM draw_sagas WHERE activity_id = $1 AND request_id = $2",
             activity_id, request_id)
         return _saga(row) if row else None
 
-    async def saga(self, saga_id: str, *, for_update: bool = False) -> SagaRow | None:
+    async def saga(self, saga_id: str, *, for_update: bool = False) -> DrawSaga | None:
         row = await self._conn.fetchrow(
             "SELECT * FROM draw_sagas WHERE saga_id = $1" + (" FOR UPDATE" if for_update else ""),
             saga_id)
@@ -438,7 +373,7 @@ class ParticipationRepository:
         return bool(moved)
 
     async def complete_lost_draw(self, from_state: str, spend_entry_id: str | None,
-                                 draw: DrawRow) -> bool:
+                                 draw: Draw) -> bool:
         """Move the saga to completed and record its draw (won nothing, owes nothing) in one
         statement; False (nothing written) when the saga was not in from_state."""
         added = await self._conn.fetchval(

@@ -15,7 +15,7 @@ from libs.errors import AlreadyExists, InvalidArgument, NotFound, require
 from libs.idempotency import IdempotentExecutor
 from libs.paging import decode_page_token, encode_page_token, page_size
 from libs.protoconv import from_timestamp, timestamp
-from services.engagement.adapters.postgres import DrawRow, GrantRow, ParticipationRepository
+from services.engagement.adapters.postgres import ParticipationRepository
 from services.engagement.domain.activities import (
     Activity,
     ActivityKind,
@@ -30,6 +30,8 @@ from services.engagement.domain.activities import (
     question_dict,
     spec_dict,
 )
+from services.engagement.domain.draws import Draw
+from services.engagement.domain.grants import Grant
 from services.engagement.domain.participation import (
     parse_local_date,
     parse_weights,
@@ -91,7 +93,7 @@ def activity_pb(activity: Activity, now: datetime, *, with_answers: bool = False
     return message
 
 
-def grant_pb(grant: GrantRow | None) -> pb.GrantedReward:
+def grant_pb(grant: Grant | None) -> pb.GrantedReward:
     if grant is None:
         return pb.GrantedReward()
     message = pb.GrantedReward(grant_id=grant.grant_id, points=grant.points,
@@ -106,7 +108,7 @@ def grant_pb(grant: GrantRow | None) -> pb.GrantedReward:
     return message
 
 
-def _grants_pb(grants: Sequence[GrantRow]) -> list[pb.GrantedReward]:
+def _grants_pb(grants: Sequence[Grant]) -> list[pb.GrantedReward]:
     return [grant_pb(g) for g in grants]
 
 
@@ -117,7 +119,7 @@ def prize_pb(config: LotteryConfig, prize_id: str | None) -> pb.Prize | None:
     return json_format.ParseDict(prize_dict(prize), pb.Prize())
 
 
-def draw_pb(draw: DrawRow, config: LotteryConfig, grant: GrantRow | None) -> pb.Draw:
+def draw_pb(draw: Draw, config: LotteryConfig, grant: Grant | None) -> pb.Draw:
     weights = parse_weights(draw.weights)
     try:
         verified = pick(weights, draw.random_value) == draw.picked_prize_id
@@ -284,14 +286,14 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
         participant = await self._engagement.sign_in_participant(
             request.brand_id, request.activity_id, request.account_id, now, request.request_id)
 
-        fresh: list[GrantRow] = []
+        fresh: list[Grant] = []
 
         async def work(conn: Connection) -> pb.SignInResponse:
             view = await sign_in.sign_in(conn, participant, now)
             if view.reward is not None:  # the grants as just written: pending, untried
-                fresh[:] = [GrantRow(g, participant.brand_id, participant.account_id,
-                                     view.reward.points, view.reward.coupon_template_id,
-                                     "SIGN_IN_REWARD", "pending", 0, "", "")
+                fresh[:] = [Grant(g, participant.brand_id, participant.account_id,
+                                  view.reward.points, view.reward.coupon_template_id,
+                                  "SIGN_IN_REWARD", "pending", 0, "", "")
                             for g in view.grant_ids]
             return pb.SignInResponse(record=await self._record_pb(view))
 

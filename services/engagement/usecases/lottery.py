@@ -11,12 +11,7 @@ from libs.errors import DomainError, FailedPrecondition, InvalidArgument, Unavai
 from libs.logging import get_logger
 from libs.outbox import add_event
 from libs.sagas import decide, reason_of
-from services.engagement.adapters.postgres import (
-    DrawRow,
-    GrantRow,
-    ParticipationRepository,
-    SagaRow,
-)
+from services.engagement.adapters.postgres import ParticipationRepository
 from services.engagement.adapters.redis_lottery import PrizeSlot, RedisDraw
 from services.engagement.domain.activities import (
     Activity,
@@ -26,6 +21,8 @@ from services.engagement.domain.activities import (
     LotteryMode,
     PrizeKind,
 )
+from services.engagement.domain.draws import Draw, DrawSaga
+from services.engagement.domain.grants import Grant
 from services.engagement.domain.participation import (
     check_draw_limits,
     local_date,
@@ -50,8 +47,8 @@ class DrawRefused(FailedPrecondition):
 
 @dataclass(frozen=True)
 class DrawView:
-    draw: DrawRow
-    grant: GrantRow | None
+    draw: Draw
+    grant: Grant | None
 
 
 class LotteryDraws(RewardDispatch):
@@ -84,7 +81,7 @@ class LotteryDraws(RewardDispatch):
             raise InvalidArgument("request_id must be at most 128 characters",
                                   field="request_id", reason="REQUEST_ID_TOO_LONG")
         activity_id = require(activity_id, "activity_id")
-        saga: SagaRow | None
+        saga: DrawSaga | None
         try:
             saga = await self._new_saga(brand_id, activity_id, account_id, request_id)
         except DomainError:
@@ -98,12 +95,12 @@ class LotteryDraws(RewardDispatch):
                                      "different parameters", reason="REQUEST_ID_REUSED")
         return await self.run_saga(saga.saga_id, saga)
 
-    async def _saga_by_request(self, activity_id: str, request_id: str) -> SagaRow | None:
+    async def _saga_by_request(self, activity_id: str, request_id: str) -> DrawSaga | None:
         async with self.db.connection() as conn:
             return await ParticipationRepository(conn).saga_by_request(activity_id, request_id)
 
     async def _new_saga(self, brand_id: str, activity_id: str, account_id: str,
-                        request_id: str) -> SagaRow:
+                        request_id: str) -> DrawSaga:
         """Start a draw's saga, or find the one this request_id started before."""
         now = self.clock()
         p = await self.participant(brand_id, activity_id, account_id, ActivityKind.LOTTERY,
@@ -113,8 +110,8 @@ class LotteryDraws(RewardDispatch):
         if config.mode is not LotteryMode.INSTANT:
             raise FailedPrecondition("a koi draw is entered, not drawn",
                                      reason="NOT_AN_INSTANT_LOTTERY")
-        new = SagaRow(new_id("drw"), p.brand_id, p.activity_id, p.account_id, request_id,
-                      local_date(now, p.time_zone), config.cost_points, "started", "", "")
+        new = DrawSaga(new_id("drw"), p.brand_id, p.activity_id, p.account_id, request_id,
+                       local_date(now, p.time_zone), config.cost_points, "started", "", "")
         async with self.db.connection() as conn:
             repo = ParticipationRepository(conn)
             if config.daily_limit or config.total_limit:
@@ -129,13 +126,13 @@ class LotteryDraws(RewardDispatch):
         assert existing is not None  # the conflicting saga is committed
         return existing
 
-    async def run_saga(self, saga_id: str, saga: SagaRow | None = None) -> DrawView:
+    async def run_saga(self, saga_id: str, saga: DrawSaga | None = None) -> DrawView:
         """Drive a draw saga from its recorded state to an end:
         started -> spent -> completed (draw recorded, prize owed), or
         -> compensating -> compensated (the spend reversed), or failed (spend refused).
         Each step moves the state only from the state it saw; when another runner moved it
         first, the saga is read again."""
-        recorded: DrawRow | None = None
+        recorded: Draw | None = None
         while True:
             if saga is None:
                 async with self.db.connection() as conn:
@@ -145,7 +142,7 @@ class LotteryDraws(RewardDispatch):
                 saga = await self._spend(saga)
             elif saga.state == "spent":
                 outcome = await self._draw_and_record(saga)
-                if isinstance(outcome, DrawRow):
+                if isinstance(outcome, Draw):
                     recorded, saga = outcome, replace(saga, state="completed")
                 else:
                     saga = outcome
@@ -165,8 +162,8 @@ class LotteryDraws(RewardDispatch):
                                   reason=reason or "DRAW_NOT_HAPPENED",
                                   metadata={"draw_id": saga.saga_id})
 
-    async def _set_state(self, saga: SagaRow, to_state: str, *, spend_entry_id: str = "",
-                         failure_reason: str = "") -> SagaRow | None:
+    async def _set_state(self, saga: DrawSaga, to_state: str, *, spend_entry_id: str = "",
+                         failure_reason: str = "") -> DrawSaga | None:
         if saga.stored_state is not None:  # carry the unwritten spend along
             spend_entry_id = spend_entry_id or saga.spend_entry_id
         async with self.db.connection() as conn:
@@ -180,7 +177,7 @@ class LotteryDraws(RewardDispatch):
                        failure_reason=failure_reason or saga.failure_reason, stored_state=None,
                        attempts=saga.attempts if to_state == saga.state else 0)
 
-    async def _transient(self, saga: SagaRow, exc: DomainError,
+    async def _transient(self, saga: DrawSaga, exc: DomainError,
                          backoff_seconds: float = 0.0) -> Unavailable:
         async with self.db.connection() as conn:
             repo = ParticipationRepository(conn)
@@ -195,7 +192,7 @@ class LotteryDraws(RewardDispatch):
                            "request_id to read its result", reason="DRAW_IN_PROGRESS",
                            metadata={"draw_id": saga.saga_id})
 
-    async def _spend(self, saga: SagaRow) -> SagaRow | None:
+    async def _spend(self, saga: DrawSaga) -> DrawSaga | None:
         if not saga.cost_points:
             return await self._set_state(saga, "spent")
         try:
@@ -219,12 +216,12 @@ class LotteryDraws(RewardDispatch):
         return replace(saga, state="spent", spend_entry_id=entry_id,
                        stored_state=saga.stored_state or saga.state)
 
-    async def _refuse(self, saga: SagaRow, reason: str, message: str) -> SagaRow | None:
+    async def _refuse(self, saga: DrawSaga, reason: str, message: str) -> DrawSaga | None:
         return await self._set_state(
             saga, "compensating" if saga.spend_entry_id else "compensated",
             failure_reason=f"{reason}: {message}")
 
-    async def _compensate(self, saga: SagaRow) -> SagaRow | None:
+    async def _compensate(self, saga: DrawSaga) -> DrawSaga | None:
         """Give the draw's cost back. Transient failures are retried up to REFUND_RETRY; a
         compensation that cannot be made ends 'dead_letter' with the reason."""
         try:
@@ -255,7 +252,7 @@ class LotteryDraws(RewardDispatch):
                 failure_reason=f"REFUND_FAILED: {saga.failure_reason}; {decision.reason}")
         return await self._set_state(saga, "compensated")
 
-    async def _draw_and_record(self, saga: SagaRow) -> SagaRow | DrawRow | None:
+    async def _draw_and_record(self, saga: DrawSaga) -> DrawSaga | Draw | None:
         now = self.clock()
         activity = await self.activity(saga.brand_id, saga.activity_id)
         config = activity.definition.config
@@ -309,7 +306,7 @@ class LotteryDraws(RewardDispatch):
                                       "the member has used all draws of this lottery")
         return await self._record(saga, activity, config, result, weights, total_weight, now)
 
-    async def _undeliverable_prizes(self, saga: SagaRow, config: LotteryConfig) -> set[str]:
+    async def _undeliverable_prizes(self, saga: DrawSaga, config: LotteryConfig) -> set[str]:
         """Coupon prizes benefits says it could not issue to the member now. When benefits
         cannot answer, every prize stays in (the grant step compensates if one fails)."""
         templates = {p.prize_id: p.reward.coupon_template_id for p in config.prizes
@@ -326,28 +323,28 @@ class LotteryDraws(RewardDispatch):
             return set()
         return {pid for pid, template in templates.items() if refusals.get(template)}
 
-    def _given_up(self, saga: SagaRow) -> bool:
+    def _given_up(self, saga: DrawSaga) -> bool:
         """A paid draw that could not be drawn for DRAW_GIVE_UP_SECONDS (Redis down that long)
         is compensated instead of keeping the member's points waiting."""
         if saga.created_at is None:
             return False
         return (datetime.now(UTC) - saga.created_at).total_seconds() > DRAW_GIVE_UP_SECONDS
 
-    async def _record(self, saga: SagaRow, activity: Activity, config: LotteryConfig,
+    async def _record(self, saga: DrawSaga, activity: Activity, config: LotteryConfig,
                       result: RedisDraw, weights: list[tuple[str, int]], total_weight: int,
-                      now: datetime) -> SagaRow | DrawRow | None:
+                      now: datetime) -> DrawSaga | Draw | None:
         """PostgreSQL has the final say: limits and stock are checked again here, and a win
         exists only once this transaction commits."""
         refused = ""
-        recorded: DrawRow | None = None
+        recorded: Draw | None = None
         from_state = saga.stored_state or "spent"
         entry_id = saga.spend_entry_id if saga.stored_state is not None else ""
         if not (config.daily_limit or config.total_limit) and not result.won_prize_id:
             # Nothing won and no limit to check again: the state move and the draw's record
             # are one statement (atomic on its own).
-            lost = DrawRow(saga.saga_id, saga.brand_id, saga.activity_id, saga.account_id,
-                           saga.local_date, result.picked_prize_id, None, result.random_value,
-                           total_weight, weights_text(weights), saga.cost_points, None, now)
+            lost = Draw(saga.saga_id, saga.brand_id, saga.activity_id, saga.account_id,
+                        saga.local_date, result.picked_prize_id, None, result.random_value,
+                        total_weight, weights_text(weights), saga.cost_points, None, now)
             async with self.db.connection() as conn:
                 if not await ParticipationRepository(conn).complete_lost_draw(
                         from_state, entry_id or None, lost):
@@ -377,7 +374,7 @@ class LotteryDraws(RewardDispatch):
                     grant_id = await owe_reward(repo, saga.saga_id, saga.brand_id,
                                             saga.account_id, prize.reward, "LOTTERY_PRIZE",
                                             saga.spend_entry_id)
-                recorded = DrawRow(
+                recorded = Draw(
                     saga.saga_id, saga.brand_id, saga.activity_id, saga.account_id,
                     saga.local_date, result.picked_prize_id, won, result.random_value,
                     total_weight, weights_text(weights), saga.cost_points, grant_id, now)

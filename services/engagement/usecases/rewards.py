@@ -7,8 +7,9 @@ from dataclasses import replace
 
 from libs.logging import get_logger
 from libs.sagas import decide
-from services.engagement.adapters.postgres import GrantRow, ParticipationRepository
+from services.engagement.adapters.postgres import ParticipationRepository
 from services.engagement.domain.activities import Reward
+from services.engagement.domain.grants import Grant
 from services.engagement.usecases import saga_steps
 from services.engagement.usecases.context import EngagementContext
 
@@ -29,14 +30,14 @@ class RewardDispatch(EngagementContext):
     """Owed rewards delivered through benefits: at once, in the background, or by the
     dispatch loop; a reward that cannot be delivered gives back what paid for it."""
 
-    async def dispatch(self, grant_ids: list[str]) -> list[GrantRow]:
+    async def dispatch(self, grant_ids: list[str]) -> list[Grant]:
         """Grant owed rewards through benefits now; what fails stays pending for the loop."""
         for grant_id in grant_ids:
             await self._dispatch_one(grant_id)
         async with self.db.connection() as conn:
             return await ParticipationRepository(conn).grants(grant_ids)
 
-    async def _dispatch_one(self, grant_id: str, known: GrantRow | None = None) -> None:
+    async def _dispatch_one(self, grant_id: str, known: Grant | None = None) -> None:
         """Deliver one owed reward. A transient failure is retried with backoff up to
         GRANT_RETRY; a permanent one (or the bound reached) ends the grant 'failed' with its
         reason, after giving back what the reward was paid with (a lottery draw's cost).
@@ -89,7 +90,7 @@ class RewardDispatch(EngagementContext):
             await ParticipationRepository(conn).finish_grant(grant_id, "done", entry_id,
                                                              coupon_id, "")
 
-    async def _refund_grant(self, grant: GrantRow) -> None:
+    async def _refund_grant(self, grant: Grant) -> None:
         """A reward that cannot be delivered gives back what paid for it (the draw's cost)
         and its prize goes back to the stock; then the grant ends 'failed' with the reason."""
         try:

@@ -11,7 +11,7 @@ from libs.db import Connection
 from libs.errors import AlreadyExists, require
 from libs.logging import get_logger
 from libs.outbox import add_event
-from services.engagement.adapters.postgres import GrantRow, ParticipationRepository
+from services.engagement.adapters.postgres import ParticipationRepository
 from services.engagement.domain.activities import (
     Activity,
     ActivityKind,
@@ -19,6 +19,7 @@ from services.engagement.domain.activities import (
     SignInConfig,
     check_audience,
 )
+from services.engagement.domain.grants import Grant
 from services.engagement.domain.participation import (
     check_make_up,
     local_date,
@@ -163,7 +164,7 @@ class SignIns(RewardDispatch):
         return None if holder is None else _text(holder)
 
     def after_sign_in(self, p: Participant, day: date, request_id: str,
-                      grants: list[GrantRow]) -> None:
+                      grants: list[Grant]) -> None:
         """After the reply (the midnight burst's hot path): note the sign-in in Redis and
         grant its rewards. Both are optional to correctness: PostgreSQL's key refuses a second
         sign-in without the Redis note, and the dispatch loop grants what this misses."""
@@ -172,7 +173,7 @@ class SignIns(RewardDispatch):
         task.add_done_callback(self._tasks.discard)
 
     async def _after_sign_in(self, p: Participant, day: date, request_id: str,
-                             grants: list[GrantRow]) -> None:
+                             grants: list[Grant]) -> None:
         await self.remember_sign_in(p, day, request_id)
         for grant in grants:
             try:
