@@ -19,7 +19,6 @@ from libs.eventbus import EventConsumer
 from libs.grpc_client import open_channel
 from libs.outbox import OutboxRelay
 from libs.service import Composition, Resources, run_service
-from services.messaging import automation
 from services.messaging.adapters.clients import (
     BENEFITS_ADMIN_SERVICE,
     BENEFITS_SERVICE,
@@ -38,7 +37,6 @@ from services.messaging.adapters.providers import (
     WeChatTemplateProvider,
 )
 from services.messaging.api.servicer import MessagingServicer
-from services.messaging.dispatch import CampaignFanout, Dispatcher
 from services.messaging.domain.channels import ProviderKind
 from services.messaging.ports import (
     AudienceSource,
@@ -47,6 +45,10 @@ from services.messaging.ports import (
     RecipientDirectory,
 )
 from services.messaging.settings import messaging_settings
+from services.messaging.usecases.dispatch import CampaignFanout, Dispatcher
+from services.messaging.usecases.journey_entry import JourneyScheduler
+from services.messaging.usecases.journey_runner import JourneyRunner
+from services.messaging.usecases.membership_events import handle_membership_event
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MessagingService"].full_name
 CONSUMER_GROUP = "messaging"
@@ -101,14 +103,14 @@ def make_compose(options: MessagingOptions) -> Callable[[Resources], Any]:
         dispatcher = Dispatcher(resources.db, brands=brands, recipients=recipients,
                                 providers=providers, cipher=cipher, clock=options.clock)
         fanout = CampaignFanout(resources.db, audience=audience, clock=options.clock)
-        runner = automation.JourneyRunner(resources.db, benefits=benefits, clock=options.clock,
-                                          audience=audience)
-        scheduler = automation.JourneyScheduler(resources.db, audience=audience, brands=brands,
-                                                benefits=benefits, clock=options.clock)
+        runner = JourneyRunner(resources.db, benefits=benefits, clock=options.clock,
+                               audience=audience)
+        scheduler = JourneyScheduler(resources.db, audience=audience, brands=brands,
+                                     benefits=benefits, clock=options.clock)
 
         async def on_membership_event(conn: Connection,
                                       envelope: envelope_pb2.EventEnvelope) -> None:
-            await automation.handle_membership_event(conn, envelope, options.clock())
+            await handle_membership_event(conn, envelope, options.clock())
 
         consumer = EventConsumer(db=resources.db, redis=resources.redis, group=CONSUMER_GROUP,
                                  topics=["membership"], handler=on_membership_event,

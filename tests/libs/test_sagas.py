@@ -36,7 +36,7 @@ from libs.sagas import (
 ROOT = Path(__file__).resolve().parents[2]
 # The modules that run sagas; importing them declares their steps.
 SAGA_MODULES = ("services.engagement.usecases.saga_steps", "services.benefits.usecases.mall",
-                "services.messaging.automation")
+                "services.messaging.usecases.journey_runner")
 # Every saga the product has (issue 11 §3); each must declare its steps.
 SAGAS = {"lottery_draw", "koi_draw", "mall_redemption", "sign_in", "invite", "vote", "quiz",
          "journey", "reward_grant"}

@@ -15,7 +15,6 @@ from libs.db import Connection, Database, Record
 from libs.errors import InvalidArgument
 from libs.idempotency import IdempotentExecutor
 from libs.protoconv import from_timestamp, timestamp
-from services.messaging import automation, usecases
 from services.messaging.adapters.crypto import CredentialCipher
 from services.messaging.domain.campaigns import Campaign, CampaignStatus
 from services.messaging.domain.channels import Channel, ChannelConfig, ProviderKind, Purpose
@@ -25,6 +24,14 @@ from services.messaging.domain.messages import MessageStatus, OutboundMessage
 from services.messaging.domain.receipts import ReceiptOutcome, receipt_webhook_path
 from services.messaging.domain.templates import Template
 from services.messaging.ports import AudienceSource, BenefitsPort
+from services.messaging.usecases import (
+    campaigns,
+    channels,
+    inbox,
+    journeys,
+    messages,
+    templates,
+)
 
 CHANNELS = {pb.CHANNEL_INBOX: Channel.INBOX, pb.CHANNEL_SMS: Channel.SMS,
             pb.CHANNEL_WECHAT: Channel.WECHAT}
@@ -173,7 +180,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
                                 context: grpc.aio.ServicerContext
                                 ) -> pb.ListInboxMessagesResponse:
         async with self._db.connection() as conn:
-            page = await usecases.list_inbox(conn, request.brand_id, request.account_id,
+            page = await inbox.list_inbox(conn, request.brand_id, request.account_id,
                                              request.page_size, request.page_token,
                                              request.unread_only)
         return pb.ListInboxMessagesResponse(
@@ -189,14 +196,14 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.GetInboxUnreadCountResponse:
         async with self._db.connection() as conn:
-            count = await usecases.unread_count(conn, request.brand_id, request.account_id)
+            count = await inbox.unread_count(conn, request.brand_id, request.account_id)
         return pb.GetInboxUnreadCountResponse(unread_count=count)
 
     async def MarkInboxMessagesRead(self, request: pb.MarkInboxMessagesReadRequest,
                                     context: grpc.aio.ServicerContext
                                     ) -> pb.MarkInboxMessagesReadResponse:
         async def work(conn: Connection) -> pb.MarkInboxMessagesReadResponse:
-            marked, unread = await usecases.mark_read(
+            marked, unread = await inbox.mark_read(
                 conn, request.brand_id, request.account_id, list(request.message_ids),
                 request.all, self._clock())
             return pb.MarkInboxMessagesReadResponse(marked_count=marked, unread_count=unread)
@@ -212,7 +219,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         provider = _enum(PROVIDERS, request.provider, "provider")
 
         async def work(conn: Connection) -> pb.ConfigureChannelResponse:
-            config = await usecases.configure_channel(
+            config = await channels.configure_channel(
                 conn, self._cipher, request.brand_id, channel, provider, dict(request.settings),
                 dict(request.credentials), self._clock())
             return pb.ConfigureChannelResponse(config=channel_pb(config))
@@ -223,7 +230,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
     async def ListChannels(self, request: pb.ListChannelsRequest,
                            context: grpc.aio.ServicerContext) -> pb.ListChannelsResponse:
         async with self._db.connection() as conn:
-            configs = await usecases.list_channels(conn, request.brand_id)
+            configs = await channels.list_channels(conn, request.brand_id)
         return pb.ListChannelsResponse(channels=[channel_pb(c) for c in configs])
 
     async def SetMessagingPolicy(self, request: pb.SetMessagingPolicyRequest,
@@ -234,7 +241,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
                         p.quiet_end_minute)
 
         async def work(conn: Connection) -> pb.SetMessagingPolicyResponse:
-            saved = await usecases.set_policy(conn, policy, self._clock())
+            saved = await channels.set_policy(conn, policy, self._clock())
             return pb.SetMessagingPolicyResponse(policy=policy_pb(saved))
 
         return await self._idempotent.run("SetMessagingPolicy", request,
@@ -244,7 +251,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
                                  context: grpc.aio.ServicerContext
                                  ) -> pb.GetMessagingPolicyResponse:
         async with self._db.connection() as conn:
-            policy = await usecases.get_policy(conn, request.brand_id)
+            policy = await channels.get_policy(conn, request.brand_id)
         return pb.GetMessagingPolicyResponse(policy=policy_pb(policy))
 
     async def SetConsent(self, request: pb.SetConsentRequest,
@@ -253,7 +260,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         purpose = _enum(PURPOSES, request.purpose, "purpose")
 
         async def work(conn: Connection) -> pb.SetConsentResponse:
-            row = await usecases.set_consent(conn, request.brand_id, request.account_id,
+            row = await channels.set_consent(conn, request.brand_id, request.account_id,
                                              channel, purpose, request.granted, request.source,
                                              self._clock())
             return pb.SetConsentResponse(consent=consent_pb(row))
@@ -263,7 +270,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
     async def ListConsents(self, request: pb.ListConsentsRequest,
                            context: grpc.aio.ServicerContext) -> pb.ListConsentsResponse:
         async with self._db.connection() as conn:
-            rows = await usecases.list_consents(conn, request.brand_id, request.account_id)
+            rows = await channels.list_consents(conn, request.brand_id, request.account_id)
         return pb.ListConsentsResponse(consents=[consent_pb(r) for r in rows])
 
     # --- templates and messages ---
@@ -278,7 +285,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
 
         async def work(conn: Connection) -> pb.CreateTemplateResponse:
             return pb.CreateTemplateResponse(
-                template=template_pb(await usecases.create_template(conn, draft)))
+                template=template_pb(await templates.create_template(conn, draft)))
 
         return await self._idempotent.run("CreateTemplate", request, pb.CreateTemplateResponse,
                                           work)
@@ -286,7 +293,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
     async def GetTemplate(self, request: pb.GetTemplateRequest,
                           context: grpc.aio.ServicerContext) -> pb.GetTemplateResponse:
         async with self._db.connection() as conn:
-            found = await usecases.get_template(conn, request.brand_id, request.template_id)
+            found = await templates.get_template(conn, request.brand_id, request.template_id)
         return pb.GetTemplateResponse(template=template_pb(found))
 
     async def ListTemplates(self, request: pb.ListTemplatesRequest,
@@ -294,7 +301,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         channel = (_enum(CHANNELS, request.channel, "channel")
                    if request.channel != pb.CHANNEL_UNSPECIFIED else None)
         async with self._db.connection() as conn:
-            found, token = await usecases.list_templates(conn, request.brand_id,
+            found, token = await templates.list_templates(conn, request.brand_id,
                                                          request.page_size, request.page_token,
                                                          channel)
         return pb.ListTemplatesResponse(templates=[template_pb(t) for t in found],
@@ -306,7 +313,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
                     if request.HasField("schedule_time") else None)
 
         async def work(conn: Connection) -> pb.SendMessageResponse:
-            message = await usecases.send_message(
+            message = await messages.send_message(
                 conn, request.request_id, request.brand_id, request.account_id,
                 request.template_id, dict(request.variables), schedule, self._clock())
             return pb.SendMessageResponse(message=message_pb(message))
@@ -316,7 +323,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
     async def GetMessage(self, request: pb.GetMessageRequest,
                          context: grpc.aio.ServicerContext) -> pb.GetMessageResponse:
         async with self._db.connection() as conn:
-            message = await usecases.get_message(conn, request.brand_id, request.message_id)
+            message = await messages.get_message(conn, request.brand_id, request.message_id)
         return pb.GetMessageResponse(message=message_pb(message))
 
     async def RecordDeliveryReceipt(self, request: pb.RecordDeliveryReceiptRequest,
@@ -325,7 +332,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         channel = _enum(CHANNELS, request.channel, "channel")
 
         async def work(conn: Connection) -> pb.RecordDeliveryReceiptResponse:
-            message = await usecases.record_receipt(
+            message = await messages.record_receipt(
                 conn, request.brand_id, channel, request.provider_message_id,
                 request.delivered, request.error_code, self._clock())
             return pb.RecordDeliveryReceiptResponse(message=message_pb(message))
@@ -338,7 +345,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
                                            ) -> pb.RecordSignedDeliveryReceiptsResponse:
         channel = _enum(CHANNELS, request.channel, "channel")
         async with self._db.transaction() as conn:
-            results = await usecases.record_signed_receipts(
+            results = await messages.record_signed_receipts(
                 conn, self._cipher, request.brand_id, channel, request.body, request.timestamp,
                 request.signature, self._clock())
         return pb.RecordSignedDeliveryReceiptsResponse(results=[
@@ -350,7 +357,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
                                     context: grpc.aio.ServicerContext
                                     ) -> pb.ListSandboxDeliveriesResponse:
         async with self._db.connection() as conn:
-            rows, token = await usecases.sandbox_page(conn, request.brand_id,
+            rows, token = await messages.sandbox_page(conn, request.brand_id,
                                                       request.page_size, request.page_token)
         return pb.ListSandboxDeliveriesResponse(
             deliveries=[pb.SandboxDelivery(
@@ -371,7 +378,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
                          c.conversion_window_days, None, None, self._clock())
 
         async def work(conn: Connection) -> pb.CreateCampaignResponse:
-            created = await usecases.create_campaign(conn, self._audience, draft,
+            created = await campaigns.create_campaign(conn, self._audience, draft,
                                                      self._clock())
             return pb.CreateCampaignResponse(campaign=campaign_pb(created))
 
@@ -384,7 +391,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
                     if request.HasField("schedule_time") else None)
 
         async def work(conn: Connection) -> pb.LaunchCampaignResponse:
-            launched = await usecases.launch_campaign(conn, request.brand_id,
+            launched = await campaigns.launch_campaign(conn, request.brand_id,
                                                       request.campaign_id, schedule,
                                                       self._clock())
             return pb.LaunchCampaignResponse(campaign=campaign_pb(launched))
@@ -395,7 +402,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
     async def RetryCampaign(self, request: pb.RetryCampaignRequest,
                             context: grpc.aio.ServicerContext) -> pb.RetryCampaignResponse:
         async def work(conn: Connection) -> pb.RetryCampaignResponse:
-            count = await usecases.retry_campaign(conn, request.brand_id, request.campaign_id,
+            count = await campaigns.retry_campaign(conn, request.brand_id, request.campaign_id,
                                                   self._clock())
             return pb.RetryCampaignResponse(requeued_count=count)
 
@@ -405,7 +412,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
     async def GetCampaign(self, request: pb.GetCampaignRequest,
                           context: grpc.aio.ServicerContext) -> pb.GetCampaignResponse:
         async with self._db.connection() as conn:
-            found = await usecases.get_campaign(conn, request.brand_id, request.campaign_id)
+            found = await campaigns.get_campaign(conn, request.brand_id, request.campaign_id)
         return pb.GetCampaignResponse(campaign=campaign_pb(found))
 
     async def ListCampaigns(self, request: pb.ListCampaignsRequest,
@@ -415,7 +422,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
             raise InvalidArgument("status must be a known campaign status", field="status",
                                   reason="FIELD_ENUM_INVALID")
         async with self._db.connection() as conn:
-            found, token = await usecases.list_campaigns(conn, request.brand_id,
+            found, token = await campaigns.list_campaigns(conn, request.brand_id,
                                                          request.page_size, request.page_token,
                                                          status)
         return pb.ListCampaignsResponse(campaigns=[campaign_pb(c) for c in found],
@@ -425,7 +432,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
                                      context: grpc.aio.ServicerContext
                                      ) -> pb.ListCampaignRecipientsResponse:
         async with self._db.connection() as conn:
-            rows, token = await usecases.campaign_recipients(
+            rows, token = await campaigns.campaign_recipients(
                 conn, request.brand_id, request.campaign_id, request.page_size,
                 request.page_token)
         return pb.ListCampaignRecipientsResponse(
@@ -437,7 +444,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
                                 context: grpc.aio.ServicerContext
                                 ) -> pb.GetCampaignReportResponse:
         async with self._db.connection() as conn:
-            r = await usecases.campaign_report(conn, request.brand_id, request.campaign_id)
+            r = await campaigns.campaign_report(conn, request.brand_id, request.campaign_id)
         s = r.by_status
         return pb.GetCampaignReportResponse(report=pb.CampaignReport(
             campaign_id=r.campaign_id, targeted=r.targeted, holdout=r.holdout,
@@ -471,10 +478,10 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
                         j.allow_reentry, steps, False, j.conversion_window_days, self._clock(),
                         j.trigger_days)
 
-        await automation.check_journey_references(self._audience, self._benefits, draft)
+        await journeys.check_journey_references(self._audience, self._benefits, draft)
 
         async def work(conn: Connection) -> pb.CreateJourneyResponse:
-            created = await automation.create_journey(conn, self._audience, request.request_id,
+            created = await journeys.create_journey(conn, self._audience, request.request_id,
                                                       draft, self._clock())
             return pb.CreateJourneyResponse(journey=journey_pb(created))
 
@@ -485,7 +492,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
                                context: grpc.aio.ServicerContext
                                ) -> pb.SetJourneyActiveResponse:
         async def work(conn: Connection) -> pb.SetJourneyActiveResponse:
-            journey = await automation.set_journey_active(conn, request.brand_id,
+            journey = await journeys.set_journey_active(conn, request.brand_id,
                                                           request.journey_id, request.active)
             return pb.SetJourneyActiveResponse(journey=journey_pb(journey))
 
@@ -495,7 +502,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
     async def GetJourney(self, request: pb.GetJourneyRequest,
                          context: grpc.aio.ServicerContext) -> pb.GetJourneyResponse:
         async with self._db.connection() as conn:
-            journey = await automation.get_journey(conn, request.brand_id, request.journey_id)
+            journey = await journeys.get_journey(conn, request.brand_id, request.journey_id)
         return pb.GetJourneyResponse(journey=journey_pb(journey))
 
     async def ListJourneys(self, request: pb.ListJourneysRequest,
@@ -506,7 +513,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
             raise InvalidArgument("state must be a known journey state", field="state",
                                   reason="FIELD_ENUM_INVALID")
         async with self._db.connection() as conn:
-            found, token = await usecases.list_journeys(conn, request.brand_id,
+            found, token = await journeys.list_journeys(conn, request.brand_id,
                                                         request.page_size, request.page_token,
                                                         states[request.state])
         return pb.ListJourneysResponse(journeys=[journey_pb(j) for j in found],
@@ -516,7 +523,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
                                context: grpc.aio.ServicerContext
                                ) -> pb.GetJourneyReportResponse:
         async with self._db.connection() as conn:
-            r = await automation.journey_report(conn, request.brand_id, request.journey_id)
+            r = await journeys.journey_report(conn, request.brand_id, request.journey_id)
         response = pb.GetJourneyReportResponse(
             entered=r.entered, at_step=r.at_step, converted=r.converted, exited=r.exited,
             entry_refused=r.entry_refused, failed=r.failed)

@@ -22,9 +22,9 @@ from libs.service import RunningService
 from libs.testing import contract_channel, running_service, service_settings
 from services.identity.main import compose as identity_compose
 from services.membership.main import compose as membership_compose
-from services.messaging.automation import JourneyRunner
-from services.messaging.dispatch import CampaignFanout, Dispatcher, drain
 from services.messaging.main import MessagingOptions, make_compose
+from services.messaging.usecases.dispatch import CampaignFanout, Dispatcher, drain
+from services.messaging.usecases.journey_runner import JourneyRunner
 
 
 def rid() -> str:

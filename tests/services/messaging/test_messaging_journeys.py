@@ -39,10 +39,10 @@ from services.benefits.main import compose as benefits_compose
 from services.benefits.usecases import config as benefits_config
 from services.benefits.usecases.ledger import Ledger
 from services.membership.main import compose as membership_compose
-from services.messaging import automation
-from services.messaging.automation import JourneyRunner
-from services.messaging.dispatch import drain
 from services.messaging.main import MessagingOptions, make_compose
+from services.messaging.usecases import journey_runner
+from services.messaging.usecases.dispatch import drain
+from services.messaging.usecases.journey_runner import JourneyRunner
 from tests.services.messaging.conftest import Clock, rid
 
 
@@ -537,7 +537,7 @@ async def test_a_journey_step_whose_service_is_down_is_retried_to_its_bound(
     """GRANT_POINTS while benefits does not answer: retried with backoff, JOURNEY_RETRY's
     attempts and no more, then the run stops 'failed' with RETRIES_EXHAUSTED; a step that
     goes through on a retry carries on with its next step from a clean count."""
-    monkeypatch.setattr(automation, "JOURNEY_RETRY",
+    monkeypatch.setattr(journey_runner, "JOURNEY_RETRY",
                         RetryPolicy(max_attempts=3, base_seconds=1.0, cap_seconds=1.0))
     messaging, brand, journey, _ = await _idle_member_at_the_reward_steps(world, "acc_down")
     down = _BenefitsDown(world.runner._benefits, 100, error)

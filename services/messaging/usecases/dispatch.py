@@ -40,12 +40,12 @@ from services.messaging.domain.messages import (
     retry_delay_seconds,
 )
 from services.messaging.domain.templates import Template, missing_variables, render
-from services.messaging.events import message_status_events
 from services.messaging.ports import AudienceSource, BrandDirectory, RecipientDirectory
-from services.messaging.usecases import message_row
+from services.messaging.usecases.clock import Clock
+from services.messaging.usecases.messages import message_row
+from services.messaging.usecases.status_events import message_status_events
 
 log = get_logger(__name__)
-Clock = Callable[[], datetime]
 LEASE_SECONDS = 120
 
 

@@ -1,0 +1,71 @@
+"""The member's message box: pages, the unread count, marking read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from libs.db import Connection
+from libs.errors import (
+    InvalidArgument,
+    NotFound,
+    require,
+)
+from libs.paging import decode_page_token, encode_page_token, page_size
+from services.messaging.adapters.postgres import MessagingRepository, message_from_row
+from services.messaging.domain.inbox import InboxMessage
+from services.messaging.domain.messages import MessageStatus
+from services.messaging.usecases.status_events import message_status_events
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    messages: list[InboxMessage]
+    next_page_token: str
+    unread_count: int
+
+
+async def list_inbox(conn: Connection, brand_id: str, account_id: str, requested_size: int,
+                     token: str, unread_only: bool = False) -> InboxPage:
+    brand_id, account_id = require(brand_id, "brand_id"), require(account_id, "account_id")
+    size = page_size(requested_size)
+    position = decode_page_token(token, ("t", "id"))
+    after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
+    repo = MessagingRepository(conn)
+    rows = await repo.inbox_page(brand_id, account_id, size + 1, after, unread_only)
+    page, more = rows[:size], len(rows) > size
+    next_token = (encode_page_token({"t": page[-1].created_at.isoformat(),
+                                     "id": page[-1].message_id}) if more else "")
+    return InboxPage(page, next_token, await repo.unread_count(brand_id, account_id))
+
+
+async def unread_count(conn: Connection, brand_id: str, account_id: str) -> int:
+    return await MessagingRepository(conn).unread_count(require(brand_id, "brand_id"),
+                                                        require(account_id, "account_id"))
+
+
+async def mark_read(conn: Connection, brand_id: str, account_id: str, message_ids: list[str],
+                    mark_all: bool, now: datetime) -> tuple[int, int]:
+    """Returns (newly read, still unread). Unknown ids are refused, naming the first."""
+    brand_id, account_id = require(brand_id, "brand_id"), require(account_id, "account_id")
+    if mark_all == bool(message_ids):
+        raise InvalidArgument("give either message_ids or all = true", field="message_ids",
+                              reason="MESSAGE_IDS_OR_ALL")
+    repo = MessagingRepository(conn)
+    if message_ids:
+        known = await repo.existing_inbox_ids(brand_id, account_id, message_ids)
+        for message_id in message_ids:
+            if message_id not in known:
+                raise NotFound(f"message {message_id} is not in this member's box",
+                               reason="INBOX_MESSAGE_NOT_FOUND",
+                               metadata={"message_id": message_id})
+    outbound = await repo.mark_read(brand_id, account_id, message_ids or None, now)
+    linked = [m for m in outbound if m]
+    if linked:
+        rows = await conn.fetch(
+            "UPDATE outbound_messages SET status = 'read', read_at = $2, updated_at = $2 "
+            "WHERE message_id = ANY($1) AND status IN ('sent', 'delivered') RETURNING *",
+            linked, now)
+        await message_status_events(conn, [message_from_row(r) for r in rows],
+                                    MessageStatus.READ)
+    return len(outbound), await repo.unread_count(brand_id, account_id)

@@ -1,0 +1,155 @@
+"""Single messages: queueing one, reading it, provider receipts and the sandbox."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from libs.db import Connection, Record
+from libs.errors import (
+    InvalidArgument,
+    NotFound,
+    Unauthenticated,
+    require,
+)
+from libs.paging import decode_page_token, encode_page_token, page_size
+from services.messaging.adapters.crypto import CredentialCipher
+from services.messaging.adapters.postgres import MessagingRepository
+from services.messaging.domain.channels import (
+    Channel,
+    new_id,
+)
+from services.messaging.domain.messages import MessageStatus, OutboundMessage
+from services.messaging.domain.receipts import (
+    RECEIPT_SECRET,
+    ReceiptOutcome,
+    ReceiptResult,
+    parse_receipts,
+    verify_signature,
+)
+from services.messaging.domain.templates import (
+    BRAND_VARIABLES,
+    Template,
+    require_variables,
+)
+from services.messaging.usecases.status_events import message_status_events
+from services.messaging.usecases.templates import get_template, unknown_variables
+
+
+def message_row(*, brand_id: str, account_id: str, template: Template,
+                variables: dict[str, str], dedupe_key: str, not_before: datetime,
+                now: datetime, campaign_id: str | None = None, journey_id: str | None = None,
+                spacing_ms: int = 0) -> dict[str, Any]:
+    return {"message_id": new_id("msg"), "brand_id": brand_id, "account_id": account_id,
+            "channel": template.channel.value, "purpose": template.purpose.value,
+            "template_id": template.template_id, "variables": json.dumps(variables),
+            "campaign_id": campaign_id, "journey_id": journey_id, "dedupe_key": dedupe_key,
+            "not_before": not_before, "spacing_ms": spacing_ms, "created_at": now}
+
+
+async def send_message(conn: Connection, request_id: str, brand_id: str, account_id: str,
+                       template_id: str, variables: dict[str, str],
+                       schedule_at: datetime | None, now: datetime) -> OutboundMessage:
+    brand_id, account_id = require(brand_id, "brand_id"), require(account_id, "account_id")
+    template = await get_template(conn, brand_id, template_id)
+    unknown_variables(template, variables, "variables")
+    require_variables(template, [*BRAND_VARIABLES, *variables], "variables")
+    repo = MessagingRepository(conn)
+    key = f"request:{request_id}"
+    await repo.add_messages([message_row(
+        brand_id=brand_id, account_id=account_id, template=template, variables=variables,
+        dedupe_key=key, not_before=max(schedule_at or now, now), now=now)])
+    message = await repo.message_by_dedupe(brand_id, key)
+    assert message is not None
+    await message_status_events(conn, [message], MessageStatus.QUEUED)
+    return message
+
+
+async def get_message(conn: Connection, brand_id: str, message_id: str) -> OutboundMessage:
+    found = await MessagingRepository(conn).message(require(brand_id, "brand_id"),
+                                                    require(message_id, "message_id"))
+    if found is None:
+        raise NotFound(f"message {message_id} does not exist", reason="MESSAGE_NOT_FOUND",
+                       metadata={"message_id": message_id})
+    return found
+
+
+async def record_receipt(conn: Connection, brand_id: str, channel: Channel,
+                         provider_message_id: str, delivered: bool, error_code: str,
+                         now: datetime) -> OutboundMessage:
+    brand_id = require(brand_id, "brand_id")
+    provider_message_id = require(provider_message_id, "provider_message_id")
+    repo = MessagingRepository(conn)
+    message = await repo.message_by_provider_id(brand_id, channel, provider_message_id)
+    if message is None:
+        raise NotFound(f"no {channel.value} message with provider id {provider_message_id}",
+                       reason="MESSAGE_NOT_FOUND",
+                       metadata={"provider_message_id": provider_message_id})
+    if message.status is MessageStatus.SENT:
+        status = MessageStatus.DELIVERED if delivered else MessageStatus.FAILED
+        reason = "" if delivered else (error_code or "NOT_DELIVERED")
+        await repo.set_status([message.message_id], status, now, reason=reason)
+        if not delivered:
+            await repo.release_caps(message)
+        await message_status_events(conn, [message], status, {message.message_id: reason})
+    updated = await repo.message(brand_id, message.message_id)
+    assert updated is not None
+    return updated
+
+
+async def record_signed_receipts(conn: Connection, cipher: CredentialCipher, brand_id: str,
+                                 channel: Channel, body: bytes, timestamp: str,
+                                 signature: str, now: datetime) -> list[ReceiptResult]:
+    """Check the callback against the channel's receipt secret, then record each receipt:
+    nothing is recorded unless the signature and timestamp hold."""
+    brand_id = require(brand_id, "brand_id")
+    if channel is Channel.INBOX:
+        raise InvalidArgument("the message box has no provider receipts", field="channel",
+                              reason="CHANNEL_NOT_CONFIGURABLE")
+    repo = MessagingRepository(conn)
+    sealed = next((blob for config, blob in await repo.channels(brand_id)
+                   if config.channel is channel), None)
+    secret = cipher.open(brand_id, sealed).get(RECEIPT_SECRET, "") if sealed else ""
+    if not secret:
+        raise Unauthenticated(f"no receipt secret is configured for {channel.value}",
+                              reason="RECEIPT_SECRET_NOT_CONFIGURED")
+    verify_signature(secret, timestamp, body, signature, now)
+    results = []
+    for receipt in parse_receipts(body):
+        # Locked: two callbacks racing for one message record it once.
+        message = await repo.message_by_provider_id(brand_id, channel,
+                                                    receipt.provider_message_id, lock=True)
+        if message is None:
+            results.append(ReceiptResult(receipt.provider_message_id, ReceiptOutcome.REJECTED,
+                                         "MESSAGE_NOT_FOUND"))
+            continue
+        if message.status is not MessageStatus.SENT:
+            final = message.status in (MessageStatus.DELIVERED, MessageStatus.FAILED,
+                                       MessageStatus.READ)
+            results.append(ReceiptResult(
+                receipt.provider_message_id,
+                ReceiptOutcome.DUPLICATE if final else ReceiptOutcome.REJECTED,
+                "" if final else "MESSAGE_NOT_SENT", message.message_id))
+            continue
+        at = min(receipt.provider_time or now, now)
+        if message.sent_at is not None:
+            at = max(at, message.sent_at)
+        await record_receipt(conn, brand_id, channel, receipt.provider_message_id,
+                             receipt.delivered, receipt.error_code, at)
+        results.append(ReceiptResult(receipt.provider_message_id, ReceiptOutcome.ACCEPTED,
+                                     "", message.message_id))
+    return results
+
+
+async def sandbox_page(conn: Connection, brand_id: str, requested_size: int,
+                       token: str) -> tuple[list[Record], str]:
+    size = page_size(requested_size)
+    position = decode_page_token(token, ("t", "id"))
+    after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
+    rows = await MessagingRepository(conn).sandbox_page(require(brand_id, "brand_id"),
+                                                        size + 1, after)
+    page = rows[:size]
+    more = len(rows) > size
+    return page, (encode_page_token({"t": page[-1]["created_at"].isoformat(),
+                                     "id": page[-1]["delivery_id"]}) if more else "")
