@@ -7,12 +7,13 @@ from datetime import datetime
 
 import grpc
 from google.protobuf import timestamp_pb2
+from google.protobuf.message import Message
 
 from brandclub.membership.v1 import membership_service_pb2 as pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as pb_grpc
 from libs.db import Connection, Database
 from libs.errors import InvalidArgument
-from libs.idempotency import IdempotentExecutor
+from libs.idempotency import IdempotentExecutor, Response
 from libs.protoconv import from_timestamp, timestamp
 from services.membership.adapters.card_cache import CardCache
 from services.membership.adapters.identity_client import IdentityClient
@@ -40,6 +41,7 @@ from services.membership.usecases import (
     members,
     programs,
 )
+from services.membership.usecases.common import CommitOnce, Result
 
 _MODES = {pb.PROGRAM_MODE_CONNECTED: ProgramMode.CONNECTED,
           pb.PROGRAM_MODE_NON_CONNECTED: ProgramMode.NON_CONNECTED}
@@ -165,6 +167,18 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
         self._identity = identity
         self._idempotent = IdempotentExecutor(db)
 
+    def _once(self, method: str, request: Message, response_type: type[Response],
+              translate: Callable[[Result], Response]) -> CommitOnce[Result, Response]:
+        """A use case's transaction run once per request id, its result translated to the
+        reply that a replay answers again."""
+        async def commit_once(run: Callable[[Connection], Awaitable[Result]]) -> Response:
+            async def work(conn: Connection) -> Response:
+                return translate(await run(conn))
+
+            return await self._idempotent.run(method, request, response_type, work)
+
+        return commit_once
+
     async def CreateBrand(self, request: pb.CreateBrandRequest,
                           context: grpc.aio.ServicerContext) -> pb.CreateBrandResponse:
         if request.mode not in _MODES:
@@ -206,26 +220,20 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
 
     async def FollowShop(self, request: pb.FollowShopRequest,
                          context: grpc.aio.ServicerContext) -> pb.FollowShopResponse:
-        async def work(conn: Connection) -> pb.FollowShopResponse:
-            result = await following.follow_shop(conn, request.shop_id, request.account_id,
-                                                request.channel)
+        def reply(result: following.FollowResult) -> pb.FollowShopResponse:
             return pb.FollowShopResponse(card=card_pb(result.card),
                                          became_member=result.became_member)
 
-        reply = await self._idempotent.run("FollowShop", request, pb.FollowShopResponse, work)
-        await self._cache.forget(reply.card.brand_id, [reply.card.account_id])
-        return reply
+        return await following.follow_shop(
+            self._db, self._cache, request.shop_id, request.account_id, request.channel,
+            self._once("FollowShop", request, pb.FollowShopResponse, reply))
 
     async def UnfollowShop(self, request: pb.UnfollowShopRequest,
                            context: grpc.aio.ServicerContext) -> pb.UnfollowShopResponse:
-        async def work(conn: Connection) -> pb.UnfollowShopResponse:
-            card = await following.unfollow_shop(conn, request.shop_id, request.account_id)
-            return pb.UnfollowShopResponse(card=card_pb(card))
-
-        reply = await self._idempotent.run("UnfollowShop", request, pb.UnfollowShopResponse,
-                                           work)
-        await self._cache.forget(reply.card.brand_id, [reply.card.account_id])
-        return reply
+        return await following.unfollow_shop(
+            self._db, self._cache, request.shop_id, request.account_id,
+            self._once("UnfollowShop", request, pb.UnfollowShopResponse,
+                       lambda card: pb.UnfollowShopResponse(card=card_pb(card))))
 
     async def GetMemberCard(self, request: pb.GetMemberCardRequest,
                             context: grpc.aio.ServicerContext) -> pb.GetMemberCardResponse:
@@ -252,27 +260,19 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
                         request.growth_window_days, request.retention_days,
                         request.dormant_after_days, datetime.min)
 
-        async def work(conn: Connection) -> pb.UpdateProgramResponse:
-            program, brand = await programs.update_program(conn, request.brand_id, mode, draft)
-            return pb.UpdateProgramResponse(program=program_pb(program, brand))
-
-        reply = await self._idempotent.run("UpdateProgram", request, pb.UpdateProgramResponse,
-                                           work)
-        await self._cache.forget_brand(reply.program.brand_id)
-        return reply
+        return await programs.update_program(
+            self._cache, request.brand_id, mode, draft,
+            self._once("UpdateProgram", request, pb.UpdateProgramResponse,
+                       lambda result: pb.UpdateProgramResponse(program=program_pb(*result))))
 
     async def SetLv0GiftPackOffer(self, request: pb.SetLv0GiftPackOfferRequest,
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.SetLv0GiftPackOfferResponse:
-        async def work(conn: Connection) -> pb.SetLv0GiftPackOfferResponse:
-            program, brand = await programs.set_gift_pack_offer(conn, request.brand_id,
-                                                                request.gift_pack_id)
-            return pb.SetLv0GiftPackOfferResponse(program=program_pb(program, brand))
-
-        reply = await self._idempotent.run("SetLv0GiftPackOffer", request,
-                                           pb.SetLv0GiftPackOfferResponse, work)
-        await self._cache.forget_brand(reply.program.brand_id)
-        return reply
+        return await programs.set_gift_pack_offer(
+            self._cache, request.brand_id, request.gift_pack_id,
+            self._once("SetLv0GiftPackOffer", request, pb.SetLv0GiftPackOfferResponse,
+                       lambda result: pb.SetLv0GiftPackOfferResponse(
+                           program=program_pb(*result))))
 
     # --- LV0 ----------------------------------------------------------------------------------
 
@@ -280,30 +280,18 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
                               context: grpc.aio.ServicerContext) -> pb.ImportFollowersResponse:
         followers = [(f.account_id, _time(f.follow_time, f.HasField("follow_time")))
                      for f in request.followers]
-        touched: list[tuple[str, list[str]]] = []
-
-        async def work(conn: Connection) -> pb.ImportFollowersResponse:
-            became, already, brand_id, accounts = await following.import_followers(
-                conn, request.shop_id, followers)
-            touched.append((brand_id, accounts))
-            return pb.ImportFollowersResponse(became_lv0=became, already_members=already)
-
-        reply = await self._idempotent.run("ImportFollowers", request,
-                                           pb.ImportFollowersResponse, work)
-        for brand_id, accounts in touched:
-            await self._cache.forget(brand_id, accounts)
-        return reply
+        return await following.import_followers(
+            self._cache, request.shop_id, followers,
+            self._once("ImportFollowers", request, pb.ImportFollowersResponse,
+                       lambda counts: pb.ImportFollowersResponse(became_lv0=counts[0],
+                                                                 already_members=counts[1])))
 
     async def ClearLv0Notice(self, request: pb.ClearLv0NoticeRequest,
                              context: grpc.aio.ServicerContext) -> pb.ClearLv0NoticeResponse:
-        async def work(conn: Connection) -> pb.ClearLv0NoticeResponse:
-            card = await following.clear_lv0_notice(conn, request.brand_id, request.account_id)
-            return pb.ClearLv0NoticeResponse(card=card_pb(card))
-
-        reply = await self._idempotent.run("ClearLv0Notice", request,
-                                           pb.ClearLv0NoticeResponse, work)
-        await self._cache.forget(reply.card.brand_id, [reply.card.account_id])
-        return reply
+        return await following.clear_lv0_notice(
+            self._cache, request.brand_id, request.account_id,
+            self._once("ClearLv0Notice", request, pb.ClearLv0NoticeResponse,
+                       lambda card: pb.ClearLv0NoticeResponse(card=card_pb(card))))
 
     # --- card opening and leaving ---------------------------------------------------------------
 
@@ -324,34 +312,24 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
         fingerprinted.CopyFrom(request)
         fingerprinted.ClearField("phone")
 
-        async def commit_once(open_card: Callable[[Connection], Awaitable[cards.JoinResult]]
-                              ) -> pb.OpenCardResponse:
-            async def work(conn: Connection) -> pb.OpenCardResponse:
-                result = await open_card(conn)
-                return pb.OpenCardResponse(
-                    card=card_pb(result.card), joined=result.joined,
-                    phone_match=_MATCHES[result.profile.phone_match],
-                    encrypted_phone=result.profile.encrypted_phone,
-                    crm_member_id=result.profile.crm_member_id)
-
-            return await self._idempotent.run("OpenCard", fingerprinted, pb.OpenCardResponse,
-                                              work)
+        def reply(result: cards.JoinResult) -> pb.OpenCardResponse:
+            return pb.OpenCardResponse(
+                card=card_pb(result.card), joined=result.joined,
+                phone_match=_MATCHES[result.profile.phone_match],
+                encrypted_phone=result.profile.encrypted_phone,
+                crm_member_id=result.profile.crm_member_id)
 
         return await cards.join(self._db, self._identity, self._cache, join, request.phone,
-                                request.request_id, commit_once)
+                                request.request_id,
+                                self._once("OpenCard", fingerprinted, pb.OpenCardResponse, reply))
 
     async def CancelMembership(self, request: pb.CancelMembershipRequest,
                                context: grpc.aio.ServicerContext
                                ) -> pb.CancelMembershipResponse:
-        async def work(conn: Connection) -> pb.CancelMembershipResponse:
-            record = await cards.cancel_membership(conn, request.brand_id,
-                                                      request.account_id, request.reason)
-            return pb.CancelMembershipResponse(member=member_pb(record))
-
-        reply = await self._idempotent.run("CancelMembership", request,
-                                           pb.CancelMembershipResponse, work)
-        await self._cache.forget(reply.member.brand_id, [reply.member.account_id])
-        return reply
+        return await cards.cancel_membership(
+            self._cache, request.brand_id, request.account_id, request.reason,
+            self._once("CancelMembership", request, pb.CancelMembershipResponse,
+                       lambda record: pb.CancelMembershipResponse(member=member_pb(record))))
 
     # --- brand-facing reads -----------------------------------------------------------------
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import TypeVar
 
 from brandclub.events.v1 import membership_events_pb2
 from libs.db import Connection, Database
@@ -37,6 +36,8 @@ from services.membership.usecases.brands import get_brand, get_shop
 from services.membership.usecases.common import (
     PRODUCER,
     TOPIC,
+    CommitOnce,
+    Reply,
     member_not_found,
     now_utc,
     valid_account,
@@ -79,10 +80,6 @@ async def read_member_card(db: Database, cache: CardCache, brand_id: str, accoun
     return card
 
 _INVITE = re.compile(r"^[A-Za-z0-9_\-]{0,64}$")
-Reply = TypeVar("Reply")
-CommitOnce = Callable[[Callable[[Connection], Awaitable["JoinResult"]]], Awaitable[Reply]]
-"""Runs the join's transaction once per request id and answers its reply (a replay answers the
-first reply without running it)."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +141,8 @@ async def plan_join(conn: Connection, request: JoinRequest) -> JoinPlan:
 
 
 async def join(db: Database, identity: IdentityClient, cache: CardCache, request: JoinRequest,
-               phone: str, request_id: str, commit_once: CommitOnce[Reply]) -> Reply:
+               phone: str, request_id: str,
+               commit_once: CommitOnce[JoinResult, Reply]) -> Reply:
     """OpenCard's whole flow: every refusal first, then the phone vaulted (and matched for a
     connected brand) in identity, then the join committed once, then the cached card dropped."""
     async with db.connection() as conn:
@@ -211,8 +209,16 @@ async def open_card(conn: Connection, plan: JoinPlan, match: MatchResult | None)
     return JoinResult(card, True, profile)
 
 
-async def cancel_membership(conn: Connection, brand_id: str, account_id: str,
-                            reason: str) -> MemberRecord:
+async def cancel_membership(cache: CardCache, brand_id: str, account_id: str, reason: str,
+                            commit_once: CommitOnce[MemberRecord, Reply]) -> Reply:
+    """CancelMembership's flow: the cancellation committed once, then the cached card dropped."""
+    reply = await commit_once(lambda conn: _cancel(conn, brand_id, account_id, reason))
+    await cache.forget(brand_id.strip(), [account_id.strip()])
+    return reply
+
+
+async def _cancel(conn: Connection, brand_id: str, account_id: str,
+                  reason: str) -> MemberRecord:
     """The member leaves; the profile the brand could read is erased in the same change."""
     brand = await get_brand(conn, brand_id)
     account_id = valid_account(account_id)

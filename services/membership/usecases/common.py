@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
+from libs.db import Connection
 from libs.errors import InvalidArgument, NotFound, require
 
 TOPIC = "membership"
-
-
 PRODUCER = "membership"
+MAX_ID_LENGTH = 128
+_ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_\-.@:]{1,128}$")
+_CHANNEL = re.compile(r"^[a-z0-9_\-.]{0,40}$")
+
+Result = TypeVar("Result")
+Reply = TypeVar("Reply")
+CommitOnce = Callable[[Callable[[Connection], Awaitable[Result]]], Awaitable[Reply]]
+"""Runs a mutation's transaction once per request id and answers its reply; a replay answers
+the first reply without running the transaction again (the api layer's IdempotentExecutor)."""
 
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
-
-
-MAX_ID_LENGTH = 128
-
-
-_ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_\-.@:]{1,128}$")
-
-
-_CHANNEL = re.compile(r"^[a-z0-9_\-.]{0,40}$")
 
 
 def valid_account(value: str, field: str = "account_id") -> str:

@@ -7,9 +7,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from brandclub.events.v1 import membership_events_pb2
-from libs.db import Connection
+from libs.db import Connection, Database
 from libs.errors import InvalidArgument, NotFound, require
 from libs.outbox import add_event
+from services.membership.adapters.card_cache import CardCache
 from services.membership.adapters.postgres import MembershipRepository
 from services.membership.domain.model import (
     MemberCard,
@@ -21,6 +22,8 @@ from services.membership.usecases.brands import get_shop
 from services.membership.usecases.common import (
     PRODUCER,
     TOPIC,
+    CommitOnce,
+    Reply,
     member_not_found,
     now_utc,
     valid_account,
@@ -34,8 +37,30 @@ class FollowResult:
     became_member: bool
 
 
-async def follow_shop(conn: Connection, shop_id: str, account_id: str,
-                      channel: str) -> FollowResult:
+async def follow_shop(db: Database, cache: CardCache, shop_id: str, account_id: str,
+                      channel: str, commit_once: CommitOnce[FollowResult, Reply]) -> Reply:
+    """FollowShop's flow: the follow committed once, then the follower's cached card dropped."""
+    reply = await commit_once(lambda conn: _follow(conn, shop_id, account_id, channel))
+    await _forget_card(db, cache, shop_id, account_id)
+    return reply
+
+
+async def unfollow_shop(db: Database, cache: CardCache, shop_id: str, account_id: str,
+                        commit_once: CommitOnce[MemberCard, Reply]) -> Reply:
+    """UnfollowShop's flow: the unfollow committed once, then the cached card dropped."""
+    reply = await commit_once(lambda conn: _unfollow(conn, shop_id, account_id))
+    await _forget_card(db, cache, shop_id, account_id)
+    return reply
+
+
+async def _forget_card(db: Database, cache: CardCache, shop_id: str, account_id: str) -> None:
+    async with db.connection() as conn:
+        shop = await get_shop(conn, shop_id)
+    await cache.forget(shop.brand_id, [account_id.strip()])
+
+
+async def _follow(conn: Connection, shop_id: str, account_id: str,
+                  channel: str) -> FollowResult:
     account_id = require(account_id, "account_id")
     shop = await get_shop(conn, shop_id)
     repo = MembershipRepository(conn)
@@ -59,7 +84,7 @@ async def follow_shop(conn: Connection, shop_id: str, account_id: str,
     return FollowResult(card, became_member)
 
 
-async def unfollow_shop(conn: Connection, shop_id: str, account_id: str) -> MemberCard:
+async def _unfollow(conn: Connection, shop_id: str, account_id: str) -> MemberCard:
     """Returns the card after the unfollow; its status is ENDED when LV0 membership ended."""
     account_id = require(account_id, "account_id")
     shop = await get_shop(conn, shop_id)
@@ -86,9 +111,27 @@ async def unfollow_shop(conn: Connection, shop_id: str, account_id: str) -> Memb
 MAX_IMPORT_BATCH = 1000
 
 
-async def import_followers(conn: Connection, shop_id: str,
-                           followers: Sequence[tuple[str, datetime | None]]
-                           ) -> tuple[int, int, str, list[str]]:
+async def import_followers(cache: CardCache, shop_id: str,
+                           followers: Sequence[tuple[str, datetime | None]],
+                           commit_once: CommitOnce[tuple[int, int], Reply]) -> Reply:
+    """ImportFollowers' flow: the import committed once, (LV0 made, already members); then the
+    cached cards of the imported accounts dropped (none on a replay)."""
+    touched: list[tuple[str, list[str]]] = []
+
+    async def work(conn: Connection) -> tuple[int, int]:
+        became, already, brand_id, accounts = await _import(conn, shop_id, followers)
+        touched.append((brand_id, accounts))
+        return became, already
+
+    reply = await commit_once(work)
+    for brand_id, accounts in touched:
+        await cache.forget(brand_id, accounts)
+    return reply
+
+
+async def _import(conn: Connection, shop_id: str,
+                  followers: Sequence[tuple[str, datetime | None]]
+                  ) -> tuple[int, int, str, list[str]]:
     """Existing marketplace followers become LV0 with the notice pending; no events, so that
     no follow reward or journey fires for a follow that happened long ago."""
     if not followers:
@@ -116,7 +159,15 @@ async def import_followers(conn: Connection, shop_id: str,
     return became, len(unique) - became, shop.brand_id, list(unique)
 
 
-async def clear_lv0_notice(conn: Connection, brand_id: str, account_id: str) -> MemberCard:
+async def clear_lv0_notice(cache: CardCache, brand_id: str, account_id: str,
+                           commit_once: CommitOnce[MemberCard, Reply]) -> Reply:
+    """ClearLv0Notice's flow: the notice cleared once, then the cached card dropped."""
+    reply = await commit_once(lambda conn: _clear_notice(conn, brand_id, account_id))
+    await cache.forget(brand_id.strip(), [account_id.strip()])
+    return reply
+
+
+async def _clear_notice(conn: Connection, brand_id: str, account_id: str) -> MemberCard:
     brand_id, account_id = require(brand_id, "brand_id"), valid_account(account_id)
     repo = MembershipRepository(conn)
     await repo.lock_member_slot(brand_id, account_id)

@@ -9,6 +9,7 @@ from libs.db import Connection
 from libs.errors import FailedPrecondition, InvalidArgument, NotFound, require
 from libs.outbox import add_event
 from libs.protoconv import timestamp
+from services.membership.adapters.card_cache import CardCache
 from services.membership.adapters.postgres import MembershipRepository
 from services.membership.domain.model import (
     Brand,
@@ -20,7 +21,14 @@ from services.membership.domain.program import (
     valid_program,
 )
 from services.membership.usecases.brands import get_brand
-from services.membership.usecases.common import MAX_ID_LENGTH, PRODUCER, TOPIC, now_utc
+from services.membership.usecases.common import (
+    MAX_ID_LENGTH,
+    PRODUCER,
+    TOPIC,
+    CommitOnce,
+    Reply,
+    now_utc,
+)
 
 
 async def get_program(conn: Connection, brand_id: str) -> tuple[Program, Brand]:
@@ -33,8 +41,18 @@ async def get_program(conn: Connection, brand_id: str) -> tuple[Program, Brand]:
     return program, brand
 
 
-async def update_program(conn: Connection, brand_id: str, mode: ProgramMode | None,
-                         draft: Program) -> tuple[Program, Brand]:
+async def update_program(cache: CardCache, brand_id: str, mode: ProgramMode | None,
+                         draft: Program,
+                         commit_once: CommitOnce[tuple[Program, Brand], Reply]) -> Reply:
+    """UpdateProgram's flow: the change committed once, then every cached card of the brand
+    dropped."""
+    reply = await commit_once(lambda conn: _replace_program(conn, brand_id, mode, draft))
+    await cache.forget_brand(brand_id.strip())
+    return reply
+
+
+async def _replace_program(conn: Connection, brand_id: str, mode: ProgramMode | None,
+                           draft: Program) -> tuple[Program, Brand]:
     """Replace the program's configuration (tiers included) as one change."""
     repo = MembershipRepository(conn)
     brand = await repo.get_brand(require(brand_id, "brand_id"), for_update=True)
@@ -65,8 +83,17 @@ def program_changed(program: Program) -> membership_events_pb2.ProgramChanged:
             for t in program.tiers])
 
 
-async def set_gift_pack_offer(conn: Connection, brand_id: str,
-                              gift_pack_id: str) -> tuple[Program, Brand]:
+async def set_gift_pack_offer(cache: CardCache, brand_id: str, gift_pack_id: str,
+                              commit_once: CommitOnce[tuple[Program, Brand], Reply]) -> Reply:
+    """SetLv0GiftPackOffer's flow: the offer committed once, then every cached card of the
+    brand dropped."""
+    reply = await commit_once(lambda conn: _offer_gift_pack(conn, brand_id, gift_pack_id))
+    await cache.forget_brand(brand_id.strip())
+    return reply
+
+
+async def _offer_gift_pack(conn: Connection, brand_id: str,
+                           gift_pack_id: str) -> tuple[Program, Brand]:
     gift_pack_id = gift_pack_id.strip()
     if len(gift_pack_id) > MAX_ID_LENGTH:
         raise InvalidArgument("gift_pack_id is too long", field="gift_pack_id")
