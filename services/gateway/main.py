@@ -28,6 +28,7 @@ from services.gateway.adapters.limits import AuditLog, RateLimiter, ReplayStore
 from services.gateway.adapters.readiness import UpstreamHealth
 from services.gateway.adapters.upstreams import Upstreams
 from services.gateway.api import (
+    app_keys,
     console,
     console_reach,
     marketplace,
@@ -105,9 +106,9 @@ def build_app(upstreams: Upstreams, host: ServiceHost, redis: Redis,
                                        input_middleware])
     verifier = TokenVerifier(upstreams)
     limiter = RateLimiter(redis)
-    app[storefront.UPSTREAMS] = upstreams
-    app[storefront.VERIFIER] = verifier
-    app[storefront.LIMITER] = limiter
+    app[app_keys.UPSTREAMS] = upstreams
+    app[app_keys.VERIFIER] = verifier
+    app[app_keys.LIMITER] = limiter
     app[openplatform.OPEN_PLATFORM] = openplatform.OpenPlatform(
         upstreams=upstreams,
         directory=IsvDirectory(upstreams, app_cache_seconds=options.app_cache_seconds,

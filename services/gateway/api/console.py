@@ -3,7 +3,6 @@ one brand (the brand always comes from the token, never from the request)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -19,6 +18,7 @@ from libs.errors import InvalidArgument, NotFound
 from libs.grpc_client import remote_error
 from libs.protoconv import from_timestamp
 from services.gateway.adapters.gift_pack_offer import sync_lv0_offer
+from services.gateway.api.app_keys import UPSTREAMS
 from services.gateway.api.http_common import (
     field_int,
     field_str,
@@ -29,16 +29,16 @@ from services.gateway.api.http_common import (
     request_id,
 )
 from services.gateway.api.openplatform import OPEN_PLATFORM, authorize_shop, redirect_with
+from services.gateway.api.proto_body import body_into, proto_json
 from services.gateway.api.routes import (
     PAGE_PARAMS,
     Route,
     RouteTable,
-    Schema,
     array,
     obj,
     string,
 )
-from services.gateway.api.storefront import UPSTREAMS, VERIFIER, body_into, proto_json
+from services.gateway.api.rpc_routes import add_rpc_route, contract_schema, merchant_of
 
 _MODES = {membership_pb.PROGRAM_MODE_CONNECTED: "CONNECTED",
           membership_pb.PROGRAM_MODE_NON_CONNECTED: "NON_CONNECTED"}
@@ -49,11 +49,6 @@ AUTHORIZATION_SCHEMA = obj({
     "granted_at": string(format="date-time"),
     "revoked_at": {"type": ["string", "null"], "format": "date-time"},
 })
-
-
-async def _merchant(request: web.Request) -> tuple[str, str]:
-    principal = await request.app[VERIFIER].verify(request.headers.get("Authorization"))
-    return principal.require_merchant(), principal.merchant_user_id
 
 
 def authorization_json(authorization: isv_pb.Authorization) -> dict[str, Any]:
@@ -69,7 +64,7 @@ def authorization_json(authorization: isv_pb.Authorization) -> dict[str, Any]:
 
 
 async def get_brand(request: web.Request) -> web.Response:
-    brand_id, _ = await _merchant(request)
+    brand_id, _ = await merchant_of(request)
     brand = (await request.app[UPSTREAMS].membership.GetBrand(
         membership_pb.GetBrandRequest(brand_id=brand_id))).brand
     return web.json_response({"brand": {
@@ -79,7 +74,7 @@ async def get_brand(request: web.Request) -> web.Response:
 
 
 async def list_isv_authorizations(request: web.Request) -> web.Response:
-    brand_id, _ = await _merchant(request)
+    brand_id, _ = await merchant_of(request)
     size, token = page_query(request)
     include_revoked = request.query.get("include_revoked", "false").lower() in ("1", "true")
     try:
@@ -94,7 +89,7 @@ async def list_isv_authorizations(request: web.Request) -> web.Response:
 
 
 async def grant_isv_authorization(request: web.Request) -> web.Response:
-    brand_id, merchant_user_id = await _merchant(request)
+    brand_id, merchant_user_id = await merchant_of(request)
     body = await json_body(request)
     reply = await authorize_shop(
         request.app[OPEN_PLATFORM], brand_id=brand_id, merchant_user_id=merchant_user_id,
@@ -110,7 +105,7 @@ async def grant_isv_authorization(request: web.Request) -> web.Response:
 
 
 async def revoke_isv_authorization(request: web.Request) -> web.Response:
-    brand_id, merchant_user_id = await _merchant(request)
+    brand_id, merchant_user_id = await merchant_of(request)
     app_key, shop_id = request.match_info["app_key"], request.match_info["shop_id"]
     try:
         reply = await request.app[UPSTREAMS].isv.RevokeAuthorization(
@@ -120,51 +115,6 @@ async def revoke_isv_authorization(request: web.Request) -> web.Response:
     except grpc.aio.AioRpcError as error:
         raise remote_error(error) from None
     return web.json_response({"authorization": authorization_json(reply.authorization)})
-
-
-def _contract(message: str) -> Schema:
-    return {"type": "object", "description": f"the contract's {message} in the proto3 JSON "
-                                             "mapping (field names as in protos/)"}
-
-
-def rpc_handler(rpc: Callable[[Any], Any], request_type: type[Message], *,
-                nested: str = "", body: bool = False, page: bool = False, write: bool = False,
-                path: tuple[str, ...] = (), extra: Callable[[Message, Any], None] | None = None,
-                ) -> Callable[[web.Request], Any]:
-    """A console route over one RPC: the brand from the merchant token (on the request, or on
-    its `nested` message), the JSON body mapped onto the request, path parameters, paging and
-    an idempotency key for writes."""
-
-    async def handler(request: web.Request) -> web.Response:
-        brand_id, merchant_user_id = await _merchant(request)
-        message = request_type()
-        target: Any = getattr(message, nested) if nested else message
-        if body:
-            forbidden = ("request_id", "brand_id") if not nested else ("request_id",)
-            payload = await json_body(request)
-            inner = payload.get(nested) if nested else None
-            if isinstance(inner, dict) and "brand_id" in inner:
-                raise InvalidArgument("brand_id comes from the token and may not be sent",
-                                      field=f"{nested}.brand_id", reason="FIELD_NOT_ALLOWED")
-            body_into(payload, message, forbidden=forbidden)
-        target.brand_id = brand_id
-        for name in path:
-            setattr(message, name, request.match_info[name])
-        if page:
-            size, token = page_query(request)
-            message.page_size, message.page_token = size, token  # type: ignore[attr-defined]
-        if write:
-            message.request_id = (  # type: ignore[attr-defined]
-                f"{brand_id}:{merchant_user_id}:{request_id(request)}")
-        if extra is not None:
-            extra(message, request)
-        try:
-            reply = await rpc(message)
-        except grpc.aio.AioRpcError as error:
-            raise remote_error(error) from None
-        return web.json_response(proto_json(reply))
-
-    return handler
 
 
 def _admin_view(message: Message, _: Any) -> None:
@@ -179,24 +129,12 @@ def _brand_owner(message: Message, _: Any) -> None:
     message.owner.kind = engagement_pb.OWNER_KIND_BRAND  # type: ignore[attr-defined]
 
 
-def add_rpc_routes(table: RouteTable, upstreams_of: Callable[[web.Request], Any]) -> None:
-    """Program, members, coupons, gift packs, mall items, earning rules and activities."""
-    tag = "console"
+def add_console_rpc_routes(table: RouteTable) -> None:
+    """Program, members, coupons, gift packs, mall items, earning rules and activities: bodies
+    are judged by protobuf's parser (`checked=False`), as they always were."""
 
-    def route(method: str, url: str, summary: str, service: str, rpc: str,
-              request_type: type[Message], response: str, **options: Any) -> None:
-        async def call(request: web.Request) -> web.Response:
-            stub = getattr(upstreams_of(request), service)
-            handler = rpc_handler(getattr(stub, rpc), request_type, **options)
-            response_: web.Response = await handler(request)
-            return response_
-
-        body_schema = options.pop("body_schema", None)
-        table.add(Route(method, url, call, summary, tag, "merchant", _contract(response),
-                        body=body_schema,
-                        query=PAGE_PARAMS if options.get("page") else (),
-                        idempotent_key=bool(options.get("write")),
-                        errors=(400, 401, 403, 404, 409)))
+    def route(method: str, url: str, *args: Any, **options: Any) -> None:
+        add_rpc_route(table, method, url, *args, checked=False, **options)
 
     v1 = "/console/v1"
     route("GET", f"{v1}/program", "The brand's program: mode, terms, tiers, growth rules.",
@@ -204,8 +142,8 @@ def add_rpc_routes(table: RouteTable, upstreams_of: Callable[[web.Request], Any]
           "membership.v1.GetProgramResponse")
     route("PUT", f"{v1}/program", "Replace the program's terms, tiers and rules.",
           "membership", "UpdateProgram", membership_pb.UpdateProgramRequest,
-          "membership.v1.UpdateProgramResponse", body=True, write=True,
-          body_schema=_contract("membership.v1.UpdateProgramRequest (without ids)"))
+          "membership.v1.UpdateProgramResponse", write=True,
+          body_schema=contract_schema("membership.v1.UpdateProgramRequest (without ids)"))
     route("GET", f"{v1}/members", "The brand's members (LV0 and card members), paged; no "
           "plaintext phone ever.", "membership", "ListMembers", membership_pb.ListMembersRequest,
           "membership.v1.ListMembersResponse", page=True)
@@ -221,8 +159,8 @@ def add_rpc_routes(table: RouteTable, upstreams_of: Callable[[web.Request], Any]
           "benefits.v1.ListCouponTemplatesResponse", page=True)
     route("POST", f"{v1}/coupons", "Create a coupon template.", "benefits_admin",
           "CreateCouponTemplate", benefits_pb.CreateCouponTemplateRequest,
-          "benefits.v1.CreateCouponTemplateResponse", nested="template", body=True,
-          write=True, body_schema=obj({"template": _contract("benefits.v1.CouponTemplate")}))
+          "benefits.v1.CreateCouponTemplateResponse", nested="template",
+          write=True, body_schema=obj({"template": contract_schema("benefits.v1.CouponTemplate")}))
     route("POST", f"{v1}/coupons/{{template_id}}/close", "Close a coupon template.",
           "benefits_admin", "CloseCouponTemplate", benefits_pb.CloseCouponTemplateRequest,
           "benefits.v1.CloseCouponTemplateResponse", path=("template_id",), write=True)
@@ -235,28 +173,28 @@ def add_rpc_routes(table: RouteTable, upstreams_of: Callable[[web.Request], Any]
           "benefits.v1.ListAllMallItemsResponse", page=True)
     route("POST", f"{v1}/mall/items", "Create a points-mall item.", "benefits_admin",
           "CreateMallItem", benefits_pb.CreateMallItemRequest,
-          "benefits.v1.CreateMallItemResponse", nested="item", body=True, write=True,
-          body_schema=obj({"item": _contract("benefits.v1.MallItem")}))
+          "benefits.v1.CreateMallItemResponse", nested="item", write=True,
+          body_schema=obj({"item": contract_schema("benefits.v1.MallItem")}))
     route("GET", f"{v1}/earning-rules", "The brand's points earning rules.", "benefits_admin",
           "ListEarningRules", benefits_pb.ListEarningRulesRequest,
           "benefits.v1.ListEarningRulesResponse", page=True)
     route("POST", f"{v1}/earning-rules", "Create an earning rule.", "benefits_admin",
           "CreateEarningRule", benefits_pb.CreateEarningRuleRequest,
-          "benefits.v1.CreateEarningRuleResponse", nested="rule", body=True, write=True,
-          body_schema=obj({"rule": _contract("benefits.v1.EarningRule")}))
+          "benefits.v1.CreateEarningRuleResponse", nested="rule", write=True,
+          body_schema=obj({"rule": contract_schema("benefits.v1.EarningRule")}))
     route("GET", f"{v1}/activities", "The brand's activities (owner's view).", "engagement",
           "ListActivities", engagement_pb.ListActivitiesRequest,
           "engagement.v1.ListActivitiesResponse", page=True, extra=_admin_view)
     route("POST", f"{v1}/activities", "Create an activity owned by the brand.", "engagement",
           "CreateActivity", engagement_pb.CreateActivityRequest,
-          "engagement.v1.CreateActivityResponse", body=True, write=True, extra=_brand_owner,
-          body_schema=obj({"spec": _contract("engagement.v1.ActivitySpec"),
+          "engagement.v1.CreateActivityResponse", write=True, extra=_brand_owner,
+          body_schema=obj({"spec": contract_schema("engagement.v1.ActivitySpec"),
                            "publish": {"type": "boolean"}}))
     route("PUT", f"{v1}/activities/{{activity_id}}", "Replace an activity's definition.",
           "engagement", "UpdateActivity", engagement_pb.UpdateActivityRequest,
-          "engagement.v1.UpdateActivityResponse", body=True, write=True,
+          "engagement.v1.UpdateActivityResponse", write=True,
           path=("activity_id",), extra=_brand_actor,
-          body_schema=obj({"spec": _contract("engagement.v1.ActivitySpec")}))
+          body_schema=obj({"spec": contract_schema("engagement.v1.ActivitySpec")}))
     route("POST", f"{v1}/activities/{{activity_id}}/close", "Close an activity.",
           "engagement", "CloseActivity", engagement_pb.CloseActivityRequest,
           "engagement.v1.CloseActivityResponse", path=("activity_id",), write=True,
@@ -283,7 +221,7 @@ def _gift_pack_body(payload: dict[str, Any], message: Message, *, from_path: boo
 
 
 async def create_gift_pack(request: web.Request) -> web.Response:
-    brand_id, user = await _merchant(request)
+    brand_id, user = await merchant_of(request)
     message = benefits_pb.CreateGiftPackRequest()
     _gift_pack_body(await json_body(request), message, from_path=False)
     message.gift_pack.brand_id = brand_id
@@ -295,7 +233,7 @@ async def create_gift_pack(request: web.Request) -> web.Response:
 
 
 async def update_gift_pack(request: web.Request) -> web.Response:
-    brand_id, user = await _merchant(request)
+    brand_id, user = await merchant_of(request)
     message = benefits_pb.UpdateGiftPackRequest()
     _gift_pack_body(await json_body(request), message, from_path=True)
     message.gift_pack.brand_id = brand_id
@@ -309,7 +247,7 @@ async def update_gift_pack(request: web.Request) -> web.Response:
 
 async def close_gift_pack(request: web.Request) -> web.Response:
     """Withdraw a gift pack: it stays listed, disabled, and LV0 cards stop offering it."""
-    brand_id, user = await _merchant(request)
+    brand_id, user = await merchant_of(request)
     pack_id = request.match_info["gift_pack_id"]
     upstreams = request.app[UPSTREAMS]
     token, pack = "", None
@@ -336,18 +274,18 @@ async def close_gift_pack(request: web.Request) -> web.Response:
 def gift_pack_routes(table: RouteTable) -> None:
     """Gift packs: every write also sets (or clears) the LV0 card's card-opening offer."""
     tag, v1 = "console", "/console/v1"
-    body = obj({"gift_pack": _contract("benefits.v1.GiftPack")}, required=["gift_pack"])
+    body = obj({"gift_pack": contract_schema("benefits.v1.GiftPack")}, required=["gift_pack"])
     table.add(Route("POST", f"{v1}/gift-packs", create_gift_pack,
                     "Create a gift pack; an enabled, live one is offered on LV0 cards.", tag,
-                    "merchant", _contract("benefits.v1.CreateGiftPackResponse"), body=body,
+                    "merchant", contract_schema("benefits.v1.CreateGiftPackResponse"), body=body,
                     idempotent_key=True, errors=(400, 401, 403, 404, 409)))
     table.add(Route("PUT", f"{v1}/gift-packs/{{gift_pack_id}}", update_gift_pack,
                     "Replace a gift pack's definition (enabled false withdraws it).", tag,
-                    "merchant", _contract("benefits.v1.UpdateGiftPackResponse"), body=body,
+                    "merchant", contract_schema("benefits.v1.UpdateGiftPackResponse"), body=body,
                     idempotent_key=True, errors=(400, 401, 403, 404, 409)))
     table.add(Route("POST", f"{v1}/gift-packs/{{gift_pack_id}}/close", close_gift_pack,
                     "Withdraw a gift pack: disabled, no longer offered to LV0 shoppers.", tag,
-                    "merchant", _contract("benefits.v1.UpdateGiftPackResponse"),
+                    "merchant", contract_schema("benefits.v1.UpdateGiftPackResponse"),
                     idempotent_key=True, errors=(400, 401, 403, 404, 409)))
 
 
@@ -364,13 +302,13 @@ async def _identity_call(call: Any) -> web.Response:
 
 
 async def phone_match_key(request: web.Request) -> web.Response:
-    brand_id, _ = await _merchant(request)
+    brand_id, _ = await merchant_of(request)
     return await _identity_call(request.app[UPSTREAMS].identity.GetPhoneMatchKey(
         identity_pb.GetPhoneMatchKeyRequest(brand_id=brand_id)))
 
 
 async def start_phone_import(request: web.Request) -> web.Response:
-    brand_id, user = await _merchant(request)
+    brand_id, user = await merchant_of(request)
     body = await json_body(request)
     expected = field_int(body, "expected_rows", _EXPECTED_ROWS, minimum=0)
     return await _identity_call(request.app[UPSTREAMS].identity.StartPhoneMatchImport(
@@ -381,7 +319,7 @@ async def start_phone_import(request: web.Request) -> web.Response:
 
 async def append_phone_rows(request: web.Request) -> web.Response:
     """The body is the CSV chunk itself (text/csv): "<phone hmac hex>,<crm member id>" lines."""
-    brand_id, user = await _merchant(request)
+    brand_id, user = await merchant_of(request)
     raw_index = request.match_info["chunk_index"]
     if not (raw_index.isascii() and raw_index.isdigit()) or int(raw_index) > 1_000_000:
         raise InvalidArgument("chunk_index must be a non-negative integer", field="chunk_index",
@@ -395,7 +333,7 @@ async def append_phone_rows(request: web.Request) -> web.Response:
 
 
 async def complete_phone_import(request: web.Request) -> web.Response:
-    brand_id, user = await _merchant(request)
+    brand_id, user = await merchant_of(request)
     return await _identity_call(request.app[UPSTREAMS].identity.CompletePhoneMatchImport(
         identity_pb.CompletePhoneMatchImportRequest(
             request_id=f"{brand_id}:{user}:{request_id(request)}", brand_id=brand_id,
@@ -403,7 +341,7 @@ async def complete_phone_import(request: web.Request) -> web.Response:
 
 
 async def get_phone_import(request: web.Request) -> web.Response:
-    brand_id, _ = await _merchant(request)
+    brand_id, _ = await merchant_of(request)
     return await _identity_call(request.app[UPSTREAMS].identity.GetPhoneMatchImport(
         identity_pb.GetPhoneMatchImportRequest(brand_id=brand_id,
                                                import_id=request.match_info["import_id"])))
@@ -413,25 +351,25 @@ def phone_import_routes(table: RouteTable) -> None:
     tag, v1 = "console", "/console/v1"
     table.add(Route("GET", f"{v1}/phone-match/key", phone_match_key,
                     "The published rule (HMAC key) the brand encrypts its members' phones with.",
-                    tag, "merchant", _contract("identity.v1.GetPhoneMatchKeyResponse")))
+                    tag, "merchant", contract_schema("identity.v1.GetPhoneMatchKeyResponse")))
     table.add(Route("POST", f"{v1}/phone-imports", start_phone_import,
                     "Start an import of the brand's encrypted phones (connected brands).", tag,
-                    "merchant", _contract("identity.v1.StartPhoneMatchImportResponse"),
+                    "merchant", contract_schema("identity.v1.StartPhoneMatchImportResponse"),
                     body=obj({"expected_rows": {"type": "integer", "minimum": 0}}),
                     idempotent_key=True))
     table.add(Route("PUT", f"{v1}/phone-imports/{{import_id}}/chunks/{{chunk_index}}",
                     append_phone_rows,
                     "Upload one CSV chunk (body: text/csv, '<phone hmac hex>,<crm member id>' "
                     "lines, at most 4,000,000 bytes; chunks numbered from 0).", tag, "merchant",
-                    _contract("identity.v1.AppendPhoneMatchRowsResponse"), idempotent_key=True,
-                    errors=(400, 401, 403, 404, 409)))
+                    contract_schema("identity.v1.AppendPhoneMatchRowsResponse"),
+                    idempotent_key=True, errors=(400, 401, 403, 404, 409)))
     table.add(Route("POST", f"{v1}/phone-imports/{{import_id}}/complete",
                     complete_phone_import, "Finish the import: rows become matchable.", tag,
-                    "merchant", _contract("identity.v1.CompletePhoneMatchImportResponse"),
+                    "merchant", contract_schema("identity.v1.CompletePhoneMatchImportResponse"),
                     idempotent_key=True, errors=(400, 401, 403, 404, 409)))
     table.add(Route("GET", f"{v1}/phone-imports/{{import_id}}", get_phone_import,
                     "An import's progress and counts.", tag, "merchant",
-                    _contract("identity.v1.GetPhoneMatchImportResponse")))
+                    contract_schema("identity.v1.GetPhoneMatchImportResponse")))
 
 
 def routes(table: RouteTable) -> None:
@@ -464,5 +402,5 @@ def routes(table: RouteTable) -> None:
                     "Revoke an app's authorisation for a shop; its tokens stop working.", tag,
                     "merchant", obj({"authorization": AUTHORIZATION_SCHEMA}),
                     idempotent_key=True))
-    add_rpc_routes(table, lambda request: request.app[UPSTREAMS])
+    add_console_rpc_routes(table)
     phone_import_routes(table)

@@ -33,10 +33,10 @@ from libs.errors import Code, DomainError, InvalidArgument, Unauthenticated
 from libs.grpc_client import remote_error
 from libs.logging import get_logger
 from services.gateway.adapters.upstreams import Upstreams
+from services.gateway.api.app_keys import UPSTREAMS
 from services.gateway.api.http_common import read_body_bytes
 from services.gateway.api.openplatform import OPEN_PLATFORM
 from services.gateway.api.routes import Route, RouteTable, Schema, array, integer, obj, string
-from services.gateway.api.storefront import UPSTREAMS
 
 log = get_logger(__name__)
 

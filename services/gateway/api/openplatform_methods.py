@@ -19,6 +19,7 @@ from libs.protoconv import from_timestamp
 from services.gateway.adapters.gift_pack_offer import sync_lv0_offer
 from services.gateway.adapters.isv import ShopGrant
 from services.gateway.adapters.upstreams import Upstreams
+from services.gateway.api.proto_body import proto_json
 from services.gateway.domain.catalogue import MethodSpec, Param, ParamError
 
 
@@ -133,10 +134,6 @@ def _message(value: dict[str, Any], into: M, field: str) -> M:
     return into
 
 
-def _dict(message: Message) -> dict[str, Any]:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
-
-
 def _page(params: dict[str, Any]) -> tuple[int, str]:
     return params["page_size"] or 0, params["page_token"] or ""
 
@@ -170,7 +167,7 @@ async def coupon_create(ctx: CallContext, params: dict[str, Any]) -> dict[str, A
         benefits_pb.CreateCouponTemplateRequest(
             request_id=_business_request_id(ctx, "coupon-create", params["businessId"]),
             template=template))
-    return {"businessId": params["businessId"], "template": _dict(reply.template)}
+    return {"businessId": params["businessId"], "template": proto_json(reply.template)}
 
 
 async def coupon_close(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +175,7 @@ async def coupon_close(ctx: CallContext, params: dict[str, Any]) -> dict[str, An
         benefits_pb.CloseCouponTemplateRequest(
             request_id=f"isv:{ctx.app_key}:{ctx.sign}", brand_id=ctx.grant.brand_id,
             template_id=params["template_id"]))
-    return {"template": _dict(reply.template)}
+    return {"template": proto_json(reply.template)}
 
 
 async def coupon_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -186,7 +183,7 @@ async def coupon_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any
     reply = await ctx.upstreams.benefits_admin.ListCouponTemplates(
         benefits_pb.ListCouponTemplatesRequest(brand_id=ctx.grant.brand_id, page_size=size,
                                                page_token=token))
-    return {"templates": [_dict(t) for t in reply.templates],
+    return {"templates": [proto_json(t) for t in reply.templates],
             "next_page_token": reply.next_page_token}
 
 
@@ -197,14 +194,14 @@ async def giftpack_create(ctx: CallContext, params: dict[str, Any]) -> dict[str,
     reply = await ctx.upstreams.benefits_admin.CreateGiftPack(benefits_pb.CreateGiftPackRequest(
         request_id=request_id, gift_pack=pack))
     await sync_lv0_offer(ctx.upstreams, ctx.grant.brand_id, request_id)
-    return {"businessId": params["businessId"], "gift_pack": _dict(reply.gift_pack)}
+    return {"businessId": params["businessId"], "gift_pack": proto_json(reply.gift_pack)}
 
 
 async def giftpack_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
     size, token = _page(params)
     reply = await ctx.upstreams.benefits_admin.ListGiftPacks(benefits_pb.ListGiftPacksRequest(
         brand_id=ctx.grant.brand_id, page_size=size, page_token=token))
-    return {"gift_packs": [_dict(p) for p in reply.gift_packs],
+    return {"gift_packs": [proto_json(p) for p in reply.gift_packs],
             "next_page_token": reply.next_page_token}
 
 
@@ -224,7 +221,7 @@ async def activity_create(ctx: CallContext, params: dict[str, Any]) -> dict[str,
         request_id=_business_request_id(ctx, "activity", params["businessId"]),
         brand_id=ctx.grant.brand_id, owner=_isv_owner(ctx), spec=spec,
         publish=bool(params["publish"])))
-    return {"businessId": params["businessId"], "activity": _dict(reply.activity)}
+    return {"businessId": params["businessId"], "activity": proto_json(reply.activity)}
 
 
 async def activity_modify(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -232,21 +229,21 @@ async def activity_modify(ctx: CallContext, params: dict[str, Any]) -> dict[str,
     reply = await ctx.upstreams.engagement.UpdateActivity(engagement_pb.UpdateActivityRequest(
         request_id=f"isv:{ctx.app_key}:{ctx.sign}", brand_id=ctx.grant.brand_id,
         activity_id=params["activity_id"], actor=_isv_owner(ctx), spec=spec))
-    return {"activity": _dict(reply.activity)}
+    return {"activity": proto_json(reply.activity)}
 
 
 async def activity_close(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
     reply = await ctx.upstreams.engagement.CloseActivity(engagement_pb.CloseActivityRequest(
         request_id=f"isv:{ctx.app_key}:{ctx.sign}", brand_id=ctx.grant.brand_id,
         activity_id=params["activity_id"], actor=_isv_owner(ctx)))
-    return {"activity": _dict(reply.activity)}
+    return {"activity": proto_json(reply.activity)}
 
 
 async def activity_get(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
     reply = await ctx.upstreams.engagement.GetActivity(engagement_pb.GetActivityRequest(
         brand_id=ctx.grant.brand_id, activity_id=params["activity_id"],
         view=engagement_pb.ACTIVITY_VIEW_PUBLIC))
-    return {"activity": _dict(reply.activity)}
+    return {"activity": proto_json(reply.activity)}
 
 
 async def activity_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -258,7 +255,7 @@ async def activity_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, A
         brand_id=ctx.grant.brand_id, page_size=size, page_token=token,
         state=_ACTIVITY_STATES.get(state, engagement_pb.ACTIVITY_STATE_UNSPECIFIED),
         view=engagement_pb.ACTIVITY_VIEW_PUBLIC))
-    return {"activities": [_dict(a) for a in reply.activities],
+    return {"activities": [proto_json(a) for a in reply.activities],
             "next_page_token": reply.next_page_token}
 
 

@@ -8,20 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import grpc
 from aiohttp import web
-from google.protobuf import json_format
-from google.protobuf.message import Message
 
 from brandclub.benefits.v1 import benefits_service_pb2 as benefits_pb
 from brandclub.engagement.v1 import engagement_service_pb2 as engagement_pb
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.messaging.v1 import messaging_service_pb2 as messaging_pb
-from libs.errors import InvalidArgument, ResourceExhausted
+from libs.errors import ResourceExhausted
+from libs.grpc_client import remote_error
 from libs.protoconv import from_timestamp
-from services.gateway.adapters.auth import TokenVerifier
-from services.gateway.adapters.limits import RateLimiter, Window
-from services.gateway.adapters.upstreams import Upstreams
+from services.gateway.adapters.limits import Window
+from services.gateway.api.app_keys import LIMITER, UPSTREAMS, VERIFIER
 from services.gateway.api.http_common import json_body, page_query, request_id
+from services.gateway.api.proto_body import body_into, proto_json
 from services.gateway.api.routes import (
     PAGE_PARAMS,
     Route,
@@ -38,10 +38,6 @@ _STATUS_NAMES = {
     membership_pb.MEMBER_STATUS_CARD_MEMBER: "CARD_MEMBER",
     membership_pb.MEMBER_STATUS_ENDED: "ENDED",
 }
-
-UPSTREAMS = web.AppKey("upstreams", Upstreams)
-VERIFIER = web.AppKey("verifier", TokenVerifier)
-LIMITER = web.AppKey("limiter", RateLimiter)
 
 # Per shopper and per device, for flows that farm rewards when repeated.
 ABUSE_LIMITS = {
@@ -136,24 +132,6 @@ async def points_balance(request: web.Request) -> web.Response:
     return web.json_response({"points": {"brand_id": reply.brand_id,
                                          "available": reply.available_points,
                                          "pending": reply.pending_points}})
-
-
-def proto_json(message: Message) -> dict[str, Any]:
-    """A contract message in the proto3 JSON mapping (field names as in the contract)."""
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
-
-
-def body_into(body: dict[str, Any], message: Message, *, forbidden: tuple[str, ...]) -> None:
-    """Fill a request message from a JSON body; the caller's identity fields may not be sent."""
-    for name in forbidden:
-        if name in body:
-            raise InvalidArgument(f"{name} comes from the token and may not be sent",
-                                  field=name, reason="FIELD_NOT_ALLOWED")
-    try:
-        json_format.ParseDict(body, message)
-    except json_format.ParseError as error:
-        raise InvalidArgument(f"body does not match the request: {error}", field="body",
-                              reason="BODY_INVALID") from None
 
 
 _OWN = ("request_id", "brand_id", "account_id")
@@ -405,6 +383,17 @@ async def inbox_mark_read(request: web.Request) -> web.Response:
     return web.json_response(proto_json(reply))
 
 
+async def inbox_unread_count(request: web.Request) -> web.Response:
+    account_id = await _shopper(request)
+    try:
+        reply = await request.app[UPSTREAMS].messaging.GetInboxUnreadCount(
+            messaging_pb.GetInboxUnreadCountRequest(brand_id=request.match_info["brand_id"],
+                                                    account_id=account_id))
+    except grpc.aio.AioRpcError as error:
+        raise remote_error(error) from None
+    return web.json_response({"unread_count": reply.unread_count})
+
+
 def _contract(message: str) -> Schema:
     return {"type": "object", "description": f"the contract's {message} in the proto3 JSON "
                                              "mapping (field names as in protos/)"}
@@ -530,6 +519,9 @@ def routes(table: RouteTable) -> None:
                     _contract("messaging.v1.MarkInboxMessagesReadResponse"),
                     body=obj({"message_ids": array(string()), "all": {"type": "boolean"}}),
                     idempotent_key=True))
+    table.add(Route("GET", f"{brand}/messages/unread-count", inbox_unread_count,
+                    "Unread messages in the shopper's message box.", tag, "shopper",
+                    obj({"unread_count": integer(minimum=0)}), errors=(401, 403, 404)))
     table.add(Route("POST", f"{brand}/card/lv0-notice/dismiss", dismiss_lv0_notice,
                     "The one-time 'you are now LV0' notice has been shown.", tag, "shopper",
                     _contract("membership.v1.ClearLv0NoticeResponse"), idempotent_key=True))

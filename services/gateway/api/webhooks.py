@@ -20,9 +20,9 @@ from aiohttp import web
 from brandclub.messaging.v1 import messaging_service_pb2 as messaging_pb
 from libs.errors import InvalidArgument, Unauthenticated
 from libs.grpc_client import remote_error
+from services.gateway.api.app_keys import UPSTREAMS
 from services.gateway.api.http_common import read_body_bytes
 from services.gateway.api.routes import Route, RouteTable, Schema, array, integer, obj, string
-from services.gateway.api.storefront import UPSTREAMS
 
 PATH = "/webhooks/v1/brands/{brand_id}/channels/{channel}/receipts"
 SIGNATURE_HEADER = "X-Brandclub-Signature"
