@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 
 import grpc
@@ -25,6 +25,7 @@ from services.engagement.domain.activities import (
     Owner,
     OwnerKind,
     QuizConfig,
+    Reward,
     parse_spec,
     prize_dict,
     question_dict,
@@ -141,6 +142,31 @@ def draw_pb(draw: Draw, config: LotteryConfig, grant: Grant | None) -> pb.Draw:
     if grant is not None:
         message.grant.CopyFrom(grant_pb(grant))
     return message
+
+
+def sign_in_record_pb(view: sign_in.SignInView) -> pb.SignInRecord:
+    record = pb.SignInRecord(activity_id=view.activity_id, account_id=view.account_id,
+                             local_date=view.local_date.isoformat(),
+                             streak_days=view.streak_days, make_up=view.make_up,
+                             sign_in_time=timestamp(view.signed_at),
+                             cost_points=view.cost_points)
+    if view.reward is not None:
+        record.rewards.extend(pb.GrantedReward(
+            grant_id=grant_id, points=view.reward.points,
+            coupon_template_id=view.reward.coupon_template_id,
+            state=pb.GRANT_STATE_PENDING) for grant_id in view.grant_ids)
+    return record
+
+
+def sign_in_view(record: pb.SignInRecord) -> sign_in.SignInView:
+    """The view a stored SignInRecord was made from (sign_in_record_pb's inverse)."""
+    first = record.rewards[0] if record.rewards else None
+    reward = (Reward(points=first.points, coupon_template_id=first.coupon_template_id)
+              if first is not None else None)
+    return sign_in.SignInView(record.activity_id, record.account_id,
+                              date.fromisoformat(record.local_date), record.streak_days,
+                              record.make_up, from_timestamp(record.sign_in_time),
+                              record.cost_points, [r.grant_id for r in record.rewards], reward)
 
 
 def koi_pb(view: koi.KoiView) -> pb.KoiDraw:
@@ -262,19 +288,6 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
                                                            with_answers=_admin(request.view)))
 
     # --- sign-in ---
-    async def _record_pb(self, view: sign_in.SignInView) -> pb.SignInRecord:
-        record = pb.SignInRecord(activity_id=view.activity_id, account_id=view.account_id,
-                                 local_date=view.local_date.isoformat(),
-                                 streak_days=view.streak_days, make_up=view.make_up,
-                                 sign_in_time=timestamp(view.signed_at),
-                                 cost_points=view.cost_points)
-        if view.reward is not None:
-            record.rewards.extend(pb.GrantedReward(
-                grant_id=grant_id, points=view.reward.points,
-                coupon_template_id=view.reward.coupon_template_id,
-                state=pb.GRANT_STATE_PENDING) for grant_id in view.grant_ids)
-        return record
-
     async def _with_grants(self, record: pb.SignInRecord, grant_ids: list[str]) -> None:
         grants = await self._engagement.dispatch(grant_ids)
         del record.rewards[:]
@@ -282,33 +295,19 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
 
     async def SignIn(self, request: pb.SignInRequest,
                      context: grpc.aio.ServicerContext) -> pb.SignInResponse:
-        now = self._now()
-        participant = await self._engagement.sign_in_participant(
-            request.brand_id, request.activity_id, request.account_id, now, request.request_id)
+        async def once(
+                record: Callable[[Connection], Awaitable[sign_in.SignInView]],
+        ) -> sign_in.SignInView:
+            async def work(conn: Connection) -> pb.SignInResponse:
+                return pb.SignInResponse(record=sign_in_record_pb(await record(conn)))
 
-        fresh: list[Grant] = []
+            response = await self._idempotent.run("SignIn", request, pb.SignInResponse, work)
+            return sign_in_view(response.record)
 
-        async def work(conn: Connection) -> pb.SignInResponse:
-            view = await sign_in.sign_in(conn, participant, now)
-            if view.reward is not None:  # the grants as just written: pending, untried
-                fresh[:] = [Grant(g, participant.brand_id, participant.account_id,
-                                  view.reward.points, view.reward.coupon_template_id,
-                                  "SIGN_IN_REWARD", "pending", 0, "", "")
-                            for g in view.grant_ids]
-            return pb.SignInResponse(record=await self._record_pb(view))
-
-        response = await self._idempotent.run("SignIn", request, pb.SignInResponse, work)
-        granted = [r.grant_id for r in response.record.rewards]
-        if not fresh or [g.grant_id for g in fresh] != granted:
-            # A replayed answer: the grants' rows are read back (they may be done already).
-            fresh = []
-            self._engagement.dispatch_later(granted)
-        # The midnight burst's hot path: the Redis note and the rewards follow in the
-        # background (rewards answered PENDING).
-        self._engagement.after_sign_in(
-            participant, date.fromisoformat(response.record.local_date), request.request_id,
-            fresh)
-        return response
+        view = await self._engagement.sign_in_today(request.brand_id, request.activity_id,
+                                                    request.account_id, request.request_id,
+                                                    once)
+        return pb.SignInResponse(record=sign_in_record_pb(view))
 
     async def MakeUpSignIn(self, request: pb.MakeUpSignInRequest,
                            context: grpc.aio.ServicerContext) -> pb.MakeUpSignInResponse:
@@ -330,9 +329,9 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
                                               pb.MakeUpSignInResponse, replay)
 
         async def work(conn: Connection) -> pb.MakeUpSignInResponse:
-            view = await sign_in.sign_in(conn, participant, now, make_up_day=day,
-                                          cost_points=cost)
-            return pb.MakeUpSignInResponse(record=await self._record_pb(view))
+            view = await sign_in.record_sign_in(conn, participant, now, make_up_day=day,
+                                                cost_points=cost)
+            return pb.MakeUpSignInResponse(record=sign_in_record_pb(view))
 
         try:
             response = await self._idempotent.run("MakeUpSignIn", request,

@@ -25,3 +25,10 @@ class Grant:
     refund_entry_id: str = ""
     refunded_entry_id: str = ""
     updated_at: datetime | None = None
+
+    @classmethod
+    def owed(cls, grant_id: str, brand_id: str, account_id: str, points: int,
+             coupon_template_id: str, reason_code: str) -> Grant:
+        """A grant as just written in the transaction that earned it: pending, untried."""
+        return cls(grant_id, brand_id, account_id, points, coupon_template_id, reason_code,
+                   "pending", 0, "", "")

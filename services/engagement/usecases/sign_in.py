@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -46,8 +47,8 @@ class SignInView:
     reward: Reward | None = None
 
 
-async def sign_in(conn: Connection, p: Participant, now: datetime, *,
-                  make_up_day: date | None = None, cost_points: int = 0) -> SignInView:
+async def record_sign_in(conn: Connection, p: Participant, now: datetime, *,
+                         make_up_day: date | None = None, cost_points: int = 0) -> SignInView:
     """Sign in for today (or, as a make-up, for a missed day). The primary key
     (activity, account, local_date) decides "once per day"; the member's lock keeps streaks
     consistent with concurrent make-ups."""
@@ -120,9 +121,41 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+# Runs `work` in one transaction at most once per request_id and answers what its first run
+# answered (the servicer's libs.idempotency.IdempotentExecutor, storing the answer its way).
+RunOnce = Callable[[Callable[[Connection], Awaitable["SignInView"]]], Awaitable["SignInView"]]
+
+
 class SignIns(RewardDispatch):
     """The sign-in flows that cross services or Redis: the participant check with the
     Redis note, the after-commit grants, and the make-up's spend and refund."""
+
+    async def sign_in_today(self, brand_id: str, activity_id: str, account_id: str,
+                            request_id: str, run_once: RunOnce) -> SignInView:
+        """SignIn, the whole flow: the member and Redis checks, today's sign-in and its
+        reward owed in one transaction (once per request_id), then after the reply the Redis
+        note and the reward granted. A replayed answer's rewards are read back and granted in
+        the background (they may be done already)."""
+        now = self.clock()
+        p = await self.sign_in_participant(brand_id, activity_id, account_id, now, request_id)
+        fresh: list[Grant] = []
+
+        async def record(conn: Connection) -> SignInView:
+            view = await record_sign_in(conn, p, now)
+            if view.reward is not None:
+                fresh[:] = [Grant.owed(g, p.brand_id, p.account_id, view.reward.points,
+                                       view.reward.coupon_template_id, "SIGN_IN_REWARD")
+                            for g in view.grant_ids]
+            return view
+
+        view = await run_once(record)
+        if not fresh or [g.grant_id for g in fresh] != view.grant_ids:
+            fresh = []  # a replayed answer
+            self.dispatch_later(view.grant_ids)
+        # The midnight burst's hot path: the Redis note and the rewards follow in the
+        # background (rewards answered PENDING).
+        self.after_sign_in(p, view.local_date, request_id, fresh)
+        return view
 
     async def sign_in_participant(self, brand_id: str, activity_id: str, account_id: str,
                                   now: datetime, request_id: str) -> Participant:
