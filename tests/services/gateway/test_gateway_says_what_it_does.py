@@ -250,6 +250,10 @@ FAILED_STATES_ANSWERED_AS: dict[tuple[str, str], str] = {
         "outcome: the vote is counted; the gift's own state is reported",
     ("POST", "/storefront/v1/brands/{brand_id}/activities/{activity_id}/quiz"):
         "outcome: the answers are graded; the reward's own state is reported",
+    ("GET", "/storefront/v1/brands/{brand_id}/rewards"):
+        "read: the shopper's rewards, each with its state and, when undelivered, the reason",
+    ("GET", "/console/v1/rewards/failed"):
+        "read: the brand's undelivered rewards (the dead letters), each with its reason",
 }
 
 
