@@ -296,6 +296,20 @@ class MessagingRepository:
             brand_id, message_id)
         return message_from_row(r) if r else None
 
+    async def messages_by_ids(self, message_ids: list[str]) -> list[OutboundMessage]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM outbound_messages WHERE message_id = ANY($1)", message_ids)
+        return [message_from_row(r) for r in rows]
+
+    async def mark_messages_read(self, message_ids: list[str], now: datetime
+                                 ) -> list[OutboundMessage]:
+        """Sent or delivered messages the member has now read; returns those that changed."""
+        rows = await self.conn.fetch(
+            "UPDATE outbound_messages SET status = 'read', read_at = $2, updated_at = $2 "
+            "WHERE message_id = ANY($1) AND status IN ('sent', 'delivered') RETURNING *",
+            message_ids, now)
+        return [message_from_row(r) for r in rows]
+
     async def message_by_dedupe(self, brand_id: str, key: str) -> OutboundMessage | None:
         r = await self.conn.fetchrow(
             "SELECT * FROM outbound_messages WHERE brand_id = $1 AND dedupe_key = $2",

@@ -20,7 +20,7 @@ from libs.db import Connection, Database
 from libs.jobs import background_loop
 from libs.logging import get_logger
 from services.messaging.adapters.crypto import CredentialCipher
-from services.messaging.adapters.postgres import MessagingRepository, message_from_row
+from services.messaging.adapters.postgres import MessagingRepository
 from services.messaging.adapters.providers import Delivery, ProviderRegistry, SendOutcome
 from services.messaging.domain.campaigns import in_holdout, throttled_time
 from services.messaging.domain.channels import Channel, ChannelConfig, new_id
@@ -312,11 +312,8 @@ class CampaignFanout:
             inserted = set(await repo.add_messages(
                 [row for row in rows if row["account_id"] in fresh]))
             if inserted:
-                queued = await conn.fetch(
-                    "SELECT * FROM outbound_messages WHERE message_id = ANY($1)",
-                    list(inserted))
-                await message_status_events(conn, [message_from_row(r) for r in queued],
-                                            MessageStatus.QUEUED)
+                queued = await repo.messages_by_ids(list(inserted))
+                await message_status_events(conn, queued, MessageStatus.QUEUED)
             await repo.advance_fanout(campaign.campaign_id, page.next_page_token,
                                       count + len(page.members), not page.next_page_token, now)
             return max(1, len(page.members))

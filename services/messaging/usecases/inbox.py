@@ -12,7 +12,7 @@ from libs.errors import (
     require,
 )
 from libs.paging import decode_page_token, encode_page_token, page_size
-from services.messaging.adapters.postgres import MessagingRepository, message_from_row
+from services.messaging.adapters.postgres import MessagingRepository
 from services.messaging.domain.inbox import InboxMessage
 from services.messaging.domain.messages import MessageStatus
 from services.messaging.usecases.status_events import message_status_events
@@ -62,10 +62,6 @@ async def mark_read(conn: Connection, brand_id: str, account_id: str, message_id
     outbound = await repo.mark_read(brand_id, account_id, message_ids or None, now)
     linked = [m for m in outbound if m]
     if linked:
-        rows = await conn.fetch(
-            "UPDATE outbound_messages SET status = 'read', read_at = $2, updated_at = $2 "
-            "WHERE message_id = ANY($1) AND status IN ('sent', 'delivered') RETURNING *",
-            linked, now)
-        await message_status_events(conn, [message_from_row(r) for r in rows],
-                                    MessageStatus.READ)
+        read = await repo.mark_messages_read(linked, now)
+        await message_status_events(conn, read, MessageStatus.READ)
     return len(outbound), await repo.unread_count(brand_id, account_id)
