@@ -187,7 +187,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
 
         async def work(conn: Connection) -> pb.CreateBrandResponse:
             brand = await brands.create_brand(conn, request.display_name, mode,
-                                                request.time_zone)
+                                              request.time_zone)
             return pb.CreateBrandResponse(brand=brand_pb(brand))
 
         return await self._idempotent.run("CreateBrand", request, pb.CreateBrandResponse, work)
@@ -215,7 +215,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
                         context: grpc.aio.ServicerContext) -> pb.ListShopsResponse:
         async with self._db.connection() as conn:
             shops, token = await brands.list_shops(conn, request.brand_id, request.page_size,
-                                                     request.page_token)
+                                                   request.page_token)
         return pb.ListShopsResponse(shops=[shop_pb(s) for s in shops], next_page_token=token)
 
     async def FollowShop(self, request: pb.FollowShopRequest,
@@ -337,7 +337,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
                         context: grpc.aio.ServicerContext) -> pb.GetMemberResponse:
         async with self._db.connection() as conn:
             record = await members.get_member(conn, request.brand_id, request.member_id,
-                                               request.account_id)
+                                              request.account_id)
         return pb.GetMemberResponse(member=member_pb(record))
 
     async def ListMembers(self, request: pb.ListMembersRequest,
