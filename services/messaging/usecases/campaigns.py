@@ -6,30 +6,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from libs.db import Connection
-from libs.errors import (
-    Code,
-    DomainError,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    require,
-)
+from libs.errors import Code, DomainError, FailedPrecondition, InvalidArgument, NotFound, require
 from libs.paging import decode_page_token, encode_page_token, page_size
 from services.messaging.adapters.postgres import MessagingRepository, message_from_row
-from services.messaging.domain.campaigns import (
-    Campaign,
-    CampaignStatus,
-    validate_campaign_fields,
-)
-from services.messaging.domain.channels import (
-    new_id,
-)
+from services.messaging.domain.campaigns import Campaign, CampaignStatus, validate_campaign_fields
+from services.messaging.domain.channels import new_id
 from services.messaging.domain.messages import MessageStatus, OutboundMessage
-from services.messaging.domain.templates import (
-    BRAND_VARIABLES,
-    MEMBER_VARIABLES,
-    require_variables,
-)
+from services.messaging.domain.templates import BRAND_VARIABLES, MEMBER_VARIABLES, require_variables
 from services.messaging.ports import AudienceSource
 from services.messaging.usecases.paging import brand_page
 from services.messaging.usecases.templates import get_template, unknown_variables

@@ -5,10 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from libs.db import Connection, Record
-from libs.errors import (
-    InvalidArgument,
-    require,
-)
+from libs.errors import InvalidArgument, require
 from services.messaging.adapters.crypto import CredentialCipher
 from services.messaging.adapters.postgres import MessagingRepository
 from services.messaging.domain.channels import (

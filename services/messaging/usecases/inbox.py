@@ -6,11 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from libs.db import Connection
-from libs.errors import (
-    InvalidArgument,
-    NotFound,
-    require,
-)
+from libs.errors import InvalidArgument, NotFound, require
 from libs.paging import decode_page_token, encode_page_token, page_size
 from services.messaging.adapters.postgres import MessagingRepository
 from services.messaging.domain.inbox import InboxMessage

@@ -13,11 +13,7 @@ from libs.logging import get_logger
 from services.messaging.adapters.journeys_repository import JourneysRepository
 from services.messaging.adapters.postgres import MessagingRepository
 from services.messaging.domain.channels import new_id
-from services.messaging.domain.journeys import (
-    Journey,
-    Trigger,
-    TriggerFacts,
-)
+from services.messaging.domain.journeys import Journey, Trigger, TriggerFacts
 from services.messaging.ports import AudienceSource, BenefitsPort, BrandDirectory
 from services.messaging.usecases.clock import Clock
 

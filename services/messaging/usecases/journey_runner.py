@@ -33,11 +33,7 @@ from services.messaging.usecases.status_events import message_status_events
 from services.messaging.usecases.templates import get_template
 
 log = get_logger(__name__)
-
-
 MAX_STEPS_PER_RUN_PASS = 100
-
-
 # A journey step another service does not answer: retried with backoff from a minute, about
 # eight times over some four hours, then the run stops 'failed' (libs.sagas).
 JOURNEY_RETRY = RetryPolicy(max_attempts=8, base_seconds=60.0, cap_seconds=3600.0)

@@ -6,16 +6,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from libs.db import Connection
-from libs.errors import (
-    InvalidArgument,
-    NotFound,
-    require,
-)
+from libs.errors import InvalidArgument, NotFound, require
 from services.messaging.adapters.journeys_repository import JourneysRepository
 from services.messaging.adapters.postgres import MessagingRepository
-from services.messaging.domain.channels import (
-    new_id,
-)
+from services.messaging.domain.channels import new_id
 from services.messaging.domain.journeys import (
     Condition,
     Journey,

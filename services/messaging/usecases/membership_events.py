@@ -14,10 +14,7 @@ from libs.protoconv import from_timestamp
 from services.messaging.adapters.journeys_repository import JourneysRepository
 from services.messaging.adapters.postgres import MessagingRepository
 from services.messaging.domain.governance import consents_from_join
-from services.messaging.domain.journeys import (
-    Trigger,
-    TriggerFacts,
-)
+from services.messaging.domain.journeys import Trigger, TriggerFacts
 from services.messaging.usecases.journey_entry import enter
 
 # The consent record's source when the decision was made while opening the card.

@@ -7,19 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from libs.db import Connection, Record
-from libs.errors import (
-    InvalidArgument,
-    NotFound,
-    Unauthenticated,
-    require,
-)
+from libs.errors import InvalidArgument, NotFound, Unauthenticated, require
 from libs.paging import decode_page_token, encode_page_token, page_size
 from services.messaging.adapters.crypto import CredentialCipher
 from services.messaging.adapters.postgres import MessagingRepository
-from services.messaging.domain.channels import (
-    Channel,
-    new_id,
-)
+from services.messaging.domain.channels import Channel, new_id
 from services.messaging.domain.messages import MessageStatus, OutboundMessage
 from services.messaging.domain.receipts import (
     RECEIPT_SECRET,
@@ -28,11 +20,7 @@ from services.messaging.domain.receipts import (
     parse_receipts,
     verify_signature,
 )
-from services.messaging.domain.templates import (
-    BRAND_VARIABLES,
-    Template,
-    require_variables,
-)
+from services.messaging.domain.templates import BRAND_VARIABLES, Template, require_variables
 from services.messaging.usecases.status_events import message_status_events
 from services.messaging.usecases.templates import get_template, unknown_variables
 

@@ -6,10 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
-from libs.errors import (
-    InvalidArgument,
-    require,
-)
+from libs.errors import InvalidArgument, require
 from libs.paging import decode_page_token, encode_page_token, page_size
 
 T = TypeVar("T")

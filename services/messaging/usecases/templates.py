@@ -6,16 +6,9 @@ from dataclasses import replace
 from datetime import datetime
 
 from libs.db import Connection
-from libs.errors import (
-    InvalidArgument,
-    NotFound,
-    require,
-)
+from libs.errors import InvalidArgument, NotFound, require
 from services.messaging.adapters.postgres import MessagingRepository
-from services.messaging.domain.channels import (
-    Channel,
-    new_id,
-)
+from services.messaging.domain.channels import Channel, new_id
 from services.messaging.domain.templates import (
     Template,
     template_variables,
