@@ -11,7 +11,7 @@ from google.protobuf import json_format
 from brandclub.engagement.v1 import engagement_service_pb2 as pb
 from brandclub.engagement.v1 import engagement_service_pb2_grpc as pb_grpc
 from libs.db import Connection, Database
-from libs.errors import AlreadyExists, InvalidArgument, NotFound, require
+from libs.errors import InvalidArgument, NotFound, require
 from libs.idempotency import IdempotentExecutor
 from libs.paging import decode_page_token, encode_page_token, page_size
 from libs.protoconv import from_timestamp, timestamp
@@ -288,68 +288,44 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
                                                            with_answers=_admin(request.view)))
 
     # --- sign-in ---
-    async def _with_grants(self, record: pb.SignInRecord, grant_ids: list[str]) -> None:
-        grants = await self._engagement.dispatch(grant_ids)
-        del record.rewards[:]
-        record.rewards.extend(_grants_pb(grants))
-
-    async def SignIn(self, request: pb.SignInRequest,
-                     context: grpc.aio.ServicerContext) -> pb.SignInResponse:
+    def _once(self, method: str, request: pb.SignInRequest | pb.MakeUpSignInRequest,
+              answer: type[pb.SignInResponse] | type[pb.MakeUpSignInResponse],
+              ) -> sign_in.RunOnce:
+        """The use case's recording, run once per request_id; the answer stored as protobuf."""
         async def once(
                 record: Callable[[Connection], Awaitable[sign_in.SignInView]],
         ) -> sign_in.SignInView:
-            async def work(conn: Connection) -> pb.SignInResponse:
-                return pb.SignInResponse(record=sign_in_record_pb(await record(conn)))
+            async def work(conn: Connection) -> pb.SignInResponse | pb.MakeUpSignInResponse:
+                return answer(record=sign_in_record_pb(await record(conn)))
 
-            response = await self._idempotent.run("SignIn", request, pb.SignInResponse, work)
+            response = await self._idempotent.run(method, request, answer, work)
             return sign_in_view(response.record)
 
-        view = await self._engagement.sign_in_today(request.brand_id, request.activity_id,
-                                                    request.account_id, request.request_id,
-                                                    once)
+        return once
+
+    async def SignIn(self, request: pb.SignInRequest,
+                     context: grpc.aio.ServicerContext) -> pb.SignInResponse:
+        view = await self._engagement.sign_in_today(
+            request.brand_id, request.activity_id, request.account_id, request.request_id,
+            self._once("SignIn", request, pb.SignInResponse))
         return pb.SignInResponse(record=sign_in_record_pb(view))
 
     async def MakeUpSignIn(self, request: pb.MakeUpSignInRequest,
                            context: grpc.aio.ServicerContext) -> pb.MakeUpSignInResponse:
-        now = self._now()
         day = parse_local_date(require(request.local_date, "local_date"), "local_date")
-        participant = await self._engagement.participant(
-            request.brand_id, request.activity_id, request.account_id, ActivityKind.SIGN_IN,
-            now)
-        try:
-            cost = await self._engagement.make_up_spend(participant, day, now)
-        except AlreadyExists as exc:
-            refusal = exc
-
-            # A retry of the request that made this day up gets its first answer back.
-            async def replay(conn: Connection) -> pb.MakeUpSignInResponse:
-                raise refusal
-
-            return await self._idempotent.run("MakeUpSignIn", request,
-                                              pb.MakeUpSignInResponse, replay)
-
-        async def work(conn: Connection) -> pb.MakeUpSignInResponse:
-            view = await sign_in.record_sign_in(conn, participant, now, make_up_day=day,
-                                                cost_points=cost)
-            return pb.MakeUpSignInResponse(record=sign_in_record_pb(view))
-
-        try:
-            response = await self._idempotent.run("MakeUpSignIn", request,
-                                                  pb.MakeUpSignInResponse, work)
-        except AlreadyExists:
-            await self._engagement.refund_make_up(participant, day)
-            raise
-        await self._with_grants(response.record, [r.grant_id for r in response.record.rewards])
-        return response
+        made_up = await self._engagement.make_up_sign_in(
+            request.brand_id, request.activity_id, request.account_id, day,
+            self._once("MakeUpSignIn", request, pb.MakeUpSignInResponse))
+        record = sign_in_record_pb(made_up.view)
+        if made_up.grants is not None:
+            del record.rewards[:]
+            record.rewards.extend(_grants_pb(made_up.grants))
+        return pb.MakeUpSignInResponse(record=record)
 
     async def GetSignInStatus(self, request: pb.GetSignInStatusRequest,
                               context: grpc.aio.ServicerContext) -> pb.GetSignInStatusResponse:
-        activity = await self._activity(request.brand_id, request.activity_id)
-        activity.require_kind(ActivityKind.SIGN_IN)
-        zone = await self._engagement.membership.time_zone(activity.brand_id)
-        async with self._db.connection() as conn:
-            status = await sign_in.sign_in_status(conn, activity, request.account_id, zone,
-                                                   self._now())
+        status = await self._engagement.sign_in_status(request.brand_id, request.activity_id,
+                                                       request.account_id)
         return pb.GetSignInStatusResponse(
             today=status.today.isoformat(), signed_in_today=status.signed_today,
             current_streak_days=status.current_streak,

@@ -28,6 +28,7 @@ from services.engagement.domain.participation import (
     restreak,
     stable_id,
 )
+from services.engagement.usecases.activities import get_activity
 from services.engagement.usecases.context import PRODUCER, TOPIC, Participant
 from services.engagement.usecases.rewards import MAKE_UP_REFUND_REASON, RewardDispatch
 
@@ -102,8 +103,8 @@ class SignInStatus:
     recent: list[date]
 
 
-async def sign_in_status(conn: Connection, activity: Activity, account_id: str,
-                         time_zone: str, now: datetime) -> SignInStatus:
+async def read_sign_in_status(conn: Connection, activity: Activity, account_id: str,
+                              time_zone: str, now: datetime) -> SignInStatus:
     today = local_date(now, time_zone)
     rows = await ParticipationRepository(conn).recent_sign_ins(
         activity.activity_id, require(account_id, "account_id"), 31)
@@ -124,6 +125,14 @@ def _text(value: bytes | str) -> str:
 # Runs `work` in one transaction at most once per request_id and answers what its first run
 # answered (the servicer's libs.idempotency.IdempotentExecutor, storing the answer its way).
 RunOnce = Callable[[Callable[[Connection], Awaitable["SignInView"]]], Awaitable["SignInView"]]
+
+
+@dataclass(frozen=True)
+class MadeUp:
+    """A make-up's answer: the sign-in, and its rewards as granted just now (None: the
+    first answer to this request, replayed as it was)."""
+    view: SignInView
+    grants: list[Grant] | None
 
 
 class SignIns(RewardDispatch):
@@ -156,6 +165,44 @@ class SignIns(RewardDispatch):
         # background (rewards answered PENDING).
         self.after_sign_in(p, view.local_date, request_id, fresh)
         return view
+
+    async def make_up_sign_in(self, brand_id: str, activity_id: str, account_id: str,
+                              day: date, run_once: RunOnce) -> MadeUp:
+        """MakeUpSignIn, the whole flow: the member check, the make-up's cost taken, the
+        day's sign-in recorded (once per request_id; its cost given back when it cannot be),
+        then its rewards granted before the answer."""
+        now = self.clock()
+        p = await self.participant(brand_id, activity_id, account_id, ActivityKind.SIGN_IN, now)
+        try:
+            cost = await self.make_up_spend(p, day, now)
+        except AlreadyExists as exc:
+            refusal = exc
+
+            # A retry of the request that made this day up gets its first answer back.
+            async def replay(conn: Connection) -> SignInView:
+                raise refusal
+
+            return MadeUp(await run_once(replay), None)
+
+        async def record(conn: Connection) -> SignInView:
+            return await record_sign_in(conn, p, now, make_up_day=day, cost_points=cost)
+
+        try:
+            view = await run_once(record)
+        except AlreadyExists:
+            await self.refund_make_up(p, day)
+            raise
+        return MadeUp(view, await self.dispatch(view.grant_ids))
+
+    async def sign_in_status(self, brand_id: str, activity_id: str,
+                             account_id: str) -> SignInStatus:
+        """GetSignInStatus: today in the brand's zone, whether signed in, the streak."""
+        async with self.db.connection() as conn:
+            activity = await get_activity(conn, brand_id, activity_id)
+        activity.require_kind(ActivityKind.SIGN_IN)
+        zone = await self.membership.time_zone(activity.brand_id)
+        async with self.db.connection() as conn:
+            return await read_sign_in_status(conn, activity, account_id, zone, self.clock())
 
     async def sign_in_participant(self, brand_id: str, activity_id: str, account_id: str,
                                   now: datetime, request_id: str) -> Participant:
