@@ -68,6 +68,18 @@ class JourneysRepository:
             brand_id, journey_id)
         return journey_from_row(r) if r else None
 
+    async def journeys_page(self, brand_id: str, limit: int,
+                            after: tuple[datetime, str] | None,
+                            active: bool | None) -> list[Journey]:
+        """The brand's journeys newest first, keyset-paged on (created_at, journey_id)."""
+        rows = await self.conn.fetch(
+            "SELECT * FROM journeys WHERE brand_id = $1 "
+            "AND ($2::timestamptz IS NULL OR (created_at, journey_id) < ($2, $3)) "
+            "AND ($5::boolean IS NULL OR active = $5) "
+            "ORDER BY created_at DESC, journey_id DESC LIMIT $4",
+            brand_id, after[0] if after else None, after[1] if after else "", limit, active)
+        return [journey_from_row(r) for r in rows]
+
     async def journey_by_id(self, journey_id: str) -> Journey | None:
         r = await self.conn.fetchrow("SELECT * FROM journeys WHERE journey_id = $1", journey_id)
         return journey_from_row(r) if r else None

@@ -8,12 +8,10 @@ from datetime import date, datetime
 from typing import Any
 
 from libs.db import Connection, Record
-from services.messaging.adapters.journeys_repository import journey_from_row
 from services.messaging.domain.campaigns import Campaign, CampaignStatus
 from services.messaging.domain.channels import Channel, ChannelConfig, ProviderKind, Purpose
 from services.messaging.domain.governance import Policy
 from services.messaging.domain.inbox import InboxMessage
-from services.messaging.domain.journeys import Journey
 from services.messaging.domain.messages import MessageStatus, OutboundMessage
 from services.messaging.domain.templates import Template
 
@@ -247,13 +245,6 @@ class MessagingRepository:
                                       "AND ($5::text IS NULL OR status = $5)",
                                       status.value if status else None)
         return [_campaign(r) for r in rows]
-
-    async def journeys_page(self, brand_id: str, limit: int,
-                            after: tuple[datetime, str] | None,
-                            active: bool | None) -> list[Journey]:
-        rows = await self._brand_page("journeys", "journey_id", brand_id, limit, after,
-                                      "AND ($5::boolean IS NULL OR active = $5)", active)
-        return [journey_from_row(r) for r in rows]
 
     async def templates(self, ids: Iterable[str]) -> dict[str, Template]:
         rows = await self.conn.fetch("SELECT * FROM templates WHERE template_id = ANY($1)",

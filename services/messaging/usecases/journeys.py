@@ -8,7 +8,6 @@ from datetime import datetime
 from libs.db import Connection
 from libs.errors import InvalidArgument, NotFound, require
 from services.messaging.adapters.journeys_repository import JourneysRepository
-from services.messaging.adapters.postgres import MessagingRepository
 from services.messaging.domain.channels import new_id
 from services.messaging.domain.journeys import (
     Condition,
@@ -136,7 +135,7 @@ async def journey_report(conn: Connection, brand_id: str, journey_id: str) -> Jo
 
 async def list_journeys(conn: Connection, brand_id: str, requested_size: int, token: str,
                         active: bool | None) -> tuple[list[Journey], str]:
-    repo = MessagingRepository(conn)
+    repo = JourneysRepository(conn)
 
     async def fetch(brand: str, limit: int,
                     after: tuple[datetime, str] | None) -> list[Journey]:
