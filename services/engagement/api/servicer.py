@@ -11,7 +11,7 @@ from google.protobuf import json_format
 from brandclub.engagement.v1 import engagement_service_pb2 as pb
 from brandclub.engagement.v1 import engagement_service_pb2_grpc as pb_grpc
 from libs.db import Connection, Database
-from libs.errors import InvalidArgument, NotFound, require
+from libs.errors import InvalidArgument, require
 from libs.idempotency import IdempotentExecutor
 from libs.paging import decode_page_token, encode_page_token, page_size
 from libs.protoconv import from_timestamp, timestamp
@@ -332,54 +332,25 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
             recent_dates=[d.isoformat() for d in status.recent])
 
     # --- lottery ---
-    async def _lottery(self, brand_id: str, activity_id: str) -> tuple[Activity, LotteryConfig]:
-        activity = await self._engagement.activity(require(brand_id, "brand_id"),
-                                                   require(activity_id, "activity_id"))
-        activity.require_kind(ActivityKind.LOTTERY)
-        config = activity.definition.config
-        assert isinstance(config, LotteryConfig)
-        return activity, config
-
     async def DrawLottery(self, request: pb.DrawLotteryRequest,
                           context: grpc.aio.ServicerContext) -> pb.DrawLotteryResponse:
         result = await self._engagement.draw(request.brand_id, request.activity_id,
                                              request.account_id, request.request_id)
-        _, config = await self._lottery(request.brand_id, request.activity_id)
+        _, config = await self._engagement.lottery(request.brand_id, request.activity_id)
         return pb.DrawLotteryResponse(draw=draw_pb(result.draw, config, result.grant))
 
     async def GetDraw(self, request: pb.GetDrawRequest,
                       context: grpc.aio.ServicerContext) -> pb.GetDrawResponse:
-        async with self._db.connection() as conn:
-            repo = ParticipationRepository(conn)
-            draw = await repo.get_draw(require(request.brand_id, "brand_id"),
-                                       require(request.draw_id, "draw_id"))
-            if draw is None:
-                raise NotFound(f"draw {request.draw_id} does not exist",
-                               reason="DRAW_NOT_FOUND", metadata={"draw_id": request.draw_id})
-            grants = await repo.grants([draw.grant_id]) if draw.grant_id else []
-        _, config = await self._lottery(request.brand_id, draw.activity_id)
-        return pb.GetDrawResponse(draw=draw_pb(draw, config, grants[0] if grants else None))
+        found, config = await self._engagement.get_draw(request.brand_id, request.draw_id)
+        return pb.GetDrawResponse(draw=draw_pb(found.draw, config, found.grant))
 
     async def ListDraws(self, request: pb.ListDrawsRequest,
                         context: grpc.aio.ServicerContext) -> pb.ListDrawsResponse:
-        _, config = await self._lottery(request.brand_id, request.activity_id)
-        size = page_size(request.page_size)
-        position = decode_page_token(request.page_token, ("t", "id"))
-        after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
-        async with self._db.connection() as conn:
-            repo = ParticipationRepository(conn)
-            rows = await repo.page_draws(
-                request.brand_id, request.activity_id, request.account_id.strip(), size + 1,
-                after)
-            page = rows[:size]
-            # Each won draw's grant, so the list tells what was delivered and what was not.
-            grants = {g.grant_id: g for g in await repo.grants(
-                [d.grant_id for d in page if d.grant_id])}
-        token = (encode_page_token({"t": page[-1].drawn_at.isoformat(),
-                                    "id": page[-1].draw_id}) if len(rows) > size else "")
-        return pb.ListDrawsResponse(
-            draws=[draw_pb(d, config, grants.get(d.grant_id or "")) for d in page],
-            next_page_token=token)
+        page, token, config = await self._engagement.list_draws(
+            request.brand_id, request.activity_id, request.account_id, request.page_size,
+            request.page_token)
+        return pb.ListDrawsResponse(draws=[draw_pb(d.draw, config, d.grant) for d in page],
+                                    next_page_token=token)
 
     async def _prize_statuses(self, config: LotteryConfig,
                               counts: dict[str, tuple[int, int]]) -> list[pb.PrizeStatus]:
@@ -394,22 +365,18 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
     async def GetLotteryStatus(self, request: pb.GetLotteryStatusRequest,
                                context: grpc.aio.ServicerContext
                                ) -> pb.GetLotteryStatusResponse:
-        activity, config = await self._lottery(request.brand_id, request.activity_id)
-        async with self._db.connection() as conn:
-            repo = ParticipationRepository(conn)
-            counts = await repo.prize_counts(activity.activity_id)
-            draws = await repo.count_draws(activity.activity_id)
-            dead = await repo.dead_letter_draws(activity.activity_id)
+        status = await self._engagement.lottery_status(request.brand_id, request.activity_id)
         return pb.GetLotteryStatusResponse(
-            prizes=await self._prize_statuses(config, counts), draws=draws,
+            prizes=await self._prize_statuses(status.config, status.prize_counts),
+            draws=status.draws,
             dead_letter_draws=[pb.DeadLetterDraw(draw_id=d, failure_reason=r)
-                               for d, r in dead])
+                               for d, r in status.dead_letter])
 
     async def ReconcileLottery(self, request: pb.ReconcileLotteryRequest,
                                context: grpc.aio.ServicerContext
                                ) -> pb.ReconcileLotteryResponse:
         require(request.request_id, "request_id")
-        _, config = await self._lottery(request.brand_id, request.activity_id)
+        _, config = await self._engagement.lottery(request.brand_id, request.activity_id)
         counts = await self._engagement.reconcile(request.brand_id, request.activity_id)
         return pb.ReconcileLotteryResponse(prizes=await self._prize_statuses(config, counts))
 
@@ -431,7 +398,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
 
     async def GetKoiDraw(self, request: pb.GetKoiDrawRequest,
                          context: grpc.aio.ServicerContext) -> pb.GetKoiDrawResponse:
-        activity, _ = await self._lottery(request.brand_id, request.activity_id)
+        activity, _ = await self._engagement.lottery(request.brand_id, request.activity_id)
         async with self._db.connection() as conn:
             return pb.GetKoiDrawResponse(koi=koi_pb(await koi.koi_view(conn, activity)))
 

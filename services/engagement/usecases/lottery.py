@@ -7,9 +7,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from brandclub.events.v1 import engagement_events_pb2 as events
-from libs.errors import DomainError, FailedPrecondition, InvalidArgument, Unavailable, require
+from libs.errors import (
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+    require,
+)
 from libs.logging import get_logger
 from libs.outbox import add_event
+from libs.paging import decode_page_token, encode_page_token, page_size
 from libs.sagas import decide, reason_of
 from services.engagement.adapters.postgres import ParticipationRepository
 from services.engagement.adapters.redis_lottery import PrizeSlot, RedisDraw
@@ -51,9 +59,71 @@ class DrawView:
     grant: Grant | None
 
 
+@dataclass(frozen=True)
+class LotteryStatus:
+    config: LotteryConfig
+    # prize_id -> (stock, won)
+    prize_counts: dict[str, tuple[int, int]]
+    draws: int
+    # (draw_id, failure_reason) of draws whose compensation failed for good
+    dead_letter: list[tuple[str, str]]
+
+
 class LotteryDraws(RewardDispatch):
     """The instant lottery: its Redis state rebuilt from PostgreSQL, and the draw saga
     (spend, draw in Redis, record in PostgreSQL, grant the prize, or compensate)."""
+
+    async def lottery(self, brand_id: str, activity_id: str) -> tuple[Activity, LotteryConfig]:
+        """A lottery activity and its configuration (refused when the activity is another
+        kind)."""
+        activity = await self.activity(require(brand_id, "brand_id"),
+                                       require(activity_id, "activity_id"))
+        activity.require_kind(ActivityKind.LOTTERY)
+        config = activity.definition.config
+        assert isinstance(config, LotteryConfig)
+        return activity, config
+
+    async def get_draw(self, brand_id: str, draw_id: str) -> tuple[DrawView, LotteryConfig]:
+        """GetDraw: a recorded draw, its prize's grant and its lottery's configuration."""
+        async with self.db.connection() as conn:
+            repo = ParticipationRepository(conn)
+            draw = await repo.get_draw(require(brand_id, "brand_id"), require(draw_id, "draw_id"))
+            if draw is None:
+                raise NotFound(f"draw {draw_id} does not exist",
+                               reason="DRAW_NOT_FOUND", metadata={"draw_id": draw_id})
+            grants = await repo.grants([draw.grant_id]) if draw.grant_id else []
+        _, config = await self.lottery(brand_id, draw.activity_id)
+        return DrawView(draw, grants[0] if grants else None), config
+
+    async def list_draws(self, brand_id: str, activity_id: str, account_id: str,
+                         requested_size: int, token: str,
+                         ) -> tuple[list[DrawView], str, LotteryConfig]:
+        """ListDraws: a lottery's draws (one member's, when named), newest first, each with
+        its prize's grant so the list tells what was delivered and what was not."""
+        _, config = await self.lottery(brand_id, activity_id)
+        size = page_size(requested_size)
+        position = decode_page_token(token, ("t", "id"))
+        after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
+        async with self.db.connection() as conn:
+            repo = ParticipationRepository(conn)
+            rows = await repo.page_draws(brand_id, activity_id, account_id.strip(), size + 1,
+                                         after)
+            page = rows[:size]
+            grants = {g.grant_id: g for g in await repo.grants(
+                [d.grant_id for d in page if d.grant_id])}
+        next_token = (encode_page_token({"t": page[-1].drawn_at.isoformat(),
+                                         "id": page[-1].draw_id}) if len(rows) > size else "")
+        return [DrawView(d, grants.get(d.grant_id or "")) for d in page], next_token, config
+
+    async def lottery_status(self, brand_id: str, activity_id: str) -> LotteryStatus:
+        """GetLotteryStatus: prizes won and left, draws made, draws dead-lettered."""
+        activity, config = await self.lottery(brand_id, activity_id)
+        async with self.db.connection() as conn:
+            repo = ParticipationRepository(conn)
+            counts = await repo.prize_counts(activity.activity_id)
+            draws = await repo.count_draws(activity.activity_id)
+            dead = await repo.dead_letter_draws(activity.activity_id)
+        return LotteryStatus(config, counts, draws, dead)
 
     async def reconcile(self, brand_id: str, activity_id: str) -> dict[str, tuple[int, int]]:
         """Rebuild the lottery's Redis state from PostgreSQL: stock = stock - wins recorded."""
