@@ -536,32 +536,13 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
     async def ListMemberRewardGrants(self, request: pb.ListMemberRewardGrantsRequest,
                                      context: grpc.aio.ServicerContext
                                      ) -> pb.ListMemberRewardGrantsResponse:
-        brand_id = require(request.brand_id, "brand_id")
-        account_id = require(request.account_id, "account_id")
-        size = page_size(request.page_size)
-        position = decode_page_token(request.page_token, ("t", "id"))
-        after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
-        async with self._db.connection() as conn:
-            rows = await ParticipationRepository(conn).member_grants(brand_id, account_id,
-                                                                     size + 1, after)
-        page = rows[:size]
-        token = (encode_page_token({"t": page[-1][1].isoformat(), "id": page[-1][0].grant_id})
-                 if len(rows) > size else "")
-        return pb.ListMemberRewardGrantsResponse(grants=_grants_pb([g for g, _ in page]),
-                                                 next_page_token=token)
+        page, token = await self._engagement.member_grants(
+            request.brand_id, request.account_id, request.page_size, request.page_token)
+        return pb.ListMemberRewardGrantsResponse(grants=_grants_pb(page), next_page_token=token)
 
     async def ListFailedRewardGrants(self, request: pb.ListFailedRewardGrantsRequest,
                                      context: grpc.aio.ServicerContext
                                      ) -> pb.ListFailedRewardGrantsResponse:
-        brand_id = require(request.brand_id, "brand_id")
-        size = page_size(request.page_size)
-        position = decode_page_token(request.page_token, ("t", "id"))
-        after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
-        async with self._db.connection() as conn:
-            rows = await ParticipationRepository(conn).failed_grants(brand_id, size + 1, after)
-        page = rows[:size]
-        last = page[-1] if page else None
-        token = (encode_page_token({"t": last.updated_at.isoformat(), "id": last.grant_id})
-                 if len(rows) > size and last is not None and last.updated_at is not None
-                 else "")
+        page, token = await self._engagement.failed_grants(request.brand_id, request.page_size,
+                                                           request.page_token)
         return pb.ListFailedRewardGrantsResponse(grants=_grants_pb(page), next_page_token=token)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import datetime
 
+from libs.errors import require
 from libs.logging import get_logger
+from libs.paging import decode_page_token, encode_page_token, page_size
 from libs.sagas import decide
 from services.engagement.adapters.postgres import ParticipationRepository
 from services.engagement.domain.activities import Reward
@@ -125,6 +128,39 @@ class RewardDispatch(EngagementContext):
             except Exception as exc:  # reconciliation rebuilds the stock from PostgreSQL
                 log.warning("lottery_prize_return_failed", grant_id=grant.grant_id,
                             error=repr(exc))
+
+    async def member_grants(self, brand_id: str, account_id: str, requested_size: int,
+                            token: str) -> tuple[list[Grant], str]:
+        """ListMemberRewardGrants: a member's rewards in one brand, newest first, paged."""
+        brand_id = require(brand_id, "brand_id")
+        account_id = require(account_id, "account_id")
+        size = page_size(requested_size)
+        position = decode_page_token(token, ("t", "id"))
+        after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
+        async with self.db.connection() as conn:
+            rows = await ParticipationRepository(conn).member_grants(brand_id, account_id,
+                                                                     size + 1, after)
+        page = rows[:size]
+        next_token = (encode_page_token({"t": page[-1][1].isoformat(),
+                                         "id": page[-1][0].grant_id})
+                      if len(rows) > size else "")
+        return [g for g, _ in page], next_token
+
+    async def failed_grants(self, brand_id: str, requested_size: int,
+                            token: str) -> tuple[list[Grant], str]:
+        """ListFailedRewardGrants: the brand's rewards that could not be delivered, paged."""
+        brand_id = require(brand_id, "brand_id")
+        size = page_size(requested_size)
+        position = decode_page_token(token, ("t", "id"))
+        after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
+        async with self.db.connection() as conn:
+            rows = await ParticipationRepository(conn).failed_grants(brand_id, size + 1, after)
+        page = rows[:size]
+        last = page[-1] if page else None
+        next_token = (encode_page_token({"t": last.updated_at.isoformat(), "id": last.grant_id})
+                      if len(rows) > size and last is not None and last.updated_at is not None
+                      else "")
+        return page, next_token
 
     def dispatch_later(self, grant_ids: list[str]) -> None:
         """Grant in the background: the hot path (the midnight sign-in burst) answers at once
