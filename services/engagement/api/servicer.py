@@ -452,10 +452,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
 
     async def GetVoteResults(self, request: pb.GetVoteResultsRequest,
                              context: grpc.aio.ServicerContext) -> pb.GetVoteResultsResponse:
-        activity = await self._activity(request.brand_id, request.activity_id)
-        activity.require_kind(ActivityKind.VOTE)
-        async with self._db.connection() as conn:
-            tallies = await social.vote_tallies(conn, activity)
+        tallies = await self._engagement.vote_results(request.brand_id, request.activity_id)
         return pb.GetVoteResultsResponse(
             tallies=[pb.VoteTally(option_id=o, label=label, votes=n) for o, label, n in tallies],
             total_votes=sum(n for _, _, n in tallies))
@@ -503,12 +500,8 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
     # --- invite ---
     async def GetInviteCode(self, request: pb.GetInviteCodeRequest,
                             context: grpc.aio.ServicerContext) -> pb.GetInviteCodeResponse:
-        now = self._now()
-        participant = await self._engagement.participant(
-            request.brand_id, request.activity_id, request.account_id, ActivityKind.INVITE,
-            now)
-        async with self._db.transaction() as conn:
-            code, rewarded, cap = await social.invite_code(conn, participant)
+        code, rewarded, cap = await self._engagement.member_invite_code(
+            request.brand_id, request.activity_id, request.account_id)
         return pb.GetInviteCodeResponse(code=code, rewarded_invites=rewarded,
                                         max_rewarded_per_inviter=cap)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from services.engagement.usecases.koi import KoiReveals
 from services.engagement.usecases.lottery import LotteryDraws
 from services.engagement.usecases.sign_in import SignIns
-from services.engagement.usecases.social import InviteEvents
+from services.engagement.usecases.social import SocialActivities
 
 
-class Engagement(SignIns, LotteryDraws, KoiReveals, InviteEvents):
+class Engagement(SignIns, LotteryDraws, KoiReveals, SocialActivities):
     """Use cases that cross services or Redis; each step is idempotent and resumable."""

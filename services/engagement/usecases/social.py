@@ -14,6 +14,7 @@ from libs.outbox import add_event
 from services.engagement.adapters.postgres import ActivityRepository, ParticipationRepository
 from services.engagement.domain.activities import (
     Activity,
+    ActivityKind,
     ActivityState,
     InviteConfig,
     QuizConfig,
@@ -31,6 +32,7 @@ from services.engagement.domain.participation import (
     revealed,
     stable_id,
 )
+from services.engagement.usecases.activities import get_activity
 from services.engagement.usecases.context import PRODUCER, TOPIC, EngagementContext, Participant
 from services.engagement.usecases.rewards import owe_reward
 
@@ -165,8 +167,25 @@ async def accept_invite(conn: Connection, brand_id: str, invitee: str, code: str
     return ""
 
 
-class InviteEvents(EngagementContext):
-    """Invites accepted when membership says an invitee joined with a code."""
+class SocialActivities(EngagementContext):
+    """Vote results, invite codes, and invites accepted when membership says an invitee
+    joined with a code."""
+
+    async def vote_results(self, brand_id: str, activity_id: str) -> list[tuple[str, str, int]]:
+        """GetVoteResults: (option_id, label, votes) of each option."""
+        async with self.db.connection() as conn:
+            activity = await get_activity(conn, brand_id, activity_id)
+        activity.require_kind(ActivityKind.VOTE)
+        async with self.db.connection() as conn:
+            return await vote_tallies(conn, activity)
+
+    async def member_invite_code(self, brand_id: str, activity_id: str,
+                                 account_id: str) -> tuple[str, int, int]:
+        """GetInviteCode: the member's code (made on first ask), rewarded invites, the cap."""
+        p = await self.participant(brand_id, activity_id, account_id, ActivityKind.INVITE,
+                                   self.clock())
+        async with self.db.transaction() as conn:
+            return await invite_code(conn, p)
 
     async def on_membership_event(self, conn: Connection,
                                   envelope: envelope_pb2.EventEnvelope) -> None:
