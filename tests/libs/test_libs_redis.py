@@ -1,0 +1,21 @@
+"""libs.redis: a burst of concurrent commands beyond the pool waits for a connection."""
+
+from __future__ import annotations
+
+import asyncio
+
+from libs.redis import connect_redis
+
+
+async def test_a_burst_beyond_the_pool_waits_instead_of_failing(redis_url: str) -> None:
+    """150 commands that each hold a connection for 0.2 s, on a pool of 50: all complete (the
+    pool queues them), where redis-py's default pool raised MaxConnectionsError past its
+    size."""
+    client = connect_redis(redis_url, max_connections=50)
+    try:
+        results = await asyncio.gather(*(client.blpop([f"empty:{n}"], timeout=0.2)
+                                         for n in range(150)))
+        assert results == [None] * 150
+        assert await client.ping()
+    finally:
+        await client.aclose()
