@@ -398,9 +398,8 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
 
     async def GetKoiDraw(self, request: pb.GetKoiDrawRequest,
                          context: grpc.aio.ServicerContext) -> pb.GetKoiDrawResponse:
-        activity, _ = await self._engagement.lottery(request.brand_id, request.activity_id)
-        async with self._db.connection() as conn:
-            return pb.GetKoiDrawResponse(koi=koi_pb(await koi.koi_view(conn, activity)))
+        view = await self._engagement.koi_draw(request.brand_id, request.activity_id)
+        return pb.GetKoiDrawResponse(koi=koi_pb(view))
 
     async def RevealKoiDraw(self, request: pb.RevealKoiDrawRequest,
                             context: grpc.aio.ServicerContext) -> pb.RevealKoiDrawResponse:

@@ -7,11 +7,12 @@ from datetime import datetime
 
 from brandclub.events.v1 import engagement_events_pb2 as events
 from libs.db import Connection
-from libs.errors import AlreadyExists, FailedPrecondition
+from libs.errors import AlreadyExists, FailedPrecondition, require
 from libs.outbox import add_event
 from services.engagement.adapters.postgres import ParticipationRepository
 from services.engagement.domain.activities import (
     Activity,
+    ActivityKind,
     ActivityState,
     LotteryConfig,
     LotteryMode,
@@ -97,7 +98,16 @@ async def reveal_koi(conn: Connection, activity: Activity, now: datetime) -> Koi
 
 
 class KoiReveals(RewardDispatch):
-    """Koi draws revealed once their entries close, and their prizes granted."""
+    """Koi draws read, and revealed once their entries close, their prizes granted."""
+
+    async def koi_draw(self, brand_id: str, activity_id: str) -> KoiView:
+        """GetKoiDraw: the commitment, the entrants count, and after the reveal the seed,
+        the entrants and the winners."""
+        activity = await self.activity(require(brand_id, "brand_id"),
+                                       require(activity_id, "activity_id"))
+        activity.require_kind(ActivityKind.LOTTERY)
+        async with self.db.connection() as conn:
+            return await koi_view(conn, activity)
 
     async def reveal_due_koi(self, limit: int = 20) -> int:
         now = self.clock()
