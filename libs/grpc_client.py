@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any
 
 import grpc
@@ -127,3 +127,17 @@ def remote_error(error: grpc.aio.AioRpcError) -> RemoteError:
         reason, domain, metadata = code.name, "", {}
     message = error.details() or code.name
     return RemoteError(code, message[:1000], reason=reason, domain=domain, metadata=metadata)
+
+
+async def answers_found(call: Awaitable[Any]) -> bool:
+    """Whether a read finds its object: True when the call answers, False on NOT_FOUND; any
+    other failure is raised as a `RemoteError`. The shape of every "does this id exist in
+    that service?" check made before saving a reference to it."""
+    try:
+        await call
+    except grpc.aio.AioRpcError as error:
+        failure = remote_error(error)
+        if failure.code is Code.NOT_FOUND:
+            return False
+        raise failure from None
+    return True

@@ -20,8 +20,8 @@ from brandclub.membership.v1 import membership_service_pb2 as pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as pb_grpc
 from libs import grpc_server
 from libs.contract import allowed_callers
-from libs.errors import Code, DomainError, PermissionDenied
-from libs.grpc_client import open_channel, remote_error
+from libs.errors import Code, DomainError, PermissionDenied, RemoteError
+from libs.grpc_client import answers_found, open_channel, remote_error
 from libs.grpc_server import Probe
 from libs.ports import held_closed_port
 from libs.service import Compose, Composition, Resources, RunningService
@@ -298,3 +298,25 @@ async def test_client_keeps_a_tighter_caller_deadline(service: RunningService) -
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert elapsed < 2.0
     assert fast.status == SERVING
+
+
+@pytest.mark.parametrize(("outcome", "expected"), [
+    (None, True), (grpc.StatusCode.NOT_FOUND, False),
+    (grpc.StatusCode.UNAVAILABLE, Code.UNAVAILABLE),
+    (grpc.StatusCode.PERMISSION_DENIED, Code.PERMISSION_DENIED)])
+async def test_answers_found_tells_missing_from_failing(outcome: grpc.StatusCode | None,
+                                                        expected: bool | Code) -> None:
+    """An existence check: an answer is True, NOT_FOUND is False, any other failure is raised
+    as a RemoteError with its code (never mistaken for "missing")."""
+
+    async def call() -> object:
+        if outcome is None:
+            return object()
+        raise grpc.aio.AioRpcError(outcome, grpc.aio.Metadata(), grpc.aio.Metadata(), "x")
+
+    if isinstance(expected, bool):
+        assert await answers_found(call()) is expected
+    else:
+        with pytest.raises(RemoteError) as caught:
+            await answers_found(call())
+        assert caught.value.code is expected

@@ -7,8 +7,7 @@ import grpc
 
 from brandclub.engagement.v1 import engagement_service_pb2 as engagement_pb
 from brandclub.engagement.v1 import engagement_service_pb2_grpc as engagement_grpc
-from libs.errors import Code
-from libs.grpc_client import open_channel, remote_error
+from libs.grpc_client import answers_found, open_channel
 from libs.tls import TlsIdentity
 
 ENGAGEMENT_SERVICE = engagement_pb.DESCRIPTOR.services_by_name["EngagementService"].full_name
@@ -23,12 +22,5 @@ class GrpcActivities:
         self._stub = engagement_grpc.EngagementServiceStub(channel)
 
     async def activity_exists(self, brand_id: str, activity_id: str) -> bool:
-        try:
-            await self._stub.GetActivity(engagement_pb.GetActivityRequest(
-                brand_id=brand_id, activity_id=activity_id))
-        except grpc.aio.AioRpcError as error:
-            typed = remote_error(error)
-            if typed.code is Code.NOT_FOUND:
-                return False
-            raise typed from None
-        return True
+        return await answers_found(self._stub.GetActivity(engagement_pb.GetActivityRequest(
+            brand_id=brand_id, activity_id=activity_id)))

@@ -14,7 +14,7 @@ from brandclub.benefits.v1 import benefits_service_pb2_grpc as benefits_grpc
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
 from libs.errors import Code
-from libs.grpc_client import open_channel, remote_error
+from libs.grpc_client import answers_found, open_channel, remote_error
 from libs.tls import TlsIdentity
 from services.engagement.domain.activities import MemberInfo
 from services.engagement.ports import TRANSIENT_CODES, BenefitsUnavailable
@@ -54,15 +54,8 @@ class GrpcBenefits:
         self._admin = benefits_grpc.BenefitsAdminServiceStub(channel)
 
     async def coupon_template_exists(self, brand_id: str, template_id: str) -> bool:
-        try:
-            await self._admin.GetCouponTemplate(benefits_pb.GetCouponTemplateRequest(
-                brand_id=brand_id, template_id=template_id))
-        except grpc.aio.AioRpcError as error:
-            typed = remote_error(error)
-            if typed.code is Code.NOT_FOUND:
-                return False
-            raise typed from None
-        return True
+        return await answers_found(self._admin.GetCouponTemplate(
+            benefits_pb.GetCouponTemplateRequest(brand_id=brand_id, template_id=template_id)))
 
     async def grant_points(self, *, request_id: str, brand_id: str, account_id: str,
                            amount: int, reason_code: str) -> str:

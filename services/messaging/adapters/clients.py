@@ -16,7 +16,7 @@ from brandclub.membership.v1 import membership_service_pb2_grpc as membership_gr
 from brandclub.membership.v1 import segment_service_pb2 as segment_pb
 from brandclub.membership.v1 import segment_service_pb2_grpc as segment_grpc
 from libs.errors import Code
-from libs.grpc_client import remote_error
+from libs.grpc_client import answers_found, remote_error
 from services.messaging.domain.channels import Channel, ChannelConfig
 from services.messaging.ports import (
     AudienceMember,
@@ -95,15 +95,8 @@ class MembershipClient:
         return reply.matches
 
     async def segment_exists(self, brand_id: str, segment_id: str) -> bool:
-        try:
-            await self._segments.GetSegment(segment_pb.GetSegmentRequest(
-                brand_id=brand_id, segment_id=segment_id))
-        except grpc.aio.AioRpcError as error:
-            failure = remote_error(error)
-            if failure.code is Code.NOT_FOUND:
-                return False
-            raise failure from None
-        return True
+        return await answers_found(self._segments.GetSegment(segment_pb.GetSegmentRequest(
+            brand_id=brand_id, segment_id=segment_id)))
 
     async def snapshot_segment(self, *, request_id: str, brand_id: str,
                                segment_id: str) -> str:
@@ -167,15 +160,8 @@ class BenefitsClient:
         self._admin = benefits_grpc.BenefitsAdminServiceStub(channel)
 
     async def coupon_template_exists(self, brand_id: str, template_id: str) -> bool:
-        try:
-            await self._admin.GetCouponTemplate(benefits_pb.GetCouponTemplateRequest(
-                brand_id=brand_id, template_id=template_id))
-        except grpc.aio.AioRpcError as error:
-            failure = remote_error(error)
-            if failure.code is Code.NOT_FOUND:
-                return False
-            raise failure from None
-        return True
+        return await answers_found(self._admin.GetCouponTemplate(
+            benefits_pb.GetCouponTemplateRequest(brand_id=brand_id, template_id=template_id)))
 
     async def issue_coupon(self, *, request_id: str, brand_id: str, account_id: str,
                            coupon_template_id: str) -> str:
