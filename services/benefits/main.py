@@ -27,8 +27,7 @@ TOPICS = ("membership", "engagement")
 
 
 def make_compose(*, membership: MembershipPort | None = None,
-                 activities: ActivitiesPort | None = None,
-                 membership_ttl: float = 0.0) -> Compose:
+                 activities: ActivitiesPort | None = None) -> Compose:
     """The composition, with the outbound ports replaceable (tests of other rules put
     stand-ins there; the eligibility and reference tests run the real services)."""
 
@@ -38,7 +37,7 @@ def make_compose(*, membership: MembershipPort | None = None,
             channel = open_membership_channel(resources.settings.address_of("membership"),
                                               resources.tls)
             resources.channels["membership"] = channel
-            port = GrpcMembership(channel, ttl=membership_ttl)
+            port = GrpcMembership(channel)
         activities_port = activities
         if activities_port is None:
             channel = open_engagement_channel(resources.settings.address_of("engagement"),

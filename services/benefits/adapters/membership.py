@@ -1,12 +1,10 @@
 """The membership port over membership's GetMemberCard (the live card: LV0 or card member).
-A burst of one member's concurrent calls shares one lookup. Nothing is cached by default, so
-a cancellation takes effect at once; `ttl` > 0 would keep active members that long (only
-members are ever cached, so a new membership shows at once either way)."""
+A burst of one member's concurrent calls shares one lookup. Nothing is cached, so a
+cancellation takes effect at once."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 
 import grpc
 
@@ -19,7 +17,6 @@ from services.benefits.domain.eligibility import NOT_A_MEMBER, Membership, Stand
 
 MEMBERSHIP_SERVICE = membership_pb.DESCRIPTOR.services_by_name["MembershipService"].full_name
 _ACTIVE = (membership_pb.MEMBER_STATUS_LV0, membership_pb.MEMBER_STATUS_CARD_MEMBER)
-_MAX_CACHED = 100_000
 
 
 def open_membership_channel(address: str, tls: TlsIdentity) -> grpc.aio.Channel:
@@ -27,17 +24,12 @@ def open_membership_channel(address: str, tls: TlsIdentity) -> grpc.aio.Channel:
 
 
 class GrpcMembership:
-    def __init__(self, channel: grpc.aio.Channel, *, ttl: float = 0.0) -> None:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = membership_grpc.MembershipServiceStub(channel)
-        self._ttl = ttl
-        self._cache: dict[tuple[str, str], tuple[float, Membership]] = {}
         self._pending: dict[tuple[str, str], asyncio.Future[Membership]] = {}
 
     async def membership(self, brand_id: str, account_id: str) -> Membership:
         key = (brand_id, account_id)
-        cached = self._cache.get(key)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
         pending = self._pending.get(key)
         if pending is None:
             pending = asyncio.ensure_future(self._load(brand_id, account_id))
@@ -56,9 +48,4 @@ class GrpcMembership:
             raise typed from None
         if card.status not in _ACTIVE:
             return NOT_A_MEMBER
-        found = Membership(Standing.ACTIVE, card.level)
-        if self._ttl > 0:
-            if len(self._cache) > _MAX_CACHED:
-                self._cache.clear()
-            self._cache[(brand_id, account_id)] = (time.monotonic() + self._ttl, found)
-        return found
+        return Membership(Standing.ACTIVE, card.level)

@@ -49,7 +49,7 @@ async def world(db_url: str, redis_url: str) -> AsyncIterator[World]:
                                membership_compose) as membership, \
             running_service(service_settings("benefits", db_url, redis_url,
                                              MEMBERSHIP_ADDR=membership.address),
-                            make_compose(membership_ttl=0)) as benefits, \
+                            make_compose()) as benefits, \
             contract_channel(membership) as mchannel, contract_channel(benefits) as bchannel:
         members = mgrpc.MembershipServiceStub(mchannel)
         api = pb_grpc.BenefitsServiceStub(bchannel)
