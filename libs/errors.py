@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class Code(enum.IntEnum):
@@ -104,3 +107,14 @@ def require(value: str, field: str) -> str:
     if not value or not value.strip():
         raise InvalidArgument(f"{field} is required", field=field, reason="FIELD_REQUIRED")
     return value.strip()
+
+
+def found(value: T | None, what: str, *, reason: str, **metadata: str) -> T:
+    """`value`, or NotFound naming `what` (e.g. "activity act_1 for brand b_1") and `reason`.
+
+    The one get-or-NotFound: `activity = found(await repo.get(...), f"activity {id}",
+    reason="ACTIVITY_NOT_FOUND", activity_id=id)`.
+    """
+    if value is None:
+        raise NotFound(f"{what} does not exist", reason=reason, metadata=metadata)
+    return value
