@@ -90,6 +90,9 @@ SECRETS: dict[str, SecretSpec] = {spec.name: spec for spec in (
                "signs its facts webhook", "base64",
                _b64(b"brandclub-dev-marketplace-webhook-secret"),
                "$(openssl rand -base64 32), given to the marketplace too", min_bytes=16),
+    SecretSpec("PAGE_TOKEN_KEYS", "HMAC keys that sign and verify page tokens (next_page_token)",
+               "keyring", f"dev:{_b64(b'brandclub-dev-page-token-signing')}",
+               'p2026a:$(openssl rand -base64 32)', min_bytes=32),
 )}
 
 
@@ -270,6 +273,8 @@ class Settings:
     tls_files: TlsFiles = field(default_factory=lambda: TlsFiles("", "", ""))
     # After the drain window, calls in flight get this long before the server stops.
     shutdown_grace_seconds: float = 5.0
+    # PAGE_TOKEN_KEYS (services with a database: they issue page tokens; libs/paging.py).
+    page_token_keys: Mapping[str, bytes] = field(default_factory=dict, repr=False)
 
     @property
     def schema(self) -> str:
@@ -301,6 +306,7 @@ def load_settings(service: str, source: Mapping[str, str] | None = None, *,
         database_url=env.secret_url("DATABASE_URL", ("postgresql", "postgres"))
         if database else "",
         redis_url=env.secret_url("REDIS_URL", ("redis", "rediss", "unix")),
+        page_token_keys=env.secret_keyring("PAGE_TOKEN_KEYS") if database else {},
         log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
         traces_exporter=env.choice("OTEL_TRACES_EXPORTER", "none", ("none", "otlp", "console")),
         otlp_endpoint=env.text("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),

@@ -23,6 +23,7 @@ from libs.db import Database
 from libs.grpc_server import Probe, ServiceHost, install_stop_signals
 from libs.jobs import Supervisor
 from libs.logging import configure_logging, get_logger
+from libs.paging import use_page_token_keys
 from libs.ports import report_ports
 from libs.redis import Redis, connect_redis, ping_redis
 from libs.retention import prune_loop
@@ -108,6 +109,8 @@ async def start_service(settings: Settings, compose: Compose, *, port: int | Non
     the health port on a free port. `authorize` is the caller table (the proto annotations)."""
     # Certificates first: a process without its identity refuses to start, naming the setting.
     tls = load_identity(settings.tls_files)
+    # Every replica signs and verifies page tokens with the same keys (libs/paging.py).
+    use_page_token_keys(settings.page_token_keys)
     # min_size=0: the process starts (and reports NOT_SERVING) even while PostgreSQL is down.
     db = await Database.connect(settings.database_url, settings.schema, min_size=0)
     redis = connect_redis(settings.redis_url)

@@ -45,6 +45,13 @@ def load_or_create(data_dir: Path) -> dict[str, str]:
     path = data_dir / FILE_NAME
     if path.exists():
         stored: dict[str, str] = json.loads(path.read_text())
+        # A secret declared after this directory was made gets its own key now, rather than
+        # the published development value.
+        added = {name: value for name, value in generate(legacy=False).items()
+                 if name not in stored}
+        if added:
+            stored.update(added)
+            path.write_text(json.dumps(stored, indent=2))
         return stored
     data_dir.mkdir(parents=True, exist_ok=True)
     # A data directory that already holds a database was made with the published keys.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import stat
 from pathlib import Path
 
@@ -33,6 +34,20 @@ def test_a_data_directory_gets_random_keys_a_production_check_accepts(tmp_path: 
     assert mode == 0o600
     assert local_secrets.load_or_create(tmp_path) == values
     assert local_secrets.load_or_create(tmp_path / "other") != values
+
+
+def test_a_secret_declared_later_gets_its_own_key_and_the_others_stay(tmp_path: Path) -> None:
+    """A data directory made before a secret existed gets a random key for it on the next run
+    (never the published value), and keeps every key it already had."""
+    values = local_secrets.load_or_create(tmp_path)
+    newest = list(values)[-1]
+    older = {name: value for name, value in values.items() if name != newest}
+    (tmp_path / local_secrets.FILE_NAME).write_text(json.dumps(older))
+    again = local_secrets.load_or_create(tmp_path)
+    assert {name: again[name] for name in older} == older
+    assert again[newest] not in (values[newest], SECRETS[newest].dev_value)
+    production_reads(again)
+    assert local_secrets.load_or_create(tmp_path) == again
 
 
 def test_an_old_data_directory_still_decrypts_but_never_signs_with_published_keys(
