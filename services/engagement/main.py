@@ -10,19 +10,14 @@ import grpc
 
 from brandclub.engagement.v1 import engagement_service_pb2 as pb
 from brandclub.engagement.v1 import engagement_service_pb2_grpc as pb_grpc
+from libs.clock import Clock, system_clock
 from libs.eventbus import EventConsumer
 from libs.jobs import Loop, background_loop
 from libs.outbox import OutboxRelay
 from libs.service import Compose, Composition, Resources, run_service
 from services.engagement.adapters.redis_lottery import LotteryCache
-from services.engagement.adapters.remote import (
-    GrpcBenefits,
-    GrpcMembership,
-    open_benefits_channel,
-    open_membership_channel,
-)
+from services.engagement.adapters.upstreams import Upstreams
 from services.engagement.api.servicer import EngagementServicer
-from services.engagement.ports import BenefitsPort, Clock, MembershipPort, system_clock
 from services.engagement.settings import engagement_settings
 from services.engagement.usecases.engagement import Engagement
 
@@ -36,28 +31,18 @@ def every(seconds: float, step: Callable[[], Awaitable[int]], name: str, *,
     return background_loop(name, step, interval_seconds=seconds, batch=batch)
 
 
-def make_compose(*, clock: Clock = system_clock, benefits: BenefitsPort | None = None,
-                 membership: MembershipPort | None = None, saga_grace_seconds: float = 10.0,
-                 loop_seconds: float = 1.0) -> Compose:
-    """The composition, with the clock and the outbound ports replaceable (tests inject a
-    clock that crosses midnight, or a benefits stand-in that fails on purpose)."""
+def make_compose(*, clock: Clock = system_clock, upstreams: Upstreams | None = None,
+                 saga_grace_seconds: float = 10.0, loop_seconds: float = 1.0) -> Compose:
+    """The composition, with the clock and the other services replaceable (tests inject a
+    clock that crosses midnight, or upstreams whose benefits fails on purpose)."""
 
     async def compose(resources: Resources) -> Composition:
         settings = engagement_settings(resources.settings).common
-        benefits_port = benefits
-        if benefits_port is None:
-            channel = open_benefits_channel(settings.address_of("benefits"),
-                                              resources.tls)
-            resources.channels["benefits"] = channel
-            benefits_port = GrpcBenefits(channel)
-        membership_port = membership
-        if membership_port is None:
-            channel = open_membership_channel(settings.address_of("membership"),
-                                              resources.tls)
-            resources.channels["membership"] = channel
-            membership_port = GrpcMembership(channel)
-        engagement = Engagement(resources.db, LotteryCache(resources.redis), benefits_port,
-                                membership_port, clock, saga_grace_seconds=saga_grace_seconds)
+        used = upstreams or Upstreams.open(settings.address_of("benefits"),
+                                           settings.address_of("membership"), resources.tls)
+        resources.channels.update(used.channels)
+        engagement = Engagement(resources.db, LotteryCache(resources.redis), used.benefits,
+                                used.membership, clock, saga_grace_seconds=saga_grace_seconds)
         servicer = EngagementServicer(resources.db, engagement)
         relay = OutboxRelay(resources.db, resources.redis)
         invites = EventConsumer(

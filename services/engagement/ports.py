@@ -1,25 +1,17 @@
 """What the engagement use cases need from the outside, as ports: the benefits service (points
-and coupons), the membership service (members, brand time zones) and a clock.
+and coupons) and the membership service (members, brand time zones).
 
 Adapters in `adapters/` implement them over gRPC; tests may put stand-ins behind them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Protocol
 
 from libs.errors import DomainError, Unavailable
 from libs.sagas import TRANSIENT_CODES as TRANSIENT_CODES
 from libs.sagas import Failure, classify
 from services.engagement.domain.activities import MemberInfo
-
-Clock = Callable[[], datetime]
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 class BenefitsUnavailable(Unavailable):

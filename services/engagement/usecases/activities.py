@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from libs.db import Connection
-from libs.errors import FailedPrecondition, InvalidArgument, NotFound, require
+from libs.errors import FailedPrecondition, InvalidArgument, found, require
 from libs.paging import decode_page_token, encode_page_token, page_size
 from services.engagement.adapters.postgres import ActivityRepository, ParticipationRepository
 from services.engagement.domain.activities import (
@@ -30,19 +30,13 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
-def _not_found(activity_id: str) -> NotFound:
-    return NotFound(f"activity {activity_id} does not exist", reason="ACTIVITY_NOT_FOUND",
-                    metadata={"activity_id": activity_id})
-
-
 async def get_activity(conn: Connection, brand_id: str, activity_id: str, *,
                        for_update: bool = False) -> Activity:
     activity = await ActivityRepository(conn).get(require(brand_id, "brand_id"),
                                                   require(activity_id, "activity_id"),
                                                   for_update=for_update)
-    if activity is None:
-        raise _not_found(activity_id)
-    return activity
+    return found(activity, f"activity {activity_id}", reason="ACTIVITY_NOT_FOUND",
+                 activity_id=activity_id)
 
 
 async def create_activity(conn: Connection, brand_id: str, owner: Owner, spec: ActivitySpec,

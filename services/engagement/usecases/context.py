@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
+from libs.clock import Clock
 from libs.db import Database
 from libs.errors import InvalidArgument, require
 from services.engagement.adapters.redis_lottery import LotteryCache
@@ -18,7 +19,7 @@ from services.engagement.domain.activities import (
     check_audience,
     coupon_references,
 )
-from services.engagement.ports import BenefitsPort, Clock, MembershipPort
+from services.engagement.ports import BenefitsPort, MembershipPort
 from services.engagement.usecases.caches import ActivityCache
 
 TOPIC = "engagement"

@@ -11,8 +11,8 @@ from libs.errors import (
     DomainError,
     FailedPrecondition,
     InvalidArgument,
-    NotFound,
     Unavailable,
+    found,
     require,
 )
 from libs.logging import get_logger
@@ -87,10 +87,9 @@ class LotteryDraws(RewardDispatch):
         """GetDraw: a recorded draw, its prize's grant and its lottery's configuration."""
         async with self.db.connection() as conn:
             repo = ParticipationRepository(conn)
-            draw = await repo.get_draw(require(brand_id, "brand_id"), require(draw_id, "draw_id"))
-            if draw is None:
-                raise NotFound(f"draw {draw_id} does not exist",
-                               reason="DRAW_NOT_FOUND", metadata={"draw_id": draw_id})
+            draw = found(await repo.get_draw(require(brand_id, "brand_id"),
+                                             require(draw_id, "draw_id")),
+                         f"draw {draw_id}", reason="DRAW_NOT_FOUND", draw_id=draw_id)
             grants = await repo.grants([draw.grant_id]) if draw.grant_id else []
         _, config = await self.lottery(brand_id, draw.activity_id)
         return DrawView(draw, grants[0] if grants else None), config

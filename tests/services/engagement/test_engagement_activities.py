@@ -11,7 +11,7 @@ from google.protobuf import json_format
 from brandclub.engagement.v1 import engagement_service_pb2 as pb
 from libs.grpc_client import remote_error
 from libs.protoconv import timestamp
-from tests.services.engagement.conftest import Env, rid
+from tests.services.engagement.harness import Env, rid
 
 LOTTERY = {"lottery": {"mode": "LOTTERY_MODE_INSTANT", "cost_points": 10, "prizes": [
     {"prize_id": "p1", "name": "Mug", "kind": "PRIZE_KIND_PHYSICAL", "weight": 10, "stock": 5},

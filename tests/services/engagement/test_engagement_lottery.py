@@ -13,7 +13,7 @@ import pytest
 from brandclub.engagement.v1 import engagement_service_pb2 as pb
 from libs.grpc_client import remote_error
 from services.engagement.domain.participation import parse_weights, pick
-from tests.services.engagement.conftest import Env, eventually, rid
+from tests.services.engagement.harness import Env, eventually, rid
 
 COST = 10
 

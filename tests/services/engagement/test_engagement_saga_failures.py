@@ -15,7 +15,7 @@ from libs.errors import FailedPrecondition, NotFound, Unavailable
 from libs.grpc_client import remote_error
 from libs.sagas import RetryPolicy
 from services.engagement.usecases import saga_steps
-from tests.services.engagement.conftest import Env, eventually, rid
+from tests.services.engagement.harness import Env, eventually, rid
 
 COST = 10
 QUICK = RetryPolicy(max_attempts=3, base_seconds=0.05, cap_seconds=0.05)

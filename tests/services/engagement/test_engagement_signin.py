@@ -10,7 +10,7 @@ import pytest
 
 from brandclub.engagement.v1 import engagement_service_pb2 as pb
 from libs.grpc_client import remote_error
-from tests.services.engagement.conftest import Env, eventually, rid
+from tests.services.engagement.harness import Env, eventually, rid
 
 REWARDS = {"sign_in": {"rewards": [{"day": 1, "reward": {"points": 5}},
                                    {"day": 2, "reward": {"points": 10,

@@ -12,7 +12,7 @@ from brandclub.engagement.v1 import engagement_service_pb2 as pb
 from brandclub.events.v1 import engagement_events_pb2, envelope_pb2, membership_events_pb2
 from libs.grpc_client import remote_error
 from libs.outbox import new_envelope, stream_name
-from tests.services.engagement.conftest import Env, eventually, rid
+from tests.services.engagement.harness import Env, eventually, rid
 
 VOTE = {"vote": {"options": [{"option_id": "red", "label": "Red"},
                              {"option_id": "blue", "label": "Blue"}],

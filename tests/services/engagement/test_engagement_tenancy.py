@@ -20,7 +20,7 @@ from brandclub.engagement.v1 import engagement_service_pb2 as pb
 from brandclub.membership.v1 import membership_service_pb2 as mpb
 from libs import contract
 from libs.testing import contract_channel
-from tests.services.engagement.conftest import Env, rid
+from tests.services.engagement.harness import Env, rid
 
 SERVICE = "brandclub.engagement.v1.EngagementService"
 MEMBER = "acc_tenant_a"

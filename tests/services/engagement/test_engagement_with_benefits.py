@@ -22,7 +22,7 @@ from libs.testing import contract_channel, running_service, service_settings
 from services.benefits.main import compose as benefits_compose
 from services.engagement.main import make_compose
 from services.membership.main import compose as membership_compose
-from tests.services.engagement.engagement_fakes import FakeClock
+from tests.services.engagement.fakes import FakeClock
 
 
 def rid() -> str:

@@ -1,10 +1,10 @@
-"""gRPC adapters for the benefits and membership ports."""
+"""Outbound calls to the other services engagement depends on: the benefits and membership
+ports of `services/engagement/ports.py` over their gRPC contracts."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import grpc
@@ -13,11 +13,17 @@ from brandclub.benefits.v1 import benefits_service_pb2 as benefits_pb
 from brandclub.benefits.v1 import benefits_service_pb2_grpc as benefits_grpc
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
+from libs.cache import TtlCache
 from libs.errors import Code
 from libs.grpc_client import answers_found, open_channel, remote_error
 from libs.tls import TlsIdentity
 from services.engagement.domain.activities import MemberInfo
-from services.engagement.ports import TRANSIENT_CODES, BenefitsUnavailable
+from services.engagement.ports import (
+    TRANSIENT_CODES,
+    BenefitsPort,
+    BenefitsUnavailable,
+    MembershipPort,
+)
 
 T = TypeVar("T")
 
@@ -97,59 +103,60 @@ class GrpcBenefits:
 
 class GrpcMembership:
     """MembershipPort over GetBrand / GetMemberCard, cached briefly (read on every
-    participation; a tier change shows within `member_ttl` seconds)."""
+    participation; a tier change shows within `member_ttl` seconds). Concurrent misses on
+    one member share a single call (a burst of one member's requests costs one)."""
 
     def __init__(self, channel: grpc.aio.Channel, *, member_ttl: float = 5.0,
                  brand_ttl: float = 60.0) -> None:
         self._stub = membership_grpc.MembershipServiceStub(channel)
-        self._member_ttl = member_ttl
-        self._brand_ttl = brand_ttl
-        self._zones: dict[str, tuple[float, str]] = {}
-        self._members: dict[tuple[str, str], tuple[float, MemberInfo | None]] = {}
-        self._pending: dict[tuple[str, str], asyncio.Future[MemberInfo | None]] = {}
+        self._zones: TtlCache[str, str] = TtlCache(brand_ttl)
+        self._members: TtlCache[tuple[str, str], MemberInfo | None] = TtlCache(
+            member_ttl, max_entries=100_000)
 
     async def time_zone(self, brand_id: str) -> str:
-        cached = self._zones.get(brand_id)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
+        return await self._zones.get_or_load(brand_id, lambda: self._load_zone(brand_id))
+
+    async def _load_zone(self, brand_id: str) -> str:
         try:
             reply = await self._stub.GetBrand(membership_pb.GetBrandRequest(brand_id=brand_id))
         except grpc.aio.AioRpcError as error:
             raise remote_error(error) from None
-        zone = reply.brand.time_zone or "Asia/Shanghai"
-        self._zones[brand_id] = (time.monotonic() + self._brand_ttl, zone)
-        return zone
+        return reply.brand.time_zone or "Asia/Shanghai"
 
     async def member(self, brand_id: str, account_id: str) -> MemberInfo | None:
-        key = (brand_id, account_id)
-        cached = self._members.get(key)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
-        # One call per member at a time: a burst of one member's requests shares it.
-        pending = self._pending.get(key)
-        if pending is None:
-            pending = asyncio.ensure_future(self._load_member(brand_id, account_id))
-            self._pending[key] = pending
-            pending.add_done_callback(lambda _: self._pending.pop(key, None))
-        return await asyncio.shield(pending)
+        return await self._members.get_or_load(
+            (brand_id, account_id), lambda: self._load_member(brand_id, account_id))
 
     async def _load_member(self, brand_id: str, account_id: str) -> MemberInfo | None:
-        key = (brand_id, account_id)
         try:
             reply = await self._stub.GetMemberCard(membership_pb.GetMemberCardRequest(
                 brand_id=brand_id, account_id=account_id))
-            card = reply.card
-            info: MemberInfo | None = None
-            if card.status in (membership_pb.MEMBER_STATUS_LV0,
-                               membership_pb.MEMBER_STATUS_CARD_MEMBER):
-                card_member = card.status == membership_pb.MEMBER_STATUS_CARD_MEMBER
-                info = MemberInfo(level=card.level, card_member=card_member)
         except grpc.aio.AioRpcError as error:
             typed = remote_error(error)
             if typed.code is not Code.NOT_FOUND:
                 raise typed from None
-            info = None
-        if len(self._members) > 100_000:
-            self._members.clear()
-        self._members[key] = (time.monotonic() + self._member_ttl, info)
-        return info
+            return None
+        card = reply.card
+        if card.status not in (membership_pb.MEMBER_STATUS_LV0,
+                               membership_pb.MEMBER_STATUS_CARD_MEMBER):
+            return None
+        return MemberInfo(level=card.level,
+                          card_member=card.status == membership_pb.MEMBER_STATUS_CARD_MEMBER)
+
+
+@dataclass(frozen=True)
+class Upstreams:
+    """The other services engagement calls (as the ports its use cases take), and the
+    channels to close on shutdown."""
+
+    benefits: BenefitsPort
+    membership: MembershipPort
+    channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, benefits_address: str, membership_address: str,
+             tls: TlsIdentity) -> Upstreams:
+        benefits = open_benefits_channel(benefits_address, tls)
+        membership = open_membership_channel(membership_address, tls)
+        return cls(GrpcBenefits(benefits), GrpcMembership(membership),
+                   {"benefits": benefits, "membership": membership})
