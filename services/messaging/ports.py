@@ -1,6 +1,6 @@
 """What messaging needs from other services, as interfaces the use cases depend on.
 
-The gRPC implementations live in adapters/clients.py; tests run the real services in-process.
+The gRPC implementations live in adapters/upstreams.py; tests run the real services in-process.
 """
 
 from __future__ import annotations

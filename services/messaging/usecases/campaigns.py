@@ -6,9 +6,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from libs.db import Connection
-from libs.errors import Code, DomainError, FailedPrecondition, InvalidArgument, NotFound, require
+from libs.errors import (
+    Code,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    found,
+    require,
+)
 from libs.paging import decode_page_token, encode_page_token, page_size
-from services.messaging.adapters.postgres import MessagingRepository, message_from_row
+from services.messaging.adapters.campaigns_repository import CampaignsRepository
+from services.messaging.adapters.rows import message_from_row
 from services.messaging.domain.campaigns import Campaign, CampaignStatus, validate_campaign_fields
 from services.messaging.domain.channels import new_id
 from services.messaging.domain.messages import MessageStatus, OutboundMessage
@@ -45,28 +54,25 @@ async def create_campaign(conn: Connection, audience: AudienceSource, draft: Cam
     campaign = replace(draft, campaign_id=new_id("cmp"), brand_id=brand_id,
                        status=CampaignStatus.DRAFT, conversion_window_days=window,
                        launched_at=None, created_at=now)
-    await MessagingRepository(conn).add_campaign(campaign)
+    await CampaignsRepository(conn).add_campaign(campaign)
     return campaign
 
 
 async def get_campaign(conn: Connection, brand_id: str, campaign_id: str, *,
                        lock: bool = False) -> Campaign:
-    found = await MessagingRepository(conn).campaign(require(brand_id, "brand_id"),
-                                                     require(campaign_id, "campaign_id"),
-                                                     lock=lock)
-    if found is None:
-        raise NotFound(f"campaign {campaign_id} does not exist", reason="CAMPAIGN_NOT_FOUND",
-                       metadata={"campaign_id": campaign_id})
-    return found
+    campaign = await CampaignsRepository(conn).campaign(require(brand_id, "brand_id"),
+                                                        require(campaign_id, "campaign_id"),
+                                                        lock=lock)
+    return found(campaign, f"campaign {campaign_id}", reason="CAMPAIGN_NOT_FOUND",
+                 campaign_id=campaign_id)
 
 
 async def list_campaigns(conn: Connection, brand_id: str, requested_size: int, token: str,
                          status: CampaignStatus | None) -> tuple[list[Campaign], str]:
-    repo = MessagingRepository(conn)
 
     async def fetch(brand: str, limit: int,
                     after: tuple[datetime, str] | None) -> list[Campaign]:
-        return await repo.campaigns_page(brand, limit, after, status)
+        return await CampaignsRepository(conn).campaigns_page(brand, limit, after, status)
 
     return await brand_page(brand_id, requested_size, token, fetch,
                             lambda c: (c.created_at, c.campaign_id))
@@ -82,7 +88,7 @@ async def launch_campaign(conn: Connection, brand_id: str, campaign_id: str,
     if at > now + timedelta(days=365):
         raise InvalidArgument("schedule_time must be within a year", field="schedule_time",
                               reason="OUT_OF_RANGE")
-    await MessagingRepository(conn).schedule_campaign(campaign_id, at)
+    await CampaignsRepository(conn).schedule_campaign(campaign_id, at)
     return replace(campaign, status=CampaignStatus.SCHEDULED, schedule_at=at)
 
 
@@ -93,7 +99,7 @@ async def retry_campaign(conn: Connection, brand_id: str, campaign_id: str,
         raise FailedPrecondition("a draft campaign has nothing to retry",
                                  reason="CAMPAIGN_NOT_LAUNCHED",
                                  metadata={"campaign_id": campaign_id})
-    return await MessagingRepository(conn).requeue_failed(campaign_id, now)
+    return await CampaignsRepository(conn).requeue_failed(campaign_id, now)
 
 
 async def campaign_recipients(conn: Connection, brand_id: str, campaign_id: str,
@@ -102,7 +108,7 @@ async def campaign_recipients(conn: Connection, brand_id: str, campaign_id: str,
     await get_campaign(conn, brand_id, campaign_id)
     size = page_size(requested_size)
     position = decode_page_token(token, ("a",))
-    rows = await MessagingRepository(conn).recipients_page(
+    rows = await CampaignsRepository(conn).recipients_page(
         campaign_id, position["a"] if position else "", size + 1)
     page = rows[:size]
     result = [(r["recipient_account_id"], r["recipient_holdout"],
@@ -134,7 +140,7 @@ class CampaignReport:
 
 async def campaign_report(conn: Connection, brand_id: str, campaign_id: str) -> CampaignReport:
     campaign = await get_campaign(conn, brand_id, campaign_id)
-    raw = await MessagingRepository(conn).campaign_report(campaign)
+    raw = await CampaignsRepository(conn).campaign_report(campaign)
     by_status: dict[MessageStatus, int] = {}
     suppressed: dict[str, int] = {}
     for status, reason, count in raw["counts"]:

@@ -16,12 +16,21 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from libs.clock import Clock
 from libs.db import Connection, Database
 from libs.jobs import background_loop
 from libs.logging import get_logger
+from services.messaging.adapters.campaigns_repository import CampaignsRepository
+from services.messaging.adapters.caps_repository import CapsRepository
+from services.messaging.adapters.channels_repository import ChannelsRepository
+from services.messaging.adapters.consents_repository import ConsentsRepository
 from services.messaging.adapters.crypto import CredentialCipher
-from services.messaging.adapters.postgres import MessagingRepository
+from services.messaging.adapters.inbox_repository import InboxRepository
+from services.messaging.adapters.member_facts_repository import MemberFactsRepository
+from services.messaging.adapters.messages_repository import MessagesRepository
+from services.messaging.adapters.policy_repository import PolicyRepository
 from services.messaging.adapters.providers import Delivery, ProviderRegistry, SendOutcome
+from services.messaging.adapters.templates_repository import TemplatesRepository
 from services.messaging.domain.campaigns import in_holdout, throttled_time
 from services.messaging.domain.channels import Channel, ChannelConfig, new_id
 from services.messaging.domain.governance import (
@@ -41,7 +50,6 @@ from services.messaging.domain.messages import (
 )
 from services.messaging.domain.templates import Template, missing_variables, render
 from services.messaging.ports import AudienceSource, BrandDirectory, RecipientDirectory
-from services.messaging.usecases.clock import Clock
 from services.messaging.usecases.messages import message_row
 from services.messaging.usecases.status_events import message_status_events
 
@@ -80,8 +88,7 @@ class Dispatcher:
         """Decide (and send) one batch of due messages; returns how many were handled."""
         now = self._clock()
         async with self._db.transaction() as conn:
-            repo = MessagingRepository(conn)
-            due = await repo.claim_due(now, self._batch_size)
+            due = await MessagesRepository(conn).claim_due(now, self._batch_size)
             if not due:
                 return 0
             by_brand: dict[str, list[OutboundMessage]] = defaultdict(list)
@@ -103,21 +110,21 @@ class Dispatcher:
 
     async def _decide_brand(self, conn: Connection, brand_id: str,
                             messages: list[OutboundMessage], now: datetime) -> list[_Lease]:
-        repo = MessagingRepository(conn)
         brand = await self._brands.brand(brand_id)
         zone = ZoneInfo(brand.time_zone)
-        policy = await repo.policy(brand_id)
+        outbound, caps = MessagesRepository(conn), CapsRepository(conn)
+        policy = await PolicyRepository(conn).policy(brand_id)
         configs = {config.channel: replace_credentials(config, self._cipher.open(brand_id, sealed))
-                   for config, sealed in await repo.channels(brand_id)}
+                   for config, sealed in await ChannelsRepository(conn).channels(brand_id)}
         accounts = sorted({m.account_id for m in messages})
-        consents = await repo.consent_map(brand_id, accounts)
-        cancelled = await repo.cancelled(brand_id, accounts)
-        templates = await repo.templates(m.template_id for m in messages)
+        consents = await ConsentsRepository(conn).consent_map(brand_id, accounts)
+        cancelled = await MemberFactsRepository(conn).cancelled(brand_id, accounts)
+        templates = await TemplatesRepository(conn).templates(m.template_id for m in messages)
         day, week = cap_periods(now, zone)
         cap_keys = sorted({(m.account_id, m.channel.value) for m in messages
                            if m.purpose.value == "marketing"
                            and m.status is MessageStatus.QUEUED})
-        used = await repo.lock_caps(brand_id, cap_keys, day, week) if cap_keys else {}
+        used = await caps.lock_caps(brand_id, cap_keys, day, week) if cap_keys else {}
         usage = {key: CapUsage(used.get((*key, "day"), 0), used.get((*key, "week"), 0))
                  for key in cap_keys}
         brand_values = {"brand_name": brand.display_name}
@@ -150,7 +157,7 @@ class Dispatcher:
                 assert decision.reason is not None
                 suppressed[message.message_id] = decision.reason.value
                 if message.status is MessageStatus.SENDING:
-                    await repo.release_caps(message)
+                    await caps.release_caps(message)
             elif decision.verdict is Verdict.DEFER:
                 assert decision.not_before is not None
                 deferred[decision.not_before].append(message.message_id)
@@ -164,18 +171,18 @@ class Dispatcher:
                     assert config is not None
                     leases.append(_Lease(message, config, template, values))
         if cap_keys:
-            await repo.save_caps(brand_id, {(*k, period): getattr(u, period)
+            await caps.save_caps(brand_id, {(*k, period): getattr(u, period)
                                             for k, u in usage.items()
                                             for period in ("day", "week")}, day, week)
         by_id = {m.message_id: m for m in messages}
         if suppressed:
             for reason in sorted(set(suppressed.values())):
                 ids = [i for i, r in suppressed.items() if r == reason]
-                await repo.set_status(ids, MessageStatus.SUPPRESSED, now, reason=reason)
+                await outbound.set_status(ids, MessageStatus.SUPPRESSED, now, reason=reason)
             await message_status_events(conn, [by_id[i] for i in suppressed],
                                         MessageStatus.SUPPRESSED, suppressed)
         for until, ids in deferred.items():
-            await repo.defer(ids, until, now)
+            await outbound.defer(ids, until, now)
         if inbox:
             rows = []
             for message in inbox:
@@ -183,15 +190,15 @@ class Dispatcher:
                                  {**brand_values, **message.variables})
                 rows.append((new_id("inb"), brand_id, message.account_id, content.title,
                              content.body, message.message_id, message.campaign_id, now))
-            await repo.add_inbox_messages(rows)
+            await InboxRepository(conn).add_inbox_messages(rows)
             ids = [m.message_id for m in inbox]
-            await repo.lease(ids, now, now, {i: counted[i] for i in ids if i in counted})
-            await repo.set_status(ids, MessageStatus.DELIVERED, now)
+            await outbound.lease(ids, now, now, {i: counted[i] for i in ids if i in counted})
+            await outbound.set_status(ids, MessageStatus.DELIVERED, now)
             await message_status_events(conn, inbox, MessageStatus.DELIVERED)
         if leases:
             ids = [lease.message.message_id for lease in leases]
-            await repo.lease(ids, now + timedelta(seconds=LEASE_SECONDS), now,
-                             {i: counted[i] for i in ids if i in counted})
+            await outbound.lease(ids, now + timedelta(seconds=LEASE_SECONDS), now,
+                                 {i: counted[i] for i in ids if i in counted})
         return leases
 
     async def _send(self, lease: _Lease) -> SendOutcome | None:
@@ -219,7 +226,7 @@ class Dispatcher:
     async def _record(self, outcomes: list[tuple[_Lease, SendOutcome | None]]) -> None:
         now = self._clock()
         async with self._db.transaction() as conn:
-            repo = MessagingRepository(conn)
+            outbound, caps = MessagesRepository(conn), CapsRepository(conn)
             sent: list[OutboundMessage] = []
             failed: dict[str, str] = {}
             no_address: list[OutboundMessage] = []
@@ -229,26 +236,26 @@ class Dispatcher:
                 if outcome is None:
                     no_address.append(message)
                 elif outcome.accepted:
-                    if await repo.record_sent(message.message_id, outcome.provider_message_id,
-                                              now):
+                    if await outbound.record_sent(message.message_id,
+                                                  outcome.provider_message_id, now):
                         sent.append(message)
                 elif outcome.retryable and message.attempts + 1 < MAX_ATTEMPTS:
-                    await repo.record_retry(
+                    await outbound.record_retry(
                         message.message_id, outcome.error_code,
                         now + timedelta(seconds=retry_delay_seconds(message.attempts + 1)), now)
                 else:
                     failed[message.message_id] = outcome.error_code
             for message in no_address:
-                await repo.release_caps(message)
+                await caps.release_caps(message)
             if no_address:
                 ids = [m.message_id for m in no_address]
-                await repo.set_status(ids, MessageStatus.SUPPRESSED, now,
-                                      reason=Reason.NO_ADDRESS.value)
+                await outbound.set_status(ids, MessageStatus.SUPPRESSED, now,
+                                          reason=Reason.NO_ADDRESS.value)
                 await message_status_events(conn, no_address, MessageStatus.SUPPRESSED,
                                             dict.fromkeys(ids, Reason.NO_ADDRESS.value))
             for message_id, code in failed.items():
-                await repo.release_caps(by_id[message_id])
-                await repo.set_status([message_id], MessageStatus.FAILED, now, reason=code)
+                await caps.release_caps(by_id[message_id])
+                await outbound.set_status([message_id], MessageStatus.FAILED, now, reason=code)
             await message_status_events(conn, [by_id[i] for i in failed], MessageStatus.FAILED,
                                         failed)
             await message_status_events(conn, sent, MessageStatus.SENT)
@@ -282,12 +289,12 @@ class CampaignFanout:
         """Take one page of one due campaign; returns the members taken in (0: idle)."""
         now = self._clock()
         async with self._db.transaction() as conn:
-            repo = MessagingRepository(conn)
-            due = await repo.due_campaign(now)
+            campaigns, outbound = CampaignsRepository(conn), MessagesRepository(conn)
+            due = await campaigns.due_campaign(now)
             if due is None:
                 return 0
             campaign, token, count = due
-            templates = await repo.templates([campaign.template_id])
+            templates = await TemplatesRepository(conn).templates([campaign.template_id])
             template = templates[campaign.template_id]
             page = await self._audience.snapshot_page(campaign.brand_id, campaign.snapshot_id,
                                                       token)
@@ -308,14 +315,15 @@ class CampaignFanout:
                     spacing_ms=int((at - start).total_seconds() * 1000))
                 rows.append(row)
                 recipients.append((member.account_id, False, str(row["message_id"])))
-            fresh = await repo.add_recipients(campaign.campaign_id, recipients)
-            inserted = set(await repo.add_messages(
+            fresh = await campaigns.add_recipients(campaign.campaign_id, recipients)
+            inserted = set(await outbound.add_messages(
                 [row for row in rows if row["account_id"] in fresh]))
             if inserted:
-                queued = await repo.messages_by_ids(list(inserted))
+                queued = await outbound.messages_by_ids(list(inserted))
                 await message_status_events(conn, queued, MessageStatus.QUEUED)
-            await repo.advance_fanout(campaign.campaign_id, page.next_page_token,
-                                      count + len(page.members), not page.next_page_token, now)
+            await campaigns.advance_fanout(campaign.campaign_id, page.next_page_token,
+                                           count + len(page.members), not page.next_page_token,
+                                           now)
             return max(1, len(page.members))
 
 

@@ -8,7 +8,8 @@ from datetime import datetime
 from libs.db import Connection
 from libs.errors import InvalidArgument, NotFound, require
 from libs.paging import decode_page_token, encode_page_token, page_size
-from services.messaging.adapters.postgres import MessagingRepository
+from services.messaging.adapters.inbox_repository import InboxRepository
+from services.messaging.adapters.messages_repository import MessagesRepository
 from services.messaging.domain.inbox import InboxMessage
 from services.messaging.domain.messages import MessageStatus
 from services.messaging.usecases.status_events import message_status_events
@@ -27,17 +28,17 @@ async def list_inbox(conn: Connection, brand_id: str, account_id: str, requested
     size = page_size(requested_size)
     position = decode_page_token(token, ("t", "id"))
     after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
-    repo = MessagingRepository(conn)
-    rows = await repo.inbox_page(brand_id, account_id, size + 1, after, unread_only)
+    box = InboxRepository(conn)
+    rows = await box.inbox_page(brand_id, account_id, size + 1, after, unread_only)
     page, more = rows[:size], len(rows) > size
     next_token = (encode_page_token({"t": page[-1].created_at.isoformat(),
                                      "id": page[-1].message_id}) if more else "")
-    return InboxPage(page, next_token, await repo.unread_count(brand_id, account_id))
+    return InboxPage(page, next_token, await box.unread_count(brand_id, account_id))
 
 
 async def unread_count(conn: Connection, brand_id: str, account_id: str) -> int:
-    return await MessagingRepository(conn).unread_count(require(brand_id, "brand_id"),
-                                                        require(account_id, "account_id"))
+    return await InboxRepository(conn).unread_count(require(brand_id, "brand_id"),
+                                                    require(account_id, "account_id"))
 
 
 async def mark_read(conn: Connection, brand_id: str, account_id: str, message_ids: list[str],
@@ -47,17 +48,17 @@ async def mark_read(conn: Connection, brand_id: str, account_id: str, message_id
     if mark_all == bool(message_ids):
         raise InvalidArgument("give either message_ids or all = true", field="message_ids",
                               reason="MESSAGE_IDS_OR_ALL")
-    repo = MessagingRepository(conn)
+    box = InboxRepository(conn)
     if message_ids:
-        known = await repo.existing_inbox_ids(brand_id, account_id, message_ids)
+        known = await box.existing_inbox_ids(brand_id, account_id, message_ids)
         for message_id in message_ids:
             if message_id not in known:
                 raise NotFound(f"message {message_id} is not in this member's box",
                                reason="INBOX_MESSAGE_NOT_FOUND",
                                metadata={"message_id": message_id})
-    outbound = await repo.mark_read(brand_id, account_id, message_ids or None, now)
+    outbound = await box.mark_read(brand_id, account_id, message_ids or None, now)
     linked = [m for m in outbound if m]
     if linked:
-        read = await repo.mark_messages_read(linked, now)
+        read = await MessagesRepository(conn).mark_messages_read(linked, now)
         await message_status_events(conn, read, MessageStatus.READ)
-    return len(outbound), await repo.unread_count(brand_id, account_id)
+    return len(outbound), await box.unread_count(brand_id, account_id)

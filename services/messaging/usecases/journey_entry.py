@@ -6,16 +6,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from libs.clock import Clock
 from libs.db import Connection, Database
 from libs.errors import DomainError, InvalidArgument
 from libs.jobs import background_loop
 from libs.logging import get_logger
 from services.messaging.adapters.journeys_repository import JourneysRepository
-from services.messaging.adapters.postgres import MessagingRepository
+from services.messaging.adapters.member_facts_repository import MemberFactsRepository
 from services.messaging.domain.channels import new_id
 from services.messaging.domain.journeys import Journey, Trigger, TriggerFacts
 from services.messaging.ports import AudienceSource, BenefitsPort, BrandDirectory
-from services.messaging.usecases.clock import Clock
 
 log = get_logger(__name__)
 
@@ -88,7 +88,7 @@ class JourneyScheduler:
         while True:
             page = await self._audience.snapshot_page(journey.brand_id, snapshot_id, token)
             async with self._db.transaction() as conn:
-                cancelled = await MessagingRepository(conn).cancelled(
+                cancelled = await MemberFactsRepository(conn).cancelled(
                     journey.brand_id, [m.account_id for m in page.members])
                 for member in page.members:
                     if member.account_id in cancelled:
@@ -115,7 +115,7 @@ class JourneyScheduler:
             page = await self._benefits.points_expiring_page(journey.brand_id,
                                                               journey.trigger_days, token)
             async with self._db.transaction() as conn:
-                cancelled = await MessagingRepository(conn).cancelled(
+                cancelled = await MemberFactsRepository(conn).cancelled(
                     journey.brand_id, [a.account_id for a in page.accounts])
                 for account in page.accounts:
                     if account.account_id in cancelled:

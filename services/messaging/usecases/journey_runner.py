@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
+from libs.clock import Clock
 from libs.db import Connection, Database, Record
 from libs.errors import InvalidArgument
 from libs.jobs import background_loop
 from libs.logging import get_logger
 from libs.sagas import Outcome, RetryPolicy, decide, saga_step
 from services.messaging.adapters.journeys_repository import JourneysRepository
-from services.messaging.adapters.postgres import MessagingRepository
+from services.messaging.adapters.member_facts_repository import MemberFactsRepository
+from services.messaging.adapters.messages_repository import MessagesRepository
 from services.messaging.domain.journeys import (
     Condition,
     Journey,
@@ -27,7 +29,6 @@ from services.messaging.domain.journeys import (
 )
 from services.messaging.domain.messages import MessageStatus
 from services.messaging.ports import AudienceSource, BenefitsPort
-from services.messaging.usecases.clock import Clock
 from services.messaging.usecases.messages import message_row
 from services.messaging.usecases.status_events import message_status_events
 from services.messaging.usecases.templates import get_template
@@ -142,7 +143,7 @@ class JourneyRunner:
         account_id, brand_id, run_id = run["account_id"], run["brand_id"], run["run_id"]
         request_id = f"journey:{run_id}:{step_id}"
         if step.kind is StepKind.BRANCH:
-            ordered = await MessagingRepository(conn).ordered_between(
+            ordered = await MemberFactsRepository(conn).ordered_between(
                 brand_id, account_id, run["entered_at"], now + timedelta(microseconds=1))
             in_segment = False
             if step.condition is Condition.IN_SEGMENT:
@@ -154,12 +155,11 @@ class JourneyRunner:
             return branch_taken(step, facts, ordered, in_segment)
         if step.kind is StepKind.SEND:
             template = await get_template(conn, brand_id, step.template_id)
-            repo = MessagingRepository(conn)
-            await repo.add_messages([message_row(
+            await MessagesRepository(conn).add_messages([message_row(
                 brand_id=brand_id, account_id=account_id, template=template,
                 variables={**facts.variables(), **step.variables}, dedupe_key=request_id,
                 not_before=now, now=now, journey_id=journey.journey_id)])
-            message = await repo.message_by_dedupe(brand_id, request_id)
+            message = await MessagesRepository(conn).message_by_dedupe(brand_id, request_id)
             assert message is not None
             await message_status_events(conn, [message], MessageStatus.QUEUED)
             return None

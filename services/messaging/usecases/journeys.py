@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from libs.db import Connection
-from libs.errors import InvalidArgument, NotFound, require
+from libs.errors import InvalidArgument, NotFound, found, require
 from services.messaging.adapters.journeys_repository import JourneysRepository
 from services.messaging.domain.channels import new_id
 from services.messaging.domain.journeys import (
@@ -85,12 +85,10 @@ async def create_journey(conn: Connection, audience: AudienceSource, request_id:
 
 
 async def get_journey(conn: Connection, brand_id: str, journey_id: str) -> Journey:
-    found = await JourneysRepository(conn).journey(require(brand_id, "brand_id"),
-                                                    require(journey_id, "journey_id"))
-    if found is None:
-        raise NotFound(f"journey {journey_id} does not exist", reason="JOURNEY_NOT_FOUND",
-                       metadata={"journey_id": journey_id})
-    return found
+    journey = await JourneysRepository(conn).journey(require(brand_id, "brand_id"),
+                                                     require(journey_id, "journey_id"))
+    return found(journey, f"journey {journey_id}", reason="JOURNEY_NOT_FOUND",
+                 journey_id=journey_id)
 
 
 async def set_journey_active(conn: Connection, brand_id: str, journey_id: str,

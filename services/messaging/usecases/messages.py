@@ -7,10 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from libs.db import Connection, Record
-from libs.errors import InvalidArgument, NotFound, Unauthenticated, require
+from libs.errors import InvalidArgument, Unauthenticated, found, require
 from libs.paging import decode_page_token, encode_page_token, page_size
+from services.messaging.adapters.caps_repository import CapsRepository
+from services.messaging.adapters.channels_repository import ChannelsRepository
 from services.messaging.adapters.crypto import CredentialCipher
-from services.messaging.adapters.postgres import MessagingRepository
+from services.messaging.adapters.messages_repository import MessagesRepository
+from services.messaging.adapters.sandbox_repository import SandboxDeliveriesRepository
 from services.messaging.domain.channels import Channel, new_id
 from services.messaging.domain.messages import MessageStatus, OutboundMessage
 from services.messaging.domain.receipts import (
@@ -43,24 +46,22 @@ async def send_message(conn: Connection, request_id: str, brand_id: str, account
     template = await get_template(conn, brand_id, template_id)
     unknown_variables(template, variables, "variables")
     require_variables(template, [*BRAND_VARIABLES, *variables], "variables")
-    repo = MessagingRepository(conn)
     key = f"request:{request_id}"
-    await repo.add_messages([message_row(
+    outbound = MessagesRepository(conn)
+    await outbound.add_messages([message_row(
         brand_id=brand_id, account_id=account_id, template=template, variables=variables,
         dedupe_key=key, not_before=max(schedule_at or now, now), now=now)])
-    message = await repo.message_by_dedupe(brand_id, key)
+    message = await outbound.message_by_dedupe(brand_id, key)
     assert message is not None
     await message_status_events(conn, [message], MessageStatus.QUEUED)
     return message
 
 
 async def get_message(conn: Connection, brand_id: str, message_id: str) -> OutboundMessage:
-    found = await MessagingRepository(conn).message(require(brand_id, "brand_id"),
-                                                    require(message_id, "message_id"))
-    if found is None:
-        raise NotFound(f"message {message_id} does not exist", reason="MESSAGE_NOT_FOUND",
-                       metadata={"message_id": message_id})
-    return found
+    message = await MessagesRepository(conn).message(require(brand_id, "brand_id"),
+                                                     require(message_id, "message_id"))
+    return found(message, f"message {message_id}", reason="MESSAGE_NOT_FOUND",
+                 message_id=message_id)
 
 
 async def record_receipt(conn: Connection, brand_id: str, channel: Channel,
@@ -68,20 +69,19 @@ async def record_receipt(conn: Connection, brand_id: str, channel: Channel,
                          now: datetime) -> OutboundMessage:
     brand_id = require(brand_id, "brand_id")
     provider_message_id = require(provider_message_id, "provider_message_id")
-    repo = MessagingRepository(conn)
-    message = await repo.message_by_provider_id(brand_id, channel, provider_message_id)
-    if message is None:
-        raise NotFound(f"no {channel.value} message with provider id {provider_message_id}",
-                       reason="MESSAGE_NOT_FOUND",
-                       metadata={"provider_message_id": provider_message_id})
+    outbound = MessagesRepository(conn)
+    message = found(
+        await outbound.message_by_provider_id(brand_id, channel, provider_message_id),
+        f"{channel.value} message with provider id {provider_message_id}",
+        reason="MESSAGE_NOT_FOUND", provider_message_id=provider_message_id)
     if message.status is MessageStatus.SENT:
         status = MessageStatus.DELIVERED if delivered else MessageStatus.FAILED
         reason = "" if delivered else (error_code or "NOT_DELIVERED")
-        await repo.set_status([message.message_id], status, now, reason=reason)
+        await outbound.set_status([message.message_id], status, now, reason=reason)
         if not delivered:
-            await repo.release_caps(message)
+            await CapsRepository(conn).release_caps(message)
         await message_status_events(conn, [message], status, {message.message_id: reason})
-    updated = await repo.message(brand_id, message.message_id)
+    updated = await outbound.message(brand_id, message.message_id)
     assert updated is not None
     return updated
 
@@ -95,8 +95,7 @@ async def record_signed_receipts(conn: Connection, cipher: CredentialCipher, bra
     if channel is Channel.INBOX:
         raise InvalidArgument("the message box has no provider receipts", field="channel",
                               reason="CHANNEL_NOT_CONFIGURABLE")
-    repo = MessagingRepository(conn)
-    sealed = next((blob for config, blob in await repo.channels(brand_id)
+    sealed = next((blob for config, blob in await ChannelsRepository(conn).channels(brand_id)
                    if config.channel is channel), None)
     secret = cipher.open(brand_id, sealed).get(RECEIPT_SECRET, "") if sealed else ""
     if not secret:
@@ -106,8 +105,8 @@ async def record_signed_receipts(conn: Connection, cipher: CredentialCipher, bra
     results = []
     for receipt in parse_receipts(body):
         # Locked: two callbacks racing for one message record it once.
-        message = await repo.message_by_provider_id(brand_id, channel,
-                                                    receipt.provider_message_id, lock=True)
+        message = await MessagesRepository(conn).message_by_provider_id(
+            brand_id, channel, receipt.provider_message_id, lock=True)
         if message is None:
             results.append(ReceiptResult(receipt.provider_message_id, ReceiptOutcome.REJECTED,
                                          "MESSAGE_NOT_FOUND"))
@@ -135,8 +134,8 @@ async def sandbox_page(conn: Connection, brand_id: str, requested_size: int,
     size = page_size(requested_size)
     position = decode_page_token(token, ("t", "id"))
     after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
-    rows = await MessagingRepository(conn).sandbox_page(require(brand_id, "brand_id"),
-                                                        size + 1, after)
+    rows = await SandboxDeliveriesRepository(conn).sandbox_page(require(brand_id, "brand_id"),
+                                                                size + 1, after)
     page = rows[:size]
     more = len(rows) > size
     return page, (encode_page_token({"t": page[-1]["created_at"].isoformat(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from brandclub.events.v1 import messaging_events_pb2
 from libs.db import Connection
 from libs.outbox import new_envelope
+from services.messaging.adapters.outbox_batch import add_envelopes
 from services.messaging.domain.messages import MessageStatus, OutboundMessage
 
 TOPIC = "messaging"
@@ -17,7 +18,7 @@ async def message_status_events(conn: Connection, messages: list[OutboundMessage
     """One MessageStatusChanged per message, in the caller's transaction (one round trip)."""
     if not messages:
         return
-    rows = []
+    envelopes = []
     for m in messages:
         envelope = new_envelope(brand_id=m.brand_id, producer=PRODUCER,
                                 payload=messaging_events_pb2.MessageStatusChanged(
@@ -27,7 +28,5 @@ async def message_status_events(conn: Connection, messages: list[OutboundMessage
                                     reason=(reasons or {}).get(m.message_id, ""),
                                     campaign_id=m.campaign_id or "",
                                     journey_id=m.journey_id or ""))
-        rows.append((envelope.event_id, TOPIC, envelope.SerializeToString()))
-    await conn.executemany("INSERT INTO outbox (event_id, topic, envelope) VALUES ($1, $2, $3)",
-                           rows)
-    await conn.execute("SELECT pg_notify('outbox_' || current_schema(), '')")
+        envelopes.append(envelope)
+    await add_envelopes(conn, TOPIC, envelopes)

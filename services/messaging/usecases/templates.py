@@ -6,8 +6,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from libs.db import Connection
-from libs.errors import InvalidArgument, NotFound, require
-from services.messaging.adapters.postgres import MessagingRepository
+from libs.errors import InvalidArgument, found, require
+from services.messaging.adapters.templates_repository import TemplatesRepository
 from services.messaging.domain.channels import Channel, new_id
 from services.messaging.domain.templates import (
     Template,
@@ -26,26 +26,23 @@ async def create_template(conn: Connection, template: Template) -> Template:
                               template.custom_variables)
     created = replace(template, template_id=new_id("tpl"), variables=used,
                       custom_variables=sorted(set(template.custom_variables)))
-    await MessagingRepository(conn).add_template(created)
+    await TemplatesRepository(conn).add_template(created)
     return created
 
 
 async def get_template(conn: Connection, brand_id: str, template_id: str) -> Template:
-    found = await MessagingRepository(conn).template(require(brand_id, "brand_id"),
-                                                     require(template_id, "template_id"))
-    if found is None:
-        raise NotFound(f"template {template_id} does not exist", reason="TEMPLATE_NOT_FOUND",
-                       metadata={"template_id": template_id})
-    return found
+    template = await TemplatesRepository(conn).template(require(brand_id, "brand_id"),
+                                                        require(template_id, "template_id"))
+    return found(template, f"template {template_id}", reason="TEMPLATE_NOT_FOUND",
+                 template_id=template_id)
 
 
 async def list_templates(conn: Connection, brand_id: str, requested_size: int, token: str,
                          channel: Channel | None) -> tuple[list[Template], str]:
-    repo = MessagingRepository(conn)
 
     async def fetch(brand: str, limit: int,
                     after: tuple[datetime, str] | None) -> list[Template]:
-        return await repo.templates_page(brand, limit, after, channel)
+        return await TemplatesRepository(conn).templates_page(brand, limit, after, channel)
 
     return await brand_page(brand_id, requested_size, token, fetch,
                             lambda t: (t.created_at, t.template_id))

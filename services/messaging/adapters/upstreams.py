@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 from datetime import UTC
 
 import grpc
@@ -15,15 +15,22 @@ from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
 from brandclub.membership.v1 import segment_service_pb2 as segment_pb
 from brandclub.membership.v1 import segment_service_pb2_grpc as segment_grpc
+from libs.cache import TtlCache
+from libs.config import Settings
 from libs.errors import Code
-from libs.grpc_client import answers_found, remote_error
+from libs.grpc_client import answers_found, open_channel, remote_error
+from libs.tls import TlsIdentity
 from services.messaging.domain.channels import Channel, ChannelConfig
 from services.messaging.ports import (
     AudienceMember,
     AudiencePage,
+    AudienceSource,
+    BenefitsPort,
+    BrandDirectory,
     BrandInfo,
     ExpiringAccount,
     ExpiringPage,
+    RecipientDirectory,
 )
 
 MEMBERSHIP_SERVICE = "brandclub.membership.v1.MembershipService"
@@ -41,19 +48,18 @@ class MembershipClient:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._brands = membership_grpc.MembershipServiceStub(channel)
         self._segments = segment_grpc.SegmentServiceStub(channel)
-        self._cache: dict[str, tuple[float, BrandInfo]] = {}
+        # A brand's name and time zone change rarely; a minute's staleness is harmless.
+        self._brand_cache: TtlCache[str, BrandInfo] = TtlCache(BRAND_CACHE_SECONDS)
 
     async def brand(self, brand_id: str) -> BrandInfo:
-        cached = self._cache.get(brand_id)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
+        return await self._brand_cache.get_or_load(brand_id, lambda: self._load_brand(brand_id))
+
+    async def _load_brand(self, brand_id: str) -> BrandInfo:
         try:
             reply = await self._brands.GetBrand(membership_pb.GetBrandRequest(brand_id=brand_id))
         except grpc.aio.AioRpcError as error:
             raise remote_error(error) from None
-        info = BrandInfo(reply.brand.brand_id, reply.brand.display_name, reply.brand.time_zone)
-        self._cache[brand_id] = (time.monotonic() + BRAND_CACHE_SECONDS, info)
-        return info
+        return BrandInfo(reply.brand.brand_id, reply.brand.display_name, reply.brand.time_zone)
 
     async def snapshot_member_count(self, brand_id: str, snapshot_id: str) -> int:
         try:
@@ -194,3 +200,35 @@ class BenefitsClient:
         return ExpiringPage([ExpiringAccount(a.account_id, a.points,
                                              a.earliest_expire_time.ToDatetime(tzinfo=UTC))
                              for a in reply.accounts], reply.next_page_token)
+
+
+@dataclass(frozen=True)
+class Upstreams:
+    """The other services messaging calls, each behind the port its use cases depend on."""
+
+    brands: BrandDirectory
+    audience: AudienceSource
+    recipients: RecipientDirectory
+    benefits: BenefitsPort
+
+
+def open_upstreams(settings: Settings, tls: TlsIdentity, channels: dict[str, grpc.aio.Channel], *,
+                   recipients: RecipientDirectory | None = None,
+                   benefits: BenefitsPort | None = None) -> Upstreams:
+    """Channels to membership, identity and benefits (kept in `channels` to be closed on
+    shutdown); `recipients` / `benefits` given by a test replace the real ones."""
+    membership_channel = open_channel(settings.address_of("membership"),
+                                      service=(MEMBERSHIP_SERVICE, SEGMENT_SERVICE), tls=tls)
+    channels["membership"] = membership_channel
+    membership = MembershipClient(membership_channel)
+    if recipients is None:
+        channels["identity"] = open_channel(settings.address_of("identity"),
+                                            service=IDENTITY_SERVICE, tls=tls)
+        recipients = IdentityRecipients(channels["identity"])
+    if benefits is None:
+        channels["benefits"] = open_channel(settings.address_of("benefits"),
+                                            service=(BENEFITS_SERVICE, BENEFITS_ADMIN_SERVICE),
+                                            tls=tls)
+        benefits = BenefitsClient(channels["benefits"])
+    return Upstreams(brands=membership, audience=membership, recipients=recipients,
+                     benefits=benefits)
