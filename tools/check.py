@@ -1,8 +1,10 @@
 """`./dev test`: everything CI checks, in order, stopping at the first failure.
 
-codegen freshness (in ./dev), ruff, mypy, then the whole pytest suite, which also prints its
-25 slowest tests. `./dev test <args>` runs only pytest, with those arguments as given. pytest's
-exit code 5 (no tests collected) counts as a failure: a suite that ran nothing proves nothing.
+codegen freshness (in ./dev), buf lint and buf breaking (tools/codegen.py: the protos against
+protos/buf.yaml and the last release's protos/baseline.binpb), ruff, mypy, then the whole pytest
+suite, which also prints its 25 slowest tests. `./dev test <args>` runs only pytest, with those
+arguments as given. pytest's exit code 5 (no tests collected) counts as a failure: a suite that
+ran nothing proves nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def main() -> None:
     pytest_args = sys.argv[1:]
     if not pytest_args:
         for name, args in [
+            ("buf lint", [python, "-m", "tools.codegen", "--lint"]),
+            ("buf breaking", [python, "-m", "tools.codegen", "--breaking"]),
             ("ruff", [python, "-m", "ruff", "check", "."]),
             ("mypy", [python, "-m", "mypy", "libs", "services", "tools", "tests"]),
         ]:
