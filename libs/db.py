@@ -3,15 +3,62 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
 Connection: TypeAlias = asyncpg.Connection
 Record: TypeAlias = asyncpg.Record
 PING_TIMEOUT_SECONDS = 1.0
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+class DatabaseUnreachable(RuntimeError):
+    """No session could be opened at a configured URL; the message names the variable, the
+    host (never the password) and the reason, in one line."""
+
+
+def describe_location(url: str) -> str:
+    """`host:port/database` of a PostgreSQL URL, without credentials (a `host=` query
+    parameter, as for a Unix socket directory, counts as the host)."""
+    try:
+        parts = urlsplit(url)
+        query_host = parse_qs(parts.query).get("host", [""])[0]
+        host = parts.hostname or query_host or "localhost"
+        port = parts.port or 5432
+    except ValueError:
+        return "an unparsable URL"
+    database = parts.path.lstrip("/") or "(default database)"
+    return f"{host}:{port}/{database}"
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is PostgreSQL running there?)"
+    if isinstance(exc, socket.gaierror):
+        return "unknown host name"
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {CONNECT_TIMEOUT_SECONDS:g} s"
+    if isinstance(exc, FileNotFoundError):
+        return "no PostgreSQL socket at that path"
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return detail
+
+
+async def connect(url: str, *, variable: str = "DATABASE_URL", **kwargs: Any) -> Connection:
+    """One session (migrations, tools); a failure to reach or log in is DatabaseUnreachable,
+    one line naming `variable` and the host instead of a driver traceback."""
+    try:
+        return await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_SECONDS, **kwargs)
+    except (OSError, TimeoutError, ValueError, asyncpg.PostgresError,
+            asyncpg.InterfaceError) as exc:
+        raise DatabaseUnreachable(
+            f"{variable}: cannot connect to PostgreSQL at {describe_location(url)}: "
+            f"{_reason(exc)}") from None
 
 
 class _PooledConnection(asyncpg.Connection):  # type: ignore[misc]

@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
 from libs.config import SERVICE_PORTS, port_offset
+from libs.db import DatabaseUnreachable
 from libs.embedded import env_or_none
+from libs.migrations import MigrationError
 from tools.stack import ROOT, Stack
 
 
@@ -69,6 +72,11 @@ class Restarter:
         return events
 
 
+def say(step: str) -> None:
+    """One start-up step on the terminal, as it begins."""
+    print(f"dev: {step}", file=sys.stderr, flush=True)
+
+
 def banner(stack: Stack, seed_brand: str, seed_shop: str, token: str) -> str:
     lines = [
         "Brandclub is up.",
@@ -97,7 +105,7 @@ async def run() -> None:
     offset = port_offset(os.environ)
     stack = Stack(data_dir, database_url=env_or_none("DATABASE_URL"),
                   redis_url=env_or_none("REDIS_URL"), ports=service_ports(offset),
-                  http_port=int(os.environ.get("HTTP_PORT", "8080")) + offset)
+                  http_port=int(os.environ.get("HTTP_PORT", "8080")) + offset, progress=say)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -119,7 +127,12 @@ async def run() -> None:
 
 
 def main() -> None:
-    asyncio.run(run())
+    # What an operator can fix (a database that does not answer, a migration that fails) is
+    # one line naming it, not a traceback through the driver.
+    try:
+        asyncio.run(run())
+    except (DatabaseUnreachable, MigrationError) as exc:
+        raise SystemExit(f"dev: cannot start: {exc}") from None
 
 
 if __name__ == "__main__":

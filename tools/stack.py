@@ -9,11 +9,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-import asyncpg
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -22,6 +22,7 @@ from brandclub.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
 from libs.config import SERVICE_PORTS
+from libs.db import connect, describe_location
 from libs.embedded import EmbeddedPostgres, EmbeddedRedis, start_postgres, start_redis
 from libs.ports import wait_for_ports
 from libs.testing import ContractChannel
@@ -54,6 +55,8 @@ class Stack:
     # Ports 0: each service binds a free port itself and reports it (libs/ports.py); the
     # services start one after the other so that each is given the addresses of those before.
     dynamic_ports: bool = False
+    # Told each step of start-up as it begins (`./dev up` prints them); silent by default.
+    progress: Callable[[str], None] = field(default=lambda _step: None)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _postgres: EmbeddedPostgres | None = None
     _redis: EmbeddedRedis | None = None
@@ -86,10 +89,12 @@ class Stack:
         return ContractChannel(self.address(service), peer=service, pki=self.pki_dir)
 
     async def start_infrastructure(self) -> None:
+        self.progress(f"certificates: the local CA and one per service in {self.pki_dir}")
         issue_pki(self.pki_dir)  # kept between runs; only missing certificates are issued
         if self.database_url is None:
+            self.progress(f"PostgreSQL: starting the embedded server ({self.data_dir}/postgres)")
             self._postgres = start_postgres(self.data_dir / "postgres")
-            admin = await asyncpg.connect(self._postgres.url("postgres"))
+            admin = await connect(self._postgres.url("postgres"))
             try:
                 if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1",
                                             DATABASE):
@@ -97,10 +102,17 @@ class Stack:
             finally:
                 await admin.close()
             self.database_url = self._postgres.url(DATABASE)
+        else:
+            where = describe_location(self.database_url)
+            self.progress(f"PostgreSQL: using DATABASE_URL ({where})")
         if self.redis_url is None:
+            self.progress("Redis: starting the embedded server")
             self._redis = start_redis(self.data_dir / "redis")
             self.redis_url = self._redis.url
-        await migrate_all(self.database_url)
+        self.progress("migrations: bringing every service's schema up to date")
+        for service, versions in (await migrate_all(self.database_url)).items():
+            self.progress(f"  {service}: " + (f"{len(versions)} applied" if versions
+                                               else "up to date"))
 
     def service_env(self, service: str) -> dict[str, str]:
         assert self.database_url and self.redis_url
@@ -182,15 +194,18 @@ class Stack:
 
     async def start(self) -> None:
         await self.start_infrastructure()
+        self.progress(f"services: starting {', '.join(SERVICES)}")
         for service in SERVICES:
             # A relaunch (restart) keeps the port the service reported the first time.
             self.launch(service)
             if self.dynamic_ports:
                 await self.wait_ports(service)
+        self.progress("services: waiting until every one reports SERVING")
         await self.wait_serving()
 
     async def seed(self, marketplace_account_id: str = "demo-shopper") -> Seed:
         """A demo brand, shop and shopper; idempotent, so re-running finds the same ones."""
+        self.progress("seed: the demo brand, shop and shopper")
         async with self.channel("identity") as identity_channel, \
                 self.channel("membership") as membership_channel:
             identity = identity_grpc.IdentityServiceStub(identity_channel)

@@ -8,11 +8,20 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
-from libs.migrations import Migration, MigrationError, _read_dir, migrate, service_migrations
+from libs.migrations import (
+    Migration,
+    MigrationError,
+    MigrationLockTimeout,
+    _lock_key,
+    _read_dir,
+    migrate,
+    service_migrations,
+)
 
 FIRST = "CREATE TABLE ledger (id serial PRIMARY KEY, note text NOT NULL);\n"
 # Depends on the first file, so applying out of order fails.
@@ -167,3 +176,97 @@ def test_runtime_tables_come_before_service_migrations() -> None:
     assert "runtime/0002_dedup_retention" in [m.version for m in migrations]
     assert False in runtime
     assert not any(runtime[runtime.index(False):])
+
+
+
+def lock_ids(key: int) -> tuple[int, int]:
+    """A bigint advisory key as pg_locks shows it: (classid, objid)."""
+    unsigned = key & 0xFFFF_FFFF_FFFF_FFFF
+    return unsigned >> 32, unsigned & 0xFFFF_FFFF
+
+
+async def waiting_for(conn: asyncpg.Connection, key: int) -> int:
+    """How many sessions wait (not yet granted) for this advisory lock."""
+    classid, objid = lock_ids(key)
+    return int(await conn.fetchval(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+        "AND classid::bigint = $1 AND objid::bigint = $2", classid, objid))
+
+
+async def until_waiting(conn: asyncpg.Connection, key: int, count: int) -> None:
+    """Poll pg_locks (another session's lock queue has no event to wait on)."""
+    async with asyncio.timeout(10):
+        while True:
+            if await waiting_for(conn, key) == count:
+                return
+            await asyncio.sleep(0.02)
+
+
+async def connections(db_url: str, count: int, **kwargs: Any) -> list[asyncpg.Connection]:
+    return [await asyncpg.connect(db_url, **kwargs) for _ in range(count)]
+
+
+async def test_second_migrator_waits_for_the_first_then_skips(db_url: str) -> None:
+    """A migrator arriving while another applies waits for it, then finds nothing to do;
+    the lock is transaction-level, so no session keeps it afterwards."""
+    schema = fresh_schema()
+    gate = 424242  # held by the test: the first migrator's migration waits on it
+    migrations = [Migration("0001_gated", Path("0001_gated.sql"),
+                            f"SELECT pg_advisory_xact_lock({gate});\n"
+                            "CREATE TABLE applied (n int);\nINSERT INTO applied VALUES (1);\n")]
+    control, first, second = await connections(db_url, 3)
+    try:
+        await control.execute("SELECT pg_advisory_lock($1)", gate)
+        first_run = asyncio.create_task(migrate(first, schema, migrations))
+        await until_waiting(control, gate, 1)  # the first holds the migration lock
+        second_run = asyncio.create_task(migrate(second, schema, migrations))
+        await until_waiting(control, _lock_key(schema), 1)  # the second waits for it
+        await control.execute("SELECT pg_advisory_unlock($1)", gate)
+        assert await first_run == ["0001_gated"]
+        assert await second_run == []
+        assert await control.fetchval(f"SELECT count(*) FROM {schema}.applied") == 1
+        assert await control.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
+    finally:
+        for conn in (control, first, second):
+            await conn.close()
+
+
+async def test_lock_held_past_the_bound_fails_naming_the_holder(db_url: str) -> None:
+    """A migrator that cannot get the lock within its bound gives up with a MigrationError
+    naming the schema, the bound and the holder's pid and application, and leaves nothing
+    behind (no lock, no schema)."""
+    schema = fresh_schema()
+    holder, waiter = await connections(
+        db_url, 2, server_settings={"application_name": "migrate-on-pod-7"})
+    try:
+        holder_pid = await holder.fetchval("SELECT pg_backend_pid()")
+        async with holder.transaction():
+            await holder.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(schema))
+            with pytest.raises(MigrationLockTimeout) as caught:
+                await migrate(waiter, schema, [], lock_wait_seconds=0.2)
+        message = str(caught.value)
+        assert message.startswith(f"{schema}: the migration lock is still held after 0.2 s")
+        assert f"pid {holder_pid} (migrate-on-pod-7" in message
+        assert await waiter.fetchval("SELECT current_setting('lock_timeout')") == "0"
+        assert await waiter.fetchval(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = $1", schema) == 0
+        # Once the holder is done, the same session migrates normally.
+        assert await migrate(waiter, schema, [], lock_wait_seconds=0.2) == []
+    finally:
+        await holder.close()
+        await waiter.close()
+
+
+async def test_migration_session_holds_no_lock_between_transactions(db_url: str) -> None:
+    """Pooler-safe: after migrate() returns, its session holds no advisory lock at all (a
+    session-level lock would stay on a pooled server connection another client then gets)."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        await migrate(conn, fresh_schema(), [Migration(
+            "0001_t", Path("0001_t.sql"), "CREATE TABLE t (id int);\n")])
+        assert await conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+            "AND pid = pg_backend_pid()") == 0
+    finally:
+        await conn.close()
