@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 
 from libs.db import Connection, Record
 from libs.errors import Aborted
@@ -495,7 +495,3 @@ def _record(row: Record) -> MemberRecord:
                           row["consent_at"], row["consent_channel"])
     stats = _stats(row if row["stats_account"] is not None else None, int(row["growth"]))
     return MemberRecord(member, profile, consent, stats, row["invite_code"], row["ended_at"])
-
-
-def as_date(value: date | None) -> str:
-    return value.isoformat() if value else ""

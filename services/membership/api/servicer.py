@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime
 
 import grpc
 from google.protobuf import timestamp_pb2
-from google.protobuf.message import Message
 
 from brandclub.membership.v1 import membership_service_pb2 as pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as pb_grpc
-from libs.db import Connection, Database
 from libs.errors import InvalidArgument
-from libs.idempotency import IdempotentExecutor, Response
 from libs.protoconv import from_timestamp, timestamp
-from services.membership.adapters.card_cache import CardCache
-from services.membership.adapters.identity_client import IdentityClient
-from services.membership.adapters.postgres import as_date
 from services.membership.domain.model import (
     Brand,
     ConsentState,
@@ -41,7 +34,7 @@ from services.membership.usecases import (
     members,
     programs,
 )
-from services.membership.usecases.common import CommitOnce, Result
+from services.membership.usecases.context import MembershipContext
 
 _MODES = {pb.PROGRAM_MODE_CONNECTED: ProgramMode.CONNECTED,
           pb.PROGRAM_MODE_NON_CONNECTED: ProgramMode.NON_CONNECTED}
@@ -66,6 +59,10 @@ def _mode_pb(mode: ProgramMode) -> pb.ProgramMode.ValueType:
 
 def _time(value: timestamp_pb2.Timestamp, present: bool) -> datetime | None:
     return from_timestamp(value) if present else None
+
+
+def _date(value: date | None) -> str:
+    return value.isoformat() if value else ""
 
 
 def brand_pb(brand: Brand) -> pb.Brand:
@@ -135,8 +132,8 @@ def member_pb(record: MemberRecord) -> pb.Member:
         member_id=member.member_id, brand_id=member.brand_id, account_id=member.account_id,
         status=_STATUSES[member.status], level=member.level,
         source_channel=member.source_channel, member_since=timestamp(member.member_since),
-        dormant=member.dormant, birthday=as_date(profile.birthday),
-        gender=_GENDERS[profile.gender], baby_birthday=as_date(profile.baby_birthday),
+        dormant=member.dormant, birthday=_date(profile.birthday),
+        gender=_GENDERS[profile.gender], baby_birthday=_date(profile.baby_birthday),
         has_phone=profile.has_phone, phone_match=_MATCHES[profile.phone_match],
         encrypted_phone=profile.encrypted_phone, crm_member_id=profile.crm_member_id,
         stats=stats_pb(record.stats), invite_code=record.invite_code,
@@ -161,61 +158,43 @@ def _tier(message: pb.Tier) -> Tier:
 
 
 class MembershipServicer(pb_grpc.MembershipServiceServicer):
-    def __init__(self, db: Database, cache: CardCache, identity: IdentityClient) -> None:
-        self._db = db
-        self._cache = cache
-        self._identity = identity
-        self._idempotent = IdempotentExecutor(db)
+    """Each RPC: the request translated, one use-case coroutine awaited, its result
+    translated; a mutation hands the use case how its result becomes the reply that is
+    committed once per request id."""
 
-    def _once(self, method: str, request: Message, response_type: type[Response],
-              translate: Callable[[Result], Response]) -> CommitOnce[Result, Response]:
-        """A use case's transaction run once per request id, its result translated to the
-        reply that a replay answers again."""
-        async def commit_once(run: Callable[[Connection], Awaitable[Result]]) -> Response:
-            async def work(conn: Connection) -> Response:
-                return translate(await run(conn))
-
-            return await self._idempotent.run(method, request, response_type, work)
-
-        return commit_once
+    def __init__(self, context: MembershipContext) -> None:
+        self._context = context
 
     async def CreateBrand(self, request: pb.CreateBrandRequest,
                           context: grpc.aio.ServicerContext) -> pb.CreateBrandResponse:
         if request.mode not in _MODES:
             raise InvalidArgument("mode must be CONNECTED or NON_CONNECTED", field="mode")
-        mode = _MODES[request.mode]
-
-        async def work(conn: Connection) -> pb.CreateBrandResponse:
-            brand = await brands.create_brand(conn, request.display_name, mode,
-                                              request.time_zone)
-            return pb.CreateBrandResponse(brand=brand_pb(brand))
-
-        return await self._idempotent.run("CreateBrand", request, pb.CreateBrandResponse, work)
+        return await brands.create_brand(
+            self._context, request.display_name, _MODES[request.mode], request.time_zone,
+            self._context.once("CreateBrand", request, pb.CreateBrandResponse,
+                               lambda brand: pb.CreateBrandResponse(brand=brand_pb(brand))))
 
     async def GetBrand(self, request: pb.GetBrandRequest,
                        context: grpc.aio.ServicerContext) -> pb.GetBrandResponse:
-        async with self._db.connection() as conn:
-            return pb.GetBrandResponse(
-                brand=brand_pb(await brands.get_brand(conn, request.brand_id)))
+        brand = await brands.get_brand(self._context, request.brand_id)
+        return pb.GetBrandResponse(brand=brand_pb(brand))
 
     async def CreateShop(self, request: pb.CreateShopRequest,
                          context: grpc.aio.ServicerContext) -> pb.CreateShopResponse:
-        async def work(conn: Connection) -> pb.CreateShopResponse:
-            shop = await brands.create_shop(conn, request.brand_id, request.display_name)
-            return pb.CreateShopResponse(shop=shop_pb(shop))
-
-        return await self._idempotent.run("CreateShop", request, pb.CreateShopResponse, work)
+        return await brands.create_shop(
+            self._context, request.brand_id, request.display_name,
+            self._context.once("CreateShop", request, pb.CreateShopResponse,
+                               lambda shop: pb.CreateShopResponse(shop=shop_pb(shop))))
 
     async def GetShop(self, request: pb.GetShopRequest,
                       context: grpc.aio.ServicerContext) -> pb.GetShopResponse:
-        async with self._db.connection() as conn:
-            return pb.GetShopResponse(shop=shop_pb(await brands.get_shop(conn, request.shop_id)))
+        return pb.GetShopResponse(shop=shop_pb(await brands.get_shop(self._context,
+                                                                     request.shop_id)))
 
     async def ListShops(self, request: pb.ListShopsRequest,
                         context: grpc.aio.ServicerContext) -> pb.ListShopsResponse:
-        async with self._db.connection() as conn:
-            shops, token = await brands.list_shops(conn, request.brand_id, request.page_size,
-                                                   request.page_token)
+        shops, token = await brands.list_shops(self._context, request.brand_id,
+                                               request.page_size, request.page_token)
         return pb.ListShopsResponse(shops=[shop_pb(s) for s in shops], next_page_token=token)
 
     async def FollowShop(self, request: pb.FollowShopRequest,
@@ -225,29 +204,28 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
                                          became_member=result.became_member)
 
         return await following.follow_shop(
-            self._db, self._cache, request.shop_id, request.account_id, request.channel,
-            self._once("FollowShop", request, pb.FollowShopResponse, reply))
+            self._context, request.shop_id, request.account_id, request.channel,
+            self._context.once("FollowShop", request, pb.FollowShopResponse, reply))
 
     async def UnfollowShop(self, request: pb.UnfollowShopRequest,
                            context: grpc.aio.ServicerContext) -> pb.UnfollowShopResponse:
         return await following.unfollow_shop(
-            self._db, self._cache, request.shop_id, request.account_id,
-            self._once("UnfollowShop", request, pb.UnfollowShopResponse,
-                       lambda card: pb.UnfollowShopResponse(card=card_pb(card))))
+            self._context, request.shop_id, request.account_id,
+            self._context.once("UnfollowShop", request, pb.UnfollowShopResponse,
+                               lambda card: pb.UnfollowShopResponse(card=card_pb(card))))
 
     async def GetMemberCard(self, request: pb.GetMemberCardRequest,
                             context: grpc.aio.ServicerContext) -> pb.GetMemberCardResponse:
-        card = await cards.read_member_card(self._db, self._cache, request.brand_id,
-                                            request.account_id,
-                                            lambda card: card_pb(card).SerializeToString())
+        card = await cards.get_member_card(self._context, request.brand_id,
+                                           request.account_id,
+                                           lambda card: card_pb(card).SerializeToString())
         return pb.GetMemberCardResponse(card=pb.MemberCard.FromString(card))
 
     # --- program ---------------------------------------------------------------------------
 
     async def GetProgram(self, request: pb.GetProgramRequest,
                          context: grpc.aio.ServicerContext) -> pb.GetProgramResponse:
-        async with self._db.connection() as conn:
-            program, brand = await programs.get_program(conn, request.brand_id)
+        program, brand = await programs.get_program(self._context, request.brand_id)
         return pb.GetProgramResponse(program=program_pb(program, brand))
 
     async def UpdateProgram(self, request: pb.UpdateProgramRequest,
@@ -261,18 +239,19 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
                         request.dormant_after_days, datetime.min)
 
         return await programs.update_program(
-            self._cache, request.brand_id, mode, draft,
-            self._once("UpdateProgram", request, pb.UpdateProgramResponse,
-                       lambda result: pb.UpdateProgramResponse(program=program_pb(*result))))
+            self._context, request.brand_id, mode, draft,
+            self._context.once("UpdateProgram", request, pb.UpdateProgramResponse,
+                               lambda result: pb.UpdateProgramResponse(
+                                   program=program_pb(*result))))
 
     async def SetLv0GiftPackOffer(self, request: pb.SetLv0GiftPackOfferRequest,
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.SetLv0GiftPackOfferResponse:
         return await programs.set_gift_pack_offer(
-            self._cache, request.brand_id, request.gift_pack_id,
-            self._once("SetLv0GiftPackOffer", request, pb.SetLv0GiftPackOfferResponse,
-                       lambda result: pb.SetLv0GiftPackOfferResponse(
-                           program=program_pb(*result))))
+            self._context, request.brand_id, request.gift_pack_id,
+            self._context.once("SetLv0GiftPackOffer", request, pb.SetLv0GiftPackOfferResponse,
+                               lambda result: pb.SetLv0GiftPackOfferResponse(
+                                   program=program_pb(*result))))
 
     # --- LV0 ----------------------------------------------------------------------------------
 
@@ -281,17 +260,17 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
         followers = [(f.account_id, _time(f.follow_time, f.HasField("follow_time")))
                      for f in request.followers]
         return await following.import_followers(
-            self._cache, request.shop_id, followers,
-            self._once("ImportFollowers", request, pb.ImportFollowersResponse,
-                       lambda counts: pb.ImportFollowersResponse(became_lv0=counts[0],
-                                                                 already_members=counts[1])))
+            self._context, request.shop_id, followers,
+            self._context.once("ImportFollowers", request, pb.ImportFollowersResponse,
+                               lambda counts: pb.ImportFollowersResponse(
+                                   became_lv0=counts[0], already_members=counts[1])))
 
     async def ClearLv0Notice(self, request: pb.ClearLv0NoticeRequest,
                              context: grpc.aio.ServicerContext) -> pb.ClearLv0NoticeResponse:
         return await following.clear_lv0_notice(
-            self._cache, request.brand_id, request.account_id,
-            self._once("ClearLv0Notice", request, pb.ClearLv0NoticeResponse,
-                       lambda card: pb.ClearLv0NoticeResponse(card=card_pb(card))))
+            self._context, request.brand_id, request.account_id,
+            self._context.once("ClearLv0Notice", request, pb.ClearLv0NoticeResponse,
+                               lambda card: pb.ClearLv0NoticeResponse(card=card_pb(card))))
 
     # --- card opening and leaving ---------------------------------------------------------------
 
@@ -319,25 +298,25 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
                 encrypted_phone=result.profile.encrypted_phone,
                 crm_member_id=result.profile.crm_member_id)
 
-        return await cards.join(self._db, self._identity, self._cache, join, request.phone,
-                                request.request_id,
-                                self._once("OpenCard", fingerprinted, pb.OpenCardResponse, reply))
+        return await cards.open_card(
+            self._context, join, request.phone, request.request_id,
+            self._context.once("OpenCard", fingerprinted, pb.OpenCardResponse, reply))
 
     async def CancelMembership(self, request: pb.CancelMembershipRequest,
                                context: grpc.aio.ServicerContext
                                ) -> pb.CancelMembershipResponse:
         return await cards.cancel_membership(
-            self._cache, request.brand_id, request.account_id, request.reason,
-            self._once("CancelMembership", request, pb.CancelMembershipResponse,
-                       lambda record: pb.CancelMembershipResponse(member=member_pb(record))))
+            self._context, request.brand_id, request.account_id, request.reason,
+            self._context.once("CancelMembership", request, pb.CancelMembershipResponse,
+                               lambda record: pb.CancelMembershipResponse(
+                                   member=member_pb(record))))
 
     # --- brand-facing reads -----------------------------------------------------------------
 
     async def GetMember(self, request: pb.GetMemberRequest,
                         context: grpc.aio.ServicerContext) -> pb.GetMemberResponse:
-        async with self._db.connection() as conn:
-            record = await members.get_member(conn, request.brand_id, request.member_id,
-                                              request.account_id)
+        record = await members.get_member(self._context, request.brand_id, request.member_id,
+                                          request.account_id)
         return pb.GetMemberResponse(member=member_pb(record))
 
     async def ListMembers(self, request: pb.ListMembersRequest,
@@ -349,17 +328,15 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
             status = _STATUSES_IN[request.status]
         if request.validity not in (pb.VALIDITY_UNSPECIFIED, *_VALIDITY):
             raise InvalidArgument("validity is not a known value", field="validity")
-        async with self._db.connection() as conn:
-            records, token = await members.list_members(
-                conn, request.brand_id, status, list(request.levels),
-                _VALIDITY.get(request.validity), request.page_size, request.page_token)
+        records, token = await members.list_members(
+            self._context, request.brand_id, status, list(request.levels),
+            _VALIDITY.get(request.validity), request.page_size, request.page_token)
         return pb.ListMembersResponse(members=[member_pb(r) for r in records],
                                       next_page_token=token)
 
     async def CountMembers(self, request: pb.CountMembersRequest,
                            context: grpc.aio.ServicerContext) -> pb.CountMembersResponse:
-        async with self._db.connection() as conn:
-            counts = await members.count_members(conn, request.brand_id)
+        counts = await members.count_members(self._context, request.brand_id)
         return pb.CountMembersResponse(
             lv0_valid=counts.lv0_valid, lv0_dormant=counts.lv0_dormant,
             card_valid=counts.card_valid, card_dormant=counts.card_dormant,
@@ -372,14 +349,14 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.RecordCartItemAddedResponse:
         duplicate = await facts.record_cart_item_added(
-            self._db, request.event_id, request.shop_id, request.account_id, request.sku_id,
-            _time(request.add_time, request.HasField("add_time")))
+            self._context, request.event_id, request.shop_id, request.account_id,
+            request.sku_id, _time(request.add_time, request.HasField("add_time")))
         return pb.RecordCartItemAddedResponse(duplicate=duplicate)
 
     async def RecordOrderPaid(self, request: pb.RecordOrderPaidRequest,
                               context: grpc.aio.ServicerContext) -> pb.RecordOrderPaidResponse:
         outcome = await facts.record_order_paid(
-            self._db, self._cache, request.event_id, request.shop_id, request.account_id,
+            self._context, request.event_id, request.shop_id, request.account_id,
             request.order_id, request.paid_cents,
             _time(request.paid_time, request.HasField("paid_time")),
             _time(request.return_window_end_time, request.HasField("return_window_end_time")))
@@ -390,7 +367,7 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.RecordOrderRefundedResponse:
         outcome = await facts.record_order_refunded(
-            self._db, self._cache, request.event_id, request.shop_id, request.account_id,
+            self._context, request.event_id, request.shop_id, request.account_id,
             request.order_id, request.refund_id, request.refunded_cents,
             _time(request.refund_time, request.HasField("refund_time")))
         return pb.RecordOrderRefundedResponse(duplicate=outcome.duplicate,
@@ -401,22 +378,21 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.RecordAccountStatusResponse:
         duplicate = await dormancy.record_account_status(
-            self._db, request.event_id, request.account_id, request.abnormal)
+            self._context, request.event_id, request.account_id, request.abnormal)
         return pb.RecordAccountStatusResponse(duplicate=duplicate)
 
     async def RecordAccountActivity(self, request: pb.RecordAccountActivityRequest,
                                     context: grpc.aio.ServicerContext
                                     ) -> pb.RecordAccountActivityResponse:
         duplicate = await dormancy.record_account_activity(
-            self._db, request.event_id, request.account_id,
+            self._context, request.event_id, request.account_id,
             _time(request.last_active_time, request.HasField("last_active_time")))
         return pb.RecordAccountActivityResponse(duplicate=duplicate)
 
     async def EvaluateMembers(self, request: pb.EvaluateMembersRequest,
                               context: grpc.aio.ServicerContext
                               ) -> pb.EvaluateMembersResponse:
-        result = await evaluation.evaluate_brand_and_forget_cards(self._db, self._cache,
-                                                                  request.brand_id)
+        result = await evaluation.evaluate_members(self._context, request.brand_id)
         return pb.EvaluateMembersResponse(levels_raised=result.raised,
                                           levels_lowered=result.lowered,
                                           became_dormant=result.became_dormant,

@@ -3,13 +3,12 @@ closed days and computed for today, and the refresh of closed days."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from libs.db import Connection, Database
-from libs.errors import InvalidArgument, NotFound, require
+from libs.db import Connection
+from libs.errors import InvalidArgument, found, require
 from libs.jobs import Loop, background_loop
 from services.membership.dashboards.adapters.postgres import DashboardRepository
 from services.membership.dashboards.domain.metrics import (
@@ -19,6 +18,8 @@ from services.membership.dashboards.domain.metrics import (
     date_range,
     day_start,
 )
+from services.membership.usecases.context import Context
+from services.membership.usecases.once import CommitOnce, Reply
 
 
 @dataclass(frozen=True)
@@ -29,16 +30,17 @@ class Daily:
 
 
 async def _zone(conn: Connection, brand_id: str) -> ZoneInfo:
+    """The brand's time zone (its days are counted in it), or NotFound BRAND_NOT_FOUND."""
     name = await DashboardRepository(conn).time_zone(require(brand_id, "brand_id"))
-    if name is None:
-        raise NotFound(f"brand {brand_id} does not exist", reason="BRAND_NOT_FOUND",
-                       metadata={"brand_id": brand_id})
-    return ZoneInfo(name)
+    return ZoneInfo(found(name, f"brand {brand_id}", reason="BRAND_NOT_FOUND",
+                          brand_id=brand_id))
 
 
-async def overview(conn: Connection, brand_id: str) -> Overview:
-    await _zone(conn, brand_id)
-    return await DashboardRepository(conn).overview(brand_id)
+async def overview(context: Context, brand_id: str) -> Overview:
+    """The brand's members now: LV0 and card members, valid and dormant, per level."""
+    async with context.db.connection() as conn:
+        await _zone(conn, brand_id)
+        return await DashboardRepository(conn).overview(brand_id)
 
 
 async def record_dormancy_change(conn: Connection, *, brand_id: str, member_id: str,
@@ -55,7 +57,15 @@ async def _compute(repo: DashboardRepository, brand_id: str, zone: ZoneInfo, fir
                                    day_start(last + timedelta(days=1), zone))
 
 
-async def daily(conn: Connection, brand_id: str, start: str, end: str, now: datetime) -> Daily:
+async def daily(context: Context, brand_id: str, start: str, end: str) -> Daily:
+    """GetDailyDashboard: closed days missing from the pre-aggregation are computed and stored
+    in the same transaction as the read."""
+    async with context.db.transaction() as conn:
+        return await _daily(conn, brand_id, start, end, context.clock())
+
+
+async def _daily(conn: Connection, brand_id: str, start: str, end: str,
+                 now: datetime) -> Daily:
     zone = await _zone(conn, brand_id)
     first, last = date_range(start, end)
     today = now.astimezone(zone).date()
@@ -79,7 +89,15 @@ async def daily(conn: Connection, brand_id: str, start: str, end: str, now: date
     return Daily(zone.key, [stored[d] for d in sorted(stored)], summary)
 
 
-async def refresh(conn: Connection, brand_id: str, start: str, end: str, now: datetime) -> int:
+async def refresh(context: Context, brand_id: str, start: str, end: str,
+                  commit_once: CommitOnce[int, Reply]) -> Reply:
+    """RefreshDashboard: the closed days of the range recomputed once per request id."""
+    return await commit_once(lambda conn: _refresh(conn, brand_id, start, end,
+                                                   context.clock()))
+
+
+async def _refresh(conn: Connection, brand_id: str, start: str, end: str,
+                   now: datetime) -> int:
     """Recompute closed days of the range into the pre-aggregation; returns how many."""
     zone = await _zone(conn, brand_id)
     first, last = date_range(start, end)
@@ -93,18 +111,20 @@ async def refresh(conn: Connection, brand_id: str, start: str, end: str, now: da
     return len(days)
 
 
-def refresh_loop(db: Database, clock: Callable[[], datetime],
-                 interval_seconds: float) -> Loop:
+def refresh_loop(context: Context, interval_seconds: float) -> Loop:
     """Recompute the last two closed days of every brand now and then (late facts)."""
-    async def refresh_recent() -> None:
-        async with db.connection() as conn:
-            brands = await DashboardRepository(conn).brand_ids()
-        for brand_id in brands:
-            async with db.transaction() as conn:
-                zone = await _zone(conn, brand_id)
-                today = clock().astimezone(zone).date()
-                await refresh(conn, brand_id, (today - timedelta(days=2)).isoformat(),
-                              (today - timedelta(days=1)).isoformat(), clock())
-
-    return background_loop("dashboard-refresh", refresh_recent,
+    return background_loop("dashboard-refresh", lambda: refresh_recent_days(context),
                            interval_seconds=interval_seconds, wait_first=True)
+
+
+async def refresh_recent_days(context: Context) -> None:
+    """The refresh loop's round: yesterday and the day before, of every brand, each brand in
+    its own transaction."""
+    async with context.db.connection() as conn:
+        brands = await DashboardRepository(conn).brand_ids()
+    for brand_id in brands:
+        async with context.db.transaction() as conn:
+            zone = await _zone(conn, brand_id)
+            today = context.clock().astimezone(zone).date()
+            await _refresh(conn, brand_id, (today - timedelta(days=2)).isoformat(),
+                           (today - timedelta(days=1)).isoformat(), context.clock())

@@ -6,9 +6,12 @@ import enum
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from libs.errors import InvalidArgument, require
+from libs.errors import InvalidArgument, found, require
+
+T = TypeVar("T")
 
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
 MAX_NAME_LENGTH = 100
@@ -137,6 +140,26 @@ class Stats:
 
 
 @dataclass(frozen=True)
+class PhoneMatchResult:
+    """What identity answered when the shopper's vaulted phone was matched against a connected
+    brand's CRM."""
+
+    matched: bool
+    encrypted_phone: str
+    crm_member_id: str
+
+
+def phone_match_of(result: PhoneMatchResult | None) -> tuple[PhoneMatch, str, str]:
+    """(match, encrypted phone, CRM member id) for the profile; a non-connected brand (no
+    result) never matches, and only a match carries the brand's identifiers."""
+    if result is None:
+        return PhoneMatch.NOT_APPLICABLE, "", ""
+    if result.matched:
+        return PhoneMatch.MATCHED, result.encrypted_phone, result.crm_member_id
+    return PhoneMatch.NEW, "", ""
+
+
+@dataclass(frozen=True)
 class Profile:
     """What a card member authorised the brand to receive (never a plaintext phone)."""
 
@@ -188,3 +211,9 @@ def after_unfollow(member: Member, shops_still_followed: int) -> Member:
     if member.status is MemberStatus.LV0 and shops_still_followed == 0:
         return replace(member, status=MemberStatus.ENDED)
     return member
+
+
+def membership_found(value: T | None, brand_id: str, account_id: str) -> T:
+    """`value` (the account's membership, its card...), or NotFound MEMBER_NOT_FOUND."""
+    return found(value, f"membership of account {account_id} in brand {brand_id}",
+                 reason="MEMBER_NOT_FOUND", brand_id=brand_id)

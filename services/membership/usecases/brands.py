@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from brandclub.events.v1 import membership_events_pb2
 from libs.db import Connection
-from libs.errors import NotFound, require
+from libs.errors import found, require
 from libs.outbox import add_event
-from libs.paging import decode_page_token, encode_page_token, page_size
+from libs.paging import decode_page_token, keyset_page, page_size
 from services.membership.adapters.postgres import MembershipRepository
 from services.membership.domain.model import (
     Brand,
@@ -16,49 +16,68 @@ from services.membership.domain.model import (
     valid_display_name,
     valid_time_zone,
 )
-from services.membership.usecases.common import PRODUCER, TOPIC, now_utc
+from services.membership.usecases.context import Context
+from services.membership.usecases.events import PRODUCER, TOPIC
+from services.membership.usecases.once import CommitOnce, Reply
 
 
-async def create_brand(conn: Connection, display_name: str, mode: ProgramMode,
-                       time_zone: str) -> Brand:
-    brand = Brand(new_id("brd"), valid_display_name(display_name), mode,
-                  valid_time_zone(time_zone), now_utc())
-    await MembershipRepository(conn).add_brand(brand)
-    await add_event(conn, topic=TOPIC, brand_id=brand.brand_id, producer=PRODUCER,
-                    payload=membership_events_pb2.BrandCreated(brand_id=brand.brand_id,
-                                                               time_zone=brand.time_zone))
-    return brand
+async def create_brand(context: Context, display_name: str, mode: ProgramMode,
+                       time_zone: str, commit_once: CommitOnce[Brand, Reply]) -> Reply:
+    """CreateBrand: the brand and its BrandCreated event, committed once."""
+    async def add(conn: Connection) -> Brand:
+        brand = Brand(new_id("brd"), valid_display_name(display_name), mode,
+                      valid_time_zone(time_zone), context.clock())
+        await MembershipRepository(conn).add_brand(brand)
+        await add_event(conn, topic=TOPIC, brand_id=brand.brand_id, producer=PRODUCER,
+                        payload=membership_events_pb2.BrandCreated(brand_id=brand.brand_id,
+                                                                   time_zone=brand.time_zone))
+        return brand
+
+    return await commit_once(add)
 
 
-async def get_brand(conn: Connection, brand_id: str) -> Brand:
-    brand = await MembershipRepository(conn).get_brand(require(brand_id, "brand_id"))
-    if brand is None:
-        raise NotFound(f"brand {brand_id} does not exist", reason="BRAND_NOT_FOUND",
-                       metadata={"brand_id": brand_id})
-    return brand
+async def get_brand(context: Context, brand_id: str) -> Brand:
+    async with context.db.connection() as conn:
+        return await existing_brand(conn, brand_id)
 
 
-async def create_shop(conn: Connection, brand_id: str, display_name: str) -> Shop:
-    await get_brand(conn, brand_id)
-    shop = Shop(new_id("shp"), brand_id, valid_display_name(display_name), now_utc())
-    await MembershipRepository(conn).add_shop(shop)
-    return shop
+async def existing_brand(conn: Connection, brand_id: str) -> Brand:
+    """The brand, or NotFound BRAND_NOT_FOUND."""
+    return found(await MembershipRepository(conn).get_brand(require(brand_id, "brand_id")),
+                 f"brand {brand_id}", reason="BRAND_NOT_FOUND", brand_id=brand_id)
 
 
-async def get_shop(conn: Connection, shop_id: str) -> Shop:
-    shop = await MembershipRepository(conn).get_shop(require(shop_id, "shop_id"))
-    if shop is None:
-        raise NotFound(f"shop {shop_id} does not exist", reason="SHOP_NOT_FOUND",
-                       metadata={"shop_id": shop_id})
-    return shop
+async def create_shop(context: Context, brand_id: str, display_name: str,
+                      commit_once: CommitOnce[Shop, Reply]) -> Reply:
+    """CreateShop: a shop of an existing brand, committed once."""
+    async def add(conn: Connection) -> Shop:
+        await existing_brand(conn, brand_id)
+        shop = Shop(new_id("shp"), brand_id, valid_display_name(display_name), context.clock())
+        await MembershipRepository(conn).add_shop(shop)
+        return shop
+
+    return await commit_once(add)
 
 
-async def list_shops(conn: Connection, brand_id: str, requested_size: int,
+async def get_shop(context: Context, shop_id: str) -> Shop:
+    async with context.db.connection() as conn:
+        return await existing_shop(conn, shop_id)
+
+
+async def existing_shop(conn: Connection, shop_id: str) -> Shop:
+    """The shop, or NotFound SHOP_NOT_FOUND."""
+    return found(await MembershipRepository(conn).get_shop(require(shop_id, "shop_id")),
+                 f"shop {shop_id}", reason="SHOP_NOT_FOUND", shop_id=shop_id)
+
+
+async def list_shops(context: Context, brand_id: str, requested_size: int,
                      token: str) -> tuple[list[Shop], str]:
-    brand = await get_brand(conn, brand_id)
-    size = page_size(requested_size)
-    position = decode_page_token(token, ("after",))
-    shops = await MembershipRepository(conn).list_shops(
-        brand.brand_id, str(position["after"]) if position else "", size + 1)
-    next_token = encode_page_token({"after": shops[size - 1].shop_id}) if len(shops) > size else ""
-    return shops[:size], next_token
+    """A page of the brand's shops in id order, and the token of the next page."""
+    async with context.db.connection() as conn:
+        brand = await existing_brand(conn, brand_id)
+        size = page_size(requested_size)
+        filters = {"brand_id": brand.brand_id}
+        position = decode_page_token(token, ("after",), filters=filters)
+        shops = await MembershipRepository(conn).list_shops(
+            brand.brand_id, str(position["after"]) if position else "", size + 1)
+    return keyset_page(shops, size, lambda shop: {"after": shop.shop_id}, filters=filters)

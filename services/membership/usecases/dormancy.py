@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from brandclub.events.v1 import membership_events_pb2
-from libs.db import Connection, Database
+from libs.db import Connection
 from libs.outbox import add_event
 from services.membership.adapters.postgres import MembershipRepository
 from services.membership.dashboards import usecases as dashboards
+from services.membership.domain.inputs import occurred_at, valid_account, valid_identifier
 from services.membership.domain.model import (
     Member,
 )
@@ -16,14 +17,8 @@ from services.membership.domain.program import (
     DEFAULT_DORMANT_AFTER_DAYS,
     is_dormant,
 )
-from services.membership.usecases.common import (
-    PRODUCER,
-    TOPIC,
-    now_utc,
-    valid_account,
-    valid_identifier,
-)
-from services.membership.usecases.facts import occurred_at
+from services.membership.usecases.context import Context
+from services.membership.usecases.events import PRODUCER, TOPIC
 
 
 async def refresh_dormancy(conn: Connection, member: Member, abnormal: bool,
@@ -56,23 +51,23 @@ async def initial_dormancy(conn: Connection, member: Member, now: datetime) -> N
                                "ACCOUNT_NORMAL", now)
 
 
-async def record_account_status(db: Database, event_id: str, account_id: str,
+async def record_account_status(context: Context, event_id: str, account_id: str,
                                 abnormal: bool) -> bool:
     """RecordAccountStatus's flow, in one transaction; True for a duplicate."""
-    async with db.transaction() as conn:
-        duplicate, _ = await _apply_account_status(conn, event_id, account_id, abnormal)
+    async with context.db.transaction() as conn:
+        duplicate, _ = await _apply_account_status(conn, event_id, account_id, abnormal,
+                                                   context.clock())
     return duplicate
 
 
 async def _apply_account_status(conn: Connection, event_id: str, account_id: str,
-                                abnormal: bool) -> tuple[bool, list[str]]:
+                                abnormal: bool, now: datetime) -> tuple[bool, list[str]]:
     """(duplicate, brands whose member of this account changed)."""
     event_id = valid_identifier(event_id, "event_id")
     account_id = valid_account(account_id)
     repo = MembershipRepository(conn)
     if not await repo.claim_fact("", event_id, "account_status"):
         return True, []
-    now = now_utc()
     await repo.set_account_abnormal(account_id, abnormal, now)
     _, last_active = await repo.account_state(account_id)
     changed = []
@@ -83,20 +78,21 @@ async def _apply_account_status(conn: Connection, event_id: str, account_id: str
     return False, changed
 
 
-async def record_account_activity(db: Database, event_id: str, account_id: str,
+async def record_account_activity(context: Context, event_id: str, account_id: str,
                                   active_at: datetime | None) -> bool:
     """RecordAccountActivity's flow, in one transaction; True for a duplicate."""
-    async with db.transaction() as conn:
-        duplicate, _ = await _apply_account_activity(conn, event_id, account_id, active_at)
+    async with context.db.transaction() as conn:
+        duplicate, _ = await _apply_account_activity(conn, event_id, account_id, active_at,
+                                                     context.clock())
     return duplicate
 
 
 async def _apply_account_activity(conn: Connection, event_id: str, account_id: str,
-                                  active_at: datetime | None) -> tuple[bool, list[str]]:
+                                  active_at: datetime | None,
+                                  now: datetime) -> tuple[bool, list[str]]:
     event_id = valid_identifier(event_id, "event_id")
     account_id = valid_account(account_id)
-    now = now_utc()
-    active_at = occurred_at(active_at, "last_active_time", now)
+    active_at = occurred_at(active_at, "last_active_time")
     repo = MembershipRepository(conn)
     if not await repo.claim_fact("", event_id, "account_activity"):
         return True, []

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from libs.db import Connection, Database
-from services.membership.adapters.card_cache import CardCache
 from services.membership.adapters.postgres import MembershipRepository
 from services.membership.domain.program import (
     DEFAULT_DORMANT_AFTER_DAYS,
@@ -14,8 +13,8 @@ from services.membership.domain.program import (
     TierReason,
     is_dormant,
 )
-from services.membership.usecases.brands import get_brand
-from services.membership.usecases.common import now_utc
+from services.membership.usecases.brands import existing_brand
+from services.membership.usecases.context import MembershipContext
 from services.membership.usecases.dormancy import refresh_dormancy
 from services.membership.usecases.tiers import change_level
 
@@ -28,81 +27,104 @@ class Evaluation:
     lowered: int = 0
     became_dormant: int = 0
     became_valid: int = 0
-    changed_accounts: list[str] | None = None
+    changed_accounts: list[str] = field(default_factory=list)
 
 
-async def evaluate_brand_and_forget_cards(db: Database, cache: CardCache,
-                                          brand_id: str) -> Evaluation:
+async def evaluate_members(context: MembershipContext, brand_id: str) -> Evaluation:
     """EvaluateMembers' and the evaluation loop's flow: evaluate the brand, then drop the
     cached cards of the members it changed."""
-    result = await evaluate_brand(db, brand_id)
-    await cache.forget(brand_id.strip(), result.changed_accounts or [])
+    result = await _evaluate_brand(context.db, brand_id, context.clock())
+    await context.cards.forget(brand_id.strip(), result.changed_accounts)
     return result
 
 
-async def evaluate_brand(db: Database, brand_id: str) -> Evaluation:
+async def evaluate_every_brand(context: MembershipContext) -> None:
+    """The evaluation loop's round: every brand, one after the other."""
+    async with context.db.connection() as conn:
+        brand_ids = await MembershipRepository(conn).brand_ids()
+    for brand_id in brand_ids:
+        await evaluate_members(context, brand_id)
+
+
+async def _evaluate_brand(db: Database, brand_id: str, now: datetime) -> Evaluation:
     """Tiers: up where growth allows, down once the retention window has passed since the
     level was reached. Dormancy: from abnormal flags and inactivity. Batches of members, each
     change in its own transaction under the member's lock."""
-    result = Evaluation(changed_accounts=[])
-    assert result.changed_accounts is not None
+    result = Evaluation()
     async with db.connection() as conn:
-        brand = await get_brand(conn, brand_id)
+        brand = await existing_brand(conn, brand_id)
         program = await MembershipRepository(conn).get_program(brand.brand_id)
-    now = now_utc()
     if program is not None:
-        after = ""
-        while True:
-            async with db.connection() as conn:
-                rows = await MembershipRepository(conn).card_members_with_growth(
-                    brand.brand_id, program.growth_since(now), after, EVALUATION_BATCH)
-            if not rows:
-                break
-            after = rows[-1]["member_id"]
-            for row in rows:
-                target = program.level_for(int(row["growth"]))
-                if target == row["level"] or (
-                        target < row["level"]
-                        and not program.retention_over(row["level_since"], now)):
-                    continue
-                async with db.transaction() as conn:
-                    moved = await _evaluate_member_tier(conn, program, brand.brand_id,
-                                                        row["account_id"], now)
-                if moved > 0:
-                    result.raised += 1
-                elif moved < 0:
-                    result.lowered += 1
-                if moved:
-                    result.changed_accounts.append(row["account_id"])
+        await _evaluate_tiers(db, program, brand.brand_id, now, result)
     days = program.dormant_after_days if program else DEFAULT_DORMANT_AFTER_DAYS
+    await _evaluate_dormancy(db, brand.brand_id, days, now, result)
+    return result
+
+
+async def _evaluate_tiers(db: Database, program: Program, brand_id: str, now: datetime,
+                          result: Evaluation) -> None:
     after = ""
     while True:
         async with db.connection() as conn:
-            rows = await MembershipRepository(conn).dormancy_candidates(brand.brand_id, after,
+            rows = await MembershipRepository(conn).card_members_with_growth(
+                brand_id, program.growth_since(now), after, EVALUATION_BATCH)
+        if not rows:
+            return
+        after = rows[-1]["member_id"]
+        for row in rows:
+            target = program.level_for(int(row["growth"]))
+            if target == row["level"] or (
+                    target < row["level"]
+                    and not program.retention_over(row["level_since"], now)):
+                continue
+            async with db.transaction() as conn:
+                moved = await _evaluate_member_tier(conn, program, brand_id,
+                                                    row["account_id"], now)
+            if moved > 0:
+                result.raised += 1
+            elif moved < 0:
+                result.lowered += 1
+            if moved:
+                result.changed_accounts.append(row["account_id"])
+
+
+async def _evaluate_dormancy(db: Database, brand_id: str, dormant_after_days: int,
+                             now: datetime, result: Evaluation) -> None:
+    after = ""
+    while True:
+        async with db.connection() as conn:
+            rows = await MembershipRepository(conn).dormancy_candidates(brand_id, after,
                                                                         EVALUATION_BATCH)
         if not rows:
-            break
+            return
         after = rows[-1]["member_id"]
         for row in rows:
             dormant = is_dormant(row["abnormal"], row["last_active_at"], row["member_since"],
-                                 days, now)
+                                 dormant_after_days, now)
             if dormant == row["dormant"]:
                 continue
             async with db.transaction() as conn:
-                repo = MembershipRepository(conn)
-                await repo.lock_member_slot(brand.brand_id, row["account_id"])
-                member = await repo.live_member(brand.brand_id, row["account_id"])
-                if member is None or member.member_id != row["member_id"]:
-                    continue
-                abnormal, last_active = await repo.account_state(row["account_id"])
-                if await refresh_dormancy(conn, member, abnormal, last_active, "INACTIVE",
-                                          "ACTIVE", now):
-                    if dormant:
-                        result.became_dormant += 1
-                    else:
-                        result.became_valid += 1
-                    result.changed_accounts.append(row["account_id"])
-    return result
+                changed = await _evaluate_member_dormancy(conn, brand_id, row["account_id"],
+                                                          row["member_id"], now)
+            if changed:
+                if dormant:
+                    result.became_dormant += 1
+                else:
+                    result.became_valid += 1
+                result.changed_accounts.append(row["account_id"])
+
+
+async def _evaluate_member_dormancy(conn: Connection, brand_id: str, account_id: str,
+                                    member_id: str, now: datetime) -> bool:
+    """Under the member's lock, unless the membership ended or was replaced meanwhile."""
+    repo = MembershipRepository(conn)
+    await repo.lock_member_slot(brand_id, account_id)
+    member = await repo.live_member(brand_id, account_id)
+    if member is None or member.member_id != member_id:
+        return False
+    abnormal, last_active = await repo.account_state(account_id)
+    return await refresh_dormancy(conn, member, abnormal, last_active, "INACTIVE", "ACTIVE",
+                                  now)
 
 
 async def _evaluate_member_tier(conn: Connection, program: Program, brand_id: str,
@@ -121,8 +143,3 @@ async def _evaluate_member_tier(conn: Connection, program: Program, brand_id: st
     else:
         return 0
     return target - member.level
-
-
-async def brand_ids(db: Database) -> list[str]:
-    async with db.connection() as conn:
-        return await MembershipRepository(conn).brand_ids()

@@ -6,23 +6,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from brandclub.events.v1 import membership_events_pb2
-from libs.db import Connection, Database
+from libs.db import Connection
 from libs.errors import FailedPrecondition, InvalidArgument
 from libs.outbox import add_event
 from libs.protoconv import timestamp
-from services.membership.adapters.card_cache import CardCache
 from services.membership.adapters.postgres import MembershipRepository
+from services.membership.domain.inputs import occurred_at, valid_account, valid_identifier
 from services.membership.domain.model import (
     Stats,
 )
-from services.membership.usecases.brands import get_shop
-from services.membership.usecases.common import (
-    PRODUCER,
-    TOPIC,
-    now_utc,
-    valid_account,
-    valid_identifier,
-)
+from services.membership.usecases.brands import existing_shop
+from services.membership.usecases.context import Context, MembershipContext
+from services.membership.usecases.events import PRODUCER, TOPIC
 from services.membership.usecases.tiers import level_after_growth
 
 
@@ -34,37 +29,32 @@ class OrderOutcome:
     brand_id: str
 
 
-def occurred_at(value: datetime | None, field: str, now: datetime) -> datetime:
-    if value is None:
-        raise InvalidArgument(f"{field} is required", field=field, reason="FIELD_REQUIRED")
-    return value
-
-
-async def record_order_paid(db: Database, cache: CardCache, event_id: str, shop_id: str,
+async def record_order_paid(context: MembershipContext, event_id: str, shop_id: str,
                             account_id: str, order_id: str, paid_cents: int,
                             paid_at: datetime | None,
                             return_window_end: datetime | None) -> OrderOutcome:
     """RecordOrderPaid's flow: the fact in one transaction, then the buyer's cached card
     dropped unless the fact was a duplicate."""
-    async with db.transaction() as conn:
+    async with context.db.transaction() as conn:
         outcome = await _apply_order_paid(conn, event_id, shop_id, account_id, order_id,
-                                          paid_cents, paid_at, return_window_end)
+                                          paid_cents, paid_at, return_window_end,
+                                          context.clock())
     if not outcome.duplicate:
-        await cache.forget(outcome.brand_id, [account_id])
+        await context.cards.forget(outcome.brand_id, [account_id])
     return outcome
 
 
 async def _apply_order_paid(conn: Connection, event_id: str, shop_id: str, account_id: str,
                             order_id: str, paid_cents: int, paid_at: datetime | None,
-                            return_window_end: datetime | None) -> OrderOutcome:
+                            return_window_end: datetime | None,
+                            now: datetime) -> OrderOutcome:
     event_id = valid_identifier(event_id, "event_id")
     order_id = valid_identifier(order_id, "order_id")
     account_id = valid_account(account_id)
     if paid_cents <= 0:
         raise InvalidArgument("paid_cents must be positive", field="paid_cents")
-    now = now_utc()
-    paid_at = occurred_at(paid_at, "paid_time", now)
-    shop = await get_shop(conn, shop_id)
+    paid_at = occurred_at(paid_at, "paid_time")
+    shop = await existing_shop(conn, shop_id)
     repo = MembershipRepository(conn)
     await repo.lock_member_slot(shop.brand_id, account_id)
     fresh = (await repo.claim_fact(shop.brand_id, event_id, "order_paid")
@@ -87,24 +77,26 @@ async def _apply_order_paid(conn: Connection, event_id: str, shop_id: str, accou
                         shop.brand_id)
 
 
-async def record_order_refunded(db: Database, cache: CardCache, event_id: str, shop_id: str,
+async def record_order_refunded(context: MembershipContext, event_id: str, shop_id: str,
                                 account_id: str, order_id: str, refund_id: str,
                                 refunded_cents: int,
                                 refunded_at: datetime | None) -> OrderOutcome:
     """RecordOrderRefunded's flow: the fact in one transaction, then the buyer's cached card
     dropped unless the fact was a duplicate."""
-    async with db.transaction() as conn:
+    async with context.db.transaction() as conn:
         outcome = await _apply_order_refunded(conn, event_id, shop_id, account_id, order_id,
-                                              refund_id, refunded_cents, refunded_at)
+                                              refund_id, refunded_cents, refunded_at,
+                                              context.clock())
     if not outcome.duplicate:
-        await cache.forget(outcome.brand_id, [account_id])
+        await context.cards.forget(outcome.brand_id, [account_id])
     return outcome
 
 
 async def _apply_order_refunded(conn: Connection, event_id: str, shop_id: str,
                                 account_id: str, order_id: str, refund_id: str,
                                 refunded_cents: int,
-                                refunded_at: datetime | None) -> OrderOutcome:
+                                refunded_at: datetime | None,
+                                now: datetime) -> OrderOutcome:
     """A (partial) refund lowers stats and growth at once; the tier waits for the periodic
     evaluation after the retention window."""
     event_id = valid_identifier(event_id, "event_id")
@@ -113,9 +105,8 @@ async def _apply_order_refunded(conn: Connection, event_id: str, shop_id: str,
     account_id = valid_account(account_id)
     if refunded_cents <= 0:
         raise InvalidArgument("refunded_cents must be positive", field="refunded_cents")
-    now = now_utc()
-    refunded_at = occurred_at(refunded_at, "refund_time", now)
-    shop = await get_shop(conn, shop_id)
+    refunded_at = occurred_at(refunded_at, "refund_time")
+    shop = await existing_shop(conn, shop_id)
     repo = MembershipRepository(conn)
     await repo.lock_member_slot(shop.brand_id, account_id)
     fresh = await repo.claim_fact(shop.brand_id, event_id, "order_refunded")
@@ -156,10 +147,10 @@ async def _apply_order_refunded(conn: Connection, event_id: str, shop_id: str,
                         shop.brand_id)
 
 
-async def record_cart_item_added(db: Database, event_id: str, shop_id: str, account_id: str,
+async def record_cart_item_added(context: Context, event_id: str, shop_id: str, account_id: str,
                                  sku_id: str, added_at: datetime | None) -> bool:
     """RecordCartItemAdded's flow, in one transaction; True for a duplicate."""
-    async with db.transaction() as conn:
+    async with context.db.transaction() as conn:
         duplicate, _ = await _apply_cart_item_added(conn, event_id, shop_id, account_id,
                                                     sku_id, added_at)
     return duplicate
@@ -171,8 +162,8 @@ async def _apply_cart_item_added(conn: Connection, event_id: str, shop_id: str,
     event_id = valid_identifier(event_id, "event_id")
     sku_id = valid_identifier(sku_id, "sku_id")
     account_id = valid_account(account_id)
-    added_at = occurred_at(added_at, "add_time", now_utc())
-    shop = await get_shop(conn, shop_id)
+    added_at = occurred_at(added_at, "add_time")
+    shop = await existing_shop(conn, shop_id)
     repo = MembershipRepository(conn)
     if not await repo.claim_fact(shop.brand_id, event_id, "cart_item_added"):
         return True, shop.brand_id

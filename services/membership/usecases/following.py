@@ -7,28 +7,23 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from brandclub.events.v1 import membership_events_pb2
-from libs.db import Connection, Database
-from libs.errors import InvalidArgument, NotFound, require
+from libs.db import Connection
+from libs.errors import InvalidArgument, require
 from libs.outbox import add_event
-from services.membership.adapters.card_cache import CardCache
 from services.membership.adapters.postgres import MembershipRepository
+from services.membership.domain.inputs import valid_account
 from services.membership.domain.model import (
     MemberCard,
     MemberStatus,
     after_unfollow,
     member_from_follow,
+    membership_found,
 )
-from services.membership.usecases.brands import get_shop
-from services.membership.usecases.common import (
-    PRODUCER,
-    TOPIC,
-    CommitOnce,
-    Reply,
-    member_not_found,
-    now_utc,
-    valid_account,
-)
+from services.membership.usecases.brands import existing_shop
+from services.membership.usecases.context import MembershipContext
 from services.membership.usecases.dormancy import initial_dormancy
+from services.membership.usecases.events import PRODUCER, TOPIC
+from services.membership.usecases.once import CommitOnce, Reply
 
 
 @dataclass(frozen=True)
@@ -37,35 +32,36 @@ class FollowResult:
     became_member: bool
 
 
-async def follow_shop(db: Database, cache: CardCache, shop_id: str, account_id: str,
+async def follow_shop(context: MembershipContext, shop_id: str, account_id: str,
                       channel: str, commit_once: CommitOnce[FollowResult, Reply]) -> Reply:
     """FollowShop's flow: the follow committed once, then the follower's cached card dropped."""
-    reply = await commit_once(lambda conn: _follow(conn, shop_id, account_id, channel))
-    await _forget_card(db, cache, shop_id, account_id)
+    reply = await commit_once(lambda conn: _follow(context, conn, shop_id, account_id,
+                                                   channel))
+    await _forget_card(context, shop_id, account_id)
     return reply
 
 
-async def unfollow_shop(db: Database, cache: CardCache, shop_id: str, account_id: str,
+async def unfollow_shop(context: MembershipContext, shop_id: str, account_id: str,
                         commit_once: CommitOnce[MemberCard, Reply]) -> Reply:
     """UnfollowShop's flow: the unfollow committed once, then the cached card dropped."""
-    reply = await commit_once(lambda conn: _unfollow(conn, shop_id, account_id))
-    await _forget_card(db, cache, shop_id, account_id)
+    reply = await commit_once(lambda conn: _unfollow(context, conn, shop_id, account_id))
+    await _forget_card(context, shop_id, account_id)
     return reply
 
 
-async def _forget_card(db: Database, cache: CardCache, shop_id: str, account_id: str) -> None:
-    async with db.connection() as conn:
-        shop = await get_shop(conn, shop_id)
-    await cache.forget(shop.brand_id, [account_id.strip()])
+async def _forget_card(context: MembershipContext, shop_id: str, account_id: str) -> None:
+    async with context.db.connection() as conn:
+        shop = await existing_shop(conn, shop_id)
+    await context.cards.forget(shop.brand_id, [account_id.strip()])
 
 
-async def _follow(conn: Connection, shop_id: str, account_id: str,
-                  channel: str) -> FollowResult:
+async def _follow(context: MembershipContext, conn: Connection, shop_id: str,
+                  account_id: str, channel: str) -> FollowResult:
     account_id = require(account_id, "account_id")
-    shop = await get_shop(conn, shop_id)
+    shop = await existing_shop(conn, shop_id)
     repo = MembershipRepository(conn)
     await repo.lock_member_slot(shop.brand_id, account_id)
-    now = now_utc()
+    now = context.clock()
     followed = await repo.add_follow(shop.brand_id, shop.shop_id, account_id, now)
     became_member = False
     if await repo.live_member(shop.brand_id, account_id) is None:
@@ -84,21 +80,20 @@ async def _follow(conn: Connection, shop_id: str, account_id: str,
     return FollowResult(card, became_member)
 
 
-async def _unfollow(conn: Connection, shop_id: str, account_id: str) -> MemberCard:
+async def _unfollow(context: MembershipContext, conn: Connection, shop_id: str,
+                    account_id: str) -> MemberCard:
     """Returns the card after the unfollow; its status is ENDED when LV0 membership ended."""
     account_id = require(account_id, "account_id")
-    shop = await get_shop(conn, shop_id)
+    shop = await existing_shop(conn, shop_id)
     repo = MembershipRepository(conn)
     await repo.lock_member_slot(shop.brand_id, account_id)
-    card = await repo.member_card(shop.brand_id, account_id, now_utc())
+    card = await repo.member_card(shop.brand_id, account_id, context.clock())
     removed = await repo.remove_follow(shop.shop_id, account_id)
-    if card is None:
-        raise NotFound(f"account {account_id} is not a member of brand {shop.brand_id}",
-                       reason="MEMBER_NOT_FOUND", metadata={"brand_id": shop.brand_id})
+    card = membership_found(card, shop.brand_id, account_id)
     member = after_unfollow(card.member, await repo.count_follows(shop.brand_id, account_id))
     ended = member.status is MemberStatus.ENDED and card.member.status is not MemberStatus.ENDED
     if ended:
-        await repo.end_member(member.member_id, now_utc())
+        await repo.end_member(member.member_id, context.clock())
     if removed:
         await add_event(conn, topic=TOPIC, brand_id=shop.brand_id, producer=PRODUCER,
                         payload=membership_events_pb2.MemberUnfollowed(
@@ -111,7 +106,7 @@ async def _unfollow(conn: Connection, shop_id: str, account_id: str) -> MemberCa
 MAX_IMPORT_BATCH = 1000
 
 
-async def import_followers(cache: CardCache, shop_id: str,
+async def import_followers(context: MembershipContext, shop_id: str,
                            followers: Sequence[tuple[str, datetime | None]],
                            commit_once: CommitOnce[tuple[int, int], Reply]) -> Reply:
     """ImportFollowers' flow: the import committed once, (LV0 made, already members); then the
@@ -119,19 +114,20 @@ async def import_followers(cache: CardCache, shop_id: str,
     touched: list[tuple[str, list[str]]] = []
 
     async def work(conn: Connection) -> tuple[int, int]:
-        became, already, brand_id, accounts = await _import(conn, shop_id, followers)
+        became, already, brand_id, accounts = await _import(conn, shop_id, followers,
+                                                            context.clock())
         touched.append((brand_id, accounts))
         return became, already
 
     reply = await commit_once(work)
     for brand_id, accounts in touched:
-        await cache.forget(brand_id, accounts)
+        await context.cards.forget(brand_id, accounts)
     return reply
 
 
 async def _import(conn: Connection, shop_id: str,
-                  followers: Sequence[tuple[str, datetime | None]]
-                  ) -> tuple[int, int, str, list[str]]:
+                  followers: Sequence[tuple[str, datetime | None]],
+                  now: datetime) -> tuple[int, int, str, list[str]]:
     """Existing marketplace followers become LV0 with the notice pending; no events, so that
     no follow reward or journey fires for a follow that happened long ago."""
     if not followers:
@@ -139,8 +135,7 @@ async def _import(conn: Connection, shop_id: str,
     if len(followers) > MAX_IMPORT_BATCH:
         raise InvalidArgument(f"at most {MAX_IMPORT_BATCH} followers per call",
                               field="followers")
-    shop = await get_shop(conn, shop_id)
-    now = now_utc()
+    shop = await existing_shop(conn, shop_id)
     unique: dict[str, datetime] = {}
     for index, (account_id, followed_at) in enumerate(followers):
         account = valid_account(account_id, f"followers[{index}].account_id")
@@ -159,22 +154,22 @@ async def _import(conn: Connection, shop_id: str,
     return became, len(unique) - became, shop.brand_id, list(unique)
 
 
-async def clear_lv0_notice(cache: CardCache, brand_id: str, account_id: str,
+async def clear_lv0_notice(context: MembershipContext, brand_id: str, account_id: str,
                            commit_once: CommitOnce[MemberCard, Reply]) -> Reply:
     """ClearLv0Notice's flow: the notice cleared once, then the cached card dropped."""
-    reply = await commit_once(lambda conn: _clear_notice(conn, brand_id, account_id))
-    await cache.forget(brand_id.strip(), [account_id.strip()])
+    reply = await commit_once(lambda conn: _clear_notice(conn, brand_id, account_id,
+                                                         context.clock()))
+    await context.cards.forget(brand_id.strip(), [account_id.strip()])
     return reply
 
 
-async def _clear_notice(conn: Connection, brand_id: str, account_id: str) -> MemberCard:
+async def _clear_notice(conn: Connection, brand_id: str, account_id: str,
+                        now: datetime) -> MemberCard:
     brand_id, account_id = require(brand_id, "brand_id"), valid_account(account_id)
     repo = MembershipRepository(conn)
     await repo.lock_member_slot(brand_id, account_id)
-    member = await repo.live_member(brand_id, account_id)
-    if member is None:
-        raise await member_not_found(brand_id, account_id)
-    now = now_utc()
+    member = membership_found(await repo.live_member(brand_id, account_id), brand_id,
+                              account_id)
     if member.lv0_notice_pending:
         await repo.clear_notice(member.member_id, now)
     card = await repo.member_card(brand_id, account_id, now)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 from brandclub.events.v1 import membership_events_pb2
 from libs.db import Connection
-from libs.errors import FailedPrecondition, InvalidArgument, NotFound, require
+from libs.errors import FailedPrecondition, InvalidArgument, found, require
 from libs.outbox import add_event
 from libs.protoconv import timestamp
-from services.membership.adapters.card_cache import CardCache
 from services.membership.adapters.postgres import MembershipRepository
+from services.membership.domain.inputs import MAX_ID_LENGTH
 from services.membership.domain.model import (
     Brand,
     ProgramMode,
@@ -20,19 +21,20 @@ from services.membership.domain.program import (
     Program,
     valid_program,
 )
-from services.membership.usecases.brands import get_brand
-from services.membership.usecases.common import (
-    MAX_ID_LENGTH,
-    PRODUCER,
-    TOPIC,
-    CommitOnce,
-    Reply,
-    now_utc,
-)
+from services.membership.usecases.brands import existing_brand
+from services.membership.usecases.context import Context, MembershipContext
+from services.membership.usecases.events import PRODUCER, TOPIC
+from services.membership.usecases.once import CommitOnce, Reply
 
 
-async def get_program(conn: Connection, brand_id: str) -> tuple[Program, Brand]:
-    brand = await get_brand(conn, brand_id)
+async def get_program(context: Context, brand_id: str) -> tuple[Program, Brand]:
+    async with context.db.connection() as conn:
+        return await configured_program(conn, brand_id)
+
+
+async def configured_program(conn: Connection, brand_id: str) -> tuple[Program, Brand]:
+    """The brand's program, or FailedPrecondition PROGRAM_NOT_CONFIGURED."""
+    brand = await existing_brand(conn, brand_id)
     program = await MembershipRepository(conn).get_program(brand.brand_id)
     if program is None:
         raise FailedPrecondition(f"brand {brand_id} has not configured its program yet",
@@ -41,28 +43,27 @@ async def get_program(conn: Connection, brand_id: str) -> tuple[Program, Brand]:
     return program, brand
 
 
-async def update_program(cache: CardCache, brand_id: str, mode: ProgramMode | None,
+async def update_program(context: MembershipContext, brand_id: str, mode: ProgramMode | None,
                          draft: Program,
                          commit_once: CommitOnce[tuple[Program, Brand], Reply]) -> Reply:
     """UpdateProgram's flow: the change committed once, then every cached card of the brand
     dropped."""
-    reply = await commit_once(lambda conn: _replace_program(conn, brand_id, mode, draft))
-    await cache.forget_brand(brand_id.strip())
+    reply = await commit_once(lambda conn: _replace_program(conn, brand_id, mode, draft,
+                                                            context.clock()))
+    await context.cards.forget_brand(brand_id.strip())
     return reply
 
 
 async def _replace_program(conn: Connection, brand_id: str, mode: ProgramMode | None,
-                           draft: Program) -> tuple[Program, Brand]:
+                           draft: Program, now: datetime) -> tuple[Program, Brand]:
     """Replace the program's configuration (tiers included) as one change."""
     repo = MembershipRepository(conn)
-    brand = await repo.get_brand(require(brand_id, "brand_id"), for_update=True)
-    if brand is None:
-        raise NotFound(f"brand {brand_id} does not exist", reason="BRAND_NOT_FOUND",
-                       metadata={"brand_id": brand_id})
+    brand = found(await repo.get_brand(require(brand_id, "brand_id"), for_update=True),
+                  f"brand {brand_id}", reason="BRAND_NOT_FOUND", brand_id=brand_id)
     existing = await repo.get_program(brand.brand_id)
     program = valid_program(replace(
         draft, program_id=existing.program_id if existing else new_id("prg"),
-        brand_id=brand.brand_id, updated_at=now_utc()))
+        brand_id=brand.brand_id, updated_at=now))
     if mode is not None and mode is not brand.mode:
         await repo.set_brand_mode(brand.brand_id, mode)
         brand = replace(brand, mode=mode)
@@ -83,12 +84,12 @@ def program_changed(program: Program) -> membership_events_pb2.ProgramChanged:
             for t in program.tiers])
 
 
-async def set_gift_pack_offer(cache: CardCache, brand_id: str, gift_pack_id: str,
+async def set_gift_pack_offer(context: MembershipContext, brand_id: str, gift_pack_id: str,
                               commit_once: CommitOnce[tuple[Program, Brand], Reply]) -> Reply:
     """SetLv0GiftPackOffer's flow: the offer committed once, then every cached card of the
     brand dropped."""
     reply = await commit_once(lambda conn: _offer_gift_pack(conn, brand_id, gift_pack_id))
-    await cache.forget_brand(brand_id.strip())
+    await context.cards.forget_brand(brand_id.strip())
     return reply
 
 
@@ -97,6 +98,6 @@ async def _offer_gift_pack(conn: Connection, brand_id: str,
     gift_pack_id = gift_pack_id.strip()
     if len(gift_pack_id) > MAX_ID_LENGTH:
         raise InvalidArgument("gift_pack_id is too long", field="gift_pack_id")
-    program, brand = await get_program(conn, brand_id)
+    program, brand = await configured_program(conn, brand_id)
     await MembershipRepository(conn).set_gift_pack(brand.brand_id, gift_pack_id)
     return program, replace(brand, lv0_gift_pack_id=gift_pack_id)

@@ -14,7 +14,7 @@ from services.membership.domain.model import (
 from services.membership.domain.program import (
     TierReason,
 )
-from services.membership.usecases.common import PRODUCER, TOPIC
+from services.membership.usecases.events import PRODUCER, TOPIC
 
 
 async def level_after_growth(conn: Connection, brand_id: str, account_id: str,

@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
 import grpc
 
 from brandclub.membership.v1 import dashboard_service_pb2 as pb
 from brandclub.membership.v1 import dashboard_service_pb2_grpc as pb_grpc
-from libs.db import Connection, Database
-from libs.idempotency import IdempotentExecutor
 from services.membership.dashboards import usecases
 from services.membership.dashboards.domain.metrics import average, basis_points
+from services.membership.usecases.context import Context
 
 
 class DashboardServicer(pb_grpc.DashboardServiceServicer):
-    def __init__(self, db: Database, clock: Callable[[], datetime]) -> None:
-        self._db = db
-        self._idempotent = IdempotentExecutor(db)
-        self._clock = clock
+    """Each RPC: the request translated, one use-case coroutine awaited, its result
+    translated."""
+
+    def __init__(self, context: Context) -> None:
+        self._context = context
 
     async def GetMemberOverview(self, request: pb.GetMemberOverviewRequest,
                                 context: grpc.aio.ServicerContext
                                 ) -> pb.GetMemberOverviewResponse:
-        async with self._db.connection() as conn:
-            o = await usecases.overview(conn, request.brand_id)
+        o = await usecases.overview(self._context, request.brand_id)
         return pb.GetMemberOverviewResponse(overview=pb.MemberOverview(
             brand_id=request.brand_id, lv0_valid=o.lv0_valid, lv0_dormant=o.lv0_dormant,
             card_valid=o.card_valid, card_dormant=o.card_dormant, card_total=o.card_total,
@@ -34,9 +30,8 @@ class DashboardServicer(pb_grpc.DashboardServiceServicer):
     async def GetDailyDashboard(self, request: pb.GetDailyDashboardRequest,
                                 context: grpc.aio.ServicerContext
                                 ) -> pb.GetDailyDashboardResponse:
-        async with self._db.transaction() as conn:
-            d = await usecases.daily(conn, request.brand_id, request.start_date,
-                                     request.end_date, self._clock())
+        d = await usecases.daily(self._context, request.brand_id, request.start_date,
+                                 request.end_date)
         s = d.summary
         return pb.GetDailyDashboardResponse(
             time_zone=d.time_zone,
@@ -66,10 +61,8 @@ class DashboardServicer(pb_grpc.DashboardServiceServicer):
     async def RefreshDashboard(self, request: pb.RefreshDashboardRequest,
                                context: grpc.aio.ServicerContext
                                ) -> pb.RefreshDashboardResponse:
-        async def work(conn: Connection) -> pb.RefreshDashboardResponse:
-            count = await usecases.refresh(conn, request.brand_id, request.start_date,
-                                           request.end_date, self._clock())
-            return pb.RefreshDashboardResponse(refreshed_days=count)
-
-        return await self._idempotent.run("RefreshDashboard", request,
-                                          pb.RefreshDashboardResponse, work)
+        return await usecases.refresh(
+            self._context, request.brand_id, request.start_date, request.end_date,
+            self._context.once("RefreshDashboard", request, pb.RefreshDashboardResponse,
+                               lambda count: pb.RefreshDashboardResponse(
+                                   refreshed_days=count)))

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
 import grpc
 
 from brandclub.membership.v1 import segment_service_pb2 as pb
 from brandclub.membership.v1 import segment_service_pb2_grpc as pb_grpc
-from libs.db import Connection, Database
-from libs.idempotency import IdempotentExecutor
 from libs.protoconv import from_timestamp, timestamp
 from services.membership.segments import usecases
 from services.membership.segments.domain.model import Segment, Snapshot
 from services.membership.segments.domain.rules import Condition, Group, Rule
+from services.membership.usecases.context import Context
 
 _GROUP_OPERATORS = {pb.RULE_GROUP_OPERATOR_AND: "and", pb.RULE_GROUP_OPERATOR_OR: "or"}
 
@@ -59,84 +55,76 @@ def snapshot_pb(s: Snapshot) -> pb.SegmentSnapshot:
 
 
 class SegmentServicer(pb_grpc.SegmentServiceServicer):
-    def __init__(self, db: Database, clock: Callable[[], datetime]) -> None:
-        self._db = db
-        self._idempotent = IdempotentExecutor(db)
-        self._clock = clock
+    """Each RPC: the request translated, one use-case coroutine awaited, its result
+    translated."""
+
+    def __init__(self, context: Context) -> None:
+        self._context = context
 
     async def PreviewSegment(self, request: pb.PreviewSegmentRequest,
                              context: grpc.aio.ServicerContext) -> pb.PreviewSegmentResponse:
         rule = rule_from_pb(request.rule) if request.HasField("rule") else None
-        async with self._db.connection() as conn:
-            count = await usecases.preview(conn, request.brand_id, rule, self._clock())
+        count = await usecases.preview(self._context, request.brand_id, rule)
         return pb.PreviewSegmentResponse(member_count=count)
 
     async def CreateSegment(self, request: pb.CreateSegmentRequest,
                             context: grpc.aio.ServicerContext) -> pb.CreateSegmentResponse:
         rule = rule_from_pb(request.rule) if request.HasField("rule") else None
-
-        async def work(conn: Connection) -> pb.CreateSegmentResponse:
-            segment = await usecases.create_segment(conn, request.brand_id, request.name, rule,
-                                                    self._clock())
-            return pb.CreateSegmentResponse(segment=segment_pb(segment))
-
-        return await self._idempotent.run("CreateSegment", request, pb.CreateSegmentResponse,
-                                          work)
+        return await usecases.create_segment(
+            self._context, request.brand_id, request.name, rule,
+            self._context.once("CreateSegment", request, pb.CreateSegmentResponse,
+                               lambda segment: pb.CreateSegmentResponse(
+                                   segment=segment_pb(segment))))
 
     async def GetSegment(self, request: pb.GetSegmentRequest,
                          context: grpc.aio.ServicerContext) -> pb.GetSegmentResponse:
-        async with self._db.connection() as conn:
-            segment = await usecases.get_segment(conn, request.brand_id, request.segment_id)
+        segment = await usecases.get_segment(self._context, request.brand_id,
+                                             request.segment_id)
         return pb.GetSegmentResponse(segment=segment_pb(segment))
 
     async def ListSegments(self, request: pb.ListSegmentsRequest,
                            context: grpc.aio.ServicerContext) -> pb.ListSegmentsResponse:
-        async with self._db.connection() as conn:
-            page, token = await usecases.list_segments(conn, request.brand_id,
-                                                       request.page_size, request.page_token)
+        page, token = await usecases.list_segments(self._context, request.brand_id,
+                                                   request.page_size, request.page_token)
         return pb.ListSegmentsResponse(segments=[segment_pb(s) for s in page],
                                        next_page_token=token)
 
     async def CountSegment(self, request: pb.CountSegmentRequest,
                            context: grpc.aio.ServicerContext) -> pb.CountSegmentResponse:
-        async with self._db.connection() as conn:
-            count = await usecases.count_segment(conn, request.brand_id, request.segment_id,
-                                                 self._clock())
+        count = await usecases.count_segment(self._context, request.brand_id,
+                                             request.segment_id)
         return pb.CountSegmentResponse(member_count=count)
 
     async def EvaluateSegmentForMember(self, request: pb.EvaluateSegmentForMemberRequest,
                                        context: grpc.aio.ServicerContext
                                        ) -> pb.EvaluateSegmentForMemberResponse:
-        async with self._db.connection() as conn:
-            matches = await usecases.member_matches(conn, request.brand_id, request.segment_id,
-                                                    request.account_id, self._clock())
+        matches = await usecases.evaluate_segment_for_member(
+            self._context, request.brand_id, request.segment_id, request.account_id)
         return pb.EvaluateSegmentForMemberResponse(matches=matches)
 
     async def CreateSegmentSnapshot(self, request: pb.CreateSegmentSnapshotRequest,
                                     context: grpc.aio.ServicerContext
                                     ) -> pb.CreateSegmentSnapshotResponse:
-        async def work(conn: Connection) -> pb.CreateSegmentSnapshotResponse:
-            snapshot = await usecases.create_snapshot(conn, request.brand_id,
-                                                      request.segment_id, self._clock())
-            return pb.CreateSegmentSnapshotResponse(snapshot=snapshot_pb(snapshot))
-
-        return await self._idempotent.run("CreateSegmentSnapshot", request,
-                                          pb.CreateSegmentSnapshotResponse, work)
+        return await usecases.create_snapshot(
+            self._context, request.brand_id, request.segment_id,
+            self._context.once("CreateSegmentSnapshot", request,
+                               pb.CreateSegmentSnapshotResponse,
+                               lambda snapshot: pb.CreateSegmentSnapshotResponse(
+                                   snapshot=snapshot_pb(snapshot))))
 
     async def GetSegmentSnapshot(self, request: pb.GetSegmentSnapshotRequest,
                                  context: grpc.aio.ServicerContext
                                  ) -> pb.GetSegmentSnapshotResponse:
-        async with self._db.connection() as conn:
-            snapshot = await usecases.get_snapshot(conn, request.brand_id, request.snapshot_id)
+        snapshot = await usecases.get_snapshot(self._context, request.brand_id,
+                                               request.snapshot_id)
         return pb.GetSegmentSnapshotResponse(snapshot=snapshot_pb(snapshot))
 
     async def ListSnapshotMembers(self, request: pb.ListSnapshotMembersRequest,
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.ListSnapshotMembersResponse:
-        async with self._db.connection() as conn:
-            page, token = await usecases.snapshot_members(
-                conn, request.brand_id, request.snapshot_id, request.page_size,
-                request.page_token)
+        page, token = await usecases.list_snapshot_members(
+            self._context, request.brand_id, request.snapshot_id, request.page_size,
+            request.page_token)
         return pb.ListSnapshotMembersResponse(
             members=[pb.SnapshotMember(account_id=m.account_id, level=m.level,
                                        points_balance=m.points_balance,
