@@ -39,7 +39,7 @@ def test_tiltfile_builds_codegen_dev_overlay_and_live_update(tiltfile: str) -> N
     assert "local_resource(\n    'codegen'" in tiltfile
     assert "kustomize('deploy/overlays/dev')" in tiltfile
     assert "docker_build(\n        'brandclub-' + name" in tiltfile
-    assert "live_update=" in tiltfile and "sync('services'" in tiltfile
+    assert "live_update=" in tiltfile and "sync('services/' + name" in tiltfile
     assert "run('date > ' + RESTART_TRIGGER)" in tiltfile
     assert "resource_deps=['codegen', 'cluster-config', 'postgres', 'redis'" in tiltfile
     assert "labels=['infra']" in tiltfile and "labels=['services']" in tiltfile
