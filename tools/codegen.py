@@ -60,7 +60,7 @@ def _protoc(args: list[str], proto_root: Path = PROTO_ROOT) -> None:
         raise SystemExit(f"codegen: protoc failed ({done.returncode}):\n{done.stderr}")
 
 
-def generate(out_dir: Path) -> None:
+def generate(out_dir: Path, *, proto_root: Path = PROTO_ROOT) -> None:
     """Run protoc (grpcio-tools) with the mypy-protobuf plugins into out_dir."""
     bin_dir = Path(sys.executable).parent
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -73,7 +73,7 @@ def generate(out_dir: Path) -> None:
         f"--mypy_grpc_out={out_dir}",
     ]
     # The mypy plugin reports every file it writes; protoc's output shows only when it fails.
-    _protoc(args)
+    _protoc(args, proto_root)
     # Every directory becomes a regular package so that mypy and setuptools see it.
     for directory in [out_dir / "brandclub", *(out_dir / "brandclub").rglob("*")]:
         if directory.is_dir():

@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from brandclub.api.v1 import access_pb2 as brandclub_dot_api_dot_v1_dot_access__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/brandclub/membership/v1/dashboard_service.proto\x12\x17\x62randclub.membership.v1\x1a\x1d\x62randclub/api/v1/access.proto\"\x9d\x02\n\x0eMemberOverview\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x11\n\tlv0_valid\x18\x02 \x01(\x03\x12\x13\n\x0blv0_dormant\x18\x03 \x01(\x03\x12\x12\n\ncard_valid\x18\x04 \x01(\x03\x12\x14\n\x0c\x63\x61rd_dormant\x18\x05 \x01(\x03\x12\x12\n\ncard_total\x18\x06 \x01(\x03\x12Z\n\x13\x63\x61rd_valid_by_level\x18\x07 \x03(\x0b\x32=.brandclub.membership.v1.MemberOverview.CardValidByLevelEntry\x1a\x37\n\x15\x43\x61rdValidByLevelEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\",\n\x18GetMemberOverviewRequest\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\"V\n\x19GetMemberOverviewResponse\x12\x39\n\x08overview\x18\x01 \x01(\x0b\x32\'.brandclub.membership.v1.MemberOverview\"\x8d\x04\n\x0c\x44\x61ilyMetrics\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x13\n\x0bnew_members\x18\x02 \x01(\x03\x12\\\n\x15new_members_by_source\x18\x03 \x03(\x0b\x32=.brandclub.membership.v1.DailyMetrics.NewMembersBySourceEntry\x12\x18\n\x10new_card_members\x18\x04 \x01(\x03\x12\x13\n\x0blv0_members\x18\x05 \x01(\x03\x12\x14\n\x0c\x63\x61rd_members\x18\x06 \x01(\x03\x12\x0e\n\x06\x62uyers\x18\x07 \x01(\x03\x12\x12\n\nnew_buyers\x18\x08 \x01(\x03\x12\x18\n\x10returning_buyers\x18\t \x01(\x03\x12\x15\n\rmember_orders\x18\n \x01(\x03\x12\x1a\n\x12member_order_cents\x18\x0b \x01(\x03\x12\x19\n\x11non_member_orders\x18\x0c \x01(\x03\x12\x1e\n\x16non_member_order_cents\x18\r \x01(\x03\x12\x11\n\tlv0_valid\x18\x0e \x01(\x03\x12\x13\n\x0blv0_dormant\x18\x0f \x01(\x03\x12\x12\n\ncard_valid\x18\x10 \x01(\x03\x12\x14\n\x0c\x63\x61rd_dormant\x18\x11 \x01(\x03\x1a\x39\n\x17NewMembersBySourceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\xaa\x02\n\x0cRangeSummary\x12\x15\n\rmember_buyers\x18\x01 \x01(\x03\x12\x1c\n\x14member_repeat_buyers\x18\x02 \x01(\x03\x12\x19\n\x11non_member_buyers\x18\x03 \x01(\x03\x12 \n\x18non_member_repeat_buyers\x18\x04 \x01(\x03\x12+\n#member_repurchase_rate_basis_points\x18\x05 \x01(\x05\x12/\n\'non_member_repurchase_rate_basis_points\x18\x06 \x01(\x05\x12\"\n\x1amember_average_order_cents\x18\x07 \x01(\x03\x12&\n\x1enon_member_average_order_cents\x18\x08 \x01(\x03\"R\n\x18GetDailyDashboardRequest\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\nstart_date\x18\x02 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x03 \x01(\t\"\x9b\x01\n\x19GetDailyDashboardResponse\x12\x11\n\ttime_zone\x18\x01 \x01(\t\x12\x33\n\x04\x64\x61ys\x18\x02 \x03(\x0b\x32%.brandclub.membership.v1.DailyMetrics\x12\x36\n\x07summary\x18\x03 \x01(\x0b\x32%.brandclub.membership.v1.RangeSummary\"e\n\x17RefreshDashboardRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08\x62rand_id\x18\x02 \x01(\t\x12\x12\n\nstart_date\x18\x03 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x04 \x01(\t\"2\n\x18RefreshDashboardResponse\x12\x16\n\x0erefreshed_days\x18\x01 \x01(\x05\x32\xb6\x03\n\x10\x44\x61shboardService\x12\x8a\x01\n\x11GetMemberOverview\x12\x31.brandclub.membership.v1.GetMemberOverviewRequest\x1a\x32.brandclub.membership.v1.GetMemberOverviewResponse\"\x0e\x90\x02\x01\xea\xf9\x18\x07gateway\x12\x8a\x01\n\x11GetDailyDashboard\x12\x31.brandclub.membership.v1.GetDailyDashboardRequest\x1a\x32.brandclub.membership.v1.GetDailyDashboardResponse\"\x0e\x90\x02\x02\xea\xf9\x18\x07gateway\x12\x87\x01\n\x10RefreshDashboard\x12\x30.brandclub.membership.v1.RefreshDashboardRequest\x1a\x31.brandclub.membership.v1.RefreshDashboardResponse\"\x0e\x90\x02\x02\xea\xf9\x18\x07gatewayb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/brandclub/membership/v1/dashboard_service.proto\x12\x17\x62randclub.membership.v1\x1a\x1d\x62randclub/api/v1/access.proto\x1a\x1fgoogle/api/field_behavior.proto\"\x9d\x02\n\x0eMemberOverview\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x11\n\tlv0_valid\x18\x02 \x01(\x03\x12\x13\n\x0blv0_dormant\x18\x03 \x01(\x03\x12\x12\n\ncard_valid\x18\x04 \x01(\x03\x12\x14\n\x0c\x63\x61rd_dormant\x18\x05 \x01(\x03\x12\x12\n\ncard_total\x18\x06 \x01(\x03\x12Z\n\x13\x63\x61rd_valid_by_level\x18\x07 \x03(\x0b\x32=.brandclub.membership.v1.MemberOverview.CardValidByLevelEntry\x1a\x37\n\x15\x43\x61rdValidByLevelEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"2\n\x18GetMemberOverviewRequest\x12\x16\n\x08\x62rand_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"V\n\x19GetMemberOverviewResponse\x12\x39\n\x08overview\x18\x01 \x01(\x0b\x32\'.brandclub.membership.v1.MemberOverview\"\x8d\x04\n\x0c\x44\x61ilyMetrics\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x13\n\x0bnew_members\x18\x02 \x01(\x03\x12\\\n\x15new_members_by_source\x18\x03 \x03(\x0b\x32=.brandclub.membership.v1.DailyMetrics.NewMembersBySourceEntry\x12\x18\n\x10new_card_members\x18\x04 \x01(\x03\x12\x13\n\x0blv0_members\x18\x05 \x01(\x03\x12\x14\n\x0c\x63\x61rd_members\x18\x06 \x01(\x03\x12\x0e\n\x06\x62uyers\x18\x07 \x01(\x03\x12\x12\n\nnew_buyers\x18\x08 \x01(\x03\x12\x18\n\x10returning_buyers\x18\t \x01(\x03\x12\x15\n\rmember_orders\x18\n \x01(\x03\x12\x1a\n\x12member_order_cents\x18\x0b \x01(\x03\x12\x19\n\x11non_member_orders\x18\x0c \x01(\x03\x12\x1e\n\x16non_member_order_cents\x18\r \x01(\x03\x12\x11\n\tlv0_valid\x18\x0e \x01(\x03\x12\x13\n\x0blv0_dormant\x18\x0f \x01(\x03\x12\x12\n\ncard_valid\x18\x10 \x01(\x03\x12\x14\n\x0c\x63\x61rd_dormant\x18\x11 \x01(\x03\x1a\x39\n\x17NewMembersBySourceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\xaa\x02\n\x0cRangeSummary\x12\x15\n\rmember_buyers\x18\x01 \x01(\x03\x12\x1c\n\x14member_repeat_buyers\x18\x02 \x01(\x03\x12\x19\n\x11non_member_buyers\x18\x03 \x01(\x03\x12 \n\x18non_member_repeat_buyers\x18\x04 \x01(\x03\x12+\n#member_repurchase_rate_basis_points\x18\x05 \x01(\x05\x12/\n\'non_member_repurchase_rate_basis_points\x18\x06 \x01(\x05\x12\"\n\x1amember_average_order_cents\x18\x07 \x01(\x03\x12&\n\x1enon_member_average_order_cents\x18\x08 \x01(\x03\"d\n\x18GetDailyDashboardRequest\x12\x16\n\x08\x62rand_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nstart_date\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x65nd_date\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"\x9b\x01\n\x19GetDailyDashboardResponse\x12\x11\n\ttime_zone\x18\x01 \x01(\t\x12\x33\n\x04\x64\x61ys\x18\x02 \x03(\x0b\x32%.brandclub.membership.v1.DailyMetrics\x12\x36\n\x07summary\x18\x03 \x01(\x0b\x32%.brandclub.membership.v1.RangeSummary\"}\n\x17RefreshDashboardRequest\x12\x18\n\nrequest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x62rand_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nstart_date\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x65nd_date\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\"2\n\x18RefreshDashboardResponse\x12\x16\n\x0erefreshed_days\x18\x01 \x01(\x05\x32\xb6\x03\n\x10\x44\x61shboardService\x12\x8a\x01\n\x11GetMemberOverview\x12\x31.brandclub.membership.v1.GetMemberOverviewRequest\x1a\x32.brandclub.membership.v1.GetMemberOverviewResponse\"\x0e\x90\x02\x01\xea\xf9\x18\x07gateway\x12\x8a\x01\n\x11GetDailyDashboard\x12\x31.brandclub.membership.v1.GetDailyDashboardRequest\x1a\x32.brandclub.membership.v1.GetDailyDashboardResponse\"\x0e\x90\x02\x02\xea\xf9\x18\x07gateway\x12\x87\x01\n\x10RefreshDashboard\x12\x30.brandclub.membership.v1.RefreshDashboardRequest\x1a\x31.brandclub.membership.v1.RefreshDashboardResponse\"\x0e\x90\x02\x02\xea\xf9\x18\x07gatewayb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,36 +35,52 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_MEMBEROVERVIEW_CARDVALIDBYLEVELENTRY']._loaded_options = None
   _globals['_MEMBEROVERVIEW_CARDVALIDBYLEVELENTRY']._serialized_options = b'8\001'
+  _globals['_GETMEMBEROVERVIEWREQUEST'].fields_by_name['brand_id']._loaded_options = None
+  _globals['_GETMEMBEROVERVIEWREQUEST'].fields_by_name['brand_id']._serialized_options = b'\342A\001\002'
   _globals['_DAILYMETRICS_NEWMEMBERSBYSOURCEENTRY']._loaded_options = None
   _globals['_DAILYMETRICS_NEWMEMBERSBYSOURCEENTRY']._serialized_options = b'8\001'
+  _globals['_GETDAILYDASHBOARDREQUEST'].fields_by_name['brand_id']._loaded_options = None
+  _globals['_GETDAILYDASHBOARDREQUEST'].fields_by_name['brand_id']._serialized_options = b'\342A\001\002'
+  _globals['_GETDAILYDASHBOARDREQUEST'].fields_by_name['start_date']._loaded_options = None
+  _globals['_GETDAILYDASHBOARDREQUEST'].fields_by_name['start_date']._serialized_options = b'\342A\001\002'
+  _globals['_GETDAILYDASHBOARDREQUEST'].fields_by_name['end_date']._loaded_options = None
+  _globals['_GETDAILYDASHBOARDREQUEST'].fields_by_name['end_date']._serialized_options = b'\342A\001\002'
+  _globals['_REFRESHDASHBOARDREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_REFRESHDASHBOARDREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\002'
+  _globals['_REFRESHDASHBOARDREQUEST'].fields_by_name['brand_id']._loaded_options = None
+  _globals['_REFRESHDASHBOARDREQUEST'].fields_by_name['brand_id']._serialized_options = b'\342A\001\002'
+  _globals['_REFRESHDASHBOARDREQUEST'].fields_by_name['start_date']._loaded_options = None
+  _globals['_REFRESHDASHBOARDREQUEST'].fields_by_name['start_date']._serialized_options = b'\342A\001\002'
+  _globals['_REFRESHDASHBOARDREQUEST'].fields_by_name['end_date']._loaded_options = None
+  _globals['_REFRESHDASHBOARDREQUEST'].fields_by_name['end_date']._serialized_options = b'\342A\001\002'
   _globals['_DASHBOARDSERVICE'].methods_by_name['GetMemberOverview']._loaded_options = None
   _globals['_DASHBOARDSERVICE'].methods_by_name['GetMemberOverview']._serialized_options = b'\220\002\001\352\371\030\007gateway'
   _globals['_DASHBOARDSERVICE'].methods_by_name['GetDailyDashboard']._loaded_options = None
   _globals['_DASHBOARDSERVICE'].methods_by_name['GetDailyDashboard']._serialized_options = b'\220\002\002\352\371\030\007gateway'
   _globals['_DASHBOARDSERVICE'].methods_by_name['RefreshDashboard']._loaded_options = None
   _globals['_DASHBOARDSERVICE'].methods_by_name['RefreshDashboard']._serialized_options = b'\220\002\002\352\371\030\007gateway'
-  _globals['_MEMBEROVERVIEW']._serialized_start=108
-  _globals['_MEMBEROVERVIEW']._serialized_end=393
-  _globals['_MEMBEROVERVIEW_CARDVALIDBYLEVELENTRY']._serialized_start=338
-  _globals['_MEMBEROVERVIEW_CARDVALIDBYLEVELENTRY']._serialized_end=393
-  _globals['_GETMEMBEROVERVIEWREQUEST']._serialized_start=395
-  _globals['_GETMEMBEROVERVIEWREQUEST']._serialized_end=439
-  _globals['_GETMEMBEROVERVIEWRESPONSE']._serialized_start=441
-  _globals['_GETMEMBEROVERVIEWRESPONSE']._serialized_end=527
-  _globals['_DAILYMETRICS']._serialized_start=530
-  _globals['_DAILYMETRICS']._serialized_end=1055
-  _globals['_DAILYMETRICS_NEWMEMBERSBYSOURCEENTRY']._serialized_start=998
-  _globals['_DAILYMETRICS_NEWMEMBERSBYSOURCEENTRY']._serialized_end=1055
-  _globals['_RANGESUMMARY']._serialized_start=1058
-  _globals['_RANGESUMMARY']._serialized_end=1356
-  _globals['_GETDAILYDASHBOARDREQUEST']._serialized_start=1358
-  _globals['_GETDAILYDASHBOARDREQUEST']._serialized_end=1440
-  _globals['_GETDAILYDASHBOARDRESPONSE']._serialized_start=1443
-  _globals['_GETDAILYDASHBOARDRESPONSE']._serialized_end=1598
-  _globals['_REFRESHDASHBOARDREQUEST']._serialized_start=1600
-  _globals['_REFRESHDASHBOARDREQUEST']._serialized_end=1701
-  _globals['_REFRESHDASHBOARDRESPONSE']._serialized_start=1703
-  _globals['_REFRESHDASHBOARDRESPONSE']._serialized_end=1753
-  _globals['_DASHBOARDSERVICE']._serialized_start=1756
-  _globals['_DASHBOARDSERVICE']._serialized_end=2194
+  _globals['_MEMBEROVERVIEW']._serialized_start=141
+  _globals['_MEMBEROVERVIEW']._serialized_end=426
+  _globals['_MEMBEROVERVIEW_CARDVALIDBYLEVELENTRY']._serialized_start=371
+  _globals['_MEMBEROVERVIEW_CARDVALIDBYLEVELENTRY']._serialized_end=426
+  _globals['_GETMEMBEROVERVIEWREQUEST']._serialized_start=428
+  _globals['_GETMEMBEROVERVIEWREQUEST']._serialized_end=478
+  _globals['_GETMEMBEROVERVIEWRESPONSE']._serialized_start=480
+  _globals['_GETMEMBEROVERVIEWRESPONSE']._serialized_end=566
+  _globals['_DAILYMETRICS']._serialized_start=569
+  _globals['_DAILYMETRICS']._serialized_end=1094
+  _globals['_DAILYMETRICS_NEWMEMBERSBYSOURCEENTRY']._serialized_start=1037
+  _globals['_DAILYMETRICS_NEWMEMBERSBYSOURCEENTRY']._serialized_end=1094
+  _globals['_RANGESUMMARY']._serialized_start=1097
+  _globals['_RANGESUMMARY']._serialized_end=1395
+  _globals['_GETDAILYDASHBOARDREQUEST']._serialized_start=1397
+  _globals['_GETDAILYDASHBOARDREQUEST']._serialized_end=1497
+  _globals['_GETDAILYDASHBOARDRESPONSE']._serialized_start=1500
+  _globals['_GETDAILYDASHBOARDRESPONSE']._serialized_end=1655
+  _globals['_REFRESHDASHBOARDREQUEST']._serialized_start=1657
+  _globals['_REFRESHDASHBOARDREQUEST']._serialized_end=1782
+  _globals['_REFRESHDASHBOARDRESPONSE']._serialized_start=1784
+  _globals['_REFRESHDASHBOARDRESPONSE']._serialized_end=1834
+  _globals['_DASHBOARDSERVICE']._serialized_start=1837
+  _globals['_DASHBOARDSERVICE']._serialized_end=2275
 # @@protoc_insertion_point(module_scope)
