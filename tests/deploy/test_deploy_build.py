@@ -46,9 +46,9 @@ def test_tiltfile_builds_codegen_dev_overlay_and_live_update(tiltfile: str) -> N
 
 
 def test_image_is_slim_glibc_python_without_dev_tools(dockerfile: str) -> None:
-    """The image builds on python:3.11-slim-bookworm (glibc) and installs the runtime
+    """The image builds on python 3.11 slim-bookworm (glibc) and installs the runtime
     dependencies at locked versions, the generated code included."""
-    assert "ARG PYTHON_IMAGE=python:3.11-slim-bookworm" in dockerfile
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11\.\d+-slim-bookworm@", dockerfile, re.M)
     build = stage(dockerfile, "build")
     assert "pip install --constraint requirements.lock ." in build
     assert "pip install --no-deps ." in build
@@ -79,3 +79,14 @@ def test_build_context_includes_what_the_image_copies() -> None:
         "tools",
         "deploy/tilt/supervise.py",
     }
+
+
+def test_base_image_is_pinned_by_digest(dockerfile: str) -> None:
+    """The base image is named by tag and pinned by a sha256 digest, and every stage builds
+    on it (no FROM with a floating tag)."""
+    pinned = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", dockerfile, re.M)
+    assert pinned and re.fullmatch(r"python:[\w.-]+@sha256:[0-9a-f]{64}", pinned.group(1))
+    bases = re.findall(r"^FROM (\S+) AS \S+$", dockerfile, re.M)
+    assert bases[0] == "${PYTHON_IMAGE}"
+    stages = re.findall(r"^FROM \S+ AS (\S+)$", dockerfile, re.M)
+    assert all(base in ("${PYTHON_IMAGE}", *stages) for base in bases), bases
