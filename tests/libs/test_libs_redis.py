@@ -1,8 +1,11 @@
-"""libs.redis: a burst of concurrent commands beyond the pool waits for a connection."""
+"""libs.redis: a burst of concurrent commands beyond the pool waits for a connection; replies
+are parsed by hiredis (C) rather than redis-py's pure-Python parser."""
 
 from __future__ import annotations
 
 import asyncio
+
+from redis._parsers import _AsyncHiredisParser
 
 from libs.redis import connect_redis
 
@@ -17,5 +20,20 @@ async def test_a_burst_beyond_the_pool_waits_instead_of_failing(redis_url: str) 
                                          for n in range(150)))
         assert results == [None] * 150
         assert await client.ping()
+    finally:
+        await client.aclose()
+
+
+async def test_replies_are_parsed_by_hiredis(redis_url: str) -> None:
+    """redis-py picks hiredis when it is installed (a locked dependency); a connection of the
+    pool connect_redis builds parses with it, so a missing or broken hiredis fails here."""
+    client = connect_redis(redis_url, max_connections=2)
+    try:
+        assert await client.ping()
+        connection = await client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            assert isinstance(connection._parser, _AsyncHiredisParser)
+        finally:
+            await client.connection_pool.release(connection)
     finally:
         await client.aclose()

@@ -24,6 +24,7 @@ from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
 from libs.ports import report_ports, wait_for_ports
 from tools.bench_core import BenchContext, Result
+from tools.bench_cpu import one
 from tools.stack import ROOT
 
 BEIJING = timezone(timedelta(hours=8))
@@ -79,8 +80,10 @@ async def scenarios(ctx: BenchContext) -> list[Result]:
                     await response.read()
                     assert response.status == 200
 
-            results.append(await ctx.measure("baseline/aiohttp-hello", hello))
+            ctx.cpu.add("bare-http", one(bare.pid))
+            results += await ctx.measure("baseline/aiohttp-hello", hello)
     finally:
+        ctx.cpu.remove("bare-http")
         bare.terminate()
         bare.wait(10)
 
@@ -131,7 +134,10 @@ async def scenarios(ctx: BenchContext) -> list[Result]:
                 await response.read()
                 assert response.status == 200
 
-        results.append(await ctx.measure("gateway/member-card-http", read_card))
+        # Steady state of a storefront: every shopper's token and card has been seen once.
+        for _ in range(0, len(tokens), ctx.options.concurrency):
+            await asyncio.gather(*(read_card(0) for _ in range(ctx.options.concurrency)))
+        results += await ctx.measure("gateway/member-card-http", read_card)
         grant_counter = itertools.count()
         run_id = datetime.now(UTC).strftime("%H%M%S")
 
@@ -151,7 +157,7 @@ async def scenarios(ctx: BenchContext) -> list[Result]:
                 result = body["brandclub_points_grant_responce"]["grant_result"]
                 assert result["success"], result
 
-        results.append(await ctx.measure("gateway/openplatform-grant", grant_points))
+        results += await ctx.measure("gateway/openplatform-grant", grant_points)
     return results
 
 
