@@ -26,6 +26,12 @@ Handler = Callable[[Connection, envelope_pb2.EventEnvelope], Awaitable[None]]
 log = get_logger(__name__)
 
 
+def event_type(envelope: envelope_pb2.EventEnvelope) -> str:
+    """The payload's full message name (e.g. "brandclub.events.v1.MemberFollowed"), read from
+    the Any's type URL: the envelope keeps no second copy that could disagree with it."""
+    return envelope.payload.TypeName()
+
+
 class EventConsumer:
     def __init__(
         self,

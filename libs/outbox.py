@@ -40,7 +40,6 @@ def new_envelope(*, brand_id: str, producer: str, payload: Message) -> envelope_
     occurred.FromDatetime(datetime.now(UTC))
     return envelope_pb2.EventEnvelope(
         event_id=str(uuid.uuid4()),
-        event_type=payload.DESCRIPTOR.full_name,
         brand_id=brand_id,
         producer=producer,
         occur_time=occurred,

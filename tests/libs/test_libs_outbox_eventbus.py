@@ -15,8 +15,8 @@ import pytest
 
 from brandclub.events.v1 import envelope_pb2, membership_events_pb2
 from libs.db import Connection, Database
-from libs.eventbus import EventConsumer, Handler
-from libs.outbox import OutboxRelay, add_event, stream_name
+from libs.eventbus import EventConsumer, Handler, event_type
+from libs.outbox import OutboxRelay, add_event, new_envelope, stream_name
 from libs.redis import Redis, connect_redis
 
 TOPIC = "libtest"
@@ -95,6 +95,19 @@ async def test_rolled_back_event_is_never_published(db: Database, redis: Redis) 
     assert await redis.exists(STREAM) == 0
 
 
+def test_the_event_type_is_the_payloads_type_url_and_has_no_second_copy() -> None:
+    """The envelope names its payload's type once, in the Any; field 2 (the old copy) is
+    reserved so it can never come back with another meaning."""
+    envelope = new_envelope(brand_id="b_1", producer="membership",
+                            payload=membership_events_pb2.MemberJoined(account_id="acc_1"))
+    assert event_type(envelope) == "brandclub.events.v1.MemberJoined"
+    assert envelope.payload.type_url == "type.googleapis.com/brandclub.events.v1.MemberJoined"
+    fields = envelope_pb2.EventEnvelope.DESCRIPTOR.fields_by_name
+    assert "event_type" not in fields
+    assert 2 not in {field.number for field in fields.values()}
+    assert event_type(envelope_pb2.EventEnvelope()) == ""
+
+
 async def test_committed_event_is_published_exactly_once(db: Database, redis: Redis) -> None:
     """A committed event is published once, intact, and leaves the outbox."""
     envelope = await write_event(db, "acc_commit")
@@ -103,7 +116,7 @@ async def test_committed_event_is_published_exactly_once(db: Database, redis: Re
     assert await relay.publish_once() == 0
     [published] = await stream_envelopes(redis)
     assert published == envelope
-    assert published.event_type == "brandclub.events.v1.MemberFollowed"
+    assert event_type(published) == "brandclub.events.v1.MemberFollowed"
     payload = membership_events_pb2.MemberFollowed()
     assert published.payload.Unpack(payload)
     assert payload.account_id == "acc_commit"

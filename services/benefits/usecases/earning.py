@@ -21,6 +21,7 @@ from brandclub.events.v1 import (
     membership_events_pb2 as membership,
 )
 from libs.db import Connection
+from libs.eventbus import event_type
 from libs.logging import get_logger
 from libs.protoconv import from_timestamp
 from services.benefits.adapters.config_repository import ConfigRepository
@@ -171,7 +172,7 @@ _TYPES: dict[str, type[Message]] = {
 
 async def handle_event(conn: Connection, envelope: envelope_pb2.EventEnvelope) -> None:
     """The benefits consumer group's handler for topics "membership" and "engagement"."""
-    kind = _TYPES.get(envelope.event_type)
+    kind = _TYPES.get(event_type(envelope))
     if kind is None:
         return  # not an event benefits reacts to
     event = kind()

@@ -28,7 +28,6 @@ class EventEnvelope(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENT_ID_FIELD_NUMBER: _builtins.int
-    EVENT_TYPE_FIELD_NUMBER: _builtins.int
     BRAND_ID_FIELD_NUMBER: _builtins.int
     PRODUCER_FIELD_NUMBER: _builtins.int
     OCCUR_TIME_FIELD_NUMBER: _builtins.int
@@ -36,8 +35,6 @@ class EventEnvelope(_message.Message):
     PAYLOAD_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """Globally unique; consumers de-duplicate on it."""
-    event_type: _builtins.str
-    """Fully-qualified payload message name, e.g. "brandclub.events.v1.MemberFollowed"."""
     brand_id: _builtins.str
     """The tenant every event belongs to."""
     producer: _builtins.str
@@ -52,7 +49,6 @@ class EventEnvelope(_message.Message):
         self,
         *,
         event_id: _builtins.str = ...,
-        event_type: _builtins.str = ...,
         brand_id: _builtins.str = ...,
         producer: _builtins.str = ...,
         occur_time: _timestamp_pb2.Timestamp | None = ...,
@@ -61,7 +57,7 @@ class EventEnvelope(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time", "payload", b"payload"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "event_id", b"event_id", "event_type", b"event_type", "occur_time", b"occur_time", "payload", b"payload", "producer", b"producer", "traceparent", b"traceparent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "event_id", b"event_id", "occur_time", b"occur_time", "payload", b"payload", "producer", b"producer", "traceparent", b"traceparent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
