@@ -7,7 +7,7 @@ from libs.db import Connection
 from libs.errors import found, require
 from libs.outbox import add_event
 from libs.paging import decode_page_token, keyset_page, page_size
-from services.membership.adapters.postgres import MembershipRepository
+from services.membership.adapters.brands_repository import BrandRepository
 from services.membership.domain.model import (
     Brand,
     ProgramMode,
@@ -27,7 +27,7 @@ async def create_brand(context: Context, display_name: str, mode: ProgramMode,
     async def add(conn: Connection) -> Brand:
         brand = Brand(new_id("brd"), valid_display_name(display_name), mode,
                       valid_time_zone(time_zone), context.clock())
-        await MembershipRepository(conn).add_brand(brand)
+        await BrandRepository(conn).add_brand(brand)
         await add_event(conn, topic=TOPIC, brand_id=brand.brand_id, producer=PRODUCER,
                         payload=membership_events_pb2.BrandCreated(brand_id=brand.brand_id,
                                                                    time_zone=brand.time_zone))
@@ -43,7 +43,7 @@ async def get_brand(context: Context, brand_id: str) -> Brand:
 
 async def existing_brand(conn: Connection, brand_id: str) -> Brand:
     """The brand, or NotFound BRAND_NOT_FOUND."""
-    return found(await MembershipRepository(conn).get_brand(require(brand_id, "brand_id")),
+    return found(await BrandRepository(conn).get_brand(require(brand_id, "brand_id")),
                  f"brand {brand_id}", reason="BRAND_NOT_FOUND", brand_id=brand_id)
 
 
@@ -53,7 +53,7 @@ async def create_shop(context: Context, brand_id: str, display_name: str,
     async def add(conn: Connection) -> Shop:
         await existing_brand(conn, brand_id)
         shop = Shop(new_id("shp"), brand_id, valid_display_name(display_name), context.clock())
-        await MembershipRepository(conn).add_shop(shop)
+        await BrandRepository(conn).add_shop(shop)
         return shop
 
     return await commit_once(add)
@@ -66,7 +66,7 @@ async def get_shop(context: Context, shop_id: str) -> Shop:
 
 async def existing_shop(conn: Connection, shop_id: str) -> Shop:
     """The shop, or NotFound SHOP_NOT_FOUND."""
-    return found(await MembershipRepository(conn).get_shop(require(shop_id, "shop_id")),
+    return found(await BrandRepository(conn).get_shop(require(shop_id, "shop_id")),
                  f"shop {shop_id}", reason="SHOP_NOT_FOUND", shop_id=shop_id)
 
 
@@ -78,6 +78,6 @@ async def list_shops(context: Context, brand_id: str, requested_size: int,
         size = page_size(requested_size)
         filters = {"brand_id": brand.brand_id}
         position = decode_page_token(token, ("after",), filters=filters)
-        shops = await MembershipRepository(conn).list_shops(
+        shops = await BrandRepository(conn).list_shops(
             brand.brand_id, str(position["after"]) if position else "", size + 1)
     return keyset_page(shops, size, lambda shop: {"after": shop.shop_id}, filters=filters)

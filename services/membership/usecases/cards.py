@@ -11,7 +11,8 @@ from libs.db import Connection
 from libs.errors import InvalidArgument, NotFound, require
 from libs.outbox import add_event
 from services.membership.adapters.card_cache import NOT_A_MEMBER
-from services.membership.adapters.postgres import MembershipRepository
+from services.membership.adapters.facts_repository import FactRepository
+from services.membership.adapters.members_repository import MemberRepository
 from services.membership.domain.inputs import valid_account, valid_channel, valid_invite_code
 from services.membership.domain.model import (
     Brand,
@@ -66,9 +67,9 @@ async def get_member_card(context: MembershipContext, brand_id: str, account_id:
 
 async def _member_card(conn: Connection, brand_id: str, account_id: str,
                        now: datetime) -> MemberCard:
-    card = await MembershipRepository(conn).member_card(require(brand_id, "brand_id"),
-                                                        require(account_id, "account_id"),
-                                                        now)
+    card = await MemberRepository(conn).member_card(require(brand_id, "brand_id"),
+                                                    require(account_id, "account_id"),
+                                                    now)
     return membership_found(card, brand_id, account_id)
 
 
@@ -122,7 +123,7 @@ async def plan_join(conn: Connection, request: JoinRequest, today: date) -> Join
         if shop.brand_id != brand.brand_id:
             raise InvalidArgument("shop_id is not a shop of this brand", field="shop_id",
                                   reason="SHOP_OF_ANOTHER_BRAND")
-    live = await MembershipRepository(conn).live_member(brand.brand_id, account_id)
+    live = await MemberRepository(conn).live_member(brand.brand_id, account_id)
     return JoinPlan(brand, program, replace(request, account_id=account_id), purposes,
                     birthday, baby, live is not None and live.is_card_member)
 
@@ -154,27 +155,28 @@ async def _join(conn: Connection, plan: JoinPlan, match: PhoneMatchResult | None
                 now: datetime) -> JoinResult:
     """Join: consent, profile, tier from history; joining twice changes nothing."""
     brand, program, request = plan.brand, plan.program, plan.request
-    repo = MembershipRepository(conn)
-    await repo.lock_member_slot(brand.brand_id, request.account_id)
-    live = await repo.live_member(brand.brand_id, request.account_id)
+    fact_repo = FactRepository(conn)
+    member_repo = MemberRepository(conn)
+    await member_repo.lock_member_slot(brand.brand_id, request.account_id)
+    live = await member_repo.live_member(brand.brand_id, request.account_id)
     if live is not None and live.is_card_member:
-        record = await repo.member_record(brand.brand_id, member_id=live.member_id, now=now)
-        card = await repo.member_card(brand.brand_id, request.account_id, now)
+        record = await member_repo.member_record(brand.brand_id, member_id=live.member_id, now=now)
+        card = await member_repo.member_card(brand.brand_id, request.account_id, now)
         assert record is not None and card is not None
         return JoinResult(card, False, record.profile)
     phone_match, encrypted, crm = phone_match_of(match)
     profile = Profile(plan.birthday, request.gender, plan.baby_birthday, True, phone_match,
                       encrypted, crm)
     channel = valid_channel(request.channel, "storefront")
-    growth = await repo.growth(brand.brand_id, request.account_id, program.growth_since(now))
+    growth = await fact_repo.growth(brand.brand_id, request.account_id, program.growth_since(now))
     level = program.level_for(growth)
     member = live or Member(new_id("mbr"), brand.brand_id, request.account_id,
                             MemberStatus.CARD_MEMBER, level, channel, now)
-    await repo.open_card(member, joined_at=now, level=level, source_channel=channel,
-                         profile=profile, invite_code=request.invite_code.strip(),
-                         shop_id=request.shop_id,
-                         consent=Consent(program.terms_version, plan.purposes, now, channel),
-                         existing=live is not None)
+    await member_repo.open_card(member, joined_at=now, level=level, source_channel=channel,
+                                profile=profile, invite_code=request.invite_code.strip(),
+                                shop_id=request.shop_id,
+                                consent=Consent(program.terms_version, plan.purposes, now, channel),
+                                existing=live is not None)
     if live is None:
         await initial_dormancy(conn, member, now)
     await add_event(conn, topic=TOPIC, brand_id=brand.brand_id, producer=PRODUCER,
@@ -185,7 +187,7 @@ async def _join(conn: Connection, plan: JoinPlan, match: PhoneMatchResult | None
                         shop_id=request.shop_id, was_lv0=live is not None,
                         consent_purposes=plan.purposes,
                         offered_purposes=program.consent_purposes))
-    card = await repo.member_card(brand.brand_id, request.account_id, now)
+    card = await member_repo.member_card(brand.brand_id, request.account_id, now)
     assert card is not None
     return JoinResult(card, True, profile)
 
@@ -204,16 +206,16 @@ async def _cancel(conn: Connection, brand_id: str, account_id: str, reason: str,
     """The member leaves; the profile the brand could read is erased in the same change."""
     brand = await existing_brand(conn, brand_id)
     account_id = valid_account(account_id)
-    repo = MembershipRepository(conn)
-    await repo.lock_member_slot(brand.brand_id, account_id)
-    member = membership_found(await repo.live_member(brand.brand_id, account_id),
+    member_repo = MemberRepository(conn)
+    await member_repo.lock_member_slot(brand.brand_id, account_id)
+    member = membership_found(await member_repo.live_member(brand.brand_id, account_id),
                               brand.brand_id, account_id)
     reason = reason.strip()[:200] or "member_request"
-    await repo.scrub_and_end(member.member_id, now, reason)
+    await member_repo.scrub_and_end(member.member_id, now, reason)
     await add_event(conn, topic=TOPIC, brand_id=brand.brand_id, producer=PRODUCER,
                     payload=membership_events_pb2.MemberCancelled(
                         brand_id=brand.brand_id, account_id=account_id,
                         member_id=member.member_id, reason=reason, level=member.level))
-    record = await repo.member_record(brand.brand_id, member_id=member.member_id, now=now)
+    record = await member_repo.member_record(brand.brand_id, member_id=member.member_id, now=now)
     assert record is not None
     return record

@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from libs.db import Connection, Database
-from services.membership.adapters.postgres import MembershipRepository
+from services.membership.adapters.brands_repository import BrandRepository
+from services.membership.adapters.facts_repository import FactRepository
+from services.membership.adapters.members_repository import MemberRepository
+from services.membership.adapters.programs_repository import ProgramRepository
 from services.membership.domain.program import (
     DEFAULT_DORMANT_AFTER_DAYS,
     Program,
@@ -41,7 +44,7 @@ async def evaluate_members(context: MembershipContext, brand_id: str) -> Evaluat
 async def evaluate_every_brand(context: MembershipContext) -> None:
     """The evaluation loop's round: every brand, one after the other."""
     async with context.db.connection() as conn:
-        brand_ids = await MembershipRepository(conn).brand_ids()
+        brand_ids = await BrandRepository(conn).brand_ids()
     for brand_id in brand_ids:
         await evaluate_members(context, brand_id)
 
@@ -53,7 +56,7 @@ async def _evaluate_brand(db: Database, brand_id: str, now: datetime) -> Evaluat
     result = Evaluation()
     async with db.connection() as conn:
         brand = await existing_brand(conn, brand_id)
-        program = await MembershipRepository(conn).get_program(brand.brand_id)
+        program = await ProgramRepository(conn).get_program(brand.brand_id)
     if program is not None:
         await _evaluate_tiers(db, program, brand.brand_id, now, result)
     days = program.dormant_after_days if program else DEFAULT_DORMANT_AFTER_DAYS
@@ -66,7 +69,7 @@ async def _evaluate_tiers(db: Database, program: Program, brand_id: str, now: da
     after = ""
     while True:
         async with db.connection() as conn:
-            rows = await MembershipRepository(conn).card_members_with_growth(
+            rows = await MemberRepository(conn).card_members_with_growth(
                 brand_id, program.growth_since(now), after, EVALUATION_BATCH)
         if not rows:
             return
@@ -93,8 +96,8 @@ async def _evaluate_dormancy(db: Database, brand_id: str, dormant_after_days: in
     after = ""
     while True:
         async with db.connection() as conn:
-            rows = await MembershipRepository(conn).dormancy_candidates(brand_id, after,
-                                                                        EVALUATION_BATCH)
+            rows = await MemberRepository(conn).dormancy_candidates(brand_id, after,
+                                                                    EVALUATION_BATCH)
         if not rows:
             return
         after = rows[-1]["member_id"]
@@ -117,24 +120,26 @@ async def _evaluate_dormancy(db: Database, brand_id: str, dormant_after_days: in
 async def _evaluate_member_dormancy(conn: Connection, brand_id: str, account_id: str,
                                     member_id: str, now: datetime) -> bool:
     """Under the member's lock, unless the membership ended or was replaced meanwhile."""
-    repo = MembershipRepository(conn)
-    await repo.lock_member_slot(brand_id, account_id)
-    member = await repo.live_member(brand_id, account_id)
+    fact_repo = FactRepository(conn)
+    member_repo = MemberRepository(conn)
+    await member_repo.lock_member_slot(brand_id, account_id)
+    member = await member_repo.live_member(brand_id, account_id)
     if member is None or member.member_id != member_id:
         return False
-    abnormal, last_active = await repo.account_state(account_id)
+    abnormal, last_active = await fact_repo.account_state(account_id)
     return await refresh_dormancy(conn, member, abnormal, last_active, "INACTIVE", "ACTIVE",
                                   now)
 
 
 async def _evaluate_member_tier(conn: Connection, program: Program, brand_id: str,
                                 account_id: str, now: datetime) -> int:
-    repo = MembershipRepository(conn)
-    await repo.lock_member_slot(brand_id, account_id)
-    member = await repo.live_member(brand_id, account_id)
+    fact_repo = FactRepository(conn)
+    member_repo = MemberRepository(conn)
+    await member_repo.lock_member_slot(brand_id, account_id)
+    member = await member_repo.live_member(brand_id, account_id)
     if member is None or not member.is_card_member:
         return 0
-    growth = await repo.growth(brand_id, account_id, program.growth_since(now))
+    growth = await fact_repo.growth(brand_id, account_id, program.growth_since(now))
     target = program.level_for(growth)
     if target > member.level:
         await change_level(conn, member, target, TierReason.GROWTH_REACHED, growth, now)

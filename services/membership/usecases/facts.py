@@ -10,7 +10,9 @@ from libs.db import Connection
 from libs.errors import FailedPrecondition, InvalidArgument
 from libs.outbox import add_event
 from libs.protoconv import timestamp
-from services.membership.adapters.postgres import MembershipRepository
+from services.membership.adapters.facts_repository import FactRepository
+from services.membership.adapters.members_repository import MemberRepository
+from services.membership.adapters.programs_repository import ProgramRepository
 from services.membership.domain.inputs import occurred_at, valid_account, valid_identifier
 from services.membership.domain.model import (
     Stats,
@@ -55,15 +57,16 @@ async def _apply_order_paid(conn: Connection, event_id: str, shop_id: str, accou
         raise InvalidArgument("paid_cents must be positive", field="paid_cents")
     paid_at = occurred_at(paid_at, "paid_time")
     shop = await existing_shop(conn, shop_id)
-    repo = MembershipRepository(conn)
-    await repo.lock_member_slot(shop.brand_id, account_id)
-    fresh = (await repo.claim_fact(shop.brand_id, event_id, "order_paid")
-             and await repo.add_order(shop.brand_id, order_id, shop.shop_id, account_id,
-                                      paid_cents, paid_at, return_window_end))
+    fact_repo = FactRepository(conn)
+    member_repo = MemberRepository(conn)
+    await member_repo.lock_member_slot(shop.brand_id, account_id)
+    fresh = (await fact_repo.claim_fact(shop.brand_id, event_id, "order_paid")
+             and await fact_repo.add_order(shop.brand_id, order_id, shop.shop_id, account_id,
+                                           paid_cents, paid_at, return_window_end))
     if fresh:
-        await repo.stats_after_paid(shop.brand_id, account_id, paid_cents, paid_at)
-        await repo.add_behaviours(shop.brand_id, "purchased", [(account_id, paid_at)])
-        buyer = await repo.live_member(shop.brand_id, account_id)
+        await fact_repo.stats_after_paid(shop.brand_id, account_id, paid_cents, paid_at)
+        await fact_repo.add_behaviours(shop.brand_id, "purchased", [(account_id, paid_at)])
+        buyer = await member_repo.live_member(shop.brand_id, account_id)
         event = membership_events_pb2.OrderPaid(
             brand_id=shop.brand_id, shop_id=shop.shop_id, account_id=account_id,
             order_id=order_id, paid_cents=paid_cents, paid_time=timestamp(paid_at),
@@ -73,8 +76,8 @@ async def _apply_order_paid(conn: Connection, event_id: str, shop_id: str, accou
         await add_event(conn, topic=TOPIC, brand_id=shop.brand_id, producer=PRODUCER,
                         payload=event)
     level, growth = await level_after_growth(conn, shop.brand_id, account_id, now)
-    return OrderOutcome(not fresh, await repo.stats(shop.brand_id, account_id, growth), level,
-                        shop.brand_id)
+    stats = await fact_repo.stats(shop.brand_id, account_id, growth)
+    return OrderOutcome(not fresh, stats, level, shop.brand_id)
 
 
 async def record_order_refunded(context: MembershipContext, event_id: str, shop_id: str,
@@ -107,19 +110,21 @@ async def _apply_order_refunded(conn: Connection, event_id: str, shop_id: str,
         raise InvalidArgument("refunded_cents must be positive", field="refunded_cents")
     refunded_at = occurred_at(refunded_at, "refund_time")
     shop = await existing_shop(conn, shop_id)
-    repo = MembershipRepository(conn)
-    await repo.lock_member_slot(shop.brand_id, account_id)
-    fresh = await repo.claim_fact(shop.brand_id, event_id, "order_refunded")
+    fact_repo = FactRepository(conn)
+    member_repo = MemberRepository(conn)
+    program_repo = ProgramRepository(conn)
+    await member_repo.lock_member_slot(shop.brand_id, account_id)
+    fresh = await fact_repo.claim_fact(shop.brand_id, event_id, "order_refunded")
     if fresh:
-        order = await repo.get_order(shop.brand_id, order_id)
+        order = await fact_repo.get_order(shop.brand_id, order_id)
         if order is None:
             raise FailedPrecondition(f"order {order_id} has not been reported paid",
                                      reason="ORDER_NOT_FOUND", metadata={"order_id": order_id})
         if order["account_id"] != account_id:
             raise InvalidArgument("the order belongs to another account", field="account_id",
                                   reason="ORDER_OF_ANOTHER_ACCOUNT")
-        fresh = await repo.add_refund(shop.brand_id, refund_id, order_id, refunded_cents,
-                                      refunded_at)
+        fresh = await fact_repo.add_refund(shop.brand_id, refund_id, order_id, refunded_cents,
+                                           refunded_at)
         if fresh:
             if order["refunded_cents"] + refunded_cents > order["paid_cents"]:
                 raise InvalidArgument(
@@ -127,9 +132,9 @@ async def _apply_order_refunded(conn: Connection, event_id: str, shop_id: str,
                     field="refunded_cents", reason="REFUND_EXCEEDS_PAID",
                     metadata={"order_paid_cents": str(order["paid_cents"]),
                               "order_refunded_cents": str(order["refunded_cents"])})
-            total = await repo.refund_order(shop.brand_id, order_id, refunded_cents)
-            await repo.stats_after_refund(shop.brand_id, account_id, refunded_cents,
-                                          total == order["paid_cents"])
+            total = await fact_repo.refund_order(shop.brand_id, order_id, refunded_cents)
+            await fact_repo.stats_after_refund(shop.brand_id, account_id, refunded_cents,
+                                               total == order["paid_cents"])
             await add_event(conn, topic=TOPIC, brand_id=shop.brand_id, producer=PRODUCER,
                             payload=membership_events_pb2.OrderRefunded(
                                 brand_id=shop.brand_id, shop_id=shop.shop_id,
@@ -138,13 +143,13 @@ async def _apply_order_refunded(conn: Connection, event_id: str, shop_id: str,
                                 refund_time=timestamp(refunded_at),
                                 order_paid_cents=order["paid_cents"],
                                 order_refunded_cents=total))
-    member = await repo.live_member(shop.brand_id, account_id)
-    program = await repo.get_program(shop.brand_id)
-    growth = (await repo.growth(shop.brand_id, account_id, program.growth_since(now))
+    member = await member_repo.live_member(shop.brand_id, account_id)
+    program = await program_repo.get_program(shop.brand_id)
+    growth = (await fact_repo.growth(shop.brand_id, account_id, program.growth_since(now))
               if program else 0)
     level = member.level if member else 0
-    return OrderOutcome(not fresh, await repo.stats(shop.brand_id, account_id, growth), level,
-                        shop.brand_id)
+    stats = await fact_repo.stats(shop.brand_id, account_id, growth)
+    return OrderOutcome(not fresh, stats, level, shop.brand_id)
 
 
 async def record_cart_item_added(context: Context, event_id: str, shop_id: str, account_id: str,
@@ -164,11 +169,12 @@ async def _apply_cart_item_added(conn: Connection, event_id: str, shop_id: str,
     account_id = valid_account(account_id)
     added_at = occurred_at(added_at, "add_time")
     shop = await existing_shop(conn, shop_id)
-    repo = MembershipRepository(conn)
-    if not await repo.claim_fact(shop.brand_id, event_id, "cart_item_added"):
+    fact_repo = FactRepository(conn)
+    member_repo = MemberRepository(conn)
+    if not await fact_repo.claim_fact(shop.brand_id, event_id, "cart_item_added"):
         return True, shop.brand_id
-    await repo.add_behaviours(shop.brand_id, "cart_added", [(account_id, added_at)])
-    shopper = await repo.live_member(shop.brand_id, account_id)
+    await fact_repo.add_behaviours(shop.brand_id, "cart_added", [(account_id, added_at)])
+    shopper = await member_repo.live_member(shop.brand_id, account_id)
     await add_event(conn, topic=TOPIC, brand_id=shop.brand_id, producer=PRODUCER,
                     payload=membership_events_pb2.CartItemAdded(
                         brand_id=shop.brand_id, shop_id=shop.shop_id, account_id=account_id,

@@ -10,7 +10,9 @@ from brandclub.events.v1 import membership_events_pb2
 from libs.db import Connection
 from libs.errors import InvalidArgument, require
 from libs.outbox import add_event
-from services.membership.adapters.postgres import MembershipRepository
+from services.membership.adapters.facts_repository import FactRepository
+from services.membership.adapters.follows_repository import FollowRepository
+from services.membership.adapters.members_repository import MemberRepository
 from services.membership.domain.inputs import valid_account
 from services.membership.domain.model import (
     MemberCard,
@@ -59,23 +61,25 @@ async def _follow(context: MembershipContext, conn: Connection, shop_id: str,
                   account_id: str, channel: str) -> FollowResult:
     account_id = require(account_id, "account_id")
     shop = await existing_shop(conn, shop_id)
-    repo = MembershipRepository(conn)
-    await repo.lock_member_slot(shop.brand_id, account_id)
+    fact_repo = FactRepository(conn)
+    follow_repo = FollowRepository(conn)
+    member_repo = MemberRepository(conn)
+    await member_repo.lock_member_slot(shop.brand_id, account_id)
     now = context.clock()
-    followed = await repo.add_follow(shop.brand_id, shop.shop_id, account_id, now)
+    followed = await follow_repo.add_follow(shop.brand_id, shop.shop_id, account_id, now)
     became_member = False
-    if await repo.live_member(shop.brand_id, account_id) is None:
+    if await member_repo.live_member(shop.brand_id, account_id) is None:
         member = member_from_follow(shop.brand_id, account_id, channel, now)
-        if await repo.add_member(member):
+        if await member_repo.add_member(member):
             await initial_dormancy(conn, member, now)
             became_member = True
     if followed:
-        await repo.add_behaviours(shop.brand_id, "followed", [(account_id, now)])
+        await fact_repo.add_behaviours(shop.brand_id, "followed", [(account_id, now)])
         await add_event(conn, topic=TOPIC, brand_id=shop.brand_id, producer=PRODUCER,
                         payload=membership_events_pb2.MemberFollowed(
                             brand_id=shop.brand_id, shop_id=shop.shop_id,
                             account_id=account_id, became_lv0=became_member, channel=channel))
-    card = await repo.member_card(shop.brand_id, account_id, now)
+    card = await member_repo.member_card(shop.brand_id, account_id, now)
     assert card is not None  # just ensured a live membership in this transaction
     return FollowResult(card, became_member)
 
@@ -85,15 +89,16 @@ async def _unfollow(context: MembershipContext, conn: Connection, shop_id: str,
     """Returns the card after the unfollow; its status is ENDED when LV0 membership ended."""
     account_id = require(account_id, "account_id")
     shop = await existing_shop(conn, shop_id)
-    repo = MembershipRepository(conn)
-    await repo.lock_member_slot(shop.brand_id, account_id)
-    card = await repo.member_card(shop.brand_id, account_id, context.clock())
-    removed = await repo.remove_follow(shop.shop_id, account_id)
+    follow_repo = FollowRepository(conn)
+    member_repo = MemberRepository(conn)
+    await member_repo.lock_member_slot(shop.brand_id, account_id)
+    card = await member_repo.member_card(shop.brand_id, account_id, context.clock())
+    removed = await follow_repo.remove_follow(shop.shop_id, account_id)
     card = membership_found(card, shop.brand_id, account_id)
-    member = after_unfollow(card.member, await repo.count_follows(shop.brand_id, account_id))
+    member = after_unfollow(card.member, await follow_repo.count_follows(shop.brand_id, account_id))
     ended = member.status is MemberStatus.ENDED and card.member.status is not MemberStatus.ENDED
     if ended:
-        await repo.end_member(member.member_id, context.clock())
+        await member_repo.end_member(member.member_id, context.clock())
     if removed:
         await add_event(conn, topic=TOPIC, brand_id=shop.brand_id, producer=PRODUCER,
                         payload=membership_events_pb2.MemberUnfollowed(
@@ -144,13 +149,15 @@ async def _import(conn: Connection, shop_id: str,
             raise InvalidArgument("follow_time must not be in the future",
                                   field=f"followers[{index}].follow_time")
         unique[account] = min(when, unique.get(account, when))
-    repo = MembershipRepository(conn)
-    new_follows = await repo.add_follows(shop.brand_id, shop.shop_id, list(unique.items()))
-    await repo.add_behaviours(shop.brand_id, "followed", new_follows)
+    fact_repo = FactRepository(conn)
+    follow_repo = FollowRepository(conn)
+    member_repo = MemberRepository(conn)
+    new_follows = await follow_repo.add_follows(shop.brand_id, shop.shop_id, list(unique.items()))
+    await fact_repo.add_behaviours(shop.brand_id, "followed", new_follows)
     members = [replace(member_from_follow(shop.brand_id, account, "marketplace_import",
                                           followed_at), lv0_notice_pending=True)
                for account, followed_at in unique.items()]
-    became = await repo.add_lv0_members(members)
+    became = await member_repo.add_lv0_members(members)
     return became, len(unique) - became, shop.brand_id, list(unique)
 
 
@@ -166,12 +173,12 @@ async def clear_lv0_notice(context: MembershipContext, brand_id: str, account_id
 async def _clear_notice(conn: Connection, brand_id: str, account_id: str,
                         now: datetime) -> MemberCard:
     brand_id, account_id = require(brand_id, "brand_id"), valid_account(account_id)
-    repo = MembershipRepository(conn)
-    await repo.lock_member_slot(brand_id, account_id)
-    member = membership_found(await repo.live_member(brand_id, account_id), brand_id,
+    member_repo = MemberRepository(conn)
+    await member_repo.lock_member_slot(brand_id, account_id)
+    member = membership_found(await member_repo.live_member(brand_id, account_id), brand_id,
                               account_id)
     if member.lv0_notice_pending:
-        await repo.clear_notice(member.member_id, now)
-    card = await repo.member_card(brand_id, account_id, now)
+        await member_repo.clear_notice(member.member_id, now)
+    card = await member_repo.member_card(brand_id, account_id, now)
     assert card is not None
     return card

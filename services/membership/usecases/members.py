@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from libs.errors import InvalidArgument, found, require
 from libs.paging import decode_page_token, keyset_page, page_size
-from services.membership.adapters.postgres import MembershipRepository
+from services.membership.adapters.members_repository import MemberRepository
 from services.membership.domain.model import (
     MemberRecord,
     MemberStatus,
@@ -24,7 +24,7 @@ async def get_member(context: Context, brand_id: str, member_id: str,
         raise InvalidArgument("give exactly one of member_id and account_id",
                               field="member_id", reason="ONE_OF_REQUIRED")
     async with context.db.connection() as conn:
-        record = await MembershipRepository(conn).member_record(
+        record = await MemberRepository(conn).member_record(
             brand_id, member_id=member_id.strip(), account_id=account_id.strip(),
             now=context.clock())
     return found(record, f"member {member_id.strip() or account_id.strip()} of brand {brand_id}",
@@ -47,7 +47,7 @@ async def list_members(context: Context, brand_id: str, status: MemberStatus | N
         filters = {"brand_id": brand.brand_id, "statuses": statuses, "levels": list(levels),
                    "dormant": dormant}
         position = decode_page_token(token, ("after",), filters=filters)
-        records = await MembershipRepository(conn).list_members(
+        records = await MemberRepository(conn).list_members(
             brand.brand_id, statuses, list(levels), dormant,
             str(position["after"]) if position else "", size + 1, context.clock())
     return keyset_page(records, size, lambda record: {"after": record.member.member_id},
@@ -68,7 +68,7 @@ async def count_members(context: Context, brand_id: str) -> MemberCounts:
     card members per level."""
     async with context.db.connection() as conn:
         brand = await existing_brand(conn, brand_id)
-        rows = await MembershipRepository(conn).count_members(brand.brand_id)
+        rows = await MemberRepository(conn).count_members(brand.brand_id)
     lv0 = [0, 0]
     card = [0, 0]
     levels: dict[int, list[int]] = {}

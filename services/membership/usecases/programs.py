@@ -10,7 +10,8 @@ from libs.db import Connection
 from libs.errors import FailedPrecondition, InvalidArgument, found, require
 from libs.outbox import add_event
 from libs.protoconv import timestamp
-from services.membership.adapters.postgres import MembershipRepository
+from services.membership.adapters.brands_repository import BrandRepository
+from services.membership.adapters.programs_repository import ProgramRepository
 from services.membership.domain.inputs import MAX_ID_LENGTH
 from services.membership.domain.model import (
     Brand,
@@ -35,7 +36,7 @@ async def get_program(context: Context, brand_id: str) -> tuple[Program, Brand]:
 async def configured_program(conn: Connection, brand_id: str) -> tuple[Program, Brand]:
     """The brand's program, or FailedPrecondition PROGRAM_NOT_CONFIGURED."""
     brand = await existing_brand(conn, brand_id)
-    program = await MembershipRepository(conn).get_program(brand.brand_id)
+    program = await ProgramRepository(conn).get_program(brand.brand_id)
     if program is None:
         raise FailedPrecondition(f"brand {brand_id} has not configured its program yet",
                                  reason="PROGRAM_NOT_CONFIGURED",
@@ -57,17 +58,18 @@ async def update_program(context: MembershipContext, brand_id: str, mode: Progra
 async def _replace_program(conn: Connection, brand_id: str, mode: ProgramMode | None,
                            draft: Program, now: datetime) -> tuple[Program, Brand]:
     """Replace the program's configuration (tiers included) as one change."""
-    repo = MembershipRepository(conn)
-    brand = found(await repo.get_brand(require(brand_id, "brand_id"), for_update=True),
+    brand_repo = BrandRepository(conn)
+    program_repo = ProgramRepository(conn)
+    brand = found(await brand_repo.get_brand(require(brand_id, "brand_id"), for_update=True),
                   f"brand {brand_id}", reason="BRAND_NOT_FOUND", brand_id=brand_id)
-    existing = await repo.get_program(brand.brand_id)
+    existing = await program_repo.get_program(brand.brand_id)
     program = valid_program(replace(
         draft, program_id=existing.program_id if existing else new_id("prg"),
         brand_id=brand.brand_id, updated_at=now))
     if mode is not None and mode is not brand.mode:
-        await repo.set_brand_mode(brand.brand_id, mode)
+        await brand_repo.set_brand_mode(brand.brand_id, mode)
         brand = replace(brand, mode=mode)
-    await repo.put_program(program)
+    await program_repo.put_program(program)
     await add_event(conn, topic=TOPIC, brand_id=brand.brand_id, producer=PRODUCER,
                     payload=program_changed(program))
     return program, brand
@@ -99,5 +101,5 @@ async def _offer_gift_pack(conn: Connection, brand_id: str,
     if len(gift_pack_id) > MAX_ID_LENGTH:
         raise InvalidArgument("gift_pack_id is too long", field="gift_pack_id")
     program, brand = await configured_program(conn, brand_id)
-    await MembershipRepository(conn).set_gift_pack(brand.brand_id, gift_pack_id)
+    await BrandRepository(conn).set_gift_pack(brand.brand_id, gift_pack_id)
     return program, replace(brand, lv0_gift_pack_id=gift_pack_id)

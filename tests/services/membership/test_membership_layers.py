@@ -1,4 +1,5 @@
-"""Membership's servicers only translate: every RPC's flow is one use-case coroutine.
+"""Membership's layers: servicers only translate (every RPC's flow is one use-case
+coroutine), SQL lives only in adapters, and the time comes only from the injected clock.
 
 A servicer that opens a connection or a transaction, holds the database, builds an
 idempotent executor, names a repository or an adapter, or carries SQL is running part of a
@@ -22,7 +23,8 @@ SERVICER_MODULES = sorted(MEMBERSHIP.rglob("api/*.py"))
 FORBIDDEN_NAMES = {"transaction", "connection", "conn", "Connection", "Database", "db", "_db",
                    "IdempotentExecutor", "acquire", "fetch", "fetchrow", "fetchval", "execute"}
 FLOW_MODULES = {"libs.db", "libs.idempotency", "libs.redis", "libs.outbox"}
-SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE)\b\s", re.IGNORECASE)
+# SQL as we write it (upper-case keywords), not prose that happens to say "update".
+SQL = re.compile(r"\b(SELECT|INSERT INTO|DELETE FROM)\b|\bUPDATE \w+ SET\b")
 
 
 def layer_violations(source: str) -> list[str]:
@@ -61,10 +63,44 @@ def test_servicer_only_translates(module: Path) -> None:
     assert layer_violations(module.read_text()) == []
 
 
+NON_ADAPTER_MODULES = sorted(path for path in MEMBERSHIP.rglob("*.py")
+                             if "adapters" not in path.parts and "migrations" not in path.parts)
+
+
+def sql_and_clock_reads(source: str) -> list[str]:
+    """SQL text, and reads of the system time that bypass the injected clock."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and SQL.search(node.value):
+            found.append(f"line {node.lineno}: SQL {node.value[:40]!r}")
+        elif isinstance(node, ast.Attribute) and node.attr in {"now", "utcnow", "today"} \
+                and isinstance(node.value, ast.Name) and node.value.id in {"datetime", "date"}:
+            found.append(f"line {node.lineno}: {node.value.id}.{node.attr}")
+    return found
+
+
+@pytest.mark.parametrize("module", NON_ADAPTER_MODULES,
+                         ids=lambda path: str(path.relative_to(MEMBERSHIP)))
+def test_sql_only_in_adapters_and_time_only_from_the_clock(module: Path) -> None:
+    """Outside adapters/: no SQL; and the time comes from the injected `libs.clock` clock."""
+    assert sql_and_clock_reads(module.read_text()) == []
+
+
+@pytest.mark.parametrize("snippet", [
+    "ROWS = 'SELECT * FROM members WHERE brand_id = $1'\n",
+    "await conn.execute('UPDATE members SET dormant = true')\n",
+    "NOW = datetime.now(UTC)\n",
+    "TODAY = date.today()\n",
+])
+def test_the_sql_and_clock_sweep_catches_each_kind(snippet: str) -> None:
+    assert sql_and_clock_reads(snippet) != []
+
+
 @pytest.mark.parametrize("snippet", [
     "async def f(self):\n    async with self._db.connection() as conn:\n        pass\n",
     "async def f(self):\n    async with self.context.db.transaction() as c:\n        pass\n",
-    "from services.membership.adapters.postgres import MembershipRepository\n",
+    "from services.membership.adapters.members_repository import MemberRepository\n",
     "from libs.db import Connection\n",
     "def f(self):\n    return IdempotentExecutor(self.x)\n",
     "QUERY = 'SELECT 1 FROM members'\n",
