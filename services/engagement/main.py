@@ -17,6 +17,7 @@ from libs.outbox import OutboxRelay
 from libs.service import Compose, Composition, Resources, run_service
 from services.engagement.adapters.redis_lottery import LotteryCache
 from services.engagement.adapters.upstreams import Upstreams
+from services.engagement.api.answers import StoredAnswers
 from services.engagement.api.servicer import EngagementServicer
 from services.engagement.settings import engagement_settings
 from services.engagement.usecases.engagement import Engagement
@@ -43,7 +44,7 @@ def make_compose(*, clock: Clock = system_clock, upstreams: Upstreams | None = N
         resources.channels.update(used.channels)
         engagement = Engagement(resources.db, LotteryCache(resources.redis), used.benefits,
                                 used.membership, clock, saga_grace_seconds=saga_grace_seconds)
-        servicer = EngagementServicer(resources.db, engagement)
+        servicer = EngagementServicer(engagement, StoredAnswers(resources.db))
         relay = OutboxRelay(resources.db, resources.redis)
         invites = EventConsumer(
             db=resources.db, redis=resources.redis, group=INVITE_GROUP, topics=["membership"],

@@ -18,6 +18,7 @@ from services.engagement.domain.activities import (
 )
 from services.engagement.domain.draws import Draw, DrawSaga
 from services.engagement.domain.grants import Grant
+from services.engagement.domain.invites import AcceptedInvite
 from services.engagement.domain.sign_ins import SignIn
 
 # Live and closed follow the clock; the stored state records the owner's decisions.
@@ -539,11 +540,13 @@ class ParticipationRepository:
             "AND inviter_rewarded", activity_id, inviter))
 
     async def page_invites(self, activity_id: str, inviter: str, limit: int,
-                           after: tuple[datetime, str] | None) -> list[Record]:
-        return list(await self._conn.fetch(
+                           after: tuple[datetime, str] | None) -> list[AcceptedInvite]:
+        rows = await self._conn.fetch(
             "SELECT invitee_account_id, inviter_rewarded, accepted_at FROM invites "
             "WHERE activity_id = $1 AND inviter_account_id = $2 "
             "AND ($3::timestamptz IS NULL OR (accepted_at, invitee_account_id) < ($3, $4)) "
             "ORDER BY accepted_at DESC, invitee_account_id DESC LIMIT $5",
             activity_id, inviter, after[0] if after else None, after[1] if after else "",
-            limit))
+            limit)
+        return [AcceptedInvite(r["invitee_account_id"], r["inviter_rewarded"], r["accepted_at"])
+                for r in rows]

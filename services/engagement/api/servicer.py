@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 
 import grpc
@@ -10,12 +10,9 @@ from google.protobuf import json_format
 
 from brandclub.engagement.v1 import engagement_service_pb2 as pb
 from brandclub.engagement.v1 import engagement_service_pb2_grpc as pb_grpc
-from libs.db import Connection, Database
 from libs.errors import InvalidArgument, require
-from libs.idempotency import IdempotentExecutor
-from libs.paging import decode_page_token, encode_page_token, page_size
 from libs.protoconv import from_timestamp, timestamp
-from services.engagement.adapters.postgres import ParticipationRepository
+from services.engagement.api.answers import StoredAnswers
 from services.engagement.domain.activities import (
     Activity,
     ActivityKind,
@@ -24,7 +21,6 @@ from services.engagement.domain.activities import (
     LotteryConfig,
     Owner,
     OwnerKind,
-    QuizConfig,
     Reward,
     parse_spec,
     prize_dict,
@@ -33,14 +29,10 @@ from services.engagement.domain.activities import (
 )
 from services.engagement.domain.draws import Draw
 from services.engagement.domain.grants import Grant
-from services.engagement.domain.participation import (
-    parse_local_date,
-    parse_weights,
-    pick,
-    verify_koi,
-)
-from services.engagement.usecases import activities, koi, sign_in, social
+from services.engagement.domain.participation import parse_weights, pick
+from services.engagement.usecases import koi, sign_in, social
 from services.engagement.usecases.engagement import Engagement
+from services.engagement.usecases.once import CommitOnce
 
 _KINDS = {ActivityKind.SIGN_IN: pb.ACTIVITY_KIND_SIGN_IN,
           ActivityKind.LOTTERY: pb.ACTIVITY_KIND_LOTTERY,
@@ -78,6 +70,7 @@ def _admin(view: int) -> bool:
 
 
 def activity_pb(activity: Activity, now: datetime, *, with_answers: bool = False) -> pb.Activity:
+    """The activity, its state told at `now`."""
     message = pb.Activity(
         activity_id=activity.activity_id, brand_id=activity.brand_id,
         kind=_KINDS[activity.kind], state=_STATES[activity.state_at(now)],
@@ -180,142 +173,196 @@ def koi_pb(view: koi.KoiView) -> pb.KoiDraw:
     return message
 
 
+def _changed_pb(activity: Activity) -> pb.Activity:
+    """An activity as a write answers it: its state told at the moment of the change."""
+    assert activity.updated_at is not None
+    return activity_pb(activity, activity.updated_at, with_answers=True)
+
+
+def activity_from_pb(message: pb.Activity) -> Activity:
+    """The activity a stored write answer was made from (`_changed_pb`'s inverse)."""
+    state = next(k for k, v in _STATES.items() if v == message.state)
+    if state is ActivityState.LIVE:
+        state = ActivityState.SCHEDULED  # live is scheduled with its start time passed
+    spec = _spec(message.spec) if message.HasField("spec") else None
+    return Activity(
+        activity_id=message.activity_id, brand_id=message.brand_id,
+        kind=next(k for k, v in _KINDS.items() if v == message.kind), state=state,
+        title=message.title, starts_at=from_timestamp(message.start_time),
+        ends_at=from_timestamp(message.end_time), created_at=from_timestamp(message.create_time),
+        owner=Owner(next(k for k, v in _OWNER_KINDS.items() if v == message.owner.kind),
+                    message.owner.id),
+        spec=spec, version=message.version,
+        updated_at=(from_timestamp(message.update_time)
+                    if message.HasField("update_time") else None),
+        closed_at=(from_timestamp(message.close_time)
+                   if message.HasField("close_time") else None))
+
+
+def _tallies_pb(tallies: Sequence[tuple[str, str, int]]) -> list[pb.VoteTally]:
+    return [pb.VoteTally(option_id=o, label=label, votes=n) for o, label, n in tallies]
+
+
+def vote_pb(view: social.VoteView) -> pb.CastVoteResponse:
+    response = pb.CastVoteResponse(tallies=_tallies_pb(view.tallies),
+                                   votes_left_today=view.votes_left_today)
+    if view.gift_grant_id:
+        response.gift.CopyFrom(pb.GrantedReward(grant_id=view.gift_grant_id,
+                                                state=pb.GRANT_STATE_PENDING))
+    return response
+
+
+def vote_view(response: pb.CastVoteResponse) -> social.VoteView:
+    """The view a stored CastVote answer was made from (vote_pb's inverse)."""
+    return social.VoteView([(t.option_id, t.label, t.votes) for t in response.tallies],
+                           response.votes_left_today, response.gift.grant_id)
+
+
+def quiz_result_pb(result: social.QuizResult) -> pb.SubmitQuizResponse:
+    response = pb.SubmitQuizResponse(
+        attempt=result.attempt, correct_answers=result.correct,
+        total_questions=result.total, points_awarded=result.points,
+        results=[pb.QuestionResult(question_id=q, correct=ok, correct_option_ids=c)
+                 for q, ok, c in result.grades])
+    if result.grant_id:
+        response.grant.CopyFrom(pb.GrantedReward(grant_id=result.grant_id, points=result.points,
+                                                 state=pb.GRANT_STATE_PENDING))
+    return response
+
+
+def quiz_result(response: pb.SubmitQuizResponse) -> social.QuizResult:
+    """The result a stored SubmitQuiz answer was made from (quiz_result_pb's inverse)."""
+    return social.QuizResult(
+        response.attempt, response.correct_answers, response.total_questions,
+        [(r.question_id, r.correct, list(r.correct_option_ids)) for r in response.results],
+        response.points_awarded, response.grant.grant_id)
+
+
+def koi_entry_pb(entry: koi.KoiEntry) -> pb.EnterKoiDrawResponse:
+    return pb.EnterKoiDrawResponse(commitment=entry.commitment,
+                                   entrant_count=entry.entrant_count)
+
+
+def koi_entry(response: pb.EnterKoiDrawResponse) -> koi.KoiEntry:
+    return koi.KoiEntry(response.commitment, response.entrant_count)
+
+
+def koi_view(message: pb.KoiDraw) -> koi.KoiView:
+    """The view a stored koi draw was made from (koi_pb's inverse)."""
+    return koi.KoiView(
+        message.activity_id, message.commitment, from_timestamp(message.entries_close_time),
+        message.entrant_count, message.winner_count,
+        from_timestamp(message.reveal_time) if message.revealed else None, message.seed,
+        list(message.entrant_account_ids), list(message.winner_account_ids))
+
+
+def _prize_statuses(config: LotteryConfig,
+                    counts: dict[str, tuple[int, int]]) -> list[pb.PrizeStatus]:
+    out = []
+    for prize in config.prizes:
+        stock, won = counts.get(prize.prize_id, (prize.stock, 0))
+        out.append(pb.PrizeStatus(prize=json_format.ParseDict(prize_dict(prize), pb.Prize()),
+                                  won=won, remaining=stock - won))
+    return out
+
+
+_ACTIVITY_RESPONSES: dict[str, type[pb.CreateActivityResponse] | type[pb.UpdateActivityResponse]
+                          | type[pb.PublishActivityResponse] | type[pb.CloseActivityResponse]] = {
+    "CreateActivity": pb.CreateActivityResponse, "UpdateActivity": pb.UpdateActivityResponse,
+    "PublishActivity": pb.PublishActivityResponse, "CloseActivity": pb.CloseActivityResponse}
+
+
 class EngagementServicer(pb_grpc.EngagementServiceServicer):
-    def __init__(self, db: Database, engagement: Engagement) -> None:
-        self._db = db
+    """Each RPC: protobuf to the use case's arguments, one use-case call, its result to
+    protobuf (errors are mapped by the server's interceptor)."""
+
+    def __init__(self, engagement: Engagement, answers: StoredAnswers) -> None:
         self._engagement = engagement
-        self._idempotent = IdempotentExecutor(db)
-
-    def _now(self) -> datetime:
-        return self._engagement.clock()
-
-    async def _activity(self, brand_id: str, activity_id: str) -> Activity:
-        async with self._db.connection() as conn:
-            return await activities.get_activity(conn, brand_id, activity_id)
+        self._answers = answers
 
     # --- activities ---
     async def ListActivities(self, request: pb.ListActivitiesRequest,
                              context: grpc.aio.ServicerContext) -> pb.ListActivitiesResponse:
-        state = next((k for k, v in _STATES.items() if v == request.state), None)
-        kind = next((k for k, v in _KINDS.items() if v == request.kind), None)
-        now = self._now()
-        async with self._db.connection() as conn:
-            page, token = await activities.list_activities(
-                conn, request.brand_id, request.page_size, request.page_token, now=now,
-                state=state, kind=kind,
-                window_start=(from_timestamp(request.window_start_time)
-                              if request.HasField("window_start_time") else None),
-                window_end=(from_timestamp(request.window_end_time)
-                            if request.HasField("window_end_time") else None))
+        page = await self._engagement.list_activities(
+            request.brand_id, request.page_size, request.page_token,
+            state=next((k for k, v in _STATES.items() if v == request.state), None),
+            kind=next((k for k, v in _KINDS.items() if v == request.kind), None),
+            window_start=(from_timestamp(request.window_start_time)
+                          if request.HasField("window_start_time") else None),
+            window_end=(from_timestamp(request.window_end_time)
+                        if request.HasField("window_end_time") else None))
         return pb.ListActivitiesResponse(
-            activities=[activity_pb(a, now, with_answers=_admin(request.view)) for a in page],
-            next_page_token=token)
+            activities=[activity_pb(a, page.at, with_answers=_admin(request.view))
+                        for a in page.activities],
+            next_page_token=page.next_page_token)
+
+    def _activity_once(self, method: str, request: pb.CreateActivityRequest
+                       | pb.UpdateActivityRequest | pb.PublishActivityRequest
+                       | pb.CloseActivityRequest) -> CommitOnce[Activity]:
+        response_type = _ACTIVITY_RESPONSES[method]
+        return self._answers.once(method, request, response_type,
+                                  lambda a: response_type(activity=_changed_pb(a)),
+                                  lambda r: activity_from_pb(r.activity))
 
     async def CreateActivity(self, request: pb.CreateActivityRequest,
                              context: grpc.aio.ServicerContext) -> pb.CreateActivityResponse:
         spec = _spec(request.spec)
         owner = _owner(request.owner, "owner", optional=False)
         assert owner is not None
-        now = self._now()
-        await self._engagement.check_references(request.brand_id, spec)
-
-        async def work(conn: Connection) -> pb.CreateActivityResponse:
-            activity = await activities.create_activity(conn, request.brand_id, owner, spec,
-                                                      request.publish, now)
-            return pb.CreateActivityResponse(activity=activity_pb(activity, now,
-                                                                  with_answers=True))
-
-        return await self._idempotent.run("CreateActivity", request,
-                                          pb.CreateActivityResponse, work)
+        activity = await self._engagement.create_activity(
+            request.brand_id, owner, spec, request.publish,
+            self._activity_once("CreateActivity", request))
+        return pb.CreateActivityResponse(activity=_changed_pb(activity))
 
     async def UpdateActivity(self, request: pb.UpdateActivityRequest,
                              context: grpc.aio.ServicerContext) -> pb.UpdateActivityResponse:
         spec = _spec(request.spec)
         actor = _owner(request.actor, "actor", optional=True)
-        now = self._now()
-        await self._engagement.check_references(request.brand_id, spec)
-
-        async def work(conn: Connection) -> pb.UpdateActivityResponse:
-            activity = await activities.update_activity(conn, request.brand_id,
-                                                      request.activity_id, actor, spec, now)
-            return pb.UpdateActivityResponse(activity=activity_pb(activity, now,
-                                                                  with_answers=True))
-
-        response = await self._idempotent.run("UpdateActivity", request,
-                                              pb.UpdateActivityResponse, work)
-        self._engagement.forget(request.brand_id, request.activity_id)
-        if response.activity.kind == pb.ACTIVITY_KIND_LOTTERY:
-            # Stock may have moved: Redis takes PostgreSQL's numbers again.
-            await self._engagement.reconcile(request.brand_id, request.activity_id)
-        return response
+        activity = await self._engagement.update_activity(
+            request.brand_id, request.activity_id, actor, spec,
+            self._activity_once("UpdateActivity", request))
+        return pb.UpdateActivityResponse(activity=_changed_pb(activity))
 
     async def PublishActivity(self, request: pb.PublishActivityRequest,
                               context: grpc.aio.ServicerContext) -> pb.PublishActivityResponse:
-        actor = _owner(request.actor, "actor", optional=True)
-        now = self._now()
-
-        async def work(conn: Connection) -> pb.PublishActivityResponse:
-            activity = await activities.publish_activity(conn, request.brand_id,
-                                                       request.activity_id, actor, now)
-            return pb.PublishActivityResponse(activity=activity_pb(activity, now,
-                                                                   with_answers=True))
-
-        response = await self._idempotent.run("PublishActivity", request,
-                                              pb.PublishActivityResponse, work)
-        self._engagement.forget(request.brand_id, request.activity_id)
-        return response
+        activity = await self._engagement.publish_activity(
+            request.brand_id, request.activity_id,
+            _owner(request.actor, "actor", optional=True),
+            self._activity_once("PublishActivity", request))
+        return pb.PublishActivityResponse(activity=_changed_pb(activity))
 
     async def CloseActivity(self, request: pb.CloseActivityRequest,
                             context: grpc.aio.ServicerContext) -> pb.CloseActivityResponse:
-        actor = _owner(request.actor, "actor", optional=True)
-        now = self._now()
-
-        async def work(conn: Connection) -> pb.CloseActivityResponse:
-            activity = await activities.close_activity(conn, request.brand_id,
-                                                     request.activity_id, actor, now)
-            return pb.CloseActivityResponse(activity=activity_pb(activity, now,
-                                                                 with_answers=True))
-
-        response = await self._idempotent.run("CloseActivity", request,
-                                              pb.CloseActivityResponse, work)
-        self._engagement.forget(request.brand_id, request.activity_id)
-        return response
+        activity = await self._engagement.close_activity(
+            request.brand_id, request.activity_id,
+            _owner(request.actor, "actor", optional=True),
+            self._activity_once("CloseActivity", request))
+        return pb.CloseActivityResponse(activity=_changed_pb(activity))
 
     async def GetActivity(self, request: pb.GetActivityRequest,
                           context: grpc.aio.ServicerContext) -> pb.GetActivityResponse:
-        activity = await self._activity(request.brand_id, request.activity_id)
-        return pb.GetActivityResponse(activity=activity_pb(activity, self._now(),
+        activity, at = await self._engagement.read_activity(request.brand_id,
+                                                            request.activity_id)
+        return pb.GetActivityResponse(activity=activity_pb(activity, at,
                                                            with_answers=_admin(request.view)))
 
     # --- sign-in ---
-    def _once(self, method: str, request: pb.SignInRequest | pb.MakeUpSignInRequest,
-              answer: type[pb.SignInResponse] | type[pb.MakeUpSignInResponse],
-              ) -> sign_in.RunOnce:
-        """The use case's recording, run once per request_id; the answer stored as protobuf."""
-        async def once(
-                record: Callable[[Connection], Awaitable[sign_in.SignInView]],
-        ) -> sign_in.SignInView:
-            async def work(conn: Connection) -> pb.SignInResponse | pb.MakeUpSignInResponse:
-                return answer(record=sign_in_record_pb(await record(conn)))
-
-            response = await self._idempotent.run(method, request, answer, work)
-            return sign_in_view(response.record)
-
-        return once
-
     async def SignIn(self, request: pb.SignInRequest,
                      context: grpc.aio.ServicerContext) -> pb.SignInResponse:
         view = await self._engagement.sign_in_today(
             request.brand_id, request.activity_id, request.account_id, request.request_id,
-            self._once("SignIn", request, pb.SignInResponse))
+            self._answers.once("SignIn", request, pb.SignInResponse,
+                               lambda v: pb.SignInResponse(record=sign_in_record_pb(v)),
+                               lambda r: sign_in_view(r.record)))
         return pb.SignInResponse(record=sign_in_record_pb(view))
 
     async def MakeUpSignIn(self, request: pb.MakeUpSignInRequest,
                            context: grpc.aio.ServicerContext) -> pb.MakeUpSignInResponse:
-        day = parse_local_date(require(request.local_date, "local_date"), "local_date")
         made_up = await self._engagement.make_up_sign_in(
-            request.brand_id, request.activity_id, request.account_id, day,
-            self._once("MakeUpSignIn", request, pb.MakeUpSignInResponse))
+            request.brand_id, request.activity_id, request.account_id, request.local_date,
+            self._answers.once("MakeUpSignIn", request, pb.MakeUpSignInResponse,
+                               lambda v: pb.MakeUpSignInResponse(record=sign_in_record_pb(v)),
+                               lambda r: sign_in_view(r.record)))
         record = sign_in_record_pb(made_up.view)
         if made_up.grants is not None:
             del record.rewards[:]
@@ -334,9 +381,8 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
     # --- lottery ---
     async def DrawLottery(self, request: pb.DrawLotteryRequest,
                           context: grpc.aio.ServicerContext) -> pb.DrawLotteryResponse:
-        result = await self._engagement.draw(request.brand_id, request.activity_id,
-                                             request.account_id, request.request_id)
-        _, config = await self._engagement.lottery(request.brand_id, request.activity_id)
+        result, config = await self._engagement.draw_lottery(
+            request.brand_id, request.activity_id, request.account_id, request.request_id)
         return pb.DrawLotteryResponse(draw=draw_pb(result.draw, config, result.grant))
 
     async def GetDraw(self, request: pb.GetDrawRequest,
@@ -352,22 +398,12 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
         return pb.ListDrawsResponse(draws=[draw_pb(d.draw, config, d.grant) for d in page],
                                     next_page_token=token)
 
-    async def _prize_statuses(self, config: LotteryConfig,
-                              counts: dict[str, tuple[int, int]]) -> list[pb.PrizeStatus]:
-        out = []
-        for prize in config.prizes:
-            stock, won = counts.get(prize.prize_id, (prize.stock, 0))
-            out.append(pb.PrizeStatus(prize=json_format.ParseDict(prize_dict(prize),
-                                                                  pb.Prize()),
-                                      won=won, remaining=stock - won))
-        return out
-
     async def GetLotteryStatus(self, request: pb.GetLotteryStatusRequest,
                                context: grpc.aio.ServicerContext
                                ) -> pb.GetLotteryStatusResponse:
         status = await self._engagement.lottery_status(request.brand_id, request.activity_id)
         return pb.GetLotteryStatusResponse(
-            prizes=await self._prize_statuses(status.config, status.prize_counts),
+            prizes=_prize_statuses(status.config, status.prize_counts),
             draws=status.draws,
             dead_letter_draws=[pb.DeadLetterDraw(draw_id=d, failure_reason=r)
                                for d, r in status.dead_letter])
@@ -375,26 +411,18 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
     async def ReconcileLottery(self, request: pb.ReconcileLotteryRequest,
                                context: grpc.aio.ServicerContext
                                ) -> pb.ReconcileLotteryResponse:
-        require(request.request_id, "request_id")
-        _, config = await self._engagement.lottery(request.brand_id, request.activity_id)
-        counts = await self._engagement.reconcile(request.brand_id, request.activity_id)
-        return pb.ReconcileLotteryResponse(prizes=await self._prize_statuses(config, counts))
+        config, counts = await self._engagement.reconcile_lottery(
+            request.brand_id, request.activity_id, request.request_id)
+        return pb.ReconcileLotteryResponse(prizes=_prize_statuses(config, counts))
 
     # --- koi ---
     async def EnterKoiDraw(self, request: pb.EnterKoiDrawRequest,
                            context: grpc.aio.ServicerContext) -> pb.EnterKoiDrawResponse:
-        now = self._now()
-        participant = await self._engagement.participant(
-            request.brand_id, request.activity_id, request.account_id, ActivityKind.LOTTERY,
-            now)
-
-        async def work(conn: Connection) -> pb.EnterKoiDrawResponse:
-            view = await koi.enter_koi(conn, participant, now)
-            return pb.EnterKoiDrawResponse(commitment=view.commitment,
-                                           entrant_count=view.entrant_count)
-
-        return await self._idempotent.run("EnterKoiDraw", request, pb.EnterKoiDrawResponse,
-                                          work)
+        entry = await self._engagement.enter_koi_draw(
+            request.brand_id, request.activity_id, request.account_id,
+            self._answers.once("EnterKoiDraw", request, pb.EnterKoiDrawResponse,
+                               koi_entry_pb, koi_entry))
+        return koi_entry_pb(entry)
 
     async def GetKoiDraw(self, request: pb.GetKoiDrawRequest,
                          context: grpc.aio.ServicerContext) -> pb.GetKoiDrawResponse:
@@ -403,66 +431,42 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
 
     async def RevealKoiDraw(self, request: pb.RevealKoiDrawRequest,
                             context: grpc.aio.ServicerContext) -> pb.RevealKoiDrawResponse:
-        now = self._now()
-
-        async def work(conn: Connection) -> pb.RevealKoiDrawResponse:
-            activity = await activities.get_activity(conn, request.brand_id, request.activity_id)
-            activity.require_kind(ActivityKind.LOTTERY)
-            return pb.RevealKoiDrawResponse(koi=koi_pb(await koi.reveal_koi(conn, activity,
-                                                                                 now)))
-
-        response = await self._idempotent.run("RevealKoiDraw", request,
-                                              pb.RevealKoiDrawResponse, work)
-        await self._engagement.dispatch_due()
-        return response
+        view = await self._engagement.reveal_koi_draw(
+            request.brand_id, request.activity_id,
+            self._answers.once("RevealKoiDraw", request, pb.RevealKoiDrawResponse,
+                               lambda v: pb.RevealKoiDrawResponse(koi=koi_pb(v)),
+                               lambda r: koi_view(r.koi)))
+        return pb.RevealKoiDrawResponse(koi=koi_pb(view))
 
     async def VerifyKoiDraw(self, request: pb.VerifyKoiDrawRequest,
                             context: grpc.aio.ServicerContext) -> pb.VerifyKoiDrawResponse:
-        verdict = verify_koi(require(request.seed, "seed"),
-                             require(request.commitment, "commitment"),
-                             list(request.entrant_account_ids), request.winner_count,
-                             list(request.winner_account_ids))
+        verdict = await self._engagement.verify_koi_draw(
+            request.seed, request.commitment, list(request.entrant_account_ids),
+            request.winner_count, list(request.winner_account_ids))
         return pb.VerifyKoiDrawResponse(valid=verdict.valid, reason=verdict.reason,
                                         expected_winner_account_ids=verdict.expected_winners)
 
     # --- vote ---
     async def CastVote(self, request: pb.CastVoteRequest,
                        context: grpc.aio.ServicerContext) -> pb.CastVoteResponse:
-        now = self._now()
-        participant = await self._engagement.participant(
-            request.brand_id, request.activity_id, request.account_id, ActivityKind.VOTE, now)
-
-        async def work(conn: Connection) -> pb.CastVoteResponse:
-            view = await social.cast_vote(conn, participant, request.option_id, now)
-            response = pb.CastVoteResponse(
-                tallies=[pb.VoteTally(option_id=o, label=label, votes=n)
-                         for o, label, n in view.tallies],
-                votes_left_today=view.votes_left_today)
-            if view.gift_grant_id:
-                response.gift.CopyFrom(pb.GrantedReward(grant_id=view.gift_grant_id,
-                                                        state=pb.GRANT_STATE_PENDING))
-            return response
-
-        response = await self._idempotent.run("CastVote", request, pb.CastVoteResponse, work)
-        if response.gift.grant_id:
-            grants = await self._engagement.dispatch([response.gift.grant_id])
-            response.gift.CopyFrom(grant_pb(grants[0] if grants else None))
+        voted = await self._engagement.vote(
+            request.brand_id, request.activity_id, request.account_id, request.option_id,
+            self._answers.once("CastVote", request, pb.CastVoteResponse, vote_pb, vote_view))
+        response = vote_pb(voted.view)
+        if voted.view.gift_grant_id:
+            response.gift.CopyFrom(grant_pb(voted.gift))
         return response
 
     async def GetVoteResults(self, request: pb.GetVoteResultsRequest,
                              context: grpc.aio.ServicerContext) -> pb.GetVoteResultsResponse:
         tallies = await self._engagement.vote_results(request.brand_id, request.activity_id)
-        return pb.GetVoteResultsResponse(
-            tallies=[pb.VoteTally(option_id=o, label=label, votes=n) for o, label, n in tallies],
-            total_votes=sum(n for _, _, n in tallies))
+        return pb.GetVoteResultsResponse(tallies=_tallies_pb(tallies),
+                                         total_votes=sum(n for _, _, n in tallies))
 
     # --- quiz ---
     async def GetQuiz(self, request: pb.GetQuizRequest,
                       context: grpc.aio.ServicerContext) -> pb.GetQuizResponse:
-        activity = await self._activity(request.brand_id, request.activity_id)
-        activity.require_kind(ActivityKind.QUIZ)
-        config = activity.definition.config
-        assert isinstance(config, QuizConfig)
+        activity, config = await self._engagement.quiz(request.brand_id, request.activity_id)
         return pb.GetQuizResponse(
             activity_id=activity.activity_id, title=activity.title,
             questions=[json_format.ParseDict(question_dict(q, with_answers=False),
@@ -471,29 +475,14 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
 
     async def SubmitQuiz(self, request: pb.SubmitQuizRequest,
                          context: grpc.aio.ServicerContext) -> pb.SubmitQuizResponse:
-        now = self._now()
-        participant = await self._engagement.participant(
-            request.brand_id, request.activity_id, request.account_id, ActivityKind.QUIZ, now)
-        answers = [(a.question_id, list(a.option_ids)) for a in request.answers]
-
-        async def work(conn: Connection) -> pb.SubmitQuizResponse:
-            result = await social.submit_quiz(conn, participant, answers, now)
-            response = pb.SubmitQuizResponse(
-                attempt=result.attempt, correct_answers=result.correct,
-                total_questions=result.total, points_awarded=result.points,
-                results=[pb.QuestionResult(question_id=q, correct=ok, correct_option_ids=c)
-                         for q, ok, c in result.grades])
-            if result.grant_id:
-                response.grant.CopyFrom(pb.GrantedReward(grant_id=result.grant_id,
-                                                         points=result.points,
-                                                         state=pb.GRANT_STATE_PENDING))
-            return response
-
-        response = await self._idempotent.run("SubmitQuiz", request, pb.SubmitQuizResponse,
-                                              work)
-        if response.grant.grant_id:
-            grants = await self._engagement.dispatch([response.grant.grant_id])
-            response.grant.CopyFrom(grant_pb(grants[0] if grants else None))
+        submitted = await self._engagement.answer_quiz(
+            request.brand_id, request.activity_id, request.account_id,
+            [(a.question_id, list(a.option_ids)) for a in request.answers],
+            self._answers.once("SubmitQuiz", request, pb.SubmitQuizResponse, quiz_result_pb,
+                               quiz_result))
+        response = quiz_result_pb(submitted.result)
+        if submitted.result.grant_id:
+            response.grant.CopyFrom(grant_pb(submitted.grant))
         return response
 
     # --- invite ---
@@ -506,24 +495,14 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
 
     async def ListInvites(self, request: pb.ListInvitesRequest,
                           context: grpc.aio.ServicerContext) -> pb.ListInvitesResponse:
-        activity = await self._activity(request.brand_id, request.activity_id)
-        activity.require_kind(ActivityKind.INVITE)
-        inviter = require(request.inviter_account_id, "inviter_account_id")
-        size = page_size(request.page_size)
-        position = decode_page_token(request.page_token, ("t", "id"))
-        after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
-        async with self._db.connection() as conn:
-            rows = await ParticipationRepository(conn).page_invites(
-                activity.activity_id, inviter, size + 1, after)
-        page = rows[:size]
-        token = (encode_page_token({"t": page[-1]["accepted_at"].isoformat(),
-                                    "id": page[-1]["invitee_account_id"]})
-                 if len(rows) > size else "")
+        page = await self._engagement.invites(request.brand_id, request.activity_id,
+                                              request.inviter_account_id, request.page_size,
+                                              request.page_token)
         return pb.ListInvitesResponse(
-            invites=[pb.Invite(invitee_account_id=r["invitee_account_id"],
-                               inviter_rewarded=r["inviter_rewarded"],
-                               accept_time=timestamp(r["accepted_at"])) for r in page],
-            next_page_token=token)
+            invites=[pb.Invite(invitee_account_id=i.invitee_account_id,
+                               inviter_rewarded=i.inviter_rewarded,
+                               accept_time=timestamp(i.accepted_at)) for i in page.invites],
+            next_page_token=page.next_page_token)
 
     async def ListMemberRewardGrants(self, request: pb.ListMemberRewardGrantsRequest,
                                      context: grpc.aio.ServicerContext

@@ -1,13 +1,17 @@
-"""Activities: create, change, publish, close, read and list an activity definition."""
+"""Activities: create, change, publish, close, read and list an activity definition.
+
+`ActivityDefinitions` holds the RPCs' whole flows (the coupon checks, the transaction run once
+per request_id, the cache and the lottery's Redis after commit); the functions above it are
+the steps that run inside the transaction."""
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from libs.db import Connection
-from libs.errors import FailedPrecondition, InvalidArgument, found, require
+from libs.errors import FailedPrecondition, InvalidArgument, require
 from libs.paging import decode_page_token, encode_page_token, page_size
 from services.engagement.adapters.postgres import ActivityRepository, ParticipationRepository
 from services.engagement.domain.activities import (
@@ -24,22 +28,12 @@ from services.engagement.domain.activities import (
     check_change,
 )
 from services.engagement.domain.participation import commitment, new_seed
+from services.engagement.usecases.context import get_activity, new_id
+from services.engagement.usecases.lottery import LotteryDraws
+from services.engagement.usecases.once import CommitOnce
 
 
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
-
-
-async def get_activity(conn: Connection, brand_id: str, activity_id: str, *,
-                       for_update: bool = False) -> Activity:
-    activity = await ActivityRepository(conn).get(require(brand_id, "brand_id"),
-                                                  require(activity_id, "activity_id"),
-                                                  for_update=for_update)
-    return found(activity, f"activity {activity_id}", reason="ACTIVITY_NOT_FOUND",
-                 activity_id=activity_id)
-
-
-async def create_activity(conn: Connection, brand_id: str, owner: Owner, spec: ActivitySpec,
+async def write_new_activity(conn: Connection, brand_id: str, owner: Owner, spec: ActivitySpec,
                           publish: bool, now: datetime) -> Activity:
     brand_id = require(brand_id, "brand_id")
     if owner.kind is OwnerKind.ISV_APP:
@@ -71,7 +65,7 @@ async def _after_definition(conn: Connection, activity: Activity) -> None:
             await repo.add_koi(activity.brand_id, activity.activity_id, seed, commitment(seed))
 
 
-async def update_activity(conn: Connection, brand_id: str, activity_id: str,
+async def write_update(conn: Connection, brand_id: str, activity_id: str,
                           actor: Owner | None, spec: ActivitySpec, now: datetime) -> Activity:
     activity = await get_activity(conn, brand_id, activity_id, for_update=True)
     check_actor(activity, actor)
@@ -84,7 +78,7 @@ async def update_activity(conn: Connection, brand_id: str, activity_id: str,
     return updated
 
 
-async def publish_activity(conn: Connection, brand_id: str, activity_id: str,
+async def write_publish(conn: Connection, brand_id: str, activity_id: str,
                            actor: Owner | None, now: datetime) -> Activity:
     activity = await get_activity(conn, brand_id, activity_id, for_update=True)
     check_actor(activity, actor)
@@ -101,7 +95,7 @@ async def publish_activity(conn: Connection, brand_id: str, activity_id: str,
     return updated
 
 
-async def close_activity(conn: Connection, brand_id: str, activity_id: str,
+async def write_close(conn: Connection, brand_id: str, activity_id: str,
                          actor: Owner | None, now: datetime) -> Activity:
     activity = await get_activity(conn, brand_id, activity_id, for_update=True)
     check_actor(activity, actor)
@@ -114,7 +108,7 @@ async def close_activity(conn: Connection, brand_id: str, activity_id: str,
     return updated
 
 
-async def list_activities(conn: Connection, brand_id: str, requested_size: int, token: str, *,
+async def read_page(conn: Connection, brand_id: str, requested_size: int, token: str, *,
                           now: datetime, state: ActivityState | None = None,
                           kind: ActivityKind | None = None,
                           window_start: datetime | None = None,
@@ -133,3 +127,76 @@ async def list_activities(conn: Connection, brand_id: str, requested_size: int, 
     next_token = (encode_page_token({"t": page[-1].created_at.isoformat(),
                                      "id": page[-1].activity_id}) if more else "")
     return page, next_token
+
+
+@dataclass(frozen=True)
+class ActivityPage:
+    """A page of activities, their states told at `at`."""
+    activities: list[Activity]
+    next_page_token: str
+    at: datetime
+
+
+class ActivityDefinitions(LotteryDraws):
+    """The activity RPCs, each one whole flow: checks that need other services first, then
+    the change in one transaction (once per request_id), then this process's cache forgets
+    the activity (and a lottery's Redis stock is rebuilt)."""
+
+    async def create_activity(self, brand_id: str, owner: Owner, spec: ActivitySpec, publish: bool,
+                     once: CommitOnce[Activity]) -> Activity:
+        """CreateActivity: every coupon template the spec names is the brand's, then the
+        activity and its per-kind rows are written."""
+        now = self.clock()
+        await self.check_references(brand_id, spec)
+        return await once(lambda conn: write_new_activity(conn, brand_id, owner, spec, publish,
+                                                       now))
+
+    async def update_activity(self, brand_id: str, activity_id: str, actor: Owner | None,
+                     spec: ActivitySpec, once: CommitOnce[Activity]) -> Activity:
+        """UpdateActivity: the change the activity's state allows; a lottery's Redis takes
+        PostgreSQL's stock again (it may have moved)."""
+        now = self.clock()
+        await self.check_references(brand_id, spec)
+        updated = await once(lambda conn: write_update(conn, brand_id, activity_id, actor,
+                                                          spec, now))
+        self.forget(brand_id, activity_id)
+        if updated.kind is ActivityKind.LOTTERY:
+            await self.reconcile(brand_id, activity_id)
+        return updated
+
+    async def publish_activity(self, brand_id: str, activity_id: str, actor: Owner | None,
+                      once: CommitOnce[Activity]) -> Activity:
+        """PublishActivity: a draft becomes scheduled (live from its start time)."""
+        return await self._change(brand_id, activity_id, once, lambda conn, now: (
+            write_publish(conn, brand_id, activity_id, actor, now)))
+
+    async def close_activity(self, brand_id: str, activity_id: str, actor: Owner | None,
+                    once: CommitOnce[Activity]) -> Activity:
+        """CloseActivity: ends the activity now, before its end time."""
+        return await self._change(brand_id, activity_id, once, lambda conn, now: (
+            write_close(conn, brand_id, activity_id, actor, now)))
+
+    async def _change(self, brand_id: str, activity_id: str, once: CommitOnce[Activity],
+                      step: Callable[[Connection, datetime], Awaitable[Activity]]) -> Activity:
+        now = self.clock()
+        changed = await once(lambda conn: step(conn, now))
+        self.forget(brand_id, activity_id)
+        return changed
+
+    async def read_activity(self, brand_id: str, activity_id: str) -> tuple[Activity, datetime]:
+        """GetActivity: the activity, and the moment its state is told at."""
+        now = self.clock()
+        async with self.db.connection() as conn:
+            return await get_activity(conn, brand_id, activity_id), now
+
+    async def list_activities(self, brand_id: str, requested_size: int, token: str, *,
+                   state: ActivityState | None, kind: ActivityKind | None,
+                   window_start: datetime | None,
+                   window_end: datetime | None) -> ActivityPage:
+        """ListActivities: the brand's activities, newest first, filtered and paged."""
+        now = self.clock()
+        async with self.db.connection() as conn:
+            page, next_token = await read_page(
+                conn, brand_id, requested_size, token, now=now, state=state, kind=kind,
+                window_start=window_start, window_end=window_end)
+        return ActivityPage(page, next_token, now)

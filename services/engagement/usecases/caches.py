@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from libs.cache import TtlCache
-from libs.db import Database
 from services.engagement.domain.activities import Activity
-from services.engagement.usecases.activities import get_activity
 
 # How long a process may act on an activity definition another process just changed.
 ACTIVITY_CACHE_SECONDS = 1.0
@@ -16,18 +16,14 @@ class ActivityCache:
     """Activities read on the hot paths, kept ACTIVITY_CACHE_SECONDS (libs.cache: the least
     recently used go first past ACTIVITY_CACHE_ENTRIES; concurrent misses share one read)."""
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    def __init__(self, load: Callable[[str, str], Awaitable[Activity]]) -> None:
+        self._load = load
         self._entries: TtlCache[tuple[str, str], Activity] = TtlCache(
             ACTIVITY_CACHE_SECONDS, max_entries=ACTIVITY_CACHE_ENTRIES)
 
     async def get(self, brand_id: str, activity_id: str) -> Activity:
         return await self._entries.get_or_load((brand_id, activity_id),
                                                lambda: self._load(brand_id, activity_id))
-
-    async def _load(self, brand_id: str, activity_id: str) -> Activity:
-        async with self._db.connection() as conn:
-            return await get_activity(conn, brand_id, activity_id)
 
     def forget(self, brand_id: str, activity_id: str) -> None:
         self._entries.forget((brand_id, activity_id))

@@ -4,12 +4,14 @@ the ports, cache and clock the orchestrating use cases hold."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from libs.clock import Clock
-from libs.db import Database
-from libs.errors import InvalidArgument, require
+from libs.db import Connection, Database
+from libs.errors import InvalidArgument, found, require
+from services.engagement.adapters.postgres import ActivityRepository
 from services.engagement.adapters.redis_lottery import LotteryCache
 from services.engagement.domain.activities import (
     Activity,
@@ -24,6 +26,19 @@ from services.engagement.usecases.caches import ActivityCache
 
 TOPIC = "engagement"
 PRODUCER = "engagement"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+async def get_activity(conn: Connection, brand_id: str, activity_id: str, *,
+                       for_update: bool = False) -> Activity:
+    activity = await ActivityRepository(conn).get(require(brand_id, "brand_id"),
+                                                  require(activity_id, "activity_id"),
+                                                  for_update=for_update)
+    return found(activity, f"activity {activity_id}", reason="ACTIVITY_NOT_FOUND",
+                 activity_id=activity_id)
 
 
 @dataclass(frozen=True)
@@ -56,13 +71,17 @@ class EngagementContext:
         self.clock = clock
         self.saga_grace_seconds = saga_grace_seconds
         self._reconcile_locks: dict[str, asyncio.Lock] = {}
-        self._activities = ActivityCache(db)
+        self._activities = ActivityCache(self._read_activity)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def activity(self, brand_id: str, activity_id: str) -> Activity:
         """An activity, cached for ACTIVITY_CACHE_SECONDS on the hot paths (this process
         forgets it at once when it changes it)."""
         return await self._activities.get(brand_id, activity_id)
+
+    async def _read_activity(self, brand_id: str, activity_id: str) -> Activity:
+        async with self.db.connection() as conn:
+            return await get_activity(conn, brand_id, activity_id)
 
     async def check_references(self, brand_id: str, spec: ActivitySpec) -> None:
         """Every coupon template the spec names (prizes, rewards, gifts) is one of the brand's

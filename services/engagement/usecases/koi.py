@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from brandclub.events.v1 import engagement_events_pb2 as events
@@ -17,9 +17,14 @@ from services.engagement.domain.activities import (
     LotteryConfig,
     LotteryMode,
 )
-from services.engagement.domain.participation import koi_winners, stable_id
-from services.engagement.usecases.activities import get_activity
-from services.engagement.usecases.context import PRODUCER, TOPIC, Participant
+from services.engagement.domain.participation import (
+    KoiVerdict,
+    koi_winners,
+    stable_id,
+    verify_koi,
+)
+from services.engagement.usecases.context import PRODUCER, TOPIC, Participant, get_activity
+from services.engagement.usecases.once import CommitOnce
 from services.engagement.usecases.rewards import RewardDispatch, owe_reward
 
 
@@ -52,12 +57,19 @@ async def koi_view(conn: Connection, activity: Activity) -> KoiView:
                    list(row["winners"]) if revealed else [])
 
 
-async def enter_koi(conn: Connection, p: Participant, now: datetime) -> KoiView:
+@dataclass(frozen=True)
+class KoiEntry:
+    """What an entrant is told: the commitment they can check the reveal against."""
+    commitment: str
+    entrant_count: int
+
+
+async def enter_koi(conn: Connection, p: Participant, now: datetime) -> KoiEntry:
     view = await koi_view(conn, p.activity)
     if not await ParticipationRepository(conn).add_koi_entry(p.activity_id, p.account_id, now):
         raise AlreadyExists("the member already entered this koi draw",
                             reason="ALREADY_ENTERED")
-    return replace(view, entrant_count=view.entrant_count + 1)
+    return KoiEntry(view.commitment, view.entrant_count + 1)
 
 
 async def reveal_koi(conn: Connection, activity: Activity, now: datetime) -> KoiView:
@@ -98,7 +110,38 @@ async def reveal_koi(conn: Connection, activity: Activity, now: datetime) -> Koi
 
 
 class KoiReveals(RewardDispatch):
-    """Koi draws read, and revealed once their entries close, their prizes granted."""
+    """Koi draws entered, read, and revealed once their entries close, their prizes
+    granted."""
+
+    async def enter_koi_draw(self, brand_id: str, activity_id: str, account_id: str,
+                             once: CommitOnce[KoiEntry]) -> KoiEntry:
+        """EnterKoiDraw: a live member's one entry (once per request_id)."""
+        now = self.clock()
+        p = await self.participant(brand_id, activity_id, account_id, ActivityKind.LOTTERY,
+                                   now)
+        return await once(lambda conn: enter_koi(conn, p, now))
+
+    async def reveal_koi_draw(self, brand_id: str, activity_id: str,
+                              once: CommitOnce[KoiView]) -> KoiView:
+        """RevealKoiDraw: the seed published and the winners picked (once per request_id),
+        then the prizes owed are granted."""
+        now = self.clock()
+
+        async def reveal(conn: Connection) -> KoiView:
+            activity = await get_activity(conn, brand_id, activity_id)
+            activity.require_kind(ActivityKind.LOTTERY)
+            return await reveal_koi(conn, activity, now)
+
+        view = await once(reveal)
+        await self.dispatch_due()
+        return view
+
+    async def verify_koi_draw(self, seed: str, commitment: str, entrants: list[str],
+                              winner_count: int, winners: list[str]) -> KoiVerdict:
+        """VerifyKoiDraw: whether a revealed draw's winners follow from its seed (anyone can
+        check; nothing is read or stored)."""
+        return verify_koi(require(seed, "seed"), require(commitment, "commitment"), entrants,
+                          winner_count, winners)
 
     async def koi_draw(self, brand_id: str, activity_id: str) -> KoiView:
         """GetKoiDraw: the commitment, the entrants count, and after the reveal the seed,

@@ -40,8 +40,7 @@ from services.engagement.domain.participation import (
 )
 from services.engagement.ports import is_transient
 from services.engagement.usecases import saga_steps
-from services.engagement.usecases.activities import get_activity, new_id
-from services.engagement.usecases.context import PRODUCER, TOPIC
+from services.engagement.usecases.context import PRODUCER, TOPIC, get_activity, new_id
 from services.engagement.usecases.rewards import RewardDispatch, owe_reward
 
 # A paid draw that cannot reach Redis for this long is compensated rather than resumed.
@@ -142,7 +141,22 @@ class LotteryDraws(RewardDispatch):
         left = (activity.ends_at - self.clock()).total_seconds()
         return int(max(left, 0) + 7 * 86400)
 
+    async def reconcile_lottery(self, brand_id: str, activity_id: str, request_id: str,
+                                ) -> tuple[LotteryConfig, dict[str, tuple[int, int]]]:
+        """ReconcileLottery: Redis rebuilt from PostgreSQL; the prizes and their counts."""
+        require(request_id, "request_id")
+        _, config = await self.lottery(brand_id, activity_id)
+        return config, await self.reconcile(brand_id, activity_id)
+
     # --- lottery: the draw saga ---
+    async def draw_lottery(self, brand_id: str, activity_id: str, account_id: str,
+                           request_id: str) -> tuple[DrawView, LotteryConfig]:
+        """DrawLottery: the draw saga run to its end (see `draw`), with the lottery's
+        configuration the answer names the prize from."""
+        view = await self.draw(brand_id, activity_id, account_id, request_id)
+        _, config = await self.lottery(brand_id, activity_id)
+        return view, config
+
     async def draw(self, brand_id: str, activity_id: str, account_id: str,
                    request_id: str) -> DrawView:
         request_id = require(request_id, "request_id")

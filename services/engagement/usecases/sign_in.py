@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -25,11 +24,12 @@ from services.engagement.domain.participation import (
     check_make_up,
     local_date,
     next_streak,
+    parse_local_date,
     restreak,
     stable_id,
 )
-from services.engagement.usecases.activities import get_activity
-from services.engagement.usecases.context import PRODUCER, TOPIC, Participant
+from services.engagement.usecases.context import PRODUCER, TOPIC, Participant, get_activity
+from services.engagement.usecases.once import CommitOnce
 from services.engagement.usecases.rewards import MAKE_UP_REFUND_REASON, RewardDispatch
 
 log = get_logger(__name__)
@@ -122,11 +122,6 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-# Runs `work` in one transaction at most once per request_id and answers what its first run
-# answered (the servicer's libs.idempotency.IdempotentExecutor, storing the answer its way).
-RunOnce = Callable[[Callable[[Connection], Awaitable["SignInView"]]], Awaitable["SignInView"]]
-
-
 @dataclass(frozen=True)
 class MadeUp:
     """A make-up's answer: the sign-in, and its rewards as granted just now (None: the
@@ -140,7 +135,7 @@ class SignIns(RewardDispatch):
     Redis note, the after-commit grants, and the make-up's spend and refund."""
 
     async def sign_in_today(self, brand_id: str, activity_id: str, account_id: str,
-                            request_id: str, run_once: RunOnce) -> SignInView:
+                            request_id: str, once: CommitOnce[SignInView]) -> SignInView:
         """SignIn, the whole flow: the member and Redis checks, today's sign-in and its
         reward owed in one transaction (once per request_id), then after the reply the Redis
         note and the reward granted. A replayed answer's rewards are read back and granted in
@@ -157,7 +152,7 @@ class SignIns(RewardDispatch):
                             for g in view.grant_ids]
             return view
 
-        view = await run_once(record)
+        view = await once(record)
         if not fresh or [g.grant_id for g in fresh] != view.grant_ids:
             fresh = []  # a replayed answer
             self.dispatch_later(view.grant_ids)
@@ -167,10 +162,11 @@ class SignIns(RewardDispatch):
         return view
 
     async def make_up_sign_in(self, brand_id: str, activity_id: str, account_id: str,
-                              day: date, run_once: RunOnce) -> MadeUp:
+                              local_day: str, once: CommitOnce[SignInView]) -> MadeUp:
         """MakeUpSignIn, the whole flow: the member check, the make-up's cost taken, the
         day's sign-in recorded (once per request_id; its cost given back when it cannot be),
         then its rewards granted before the answer."""
+        day = parse_local_date(require(local_day, "local_date"), "local_date")
         now = self.clock()
         p = await self.participant(brand_id, activity_id, account_id, ActivityKind.SIGN_IN, now)
         try:
@@ -182,13 +178,13 @@ class SignIns(RewardDispatch):
             async def replay(conn: Connection) -> SignInView:
                 raise refusal
 
-            return MadeUp(await run_once(replay), None)
+            return MadeUp(await once(replay), None)
 
         async def record(conn: Connection) -> SignInView:
             return await record_sign_in(conn, p, now, make_up_day=day, cost_points=cost)
 
         try:
-            view = await run_once(record)
+            view = await once(record)
         except AlreadyExists:
             await self.refund_make_up(p, day)
             raise

@@ -11,6 +11,7 @@ from libs.db import Connection
 from libs.errors import require
 from libs.logging import get_logger
 from libs.outbox import add_event
+from libs.paging import decode_page_token, encode_page_token, page_size
 from services.engagement.adapters.postgres import ActivityRepository, ParticipationRepository
 from services.engagement.domain.activities import (
     Activity,
@@ -21,6 +22,8 @@ from services.engagement.domain.activities import (
     Reward,
     VoteConfig,
 )
+from services.engagement.domain.grants import Grant
+from services.engagement.domain.invites import AcceptedInvite
 from services.engagement.domain.participation import (
     check_quiz_attempt,
     check_vote,
@@ -32,9 +35,14 @@ from services.engagement.domain.participation import (
     revealed,
     stable_id,
 )
-from services.engagement.usecases.activities import get_activity
-from services.engagement.usecases.context import PRODUCER, TOPIC, EngagementContext, Participant
-from services.engagement.usecases.rewards import owe_reward
+from services.engagement.usecases.context import (
+    PRODUCER,
+    TOPIC,
+    Participant,
+    get_activity,
+)
+from services.engagement.usecases.once import CommitOnce
+from services.engagement.usecases.rewards import RewardDispatch, owe_reward
 
 log = get_logger(__name__)
 
@@ -167,9 +175,83 @@ async def accept_invite(conn: Connection, brand_id: str, invitee: str, code: str
     return ""
 
 
-class SocialActivities(EngagementContext):
-    """Vote results, invite codes, and invites accepted when membership says an invitee
+@dataclass(frozen=True)
+class Voted:
+    """A vote's answer: the tallies, and the first vote's gift as granted just now."""
+    view: VoteView
+    gift: Grant | None
+
+
+@dataclass(frozen=True)
+class QuizSubmitted:
+    """A quiz attempt's answer: its grades, and its points as granted just now."""
+    result: QuizResult
+    grant: Grant | None
+
+
+@dataclass(frozen=True)
+class InvitePage:
+    invites: list[AcceptedInvite]
+    next_page_token: str
+
+
+class SocialActivities(RewardDispatch):
+    """Votes, quizzes, invite codes, and invites accepted when membership says an invitee
     joined with a code."""
+
+    async def vote(self, brand_id: str, activity_id: str, account_id: str, option_id: str,
+                   once: CommitOnce[VoteView]) -> Voted:
+        """CastVote: a live member's vote recorded with its first-vote gift owed (once per
+        request_id), then the gift granted before the answer."""
+        now = self.clock()
+        p = await self.participant(brand_id, activity_id, account_id, ActivityKind.VOTE, now)
+        view = await once(lambda conn: cast_vote(conn, p, option_id, now))
+        return Voted(view, await self._granted_now(view.gift_grant_id))
+
+    async def answer_quiz(self, brand_id: str, activity_id: str, account_id: str,
+                          answers: list[tuple[str, list[str]]],
+                          once: CommitOnce[QuizResult]) -> QuizSubmitted:
+        """SubmitQuiz: a live member's attempt graded and its points owed (once per
+        request_id), then the points granted before the answer."""
+        now = self.clock()
+        p = await self.participant(brand_id, activity_id, account_id, ActivityKind.QUIZ, now)
+        result = await once(lambda conn: submit_quiz(conn, p, answers, now))
+        return QuizSubmitted(result, await self._granted_now(result.grant_id))
+
+    async def _granted_now(self, grant_id: str) -> Grant | None:
+        if not grant_id:
+            return None
+        grants = await self.dispatch([grant_id])
+        return grants[0] if grants else None
+
+    async def quiz(self, brand_id: str, activity_id: str) -> tuple[Activity, QuizConfig]:
+        """GetQuiz: the quiz's activity and questions (the caller shows them without the
+        answers)."""
+        async with self.db.connection() as conn:
+            activity = await get_activity(conn, brand_id, activity_id)
+        activity.require_kind(ActivityKind.QUIZ)
+        config = activity.definition.config
+        assert isinstance(config, QuizConfig)
+        return activity, config
+
+    async def invites(self, brand_id: str, activity_id: str, inviter_account_id: str,
+                      requested_size: int, token: str) -> InvitePage:
+        """ListInvites: who joined with the inviter's code, newest first, paged."""
+        async with self.db.connection() as conn:
+            activity = await get_activity(conn, brand_id, activity_id)
+        activity.require_kind(ActivityKind.INVITE)
+        inviter = require(inviter_account_id, "inviter_account_id")
+        size = page_size(requested_size)
+        position = decode_page_token(token, ("t", "id"))
+        after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
+        async with self.db.connection() as conn:
+            rows = await ParticipationRepository(conn).page_invites(
+                activity.activity_id, inviter, size + 1, after)
+        page = rows[:size]
+        next_token = (encode_page_token({"t": page[-1].accepted_at.isoformat(),
+                                         "id": page[-1].invitee_account_id})
+                      if len(rows) > size else "")
+        return InvitePage(page, next_token)
 
     async def vote_results(self, brand_id: str, activity_id: str) -> list[tuple[str, str, int]]:
         """GetVoteResults: (option_id, label, votes) of each option."""
