@@ -46,9 +46,10 @@ message Sample {
 """
 
 
-def proto_tree(root: Path, text: str) -> Path:
-    """A proto root holding one file at brandclub/sample/v1/sample.proto."""
-    path = root / "brandclub" / "sample" / "v1" / "sample.proto"
+def proto_tree(root: Path, text: str, package: str = "sample") -> Path:
+    """A proto root holding one file at brandclub/<package>/v1/sample.proto."""
+    text = text.replace("package brandclub.sample.v1;", f"package brandclub.{package}.v1;")
+    path = root / "brandclub" / package / "v1" / "sample.proto"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return root
@@ -90,3 +91,21 @@ def test_breaking_refuses_a_removed_field_unless_it_is_reserved(tmp_path: Path) 
     image = build_image(tmp_path / "reserved.binpb",
                         proto_root=proto_tree(tmp_path / "reserved", reserved))
     assert breaking(image, baseline) == []
+
+
+def test_events_are_held_to_the_wire_only(tmp_path: Path) -> None:
+    """Events travel as binary protobuf only: a field's name may move to a new number (its old
+    number reserved), but a number may never change its wire type. Elsewhere the same rename
+    breaks JSON clients and is refused."""
+    renamed = GOOD.replace("  // Its name.\n  string display_name = 2;\n",
+                           "  reserved 2;\n  // Its name, now a number.\n"
+                           "  int64 display_name = 3;\n")
+    retyped = GOOD.replace("string display_name = 2;", "int64 display_name = 2;")
+    for package, change, compatible in [("events", renamed, True), ("events", retyped, False),
+                                        ("sample", renamed, False)]:
+        root = tmp_path / package / str(compatible)
+        baseline = build_image(root / "baseline.binpb", source_info=False,
+                               proto_root=proto_tree(root / "old", GOOD, package))
+        image = build_image(root / "new.binpb",
+                            proto_root=proto_tree(root / "new", change, package))
+        assert (breaking(image, baseline) == []) is compatible, (package, compatible)
