@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,15 @@ class EmbeddedPostgres:
 
 
 def start_postgres(data_dir: Path) -> EmbeddedPostgres:
-    import pgserver  # imported late: only local runs need it
+    # Imported late: only local runs need it, and the production image does not have it. Its
+    # platformdirs warns on every start where XDG_RUNTIME_DIR is unset (containers, CI): noise
+    # on the first screen of `./dev up`, and pgserver keeps its files under data_dir anyway.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pgserver
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
+        data_dir.mkdir(parents=True, exist_ok=True)
+        server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
     uri: str = server.get_uri()
     socket_dir = uri.split("host=", 1)[1]
     return EmbeddedPostgres(server, socket_dir)

@@ -176,7 +176,10 @@ async def migrate_service(database_url: str, service: str, *,
     migrator left waiting can say who holds the lock; an unreachable database raises
     DatabaseUnreachable naming DATABASE_URL and the host."""
     application = f"brandclub-migrate {service} {socket.gethostname()}"[:63]
-    conn = await connect(database_url, server_settings={"application_name": application})
+    # No statement cache: behind a transaction-pooling PgBouncer the next transaction may run
+    # on another server connection, where a cached prepared statement does not exist.
+    conn = await connect(database_url, server_settings={"application_name": application},
+                         statement_cache_size=0)
     try:
         return await migrate(conn, service, service_migrations(service),
                              lock_wait_seconds=lock_wait_seconds)
