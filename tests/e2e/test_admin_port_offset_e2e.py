@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_dev_up import start, stop
+from tests.e2e.stack_helpers import start, stop
 from tools.stack import ROOT
 
 pytestmark = pytest.mark.e2e

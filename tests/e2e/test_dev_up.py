@@ -3,59 +3,15 @@ keeps its data for the next run."""
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import re
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tools.stack import ROOT
+from tests.e2e.stack_helpers import http, start, stop
 
 pytestmark = pytest.mark.e2e
-
-
-def start(data_dir: Path, offset: int) -> tuple[subprocess.Popen[str], str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update({"DATA_DIR": str(data_dir), "PORT_OFFSET": str(offset), "LOG_LEVEL": "warning"})
-    process = subprocess.Popen([sys.executable, "-m", "tools.devstack"], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert process.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if line.startswith("Ctrl-C stops everything."):
-            return process, "".join(lines)
-    process.kill()
-    raise AssertionError("dev up did not come up:\n" + "".join(lines))
-
-
-def http(method: str, url: str, token: str) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, method=method,
-                                     headers={"Authorization": f"Bearer {token}"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def stop(process: subprocess.Popen[str]) -> str:
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=60)
-    return output
 
 
 def test_dev_up_serves_the_printed_urls_and_keeps_data(tmp_path: Path) -> None:

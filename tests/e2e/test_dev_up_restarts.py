@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from libs.config import SERVICE_PORTS
-from tests.e2e.test_dev_up import http, start
+from tests.e2e.stack_helpers import http, start
 
 pytestmark = pytest.mark.e2e
 

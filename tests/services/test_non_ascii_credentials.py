@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.services.test_signature_checks import CHECKS, Check
+from tests.services.signature_cases import CHECKS, Check
 
 STRANGERS = ["é", "签", "\udcff", "\x00"]
 

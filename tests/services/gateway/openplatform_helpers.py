@@ -1,5 +1,5 @@
 """Building signed open-platform requests the way ISV clients do, independently of the
-gateway's own code."""
+gateway's own code, and reading their results."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import aiohttp
+
+from tests.services.gateway.conftest import Suite
 
 BEIJING = timezone(timedelta(hours=8))
 
@@ -54,3 +56,31 @@ async def call(http: aiohttp.ClientSession, params: dict[str, str],
 def error_code(body: dict[str, Any]) -> str | None:
     error = body.get("error_response")
     return None if error is None else str(error["code"])
+
+
+async def ready(suite: Suite) -> tuple[str, str, str, str]:
+    brand_id, shop_id = await suite.brand_and_shop()
+    app_key, secret = await suite.app()
+    grant = await suite.authorise(app_key, secret, brand_id, shop_id)
+    account_id = await suite.member(shop_id, "pin-points")
+    return app_key, secret, str(grant["access_token"]), account_id
+
+
+def result(body: dict[str, Any], method: str) -> dict[str, Any]:
+    envelope = body[method.replace(".", "_") + "_responce"]
+    assert envelope["code"] == "0"
+    value: dict[str, Any] = envelope[method.rsplit(".", 1)[-1] + "_result"]
+    return value
+
+
+async def balance(suite: Suite, app_key: str, secret: str, token: str, account_id: str) -> int:
+    body = await call(suite.http, signed(app_key, secret, "brandclub.points.balance.get",
+                                         {"account_id": account_id}, token))
+    points: int = result(body, "brandclub.points.balance.get")["data"]["available_points"]
+    return points
+
+
+COUPON_TEMPLATE = {"title": "10 off 100", "kind": "COUPON_KIND_AMOUNT_OFF",
+                   "amount_off_cents": 1000, "threshold_cents": 10000, "valid_days": 30,
+                   "total_stock": 5, "per_member_limit": 1,
+                   "claim_start_time": "2020-01-01T00:00:00Z"}

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.services.gateway.conftest import Suite
-from tests.services.gateway.test_gateway_engagement_inbox import sign_in_spec
-from tests.services.gateway.test_openplatform_catalogue_methods import TEMPLATE
+from tests.services.gateway.helpers import sign_in_spec
+from tests.services.gateway.openplatform_helpers import COUPON_TEMPLATE
 
 
 async def console(suite: Suite, brand_id: str) -> dict[str, str]:
@@ -43,12 +43,12 @@ async def test_console_coupons_and_gift_packs(suite: Suite) -> None:
     refused; gift packs and mall items list."""
     brand_id, _ = await suite.brand_and_shop()
     headers = await console(suite, brand_id)
-    async with suite.http.post("/console/v1/coupons", json={"template": TEMPLATE},
+    async with suite.http.post("/console/v1/coupons", json={"template": COUPON_TEMPLATE},
                                headers=headers) as response:
         assert response.status == 200, await response.text()
         template_id = (await response.json())["template"]["template_id"]
     async with suite.http.post("/console/v1/coupons", headers=headers, json={
-            "template": {**TEMPLATE, "brand_id": "brd_other"}}) as response:
+            "template": {**COUPON_TEMPLATE, "brand_id": "brd_other"}}) as response:
         assert response.status == 400
         assert (await response.json())["error"]["reason"] == "FIELD_NOT_ALLOWED"
     async with suite.http.get("/console/v1/coupons", headers=headers) as response:

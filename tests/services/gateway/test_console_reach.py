@@ -13,6 +13,7 @@ from services.gateway.api import console_reach
 from services.gateway.api.routes import Route, RouteTable
 from services.gateway.main import route_table
 from tests.services.gateway.conftest import Suite
+from tests.services.gateway.console_helpers import MESSAGE_TEMPLATE, call, console
 
 RULE: dict[str, Any] = {"group": {"operator": "RULE_GROUP_OPERATOR_AND", "rules": [
     {"condition": {"field": "tier", "operator": "gte", "number": 0}},
@@ -20,28 +21,11 @@ RULE: dict[str, Any] = {"group": {"operator": "RULE_GROUP_OPERATOR_AND", "rules"
         {"condition": {"field": "tier", "operator": "eq", "number": 0}},
         {"condition": {"field": "order_count", "operator": "gte", "number": 5}}]}}]}}
 
-TEMPLATE: dict[str, Any] = {"channel": "CHANNEL_INBOX", "purpose": "PURPOSE_MARKETING",
-                            "name": "spring", "title": "Spring offer",
-                            "body": "Hi LV{{member_level}}, {{offer}} at {{brand_name}}",
-                            "custom_variables": ["offer"]}
-
 
 def _reach_routes() -> list[Route]:
     table = RouteTable("reach", "0")
     console_reach.routes(table)
     return table.routes
-
-
-async def console(suite: Suite, brand_id: str, login: str = "operator") -> dict[str, str]:
-    return {"Authorization": f"Bearer {await suite.merchant_token(brand_id, login)}"}
-
-
-async def call(suite: Suite, method: str, path: str, headers: dict[str, str],
-               json: Any = None, status: int = 200) -> Any:
-    async with suite.http.request(method, path, headers=headers, json=json) as response:
-        body = await response.json()
-        assert response.status == status, (method, path, response.status, body)
-        return body
 
 
 async def report_when(suite: Suite, headers: dict[str, str], campaign_id: str,
@@ -100,7 +84,7 @@ async def test_merchant_segments_a_campaign_and_reads_its_report(full_suite: Sui
     assert sorted(m["account_id"] for m in page["members"] + rest["members"]) == sorted(members)
 
     template = (await call(suite, "POST", "/console/v1/templates", headers,
-                           {"template": TEMPLATE}))["template"]
+                           {"template": MESSAGE_TEMPLATE}))["template"]
     assert (await call(suite, "GET", f"/console/v1/templates/{template['template_id']}",
                        headers))["template"]["name"] == "spring"
     campaign = (await call(suite, "POST", "/console/v1/campaigns", headers, {"campaign": {
@@ -172,12 +156,12 @@ async def test_another_brand_reaches_nothing(full_suite: Suite) -> None:
     snapshot = (await call(suite, "POST", f"/console/v1/segments/{segment}/snapshots",
                            a))["snapshot"]["snapshot_id"]
     template = (await call(suite, "POST", "/console/v1/templates", a,
-                           {"template": TEMPLATE}))["template"]["template_id"]
+                           {"template": MESSAGE_TEMPLATE}))["template"]["template_id"]
     campaign = (await call(suite, "POST", "/console/v1/campaigns", a, {"campaign": {
         "name": "a", "snapshot_id": snapshot, "template_id": template,
         "channel": "CHANNEL_INBOX", "variables": {"offer": "x"}}}))["campaign"]["campaign_id"]
     welcome = (await call(suite, "POST", "/console/v1/templates", a, {"template": {
-        **TEMPLATE, "name": "welcome", "body": "Welcome to {{brand_name}}, {{offer}}"}})
+        **MESSAGE_TEMPLATE, "name": "welcome", "body": "Welcome to {{brand_name}}, {{offer}}"}})
                )["template"]["template_id"]
     journey = (await call(suite, "POST", "/console/v1/journeys", a, {"journey": {
         "name": "welcome", "trigger": "JOURNEY_TRIGGER_CARD_OPENED", "steps": [
@@ -203,7 +187,7 @@ async def test_another_brand_reaches_nothing(full_suite: Suite) -> None:
         async with suite.http.request(method, path, headers=b) as response:
             assert response.status == 404, (method, path, await response.text())
     own_template = (await call(suite, "POST", "/console/v1/templates", b,
-                               {"template": TEMPLATE}))["template"]["template_id"]
+                               {"template": MESSAGE_TEMPLATE}))["template"]["template_id"]
     for template_id in (own_template, template):
         async with suite.http.post("/console/v1/campaigns", headers=b, json={"campaign": {
                 "name": "stolen", "snapshot_id": snapshot, "template_id": template_id,
@@ -300,7 +284,8 @@ async def test_malformed_bodies_are_refused_naming_the_field(full_suite: Suite) 
         ("/console/v1/segments", "POST", {"name": "x", "rule": {"condition": {
             "field": "shoe_size", "operator": "eq", "number": 1}}},
          "rule.condition.field"),
-        ("/console/v1/templates", "POST", {"template": {**TEMPLATE, "channel": "CHANNEL_FAX"}},
+        ("/console/v1/templates", "POST",
+         {"template": {**MESSAGE_TEMPLATE, "channel": "CHANNEL_FAX"}},
          "template.channel"),
         ("/console/v1/campaigns", "POST", {"campaign": {"throttle_per_second": 1.5}},
          "campaign.throttle_per_second"),

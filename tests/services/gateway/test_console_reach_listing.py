@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.services.gateway.conftest import Suite
-from tests.services.gateway.test_console_reach import TEMPLATE, call, console
+from tests.services.gateway.console_helpers import MESSAGE_TEMPLATE, call, console
 
 
 async def every_page(suite: Suite, path: str, headers: dict[str, str], key: str,
@@ -34,10 +34,10 @@ async def test_merchant_lists_only_its_brand_paged(full_suite: Suite) -> None:
     mine, theirs = await console(suite, brand_id), await console(suite, other_id)
 
     created = [(await call(suite, "POST", "/console/v1/templates", mine,
-                           {"template": {**TEMPLATE, "name": f"t{i}"}}))["template"]
+                           {"template": {**MESSAGE_TEMPLATE, "name": f"t{i}"}}))["template"]
                for i in range(5)]
     foreign = (await call(suite, "POST", "/console/v1/templates", theirs,
-                          {"template": TEMPLATE}))["template"]
+                          {"template": MESSAGE_TEMPLATE}))["template"]
     templates, pages = await every_page(suite, "/console/v1/templates", mine, "templates", 2)
     assert pages == 3
     assert sorted(t["template_id"] for t in templates) == sorted(

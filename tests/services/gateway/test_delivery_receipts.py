@@ -16,7 +16,7 @@ from brandclub.messaging.v1 import messaging_service_pb2 as messaging_pb
 from brandclub.messaging.v1 import messaging_service_pb2_grpc as messaging_grpc
 from libs.testing import ContractChannel
 from tests.services.gateway.conftest import Suite
-from tests.services.gateway.test_console_reach import call, console
+from tests.services.gateway.console_helpers import call, console
 
 SECRET = "receipt-secret-for-tests-0123456789abcdef"
 OTHER_SECRET = "another-brands-receipt-secret-0123456789"

@@ -4,21 +4,13 @@ sign-in and message box, against the real engagement and messaging services."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.services.gateway.conftest import Suite
-from tests.services.gateway.openplatform_helpers import call, signed
-from tests.services.gateway.test_openplatform_points import result
+from tests.services.gateway.helpers import sign_in_spec
+from tests.services.gateway.openplatform_helpers import call, result, signed
 
 SCOPES = ("member.read", "activity.read", "activity.write")
-
-
-def sign_in_spec(title: str = "Daily sign-in") -> dict[str, Any]:
-    now = datetime.now(UTC)
-    return {"title": title, "start_time": (now - timedelta(hours=1)).isoformat(),
-            "end_time": (now + timedelta(days=30)).isoformat(),
-            "sign_in": {"rewards": [{"day": 1, "reward": {"points": 5}}]}}
 
 
 async def test_isv_activity_life_cycle(full_suite: Suite) -> None:

@@ -4,57 +4,26 @@ activity updates and the program; each with a refusal across members or brands."
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 
 from brandclub.benefits.v1 import benefits_service_pb2 as benefits_pb
 from tests.services.gateway.conftest import Suite
-from tests.services.gateway.test_gateway_engagement_inbox import sign_in_spec
-from tests.services.gateway.test_storefront_benefits_card import bearer, coupon_template
-
-
-async def get_json(suite: Suite, url: str, token: str) -> tuple[int, Any]:
-    async with suite.http.get(url, headers=bearer(token)) as response:
-        return response.status, await response.json()
-
-
-async def send_json(suite: Suite, method: str, url: str, token: str,
-                    body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    async with suite.http.request(method, url, json=body if body is not None else {},
-                                  headers=bearer(token)) as response:
-        return response.status, await response.json()
-
-
-async def eventually(probe: Callable[[], Awaitable[bool]], seconds: float = 40.0) -> bool:
-    """Poll a probe until it holds (background consumers run every few seconds)."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        if await probe():
-            return True
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.3)
+from tests.services.gateway.helpers import (
+    coupon_template,
+    create_coupon_mall_item,
+    eventually,
+    get_json,
+    send_json,
+    sign_in_spec,
+)
 
 
 async def follow(suite: Suite, shop_id: str, token: str) -> None:
     status, body = await send_json(suite, "POST", f"/storefront/v1/shops/{shop_id}/follow", token)
     assert status == 200, body
-
-
-async def create_coupon_mall_item(suite: Suite, merchant: str, template_id: str,
-                                  price: int = 30) -> dict[str, Any]:
-    status, body = await send_json(suite, "POST", "/console/v1/mall/items", merchant, {"item": {
-        "kind": "MALL_ITEM_KIND_COUPON", "title": "10 off", "price_points": price,
-        "stock_total": 5, "per_member_limit": 2, "coupon_template_id": template_id,
-        "state": "MALL_ITEM_STATE_ON_SALE"}})
-    assert status == 200, body
-    item: dict[str, Any] = body["item"]
-    return item
 
 
 async def test_redeem_spends_points_and_issues_the_coupon(suite: Suite) -> None:

@@ -23,14 +23,14 @@ from libs.protoconv import timestamp
 from services.benefits.usecases import mall
 from services.gateway.main import route_table
 from tests.services.gateway.conftest import Suite
-from tests.services.gateway.openplatform_helpers import call, signed
-from tests.services.gateway.test_gateway_routes_coverage import (
+from tests.services.gateway.helpers import (
+    bearer,
+    coupon_template,
     create_coupon_mall_item,
     get_json,
     send_json,
 )
-from tests.services.gateway.test_openplatform_points import balance, result
-from tests.services.gateway.test_storefront_benefits_card import bearer, coupon_template
+from tests.services.gateway.openplatform_helpers import balance, call, result, signed
 
 PROGRAM: dict[str, Any] = {
     "terms_version": "2025-01", "consent_purposes": ["profile"],

@@ -13,7 +13,7 @@ from brandclub.identity.v1 import identity_service_pb2 as identity_pb
 from services.gateway.api.marketplace import PATH, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from services.gateway.settings import load_gateway_settings
 from tests.services.gateway.conftest import Suite
-from tests.services.gateway.test_gateway_routes_coverage import eventually, get_json
+from tests.services.gateway.helpers import eventually, get_json
 
 # The gateway under test runs in development mode, with the published development secret.
 SECRET = load_gateway_settings({"BRANDCLUB_ENV": "development"}).marketplace_webhook_secret

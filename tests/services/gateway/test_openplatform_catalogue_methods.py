@@ -6,12 +6,14 @@ from typing import Any
 
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from tests.services.gateway.conftest import Suite
-from tests.services.gateway.openplatform_helpers import call, error_code, signed
-from tests.services.gateway.test_openplatform_points import ready, result
-
-TEMPLATE = {"title": "10 off 100", "kind": "COUPON_KIND_AMOUNT_OFF", "amount_off_cents": 1000,
-            "threshold_cents": 10000, "valid_days": 30, "total_stock": 5,
-            "per_member_limit": 1, "claim_start_time": "2020-01-01T00:00:00Z"}
+from tests.services.gateway.openplatform_helpers import (
+    COUPON_TEMPLATE,
+    call,
+    error_code,
+    ready,
+    result,
+    signed,
+)
 
 
 async def test_member_scan_pages_through_the_brands_members_only(suite: Suite) -> None:
@@ -41,7 +43,8 @@ async def test_coupon_create_list_issue_close(suite: Suite) -> None:
         return result(await call(suite.http, signed(app_key, secret, method, business, token)),
                       method)
 
-    created = await run("brandclub.coupon.create", {"template": TEMPLATE, "businessId": "c1"})
+    created = await run("brandclub.coupon.create",
+                        {"template": COUPON_TEMPLATE, "businessId": "c1"})
     assert created["success"] is True, created
     template_id = created["data"]["template"]["template_id"]
     listed = await run("brandclub.coupon.list", {})
@@ -72,8 +75,8 @@ async def test_giftpack_create_and_list(suite: Suite) -> None:
 async def test_object_parameters_must_match_the_contract(suite: Suite) -> None:
     """An unknown field or a wrong type inside `template` is code 1003, naming the field."""
     app_key, secret, token, _ = await ready(suite)
-    for template in ({**TEMPLATE, "free_money": True}, {**TEMPLATE, "total_stock": "lots"},
-                     "not an object"):
+    for template in ({**COUPON_TEMPLATE, "free_money": True},
+                     {**COUPON_TEMPLATE, "total_stock": "lots"}, "not an object"):
         body = await call(suite.http, signed(app_key, secret, "brandclub.coupon.create",
                                              {"template": template, "businessId": "c"}, token))
         assert error_code(body) == "1003", body

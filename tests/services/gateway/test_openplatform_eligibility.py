@@ -9,8 +9,8 @@ from typing import Any
 
 from services.gateway.api.openplatform_methods import METHODS
 from tests.services.gateway.conftest import Suite
+from tests.services.gateway.helpers import bearer, coupon_template
 from tests.services.gateway.openplatform_helpers import call, signed
-from tests.services.gateway.test_storefront_benefits_card import bearer, coupon_template
 
 # Business parameters per member-scoped method (account_id is added per shopper).
 MEMBER_METHODS: dict[str, dict[str, Any]] = {

@@ -4,32 +4,16 @@ and the ledger, against the real benefits service."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from tests.services.gateway.conftest import Suite
-from tests.services.gateway.openplatform_helpers import call, error_code, signed
-
-
-async def ready(suite: Suite) -> tuple[str, str, str, str]:
-    brand_id, shop_id = await suite.brand_and_shop()
-    app_key, secret = await suite.app()
-    grant = await suite.authorise(app_key, secret, brand_id, shop_id)
-    account_id = await suite.member(shop_id, "pin-points")
-    return app_key, secret, str(grant["access_token"]), account_id
-
-
-def result(body: dict[str, Any], method: str) -> dict[str, Any]:
-    envelope = body[method.replace(".", "_") + "_responce"]
-    assert envelope["code"] == "0"
-    value: dict[str, Any] = envelope[method.rsplit(".", 1)[-1] + "_result"]
-    return value
-
-
-async def balance(suite: Suite, app_key: str, secret: str, token: str, account_id: str) -> int:
-    body = await call(suite.http, signed(app_key, secret, "brandclub.points.balance.get",
-                                         {"account_id": account_id}, token))
-    points: int = result(body, "brandclub.points.balance.get")["data"]["available_points"]
-    return points
+from tests.services.gateway.openplatform_helpers import (
+    balance,
+    call,
+    error_code,
+    ready,
+    result,
+    signed,
+)
 
 
 async def test_replayed_signed_grant_is_applied_once(suite: Suite) -> None:

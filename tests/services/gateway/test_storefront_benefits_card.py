@@ -3,26 +3,9 @@ mall, cancelling; each shopper reaches only their own data; claims are rate limi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from brandclub.benefits.v1 import benefits_service_pb2 as benefits_pb
 from tests.services.gateway.conftest import Suite
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def coupon_template(suite: Suite, brand_id: str, stock: int = 100) -> str:
-    template = benefits_pb.CouponTemplate(
-        brand_id=brand_id, title="10 off 100", kind=benefits_pb.COUPON_KIND_AMOUNT_OFF,
-        amount_off_cents=1000, threshold_cents=10000, valid_days=30, total_stock=stock,
-        per_member_limit=1)
-    template.claim_start_time.FromDatetime(datetime.now(UTC) - timedelta(minutes=1))
-    created = await suite.benefits_admin.CreateCouponTemplate(
-        benefits_pb.CreateCouponTemplateRequest(request_id=f"t:tpl:{brand_id}:{stock}",
-                                                template=template))
-    return created.template.template_id
+from tests.services.gateway.helpers import bearer, coupon_template
 
 
 async def test_open_card_then_cancel(suite: Suite) -> None:

@@ -15,8 +15,8 @@ import pytest
 
 from brandclub.identity.v1 import isv_service_pb2 as pb
 from brandclub.identity.v1 import isv_service_pb2_grpc as isv_grpc
-from tests.services.identity_isv.test_isv_oauth import REDIRECT, new_app, reason
-from tests.services.test_signature_checks import flip
+from tests.services.identity_isv.isv_helpers import REDIRECT, new_app, reason
+from tests.services.signature_cases import flip
 
 ENDS = (0, -1)
 

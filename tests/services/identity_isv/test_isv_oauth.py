@@ -8,17 +8,7 @@ import pytest
 
 from brandclub.identity.v1 import isv_service_pb2 as pb
 from brandclub.identity.v1 import isv_service_pb2_grpc as isv_grpc
-
-REDIRECT = "https://isv.example/callback"
-
-
-async def new_app(isv: isv_grpc.IsvServiceStub, *,
-                  status: pb.AppStatus.ValueType = pb.APP_STATUS_TEST,
-                  scopes: tuple[str, ...] = ("member.read", "points.read"),
-                  request_id: str = "app-1") -> pb.CreateAppResponse:
-    return await isv.CreateApp(pb.CreateAppRequest(
-        request_id=request_id, name="Loyalty Pro", status=status, scopes=list(scopes),
-        redirect_uri=REDIRECT))
+from tests.services.identity_isv.isv_helpers import REDIRECT, new_app, reason
 
 
 async def grant(isv: isv_grpc.IsvServiceStub, app: pb.CreateAppResponse,
@@ -28,12 +18,6 @@ async def grant(isv: isv_grpc.IsvServiceStub, app: pb.CreateAppResponse,
         granted_by="mu_1"))
     return (await isv.ExchangeCode(pb.ExchangeCodeRequest(
         app_key=app.app.app_key, app_secret=app.app_secret, code=code.code))).grant
-
-
-def reason(error: grpc.aio.AioRpcError) -> str:
-    from libs.grpc_client import remote_error
-
-    return remote_error(error).reason
 
 
 async def test_create_app_is_idempotent_and_secret_is_not_stored_in_plaintext(

@@ -14,7 +14,7 @@ from libs.grpc_client import remote_error
 from libs.outbox import new_envelope, stream_name
 from libs.redis import connect_redis
 from tests.services.messaging.conftest import Env, rid
-from tests.services.messaging.test_messaging_providers import shopper
+from tests.services.messaging.shoppers import shopper
 
 
 async def send(env: Env, brand_id: str, account_id: str, template_id: str,

@@ -24,6 +24,7 @@ from libs.grpc_client import remote_error
 from libs.redis import connect_redis
 from libs.testing import ContractChannel
 from tests.services.messaging.conftest import Env, rid
+from tests.services.messaging.shoppers import shopper
 
 SECRET = "aliyun-test-secret"
 APP_ID = "wx_app_1"
@@ -93,17 +94,6 @@ async def fake() -> AsyncIterator[FakeProviders]:
     state.url = f"http://127.0.0.1:{port}"
     yield state
     await runner.cleanup()
-
-
-async def shopper(env: Env, phone: str = "") -> str:
-    async with ContractChannel(env.identity_address, peer="identity") as channel:
-        identity = igrpc.IdentityServiceStub(channel)
-        account = (await identity.EnsureAccount(ipb.EnsureAccountRequest(
-            request_id=rid(), marketplace_account_id=f"pin-{rid()[:8]}"))).account
-        if phone:
-            await identity.StorePhone(ipb.StorePhoneRequest(
-                request_id=rid(), account_id=account.account_id, phone=phone))
-        return account.account_id
 
 
 async def sms_setup(env: Env, fake: FakeProviders,
