@@ -161,6 +161,17 @@ class Env:
             raise ConfigError(f"{name} must be at least {minimum}, got {value}")
         return value
 
+    def flag(self, name: str, default: bool) -> bool:
+        """A yes/no variable: true/false (also 1/0, yes/no, on/off), any case."""
+        raw = self._source.get(name, "").strip().lower()
+        if not raw:
+            return default
+        if raw in ("true", "1", "yes", "on"):
+            return True
+        if raw in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.text(name, default).lower()
         if value not in choices:
@@ -240,6 +251,35 @@ class Env:
 
 
 @dataclass(frozen=True)
+class OtlpSettings:
+    """Where spans go and how the exporter authenticates the collector (the OpenTelemetry
+    specification's variable names). Plaintext only when OTEL_EXPORTER_OTLP_INSECURE is true,
+    which is the default in development mode alone."""
+
+    endpoint: str = "http://127.0.0.1:4317"
+    insecure: bool = False
+    certificate_file: str = ""  # OTEL_EXPORTER_OTLP_CERTIFICATE: CA that signs the collector
+    client_key_file: str = ""  # OTEL_EXPORTER_OTLP_CLIENT_KEY: for a collector asking mTLS
+    client_certificate_file: str = ""  # OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """gRPC connection lifetimes (docs/operations.md, Connections and rollouts).
+
+    A server closes every connection after `max_connection_age_seconds` (gRPC adds +-10%
+    jitter) and gives calls on it `max_connection_age_grace_seconds` to finish, so clients
+    reconnect and their new connections reach pods the autoscaler added. Keepalive pings find
+    a dead peer (a node gone, a NAT entry dropped) within time + timeout."""
+
+    max_connection_age_seconds: float = 120.0
+    # Longer than the default deadline of a call (30 s), so no call is cut by the rotation.
+    max_connection_age_grace_seconds: float = 35.0
+    keepalive_time_seconds: float = 30.0
+    keepalive_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """What every service reads at start-up."""
 
@@ -249,7 +289,6 @@ class Settings:
     redis_url: str
     log_level: str
     traces_exporter: str
-    otlp_endpoint: str
     drain_seconds: float
     health_interval_seconds: float
     addresses: dict[str, str] = field(default_factory=dict)
@@ -273,6 +312,12 @@ class Settings:
     tls_files: TlsFiles = field(default_factory=lambda: TlsFiles("", "", ""))
     # After the drain window, calls in flight get this long before the server stops.
     shutdown_grace_seconds: float = 5.0
+    # The OTLP exporter's endpoint and transport security (libs/tracing.py).
+    otlp: OtlpSettings = field(default_factory=OtlpSettings)
+    # Connection age and keepalive of gRPC servers and client channels.
+    connections: ConnectionSettings = field(default_factory=ConnectionSettings)
+    # Plaintext HTTP listener serving only GET /metrics (Prometheus); 0 picks a free port.
+    metrics_port: int = 0
     # PAGE_TOKEN_KEYS (services with a database: they issue page tokens; libs/paging.py).
     page_token_keys: Mapping[str, bytes] = field(default_factory=dict, repr=False)
 
@@ -309,7 +354,6 @@ def load_settings(service: str, source: Mapping[str, str] | None = None, *,
         page_token_keys=env.secret_keyring("PAGE_TOKEN_KEYS") if database else {},
         log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
         traces_exporter=env.choice("OTEL_TRACES_EXPORTER", "none", ("none", "otlp", "console")),
-        otlp_endpoint=env.text("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
         drain_seconds=env.number("DRAIN_SECONDS", 10.0),
         health_interval_seconds=env.number("HEALTH_INTERVAL_SECONDS", 2.0, minimum=0.05),
         addresses=addresses,
@@ -324,7 +368,51 @@ def load_settings(service: str, source: Mapping[str, str] | None = None, *,
         grpc_health_port=grpc_health_port(env, service),
         tls_files=tls_files(source),
         shutdown_grace_seconds=env.number("SHUTDOWN_GRACE_SECONDS", 5.0),
+        otlp=otlp_settings(env),
+        connections=connection_settings(env),
+        metrics_port=metrics_port(env, service),
     )
+
+
+def otlp_settings(env: Env) -> OtlpSettings:
+    """OTEL_EXPORTER_OTLP_ENDPOINT / _INSECURE / _CERTIFICATE / _CLIENT_KEY /
+    _CLIENT_CERTIFICATE. Spans carry member ids and request paths: outside development they
+    travel over TLS unless the operator says otherwise."""
+    endpoint = env.text("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+    insecure = env.flag("OTEL_EXPORTER_OTLP_INSECURE", env.development)
+    if insecure and endpoint.startswith("https://"):
+        raise ConfigError("OTEL_EXPORTER_OTLP_INSECURE is true but OTEL_EXPORTER_OTLP_ENDPOINT "
+                          "is https://: choose one")
+    client_key = env.optional_text("OTEL_EXPORTER_OTLP_CLIENT_KEY")
+    client_certificate = env.optional_text("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE")
+    if bool(client_key) != bool(client_certificate):
+        raise ConfigError("OTEL_EXPORTER_OTLP_CLIENT_KEY and "
+                          "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE go together: set both or none")
+    return OtlpSettings(endpoint=endpoint, insecure=insecure,
+                        certificate_file=env.optional_text("OTEL_EXPORTER_OTLP_CERTIFICATE"),
+                        client_key_file=client_key, client_certificate_file=client_certificate)
+
+
+def connection_settings(env: Env) -> ConnectionSettings:
+    """GRPC_MAX_CONNECTION_AGE_SECONDS, GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS,
+    GRPC_KEEPALIVE_TIME_SECONDS, GRPC_KEEPALIVE_TIMEOUT_SECONDS."""
+    defaults = ConnectionSettings()
+    return ConnectionSettings(
+        max_connection_age_seconds=env.number("GRPC_MAX_CONNECTION_AGE_SECONDS",
+                                              defaults.max_connection_age_seconds, minimum=1.0),
+        max_connection_age_grace_seconds=env.number(
+            "GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS", defaults.max_connection_age_grace_seconds),
+        keepalive_time_seconds=env.number("GRPC_KEEPALIVE_TIME_SECONDS",
+                                          defaults.keepalive_time_seconds, minimum=10.0),
+        keepalive_timeout_seconds=env.number("GRPC_KEEPALIVE_TIMEOUT_SECONDS",
+                                             defaults.keepalive_timeout_seconds, minimum=1.0),
+    )
+
+
+def metrics_port(env: Env, service: str) -> int:
+    """METRICS_PORT: plaintext HTTP, GET /metrics only; by default GRPC_PORT + 2000."""
+    grpc_port = env.integer("GRPC_PORT", SERVICE_PORTS[service], maximum=65535)
+    return env.integer("METRICS_PORT", grpc_port + 2000 if grpc_port else 0, maximum=65535)
 
 
 def grpc_listen_host(env: Env, source: Mapping[str, str] | None) -> str:

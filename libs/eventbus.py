@@ -21,6 +21,7 @@ from libs.logging import get_logger
 from libs.outages import is_outage
 from libs.outbox import stream_name
 from libs.redis import Redis
+from libs.tracing import traced_poll
 
 Handler = Callable[[Connection, envelope_pb2.EventEnvelope], Awaitable[None]]
 log = get_logger(__name__)
@@ -49,6 +50,7 @@ class EventConsumer:
         self._db = db
         self._redis = redis
         self.group = group
+        self.topics = tuple(topics)  # read by libs.metrics.ProductSampler
         self._streams = [stream_name(topic) for topic in topics]
         self._handler = handler
         self._consumer = consumer_name
@@ -137,7 +139,9 @@ class EventConsumer:
                 await self.ensure_groups()
                 recovering = False
                 while True:
-                    await self.poll_once()
+                    # Traced only when the poll handled something: idle polls make no spans.
+                    with traced_poll(f"consume {self.group}") as poll:
+                        poll.did(await self.poll_once())
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # an outage must not kill the consumer; it retries

@@ -12,12 +12,36 @@ from grpc_status import rpc_status
 from opentelemetry import propagate
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
+from libs.config import ConnectionSettings
 from libs.contract import idempotent_methods
 from libs.errors import Code, RemoteError
 from libs.tls import TlsIdentity, peer_of_service, secure_channel
 from libs.tracing import spans_exported
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
+
+# The process's keepalive settings (GRPC_KEEPALIVE_*), set once at start-up by
+# libs.service / the gateway from their settings; the defaults until then.
+_connections = ConnectionSettings()
+
+
+def configure_channels(connections: ConnectionSettings) -> None:
+    """Keepalive for every channel this process opens from now on."""
+    global _connections
+    _connections = connections
+
+
+def channel_options(connections: ConnectionSettings) -> list[tuple[str, int]]:
+    """Ping an idle connection every keepalive_time and drop it when a ping goes unanswered
+    for keepalive_timeout: a peer that vanished (a node lost, a NAT entry expired) is noticed
+    in seconds instead of at the next call's deadline. The server accepts pings this often
+    (libs.grpc_server.server_options)."""
+    return [
+        ("grpc.keepalive_time_ms", int(connections.keepalive_time_seconds * 1000)),
+        ("grpc.keepalive_timeout_ms", int(connections.keepalive_timeout_seconds * 1000)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
 
 
 class CallDefaultsInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
@@ -83,8 +107,12 @@ def open_channel(
     tls: TlsIdentity,
     peer: str | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    connections: ConnectionSettings | None = None,
+    options: Sequence[tuple[str, Any]] = (),
 ) -> grpc.aio.Channel:
-    """A channel to the service(s) `service` names (full names), retrying what is retry-safe."""
+    """A channel to the service(s) `service` names (full names), retrying what is retry-safe.
+    `connections` defaults to the process's (configure_channels); `options` adds channel
+    options (a load-balancing policy, say)."""
     services = (service,) if isinstance(service, str) else tuple(service)
     # Mutual TLS: `tls` is this process's identity; the server must prove it is `peer` (by
     # default the process that serves the service's package, e.g. identity for IsvService).
@@ -94,7 +122,8 @@ def open_channel(
         options=[
             ("grpc.service_config", _service_config(services)),
             ("grpc.enable_retries", 1),
-            ("grpc.keepalive_time_ms", 30_000),
+            *channel_options(connections or _connections),
+            *options,
         ],
         interceptors=_interceptors(timeout),
     )

@@ -20,16 +20,21 @@ import structlog
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
 from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
 from libs.authz import AuthorizationInterceptor, Policy
+from libs.config import ConnectionSettings
 from libs.errors import DomainError
-from libs.logging import get_logger
+from libs.logging import access_log_enabled, get_logger, write_access_line
+from libs.metrics import MetricsListener, observe_rpc
 from libs.outages import is_outage
+from libs.reflection import V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME, enable_reflection
 from libs.safetext import admit, checked_deserializer
 from libs.tls import TlsIdentity
+from libs.tracing import spans_exported
 
 Probe = Callable[[], Awaitable[None]]
 log = get_logger("rpc")
@@ -73,11 +78,25 @@ def domain_status(error: DomainError, service: str) -> grpc.Status:
     return rpc_status.to_status(status)
 
 
-class RequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """One log line per call; domain errors to rich status; a default deadline."""
+# The W3C headers a caller's trace context travels in.
+TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
 
-    def __init__(self, service: str) -> None:
+
+def remote_trace_context(context: grpc.aio.ServicerContext) -> otel_context.Context | None:
+    """The caller's trace context from the call's metadata, or None when it sent none."""
+    carrier = {key: value for key, value in context.invocation_metadata() or ()
+               if key in TRACE_HEADERS}
+    return propagate.extract(carrier) if carrier else None
+
+
+class RequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """One log line and the RED metrics per call; domain errors to rich status; a default
+    deadline. With `continue_trace` (no tracing interceptor installed), the call runs in the
+    caller's trace context, so log lines and onward calls keep its trace id at no span cost."""
+
+    def __init__(self, service: str, *, continue_trace: bool = False) -> None:
         self._service = service
+        self._continue_trace = continue_trace
 
     async def intercept_service(self, continuation: Any, details: Any) -> Any:
         handler = await continuation(details)
@@ -86,21 +105,26 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         inner = handler.unary_unary
         method = details.method
         service = self._service
+        continue_trace = self._continue_trace
 
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            structlog.contextvars.bind_contextvars(
-                rpc_method=method, request_id=getattr(request, "request_id", "") or None
-            )
+            remote = remote_trace_context(context) if continue_trace else None
+            trace_token = otel_context.attach(remote) if remote is not None else None
+            request_id = getattr(request, "request_id", "") or None
+            structlog.contextvars.bind_contextvars(rpc_method=method, request_id=request_id)
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
                 request = admit(request)  # unstorable text or unparsable bytes: refused
                 remaining = context.time_remaining()
-                budget = DEFAULT_DEADLINE_SECONDS if remaining is None else remaining
-                if budget <= 0:
-                    code = grpc.StatusCode.DEADLINE_EXCEEDED
-                    await context.abort(code, "deadline already expired on arrival")
-                scope = asyncio.timeout(budget)
+                if remaining is not None:
+                    if remaining <= 0:
+                        code = grpc.StatusCode.DEADLINE_EXCEEDED
+                        await context.abort(code, "deadline already expired on arrival")
+                    # gRPC ends the call at the caller's deadline itself (the handler is
+                    # cancelled); a second timer of ours would only cost CPU on every call.
+                    return await inner(request, context)
+                scope = asyncio.timeout(DEFAULT_DEADLINE_SECONDS)
                 try:
                     async with scope:
                         return await inner(request, context)
@@ -135,18 +159,50 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 log.exception("rpc_unhandled_error")
                 await context.abort(code, "internal error")
             finally:
-                log.info(
-                    "rpc",
-                    code=code.name,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                )
+                elapsed = time.perf_counter() - started
+                observe_rpc(method, code.name, elapsed)
+                if access_log_enabled():  # one line per call, without the processor chain
+                    write_access_line("rpc", rpc_method=method, request_id=request_id,
+                                      code=code.name, duration_ms=round(elapsed * 1000, 3))
                 structlog.contextvars.unbind_contextvars("rpc_method", "request_id")
+                if trace_token is not None:
+                    otel_context.detach(trace_token)
 
         return grpc.unary_unary_rpc_method_handler(
             wrapped,
             request_deserializer=checked_deserializer(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
+
+
+def _tracing_interceptors(traced: bool) -> list[grpc.aio.ServerInterceptor]:
+    # Health calls are not traced: OpenTelemetry's aio interceptor iterates streaming handlers
+    # with `async for`, which breaks Health/Watch (it writes via context); nor is reflection.
+    if not traced:
+        return []
+    untraced = filters.any_of(filters.health_check(), filters.service_prefix(V1_SERVICE_NAME),
+                              filters.service_prefix(V1ALPHA_SERVICE_NAME))
+    return [aio_server_interceptor(filter_=filters.negate(untraced))]
+
+
+def server_options(connections: ConnectionSettings) -> list[tuple[str, int]]:
+    """Connection age and keepalive (libs.config.ConnectionSettings, docs/operations.md).
+
+    Clients ping every keepalive_time (libs.grpc_client), idle connections included, so the
+    server must accept pings that often without data or it would answer them with GOAWAY
+    ("too_many_pings")."""
+    ping_ms = int(connections.keepalive_time_seconds * 1000)
+    return [
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_connection_age_ms", int(connections.max_connection_age_seconds * 1000)),
+        ("grpc.max_connection_age_grace_ms",
+         int(connections.max_connection_age_grace_seconds * 1000)),
+        ("grpc.keepalive_time_ms", ping_ms),
+        ("grpc.keepalive_timeout_ms", int(connections.keepalive_timeout_seconds * 1000)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", ping_ms // 2),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
 
 
 def _status_code_tuple(value: int) -> tuple[int, str]:
@@ -173,23 +229,23 @@ class ServiceHost:
         authorize: Policy,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
         probe_timeout_seconds: float = PROBE_TIMEOUT_SECONDS,
+        connections: ConnectionSettings | None = None,
     ) -> None:
         self.service = service
+        traced = spans_exported()
         self.server = grpc.aio.server(
-            # Health calls are not traced: OpenTelemetry's aio interceptor iterates streaming
-            # handlers with `async for`, which breaks Health/Watch (it writes via context).
-            # Authorization first: a refused call costs nothing else (libs/authz.py).
-            interceptors=[AuthorizationInterceptor(authorize),
-                          aio_server_interceptor(filter_=filters.negate(filters.health_check())),
-                          RequestInterceptor(service), *interceptors],
-            options=[("grpc.so_reuseport", 0)],
+            # Authorization first: a refused call costs nothing else (libs/authz.py). The
+            # tracing interceptor only when spans leave the process: without an exporter its
+            # span per call is pure cost (docs/performance.md).
+            interceptors=[AuthorizationInterceptor(authorize), *_tracing_interceptors(traced),
+                          RequestInterceptor(service, continue_trace=not traced), *interceptors],
+            options=server_options(connections or ConnectionSettings()),
         )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._service_names = list(service_names)
-        reflection.enable_server_reflection(
-            [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
-        )
+        enable_reflection([*self._service_names, health.SERVICE_NAME], self.server)
+        self.metrics = MetricsListener()
         self._probes = list(probes)
         self._interval = health_interval_seconds
         self._probe_timeout = probe_timeout_seconds
@@ -199,13 +255,16 @@ class ServiceHost:
         self.health_port = 0
 
     async def start(self, port: int, host: str, *, tls: TlsIdentity,
-                    health_port: int | None = 0) -> int:
+                    health_port: int | None = 0, metrics_port: int | None = 0) -> int:
         """Serve on `host:port` with mutual TLS. `health_port` (None: not opened) is plaintext
         for probes that cannot do TLS: the authorization interceptor answers only the health
-        service there and UNAUTHENTICATED to everything else."""
+        service there and UNAUTHENTICATED to everything else. `metrics_port` (None: not
+        opened) is plaintext HTTP answering GET /metrics for Prometheus."""
         self.port = self.server.add_secure_port(f"{host}:{port}", tls.server_credentials())
         if health_port is not None:
             self.health_port = self.server.add_insecure_port(f"{host}:{health_port}")
+        if metrics_port is not None:
+            await self.metrics.start(host, metrics_port)
         await self.server.start()
         await self.check_health()
         self._health_task = asyncio.create_task(self._health_loop())
@@ -260,6 +319,7 @@ class ServiceHost:
         if drain_seconds > 0:
             await asyncio.sleep(drain_seconds)
         await self.server.stop(grace_seconds)
+        await self.metrics.stop()
         log.info("server_stopped")
 
 

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from libs.logging import get_logger
+from libs.tracing import traced_poll
 
 log = get_logger(__name__)
 
@@ -24,7 +25,8 @@ def background_loop(name: str, step: Callable[[], Awaitable[int | None]], *,
     at once (a backlog drains without waiting); otherwise the loop waits `interval_seconds`.
     An error is logged with the loop's name and the pass is retried after the wait: an outage
     must never end a background job. With `wait_first`, the first pass waits too (jobs that
-    need not run at start-up).
+    need not run at start-up). A pass's trace is exported only when `step` reports work (a
+    count above 0; None counts as none), so an idle service traces nothing.
     """
 
     async def run() -> None:
@@ -33,7 +35,10 @@ def background_loop(name: str, step: Callable[[], Awaitable[int | None]], *,
         while True:
             try:
                 while True:
-                    done = await step()
+                    # Traced only when the pass did something: idle polls make no spans.
+                    with traced_poll(name) as poll:
+                        done = await step()
+                        poll.did(done)
                     if not batch or (done or 0) < batch:
                         break
             except asyncio.CancelledError:

@@ -20,7 +20,7 @@ from brandclub.events.v1 import envelope_pb2
 from libs.db import Connection, Database
 from libs.logging import get_logger
 from libs.redis import Redis
-from libs.tracing import current_traceparent
+from libs.tracing import current_traceparent, traced_poll
 
 STREAM_PREFIX = "brandclub:events:"
 # Streams are trimmed approximately to this length; consumer groups read far behind it.
@@ -94,6 +94,16 @@ class OutboxRelay:
                                [row["id"] for row in rows])
             return len(rows)
 
+    async def _publish_backlog(self) -> None:
+        """Publish batches until the outbox is empty; traced only when there was something
+        to publish (an idle poll makes no spans)."""
+        with traced_poll("outbox relay") as poll:
+            published = batch = await self.publish_once()
+            while batch == self._batch_size:
+                batch = await self.publish_once()
+                published += batch
+            poll.did(published)
+
     def _notified(self, *_: object) -> None:
         self._wake.set()
 
@@ -110,8 +120,7 @@ class OutboxRelay:
                     if listener is None:
                         listener = await self._db.pool.acquire()
                         await listener.add_listener(self._channel, self._notified)
-                    while await self.publish_once() == self._batch_size:
-                        pass
+                    await self._publish_backlog()
                 except Exception as exc:  # an outage must not kill the relay; it retries
                     log.warning("outbox_relay_error", error=str(exc))
                     if listener is not None:

@@ -20,9 +20,12 @@ from libs.authz import Policy
 from libs.config import ConfigError, Settings, load_settings
 from libs.contract import allowed_callers
 from libs.db import Database
+from libs.eventbus import EventConsumer
+from libs.grpc_client import configure_channels
 from libs.grpc_server import Probe, ServiceHost, install_stop_signals
-from libs.jobs import Supervisor
+from libs.jobs import Loop, Supervisor, background_loop
 from libs.logging import configure_logging, get_logger
+from libs.metrics import SAMPLE_INTERVAL_SECONDS, ProductSampler
 from libs.paging import use_page_token_keys
 from libs.ports import report_ports
 from libs.redis import Redis, connect_redis, ping_redis
@@ -125,23 +128,40 @@ async def start_service(settings: Settings, compose: Compose, *, port: int | Non
                 *composition.extra_probes],
         health_interval_seconds=settings.health_interval_seconds,
         authorize=authorize,
+        connections=settings.connections,
     )
     supervisor.on_change = service_host.check_health
     composition.register(service_host.server)
     await service_host.start(
         settings.grpc_port if port is None else port,
         settings.grpc_listen_host if host is None else host, tls=tls,
-        health_port=settings.grpc_health_port if port is None else 0)
-    # Besides the service's own loops: pruning of idempotency keys and processed events.
+        health_port=settings.grpc_health_port if port is None else 0,
+        metrics_port=settings.metrics_port if port is None else 0)
+    # Besides the service's own loops: pruning of idempotency keys and processed events, and
+    # the sampler of the gauges that cost a query (libs/metrics.py).
     tasks = supervisor.start([*composition.background,
-                              prune_loop(db, settings.dedup_retention_days)])
+                              prune_loop(db, settings.dedup_retention_days),
+                              product_sampler(resources, composition)])
     return RunningService(service_host, resources, composition, tasks, supervisor)
+
+
+def product_sampler(resources: Resources, composition: Composition) -> Loop:
+    """Outbox backlog and lag of this schema, and lag and dead letters of every consumer
+    group among the composition's background loops."""
+    consumers = [owner for loop in composition.background
+                 if isinstance(owner := getattr(loop, "__self__", None), EventConsumer)]
+    db = resources.db
+    sampler = ProductSampler(schema=db.schema, fetchrow=db.fetchrow, redis=resources.redis,
+                             consumers=consumers)
+    return background_loop("metrics-sampler", sampler.sample,
+                           interval_seconds=SAMPLE_INTERVAL_SECONDS)
 
 
 async def _serve(service: str, compose: Compose) -> None:
     settings = load_settings(service)
     configure_logging(service, settings.log_level)
-    configure_tracing(service, settings.traces_exporter, settings.otlp_endpoint)
+    configure_tracing(service, settings.traces_exporter, settings.otlp)
+    configure_channels(settings.connections)
     stop = asyncio.Event()
     install_stop_signals(stop)
     running = await start_service(settings, compose)

@@ -16,8 +16,10 @@ from aiohttp import web
 
 from libs.config import ConfigError, Settings
 from libs.contract import allowed_callers
+from libs.grpc_client import configure_channels
 from libs.grpc_server import ServiceHost, install_stop_signals
 from libs.logging import configure_logging, get_logger
+from libs.metrics import http_metrics_middleware
 from libs.ports import report_ports
 from libs.redis import Redis, connect_redis, ping_redis
 from libs.tls import load_identity
@@ -48,7 +50,6 @@ from services.gateway.api.routes import RouteTable
 from services.gateway.settings import GatewaySettings, gateway_settings, load_gateway_settings
 
 log = get_logger(__name__)
-SERVICE_NAME = "brandclub.gateway.v1.Gateway"
 HOST = web.AppKey("host", ServiceHost)
 ROUTES = web.AppKey("routes", RouteTable)
 READINESS = web.AppKey("readiness", UpstreamHealth)
@@ -101,7 +102,8 @@ def build_app(upstreams: Upstreams, host: ServiceHost, redis: Redis,
               options: GatewayOptions | None = None, *,
               marketplace_secret: bytes) -> web.Application:
     options = options or GatewayOptions()
-    app = web.Application(middlewares=[tracing_middleware, request_id_middleware,
+    app = web.Application(middlewares=[http_metrics_middleware,
+                                       tracing_middleware, request_id_middleware,
                                        access_log_middleware, error_middleware,
                                        input_middleware])
     verifier = TokenVerifier(upstreams)
@@ -158,7 +160,8 @@ async def start_gateway(settings: Settings | GatewaySettings, *, http_port: int 
     settings = gateway.common
     redis = connect_redis(settings.redis_url)
     upstreams = Upstreams.open(settings)
-    host = ServiceHost(service="gateway", service_names=[SERVICE_NAME],
+    # The gateway's gRPC port serves health (and reflection) only: no service of its own.
+    host = ServiceHost(service="gateway", service_names=[], connections=settings.connections,
                        probes=[lambda: ping_redis(redis)],
                        health_interval_seconds=settings.health_interval_seconds,
                        authorize=allowed_callers)
@@ -181,7 +184,8 @@ async def start_gateway(settings: Settings | GatewaySettings, *, http_port: int 
     await host.start(settings.grpc_port if grpc_port is None else grpc_port,
                      settings.grpc_listen_host if bind is None else bind,
                      tls=load_identity(settings.tls_files),
-                     health_port=settings.grpc_health_port if grpc_port is None else 0)
+                     health_port=settings.grpc_health_port if grpc_port is None else 0,
+                     metrics_port=settings.metrics_port if grpc_port is None else 0)
     log.info("gateway_started", http_port=port, grpc_port=host.port)
     return RunningGateway(host, runner, upstreams, redis, port)
 
@@ -190,7 +194,8 @@ async def _serve() -> None:
     gateway = load_gateway_settings()
     settings = gateway.common
     configure_logging("gateway", settings.log_level)
-    configure_tracing("gateway", settings.traces_exporter, settings.otlp_endpoint)
+    configure_tracing("gateway", settings.traces_exporter, settings.otlp)
+    configure_channels(settings.connections)
     stop = asyncio.Event()
     install_stop_signals(stop)
     running = await start_gateway(gateway)
