@@ -11,12 +11,12 @@ from libs.db import Database
 from libs.jobs import Loop, background_loop
 from libs.outbox import OutboxRelay
 from libs.service import Composition, Resources, run_service
-from services.identity import usecases
 from services.identity.api.servicer import IdentityServicer
 from services.identity.domain.phones import PhoneMatcher, PhoneVault
 from services.identity.domain.tokens import TokenCodec
 from services.identity.isv.composition import isv_part
 from services.identity.settings import IdentitySettings, identity_settings
+from services.identity.usecases.phones import reseal_phones
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["IdentityService"].full_name
 
@@ -36,7 +36,7 @@ def reseal_loop(db: Database, vault: PhoneVault) -> Loop:
     """After a key rotation, re-encrypt the numbers sealed with older keys, batch by batch."""
     async def reseal_batch() -> int:
         async with db.transaction() as conn:
-            return await usecases.reseal_phones(conn, vault)
+            return await reseal_phones(conn, vault)
 
     return background_loop("phone-reseal", reseal_batch,
                            interval_seconds=RESEAL_INTERVAL_SECONDS, batch=1)

@@ -99,10 +99,18 @@ class LinkRepository:
             "reason, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             account_id, ref.kind.value, ref.scope, ref.external_id, action.value, reason, now)
 
-    async def for_account(self, account_id: str) -> list[LinkedIdentity]:
+    async def for_account(self, account_id: str, *, kind: IdentityKind | None, scope: str | None,
+                          after: tuple[datetime, str, str] | None,
+                          limit: int) -> list[LinkedIdentity]:
+        """Oldest link first, keyset-paged on (linked_at, kind, scope) after `after`."""
+        after_at, after_kind, after_scope = after or (None, "", "")
         rows = await self._conn.fetch(
             "SELECT * FROM linked_identities WHERE account_id = $1 "
-            "ORDER BY linked_at, kind, scope", account_id)
+            "AND ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR scope = $3) "
+            "AND ($4::timestamptz IS NULL OR (linked_at, kind, scope) > ($4, $5, $6)) "
+            "ORDER BY linked_at, kind, scope LIMIT $7",
+            account_id, kind.value if kind else None, scope, after_at, after_kind, after_scope,
+            limit)
         return [_linked(row) for row in rows]
 
     async def history(self, account_id: str, before_id: int | None,
@@ -125,6 +133,12 @@ def _linked(row: Record) -> LinkedIdentity:
 class PhoneRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+
+    async def lock_account(self, account_id: str) -> None:
+        """Serialise writers of one account's number until the transaction ends (the first
+        number stored has no row to lock yet)."""
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                                 f"phone:{account_id}")
 
     async def get(self, account_id: str) -> tuple[Sealed, bytes] | None:
         row = await self._conn.fetchrow(

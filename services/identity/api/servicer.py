@@ -12,7 +12,6 @@ from libs.db import Connection, Database
 from libs.errors import InvalidArgument
 from libs.idempotency import IdempotentExecutor
 from libs.protoconv import timestamp
-from services.identity import usecases
 from services.identity.domain.accounts import Account
 from services.identity.domain.imports import ImportStatus, PhoneMatchImport, RowError
 from services.identity.domain.links import (
@@ -22,9 +21,17 @@ from services.identity.domain.links import (
     LinkedIdentity,
     identity_ref,
 )
-from services.identity.domain.merchants import MerchantUser, valid_brand_id
+from services.identity.domain.merchants import MerchantUser
 from services.identity.domain.phones import MATCH_KEY_VERSION, MATCH_RULE, PhoneMatcher, PhoneVault
 from services.identity.domain.tokens import Kind, TokenCodec
+from services.identity.usecases import (
+    accounts,
+    links,
+    merchants,
+    phone_matching,
+    phones,
+    tokens,
+)
 
 _KINDS = {Kind.SHOPPER: pb.PRINCIPAL_KIND_SHOPPER, Kind.MERCHANT: pb.PRINCIPAL_KIND_MERCHANT}
 _IDENTITY_KINDS = {
@@ -90,7 +97,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def EnsureAccount(self, request: pb.EnsureAccountRequest,
                             context: grpc.aio.ServicerContext) -> pb.EnsureAccountResponse:
         async def work(conn: Connection) -> pb.EnsureAccountResponse:
-            account, created = await usecases.ensure_account(conn,
+            account, created = await accounts.ensure_account(conn,
                                                              request.marketplace_account_id)
             return pb.EnsureAccountResponse(account=account_pb(account), created=created)
 
@@ -100,25 +107,22 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def GetAccount(self, request: pb.GetAccountRequest,
                          context: grpc.aio.ServicerContext) -> pb.GetAccountResponse:
         async with self._db.connection() as conn:
-            account = await usecases.get_account(conn, request.account_id)
+            account = await accounts.get_account(conn, request.account_id)
         return pb.GetAccountResponse(account=account_pb(account))
 
     async def IssueShopperToken(self, request: pb.IssueShopperTokenRequest,
                                 context: grpc.aio.ServicerContext
                                 ) -> pb.IssueShopperTokenResponse:
         async with self._db.connection() as conn:
-            token, claims = await usecases.issue_shopper_token(conn, self._codec,
+            token, claims = await tokens.issue_shopper_token(conn, self._codec,
                                                                request.account_id,
                                                                request.ttl_seconds)
         return pb.IssueShopperTokenResponse(token=token, expire_time=timestamp(claims.expires_at))
 
     async def VerifyToken(self, request: pb.VerifyTokenRequest,
                           context: grpc.aio.ServicerContext) -> pb.VerifyTokenResponse:
-        claims = usecases.verify_token(self._codec, request.token)
+        claims = await tokens.verify_token(self._db, self._codec, request.token)
         shopper = claims.kind is Kind.SHOPPER
-        if not shopper:  # only merchant tokens need the database: is the user still enabled?
-            async with self._db.connection() as conn:
-                await usecases.check_merchant_claims(conn, claims)
         return pb.VerifyTokenResponse(
             kind=_KINDS[claims.kind],
             account_id=claims.subject if shopper else "",
@@ -134,7 +138,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         ref = ref_of(request.kind, request.scope, request.external_id)
 
         async def work(conn: Connection) -> pb.LinkIdentityResponse:
-            link, linked = await usecases.link_identity(conn, request.account_id, ref)
+            link, linked = await links.link_identity(conn, request.account_id, ref)
             return pb.LinkIdentityResponse(identity=linked_pb(link), linked=linked)
 
         return await self._idempotent.run("LinkIdentity", request, pb.LinkIdentityResponse,
@@ -145,7 +149,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         ref = ref_of(request.kind, request.scope, request.external_id)
 
         async def work(conn: Connection) -> pb.UnlinkIdentityResponse:
-            link, when = await usecases.unlink_identity(conn, request.account_id, ref,
+            link, when = await links.unlink_identity(conn, request.account_id, ref,
                                                         request.reason)
             return pb.UnlinkIdentityResponse(identity=linked_pb(link),
                                              unlink_time=timestamp(when))
@@ -157,14 +161,17 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                                    context: grpc.aio.ServicerContext
                                    ) -> pb.ListLinkedIdentitiesResponse:
         async with self._db.connection() as conn:
-            links = await usecases.list_linked_identities(conn, request.account_id)
-        return pb.ListLinkedIdentitiesResponse(identities=[linked_pb(link) for link in links])
+            linked, token = await links.list_linked_identities(
+                conn, request.account_id, request.page_size, request.page_token,
+                kind=_IDENTITY_KINDS.get(request.kind), scope=request.scope.strip())
+        return pb.ListLinkedIdentitiesResponse(identities=[linked_pb(link) for link in linked],
+                                               next_page_token=token)
 
     async def ListIdentityLinkHistory(self, request: pb.ListIdentityLinkHistoryRequest,
                                       context: grpc.aio.ServicerContext
                                       ) -> pb.ListIdentityLinkHistoryResponse:
         async with self._db.connection() as conn:
-            entries, token = await usecases.link_history(conn, request.account_id,
+            entries, token = await links.link_history(conn, request.account_id,
                                                          request.page_size, request.page_token)
         return pb.ListIdentityLinkHistoryResponse(
             entries=[pb.IdentityLinkHistoryEntry(
@@ -177,7 +184,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                               context: grpc.aio.ServicerContext) -> pb.ResolveIdentityResponse:
         ref = ref_of(request.kind, request.scope, request.external_id)
         async with self._db.connection() as conn:
-            account = await usecases.resolve_identity(conn, ref)
+            account = await links.resolve_identity(conn, ref)
         return pb.ResolveIdentityResponse(account=account_pb(account))
 
     # --- phone vault ----------------------------------------------------------------------
@@ -187,7 +194,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         # Naturally idempotent (the same number changes nothing), and deliberately not run
         # through the idempotency table: its fingerprint would be a plain hash of the number.
         async with self._db.transaction() as conn:
-            changed, masked = await usecases.store_phone(conn, self._vault, request.account_id,
+            changed, masked = await phones.store_phone(conn, self._vault, request.account_id,
                                                          request.phone)
         return pb.StorePhoneResponse(changed=changed, masked_phone=masked)
 
@@ -199,7 +206,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             raise InvalidArgument("purpose must be SMS_DELIVERY or VOICE_DELIVERY",
                                   field="purpose")
         async with self._db.transaction() as conn:
-            phone = await usecases.reveal_phone_for_delivery(
+            phone = await phones.reveal_phone_for_delivery(
                 conn, self._vault, request.account_id, request.brand_id, purpose,
                 request.message_id)
         return pb.RevealPhoneForDeliveryResponse(phone_e164=phone)
@@ -209,17 +216,16 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def GetPhoneMatchKey(self, request: pb.GetPhoneMatchKeyRequest,
                                context: grpc.aio.ServicerContext
                                ) -> pb.GetPhoneMatchKeyResponse:
-        brand_id = valid_brand_id(request.brand_id)
-        key = self._matcher.brand_key(brand_id)
-        return pb.GetPhoneMatchKeyResponse(brand_id=brand_id,
-                                           key_base64=base64.b64encode(key).decode(),
+        key = phone_matching.phone_match_key(self._matcher, request.brand_id)
+        return pb.GetPhoneMatchKeyResponse(brand_id=key.brand_id,
+                                           key_base64=base64.b64encode(key.key).decode(),
                                            key_version=MATCH_KEY_VERSION, rule=MATCH_RULE)
 
     async def StartPhoneMatchImport(self, request: pb.StartPhoneMatchImportRequest,
                                     context: grpc.aio.ServicerContext
                                     ) -> pb.StartPhoneMatchImportResponse:
         async def work(conn: Connection) -> pb.StartPhoneMatchImportResponse:
-            imp = await usecases.start_import(conn, request.brand_id, request.expected_rows)
+            imp = await phone_matching.start_import(conn, request.brand_id, request.expected_rows)
             return pb.StartPhoneMatchImportResponse(phone_import=import_pb(imp))
 
         return await self._idempotent.run("StartPhoneMatchImport", request,
@@ -229,7 +235,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                                    context: grpc.aio.ServicerContext
                                    ) -> pb.AppendPhoneMatchRowsResponse:
         async def work(conn: Connection) -> pb.AppendPhoneMatchRowsResponse:
-            result = await usecases.append_rows(conn, request.brand_id, request.import_id,
+            result = await phone_matching.append_rows(conn, request.brand_id, request.import_id,
                                                 request.chunk_index, request.csv)
             return pb.AppendPhoneMatchRowsResponse(
                 phone_import=import_pb(result.imp), accepted_rows=result.accepted,
@@ -243,7 +249,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                                        context: grpc.aio.ServicerContext
                                        ) -> pb.CompletePhoneMatchImportResponse:
         async def work(conn: Connection) -> pb.CompletePhoneMatchImportResponse:
-            imp = await usecases.complete_import(conn, request.brand_id, request.import_id)
+            imp = await phone_matching.complete_import(conn, request.brand_id, request.import_id)
             return pb.CompletePhoneMatchImportResponse(phone_import=import_pb(imp))
 
         return await self._idempotent.run("CompletePhoneMatchImport", request,
@@ -253,14 +259,14 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.GetPhoneMatchImportResponse:
         async with self._db.connection() as conn:
-            imp = await usecases.get_import(conn, request.brand_id, request.import_id)
+            imp = await phone_matching.get_import(conn, request.brand_id, request.import_id)
         return pb.GetPhoneMatchImportResponse(phone_import=import_pb(imp))
 
     async def ListPhoneMatchImportErrors(self, request: pb.ListPhoneMatchImportErrorsRequest,
                                          context: grpc.aio.ServicerContext
                                          ) -> pb.ListPhoneMatchImportErrorsResponse:
         async with self._db.connection() as conn:
-            errors, token = await usecases.import_errors(conn, request.brand_id,
+            errors, token = await phone_matching.import_errors(conn, request.brand_id,
                                                          request.import_id, request.page_size,
                                                          request.page_token)
         return pb.ListPhoneMatchImportErrorsResponse(errors=[row_error_pb(e) for e in errors],
@@ -270,7 +276,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                                  context: grpc.aio.ServicerContext
                                  ) -> pb.MatchPhoneForBrandResponse:
         async def work(conn: Connection) -> pb.MatchPhoneForBrandResponse:
-            encrypted, crm_member_id = await usecases.match_phone_for_brand(
+            encrypted, crm_member_id = await phone_matching.match_phone_for_brand(
                 conn, self._vault, self._matcher, request.brand_id, request.account_id)
             if not crm_member_id:
                 return pb.MatchPhoneForBrandResponse(result=pb.PHONE_MATCH_RESULT_NEW)
@@ -287,7 +293,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                                  context: grpc.aio.ServicerContext
                                  ) -> pb.CreateMerchantUserResponse:
         async def work(conn: Connection) -> pb.CreateMerchantUserResponse:
-            user = await usecases.create_merchant_user(conn, request.brand_id,
+            user = await merchants.create_merchant_user(conn, request.brand_id,
                                                        request.login_name,
                                                        request.display_name, request.password)
             return pb.CreateMerchantUserResponse(user=merchant_pb(user))
@@ -298,7 +304,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def GetMerchantUser(self, request: pb.GetMerchantUserRequest,
                               context: grpc.aio.ServicerContext) -> pb.GetMerchantUserResponse:
         async with self._db.connection() as conn:
-            user = await usecases.get_merchant_user(conn, request.brand_id,
+            user = await merchants.get_merchant_user(conn, request.brand_id,
                                                     request.merchant_user_id)
         return pb.GetMerchantUserResponse(user=merchant_pb(user))
 
@@ -306,7 +312,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                                 context: grpc.aio.ServicerContext
                                 ) -> pb.ListMerchantUsersResponse:
         async with self._db.connection() as conn:
-            users, token = await usecases.list_merchant_users(conn, request.brand_id,
+            users, token = await merchants.list_merchant_users(conn, request.brand_id,
                                                               request.page_size,
                                                               request.page_token)
         return pb.ListMerchantUsersResponse(users=[merchant_pb(u) for u in users],
@@ -316,7 +322,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.DisableMerchantUserResponse:
         async def work(conn: Connection) -> pb.DisableMerchantUserResponse:
-            user = await usecases.disable_merchant_user(conn, request.brand_id,
+            user = await merchants.disable_merchant_user(conn, request.brand_id,
                                                         request.merchant_user_id)
             return pb.DisableMerchantUserResponse(user=merchant_pb(user))
 
@@ -327,7 +333,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                                  context: grpc.aio.ServicerContext
                                  ) -> pb.IssueMerchantTokenResponse:
         async with self._db.connection() as conn:
-            token, claims = await usecases.issue_merchant_token(
+            token, claims = await tokens.issue_merchant_token(
                 conn, self._codec, request.merchant_user_id, request.ttl_seconds)
         return pb.IssueMerchantTokenResponse(token=token, brand_id=claims.brand_id,
                                              expire_time=timestamp(claims.expires_at))
@@ -335,7 +341,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def SignInMerchant(self, request: pb.SignInMerchantRequest,
                              context: grpc.aio.ServicerContext) -> pb.SignInMerchantResponse:
         async with self._db.connection() as conn:
-            token, claims, user = await usecases.sign_in_merchant(
+            token, claims, user = await tokens.sign_in_merchant(
                 conn, self._codec, request.login_name, request.password)
         return pb.SignInMerchantResponse(token=token, user=merchant_pb(user),
                                          expire_time=timestamp(claims.expires_at))

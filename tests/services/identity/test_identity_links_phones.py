@@ -54,6 +54,43 @@ async def test_link_refuses_identity_linked_to_another_account(
     assert not again.linked
 
 
+async def test_linked_identities_page_and_filter(identity: pb_grpc.IdentityServiceStub) -> None:
+    """Linked identities come in pages, oldest link first, each once; kind and scope pick
+    one; a page token is refused for another account or other filters."""
+    alice, bob = await account(identity, "alice"), await account(identity, "bob")
+    linked = [f"crm-{n}" for n in range(5)]
+    for n, external in enumerate(linked):
+        await identity.LinkIdentity(pb.LinkIdentityRequest(
+            request_id=rid(), account_id=alice, kind=pb.IDENTITY_KIND_BRAND_CRM_MEMBER_ID,
+            scope=f"brd_{n}", external_id=external))
+    await identity.LinkIdentity(pb.LinkIdentityRequest(
+        request_id=rid(), account_id=alice, kind=pb.IDENTITY_KIND_WECHAT_OA_OPENID,
+        scope="wxoa", external_id="oa-1"))
+    seen: list[str] = []
+    token, pages = "", 0
+    while True:
+        page = await identity.ListLinkedIdentities(pb.ListLinkedIdentitiesRequest(
+            account_id=alice, page_size=4, page_token=token))
+        seen += [i.external_id for i in page.identities]
+        pages, token = pages + 1, page.next_page_token
+        if not token:
+            break
+        first_token = token
+    assert seen == [*linked, "oa-1"] and pages == 2
+    only = await identity.ListLinkedIdentities(pb.ListLinkedIdentitiesRequest(
+        account_id=alice, kind=pb.IDENTITY_KIND_WECHAT_OA_OPENID, scope="wxoa"))
+    assert [i.external_id for i in only.identities] == ["oa-1"] and not only.next_page_token
+    crm = await identity.ListLinkedIdentities(pb.ListLinkedIdentitiesRequest(
+        account_id=alice, kind=pb.IDENTITY_KIND_BRAND_CRM_MEMBER_ID))
+    assert [i.external_id for i in crm.identities] == linked
+    for other in (pb.ListLinkedIdentitiesRequest(account_id=bob, page_token=first_token),
+                  pb.ListLinkedIdentitiesRequest(account_id=alice, page_token=first_token,
+                                                 kind=pb.IDENTITY_KIND_BRAND_CRM_MEMBER_ID)):
+        error = await failure(identity.ListLinkedIdentities(other))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert remote_error(error).reason == "PAGE_TOKEN_INVALID"
+
+
 async def test_unlink_is_recorded_and_frees_the_identity(
         identity: pb_grpc.IdentityServiceStub) -> None:
     """Unlinking removes the link, records it in the history, and lets another account link."""
@@ -209,9 +246,9 @@ async def test_reseal_moves_phones_to_the_new_key(identity: pb_grpc.IdentityServ
     """After a rotation the re-seal pass re-encrypts older rows under the new key, and the
     number still opens."""
     from libs.db import Database
-    from services.identity import usecases
     from services.identity.main import phone_secrets
     from services.identity.settings import load_identity_settings
+    from services.identity.usecases.phones import reseal_phones, reveal_phone_for_delivery
 
     alice = await account(identity, "alice")
     await identity.StorePhone(pb.StorePhoneRequest(request_id=rid(), account_id=alice,
@@ -225,17 +262,16 @@ async def test_reseal_moves_phones_to_the_new_key(identity: pb_grpc.IdentityServ
     db = await Database.connect(db_url, "identity", min_size=1, max_size=2)
     try:
         async with db.transaction() as conn:
-            assert await usecases.reseal_phones(conn, rotated) == 1
+            assert await reseal_phones(conn, rotated) == 1
         async with db.transaction() as conn:
-            assert await usecases.reseal_phones(conn, rotated) == 0
+            assert await reseal_phones(conn, rotated) == 0
             assert await conn.fetchval("SELECT key_version FROM phone_vault") == "k2"
-            phone = await usecases.reveal_phone_for_delivery(conn, rotated, alice, "brd_1",
-                                                             "sms_delivery", "")
+            phone = await reveal_phone_for_delivery(conn, rotated, alice, "brd_1",
+                                                    "sms_delivery", "")
         assert phone == "+8613812345678"
         async with db.transaction() as conn:
             with pytest.raises(Exception, match="no longer configured"):
-                await usecases.reveal_phone_for_delivery(conn, old, alice, "brd_1",
-                                                         "sms_delivery", "")
+                await reveal_phone_for_delivery(conn, old, alice, "brd_1", "sms_delivery", "")
     finally:
         await db.close()
 

@@ -207,7 +207,8 @@ class IdentityServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListLinkedIdentities(self, request, context):
-        """The identities currently linked to an account.
+        """The identities currently linked to an account, oldest link first, paged; kind and scope
+        filter (messaging asks for the one OA openid of an app id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

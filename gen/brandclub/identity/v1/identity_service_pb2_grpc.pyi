@@ -50,7 +50,9 @@ class IdentityServiceStub:
     UnlinkIdentity: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.UnlinkIdentityRequest, _identity_service_pb2.UnlinkIdentityResponse]
     """Unlinks; the unlink is recorded in the account's link history."""
     ListLinkedIdentities: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListLinkedIdentitiesRequest, _identity_service_pb2.ListLinkedIdentitiesResponse]
-    """The identities currently linked to an account."""
+    """The identities currently linked to an account, oldest link first, paged; kind and scope
+    filter (messaging asks for the one OA openid of an app id).
+    """
     ListIdentityLinkHistory: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListIdentityLinkHistoryRequest, _identity_service_pb2.ListIdentityLinkHistoryResponse]
     """Link and unlink history of an account, newest first."""
     ResolveIdentity: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ResolveIdentityRequest, _identity_service_pb2.ResolveIdentityResponse]
@@ -117,7 +119,9 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     UnlinkIdentity: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.UnlinkIdentityRequest, _identity_service_pb2.UnlinkIdentityResponse]  # type: ignore[assignment]
     """Unlinks; the unlink is recorded in the account's link history."""
     ListLinkedIdentities: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListLinkedIdentitiesRequest, _identity_service_pb2.ListLinkedIdentitiesResponse]  # type: ignore[assignment]
-    """The identities currently linked to an account."""
+    """The identities currently linked to an account, oldest link first, paged; kind and scope
+    filter (messaging asks for the one OA openid of an app id).
+    """
     ListIdentityLinkHistory: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListIdentityLinkHistoryRequest, _identity_service_pb2.ListIdentityLinkHistoryResponse]  # type: ignore[assignment]
     """Link and unlink history of an account, newest first."""
     ResolveIdentity: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ResolveIdentityRequest, _identity_service_pb2.ResolveIdentityResponse]  # type: ignore[assignment]
@@ -223,7 +227,9 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _identity_service_pb2.ListLinkedIdentitiesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_identity_service_pb2.ListLinkedIdentitiesResponse, _abc.Awaitable[_identity_service_pb2.ListLinkedIdentitiesResponse]]:
-        """The identities currently linked to an account."""
+        """The identities currently linked to an account, oldest link first, paged; kind and scope
+        filter (messaging asks for the one OA openid of an app id).
+        """
 
     @_abc_1.abstractmethod
     def ListIdentityLinkHistory(

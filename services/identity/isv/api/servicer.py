@@ -10,9 +10,9 @@ from libs.db import Connection, Database
 from libs.errors import InvalidArgument
 from libs.idempotency import IdempotentExecutor, fingerprint
 from libs.protoconv import timestamp
-from services.identity.isv import usecases
 from services.identity.isv.domain.apps import App, AppStatus, Authorization
 from services.identity.isv.domain.sealing import SecretBox
+from services.identity.isv.usecases import apps, authorizations
 
 _STATUSES = {pb.APP_STATUS_TEST: AppStatus.TEST,
              pb.APP_STATUS_PRODUCTION: AppStatus.PRODUCTION,
@@ -44,7 +44,7 @@ def authorization_pb(authorization: Authorization) -> pb.Authorization:
     return message
 
 
-def grant_pb(grant: usecases.TokenGrant) -> pb.TokenGrant:
+def grant_pb(grant: authorizations.TokenGrant) -> pb.TokenGrant:
     return pb.TokenGrant(
         access_token=grant.access_token, refresh_token=grant.refresh_token,
         expires_in_seconds=int((grant.access_expires_at - grant.issued_at).total_seconds()),
@@ -66,7 +66,7 @@ class IsvServicer(pb_grpc.IsvServiceServicer):
         if status is AppStatus.SUSPENDED:
             raise InvalidArgument("a new app starts in TEST or PRODUCTION", field="status")
         async with self._db.transaction() as conn:
-            app, secret = await usecases.create_app(
+            app, secret = await apps.create_app(
                 conn, self._box, request_id=request.request_id,
                 request_hash=fingerprint(request), name=request.name, status=status,
                 scopes=list(request.scopes), redirect_uri=request.redirect_uri,
@@ -76,13 +76,13 @@ class IsvServicer(pb_grpc.IsvServiceServicer):
     async def GetApp(self, request: pb.GetAppRequest,
                      context: grpc.aio.ServicerContext) -> pb.GetAppResponse:
         async with self._db.connection() as conn:
-            return pb.GetAppResponse(app=app_pb(await usecases.get_app(conn, request.app_key)))
+            return pb.GetAppResponse(app=app_pb(await apps.get_app(conn, request.app_key)))
 
     async def GetAppSigningKey(self, request: pb.GetAppSigningKeyRequest,
                                context: grpc.aio.ServicerContext
                                ) -> pb.GetAppSigningKeyResponse:
         async with self._db.connection() as conn:
-            app, secret = await usecases.get_signing_key(conn, self._box, request.app_key)
+            app, secret = await apps.get_signing_key(conn, self._box, request.app_key)
         return pb.GetAppSigningKeyResponse(app=app_pb(app), app_secret=secret)
 
     async def SetAppStatus(self, request: pb.SetAppStatusRequest,
@@ -90,7 +90,7 @@ class IsvServicer(pb_grpc.IsvServiceServicer):
         status = _status(request.status)
 
         async def work(conn: Connection) -> pb.SetAppStatusResponse:
-            app = await usecases.set_app_status(conn, request.app_key, status)
+            app = await apps.set_app_status(conn, request.app_key, status)
             return pb.SetAppStatusResponse(app=app_pb(app))
 
         return await self._idempotent.run("SetAppStatus", request, pb.SetAppStatusResponse, work)
@@ -98,7 +98,7 @@ class IsvServicer(pb_grpc.IsvServiceServicer):
     async def AuthorizeApp(self, request: pb.AuthorizeAppRequest,
                            context: grpc.aio.ServicerContext) -> pb.AuthorizeAppResponse:
         async with self._db.transaction() as conn:
-            code, expires, uri = await usecases.authorize_app(
+            code, expires, uri = await authorizations.authorize_app(
                 conn, app_key=request.app_key, brand_id=request.brand_id,
                 shop_id=request.shop_id, redirect_uri=request.redirect_uri,
                 scopes=list(request.scopes), granted_by=request.granted_by)
@@ -108,7 +108,7 @@ class IsvServicer(pb_grpc.IsvServiceServicer):
     async def ExchangeCode(self, request: pb.ExchangeCodeRequest,
                            context: grpc.aio.ServicerContext) -> pb.ExchangeCodeResponse:
         async with self._db.transaction() as conn:
-            grant = await usecases.exchange_code(conn, self._box, app_key=request.app_key,
+            grant = await authorizations.exchange_code(conn, self._box, app_key=request.app_key,
                                                  app_secret=request.app_secret,
                                                  code=request.code)
         return pb.ExchangeCodeResponse(grant=grant_pb(grant))
@@ -117,7 +117,7 @@ class IsvServicer(pb_grpc.IsvServiceServicer):
                                  context: grpc.aio.ServicerContext
                                  ) -> pb.RefreshAccessTokenResponse:
         async with self._db.transaction() as conn:
-            grant = await usecases.refresh_access_token(
+            grant = await authorizations.refresh_access_token(
                 conn, self._box, app_key=request.app_key, app_secret=request.app_secret,
                 refresh_token=request.refresh_token)
         return pb.RefreshAccessTokenResponse(grant=grant_pb(grant))
@@ -126,7 +126,7 @@ class IsvServicer(pb_grpc.IsvServiceServicer):
                                 context: grpc.aio.ServicerContext
                                 ) -> pb.VerifyAccessTokenResponse:
         async with self._db.connection() as conn:
-            verified = await usecases.verify_access_token(conn, app_key=request.app_key,
+            verified = await authorizations.verify_access_token(conn, app_key=request.app_key,
                                                           access_token=request.access_token)
         authorization = verified.authorization
         return pb.VerifyAccessTokenResponse(
@@ -138,7 +138,7 @@ class IsvServicer(pb_grpc.IsvServiceServicer):
                                  context: grpc.aio.ServicerContext
                                  ) -> pb.ListAuthorizationsResponse:
         async with self._db.connection() as conn:
-            page = await usecases.list_authorizations(
+            page = await authorizations.list_authorizations(
                 conn, brand_id=request.brand_id, include_revoked=request.include_revoked,
                 requested_page_size=request.page_size, page_token=request.page_token)
         return pb.ListAuthorizationsResponse(
@@ -149,7 +149,7 @@ class IsvServicer(pb_grpc.IsvServiceServicer):
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.RevokeAuthorizationResponse:
         async def work(conn: Connection) -> pb.RevokeAuthorizationResponse:
-            authorization = await usecases.revoke_authorization(
+            authorization = await authorizations.revoke_authorization(
                 conn, brand_id=request.brand_id, app_key=request.app_key,
                 shop_id=request.shop_id)
             return pb.RevokeAuthorizationResponse(authorization=authorization_pb(authorization))
