@@ -45,6 +45,11 @@ def use_page_token_keys(keys: Mapping[str, bytes]) -> None:
     _keys.update(keys)
 
 
+def installed_page_token_keys() -> dict[str, bytes]:
+    """A copy of the keyring in use (empty before start-up installs one)."""
+    return dict(_keys)
+
+
 def page_size(requested: int) -> int:
     if requested < 0:
         raise InvalidArgument("page_size must not be negative", field="page_size")
@@ -68,6 +73,8 @@ def decode_page_token(token: str, keys: tuple[str, ...], *,
     that is not one this deployment issued for these `filters` with these position `keys`."""
     if not token:
         return None
+    if not token.isascii():  # never one we issued; and not comparable as bytes
+        raise _invalid("was not issued for this request (edited, foreign, or other filters)")
     signed, _, signature = token.rpartition(".")
     key_id, _, body = signed.rpartition(".")
     key = _keys.get(key_id)

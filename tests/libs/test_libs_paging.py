@@ -84,7 +84,7 @@ def test_an_edited_position_is_refused() -> None:
 
 
 @pytest.mark.parametrize("token", [
-    "garbage", "a.b", "a.b.c", "...", "k1..", "k1.e30.", "%%%.%%%.%%%",
+    "garbage", "a.b", "a.b.c", "...", "k1..", "k1.e30.", "%%%.%%%.%%%", "k1.é.ü", "\udcff",
     # The unsigned format issued before tokens were signed.
     base64.urlsafe_b64encode(b'{"after":"m_9"}').decode(),
 ])

@@ -13,6 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from libs.errors import InvalidArgument, Unauthenticated
+from libs.paging import (
+    decode_page_token,
+    encode_page_token,
+    installed_page_token_keys,
+    use_page_token_keys,
+)
 from services.engagement.domain.participation import commitment, verify_koi
 from services.gateway.api import marketplace
 from services.gateway.domain import openplatform
@@ -111,12 +117,42 @@ def _merchant_password() -> Check:
                  lambda password: password_matches(password, stored))
 
 
+PAGE_KEYS = {"p1": b"p" * 32}
+PAGE_FILTERS = {"brand_id": "brd_1", "status": "ACTIVE"}
+
+
+def _with_page_keys(call: Callable[[], object]) -> object:
+    """Run `call` under this check's page token keys, then put back the process's own."""
+    in_use = installed_page_token_keys()
+    use_page_token_keys(PAGE_KEYS)
+    try:
+        return call()
+    finally:
+        if in_use:
+            use_page_token_keys(in_use)
+
+
+def _page_token_accepted(token: str) -> bool:
+    try:
+        _with_page_keys(lambda: decode_page_token(token, ("after",), filters=PAGE_FILTERS))
+    except InvalidArgument:
+        return False
+    return True
+
+
+def _page_token() -> Check:
+    token = _with_page_keys(lambda: encode_page_token({"after": "m_9"}, filters=PAGE_FILTERS))
+    assert isinstance(token, str)
+    return Check("page token", token, _page_token_accepted)
+
+
 def _checks() -> list[Check]:
     from services.engagement.domain.participation import koi_winners
 
     return [open_platform_check(), _session_token(Kind.SHOPPER, ""),
             _session_token(Kind.MERCHANT, "brd_1"), _marketplace_webhook(),
-            _delivery_receipt(), *_koi(koi_winners(SEED, ENTRANTS, 2)), _merchant_password()]
+            _delivery_receipt(), *_koi(koi_winners(SEED, ENTRANTS, 2)), _merchant_password(),
+            _page_token()]
 
 
 CHECKS = _checks()
