@@ -20,7 +20,9 @@ from services.membership.domain.model import (
     Consent,
     Member,
     MemberCard,
+    MemberGroup,
     MemberRecord,
+    MemberStatus,
     Profile,
 )
 
@@ -207,11 +209,13 @@ class MemberRepository:
             """, brand_id, after, now, list(statuses), list(levels), dormant, limit)
         return [record_from_row(row) for row in rows]
 
-    async def count_members(self, brand_id: str) -> list[Record]:
-        return await self._conn.fetch(
+    async def count_members(self, brand_id: str) -> list[MemberGroup]:
+        rows = await self._conn.fetch(
             "SELECT status, level, dormant, count(*) AS n FROM members "
             "WHERE brand_id = $1 AND status <> 'ended' GROUP BY status, level, dormant",
             brand_id)
+        return [MemberGroup(MemberStatus(r["status"]), r["level"], r["dormant"], r["n"])
+                for r in rows]
 
     async def live_members_of_account(self, account_id: str) -> list[Member]:
         rows = await self._conn.fetch(

@@ -283,9 +283,6 @@ class MembershipServicer(pb_grpc.MembershipServiceServicer):
             request.invite_code, request.shop_id.strip())
         if request.gender not in _GENDERS_IN:
             raise InvalidArgument("gender is not a known value", field="gender")
-        if not request.request_id:
-            raise InvalidArgument("request_id is required for this call", field="request_id",
-                                  reason="REQUEST_ID_REQUIRED")
         # The stored fingerprint must not be a plain hash of the phone number: leave it out.
         fingerprinted = pb.OpenCardRequest()
         fingerprinted.CopyFrom(request)

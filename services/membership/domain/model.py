@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import TypeVar
@@ -190,6 +191,43 @@ class MemberRecord:
     stats: Stats
     invite_code: str
     ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class MemberGroup:
+    """How many live members of a brand share a status, a level and a dormancy."""
+
+    status: MemberStatus
+    level: int
+    dormant: bool
+    count: int
+
+
+@dataclass(frozen=True)
+class MemberCounts:
+    lv0_valid: int
+    lv0_dormant: int
+    card_valid: int
+    card_dormant: int
+    levels: dict[int, tuple[int, int]]
+    """level -> (valid, dormant) card members, levels in increasing order."""
+
+
+def tally(groups: Iterable[MemberGroup]) -> MemberCounts:
+    """The brand's counts: LV0 and card members, valid and dormant, and card members per
+    level (LV0 members have no level of their own to count)."""
+    lv0 = [0, 0]
+    card = [0, 0]
+    levels: dict[int, list[int]] = {}
+    for group in groups:
+        slot = 1 if group.dormant else 0
+        if group.status is MemberStatus.LV0:
+            lv0[slot] += group.count
+        else:
+            card[slot] += group.count
+            levels.setdefault(group.level, [0, 0])[slot] += group.count
+    return MemberCounts(lv0[0], lv0[1], card[0], card[1],
+                        {level: (v[0], v[1]) for level, v in sorted(levels.items())})
 
 
 def member_from_follow(brand_id: str, account_id: str, channel: str, now: datetime) -> Member:

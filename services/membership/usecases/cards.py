@@ -131,7 +131,12 @@ async def plan_join(conn: Connection, request: JoinRequest, today: date) -> Join
 async def open_card(context: MembershipContext, request: JoinRequest, phone: str,
                     request_id: str, commit_once: CommitOnce[JoinResult, Reply]) -> Reply:
     """OpenCard's whole flow: every refusal first, then the phone vaulted (and matched for a
-    connected brand) in identity, then the join committed once, then the cached card dropped."""
+    connected brand) in identity, then the join committed once, then the cached card dropped.
+    The request id is checked first: it also keys the identity calls, which run before the
+    commit."""
+    if not request_id:
+        raise InvalidArgument("request_id is required for this call", field="request_id",
+                              reason="REQUEST_ID_REQUIRED")
     async with context.db.connection() as conn:
         plan = await plan_join(conn, request, context.clock().date())
     match = None if plan.already_member else await _vault_phone(context.identity, plan, phone,

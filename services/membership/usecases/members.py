@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from libs.errors import InvalidArgument, found, require
 from libs.paging import decode_page_token, keyset_page, page_size
 from services.membership.adapters.members_repository import MemberRepository
 from services.membership.domain.model import (
+    MemberCounts,
     MemberRecord,
     MemberStatus,
+    tally,
 )
 from services.membership.usecases.brands import existing_brand
 from services.membership.usecases.context import Context
@@ -54,30 +55,8 @@ async def list_members(context: Context, brand_id: str, status: MemberStatus | N
                        filters=filters)
 
 
-@dataclass(frozen=True)
-class MemberCounts:
-    lv0_valid: int
-    lv0_dormant: int
-    card_valid: int
-    card_dormant: int
-    levels: dict[int, tuple[int, int]]
-
-
 async def count_members(context: Context, brand_id: str) -> MemberCounts:
-    """How many live members the brand has: LV0 and card members, valid and dormant, and the
-    card members per level."""
+    """How many live members the brand has (see `domain.model.tally`)."""
     async with context.db.connection() as conn:
         brand = await existing_brand(conn, brand_id)
-        rows = await MemberRepository(conn).count_members(brand.brand_id)
-    lv0 = [0, 0]
-    card = [0, 0]
-    levels: dict[int, list[int]] = {}
-    for row in rows:
-        slot = 1 if row["dormant"] else 0
-        if row["status"] == MemberStatus.LV0.value:
-            lv0[slot] += row["n"]
-        else:
-            card[slot] += row["n"]
-            levels.setdefault(row["level"], [0, 0])[slot] += row["n"]
-    return MemberCounts(lv0[0], lv0[1], card[0], card[1],
-                        {level: (v[0], v[1]) for level, v in sorted(levels.items())})
+        return tally(await MemberRepository(conn).count_members(brand.brand_id))

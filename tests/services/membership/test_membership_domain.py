@@ -26,6 +26,7 @@ from services.membership.domain.model import (
     ConsentState,
     Member,
     MemberCard,
+    MemberGroup,
     MemberStatus,
     PhoneMatch,
     PhoneMatchResult,
@@ -35,6 +36,7 @@ from services.membership.domain.model import (
     membership_found,
     new_id,
     phone_match_of,
+    tally,
     valid_display_name,
     valid_time_zone,
 )
@@ -146,6 +148,19 @@ def test_a_missing_membership_is_member_not_found_naming_the_brand() -> None:
     assert error.value.reason == "MEMBER_NOT_FOUND"
     assert error.value.metadata == {"brand_id": "brd_1"}
     assert "acc_1" in error.value.message
+
+
+def test_counts_split_lv0_and_card_members_by_dormancy_and_card_members_by_level() -> None:
+    counts = tally([
+        MemberGroup(MemberStatus.LV0, 0, False, 7), MemberGroup(MemberStatus.LV0, 0, True, 2),
+        MemberGroup(MemberStatus.CARD_MEMBER, 3, False, 1),
+        MemberGroup(MemberStatus.CARD_MEMBER, 1, False, 4),
+        MemberGroup(MemberStatus.CARD_MEMBER, 1, True, 5),
+    ])
+    assert (counts.lv0_valid, counts.lv0_dormant, counts.card_valid, counts.card_dormant) == (
+        7, 2, 5, 5)
+    assert list(counts.levels.items()) == [(1, (4, 5)), (3, (1, 0))]
+    assert tally([]).levels == {}
 
 
 # --- programs ----------------------------------------------------------------------------

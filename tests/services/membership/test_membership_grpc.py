@@ -94,17 +94,6 @@ async def test_follow_unknown_shop_is_not_found(stub: pb_grpc.MembershipServiceS
     assert error.domain == "membership.brandclub"
 
 
-async def test_create_brand_rejects_unknown_time_zone(
-        stub: pb_grpc.MembershipServiceStub) -> None:
-    """A brand with an invalid time zone is refused with the field named."""
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.CreateBrand(pb.CreateBrandRequest(
-            request_id=rid(), display_name="X", mode=pb.PROGRAM_MODE_CONNECTED,
-            time_zone="Mars/Olympus"))
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert remote_error(caught.value).metadata["field"] == "time_zone"
-
-
 async def test_follow_event_reaches_the_stream(stub: pb_grpc.MembershipServiceStub,
                                                redis_url: str) -> None:
     """A committed follow is relayed from the outbox to the membership stream."""
