@@ -185,3 +185,16 @@ async def test_every_unreachable_database_is_one_line_naming_the_variable(
         assert message.startswith("TEST_DATABASE_URL: cannot connect to PostgreSQL at "), url
         assert reason in message, message
         assert "s3cret-pw" not in message and "\n" not in message
+
+
+def test_migrate_names_a_malformed_lock_wait_setting() -> None:
+    """A MIGRATION_LOCK_WAIT_SECONDS that is not a positive number is refused by name before
+    anything connects."""
+    for value in ("soon", "-1", "0"):
+        env = {**os.environ, "DATABASE_URL": closed_database_url(),
+               "BRANDCLUB_ENV": "development", "MIGRATION_LOCK_WAIT_SECONDS": value}
+        result = subprocess.run([sys.executable, "-m", "tools.migrate"], env=env, cwd=ROOT,
+                                capture_output=True, text=True, timeout=60, check=False)
+        line = one_line_failure(result)
+        assert line.startswith("migrate: refusing to start: MIGRATION_LOCK_WAIT_SECONDS must be"), \
+            line
