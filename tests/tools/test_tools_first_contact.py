@@ -10,6 +10,7 @@ they exercise the script's own logic in a second without touching the real .venv
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -198,3 +199,16 @@ def test_migrate_names_a_malformed_lock_wait_setting() -> None:
         line = one_line_failure(result)
         assert line.startswith("migrate: refusing to start: MIGRATION_LOCK_WAIT_SECONDS must be"), \
             line
+
+
+def test_dev_help_lists_every_sub_command() -> None:
+    """`./dev` alone prints its comment header, which names every sub-command it accepts."""
+    result = subprocess.run([str(ROOT / "dev")], capture_output=True, text=True, timeout=30,
+                            check=False)
+    assert result.returncode == 2
+    lines = result.stdout.splitlines()
+    assert lines and all(line.startswith("# ") for line in lines), result.stdout
+    script = (ROOT / "dev").read_text()
+    commands = re.findall(r"^  ([a-z]+)\)", script, re.M)
+    listed = re.findall(r"^#   \./dev ([a-z]+) ", result.stdout, re.M)
+    assert commands and sorted(listed) == sorted(commands)
