@@ -256,7 +256,7 @@ class OtlpSettings:
     specification's variable names). Plaintext only when OTEL_EXPORTER_OTLP_INSECURE is true,
     which is the default in development mode alone."""
 
-    endpoint: str = "http://127.0.0.1:4317"
+    endpoint: str = "127.0.0.1:4317"
     insecure: bool = False
     certificate_file: str = ""  # OTEL_EXPORTER_OTLP_CERTIFICATE: CA that signs the collector
     client_key_file: str = ""  # OTEL_EXPORTER_OTLP_CLIENT_KEY: for a collector asking mTLS
@@ -368,21 +368,27 @@ def load_settings(service: str, source: Mapping[str, str] | None = None, *,
         grpc_health_port=grpc_health_port(env, service),
         tls_files=tls_files(source),
         shutdown_grace_seconds=env.number("SHUTDOWN_GRACE_SECONDS", 5.0),
-        otlp=otlp_settings(env),
+        otlp=otlp_settings(env, env.choice("OTEL_TRACES_EXPORTER", "none",
+                                           ("none", "otlp", "console"))),
         connections=connection_settings(env),
         metrics_port=metrics_port(env, service),
     )
 
 
-def otlp_settings(env: Env) -> OtlpSettings:
+def otlp_settings(env: Env, exporter: str) -> OtlpSettings:
     """OTEL_EXPORTER_OTLP_ENDPOINT / _INSECURE / _CERTIFICATE / _CLIENT_KEY /
     _CLIENT_CERTIFICATE. Spans carry member ids and request paths: outside development they
-    travel over TLS unless the operator says otherwise."""
-    endpoint = env.text("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+    travel over TLS unless the operator says otherwise. An endpoint's scheme must agree with
+    the setting (http:// is plaintext, https:// is TLS; a bare host:port follows the setting),
+    so that no one reads "http://" and gets TLS, or the reverse."""
+    endpoint = env.text("OTEL_EXPORTER_OTLP_ENDPOINT", "127.0.0.1:4317")
     insecure = env.flag("OTEL_EXPORTER_OTLP_INSECURE", env.development)
-    if insecure and endpoint.startswith("https://"):
-        raise ConfigError("OTEL_EXPORTER_OTLP_INSECURE is true but OTEL_EXPORTER_OTLP_ENDPOINT "
-                          "is https://: choose one")
+    scheme = endpoint.split("://", 1)[0].lower() if "://" in endpoint else ""
+    if exporter == "otlp" and (scheme, insecure) in (("https", True), ("http", False)):
+        raise ConfigError(
+            f"OTEL_EXPORTER_OTLP_ENDPOINT is {scheme}:// but OTEL_EXPORTER_OTLP_INSECURE is "
+            f"{str(insecure).lower()}: use https:// (or host:port) for TLS, or http:// with "
+            "OTEL_EXPORTER_OTLP_INSECURE=true for plaintext")
     client_key = env.optional_text("OTEL_EXPORTER_OTLP_CLIENT_KEY")
     client_certificate = env.optional_text("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE")
     if bool(client_key) != bool(client_certificate):

@@ -373,7 +373,7 @@ def test_dev_overlay_runs_everything_in_cluster_on_one_replica(rendered: Rendere
         "PHONE_VAULT_KEYS",
         "PHONE_MATCH_PEPPER",
     }
-    assert config_data(docs)["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4317"
+    assert config_data(docs)["OTEL_EXPORTER_OTLP_ENDPOINT"] == "otel-collector:4317"
 
 
 def test_prod_overlay_autoscales_and_keeps_state_outside(

@@ -188,8 +188,12 @@ def test_exporter_none_records_nothing_but_keeps_ids() -> None:
 
 def test_otlp_is_tls_by_default_outside_development() -> None:
     """Production: TLS unless OTEL_EXPORTER_OTLP_INSECURE=true; development: plaintext."""
-    production = {"DATABASE_URL": "postgresql://u:p@db/x", "REDIS_URL": "redis://r:6379/0"}
+    production = {"DATABASE_URL": "postgresql://u:p@db/x", "REDIS_URL": "redis://r:6379/0",
+                  "OTEL_TRACES_EXPORTER": "otlp"}
     assert load_settings("gateway", production, database=False).otlp.insecure is False
+    secure = load_settings("gateway", {**production, "OTEL_EXPORTER_OTLP_ENDPOINT":
+                                       "https://collector:4317"}, database=False)
+    assert secure.otlp.insecure is False
     opted = load_settings("gateway", {**production, "OTEL_EXPORTER_OTLP_INSECURE": "true"},
                           database=False)
     assert opted.otlp.insecure is True
@@ -199,8 +203,10 @@ def test_otlp_is_tls_by_default_outside_development() -> None:
 
 @pytest.mark.parametrize(("variables", "named"), [
     ({"OTEL_EXPORTER_OTLP_INSECURE": "maybe"}, "OTEL_EXPORTER_OTLP_INSECURE"),
-    ({"OTEL_EXPORTER_OTLP_INSECURE": "true",
+    ({"OTEL_EXPORTER_OTLP_INSECURE": "true", "OTEL_TRACES_EXPORTER": "otlp",
       "OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4317"}, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    ({"OTEL_EXPORTER_OTLP_INSECURE": "false", "OTEL_TRACES_EXPORTER": "otlp",
+      "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}, "OTEL_EXPORTER_OTLP_INSECURE"),
     ({"OTEL_EXPORTER_OTLP_CLIENT_KEY": "/k.pem"}, "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
 ])
 def test_contradictory_otlp_settings_stop_start_up(variables: dict[str, str],
