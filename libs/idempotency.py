@@ -17,6 +17,14 @@ from libs.db import Connection, Database
 from libs.errors import FailedPrecondition, InvalidArgument
 
 Response = TypeVar("Response", bound=Message)
+Result = TypeVar("Result")
+Reply = TypeVar("Reply")
+
+CommitOnce = Callable[[Callable[[Connection], Awaitable[Result]]], Awaitable[Reply]]
+"""Runs a mutation's transaction once per request id and answers its reply: a use case hands
+it the work to do in the transaction and owns the flow around it (checks and remote calls
+before, after-commit work after); the api layer only supplies how the result becomes the
+reply that is stored and that a replay answers again."""
 
 
 def fingerprint(request: Message) -> bytes:
@@ -72,3 +80,16 @@ class IdempotentExecutor:
                 method, request_id, response.SerializeToString(),
             )
             return response
+
+    def commit_once(self, method: str, request: Message, response_type: type[Response],
+                    translate: Callable[[Result], Response]) -> CommitOnce[Result, Response]:
+        """`request`'s transaction run once per its request id (see `run`), its result
+        translated to the reply that is stored."""
+
+        async def run_once(work: Callable[[Connection], Awaitable[Result]]) -> Response:
+            async def answer(conn: Connection) -> Response:
+                return translate(await work(conn))
+
+            return await self.run(method, request, response_type, answer)
+
+        return run_once

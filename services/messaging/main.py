@@ -33,6 +33,7 @@ from services.messaging.ports import (
     RecipientDirectory,
 )
 from services.messaging.settings import messaging_settings
+from services.messaging.usecases.context import MessagingContext
 from services.messaging.usecases.dispatch import CampaignFanout, Dispatcher
 from services.messaging.usecases.journey_entry import JourneyScheduler
 from services.messaging.usecases.journey_runner import JourneyRunner
@@ -85,8 +86,9 @@ def make_compose(options: MessagingOptions) -> Callable[[Resources], Any]:
                                  consumer_name=f"messaging-{socket.gethostname()}")
         options.loops.update(dispatcher=dispatcher, fanout=fanout, runner=runner,
                              consumer=consumer, scheduler=scheduler)
-        servicer = MessagingServicer(resources.db, cipher=cipher, audience=upstreams.audience,
-                                     benefits=upstreams.benefits, clock=options.clock)
+        app = MessagingContext(db=resources.db, cipher=cipher, audience=upstreams.audience,
+                               benefits=upstreams.benefits, clock=options.clock)
+        servicer = MessagingServicer(app)
         relay = OutboxRelay(resources.db, resources.redis)
 
         def register(server: grpc.aio.Server) -> None:

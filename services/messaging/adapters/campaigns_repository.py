@@ -6,10 +6,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from libs.db import Connection, Record
+from libs.db import Connection
 from services.messaging.adapters.brand_pages import newest_first_page
-from services.messaging.adapters.rows import campaign_from_row
-from services.messaging.domain.campaigns import Campaign, CampaignStatus
+from services.messaging.adapters.rows import campaign_from_row, message_from_row
+from services.messaging.domain.campaigns import Campaign, CampaignStatus, Recipient
 
 
 class CampaignsRepository:
@@ -77,13 +77,18 @@ class CampaignsRepository:
             "RETURNING message_id", campaign_id, now)
         return len(rows)
 
-    async def recipients_page(self, campaign_id: str, after: str, limit: int) -> list[Record]:
-        return list(await self.conn.fetch(
+    async def recipients_page(self, campaign_id: str, after: str, limit: int
+                              ) -> list[Recipient]:
+        """By account id, after `after`: each with its message (None: held out)."""
+        rows = await self.conn.fetch(
             "SELECT r.account_id AS recipient_account_id, r.holdout AS recipient_holdout, o.* "
             "FROM campaign_recipients r "
             "LEFT JOIN outbound_messages o ON o.message_id = r.message_id "
             "WHERE r.campaign_id = $1 AND r.account_id > $2 ORDER BY r.account_id LIMIT $3",
-            campaign_id, after, limit))
+            campaign_id, after, limit)
+        return [Recipient(r["recipient_account_id"], r["recipient_holdout"],
+                          message_from_row(r) if r["message_id"] is not None else None)
+                for r in rows]
 
     async def campaign_report(self, c: Campaign) -> dict[str, Any]:
         counts = await self.conn.fetch(

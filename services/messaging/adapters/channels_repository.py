@@ -22,9 +22,12 @@ class ChannelsRepository:
             config.brand_id, config.channel.value, config.provider.value,
             json.dumps(config.settings), config.credential_names, sealed, config.updated_at)
 
-    async def channels(self, brand_id: str) -> list[tuple[ChannelConfig, bytes]]:
+    async def channels(self, brand_id: str, *, after: str = "",
+                       limit: int | None = None) -> list[tuple[ChannelConfig, bytes]]:
+        """The brand's channels by channel name, after `after`, at most `limit` (None: all)."""
         rows = await self.conn.fetch(
-            "SELECT * FROM channel_configs WHERE brand_id = $1 ORDER BY channel", brand_id)
+            "SELECT * FROM channel_configs WHERE brand_id = $1 AND channel > $2 "
+            "ORDER BY channel LIMIT $3", brand_id, after, limit)
         return [(ChannelConfig(r["brand_id"], Channel(r["channel"]), ProviderKind(r["provider"]),
                                json.loads(r["settings"]), list(r["credential_names"]),
                                r["updated_at"]), bytes(r["credentials"])) for r in rows]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from libs.db import Connection, Record
-from services.messaging.domain.channels import Channel, Purpose
+from libs.db import Connection
+from services.messaging.domain.channels import Channel, Consent, Purpose
 
 
 class ConsentsRepository:
@@ -35,10 +35,17 @@ class ConsentsRepository:
             "updated_at = EXCLUDED.updated_at WHERE consents.updated_at <= EXCLUDED.updated_at",
             brand_id, account_id, channel.value, purpose.value, granted, source, at)
 
-    async def consents(self, brand_id: str, account_id: str) -> list[Record]:
-        return list(await self.conn.fetch(
+    async def consents(self, brand_id: str, account_id: str, *,
+                       after: tuple[str, str] = ("", ""), limit: int | None = None
+                       ) -> list[Consent]:
+        """The member's consents by (channel, purpose), after `after`, at most `limit`."""
+        rows = await self.conn.fetch(
             "SELECT * FROM consents WHERE brand_id = $1 AND account_id = $2 "
-            "ORDER BY channel, purpose", brand_id, account_id))
+            "AND (channel, purpose) > ($3, $4) ORDER BY channel, purpose LIMIT $5",
+            brand_id, account_id, after[0], after[1], limit)
+        return [Consent(r["brand_id"], r["account_id"], Channel(r["channel"]),
+                        Purpose(r["purpose"]), r["granted"], r["source"], r["updated_at"])
+                for r in rows]
 
     async def consent_map(self, brand_id: str, accounts: list[str]
                           ) -> dict[tuple[str, str, str], bool]:

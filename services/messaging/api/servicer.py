@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -11,19 +9,21 @@ import grpc
 
 from brandclub.messaging.v1 import messaging_service_pb2 as pb
 from brandclub.messaging.v1 import messaging_service_pb2_grpc as pb_grpc
-from libs.db import Connection, Database, Record
 from libs.errors import InvalidArgument
-from libs.idempotency import IdempotentExecutor
 from libs.protoconv import from_timestamp, timestamp
-from services.messaging.adapters.crypto import CredentialCipher
-from services.messaging.domain.campaigns import Campaign, CampaignStatus
-from services.messaging.domain.channels import Channel, ChannelConfig, ProviderKind, Purpose
+from services.messaging.domain.campaigns import Campaign, CampaignStatus, Recipient
+from services.messaging.domain.channels import (
+    Channel,
+    ChannelConfig,
+    Consent,
+    ProviderKind,
+    Purpose,
+)
 from services.messaging.domain.governance import Policy
 from services.messaging.domain.journeys import Condition, Journey, Step, StepKind, Trigger
-from services.messaging.domain.messages import MessageStatus, OutboundMessage
+from services.messaging.domain.messages import MessageStatus, OutboundMessage, SandboxDelivery
 from services.messaging.domain.receipts import ReceiptOutcome, receipt_webhook_path
 from services.messaging.domain.templates import Template
-from services.messaging.ports import AudienceSource, BenefitsPort
 from services.messaging.usecases import (
     campaigns,
     channels,
@@ -32,6 +32,7 @@ from services.messaging.usecases import (
     messages,
     templates,
 )
+from services.messaging.usecases.context import UNSAVED, MessagingContext
 
 CHANNELS = {pb.CHANNEL_INBOX: Channel.INBOX, pb.CHANNEL_SMS: Channel.SMS,
             pb.CHANNEL_WECHAT: Channel.WECHAT}
@@ -119,11 +120,84 @@ def policy_pb(p: Policy) -> pb.MessagingPolicy:
                               quiet_end_minute=p.quiet_end_minute)
 
 
-def consent_pb(r: Record) -> pb.Consent:
-    return pb.Consent(brand_id=r["brand_id"], account_id=r["account_id"],
-                      channel=_back(CHANNELS, Channel(r["channel"])),
-                      purpose=_back(PURPOSES, Purpose(r["purpose"])), granted=r["granted"],
-                      source=r["source"], update_time=timestamp(r["updated_at"]))
+def consent_pb(c: Consent) -> pb.Consent:
+    return pb.Consent(brand_id=c.brand_id, account_id=c.account_id,
+                      channel=_back(CHANNELS, c.channel), purpose=_back(PURPOSES, c.purpose),
+                      granted=c.granted, source=c.source, update_time=timestamp(c.updated_at))
+
+
+def sandbox_delivery_pb(d: SandboxDelivery) -> pb.SandboxDelivery:
+    return pb.SandboxDelivery(delivery_id=d.delivery_id, brand_id=d.brand_id,
+                              channel=_back(CHANNELS, d.channel), message_id=d.message_id,
+                              masked_address=d.masked_address, title=d.title, body=d.body,
+                              params=d.params, create_time=timestamp(d.created_at))
+
+
+def recipient_pb(r: Recipient) -> pb.CampaignRecipient:
+    return pb.CampaignRecipient(account_id=r.account_id, holdout=r.holdout,
+                                message=message_pb(r.message) if r.message else None)
+
+
+def campaign_report_pb(r: campaigns.CampaignReport) -> pb.CampaignReport:
+    s = r.by_status
+    return pb.CampaignReport(
+        campaign_id=r.campaign_id, targeted=r.targeted, holdout=r.holdout,
+        suppressed=r.suppressed,
+        queued=s.get(MessageStatus.QUEUED, 0) + s.get(MessageStatus.SENDING, 0),
+        sent=s.get(MessageStatus.SENT, 0), delivered=s.get(MessageStatus.DELIVERED, 0),
+        read=s.get(MessageStatus.READ, 0), failed=s.get(MessageStatus.FAILED, 0),
+        converted=r.converted, converted_revenue_cents=r.converted_revenue_cents,
+        holdout_converted=r.holdout_converted, holdout_revenue_cents=r.holdout_revenue_cents,
+        conversion_rate_basis_points=r.rate(r.converted, r.messaged),
+        holdout_conversion_rate_basis_points=r.rate(r.holdout_converted, r.holdout),
+        messaged=r.messaged)
+
+
+def journey_report_pb(r: journeys.JourneyReport) -> pb.GetJourneyReportResponse:
+    response = pb.GetJourneyReportResponse(
+        entered=r.entered, at_step=r.at_step, converted=r.converted, exited=r.exited,
+        entry_refused=r.entry_refused, failed=r.failed)
+    for f in r.recent_failures:
+        failure = response.recent_failures.add(run_id=f.run_id, account_id=f.account_id,
+                                               step_id=f.step_id, failure_reason=f.reason)
+        if f.failed_at is not None:
+            failure.fail_time.CopyFrom(timestamp(f.failed_at))
+    return response
+
+
+def template_in(t: pb.Template) -> Template:
+    return Template("", t.brand_id, _enum(CHANNELS, t.channel, "template.channel"),
+                    _enum(PURPOSES, t.purpose, "template.purpose"), t.name, t.title, t.body,
+                    t.provider_template_code, dict(t.provider_params), [],
+                    list(t.custom_variables), t.link_url, UNSAVED)
+
+
+def campaign_in(c: pb.Campaign) -> Campaign:
+    return Campaign("", c.brand_id, c.name, c.snapshot_id, c.template_id,
+                    _enum(CHANNELS, c.channel, "campaign.channel"), CampaignStatus.DRAFT,
+                    dict(c.variables), c.throttle_per_second, c.holdout_basis_points,
+                    c.conversion_window_days, None, None, UNSAVED)
+
+
+def journey_in(j: pb.Journey) -> Journey:
+    steps = []
+    for index, s in enumerate(j.steps):
+        place = f"journey.steps[{index}]"
+        steps.append(Step(
+            s.step_id, _enum(STEP_KINDS, s.kind, f"{place}.kind"), s.next_step_id,
+            s.wait_minutes,
+            _enum(CONDITIONS, s.condition, f"{place}.condition")
+            if s.kind == pb.JOURNEY_STEP_KIND_BRANCH else None,
+            s.number, s.on_true_step_id, s.on_false_step_id, s.template_id,
+            dict(s.variables), s.coupon_template_id, s.points, s.segment_id))
+    return Journey("", j.brand_id, j.name, _enum(TRIGGERS, j.trigger, "journey.trigger"),
+                   j.allow_reentry, steps, False, j.conversion_window_days, UNSAVED,
+                   j.trigger_days)
+
+
+def _schedule(request: pb.SendMessageRequest | pb.LaunchCampaignRequest) -> datetime | None:
+    return (from_timestamp(request.schedule_time) if request.HasField("schedule_time")
+            else None)
 
 
 def template_pb(t: Template) -> pb.Template:
@@ -165,24 +239,20 @@ def journey_pb(j: Journey) -> pb.Journey:
 
 
 class MessagingServicer(pb_grpc.MessagingServiceServicer):
-    def __init__(self, db: Database, *, cipher: CredentialCipher, audience: AudienceSource,
-                 benefits: BenefitsPort, clock: Callable[[], datetime]) -> None:
-        self._db = db
-        self._idempotent = IdempotentExecutor(db)
-        self._cipher = cipher
-        self._audience = audience
-        self._benefits = benefits
-        self._clock = clock
+    """Each rpc: the request's fields to one use case, its answer (or error) back."""
+
+    def __init__(self, app: MessagingContext) -> None:
+        self._app = app
+        self._once = app.once
 
     # --- message box ---
 
     async def ListInboxMessages(self, request: pb.ListInboxMessagesRequest,
                                 context: grpc.aio.ServicerContext
                                 ) -> pb.ListInboxMessagesResponse:
-        async with self._db.connection() as conn:
-            page = await inbox.list_inbox(conn, request.brand_id, request.account_id,
-                                             request.page_size, request.page_token,
-                                             request.unread_only)
+        page = await inbox.list_inbox(self._app, request.brand_id, request.account_id,
+                                      request.page_size, request.page_token,
+                                      request.unread_only)
         return pb.ListInboxMessagesResponse(
             messages=[pb.InboxMessage(message_id=m.message_id, brand_id=m.brand_id,
                                       account_id=m.account_id, title=m.title, body=m.body,
@@ -195,21 +265,20 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
     async def GetInboxUnreadCount(self, request: pb.GetInboxUnreadCountRequest,
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.GetInboxUnreadCountResponse:
-        async with self._db.connection() as conn:
-            count = await inbox.unread_count(conn, request.brand_id, request.account_id)
+        count = await inbox.unread_count(self._app, request.brand_id, request.account_id)
         return pb.GetInboxUnreadCountResponse(unread_count=count)
 
     async def MarkInboxMessagesRead(self, request: pb.MarkInboxMessagesReadRequest,
                                     context: grpc.aio.ServicerContext
                                     ) -> pb.MarkInboxMessagesReadResponse:
-        async def work(conn: Connection) -> pb.MarkInboxMessagesReadResponse:
-            marked, unread = await inbox.mark_read(
-                conn, request.brand_id, request.account_id, list(request.message_ids),
-                request.all, self._clock())
-            return pb.MarkInboxMessagesReadResponse(marked_count=marked, unread_count=unread)
+        def answer(counts: tuple[int, int]) -> pb.MarkInboxMessagesReadResponse:
+            return pb.MarkInboxMessagesReadResponse(marked_count=counts[0],
+                                                    unread_count=counts[1])
 
-        return await self._idempotent.run("MarkInboxMessagesRead", request,
-                                          pb.MarkInboxMessagesReadResponse, work)
+        return await inbox.mark_read(
+            self._app, self._once("MarkInboxMessagesRead", request,
+                                  pb.MarkInboxMessagesReadResponse, answer),
+            request.brand_id, request.account_id, list(request.message_ids), request.all)
 
     # --- channels, policy, consent ---
 
@@ -217,21 +286,18 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
                                context: grpc.aio.ServicerContext) -> pb.ConfigureChannelResponse:
         channel = _enum(CHANNELS, request.channel, "channel")
         provider = _enum(PROVIDERS, request.provider, "provider")
-
-        async def work(conn: Connection) -> pb.ConfigureChannelResponse:
-            config = await channels.configure_channel(
-                conn, self._cipher, request.brand_id, channel, provider, dict(request.settings),
-                dict(request.credentials), self._clock())
-            return pb.ConfigureChannelResponse(config=channel_pb(config))
-
-        return await self._idempotent.run("ConfigureChannel", request,
-                                          pb.ConfigureChannelResponse, work)
+        return await channels.configure_channel(
+            self._app, self._once("ConfigureChannel", request, pb.ConfigureChannelResponse,
+                                  lambda c: pb.ConfigureChannelResponse(config=channel_pb(c))),
+            request.brand_id, channel, provider, dict(request.settings),
+            dict(request.credentials))
 
     async def ListChannels(self, request: pb.ListChannelsRequest,
                            context: grpc.aio.ServicerContext) -> pb.ListChannelsResponse:
-        async with self._db.connection() as conn:
-            configs = await channels.list_channels(conn, request.brand_id)
-        return pb.ListChannelsResponse(channels=[channel_pb(c) for c in configs])
+        configs, token = await channels.list_channels(self._app, request.brand_id,
+                                                      request.page_size, request.page_token)
+        return pb.ListChannelsResponse(channels=[channel_pb(c) for c in configs],
+                                       next_page_token=token)
 
     async def SetMessagingPolicy(self, request: pb.SetMessagingPolicyRequest,
                                  context: grpc.aio.ServicerContext
@@ -239,115 +305,92 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         p = request.policy
         policy = Policy(p.brand_id, p.daily_cap, p.weekly_cap, p.quiet_start_minute,
                         p.quiet_end_minute)
-
-        async def work(conn: Connection) -> pb.SetMessagingPolicyResponse:
-            saved = await channels.set_policy(conn, policy, self._clock())
-            return pb.SetMessagingPolicyResponse(policy=policy_pb(saved))
-
-        return await self._idempotent.run("SetMessagingPolicy", request,
-                                          pb.SetMessagingPolicyResponse, work)
+        return await channels.set_policy(
+            self._app, self._once("SetMessagingPolicy", request, pb.SetMessagingPolicyResponse,
+                                  lambda s: pb.SetMessagingPolicyResponse(policy=policy_pb(s))),
+            policy)
 
     async def GetMessagingPolicy(self, request: pb.GetMessagingPolicyRequest,
                                  context: grpc.aio.ServicerContext
                                  ) -> pb.GetMessagingPolicyResponse:
-        async with self._db.connection() as conn:
-            policy = await channels.get_policy(conn, request.brand_id)
+        policy = await channels.get_policy(self._app, request.brand_id)
         return pb.GetMessagingPolicyResponse(policy=policy_pb(policy))
 
     async def SetConsent(self, request: pb.SetConsentRequest,
                          context: grpc.aio.ServicerContext) -> pb.SetConsentResponse:
         channel = _enum(CHANNELS, request.channel, "channel")
         purpose = _enum(PURPOSES, request.purpose, "purpose")
-
-        async def work(conn: Connection) -> pb.SetConsentResponse:
-            row = await channels.set_consent(conn, request.brand_id, request.account_id,
-                                             channel, purpose, request.granted, request.source,
-                                             self._clock())
-            return pb.SetConsentResponse(consent=consent_pb(row))
-
-        return await self._idempotent.run("SetConsent", request, pb.SetConsentResponse, work)
+        return await channels.set_consent(
+            self._app, self._once("SetConsent", request, pb.SetConsentResponse,
+                                  lambda c: pb.SetConsentResponse(consent=consent_pb(c))),
+            request.brand_id, request.account_id, channel, purpose, request.granted,
+            request.source)
 
     async def ListConsents(self, request: pb.ListConsentsRequest,
                            context: grpc.aio.ServicerContext) -> pb.ListConsentsResponse:
-        async with self._db.connection() as conn:
-            rows = await channels.list_consents(conn, request.brand_id, request.account_id)
-        return pb.ListConsentsResponse(consents=[consent_pb(r) for r in rows])
+        consents, token = await channels.list_consents(self._app, request.brand_id,
+                                                       request.account_id, request.page_size,
+                                                       request.page_token)
+        return pb.ListConsentsResponse(consents=[consent_pb(c) for c in consents],
+                                       next_page_token=token)
 
     # --- templates and messages ---
 
     async def CreateTemplate(self, request: pb.CreateTemplateRequest,
                              context: grpc.aio.ServicerContext) -> pb.CreateTemplateResponse:
-        t = request.template
-        draft = Template("", t.brand_id, _enum(CHANNELS, t.channel, "template.channel"),
-                         _enum(PURPOSES, t.purpose, "template.purpose"), t.name, t.title,
-                         t.body, t.provider_template_code, dict(t.provider_params), [],
-                         list(t.custom_variables), t.link_url, self._clock())
-
-        async def work(conn: Connection) -> pb.CreateTemplateResponse:
-            return pb.CreateTemplateResponse(
-                template=template_pb(await templates.create_template(conn, draft)))
-
-        return await self._idempotent.run("CreateTemplate", request, pb.CreateTemplateResponse,
-                                          work)
+        draft = template_in(request.template)
+        return await templates.create_template(
+            self._app, self._once("CreateTemplate", request, pb.CreateTemplateResponse,
+                                  lambda t: pb.CreateTemplateResponse(template=template_pb(t))),
+            draft)
 
     async def GetTemplate(self, request: pb.GetTemplateRequest,
                           context: grpc.aio.ServicerContext) -> pb.GetTemplateResponse:
-        async with self._db.connection() as conn:
-            found = await templates.get_template(conn, request.brand_id, request.template_id)
+        found = await templates.read_template(self._app, request.brand_id, request.template_id)
         return pb.GetTemplateResponse(template=template_pb(found))
 
     async def ListTemplates(self, request: pb.ListTemplatesRequest,
                             context: grpc.aio.ServicerContext) -> pb.ListTemplatesResponse:
         channel = (_enum(CHANNELS, request.channel, "channel")
                    if request.channel != pb.CHANNEL_UNSPECIFIED else None)
-        async with self._db.connection() as conn:
-            found, token = await templates.list_templates(conn, request.brand_id,
-                                                         request.page_size, request.page_token,
-                                                         channel)
+        found, token = await templates.list_templates(self._app, request.brand_id,
+                                                      request.page_size, request.page_token,
+                                                      channel)
         return pb.ListTemplatesResponse(templates=[template_pb(t) for t in found],
                                         next_page_token=token)
 
     async def SendMessage(self, request: pb.SendMessageRequest,
                           context: grpc.aio.ServicerContext) -> pb.SendMessageResponse:
-        schedule = (from_timestamp(request.schedule_time)
-                    if request.HasField("schedule_time") else None)
-
-        async def work(conn: Connection) -> pb.SendMessageResponse:
-            message = await messages.send_message(
-                conn, request.request_id, request.brand_id, request.account_id,
-                request.template_id, dict(request.variables), schedule, self._clock())
-            return pb.SendMessageResponse(message=message_pb(message))
-
-        return await self._idempotent.run("SendMessage", request, pb.SendMessageResponse, work)
+        return await messages.send_message(
+            self._app, self._once("SendMessage", request, pb.SendMessageResponse,
+                                  lambda m: pb.SendMessageResponse(message=message_pb(m))),
+            request.request_id, request.brand_id, request.account_id, request.template_id,
+            dict(request.variables), _schedule(request))
 
     async def GetMessage(self, request: pb.GetMessageRequest,
                          context: grpc.aio.ServicerContext) -> pb.GetMessageResponse:
-        async with self._db.connection() as conn:
-            message = await messages.get_message(conn, request.brand_id, request.message_id)
+        message = await messages.get_message(self._app, request.brand_id, request.message_id)
         return pb.GetMessageResponse(message=message_pb(message))
 
     async def RecordDeliveryReceipt(self, request: pb.RecordDeliveryReceiptRequest,
                                     context: grpc.aio.ServicerContext
                                     ) -> pb.RecordDeliveryReceiptResponse:
         channel = _enum(CHANNELS, request.channel, "channel")
-
-        async def work(conn: Connection) -> pb.RecordDeliveryReceiptResponse:
-            message = await messages.record_receipt(
-                conn, request.brand_id, channel, request.provider_message_id,
-                request.delivered, request.error_code, self._clock())
-            return pb.RecordDeliveryReceiptResponse(message=message_pb(message))
-
-        return await self._idempotent.run("RecordDeliveryReceipt", request,
-                                          pb.RecordDeliveryReceiptResponse, work)
+        return await messages.receive_receipt(
+            self._app, self._once("RecordDeliveryReceipt", request,
+                                  pb.RecordDeliveryReceiptResponse,
+                                  lambda m: pb.RecordDeliveryReceiptResponse(
+                                      message=message_pb(m))),
+            request.brand_id, channel, request.provider_message_id, request.delivered,
+            request.error_code)
 
     async def RecordSignedDeliveryReceipts(self, request: pb.RecordSignedDeliveryReceiptsRequest,
                                            context: grpc.aio.ServicerContext
                                            ) -> pb.RecordSignedDeliveryReceiptsResponse:
         channel = _enum(CHANNELS, request.channel, "channel")
-        async with self._db.transaction() as conn:
-            results = await messages.record_signed_receipts(
-                conn, self._cipher, request.brand_id, channel, request.body, request.timestamp,
-                request.signature, self._clock())
+        results = await messages.record_signed_receipts(
+            self._app, request.brand_id, channel, request.body, request.timestamp,
+            request.signature)
         return pb.RecordSignedDeliveryReceiptsResponse(results=[
             pb.ReceiptResult(provider_message_id=r.provider_message_id,
                              outcome=RECEIPT_OUTCOMES[r.outcome], reason=r.reason,
@@ -356,63 +399,38 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
     async def ListSandboxDeliveries(self, request: pb.ListSandboxDeliveriesRequest,
                                     context: grpc.aio.ServicerContext
                                     ) -> pb.ListSandboxDeliveriesResponse:
-        async with self._db.connection() as conn:
-            rows, token = await messages.sandbox_page(conn, request.brand_id,
-                                                      request.page_size, request.page_token)
+        deliveries, token = await messages.sandbox_page(self._app, request.brand_id,
+                                                        request.page_size, request.page_token)
         return pb.ListSandboxDeliveriesResponse(
-            deliveries=[pb.SandboxDelivery(
-                delivery_id=r["delivery_id"], brand_id=r["brand_id"],
-                channel=_back(CHANNELS, Channel(r["channel"])), message_id=r["message_id"],
-                masked_address=r["masked_address"], title=r["title"], body=r["body"],
-                params=json.loads(r["params"]), create_time=timestamp(r["created_at"]))
-                for r in rows], next_page_token=token)
+            deliveries=[sandbox_delivery_pb(d) for d in deliveries], next_page_token=token)
 
     # --- campaigns ---
 
     async def CreateCampaign(self, request: pb.CreateCampaignRequest,
                              context: grpc.aio.ServicerContext) -> pb.CreateCampaignResponse:
-        c = request.campaign
-        draft = Campaign("", c.brand_id, c.name, c.snapshot_id, c.template_id,
-                         _enum(CHANNELS, c.channel, "campaign.channel"), CampaignStatus.DRAFT,
-                         dict(c.variables), c.throttle_per_second, c.holdout_basis_points,
-                         c.conversion_window_days, None, None, self._clock())
-
-        async def work(conn: Connection) -> pb.CreateCampaignResponse:
-            created = await campaigns.create_campaign(conn, self._audience, draft,
-                                                     self._clock())
-            return pb.CreateCampaignResponse(campaign=campaign_pb(created))
-
-        return await self._idempotent.run("CreateCampaign", request, pb.CreateCampaignResponse,
-                                          work)
+        draft = campaign_in(request.campaign)
+        return await campaigns.create_campaign(
+            self._app, self._once("CreateCampaign", request, pb.CreateCampaignResponse,
+                                  lambda c: pb.CreateCampaignResponse(campaign=campaign_pb(c))),
+            draft)
 
     async def LaunchCampaign(self, request: pb.LaunchCampaignRequest,
                              context: grpc.aio.ServicerContext) -> pb.LaunchCampaignResponse:
-        schedule = (from_timestamp(request.schedule_time)
-                    if request.HasField("schedule_time") else None)
-
-        async def work(conn: Connection) -> pb.LaunchCampaignResponse:
-            launched = await campaigns.launch_campaign(conn, request.brand_id,
-                                                      request.campaign_id, schedule,
-                                                      self._clock())
-            return pb.LaunchCampaignResponse(campaign=campaign_pb(launched))
-
-        return await self._idempotent.run("LaunchCampaign", request, pb.LaunchCampaignResponse,
-                                          work)
+        return await campaigns.launch_campaign(
+            self._app, self._once("LaunchCampaign", request, pb.LaunchCampaignResponse,
+                                  lambda c: pb.LaunchCampaignResponse(campaign=campaign_pb(c))),
+            request.brand_id, request.campaign_id, _schedule(request))
 
     async def RetryCampaign(self, request: pb.RetryCampaignRequest,
                             context: grpc.aio.ServicerContext) -> pb.RetryCampaignResponse:
-        async def work(conn: Connection) -> pb.RetryCampaignResponse:
-            count = await campaigns.retry_campaign(conn, request.brand_id, request.campaign_id,
-                                                  self._clock())
-            return pb.RetryCampaignResponse(requeued_count=count)
-
-        return await self._idempotent.run("RetryCampaign", request, pb.RetryCampaignResponse,
-                                          work)
+        return await campaigns.retry_campaign(
+            self._app, self._once("RetryCampaign", request, pb.RetryCampaignResponse,
+                                  lambda n: pb.RetryCampaignResponse(requeued_count=n)),
+            request.brand_id, request.campaign_id)
 
     async def GetCampaign(self, request: pb.GetCampaignRequest,
                           context: grpc.aio.ServicerContext) -> pb.GetCampaignResponse:
-        async with self._db.connection() as conn:
-            found = await campaigns.get_campaign(conn, request.brand_id, request.campaign_id)
+        found = await campaigns.read_campaign(self._app, request.brand_id, request.campaign_id)
         return pb.GetCampaignResponse(campaign=campaign_pb(found))
 
     async def ListCampaigns(self, request: pb.ListCampaignsRequest,
@@ -421,88 +439,49 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         if status is None and request.status != pb.CAMPAIGN_STATUS_UNSPECIFIED:
             raise InvalidArgument("status must be a known campaign status", field="status",
                                   reason="FIELD_ENUM_INVALID")
-        async with self._db.connection() as conn:
-            found, token = await campaigns.list_campaigns(conn, request.brand_id,
-                                                         request.page_size, request.page_token,
-                                                         status)
+        found, token = await campaigns.list_campaigns(self._app, request.brand_id,
+                                                      request.page_size, request.page_token,
+                                                      status)
         return pb.ListCampaignsResponse(campaigns=[campaign_pb(c) for c in found],
                                         next_page_token=token)
 
     async def ListCampaignRecipients(self, request: pb.ListCampaignRecipientsRequest,
                                      context: grpc.aio.ServicerContext
                                      ) -> pb.ListCampaignRecipientsResponse:
-        async with self._db.connection() as conn:
-            rows, token = await campaigns.campaign_recipients(
-                conn, request.brand_id, request.campaign_id, request.page_size,
-                request.page_token)
+        recipients, token = await campaigns.campaign_recipients(
+            self._app, request.brand_id, request.campaign_id, request.page_size,
+            request.page_token)
         return pb.ListCampaignRecipientsResponse(
-            recipients=[pb.CampaignRecipient(account_id=a, holdout=h,
-                                             message=message_pb(m) if m else None)
-                        for a, h, m in rows], next_page_token=token)
+            recipients=[recipient_pb(r) for r in recipients], next_page_token=token)
 
     async def GetCampaignReport(self, request: pb.GetCampaignReportRequest,
                                 context: grpc.aio.ServicerContext
                                 ) -> pb.GetCampaignReportResponse:
-        async with self._db.connection() as conn:
-            r = await campaigns.campaign_report(conn, request.brand_id, request.campaign_id)
-        s = r.by_status
-        return pb.GetCampaignReportResponse(report=pb.CampaignReport(
-            campaign_id=r.campaign_id, targeted=r.targeted, holdout=r.holdout,
-            suppressed=r.suppressed,
-            queued=s.get(MessageStatus.QUEUED, 0) + s.get(MessageStatus.SENDING, 0),
-            sent=s.get(MessageStatus.SENT, 0), delivered=s.get(MessageStatus.DELIVERED, 0),
-            read=s.get(MessageStatus.READ, 0), failed=s.get(MessageStatus.FAILED, 0),
-            converted=r.converted, converted_revenue_cents=r.converted_revenue_cents,
-            holdout_converted=r.holdout_converted,
-            holdout_revenue_cents=r.holdout_revenue_cents,
-            conversion_rate_basis_points=r.rate(r.converted, r.messaged),
-            holdout_conversion_rate_basis_points=r.rate(r.holdout_converted, r.holdout),
-            messaged=r.messaged))
+        report = await campaigns.campaign_report(self._app, request.brand_id,
+                                                 request.campaign_id)
+        return pb.GetCampaignReportResponse(report=campaign_report_pb(report))
 
     # --- journeys ---
 
     async def CreateJourney(self, request: pb.CreateJourneyRequest,
                             context: grpc.aio.ServicerContext) -> pb.CreateJourneyResponse:
-        j = request.journey
-        steps = []
-        for index, s in enumerate(j.steps):
-            place = f"journey.steps[{index}]"
-            steps.append(Step(
-                s.step_id, _enum(STEP_KINDS, s.kind, f"{place}.kind"), s.next_step_id,
-                s.wait_minutes,
-                _enum(CONDITIONS, s.condition, f"{place}.condition")
-                if s.kind == pb.JOURNEY_STEP_KIND_BRANCH else None,
-                s.number, s.on_true_step_id, s.on_false_step_id, s.template_id,
-                dict(s.variables), s.coupon_template_id, s.points, s.segment_id))
-        draft = Journey("", j.brand_id, j.name, _enum(TRIGGERS, j.trigger, "journey.trigger"),
-                        j.allow_reentry, steps, False, j.conversion_window_days, self._clock(),
-                        j.trigger_days)
-
-        await journeys.check_journey_references(self._audience, self._benefits, draft)
-
-        async def work(conn: Connection) -> pb.CreateJourneyResponse:
-            created = await journeys.create_journey(conn, self._audience, request.request_id,
-                                                      draft, self._clock())
-            return pb.CreateJourneyResponse(journey=journey_pb(created))
-
-        return await self._idempotent.run("CreateJourney", request, pb.CreateJourneyResponse,
-                                          work)
+        draft = journey_in(request.journey)
+        return await journeys.create_journey(
+            self._app, self._once("CreateJourney", request, pb.CreateJourneyResponse,
+                                  lambda j: pb.CreateJourneyResponse(journey=journey_pb(j))),
+            request.request_id, draft)
 
     async def SetJourneyActive(self, request: pb.SetJourneyActiveRequest,
                                context: grpc.aio.ServicerContext
                                ) -> pb.SetJourneyActiveResponse:
-        async def work(conn: Connection) -> pb.SetJourneyActiveResponse:
-            journey = await journeys.set_journey_active(conn, request.brand_id,
-                                                          request.journey_id, request.active)
-            return pb.SetJourneyActiveResponse(journey=journey_pb(journey))
-
-        return await self._idempotent.run("SetJourneyActive", request,
-                                          pb.SetJourneyActiveResponse, work)
+        return await journeys.set_journey_active(
+            self._app, self._once("SetJourneyActive", request, pb.SetJourneyActiveResponse,
+                                  lambda j: pb.SetJourneyActiveResponse(journey=journey_pb(j))),
+            request.brand_id, request.journey_id, request.active)
 
     async def GetJourney(self, request: pb.GetJourneyRequest,
                          context: grpc.aio.ServicerContext) -> pb.GetJourneyResponse:
-        async with self._db.connection() as conn:
-            journey = await journeys.get_journey(conn, request.brand_id, request.journey_id)
+        journey = await journeys.read_journey(self._app, request.brand_id, request.journey_id)
         return pb.GetJourneyResponse(journey=journey_pb(journey))
 
     async def ListJourneys(self, request: pb.ListJourneysRequest,
@@ -512,24 +491,15 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         if request.state not in states:
             raise InvalidArgument("state must be a known journey state", field="state",
                                   reason="FIELD_ENUM_INVALID")
-        async with self._db.connection() as conn:
-            found, token = await journeys.list_journeys(conn, request.brand_id,
-                                                        request.page_size, request.page_token,
-                                                        states[request.state])
+        found, token = await journeys.list_journeys(self._app, request.brand_id,
+                                                    request.page_size, request.page_token,
+                                                    states[request.state])
         return pb.ListJourneysResponse(journeys=[journey_pb(j) for j in found],
                                        next_page_token=token)
 
     async def GetJourneyReport(self, request: pb.GetJourneyReportRequest,
                                context: grpc.aio.ServicerContext
                                ) -> pb.GetJourneyReportResponse:
-        async with self._db.connection() as conn:
-            r = await journeys.journey_report(conn, request.brand_id, request.journey_id)
-        response = pb.GetJourneyReportResponse(
-            entered=r.entered, at_step=r.at_step, converted=r.converted, exited=r.exited,
-            entry_refused=r.entry_refused, failed=r.failed)
-        for f in r.recent_failures:
-            failure = response.recent_failures.add(run_id=f.run_id, account_id=f.account_id,
-                                                   step_id=f.step_id, failure_reason=f.reason)
-            if f.failed_at is not None:
-                failure.fail_time.CopyFrom(timestamp(f.failed_at))
-        return response
+        report = await journeys.journey_report(self._app, request.brand_id,
+                                               request.journey_id)
+        return journey_report_pb(report)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from libs.errors import InvalidArgument, require
 from services.messaging.domain.channels import Channel
+from services.messaging.domain.messages import OutboundMessage
 
 MAX_HOLDOUT_BASIS_POINTS = 5000
 DEFAULT_CONVERSION_WINDOW_DAYS = 7
@@ -37,6 +38,15 @@ class Campaign:
     schedule_at: datetime | None
     launched_at: datetime | None
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A member a campaign took in: held out (no message) or sent `message`."""
+
+    account_id: str
+    holdout: bool
+    message: OutboundMessage | None
 
 
 def validate_campaign_fields(name: str, snapshot_id: str, throttle_per_second: int,

@@ -57,6 +57,19 @@ def new_id(prefix: str) -> str:
 
 
 @dataclass(frozen=True)
+class Consent:
+    """A member's decision on messages of one purpose over one channel."""
+
+    brand_id: str
+    account_id: str
+    channel: Channel
+    purpose: Purpose
+    granted: bool
+    source: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class ChannelConfig:
     brand_id: str
     channel: Channel

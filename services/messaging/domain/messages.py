@@ -44,6 +44,21 @@ class OutboundMessage:
     read_at: datetime | None
 
 
+@dataclass(frozen=True)
+class SandboxDelivery:
+    """What the sandbox provider recorded instead of sending (address masked)."""
+
+    delivery_id: str
+    brand_id: str
+    channel: Channel
+    message_id: str
+    masked_address: str
+    title: str
+    body: str
+    params: dict[str, str]
+    created_at: datetime
+
+
 def retry_delay_seconds(attempts: int) -> float:
     """Back off 10 s, 40 s, 160 s, ... after each failed attempt."""
     return float(10 * 4 ** max(0, attempts - 1))

@@ -15,20 +15,30 @@ from libs.errors import (
     found,
     require,
 )
-from libs.paging import decode_page_token, encode_page_token, page_size
+from libs.idempotency import CommitOnce, Reply
+from libs.paging import decode_page_token, decode_time_and_id, keyset_page, page_size, time_and_id
 from services.messaging.adapters.campaigns_repository import CampaignsRepository
-from services.messaging.adapters.rows import message_from_row
-from services.messaging.domain.campaigns import Campaign, CampaignStatus, validate_campaign_fields
+from services.messaging.domain.campaigns import (
+    Campaign,
+    CampaignStatus,
+    Recipient,
+    validate_campaign_fields,
+)
 from services.messaging.domain.channels import new_id
-from services.messaging.domain.messages import MessageStatus, OutboundMessage
+from services.messaging.domain.messages import MessageStatus
 from services.messaging.domain.templates import BRAND_VARIABLES, MEMBER_VARIABLES, require_variables
 from services.messaging.ports import AudienceSource
-from services.messaging.usecases.paging import brand_page
+from services.messaging.usecases.context import MessagingContext
 from services.messaging.usecases.templates import get_template, unknown_variables
 
 
-async def create_campaign(conn: Connection, audience: AudienceSource, draft: Campaign,
-                          now: datetime) -> Campaign:
+async def create_campaign(app: MessagingContext, commit_once: CommitOnce[Campaign, Reply],
+                          draft: Campaign) -> Reply:
+    return await commit_once(lambda conn: _create(conn, app.audience, draft, app.clock()))
+
+
+async def _create(conn: Connection, audience: AudienceSource, draft: Campaign,
+                  now: datetime) -> Campaign:
     brand_id = require(draft.brand_id, "campaign.brand_id")
     window = validate_campaign_fields(draft.name, draft.snapshot_id, draft.throttle_per_second,
                                       draft.holdout_basis_points, draft.conversion_window_days)
@@ -53,7 +63,7 @@ async def create_campaign(conn: Connection, audience: AudienceSource, draft: Cam
         raise
     campaign = replace(draft, campaign_id=new_id("cmp"), brand_id=brand_id,
                        status=CampaignStatus.DRAFT, conversion_window_days=window,
-                       launched_at=None, created_at=now)
+                       schedule_at=None, launched_at=None, created_at=now)
     await CampaignsRepository(conn).add_campaign(campaign)
     return campaign
 
@@ -67,54 +77,70 @@ async def get_campaign(conn: Connection, brand_id: str, campaign_id: str, *,
                  campaign_id=campaign_id)
 
 
-async def list_campaigns(conn: Connection, brand_id: str, requested_size: int, token: str,
-                         status: CampaignStatus | None) -> tuple[list[Campaign], str]:
-
-    async def fetch(brand: str, limit: int,
-                    after: tuple[datetime, str] | None) -> list[Campaign]:
-        return await CampaignsRepository(conn).campaigns_page(brand, limit, after, status)
-
-    return await brand_page(brand_id, requested_size, token, fetch,
-                            lambda c: (c.created_at, c.campaign_id))
+async def read_campaign(app: MessagingContext, brand_id: str, campaign_id: str) -> Campaign:
+    async with app.db.connection() as conn:
+        return await get_campaign(conn, brand_id, campaign_id)
 
 
-async def launch_campaign(conn: Connection, brand_id: str, campaign_id: str,
-                          schedule_at: datetime | None, now: datetime) -> Campaign:
-    """Schedule a draft (now or later); a launched campaign is returned unchanged."""
-    campaign = await get_campaign(conn, brand_id, campaign_id, lock=True)
-    if campaign.status is not CampaignStatus.DRAFT:
-        return campaign
-    at = max(schedule_at or now, now)
-    if at > now + timedelta(days=365):
-        raise InvalidArgument("schedule_time must be within a year", field="schedule_time",
-                              reason="OUT_OF_RANGE")
-    await CampaignsRepository(conn).schedule_campaign(campaign_id, at)
-    return replace(campaign, status=CampaignStatus.SCHEDULED, schedule_at=at)
-
-
-async def retry_campaign(conn: Connection, brand_id: str, campaign_id: str,
-                         now: datetime) -> int:
-    campaign = await get_campaign(conn, brand_id, campaign_id, lock=True)
-    if campaign.status is CampaignStatus.DRAFT:
-        raise FailedPrecondition("a draft campaign has nothing to retry",
-                                 reason="CAMPAIGN_NOT_LAUNCHED",
-                                 metadata={"campaign_id": campaign_id})
-    return await CampaignsRepository(conn).requeue_failed(campaign_id, now)
-
-
-async def campaign_recipients(conn: Connection, brand_id: str, campaign_id: str,
-                              requested_size: int, token: str
-                              ) -> tuple[list[tuple[str, bool, OutboundMessage | None]], str]:
-    await get_campaign(conn, brand_id, campaign_id)
+async def list_campaigns(app: MessagingContext, brand_id: str, requested_size: int,
+                         token: str, status: CampaignStatus | None
+                         ) -> tuple[list[Campaign], str]:
+    """One page of the brand's campaigns (in one status, if given), newest first."""
+    filters = {"brand_id": require(brand_id, "brand_id"),
+               "status": status.value if status else ""}
     size = page_size(requested_size)
-    position = decode_page_token(token, ("a",))
-    rows = await CampaignsRepository(conn).recipients_page(
-        campaign_id, position["a"] if position else "", size + 1)
-    page = rows[:size]
-    result = [(r["recipient_account_id"], r["recipient_holdout"],
-               message_from_row(r) if r["message_id"] is not None else None) for r in page]
-    return result, (encode_page_token({"a": page[-1]["recipient_account_id"]})
-                    if len(rows) > size else "")
+    after = decode_time_and_id(token, filters=filters)
+    async with app.db.connection() as conn:
+        rows = await CampaignsRepository(conn).campaigns_page(brand_id, size + 1, after, status)
+    return keyset_page(rows, size, lambda c: time_and_id(c.created_at, c.campaign_id),
+                       filters=filters)
+
+
+async def launch_campaign(app: MessagingContext, commit_once: CommitOnce[Campaign, Reply],
+                          brand_id: str, campaign_id: str,
+                          schedule_at: datetime | None) -> Reply:
+    """Schedule a draft (now or later); a launched campaign is answered unchanged."""
+    async def launch(conn: Connection) -> Campaign:
+        now = app.clock()
+        campaign = await get_campaign(conn, brand_id, campaign_id, lock=True)
+        if campaign.status is not CampaignStatus.DRAFT:
+            return campaign
+        at = max(schedule_at or now, now)
+        if at > now + timedelta(days=365):
+            raise InvalidArgument("schedule_time must be within a year", field="schedule_time",
+                                  reason="OUT_OF_RANGE")
+        await CampaignsRepository(conn).schedule_campaign(campaign_id, at)
+        return replace(campaign, status=CampaignStatus.SCHEDULED, schedule_at=at)
+
+    return await commit_once(launch)
+
+
+async def retry_campaign(app: MessagingContext, commit_once: CommitOnce[int, Reply],
+                         brand_id: str, campaign_id: str) -> Reply:
+    """Queue the campaign's failed messages again; answers how many."""
+    async def retry(conn: Connection) -> int:
+        campaign = await get_campaign(conn, brand_id, campaign_id, lock=True)
+        if campaign.status is CampaignStatus.DRAFT:
+            raise FailedPrecondition("a draft campaign has nothing to retry",
+                                     reason="CAMPAIGN_NOT_LAUNCHED",
+                                     metadata={"campaign_id": campaign_id})
+        return await CampaignsRepository(conn).requeue_failed(campaign_id, app.clock())
+
+    return await commit_once(retry)
+
+
+async def campaign_recipients(app: MessagingContext, brand_id: str, campaign_id: str,
+                              requested_size: int, token: str) -> tuple[list[Recipient], str]:
+    """One page of the members the campaign took in, by account id."""
+    filters = {"brand_id": require(brand_id, "brand_id"),
+               "campaign_id": require(campaign_id, "campaign_id")}
+    size = page_size(requested_size)
+    position = decode_page_token(token, ("a",), filters=filters)
+    async with app.db.connection() as conn:
+        await get_campaign(conn, brand_id, campaign_id)
+        rows = await CampaignsRepository(conn).recipients_page(
+            campaign_id, str(position["a"]) if position else "", size + 1)
+    return keyset_page(rows, size, lambda r: {"a": r.account_id}, filters=filters)
 
 
 @dataclass(frozen=True)
@@ -138,9 +164,11 @@ class CampaignReport:
         return round(converted * 10_000 / base) if base else 0
 
 
-async def campaign_report(conn: Connection, brand_id: str, campaign_id: str) -> CampaignReport:
-    campaign = await get_campaign(conn, brand_id, campaign_id)
-    raw = await CampaignsRepository(conn).campaign_report(campaign)
+async def campaign_report(app: MessagingContext, brand_id: str, campaign_id: str
+                          ) -> CampaignReport:
+    async with app.db.connection() as conn:
+        campaign = await get_campaign(conn, brand_id, campaign_id)
+        raw = await CampaignsRepository(conn).campaign_report(campaign)
     by_status: dict[MessageStatus, int] = {}
     suppressed: dict[str, int] = {}
     for status, reason, count in raw["counts"]:

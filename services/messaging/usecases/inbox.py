@@ -7,11 +7,13 @@ from datetime import datetime
 
 from libs.db import Connection
 from libs.errors import InvalidArgument, NotFound, require
-from libs.paging import decode_page_token, encode_page_token, page_size
+from libs.idempotency import CommitOnce, Reply
+from libs.paging import decode_time_and_id, keyset_page, page_size, time_and_id
 from services.messaging.adapters.inbox_repository import InboxRepository
 from services.messaging.adapters.messages_repository import MessagesRepository
 from services.messaging.domain.inbox import InboxMessage
 from services.messaging.domain.messages import MessageStatus
+from services.messaging.usecases.context import MessagingContext
 from services.messaging.usecases.status_events import message_status_events
 
 
@@ -22,28 +24,37 @@ class InboxPage:
     unread_count: int
 
 
-async def list_inbox(conn: Connection, brand_id: str, account_id: str, requested_size: int,
-                     token: str, unread_only: bool = False) -> InboxPage:
+async def list_inbox(app: MessagingContext, brand_id: str, account_id: str,
+                     requested_size: int, token: str, unread_only: bool = False) -> InboxPage:
     brand_id, account_id = require(brand_id, "brand_id"), require(account_id, "account_id")
+    filters = {"brand_id": brand_id, "account_id": account_id, "unread_only": unread_only}
     size = page_size(requested_size)
-    position = decode_page_token(token, ("t", "id"))
-    after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
-    box = InboxRepository(conn)
-    rows = await box.inbox_page(brand_id, account_id, size + 1, after, unread_only)
-    page, more = rows[:size], len(rows) > size
-    next_token = (encode_page_token({"t": page[-1].created_at.isoformat(),
-                                     "id": page[-1].message_id}) if more else "")
-    return InboxPage(page, next_token, await box.unread_count(brand_id, account_id))
+    after = decode_time_and_id(token, filters=filters)
+    async with app.db.connection() as conn:
+        box = InboxRepository(conn)
+        rows = await box.inbox_page(brand_id, account_id, size + 1, after, unread_only)
+        unread = await box.unread_count(brand_id, account_id)
+    page, next_token = keyset_page(rows, size, lambda m: time_and_id(m.created_at, m.message_id),
+                                   filters=filters)
+    return InboxPage(page, next_token, unread)
 
 
-async def unread_count(conn: Connection, brand_id: str, account_id: str) -> int:
-    return await InboxRepository(conn).unread_count(require(brand_id, "brand_id"),
-                                                    require(account_id, "account_id"))
+async def unread_count(app: MessagingContext, brand_id: str, account_id: str) -> int:
+    async with app.db.connection() as conn:
+        return await InboxRepository(conn).unread_count(require(brand_id, "brand_id"),
+                                                        require(account_id, "account_id"))
 
 
-async def mark_read(conn: Connection, brand_id: str, account_id: str, message_ids: list[str],
-                    mark_all: bool, now: datetime) -> tuple[int, int]:
-    """Returns (newly read, still unread). Unknown ids are refused, naming the first."""
+async def mark_read(app: MessagingContext, commit_once: CommitOnce[tuple[int, int], Reply],
+                    brand_id: str, account_id: str, message_ids: list[str],
+                    mark_all: bool) -> Reply:
+    """Answers (newly read, still unread). Unknown ids are refused, naming the first."""
+    return await commit_once(lambda conn: _mark_read(conn, brand_id, account_id, message_ids,
+                                                     mark_all, app.clock()))
+
+
+async def _mark_read(conn: Connection, brand_id: str, account_id: str, message_ids: list[str],
+                     mark_all: bool, now: datetime) -> tuple[int, int]:
     brand_id, account_id = require(brand_id, "brand_id"), require(account_id, "account_id")
     if mark_all == bool(message_ids):
         raise InvalidArgument("give either message_ids or all = true", field="message_ids",

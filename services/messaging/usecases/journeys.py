@@ -7,6 +7,8 @@ from datetime import datetime
 
 from libs.db import Connection
 from libs.errors import InvalidArgument, NotFound, found, require
+from libs.idempotency import CommitOnce, Reply
+from libs.paging import decode_time_and_id, keyset_page, page_size, time_and_id
 from services.messaging.adapters.journeys_repository import JourneysRepository
 from services.messaging.domain.channels import new_id
 from services.messaging.domain.journeys import (
@@ -22,7 +24,7 @@ from services.messaging.domain.templates import (
     require_variables,
 )
 from services.messaging.ports import AudienceSource, BenefitsPort
-from services.messaging.usecases.paging import brand_page
+from services.messaging.usecases.context import MessagingContext
 from services.messaging.usecases.templates import get_template, unknown_variables
 
 # Failed runs a journey report shows.
@@ -52,8 +54,16 @@ async def check_journey_references(audience: AudienceSource, benefits: BenefitsP
                                   metadata={"segment_id": step.segment_id})
 
 
-async def create_journey(conn: Connection, audience: AudienceSource, request_id: str,
-                         draft: Journey, now: datetime) -> Journey:
+async def create_journey(app: MessagingContext, commit_once: CommitOnce[Journey, Reply],
+                         request_id: str, draft: Journey) -> Reply:
+    """Check the ids the steps name in other services, then save the journey (inactive)."""
+    await check_journey_references(app.audience, app.benefits, draft)
+    return await commit_once(lambda conn: _create(conn, app.audience, request_id, draft,
+                                                  app.clock()))
+
+
+async def _create(conn: Connection, audience: AudienceSource, request_id: str,
+                  draft: Journey, now: datetime) -> Journey:
     brand_id = require(draft.brand_id, "journey.brand_id")
     require(draft.name, "journey.name")
     validate_trigger_days(draft.trigger, draft.trigger_days)
@@ -91,11 +101,19 @@ async def get_journey(conn: Connection, brand_id: str, journey_id: str) -> Journ
                  journey_id=journey_id)
 
 
-async def set_journey_active(conn: Connection, brand_id: str, journey_id: str,
-                             active: bool) -> Journey:
-    journey = await get_journey(conn, brand_id, journey_id)
-    await JourneysRepository(conn).set_journey_active(journey_id, active)
-    return replace(journey, active=active)
+async def read_journey(app: MessagingContext, brand_id: str, journey_id: str) -> Journey:
+    async with app.db.connection() as conn:
+        return await get_journey(conn, brand_id, journey_id)
+
+
+async def set_journey_active(app: MessagingContext, commit_once: CommitOnce[Journey, Reply],
+                             brand_id: str, journey_id: str, active: bool) -> Reply:
+    async def switch(conn: Connection) -> Journey:
+        journey = await get_journey(conn, brand_id, journey_id)
+        await JourneysRepository(conn).set_journey_active(journey_id, active)
+        return replace(journey, active=active)
+
+    return await commit_once(switch)
 
 
 @dataclass(frozen=True)
@@ -118,26 +136,29 @@ class JourneyReport:
     recent_failures: tuple[FailedRun, ...] = ()
 
 
-async def journey_report(conn: Connection, brand_id: str, journey_id: str) -> JourneyReport:
-    journey = await get_journey(conn, brand_id, journey_id)
-    repo = JourneysRepository(conn)
-    entered, exited = await repo.run_totals(journey_id)
-    at_step = await repo.active_runs_by_step(journey_id)
-    converted = await repo.converted_runs(journey_id, journey.conversion_window_days)
-    refused = await repo.refused_entries(journey_id)
-    failed, recent = await repo.failed_runs(journey_id, REPORT_FAILED_RUNS)
+async def journey_report(app: MessagingContext, brand_id: str, journey_id: str
+                         ) -> JourneyReport:
+    async with app.db.connection() as conn:
+        journey = await get_journey(conn, brand_id, journey_id)
+        repo = JourneysRepository(conn)
+        entered, exited = await repo.run_totals(journey_id)
+        at_step = await repo.active_runs_by_step(journey_id)
+        converted = await repo.converted_runs(journey_id, journey.conversion_window_days)
+        refused = await repo.refused_entries(journey_id)
+        failed, recent = await repo.failed_runs(journey_id, REPORT_FAILED_RUNS)
     return JourneyReport(entered, at_step, converted, exited, refused, failed,
                          tuple(FailedRun(r["run_id"], r["account_id"], r["current_step_id"],
                                          r["last_error"], r["exited_at"]) for r in recent))
 
 
-async def list_journeys(conn: Connection, brand_id: str, requested_size: int, token: str,
+async def list_journeys(app: MessagingContext, brand_id: str, requested_size: int, token: str,
                         active: bool | None) -> tuple[list[Journey], str]:
-    repo = JourneysRepository(conn)
-
-    async def fetch(brand: str, limit: int,
-                    after: tuple[datetime, str] | None) -> list[Journey]:
-        return await repo.journeys_page(brand, limit, after, active)
-
-    return await brand_page(brand_id, requested_size, token, fetch,
-                            lambda j: (j.created_at, j.journey_id))
+    """One page of the brand's journeys (active or not, if given), newest first."""
+    filters = {"brand_id": require(brand_id, "brand_id"),
+               "active": "" if active is None else active}
+    size = page_size(requested_size)
+    after = decode_time_and_id(token, filters=filters)
+    async with app.db.connection() as conn:
+        rows = await JourneysRepository(conn).journeys_page(brand_id, size + 1, after, active)
+    return keyset_page(rows, size, lambda j: time_and_id(j.created_at, j.journey_id),
+                       filters=filters)

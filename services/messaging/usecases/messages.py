@@ -6,16 +6,17 @@ import json
 from datetime import datetime
 from typing import Any
 
-from libs.db import Connection, Record
+from libs.db import Connection
 from libs.errors import InvalidArgument, Unauthenticated, found, require
-from libs.paging import decode_page_token, encode_page_token, page_size
+from libs.idempotency import CommitOnce, Reply
+from libs.paging import decode_time_and_id, keyset_page, page_size, time_and_id
 from services.messaging.adapters.caps_repository import CapsRepository
 from services.messaging.adapters.channels_repository import ChannelsRepository
 from services.messaging.adapters.crypto import CredentialCipher
 from services.messaging.adapters.messages_repository import MessagesRepository
 from services.messaging.adapters.sandbox_repository import SandboxDeliveriesRepository
 from services.messaging.domain.channels import Channel, new_id
-from services.messaging.domain.messages import MessageStatus, OutboundMessage
+from services.messaging.domain.messages import MessageStatus, OutboundMessage, SandboxDelivery
 from services.messaging.domain.receipts import (
     RECEIPT_SECRET,
     ReceiptOutcome,
@@ -24,7 +25,8 @@ from services.messaging.domain.receipts import (
     verify_signature,
 )
 from services.messaging.domain.templates import BRAND_VARIABLES, Template, require_variables
-from services.messaging.usecases.status_events import message_status_events
+from services.messaging.usecases.context import MessagingContext
+from services.messaging.usecases.status_events import Failure, message_status_events
 from services.messaging.usecases.templates import get_template, unknown_variables
 
 
@@ -39,9 +41,18 @@ def message_row(*, brand_id: str, account_id: str, template: Template,
             "not_before": not_before, "spacing_ms": spacing_ms, "created_at": now}
 
 
-async def send_message(conn: Connection, request_id: str, brand_id: str, account_id: str,
-                       template_id: str, variables: dict[str, str],
-                       schedule_at: datetime | None, now: datetime) -> OutboundMessage:
+async def send_message(app: MessagingContext, commit_once: CommitOnce[OutboundMessage, Reply],
+                       request_id: str, brand_id: str, account_id: str, template_id: str,
+                       variables: dict[str, str], schedule_at: datetime | None) -> Reply:
+    """Queue one message now or for later (never before now)."""
+    return await commit_once(lambda conn: _queue(conn, request_id, brand_id, account_id,
+                                                 template_id, variables, schedule_at,
+                                                 app.clock()))
+
+
+async def _queue(conn: Connection, request_id: str, brand_id: str, account_id: str,
+                 template_id: str, variables: dict[str, str], schedule_at: datetime | None,
+                 now: datetime) -> OutboundMessage:
     brand_id, account_id = require(brand_id, "brand_id"), require(account_id, "account_id")
     template = await get_template(conn, brand_id, template_id)
     unknown_variables(template, variables, "variables")
@@ -57,11 +68,22 @@ async def send_message(conn: Connection, request_id: str, brand_id: str, account
     return message
 
 
-async def get_message(conn: Connection, brand_id: str, message_id: str) -> OutboundMessage:
-    message = await MessagesRepository(conn).message(require(brand_id, "brand_id"),
-                                                     require(message_id, "message_id"))
+async def get_message(app: MessagingContext, brand_id: str, message_id: str
+                      ) -> OutboundMessage:
+    async with app.db.connection() as conn:
+        message = await MessagesRepository(conn).message(require(brand_id, "brand_id"),
+                                                         require(message_id, "message_id"))
     return found(message, f"message {message_id}", reason="MESSAGE_NOT_FOUND",
                  message_id=message_id)
+
+
+async def receive_receipt(app: MessagingContext,
+                          commit_once: CommitOnce[OutboundMessage, Reply], brand_id: str,
+                          channel: Channel, provider_message_id: str, delivered: bool,
+                          error_code: str) -> Reply:
+    """A provider's receipt for one message, as an operator or a provider bridge relays it."""
+    return await commit_once(lambda conn: record_receipt(
+        conn, brand_id, channel, provider_message_id, delivered, error_code, app.clock()))
 
 
 async def record_receipt(conn: Connection, brand_id: str, channel: Channel,
@@ -80,17 +102,27 @@ async def record_receipt(conn: Connection, brand_id: str, channel: Channel,
         await outbound.set_status([message.message_id], status, now, reason=reason)
         if not delivered:
             await CapsRepository(conn).release_caps(message)
-        await message_status_events(conn, [message], status, {message.message_id: reason})
+        await message_status_events(conn, [message], status,
+                                    {message.message_id: error_code}, Failure.NOT_DELIVERED)
     updated = await outbound.message(brand_id, message.message_id)
     assert updated is not None
     return updated
 
 
-async def record_signed_receipts(conn: Connection, cipher: CredentialCipher, brand_id: str,
-                                 channel: Channel, body: bytes, timestamp: str,
-                                 signature: str, now: datetime) -> list[ReceiptResult]:
-    """Check the callback against the channel's receipt secret, then record each receipt:
-    nothing is recorded unless the signature and timestamp hold."""
+async def record_signed_receipts(app: MessagingContext, brand_id: str, channel: Channel,
+                                 body: bytes, timestamp: str, signature: str
+                                 ) -> list[ReceiptResult]:
+    """Check the callback against the channel's receipt secret, then record each receipt in
+    one transaction: nothing is recorded unless the signature and timestamp hold. Not keyed by
+    a request id: a provider's retried callback answers DUPLICATE for what is recorded."""
+    async with app.db.transaction() as conn:
+        return await _record_signed(conn, app.cipher, brand_id, channel, body, timestamp,
+                                    signature, app.clock())
+
+
+async def _record_signed(conn: Connection, cipher: CredentialCipher, brand_id: str,
+                         channel: Channel, body: bytes, timestamp: str, signature: str,
+                         now: datetime) -> list[ReceiptResult]:
     brand_id = require(brand_id, "brand_id")
     if channel is Channel.INBOX:
         raise InvalidArgument("the message box has no provider receipts", field="channel",
@@ -129,14 +161,13 @@ async def record_signed_receipts(conn: Connection, cipher: CredentialCipher, bra
     return results
 
 
-async def sandbox_page(conn: Connection, brand_id: str, requested_size: int,
-                       token: str) -> tuple[list[Record], str]:
+async def sandbox_page(app: MessagingContext, brand_id: str, requested_size: int,
+                       token: str) -> tuple[list[SandboxDelivery], str]:
+    """One page of what the sandbox provider recorded for the brand, oldest first."""
+    filters = {"brand_id": require(brand_id, "brand_id")}
     size = page_size(requested_size)
-    position = decode_page_token(token, ("t", "id"))
-    after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
-    rows = await SandboxDeliveriesRepository(conn).sandbox_page(require(brand_id, "brand_id"),
-                                                                size + 1, after)
-    page = rows[:size]
-    more = len(rows) > size
-    return page, (encode_page_token({"t": page[-1]["created_at"].isoformat(),
-                                     "id": page[-1]["delivery_id"]}) if more else "")
+    after = decode_time_and_id(token, filters=filters)
+    async with app.db.connection() as conn:
+        rows = await SandboxDeliveriesRepository(conn).sandbox_page(brand_id, size + 1, after)
+    return keyset_page(rows, size, lambda d: time_and_id(d.created_at, d.delivery_id),
+                       filters=filters)

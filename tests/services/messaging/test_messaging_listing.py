@@ -11,6 +11,7 @@ import grpc
 import pytest
 
 from brandclub.messaging.v1 import messaging_service_pb2 as pb
+from libs.grpc_client import remote_error
 from tests.services.messaging.conftest import Env, rid
 
 
@@ -134,3 +135,84 @@ async def test_listing_refuses_a_forged_page_token(env: Env, token: str) -> None
                                                                   page_token=token))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "page_token" in (caught.value.details() or "")
+
+
+async def test_channels_page_by_channel_and_tokens_stay_with_their_brand(env: Env) -> None:
+    """A brand's two channels come one per page, by channel name; the first page's token is
+    refused for another brand (PAGE_TOKEN_INVALID) instead of paging that brand."""
+    brand, other = await env.brand(), await env.brand()
+    for channel in (pb.CHANNEL_WECHAT, pb.CHANNEL_SMS):
+        await env.messaging.ConfigureChannel(pb.ConfigureChannelRequest(
+            request_id=rid(), brand_id=brand, channel=channel, provider=pb.PROVIDER_SANDBOX))
+
+    async def fetch(token: str) -> tuple[list[Any], str]:
+        reply = await env.messaging.ListChannels(pb.ListChannelsRequest(
+            brand_id=brand, page_size=1, page_token=token))
+        return list(reply.channels), reply.next_page_token
+
+    items, pages = await collect(fetch)
+    assert [c.channel for c in items] == [pb.CHANNEL_SMS, pb.CHANNEL_WECHAT] and pages == 2
+    first = await env.messaging.ListChannels(pb.ListChannelsRequest(brand_id=brand,
+                                                                    page_size=1))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await env.messaging.ListChannels(pb.ListChannelsRequest(
+            brand_id=other, page_size=1, page_token=first.next_page_token))
+    assert remote_error(caught.value).reason == "PAGE_TOKEN_INVALID"
+    theirs = await env.messaging.ListChannels(pb.ListChannelsRequest(brand_id=other))
+    assert list(theirs.channels) == [] and theirs.next_page_token == ""
+
+
+async def test_consents_page_by_channel_then_purpose_for_one_member(env: Env) -> None:
+    """Four consents come three and one, ordered by (channel, purpose); a token of one member's
+    list is refused for another member's."""
+    brand = await env.brand()
+    for channel in (pb.CHANNEL_SMS, pb.CHANNEL_INBOX):
+        for purpose in (pb.PURPOSE_SERVICE, pb.PURPOSE_MARKETING):
+            await env.messaging.SetConsent(pb.SetConsentRequest(
+                request_id=rid(), brand_id=brand, account_id="acc_1", channel=channel,
+                purpose=purpose, granted=True, source="member_centre"))
+
+    async def fetch(token: str) -> tuple[list[Any], str]:
+        reply = await env.messaging.ListConsents(pb.ListConsentsRequest(
+            brand_id=brand, account_id="acc_1", page_size=3, page_token=token))
+        return list(reply.consents), reply.next_page_token
+
+    items, pages = await collect(fetch)
+    assert pages == 2
+    assert [(c.channel, c.purpose) for c in items] == [
+        (pb.CHANNEL_INBOX, pb.PURPOSE_MARKETING), (pb.CHANNEL_INBOX, pb.PURPOSE_SERVICE),
+        (pb.CHANNEL_SMS, pb.PURPOSE_MARKETING), (pb.CHANNEL_SMS, pb.PURPOSE_SERVICE)]
+    first = await env.messaging.ListConsents(pb.ListConsentsRequest(
+        brand_id=brand, account_id="acc_1", page_size=3))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await env.messaging.ListConsents(pb.ListConsentsRequest(
+            brand_id=brand, account_id="acc_2", page_size=3, page_token=first.next_page_token))
+    assert remote_error(caught.value).reason == "PAGE_TOKEN_INVALID"
+
+
+LIST_RPCS = sorted(m.name for m in pb.DESCRIPTOR.services_by_name["MessagingService"].methods
+                   if m.name.startswith("List"))
+
+
+def test_every_list_rpc_pages() -> None:
+    """Every List rpc takes page_size and page_token and answers next_page_token (AIP-158)."""
+    service = pb.DESCRIPTOR.services_by_name["MessagingService"]
+    for name in LIST_RPCS:
+        method = service.methods_by_name[name]
+        assert {"page_size", "page_token"} <= set(method.input_type.fields_by_name), name
+        assert "next_page_token" in method.output_type.fields_by_name, name
+
+
+@pytest.mark.parametrize("rpc", LIST_RPCS)
+async def test_every_list_rpc_refuses_a_negative_page_size(env: Env, rpc: str) -> None:
+    """page_size -1 is INVALID_ARGUMENT naming page_size, whatever else the request lacks."""
+    brand = await env.brand()
+    request_type = getattr(pb, f"{rpc}Request")
+    request = request_type(brand_id=brand, page_size=-1)
+    for field in ("account_id", "campaign_id"):
+        if field in request_type.DESCRIPTOR.fields_by_name:
+            setattr(request, field, "acc_1" if field == "account_id" else "cmp_1")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await getattr(env.messaging, rpc)(request)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert remote_error(caught.value).metadata["field"] == "page_size"

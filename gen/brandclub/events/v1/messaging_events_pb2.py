@@ -24,13 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*brandclub/events/v1/messaging_events.proto\x12\x13\x62randclub.events.v1\"\xaa\x01\n\x14MessageStatusChanged\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x07 \x01(\t\x12\x12\n\njourney_id\x18\x08 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*brandclub/events/v1/messaging_events.proto\x12\x13\x62randclub.events.v1\"\xb7\x02\n\x14MessageStatusChanged\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x07 \x01(\t\x12\x12\n\njourney_id\x18\x08 \x01(\t\x12\x34\n\x07\x63hannel\x18\t \x01(\x0e\x32#.brandclub.events.v1.MessageChannel\x12\x32\n\x06status\x18\n \x01(\x0e\x32\".brandclub.events.v1.MessageStatus\x12\x38\n\x06reason\x18\x0b \x01(\x0e\x32(.brandclub.events.v1.MessageStatusReason\x12\x12\n\nerror_code\x18\x0c \x01(\tJ\x04\x08\x04\x10\x07*\x81\x01\n\x0eMessageChannel\x12\x1f\n\x1bMESSAGE_CHANNEL_UNSPECIFIED\x10\x00\x12\x19\n\x15MESSAGE_CHANNEL_INBOX\x10\x01\x12\x17\n\x13MESSAGE_CHANNEL_SMS\x10\x02\x12\x1a\n\x16MESSAGE_CHANNEL_WECHAT\x10\x03*\xd4\x01\n\rMessageStatus\x12\x1e\n\x1aMESSAGE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15MESSAGE_STATUS_QUEUED\x10\x01\x12\x17\n\x13MESSAGE_STATUS_SENT\x10\x02\x12\x1c\n\x18MESSAGE_STATUS_DELIVERED\x10\x03\x12\x17\n\x13MESSAGE_STATUS_READ\x10\x04\x12\x19\n\x15MESSAGE_STATUS_FAILED\x10\x05\x12\x1d\n\x19MESSAGE_STATUS_SUPPRESSED\x10\x06*\xef\x03\n\x13MessageStatusReason\x12%\n!MESSAGE_STATUS_REASON_UNSPECIFIED\x10\x00\x12*\n&MESSAGE_STATUS_REASON_MEMBER_CANCELLED\x10\x01\x12#\n\x1fMESSAGE_STATUS_REASON_OPTED_OUT\x10\x02\x12$\n MESSAGE_STATUS_REASON_NO_CONSENT\x10\x03\x12-\n)MESSAGE_STATUS_REASON_FREQUENCY_CAP_DAILY\x10\x04\x12.\n*MESSAGE_STATUS_REASON_FREQUENCY_CAP_WEEKLY\x10\x05\x12\x30\n,MESSAGE_STATUS_REASON_CHANNEL_NOT_CONFIGURED\x10\x06\x12$\n MESSAGE_STATUS_REASON_NO_ADDRESS\x10\x07\x12\x33\n/MESSAGE_STATUS_REASON_TEMPLATE_VARIABLE_MISSING\x10\x08\x12%\n!MESSAGE_STATUS_REASON_SEND_FAILED\x10\t\x12\'\n#MESSAGE_STATUS_REASON_NOT_DELIVERED\x10\nb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'brandclub.events.v1.messaging_events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_MESSAGECHANNEL']._serialized_start=382
+  _globals['_MESSAGECHANNEL']._serialized_end=511
+  _globals['_MESSAGESTATUS']._serialized_start=514
+  _globals['_MESSAGESTATUS']._serialized_end=726
+  _globals['_MESSAGESTATUSREASON']._serialized_start=729
+  _globals['_MESSAGESTATUSREASON']._serialized_end=1224
   _globals['_MESSAGESTATUSCHANGED']._serialized_start=68
-  _globals['_MESSAGESTATUSCHANGED']._serialized_end=238
+  _globals['_MESSAGESTATUSCHANGED']._serialized_end=379
 # @@protoc_insertion_point(module_scope)

@@ -5,6 +5,7 @@ isort:skip_file
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -16,12 +17,103 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _MessageChannel:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MessageChannelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MessageChannel.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MESSAGE_CHANNEL_UNSPECIFIED: _MessageChannel.ValueType  # 0
+    MESSAGE_CHANNEL_INBOX: _MessageChannel.ValueType  # 1
+    MESSAGE_CHANNEL_SMS: _MessageChannel.ValueType  # 2
+    MESSAGE_CHANNEL_WECHAT: _MessageChannel.ValueType  # 3
+
+class MessageChannel(_MessageChannel, metaclass=_MessageChannelEnumTypeWrapper): ...
+
+MESSAGE_CHANNEL_UNSPECIFIED: MessageChannel.ValueType  # 0
+MESSAGE_CHANNEL_INBOX: MessageChannel.ValueType  # 1
+MESSAGE_CHANNEL_SMS: MessageChannel.ValueType  # 2
+MESSAGE_CHANNEL_WECHAT: MessageChannel.ValueType  # 3
+Global___MessageChannel: _TypeAlias = MessageChannel  # noqa: Y015
+
+class _MessageStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MessageStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MessageStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MESSAGE_STATUS_UNSPECIFIED: _MessageStatus.ValueType  # 0
+    MESSAGE_STATUS_QUEUED: _MessageStatus.ValueType  # 1
+    MESSAGE_STATUS_SENT: _MessageStatus.ValueType  # 2
+    MESSAGE_STATUS_DELIVERED: _MessageStatus.ValueType  # 3
+    MESSAGE_STATUS_READ: _MessageStatus.ValueType  # 4
+    MESSAGE_STATUS_FAILED: _MessageStatus.ValueType  # 5
+    MESSAGE_STATUS_SUPPRESSED: _MessageStatus.ValueType  # 6
+
+class MessageStatus(_MessageStatus, metaclass=_MessageStatusEnumTypeWrapper): ...
+
+MESSAGE_STATUS_UNSPECIFIED: MessageStatus.ValueType  # 0
+MESSAGE_STATUS_QUEUED: MessageStatus.ValueType  # 1
+MESSAGE_STATUS_SENT: MessageStatus.ValueType  # 2
+MESSAGE_STATUS_DELIVERED: MessageStatus.ValueType  # 3
+MESSAGE_STATUS_READ: MessageStatus.ValueType  # 4
+MESSAGE_STATUS_FAILED: MessageStatus.ValueType  # 5
+MESSAGE_STATUS_SUPPRESSED: MessageStatus.ValueType  # 6
+Global___MessageStatus: _TypeAlias = MessageStatus  # noqa: Y015
+
+class _MessageStatusReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MessageStatusReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MessageStatusReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MESSAGE_STATUS_REASON_UNSPECIFIED: _MessageStatusReason.ValueType  # 0
+    MESSAGE_STATUS_REASON_MEMBER_CANCELLED: _MessageStatusReason.ValueType  # 1
+    """Suppressed: the member cancelled the membership card."""
+    MESSAGE_STATUS_REASON_OPTED_OUT: _MessageStatusReason.ValueType  # 2
+    """Suppressed: the member opted out of this channel and purpose."""
+    MESSAGE_STATUS_REASON_NO_CONSENT: _MessageStatusReason.ValueType  # 3
+    """Suppressed: marketing without the member's consent."""
+    MESSAGE_STATUS_REASON_FREQUENCY_CAP_DAILY: _MessageStatusReason.ValueType  # 4
+    MESSAGE_STATUS_REASON_FREQUENCY_CAP_WEEKLY: _MessageStatusReason.ValueType  # 5
+    MESSAGE_STATUS_REASON_CHANNEL_NOT_CONFIGURED: _MessageStatusReason.ValueType  # 6
+    """Suppressed: the brand has not configured the channel."""
+    MESSAGE_STATUS_REASON_NO_ADDRESS: _MessageStatusReason.ValueType  # 7
+    """Suppressed: the member has no phone / openid for the channel."""
+    MESSAGE_STATUS_REASON_TEMPLATE_VARIABLE_MISSING: _MessageStatusReason.ValueType  # 8
+    MESSAGE_STATUS_REASON_SEND_FAILED: _MessageStatusReason.ValueType  # 9
+    """Failed: the provider refused the message or sending kept failing (error_code says how)."""
+    MESSAGE_STATUS_REASON_NOT_DELIVERED: _MessageStatusReason.ValueType  # 10
+    """Failed: the provider's receipt says it was not delivered (error_code: the receipt's)."""
+
+class MessageStatusReason(_MessageStatusReason, metaclass=_MessageStatusReasonEnumTypeWrapper): ...
+
+MESSAGE_STATUS_REASON_UNSPECIFIED: MessageStatusReason.ValueType  # 0
+MESSAGE_STATUS_REASON_MEMBER_CANCELLED: MessageStatusReason.ValueType  # 1
+"""Suppressed: the member cancelled the membership card."""
+MESSAGE_STATUS_REASON_OPTED_OUT: MessageStatusReason.ValueType  # 2
+"""Suppressed: the member opted out of this channel and purpose."""
+MESSAGE_STATUS_REASON_NO_CONSENT: MessageStatusReason.ValueType  # 3
+"""Suppressed: marketing without the member's consent."""
+MESSAGE_STATUS_REASON_FREQUENCY_CAP_DAILY: MessageStatusReason.ValueType  # 4
+MESSAGE_STATUS_REASON_FREQUENCY_CAP_WEEKLY: MessageStatusReason.ValueType  # 5
+MESSAGE_STATUS_REASON_CHANNEL_NOT_CONFIGURED: MessageStatusReason.ValueType  # 6
+"""Suppressed: the brand has not configured the channel."""
+MESSAGE_STATUS_REASON_NO_ADDRESS: MessageStatusReason.ValueType  # 7
+"""Suppressed: the member has no phone / openid for the channel."""
+MESSAGE_STATUS_REASON_TEMPLATE_VARIABLE_MISSING: MessageStatusReason.ValueType  # 8
+MESSAGE_STATUS_REASON_SEND_FAILED: MessageStatusReason.ValueType  # 9
+"""Failed: the provider refused the message or sending kept failing (error_code says how)."""
+MESSAGE_STATUS_REASON_NOT_DELIVERED: MessageStatusReason.ValueType  # 10
+"""Failed: the provider's receipt says it was not delivered (error_code: the receipt's)."""
+Global___MessageStatusReason: _TypeAlias = MessageStatusReason  # noqa: Y015
+
 @_typing.final
 class MessageStatusChanged(_message.Message):
     """Events the messaging service publishes on topic "messaging".
 
-    An outbound message changed status: "QUEUED", "SENT", "DELIVERED", "READ", "FAILED",
-    "SUPPRESSED" (with the reason), so that each message can be tracked downstream.
+    An outbound message changed status (suppressed and failed ones with the reason), so that
+    each message can be tracked downstream.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -29,36 +121,39 @@ class MessageStatusChanged(_message.Message):
     BRAND_ID_FIELD_NUMBER: _builtins.int
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    JOURNEY_ID_FIELD_NUMBER: _builtins.int
     CHANNEL_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
-    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
-    JOURNEY_ID_FIELD_NUMBER: _builtins.int
+    ERROR_CODE_FIELD_NUMBER: _builtins.int
     brand_id: _builtins.str
     account_id: _builtins.str
     message_id: _builtins.str
-    channel: _builtins.str
-    """"INBOX", "SMS", "WECHAT"."""
-    status: _builtins.str
-    reason: _builtins.str
-    """Suppression or failure reason, UPPER_SNAKE."""
     campaign_id: _builtins.str
     journey_id: _builtins.str
+    channel: Global___MessageChannel.ValueType
+    status: Global___MessageStatus.ValueType
+    reason: Global___MessageStatusReason.ValueType
+    """Why it was suppressed or failed; unspecified for the other statuses."""
+    error_code: _builtins.str
+    """The provider's (or the sender's) own code of a failure, as it gave it; else empty."""
     def __init__(
         self,
         *,
         brand_id: _builtins.str = ...,
         account_id: _builtins.str = ...,
         message_id: _builtins.str = ...,
-        channel: _builtins.str = ...,
-        status: _builtins.str = ...,
-        reason: _builtins.str = ...,
         campaign_id: _builtins.str = ...,
         journey_id: _builtins.str = ...,
+        channel: Global___MessageChannel.ValueType = ...,
+        status: Global___MessageStatus.ValueType = ...,
+        reason: Global___MessageStatusReason.ValueType = ...,
+        error_code: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "campaign_id", b"campaign_id", "channel", b"channel", "journey_id", b"journey_id", "message_id", b"message_id", "reason", b"reason", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "campaign_id", b"campaign_id", "channel", b"channel", "error_code", b"error_code", "journey_id", b"journey_id", "message_id", b"message_id", "reason", b"reason", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
