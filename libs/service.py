@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+import uvloop
 
 from libs.authz import Policy
 from libs.config import ConfigError, Settings, load_settings
@@ -174,6 +175,13 @@ def run_service(service: str, compose: Compose) -> None:
     """Process entry point for `python -m services.<service>`. A missing or invalid setting
     (a secret outside development mode, say) ends the process with a message naming it."""
     try:
-        asyncio.run(_serve(service, compose))
+        run_main(_serve(service, compose))
     except ConfigError as exc:
         sys.exit(f"{service}: refusing to start: {exc}")
+
+
+def run_main(main: Coroutine[Any, Any, None]) -> None:
+    """Run a process's main coroutine to the end on uvloop, the event loop every service
+    process runs on: libuv's loop spends less CPU per socket event and per callback than
+    asyncio's own (docs/performance.md, uvloop)."""
+    uvloop.run(main)

@@ -37,6 +37,7 @@ from tools import bench_scenarios
 from tools.bench_core import BenchContext, Result, measure
 from tools.bench_cpu import PROC, CpuMeter, one, with_children
 from tools.bench_echo import METHOD as ECHO_METHOD
+from tools.bench_echo import Message as EchoMessage
 from tools.stack import ROOT, Stack
 
 
@@ -68,6 +69,44 @@ async def bench_grpc_echo(pki: Path, concurrency: int, seconds: float,
         server.wait(10)
 
 
+async def bench_framework_echo(pki: Path, options: argparse.Namespace,
+                               cpu: CpuMeter) -> list[Result]:
+    """The same echo as a method of a ServiceHost (tools/bench_echo.py --framework), once per
+    log level: its server's CPU per call beside the bare echo's is the framework's tax."""
+    port_file = pki.parent / "run" / "bench-framework-echo.ports"
+    server = subprocess.Popen([sys.executable, "-m", "tools.bench_echo", "--framework",
+                               "--port", "0", "--port-file", str(port_file),
+                               "--tls-dir", str(pki / "gateway"),
+                               "--log-level", options.log_levels[0]],
+                              cwd=ROOT, stdout=subprocess.DEVNULL)
+    cpu.add("echo", one(server.pid))
+    results = []
+    try:
+        port = (await wait_for_ports(port_file, server, within_seconds=15))["grpc"]
+        identity = load_identity(TlsFiles.in_dir(pki / "operator"))
+        async with secure_channel(f"127.0.0.1:{port}", identity, peer="gateway") as channel:
+            await asyncio.wait_for(channel.channel_ready(), 15)
+            echo = channel.unary_unary(ECHO_METHOD)
+            payload = EchoMessage(service="x" * 60).SerializeToString()
+
+            async def call(_: int) -> None:
+                await echo(payload, timeout=5)
+
+            for level in options.log_levels:
+                server.send_signal(LOG_LEVEL_SIGNALS[level])
+                await asyncio.sleep(0.2)
+                result = await measure("baseline/framework-echo", call,
+                                       concurrency=options.concurrency,
+                                       seconds=options.seconds, warmup=options.warmup, cpu=cpu)
+                result.log_level = level
+                results.append(result)
+            return results
+    finally:
+        cpu.remove("echo")
+        server.terminate()
+        server.wait(10)
+
+
 async def bench_asyncpg_update(database_url: str, concurrency: int, seconds: float,
                                warmup: float, cpu: CpuMeter) -> Result:
     pool = await asyncpg.create_pool(database_url, min_size=4, max_size=20)
@@ -87,9 +126,10 @@ async def bench_asyncpg_update(database_url: str, concurrency: int, seconds: flo
 
 
 def scenario_modules(only: str | None) -> list[ModuleType]:
-    """Every module of tools/bench_scenarios, or those `--only` names (comma-separated)."""
+    """Every module of tools/bench_scenarios, or those `--only` names (comma-separated);
+    `--only baselines`: none (the baselines and the framework echo alone)."""
     names = sorted(info.name for info in pkgutil.iter_modules(bench_scenarios.__path__))
-    wanted = None if only is None else {name.strip() for name in only.split(",")}
+    wanted = None if only is None else {name.strip() for name in only.split(",")} - {"baselines"}
     unknown = (wanted or set()) - set(names)
     if unknown:
         raise SystemExit(f"bench: no scenario module {sorted(unknown)}; there are {names}")
@@ -183,13 +223,16 @@ def _local_parent(pid: int, command: str) -> int | None:
     return int(stat[stat.rindex(")") + 2:].split()[1])
 
 
+# The signals a service (libs.logging.install_log_level_signals) takes to switch its level.
+LOG_LEVEL_SIGNALS = {"info": signal.SIGUSR1, "warning": signal.SIGUSR2}
+
+
 def log_level_switch(stack: Stack) -> Callable[[str], Awaitable[None]]:
-    """Set every service's log level by signal (libs.logging.install_log_level_signals)."""
-    signals = {"info": signal.SIGUSR1, "warning": signal.SIGUSR2}
+    """Set every service's log level by signal."""
 
     async def switch(level: str) -> None:
         for process in stack.processes.values():
-            process.send_signal(signals[level])
+            process.send_signal(LOG_LEVEL_SIGNALS[level])
         await asyncio.sleep(0.2)  # the handlers run on each service's loop
 
     return switch
@@ -207,6 +250,7 @@ async def run(options: argparse.Namespace) -> list[Result]:
             args = (options.concurrency, options.seconds, options.warmup, cpu)
             results = [
                 await bench_grpc_echo(stack.pki_dir, *args),
+                *await bench_framework_echo(stack.pki_dir, options, cpu),
                 await bench_asyncpg_update(stack.database_url, *args),
                 await idle(cpu, max(options.seconds, 3.0)),
             ]
@@ -250,7 +294,8 @@ def main() -> None:
                         help="members the scenarios act for (up to 5,000 seeded through the "
                              "services) and the dashboard brand's size (1000000: the 1M figure)")
     parser.add_argument("--only", default=None,
-                        help="run these scenario modules (comma-separated) beside the baselines")
+                        help="run these scenario modules (comma-separated) beside the baselines; "
+                             "baselines: the baselines alone")
     parser.add_argument("--log-levels", type=log_levels, default=["info", "warning"],
                         help="services' LOG_LEVEL per timed window: info,warning (default), "
                              "info or warning")

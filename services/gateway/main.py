@@ -22,6 +22,7 @@ from libs.logging import configure_logging, get_logger
 from libs.metrics import http_metrics_middleware
 from libs.ports import report_ports
 from libs.redis import Redis, connect_redis, ping_redis
+from libs.service import run_main
 from libs.tls import load_identity
 from libs.tracing import configure_tracing
 from services.gateway.adapters.auth import TokenVerifier
@@ -207,6 +208,6 @@ async def _serve() -> None:
 
 def main() -> None:
     try:
-        asyncio.run(_serve())
+        run_main(_serve())
     except ConfigError as exc:
         sys.exit(f"gateway: refusing to start: {exc}")

@@ -43,11 +43,22 @@ Request = health_pb2.HealthCheckRequest
 Reply = health_pb2.HealthCheckResponse
 
 
+# Handlers of "watched:<seconds>" calls that were cancelled (not left running) in the server.
+CANCELLED_HANDLERS: list[str] = []
+
+
 async def do(request: Any, context: Any) -> Any:
-    """sleep:<seconds> | domain:<brand> | scoped:<brand> | boom | anything else answers."""
+    """sleep:<seconds> | watched:<seconds> | domain:<brand> | scoped:<brand> | boom | anything
+    else answers."""
     command, _, arg = request.service.partition(":")
     if command == "sleep":
         await asyncio.sleep(float(arg))
+    elif command == "watched":
+        try:
+            await asyncio.sleep(float(arg))
+        except asyncio.CancelledError:
+            CANCELLED_HANDLERS.append(request.service)
+            raise
     elif command == "domain":
         raise PermissionDenied("brand is out of scope", reason="BRAND_SCOPE_MISMATCH",
                                metadata={"brand_id": arg})
@@ -281,6 +292,20 @@ async def test_client_gives_calls_a_deadline(service: RunningService) -> None:
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert remote_error(caught.value).code == Code.DEADLINE_EXCEEDED
     assert 0.2 <= elapsed < 2.0
+
+
+async def test_the_handler_stops_at_the_callers_deadline(channel: Any) -> None:
+    """The server enforces the caller's deadline with gRPC's own timer (no second one of
+    ours): the handler is cancelled there, not left working for a caller that has gone."""
+    CANCELLED_HANDLERS.clear()
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await do_call(channel)(Request(service="watched:5"), timeout=0.3)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    for _ in range(40):
+        if "watched:5" in CANCELLED_HANDLERS:
+            break
+        await asyncio.sleep(0.05)
+    assert "watched:5" in CANCELLED_HANDLERS
 
 
 async def test_client_keeps_a_tighter_caller_deadline(service: RunningService) -> None:
