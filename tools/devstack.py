@@ -19,7 +19,7 @@ from libs.config import SERVICE_PORTS, port_offset
 from libs.db import DatabaseUnreachable
 from libs.embedded import env_or_none
 from libs.migrations import MigrationError
-from tools.stack import ROOT, Stack
+from tools.stack import ROOT, RedisUnreachable, ServiceDidNotStart, Stack
 
 
 def service_ports(offset: int) -> dict[str, int]:
@@ -131,7 +131,7 @@ def main() -> None:
     # one line naming it, not a traceback through the driver.
     try:
         asyncio.run(run())
-    except (DatabaseUnreachable, MigrationError) as exc:
+    except (DatabaseUnreachable, RedisUnreachable, MigrationError, ServiceDidNotStart) as exc:
         raise SystemExit(f"dev: cannot start: {exc}") from None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,9 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 import grpc
+import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from redis.exceptions import RedisError
 
 from brandclub.identity.v1 import identity_service_pb2 as identity_pb
 from brandclub.identity.v1 import identity_service_pb2_grpc as identity_grpc
@@ -33,6 +37,53 @@ from tools.migrate import migrate_all
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = list(SERVICE_PORTS)
 DATABASE = "brandclub"
+
+
+class ServiceDidNotStart(RuntimeError):
+    """A service exited or stayed NOT_SERVING during start-up; its own log says why."""
+
+
+class RedisUnreachable(RuntimeError):
+    """REDIS_URL does not answer; the message names the variable and the host, in one line."""
+
+
+def redis_location(url: str) -> str:
+    """`host:port/db` of a Redis URL (or the socket path), without credentials."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return parts.path
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        return "an unparsable URL"
+    return f"{parts.hostname or 'localhost'}:{port}{parts.path or '/0'}"
+
+
+async def check_redis(url: str, timeout_seconds: float = 5.0) -> None:
+    """Raise RedisUnreachable unless the Redis at `url` answers PING: the services would
+    otherwise start, stay NOT_SERVING and leave ./dev up waiting for them."""
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=timeout_seconds,
+                                     socket_timeout=timeout_seconds)
+    try:
+        await client.ping()
+    except (RedisError, OSError, ValueError) as exc:
+        reason = _redis_failure(exc)
+        raise RedisUnreachable(f"REDIS_URL: cannot connect to Redis at {redis_location(url)}: "
+                               f"{reason}") from None
+    finally:
+        await client.aclose()
+
+
+def _redis_failure(exc: BaseException) -> str:
+    """The cause in words: redis-py wraps the socket error in its own ConnectionError."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused (is Redis running there?)"
+        if isinstance(cause, socket.gaierror):
+            return "unknown host name"
+        cause = cause.__cause__ or cause.__context__
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 @dataclass
@@ -105,10 +156,14 @@ class Stack:
         else:
             where = describe_location(self.database_url)
             self.progress(f"PostgreSQL: using DATABASE_URL ({where})")
+            await (await connect(self.database_url)).close()  # unreachable: one clear line
         if self.redis_url is None:
             self.progress("Redis: starting the embedded server")
             self._redis = start_redis(self.data_dir / "redis")
             self.redis_url = self._redis.url
+        else:
+            self.progress(f"Redis: using REDIS_URL ({redis_location(self.redis_url)})")
+            await check_redis(self.redis_url)
         self.progress("migrations: bringing every service's schema up to date")
         for service, versions in (await migrate_all(self.database_url)).items():
             self.progress(f"  {service}: " + (f"{len(versions)} applied" if versions
@@ -170,7 +225,9 @@ class Stack:
                 while True:
                     process = self.processes.get(service)
                     if process is not None and process.poll() is not None:
-                        raise RuntimeError(f"{service} exited with code {process.returncode}")
+                        raise ServiceDidNotStart(
+                            f"{service} exited with code {process.returncode} while starting "
+                            "(its log above says why)")
                     try:
                         reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
                         if reply.status == health_pb2.HealthCheckResponse.SERVING:
@@ -178,8 +235,9 @@ class Stack:
                     except grpc.aio.AioRpcError:
                         pass
                     if time.monotonic() > deadline:
-                        raise TimeoutError(
-                            f"{service} was not SERVING within {within_seconds:.0f} s")
+                        raise ServiceDidNotStart(
+                            f"{service} was not SERVING within {within_seconds:.0f} s (its log "
+                            "above says why)")
                     await asyncio.sleep(0.1)
 
     def port_file(self, service: str) -> Path:

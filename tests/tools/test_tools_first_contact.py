@@ -152,7 +152,7 @@ def test_migrate_with_a_closed_database_url_says_so_in_one_line() -> None:
 
 def test_dev_up_with_a_closed_database_url_says_so_in_one_line(tmp_path: Path) -> None:
     """`./dev up` (tools.devstack) with DATABASE_URL on a closed port shows its steps, then
-    one line naming the variable and the host."""
+    one line naming the variable and the host, before anything else is started."""
     url = closed_database_url()
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": "redis://127.0.0.1:1/0",
            "DATA_DIR": str(tmp_path), "BRANDCLUB_ENV": "development"}
@@ -160,7 +160,7 @@ def test_dev_up_with_a_closed_database_url_says_so_in_one_line(tmp_path: Path) -
                             capture_output=True, text=True, timeout=60, check=False)
     port = url.rsplit(":", 1)[1].split("/")[0]
     assert f"dev: PostgreSQL: using DATABASE_URL (127.0.0.1:{port}/brandclub)" in result.stderr
-    assert "dev: migrations: bringing every service's schema up to date" in result.stderr
+    assert "Redis" not in result.stderr  # the database is checked first
     assert one_line_failure(result) == (
         f"dev: cannot start: DATABASE_URL: cannot connect to PostgreSQL at "
         f"127.0.0.1:{port}/brandclub: connection refused (is PostgreSQL running there?)")
@@ -212,3 +212,21 @@ def test_dev_help_lists_every_sub_command() -> None:
     commands = re.findall(r"^  ([a-z]+)\)", script, re.M)
     listed = re.findall(r"^#   \./dev ([a-z]+) ", result.stdout, re.M)
     assert commands and sorted(listed) == sorted(commands)
+
+
+def test_dev_up_with_a_closed_redis_url_says_so_before_migrating(
+        tmp_path: Path, db_url: str) -> None:
+    """`./dev up` with REDIS_URL on a closed port stops before migrating, in one line naming
+    the variable and the host, instead of waiting for services that cannot become ready."""
+    port = held_closed_port()
+    env = {**os.environ, "DATABASE_URL": db_url,
+           "REDIS_URL": f"redis://:s3cret-pw@127.0.0.1:{port}/0",
+           "DATA_DIR": str(tmp_path), "BRANDCLUB_ENV": "development"}
+    result = subprocess.run([sys.executable, "-m", "tools.devstack"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert f"dev: Redis: using REDIS_URL (127.0.0.1:{port}/0)" in result.stderr
+    assert "migrations:" not in result.stderr
+    line = one_line_failure(result)
+    assert line.startswith(
+        f"dev: cannot start: REDIS_URL: cannot connect to Redis at 127.0.0.1:{port}/0: "), line
+    assert line.endswith("connection refused (is Redis running there?)"), line
