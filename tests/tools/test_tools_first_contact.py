@@ -31,7 +31,9 @@ case "$1" in
   -c) echo {version} ;;
   -m)
     case "$2" in
-      venv) mkdir -p "$3/bin" && cp "$0" "$3/bin/python" ;;
+      venv) mkdir -p "$3/bin"
+            if [ -n "$FAKE_NO_ENSUREPIP" ]; then echo "ensurepip is not available" >&2; exit 1; fi
+            cp "$0" "$3/bin/python" ;;
       pip) case "$*" in
              *requirements.lock*)
                echo "Collecting aiohttp==3.14.5 (from -r requirements.lock (line 5))"
@@ -64,8 +66,9 @@ def checkout(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run_dev(checkout: Path, python: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHON": str(python)}
+def run_dev(checkout: Path, python: Path | str, *args: str,
+            **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHON": str(python), **extra_env}
     return subprocess.run([str(checkout / "dev"), *args], env=env, capture_output=True,
                           text=True, timeout=60, check=False)
 
@@ -111,6 +114,17 @@ def test_dev_rebuilds_a_venv_made_by_another_python(checkout: Path) -> None:
     assert not (checkout / ".venv" / "leftover").exists()
     assert (checkout / ".venv" / ".lock-stamp").exists()
     assert result.stdout == "ran module this\n"
+
+
+def test_dev_removes_a_half_made_venv_and_says_what_is_missing(checkout: Path) -> None:
+    """A Python without its venv module (Debian's python3 without python3-venv) leaves no
+    half-made .venv behind, and the message names the package to install."""
+    python = fake_python(checkout / "bin" / "python3", "3.11.9")
+    result = run_dev(checkout, python, "up", FAKE_NO_ENSUREPIP="1")
+    assert result.returncode == 1
+    assert f"dev: could not create .venv with {python}" in result.stderr
+    assert "apt install python3.11-venv" in result.stderr
+    assert not (checkout / ".venv").exists()
 
 
 def test_dev_keeps_a_venv_of_the_same_python(checkout: Path) -> None:
