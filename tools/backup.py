@@ -222,6 +222,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("directory", type=Path)
     parser.add_argument("--database-url", help="default: DATABASE_URL")
     args = parser.parse_args(argv)
+    if not (args.database_url or os.environ.get("DATABASE_URL", "").strip()):
+        raise SystemExit(f"backup: {args.action}: name the database: DATABASE_URL or "
+                         "--database-url (for the local suite, the `database` URL that "
+                         "./dev up prints)")
     try:
         url = args.database_url or Env().secret_url("DATABASE_URL", ("postgresql", "postgres"))
         action = dump if args.action == "dump" else restore

@@ -135,3 +135,13 @@ def test_cli_says_what_is_not_a_backup(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as caught:
         main(["restore", str(tmp_path), "--database-url", "postgresql://u@127.0.0.1:1/x"])
     assert str(caught.value).startswith(f"backup: restore: {tmp_path} is not a backup")
+
+
+def test_cli_asks_for_the_database_when_none_is_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without DATABASE_URL or --database-url the tool says how to name the database."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(SystemExit) as caught:
+        main(["dump", str(tmp_path / "backup")])
+    assert str(caught.value).startswith("backup: dump: name the database: DATABASE_URL or ")
+    assert not (tmp_path / "backup").exists()
