@@ -11,7 +11,7 @@ from typing import Protocol
 from libs.errors import DomainError, Unavailable
 from libs.sagas import TRANSIENT_CODES as TRANSIENT_CODES
 from libs.sagas import Failure, classify
-from services.engagement.domain.activities import MemberInfo
+from services.engagement.domain.audience import MemberInfo
 
 
 class BenefitsUnavailable(Unavailable):

@@ -7,19 +7,14 @@ from datetime import date, datetime
 from typing import Any
 
 from libs.db import Connection, Record
-from services.engagement.domain.activities import (
-    Activity,
-    ActivityKind,
-    ActivityState,
-    Owner,
-    OwnerKind,
-    parse_spec,
-    spec_dict,
-)
+from services.engagement.domain.activities import Activity, ActivityState, Owner, OwnerKind
+from services.engagement.domain.activity_kinds import ActivityKind
 from services.engagement.domain.draws import Draw, DrawSaga
 from services.engagement.domain.grants import Grant
 from services.engagement.domain.invites import AcceptedInvite
 from services.engagement.domain.sign_ins import SignIn
+from services.engagement.domain.spec_form import spec_dict
+from services.engagement.domain.spec_parsing import parse_spec
 
 # Live and closed follow the clock; the stored state records the owner's decisions.
 _EFFECTIVE_STATE = ("CASE WHEN state = 'draft' THEN 'draft' "

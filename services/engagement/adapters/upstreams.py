@@ -17,7 +17,7 @@ from libs.cache import TtlCache
 from libs.errors import Code
 from libs.grpc_client import answers_found, open_channel, remote_error
 from libs.tls import TlsIdentity
-from services.engagement.domain.activities import MemberInfo
+from services.engagement.domain.audience import MemberInfo
 from services.engagement.ports import (
     TRANSIENT_CODES,
     BenefitsPort,

@@ -15,21 +15,17 @@ from libs.protoconv import from_timestamp, timestamp
 from services.engagement.api.answers import StoredAnswers
 from services.engagement.domain.activities import (
     Activity,
-    ActivityKind,
     ActivitySpec,
     ActivityState,
-    LotteryConfig,
     Owner,
     OwnerKind,
-    Reward,
-    parse_spec,
-    prize_dict,
-    question_dict,
-    spec_dict,
 )
+from services.engagement.domain.activity_kinds import ActivityKind, LotteryConfig, Reward
 from services.engagement.domain.draws import Draw
 from services.engagement.domain.grants import Grant
 from services.engagement.domain.participation import parse_weights, pick
+from services.engagement.domain.spec_form import prize_dict, question_dict, spec_dict
+from services.engagement.domain.spec_parsing import parse_spec
 from services.engagement.usecases import koi, sign_in, social
 from services.engagement.usecases.engagement import Engagement
 from services.engagement.usecases.once import CommitOnce
@@ -364,9 +360,8 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
                                lambda v: pb.MakeUpSignInResponse(record=sign_in_record_pb(v)),
                                lambda r: sign_in_view(r.record)))
         record = sign_in_record_pb(made_up.view)
-        if made_up.grants is not None:
-            del record.rewards[:]
-            record.rewards.extend(_grants_pb(made_up.grants))
+        del record.rewards[:]
+        record.rewards.extend(_grants_pb(made_up.grants))
         return pb.MakeUpSignInResponse(record=record)
 
     async def GetSignInStatus(self, request: pb.GetSignInStatusRequest,

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from libs.errors import FailedPrecondition, InvalidArgument
-from services.engagement.domain.activities import (
+from services.engagement.domain.activity_kinds import (
     LotteryConfig,
     QuizConfig,
     SignInConfig,

@@ -16,17 +16,14 @@ from libs.paging import decode_page_token, encode_page_token, page_size
 from services.engagement.adapters.postgres import ActivityRepository, ParticipationRepository
 from services.engagement.domain.activities import (
     Activity,
-    ActivityKind,
     ActivitySpec,
     ActivityState,
-    ChangeContext,
-    LotteryConfig,
-    LotteryMode,
     Owner,
     OwnerKind,
     check_actor,
-    check_change,
 )
+from services.engagement.domain.activity_kinds import ActivityKind, LotteryConfig, LotteryMode
+from services.engagement.domain.changes import ChangeContext, check_change
 from services.engagement.domain.participation import commitment, new_seed
 from services.engagement.usecases.context import get_activity, new_id
 from services.engagement.usecases.lottery import LotteryDraws

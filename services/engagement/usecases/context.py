@@ -13,14 +13,10 @@ from libs.db import Connection, Database
 from libs.errors import InvalidArgument, found, require
 from services.engagement.adapters.postgres import ActivityRepository
 from services.engagement.adapters.redis_lottery import LotteryCache
-from services.engagement.domain.activities import (
-    Activity,
-    ActivityKind,
-    ActivitySpec,
-    MemberInfo,
-    check_audience,
-    coupon_references,
-)
+from services.engagement.domain.activities import Activity, ActivitySpec
+from services.engagement.domain.activity_kinds import ActivityKind
+from services.engagement.domain.audience import MemberInfo, check_audience
+from services.engagement.domain.spec_form import coupon_references
 from services.engagement.ports import BenefitsPort, MembershipPort
 from services.engagement.usecases.caches import ActivityCache
 

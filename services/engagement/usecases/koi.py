@@ -10,13 +10,8 @@ from libs.db import Connection
 from libs.errors import AlreadyExists, FailedPrecondition, require
 from libs.outbox import add_event
 from services.engagement.adapters.postgres import ParticipationRepository
-from services.engagement.domain.activities import (
-    Activity,
-    ActivityKind,
-    ActivityState,
-    LotteryConfig,
-    LotteryMode,
-)
+from services.engagement.domain.activities import Activity, ActivityState
+from services.engagement.domain.activity_kinds import ActivityKind, LotteryConfig, LotteryMode
 from services.engagement.domain.participation import (
     KoiVerdict,
     koi_winners,

@@ -21,10 +21,9 @@ from libs.paging import decode_page_token, encode_page_token, page_size
 from libs.sagas import decide, reason_of
 from services.engagement.adapters.postgres import ParticipationRepository
 from services.engagement.adapters.redis_lottery import PrizeSlot, RedisDraw
-from services.engagement.domain.activities import (
-    Activity,
+from services.engagement.domain.activities import Activity, ActivityState
+from services.engagement.domain.activity_kinds import (
     ActivityKind,
-    ActivityState,
     LotteryConfig,
     LotteryMode,
     PrizeKind,

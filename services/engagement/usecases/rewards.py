@@ -11,7 +11,7 @@ from libs.logging import get_logger
 from libs.paging import decode_page_token, encode_page_token, page_size
 from libs.sagas import decide
 from services.engagement.adapters.postgres import ParticipationRepository
-from services.engagement.domain.activities import Reward
+from services.engagement.domain.activity_kinds import Reward
 from services.engagement.domain.grants import Grant
 from services.engagement.usecases import saga_steps
 from services.engagement.usecases.context import EngagementContext

@@ -12,13 +12,9 @@ from libs.errors import AlreadyExists, require
 from libs.logging import get_logger
 from libs.outbox import add_event
 from services.engagement.adapters.postgres import ParticipationRepository
-from services.engagement.domain.activities import (
-    Activity,
-    ActivityKind,
-    Reward,
-    SignInConfig,
-    check_audience,
-)
+from services.engagement.domain.activities import Activity
+from services.engagement.domain.activity_kinds import ActivityKind, Reward, SignInConfig
+from services.engagement.domain.audience import check_audience
 from services.engagement.domain.grants import Grant
 from services.engagement.domain.participation import (
     check_make_up,
@@ -124,10 +120,9 @@ def _text(value: bytes | str) -> str:
 
 @dataclass(frozen=True)
 class MadeUp:
-    """A make-up's answer: the sign-in, and its rewards as granted just now (None: the
-    first answer to this request, replayed as it was)."""
+    """A make-up's answer: the sign-in, and its rewards as granted just now."""
     view: SignInView
-    grants: list[Grant] | None
+    grants: list[Grant]
 
 
 class SignIns(RewardDispatch):
@@ -174,11 +169,13 @@ class SignIns(RewardDispatch):
         except AlreadyExists as exc:
             refusal = exc
 
-            # A retry of the request that made this day up gets its first answer back.
+            # A retry of the request that made this day up gets its first answer back, its
+            # rewards as they stand now (as the first answer told them after granting).
             async def replay(conn: Connection) -> SignInView:
                 raise refusal
 
-            return MadeUp(await once(replay), None)
+            replayed = await once(replay)
+            return MadeUp(replayed, await self.dispatch(replayed.grant_ids))
 
         async def record(conn: Connection) -> SignInView:
             return await record_sign_in(conn, p, now, make_up_day=day, cost_points=cost)

@@ -13,10 +13,9 @@ from libs.logging import get_logger
 from libs.outbox import add_event
 from libs.paging import decode_page_token, encode_page_token, page_size
 from services.engagement.adapters.postgres import ActivityRepository, ParticipationRepository
-from services.engagement.domain.activities import (
-    Activity,
+from services.engagement.domain.activities import Activity, ActivityState
+from services.engagement.domain.activity_kinds import (
     ActivityKind,
-    ActivityState,
     InviteConfig,
     QuizConfig,
     Reward,

@@ -15,10 +15,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from libs.errors import FailedPrecondition, InvalidArgument
-from services.engagement.domain.activities import (
-    Activity,
+from services.engagement.domain.activities import Activity, ActivityState
+from services.engagement.domain.activity_kinds import (
     ActivityKind,
-    ActivityState,
     LotteryConfig,
     LotteryMode,
     QuizConfig,

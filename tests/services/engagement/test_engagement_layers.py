@@ -123,3 +123,23 @@ def test_servicer_only_translates() -> None:
 def test_sweep_catches(source: str, problem: str) -> None:
     """Each kind of non-translation the sweep looks for is found when present."""
     assert any(p.startswith(problem) for p in problems(source, _record_classes()))
+
+
+def _has_behaviour(path: Path) -> bool:
+    """A module defines a function or a method (not only data fields)."""
+    return any(isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+               for node in ast.walk(ast.parse(path.read_text())))
+
+
+def test_every_domain_module_with_rules_has_pure_unit_tests() -> None:
+    """domain/<module>.py with any function or method has tests/.../test_domain_<module>.py,
+    and that test module touches no database, Redis or gRPC."""
+    here = Path(__file__).parent
+    modules = [p for p in sorted((ENGAGEMENT / "domain").glob("*.py"))
+               if p.name != "__init__.py" and _has_behaviour(p)]
+    assert len(modules) >= 6
+    missing = [p.name for p in modules if not (here / f"test_domain_{p.stem}.py").exists()]
+    assert missing == []
+    impure = [p.name for p in here.glob("test_domain_*.py")
+              if re.search(r"\benv\b|asyncpg|redis|grpc", p.read_text())]
+    assert impure == []
