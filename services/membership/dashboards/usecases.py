@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from libs.db import Connection
 from libs.errors import InvalidArgument, found, require
+from libs.idempotency import CommitOnce, Reply
 from libs.jobs import Loop, background_loop
 from services.membership.dashboards.adapters.postgres import DashboardRepository
 from services.membership.dashboards.domain.metrics import (
@@ -19,7 +20,6 @@ from services.membership.dashboards.domain.metrics import (
     day_start,
 )
 from services.membership.usecases.context import Context
-from services.membership.usecases.once import CommitOnce, Reply
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from brandclub.events.v1 import benefits_events_pb2, envelope_pb2
 from libs.db import Connection
 from libs.errors import InvalidArgument, found, require
+from libs.idempotency import CommitOnce, Reply
 from libs.paging import (
     decode_page_token,
     decode_time_and_id,
@@ -26,7 +27,6 @@ from services.membership.segments.domain.model import (
 )
 from services.membership.segments.domain.rules import Rule, validate
 from services.membership.usecases.context import Context
-from services.membership.usecases.once import CommitOnce, Reply
 
 
 async def _compile(conn: Connection, brand_id: str, rule: Rule, now: datetime, *,

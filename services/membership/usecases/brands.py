@@ -5,6 +5,7 @@ from __future__ import annotations
 from brandclub.events.v1 import membership_events_pb2
 from libs.db import Connection
 from libs.errors import found, require
+from libs.idempotency import CommitOnce, Reply
 from libs.outbox import add_event
 from libs.paging import decode_page_token, keyset_page, page_size
 from services.membership.adapters.brands_repository import BrandRepository
@@ -18,7 +19,6 @@ from services.membership.domain.model import (
 )
 from services.membership.usecases.context import Context
 from services.membership.usecases.events import PRODUCER, TOPIC
-from services.membership.usecases.once import CommitOnce, Reply
 
 
 async def create_brand(context: Context, display_name: str, mode: ProgramMode,

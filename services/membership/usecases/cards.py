@@ -9,6 +9,7 @@ from datetime import date, datetime
 from brandclub.events.v1 import membership_events_pb2
 from libs.db import Connection
 from libs.errors import InvalidArgument, NotFound, require
+from libs.idempotency import CommitOnce, Reply
 from libs.outbox import add_event
 from services.membership.adapters.card_cache import NOT_A_MEMBER
 from services.membership.adapters.facts_repository import FactRepository
@@ -39,7 +40,6 @@ from services.membership.usecases.brands import existing_brand, existing_shop
 from services.membership.usecases.context import MembershipContext
 from services.membership.usecases.dormancy import initial_dormancy
 from services.membership.usecases.events import PRODUCER, TOPIC
-from services.membership.usecases.once import CommitOnce, Reply
 from services.membership.usecases.programs import configured_program
 
 

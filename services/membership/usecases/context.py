@@ -11,9 +11,9 @@ from google.protobuf.message import Message
 
 from libs.clock import Clock, system_clock
 from libs.db import Database
+from libs.idempotency import CommitOnce, IdempotentExecutor, Response, Result
 from services.membership.adapters.card_cache import CardCache
 from services.membership.ports import IdentityPort
-from services.membership.usecases.once import CommitOnce, Response, Result, commit_once
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,8 +23,10 @@ class Context:
 
     def once(self, method: str, request: Message, response_type: type[Response],
              translate: Callable[[Result], Response]) -> CommitOnce[Result, Response]:
-        """See `usecases/once.py`: the mutation of `request` committed once per request id."""
-        return commit_once(self.db, method, request, response_type, translate)
+        """How a mutation RPC commits: once per request id, its result translated to the
+        reply that is stored and that a replay answers again (libs.idempotency)."""
+        return IdempotentExecutor(self.db).commit_once(method, request, response_type,
+                                                       translate)
 
 
 @dataclass(frozen=True, kw_only=True)

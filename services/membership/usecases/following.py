@@ -9,6 +9,7 @@ from datetime import datetime
 from brandclub.events.v1 import membership_events_pb2
 from libs.db import Connection
 from libs.errors import InvalidArgument, require
+from libs.idempotency import CommitOnce, Reply
 from libs.outbox import add_event
 from services.membership.adapters.facts_repository import FactRepository
 from services.membership.adapters.follows_repository import FollowRepository
@@ -25,7 +26,6 @@ from services.membership.usecases.brands import existing_shop
 from services.membership.usecases.context import MembershipContext
 from services.membership.usecases.dormancy import initial_dormancy
 from services.membership.usecases.events import PRODUCER, TOPIC
-from services.membership.usecases.once import CommitOnce, Reply
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from datetime import datetime
 from brandclub.events.v1 import membership_events_pb2
 from libs.db import Connection
 from libs.errors import FailedPrecondition, InvalidArgument, found, require
+from libs.idempotency import CommitOnce, Reply
 from libs.outbox import add_event
 from libs.protoconv import timestamp
 from services.membership.adapters.brands_repository import BrandRepository
@@ -25,7 +26,6 @@ from services.membership.domain.program import (
 from services.membership.usecases.brands import existing_brand
 from services.membership.usecases.context import Context, MembershipContext
 from services.membership.usecases.events import PRODUCER, TOPIC
-from services.membership.usecases.once import CommitOnce, Reply
 
 
 async def get_program(context: Context, brand_id: str) -> tuple[Program, Brand]:
