@@ -106,7 +106,7 @@ class JoinResult:
     profile: Profile
 
 
-async def plan_join(conn: Connection, request: JoinRequest, today: date) -> JoinPlan:
+async def _plan_join(conn: Connection, request: JoinRequest, today: date) -> JoinPlan:
     """Everything that can refuse a join, checked before the identity vault is called."""
     program, brand = await configured_program(conn, request.brand_id)
     account_id = valid_account(request.account_id)
@@ -138,7 +138,7 @@ async def open_card(context: MembershipContext, request: JoinRequest, phone: str
         raise InvalidArgument("request_id is required for this call", field="request_id",
                               reason="REQUEST_ID_REQUIRED")
     async with context.db.connection() as conn:
-        plan = await plan_join(conn, request, context.clock().date())
+        plan = await _plan_join(conn, request, context.clock().date())
     match = None if plan.already_member else await _vault_phone(context.identity, plan, phone,
                                                                  request_id)
     reply = await commit_once(lambda conn: _join(conn, plan, match, context.clock()))
