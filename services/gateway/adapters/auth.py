@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-
 import grpc
 
 from brandclub.identity.v1 import identity_service_pb2 as identity_pb
+from libs.cache import TtlCache
+from libs.clock import Clock, system_clock
 from libs.errors import Unauthenticated
 from libs.grpc_client import remote_error
 from libs.protoconv import from_timestamp
@@ -23,14 +22,14 @@ MAX_TOKEN_CHARS = 4096
 
 class TokenVerifier:
     """Verified tokens are cached briefly: a token is immutable and carries its own expiry,
-    and the member card read on every page should not cost an extra hop each time."""
+    and the member card read on every page should not cost an extra hop each time. A cached
+    principal is never used past its token's expiry, however recently it was verified."""
 
     def __init__(self, upstreams: Upstreams, *, cache_seconds: float = 30.0,
-                 max_entries: int = 50_000) -> None:
+                 max_entries: int = 50_000, clock: Clock = system_clock) -> None:
         self._upstreams = upstreams
-        self._cache: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
-        self._cache_seconds = cache_seconds
-        self._max_entries = max_entries
+        self._cache: TtlCache[str, Principal] = TtlCache(cache_seconds, max_entries)
+        self._clock = clock
 
     async def verify(self, authorization: str | None) -> Principal:
         if not authorization or not authorization.startswith("Bearer "):
@@ -40,10 +39,12 @@ class TokenVerifier:
         # lone surrogates, which no protobuf string can carry) is no token of ours.
         if not token.isascii() or len(token) > MAX_TOKEN_CHARS:
             raise Unauthenticated("the bearer token is malformed", reason="TOKEN_MALFORMED")
-        now = time.monotonic()
         cached = self._cache.get(token)
-        if cached and cached[0] > now and cached[1].expires_at.timestamp() > time.time():
-            return cached[1]
+        if cached is not None and cached.expires_at <= self._clock():
+            self._cache.forget(token)  # expired since: identity gives the refusal
+        return await self._cache.get_or_load(token, lambda: self._ask_identity(token))
+
+    async def _ask_identity(self, token: str) -> Principal:
         try:
             reply = await self._upstreams.identity.VerifyToken(
                 identity_pb.VerifyTokenRequest(token=token))
@@ -51,10 +52,5 @@ class TokenVerifier:
             raise remote_error(error) from None
         if reply.kind not in _KINDS:
             raise Unauthenticated("token names no known kind of caller", reason="TOKEN_MALFORMED")
-        principal = Principal(_KINDS[reply.kind], reply.account_id, reply.brand_id,
-                              from_timestamp(reply.expire_time),
-                              reply.merchant_user_id)
-        self._cache[token] = (now + self._cache_seconds, principal)
-        if len(self._cache) > self._max_entries:
-            self._cache.popitem(last=False)
-        return principal
+        return Principal(_KINDS[reply.kind], reply.account_id, reply.brand_id,
+                         from_timestamp(reply.expire_time), reply.merchant_user_id)

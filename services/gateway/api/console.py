@@ -38,7 +38,7 @@ from services.gateway.api.routes import (
     obj,
     string,
 )
-from services.gateway.api.rpc_routes import add_rpc_route, contract_schema, merchant_of
+from services.gateway.api.rpc_routes import contract_schema, merchant_of, rpc_route
 
 _MODES = {membership_pb.PROGRAM_MODE_CONNECTED: "CONNECTED",
           membership_pb.PROGRAM_MODE_NON_CONNECTED: "NON_CONNECTED"}
@@ -134,7 +134,7 @@ def add_console_rpc_routes(table: RouteTable) -> None:
     are judged by protobuf's parser (`checked=False`), as they always were."""
 
     def route(method: str, url: str, *args: Any, **options: Any) -> None:
-        add_rpc_route(table, method, url, *args, checked=False, **options)
+        table.add(rpc_route(method, url, *args, checked=False, **options))
 
     v1 = "/console/v1"
     route("GET", f"{v1}/program", "The brand's program: mode, terms, tiers, growth rules.",

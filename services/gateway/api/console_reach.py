@@ -17,12 +17,17 @@ from brandclub.messaging.v1 import messaging_service_pb2 as messaging_pb
 from libs.errors import InvalidArgument
 from services.gateway.api.routes import (
     RouteTable,
-    Schema,
     integer,
     obj,
     string,
 )
-from services.gateway.api.rpc_routes import Extra, add_rpc_route, contract_schema
+from services.gateway.api.rpc_routes import (
+    Extra,
+    contract_schema,
+    enum_param,
+    enum_query,
+    rpc_route,
+)
 
 V1 = "/console/v1"
 
@@ -36,30 +41,6 @@ def _channel_from_path(message: Any, request: web.Request) -> None:
         raise InvalidArgument(f"channel must be one of {', '.join(sorted(_CHANNELS))}",
                               field="channel", reason="FIELD_ENUM_INVALID")
     message.channel = _CHANNELS[raw]
-
-
-def _enum_choices(prefix: str, items: Any) -> dict[str, int]:
-    return {name.removeprefix(prefix).lower(): number for name, number in items if number}
-
-
-def _enum_query(name: str, prefix: str, items: Any) -> Extra:
-    """An optional filter given in the query by its short name (e.g. status=draft)."""
-    choices = _enum_choices(prefix, items)
-
-    def extra(message: Any, request: web.Request) -> None:
-        raw = request.query.get(name, "").strip().lower().removeprefix(prefix.lower())
-        if not raw:
-            return
-        if raw not in choices:
-            raise InvalidArgument(f"{name} must be one of {', '.join(sorted(choices))}",
-                                  field=name, reason="FIELD_ENUM_INVALID")
-        setattr(message, name, choices[raw])
-    return extra
-
-
-def _enum_param(name: str, prefix: str, items: Any) -> tuple[str, Schema, str]:
-    return (name, string(enum=sorted(_enum_choices(prefix, items))),
-            f"only items with this {name}")
 
 
 def _dates_from_query(message: Any, request: web.Request) -> None:
@@ -81,7 +62,7 @@ def routes(table: RouteTable) -> None:
     """Segments, dashboards, channels, templates, consent, policy, campaigns and journeys."""
 
     def route(method: str, url: str, *args: Any, **options: Any) -> None:
-        add_rpc_route(table, method, f"{V1}{url}", *args, **options)
+        table.add(rpc_route(method, f"{V1}{url}", *args, **options))
 
     rule = contract_schema("membership.v1.SegmentRule: a nested AND/OR tree of conditions")
     seg = "segments"
@@ -176,9 +157,9 @@ def routes(table: RouteTable) -> None:
                           ["template"]))
     route("GET", "/templates", "The brand's templates, newest first, paged; channel= "
           "filters.", msg, "ListTemplates", messaging_pb.ListTemplatesRequest,
-          "messaging.v1.ListTemplatesResponse", page=True, extra=_enum_query(
+          "messaging.v1.ListTemplatesResponse", page=True, extra=enum_query(
               "channel", "CHANNEL_", messaging_pb.Channel.items()),
-          query=(_enum_param("channel", "CHANNEL_", messaging_pb.Channel.items()),))
+          query=(enum_param("channel", "CHANNEL_", messaging_pb.Channel.items()),))
     route("GET", "/templates/{template_id}", "One template.", msg, "GetTemplate",
           messaging_pb.GetTemplateRequest, "messaging.v1.GetTemplateResponse",
           path=("template_id",))
@@ -197,9 +178,9 @@ def routes(table: RouteTable) -> None:
                           ["campaign"]))
     route("GET", "/campaigns", "The brand's campaigns, newest first, paged; status= "
           "filters.", msg, "ListCampaigns", messaging_pb.ListCampaignsRequest,
-          "messaging.v1.ListCampaignsResponse", page=True, extra=_enum_query(
+          "messaging.v1.ListCampaignsResponse", page=True, extra=enum_query(
               "status", "CAMPAIGN_STATUS_", messaging_pb.CampaignStatus.items()),
-          query=(_enum_param("status", "CAMPAIGN_STATUS_",
+          query=(enum_param("status", "CAMPAIGN_STATUS_",
                              messaging_pb.CampaignStatus.items()),))
     route("GET", "/campaigns/{campaign_id}", "One campaign.", msg, "GetCampaign",
           messaging_pb.GetCampaignRequest, "messaging.v1.GetCampaignResponse",
@@ -228,9 +209,9 @@ def routes(table: RouteTable) -> None:
                           ["journey"]))
     route("GET", "/journeys", "The brand's journeys, newest first, paged; state=active or "
           "inactive filters.", msg, "ListJourneys", messaging_pb.ListJourneysRequest,
-          "messaging.v1.ListJourneysResponse", page=True, extra=_enum_query(
+          "messaging.v1.ListJourneysResponse", page=True, extra=enum_query(
               "state", "JOURNEY_STATE_", messaging_pb.JourneyState.items()),
-          query=(_enum_param("state", "JOURNEY_STATE_", messaging_pb.JourneyState.items()),))
+          query=(enum_param("state", "JOURNEY_STATE_", messaging_pb.JourneyState.items()),))
     route("GET", "/journeys/{journey_id}", "One journey.", msg, "GetJourney",
           messaging_pb.GetJourneyRequest, "messaging.v1.GetJourneyResponse",
           path=("journey_id",))

@@ -7,7 +7,7 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -17,6 +17,7 @@ from opentelemetry import trace
 
 from brandclub.identity.v1 import isv_service_pb2 as isv_pb
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
+from libs.clock import Clock, system_clock
 from libs.errors import Code, DomainError, InvalidArgument, PermissionDenied
 from libs.grpc_client import remote_error
 from libs.logging import get_logger
@@ -51,6 +52,7 @@ class OpenPlatform:
     replays: ReplayStore
     audit: AuditLog
     verifier: TokenVerifier
+    clock: Clock = system_clock  # the signed timestamp's window and the audit record's time
 
 
 OPEN_PLATFORM = web.AppKey("open_platform", OpenPlatform)
@@ -136,7 +138,7 @@ async def _dispatch(platform: OpenPlatform, params: dict[str, str],
     if version != proto.SUPPORTED_VERSION:
         raise ProtocolError(proto.UNSUPPORTED_VERSION, "only v=2.0 is served")
     stamp = _required(params, "timestamp", proto.MISSING_TIMESTAMP)
-    proto.check_timestamp(stamp, datetime.now(UTC))
+    proto.check_timestamp(stamp, platform.clock())
     sign = _required(params, proto.SIGN_PARAM, proto.MISSING_SIGN)
     if not proto.sign_matches(app.secret, params, sign):
         raise ProtocolError(proto.INVALID_SIGN)
@@ -236,7 +238,7 @@ async def routerjson(request: web.Request) -> web.Response:
         await platform.audit.record({
             "app_key": record.app_key, "shop_id": record.shop_id, "brand_id": record.brand_id,
             "method": record.method, "outcome": record.outcome,
-            "latency_ms": f"{latency_ms:.3f}", "at": datetime.now(UTC).isoformat(),
+            "latency_ms": f"{latency_ms:.3f}", "at": platform.clock().isoformat(),
             "trace_id": trace_id})
     except Exception:
         log.exception("openplatform_audit_failed")

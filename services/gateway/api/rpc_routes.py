@@ -1,4 +1,5 @@
-"""Console routes that each forward to one RPC: the one factory for them.
+"""Console routes that each forward to one RPC: `rpc_route` builds their Route (added to the
+RouteTable like any other route, api/routes.py), and the query helpers they share.
 
 A route acts on the merchant token's brand (set on the request, or on its `nested` message),
 never on one named in the request; path parameters, paging and, for writes, an idempotency key
@@ -26,7 +27,7 @@ from services.gateway.api.proto_body import (
     read_body,
     require_fields,
 )
-from services.gateway.api.routes import PAGE_PARAMS, Handler, Route, RouteTable, Schema
+from services.gateway.api.routes import PAGE_PARAMS, Handler, Route, Schema, string
 
 TAG = "console"
 CONSOLE_ERRORS = (400, 401, 403, 404, 409)
@@ -103,14 +104,40 @@ def rpc_handler(service: str, rpc: str, request_type: type[Message], *, nested: 
     return handler
 
 
-def add_rpc_route(table: RouteTable, method: str, url: str, summary: str, service: str,
-                  rpc: str, request_type: type[Message], response: str, *,
-                  body_schema: Schema | None = None,
-                  query: tuple[tuple[str, Schema, str], ...] = (), **options: Any) -> None:
-    """Register `rpc_handler(...)` at `url` and document it: a body when `body_schema` is
-    given, paging parameters with `page`, the Idempotency-Key header with `write`."""
+def rpc_route(method: str, url: str, summary: str, service: str, rpc: str,
+              request_type: type[Message], response: str, *, body_schema: Schema | None = None,
+              query: tuple[tuple[str, Schema, str], ...] = (), **options: Any) -> Route:
+    """The Route of a console endpoint that forwards to one RPC, documented from the same
+    options: a body when `body_schema` is given, paging parameters with `page`, the
+    Idempotency-Key header with `write`. Registered like every route: `table.add(...)`."""
     handler = rpc_handler(service, rpc, request_type, body=body_schema is not None, **options)
-    table.add(Route(method, url, handler, summary, TAG, "merchant", contract_schema(response),
-                    body=body_schema,
-                    query=(*(PAGE_PARAMS if options.get("page") else ()), *query),
-                    idempotent_key=bool(options.get("write")), errors=CONSOLE_ERRORS))
+    return Route(method, url, handler, summary, TAG, "merchant", contract_schema(response),
+                 body=body_schema, query=(*(PAGE_PARAMS if options.get("page") else ()), *query),
+                 idempotent_key=bool(options.get("write")), errors=CONSOLE_ERRORS)
+
+
+def enum_choices(prefix: str, items: Any) -> dict[str, int]:
+    """An enum's values by short lower-case name (CAMPAIGN_STATUS_DRAFT -> draft), no zero."""
+    return {name.removeprefix(prefix).lower(): number for name, number in items if number}
+
+
+def enum_query(name: str, prefix: str, items: Any) -> Extra:
+    """An optional filter given in the query by its short name (e.g. status=draft); an unknown
+    name is a 400 listing the choices."""
+    choices = enum_choices(prefix, items)
+
+    def extra(message: Any, request: web.Request) -> None:
+        raw = request.query.get(name, "").strip().lower().removeprefix(prefix.lower())
+        if not raw:
+            return
+        if raw not in choices:
+            raise InvalidArgument(f"{name} must be one of {', '.join(sorted(choices))}",
+                                  field=name, reason="FIELD_ENUM_INVALID")
+        setattr(message, name, choices[raw])
+    return extra
+
+
+def enum_param(name: str, prefix: str, items: Any) -> tuple[str, Schema, str]:
+    """The OpenAPI query parameter of an `enum_query` filter."""
+    return (name, string(enum=sorted(enum_choices(prefix, items))),
+            f"only items with this {name}")
