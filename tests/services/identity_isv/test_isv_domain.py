@@ -1,6 +1,7 @@
 """The open platform's domain rules on their own (no database, no server): app keys, names,
-redirect URIs, quotas, scopes, token lifetimes by app status, opaque credentials, and the
-secret box's keyring (sealing itself: test_isv_sealing.py)."""
+redirect URIs, quotas, scopes, token lifetimes by app status, opaque credentials, codes and
+tokens on their expiry, authorisations per app, and the secret box's keyring (sealing itself:
+test_isv_sealing.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from services.identity.isv.domain.apps import (
     KNOWN_SCOPES,
     App,
     AppStatus,
+    Authorization,
+    AuthorizationCode,
+    IssuedToken,
     granted_scopes,
     new_app_key,
     new_app_secret,
@@ -141,3 +145,25 @@ def test_secret_box_keyring_is_checked_and_never_printed() -> None:
     assert "sss" not in repr(box) and repr(sealed) == "Sealed(key_id='k1')"
     with pytest.raises(SealError):
         SecretBox({"k2": b"t" * 32}).open(sealed, bound_to="AK1")
+
+
+def test_codes_and_tokens_are_good_until_their_expiry_exclusive() -> None:
+    """A code is usable once and before its expiry; a token is valid unrevoked and before its
+    expiry; at the expiry instant both are refused."""
+    expires = NOW + timedelta(minutes=10)
+    code = AuthorizationCode(b"h", "auz_1", expires, None)
+    assert code.usable(expires - timedelta(microseconds=1)) and not code.usable(expires)
+    assert not AuthorizationCode(b"h", "auz_1", expires, NOW).usable(NOW)
+    token = IssuedToken("auz_1", "pair_1", expires, None)
+    assert token.valid(expires - timedelta(microseconds=1)) and not token.valid(expires)
+    assert not IssuedToken("auz_1", "pair_1", expires, NOW).valid(NOW)
+
+
+def test_an_authorization_is_live_only_for_its_own_app_until_revoked() -> None:
+    """Credentials of an authorisation count for its app only, and not once it is revoked."""
+    granted = Authorization("auz_1", "AK1", "Loyalty Pro", "brd_1", "shp_1", ("member.read",),
+                            "mus_1", NOW, None)
+    assert granted.live_for("AK1") and not granted.live_for("AK2")
+    revoked = Authorization("auz_1", "AK1", "Loyalty Pro", "brd_1", "shp_1", ("member.read",),
+                            "mus_1", NOW, NOW + timedelta(days=1))
+    assert not revoked.live_for("AK1")

@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from libs.db import Connection, Record
-from services.identity.isv.domain.apps import App, AppStatus, Authorization
+from services.identity.isv.domain.apps import (
+    App,
+    AppStatus,
+    Authorization,
+    AuthorizationCode,
+    IssuedToken,
+)
 from services.identity.isv.domain.sealing import Sealed
 
 
@@ -114,10 +120,12 @@ class IsvRepository:
             "INSERT INTO isv_codes (code_hash, authorization_id, redirect_uri, expires_at) "
             "VALUES ($1, $2, $3, $4)", code_hash, authorization_id, redirect_uri, expires_at)
 
-    async def take_code(self, code_hash: bytes) -> Record | None:
-        """The code's row, locked; the caller marks it used."""
-        return await self._conn.fetchrow(
+    async def take_code(self, code_hash: bytes) -> AuthorizationCode | None:
+        """The code, locked; the caller marks it used."""
+        row = await self._conn.fetchrow(
             "SELECT * FROM isv_codes WHERE code_hash = $1 FOR UPDATE", code_hash)
+        return None if row is None else AuthorizationCode(
+            bytes(row["code_hash"]), row["authorization_id"], row["expires_at"], row["used_at"])
 
     async def mark_code_used(self, code_hash: bytes, now: datetime) -> None:
         await self._conn.execute("UPDATE isv_codes SET used_at = $2 WHERE code_hash = $1",
@@ -131,10 +139,12 @@ class IsvRepository:
             expires_at)
 
     async def get_token(self, token_hash: bytes, kind: str, *, lock: bool = False
-                        ) -> Record | None:
-        return await self._conn.fetchrow(
+                        ) -> IssuedToken | None:
+        row = await self._conn.fetchrow(
             "SELECT * FROM isv_tokens WHERE token_hash = $1 AND kind = $2"
             + (" FOR UPDATE" if lock else ""), token_hash, kind)
+        return None if row is None else IssuedToken(
+            row["authorization_id"], row["pair_id"], row["expires_at"], row["revoked_at"])
 
     async def revoke_pair(self, pair_id: str, now: datetime) -> None:
         await self._conn.execute(

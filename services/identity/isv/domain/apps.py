@@ -80,6 +80,37 @@ class Authorization:
     granted_at: datetime
     revoked_at: datetime | None
 
+    def live_for(self, app_key: str) -> bool:
+        """Not revoked, and granted to this app (a code or token of another app's
+        authorisation is no credential of this one)."""
+        return self.revoked_at is None and self.app_key == app_key
+
+
+@dataclass(frozen=True)
+class AuthorizationCode:
+    """A one-time code (stored as its hash) for exchanging into a token pair."""
+
+    code_hash: bytes
+    authorization_id: str
+    expires_at: datetime
+    used_at: datetime | None
+
+    def usable(self, now: datetime) -> bool:
+        return self.used_at is None and now < self.expires_at
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """An access or refresh token (stored as its hash) of one pair of one authorisation."""
+
+    authorization_id: str
+    pair_id: str
+    expires_at: datetime
+    revoked_at: datetime | None
+
+    def valid(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < self.expires_at
+
 
 def new_app_key() -> str:
     return secrets.token_hex(16).upper()

@@ -98,16 +98,15 @@ async def exchange_code(conn: Connection, box: SecretBox, *, app_key: str, app_s
     app = await authenticated_app(conn, box, app_key, app_secret)
     repo = IsvRepository(conn)
     now = clock()
-    row = await repo.take_code(token_hash(require(code, "code")))
+    taken = await repo.take_code(token_hash(require(code, "code")))
     invalid = Unauthenticated("authorization code is invalid, used or expired",
                               reason="AUTHORIZATION_CODE_INVALID")
-    if row is None or row["used_at"] is not None or row["expires_at"] <= now:
+    if taken is None or not taken.usable(now):
         raise invalid
-    authorization = await repo.get_authorization(row["authorization_id"])
-    if (authorization is None or authorization.revoked_at is not None
-            or authorization.app_key != app.app_key):
+    authorization = await repo.get_authorization(taken.authorization_id)
+    if authorization is None or not authorization.live_for(app.app_key):
         raise invalid
-    await repo.mark_code_used(row["code_hash"], now)
+    await repo.mark_code_used(taken.code_hash, now)
     return await _issue_pair(repo, app, authorization, now)
 
 
@@ -117,17 +116,16 @@ async def refresh_access_token(conn: Connection, box: SecretBox, *, app_key: str
     app = await authenticated_app(conn, box, app_key, app_secret)
     repo = IsvRepository(conn)
     now = clock()
-    row = await repo.get_token(token_hash(require(refresh_token, "refresh_token")), "refresh",
-                               lock=True)
+    refresh = await repo.get_token(token_hash(require(refresh_token, "refresh_token")),
+                                   "refresh", lock=True)
     invalid = Unauthenticated("refresh token is invalid, revoked or expired",
                               reason="REFRESH_TOKEN_INVALID")
-    if row is None or row["revoked_at"] is not None or row["expires_at"] <= now:
+    if refresh is None or not refresh.valid(now):
         raise invalid
-    authorization = await repo.get_authorization(row["authorization_id"])
-    if (authorization is None or authorization.revoked_at is not None
-            or authorization.app_key != app.app_key):
+    authorization = await repo.get_authorization(refresh.authorization_id)
+    if authorization is None or not authorization.live_for(app.app_key):
         raise invalid
-    await repo.revoke_pair(row["pair_id"], now)
+    await repo.revoke_pair(refresh.pair_id, now)
     return await _issue_pair(repo, app, authorization, now)
 
 
@@ -136,16 +134,15 @@ async def verify_access_token(conn: Connection, *, app_key: str,
     repo = IsvRepository(conn)
     invalid = Unauthenticated("access_token is invalid, revoked or expired",
                               reason="ACCESS_TOKEN_INVALID")
-    row = await repo.get_token(token_hash(require(access_token, "access_token")), "access")
-    if row is None or row["revoked_at"] is not None or row["expires_at"] <= clock():
+    access = await repo.get_token(token_hash(require(access_token, "access_token")), "access")
+    if access is None or not access.valid(clock()):
         raise invalid
-    authorization = await repo.get_authorization(row["authorization_id"])
-    if (authorization is None or authorization.revoked_at is not None
-            or authorization.app_key != app_key):
+    authorization = await repo.get_authorization(access.authorization_id)
+    if authorization is None or not authorization.live_for(app_key):
         raise invalid
     app = await get_app(conn, app_key)
     app.require_active()
-    return VerifiedToken(authorization, row["expires_at"])
+    return VerifiedToken(authorization, access.expires_at)
 
 
 async def list_authorizations(conn: Connection, *, brand_id: str, include_revoked: bool,
