@@ -53,7 +53,7 @@ def input_fields() -> Iterator[FieldDescriptor]:
 def test_the_sweep_sees_every_service() -> None:
     """Guard against a sweep over nothing: all services' requests are walked."""
     packages = {m.full_name.split(".")[1] for m in request_messages()}
-    assert packages == {"identity", "membership", "benefits", "engagement", "messaging"}
+    assert packages >= {"identity", "membership", "benefits", "engagement", "messaging"}
     assert len(list(input_fields())) > 500
 
 
