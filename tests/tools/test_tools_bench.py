@@ -15,6 +15,7 @@ import pytest
 from tools.bench import cpu_table, log_levels, scenario_modules, table, with_ratios
 from tools.bench_core import Result, measure
 from tools.bench_cpu import CpuMeter, children, cpu_seconds, ms_per_operation, one, with_children
+from tools.bench_levers import cpu_us_per_op
 
 
 async def test_measure_counts_operations_and_errors() -> None:
@@ -135,3 +136,13 @@ def test_only_names_scenario_modules_and_refuses_unknown_ones() -> None:
     assert [m.__name__.rsplit(".", 1)[1] for m in modules] == ["dashboards", "segments"]
     with pytest.raises(SystemExit, match="membrship"):
         scenario_modules("membrship")
+
+
+async def test_lever_cost_is_cpu_per_operation_of_this_process() -> None:
+    """tools.bench_levers divides this process's CPU time by the timed operations (warm-up
+    calls excluded): a step that burns 0.5 ms of CPU costs about 500 µs."""
+    async def burn() -> None:
+        _burn(0.0005)
+
+    cost = await cpu_us_per_op(burn, 320)
+    assert 400 < cost < 2000
