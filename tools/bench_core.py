@@ -15,6 +15,9 @@ from tools.bench_cpu import CpuMeter, ms_per_operation
 from tools.stack import Stack
 
 Operation = Callable[[int], Awaitable[None]]
+# Deadline of the calls that seed a scenario (hundreds in flight at once): generous, because a
+# machine busy with other work must slow the seeding down, not fail the run.
+SEED_TIMEOUT = 120.0
 # Switches the services' log level between passes (tools.bench: a signal to every service).
 LogLevelSwitch = Callable[[str], Awaitable[None]]
 

@@ -26,7 +26,7 @@ from brandclub.engagement.v1 import engagement_service_pb2_grpc as pb_grpc
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
 from libs.grpc_client import remote_error
-from tools.bench_core import BenchContext, Result
+from tools.bench_core import SEED_TIMEOUT, BenchContext, Result
 
 STOCK = 100
 
@@ -38,7 +38,8 @@ async def _activity(engagement: pb_grpc.EngagementServiceStub, brand_id: str,
                                   .isoformat(), "end_time": (now + timedelta(days=1)).isoformat(),
                                   **config}, pb.ActivitySpec())
     reply = await engagement.CreateActivity(pb.CreateActivityRequest(
-        request_id=uuid.uuid4().hex, brand_id=brand_id, spec=spec, publish=True), timeout=30)
+        request_id=uuid.uuid4().hex, brand_id=brand_id, spec=spec, publish=True),
+        timeout=SEED_TIMEOUT)
     return reply.activity.activity_id
 
 
@@ -62,11 +63,11 @@ async def scenarios(ctx: BenchContext) -> list[Result]:
             batch = accounts[start:start + 200]
             await asyncio.gather(*(membership.FollowShop(membership_pb.FollowShopRequest(
                 request_id=f"bench:follow:{a}", shop_id=seed.shop_id, account_id=a,
-                channel="bench"), timeout=30) for a in batch))
+                channel="bench"), timeout=SEED_TIMEOUT) for a in batch))
             await asyncio.gather(*(benefits.GrantPoints(benefits_pb.GrantPointsRequest(
                 request_id=f"bench:points:{a}:{uuid.uuid4().hex}", brand_id=seed.brand_id,
                 account_id=a, amount=1_000_000, reason_code="BENCH",
-                source=benefits_pb.POINTS_SOURCE_OPERATOR), timeout=30) for a in batch))
+                source=benefits_pb.POINTS_SOURCE_OPERATOR), timeout=SEED_TIMEOUT) for a in batch))
 
         sign_in_id = await _activity(engagement, seed.brand_id, {
             "sign_in": {"rewards": [{"day": 1, "reward": {"points": 1}}]}})
@@ -109,7 +110,7 @@ async def scenarios(ctx: BenchContext) -> list[Result]:
 
         results += await ctx.measure("engagement/lottery-draw", draw)
         status = await engagement.GetLotteryStatus(pb.GetLotteryStatusRequest(
-            brand_id=seed.brand_id, activity_id=lottery_id), timeout=30)
+            brand_id=seed.brand_id, activity_id=lottery_id), timeout=SEED_TIMEOUT)
         won = next(p.won for p in status.prizes if p.prize.prize_id == "gift")
         if failures:
             print(f"engagement/lottery-draw errors by reason: {dict(failures)}", file=sys.stderr)

@@ -23,7 +23,7 @@ from brandclub.identity.v1 import isv_service_pb2_grpc as isv_grpc
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
 from libs.ports import report_ports, wait_for_ports
-from tools.bench_core import BenchContext, Result
+from tools.bench_core import SEED_TIMEOUT, BenchContext, Result
 from tools.bench_cpu import one
 from tools.stack import ROOT
 
@@ -102,26 +102,26 @@ async def scenarios(ctx: BenchContext) -> list[Result]:
             ensured = await asyncio.gather(*(identity.EnsureAccount(
                 identity_pb.EnsureAccountRequest(request_id=f"bench:gw:acct:{i}",
                                                  marketplace_account_id=f"bench-gw-{i}"),
-                timeout=30) for i in batch))
+                timeout=SEED_TIMEOUT) for i in batch))
             accounts += [reply.account.account_id for reply in ensured]
             await asyncio.gather(*(membership.FollowShop(membership_pb.FollowShopRequest(
                 request_id=f"bench:gw:follow:{reply.account.account_id}", shop_id=seed.shop_id,
-                account_id=reply.account.account_id, channel="bench"), timeout=30)
+                account_id=reply.account.account_id, channel="bench"), timeout=SEED_TIMEOUT)
                 for reply in ensured))
             issued = await asyncio.gather(*(identity.IssueShopperToken(
                 identity_pb.IssueShopperTokenRequest(account_id=reply.account.account_id),
-                timeout=30) for reply in ensured))
+                timeout=SEED_TIMEOUT) for reply in ensured))
             tokens += [reply.token for reply in issued]
         app = await isv.CreateApp(isv_pb.CreateAppRequest(
             request_id="bench:gw:app", name="bench", status=isv_pb.APP_STATUS_PRODUCTION,
             scopes=["member.read", "points.write"], redirect_uri="https://bench.example/cb",
-            calls_per_minute=1_000_000, calls_per_day=100_000_000), timeout=30)
+            calls_per_minute=1_000_000, calls_per_day=100_000_000), timeout=SEED_TIMEOUT)
         code = await isv.AuthorizeApp(isv_pb.AuthorizeAppRequest(
             app_key=app.app.app_key, brand_id=seed.brand_id, shop_id=seed.shop_id,
-            granted_by="bench"), timeout=30)
+            granted_by="bench"), timeout=SEED_TIMEOUT)
         access_token = (await isv.ExchangeCode(isv_pb.ExchangeCodeRequest(
             app_key=app.app.app_key, app_secret=app.app_secret, code=code.code),
-            timeout=30)).grant.access_token
+            timeout=SEED_TIMEOUT)).grant.access_token
 
     connector = aiohttp.TCPConnector(limit=ctx.options.concurrency)
     async with aiohttp.ClientSession(stack.gateway_url, connector=connector) as http:

@@ -6,7 +6,7 @@ import asyncio
 
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
-from tools.bench_core import BenchContext, Result
+from tools.bench_core import SEED_TIMEOUT, BenchContext, Result
 
 # Members seeded through the services (FollowShop): more only slows the seeding.
 MAX_SEEDED_MEMBERS = 5000
@@ -27,11 +27,11 @@ async def member_card(ctx: BenchContext) -> list[Result]:
         for start in range(0, members, 200):
             await asyncio.gather(*(membership.FollowShop(membership_pb.FollowShopRequest(
                 request_id=f"bench:follow:{account}", shop_id=seed.shop_id, account_id=account,
-                channel="bench"), timeout=30) for account in accounts[start:start + 200]))
+                channel="bench"), timeout=SEED_TIMEOUT) for account in accounts[start:start + 200]))
         # Steady state of a busy shop page: every card has been read once (and cached).
         for start in range(0, members, 200):
             await asyncio.gather(*(membership.GetMemberCard(membership_pb.GetMemberCardRequest(
-                brand_id=seed.brand_id, account_id=account), timeout=30)
+                brand_id=seed.brand_id, account_id=account), timeout=SEED_TIMEOUT)
                 for account in accounts[start:start + 200]))
         counter = 0
 
