@@ -6,6 +6,7 @@ import enum
 
 from brandclub.events.v1 import messaging_events_pb2 as events
 from libs.db import Connection
+from libs.metrics import message_outcome
 from libs.outbox import new_envelope
 from services.messaging.adapters.outbox_batch import add_envelopes
 from services.messaging.domain.channels import Channel
@@ -61,3 +62,14 @@ async def message_status_events(conn: Connection, messages: list[OutboundMessage
                      payload=status_changed(m, status, (reasons or {}).get(m.message_id, ""),
                                             failure))
         for m in messages])
+    count_outcomes(messages, status, reasons or {}, failure)
+
+
+def count_outcomes(messages: list[OutboundMessage], status: MessageStatus,
+                   reasons: dict[str, str], failure: Failure) -> None:
+    """brandclub_messages_total (docs/operations.md), by the event's closed reason set: a
+    suppression's Reason, a failure's kind (the provider's own code stays in the event)."""
+    for message in messages:
+        reason = failure.value if status is MessageStatus.FAILED else \
+            reasons.get(message.message_id, "")
+        message_outcome(status.value, reason)
