@@ -12,7 +12,7 @@ from datetime import datetime
 
 from libs.db import Connection
 from libs.errors import FailedPrecondition, InvalidArgument, require
-from libs.paging import decode_page_token, encode_page_token, page_size
+from libs.paging import decode_time_and_id, keyset_page, page_size, time_and_id
 from services.engagement.adapters.postgres import ActivityRepository, ParticipationRepository
 from services.engagement.domain.activities import (
     Activity,
@@ -106,24 +106,23 @@ async def write_close(conn: Connection, brand_id: str, activity_id: str,
 
 
 async def read_page(conn: Connection, brand_id: str, requested_size: int, token: str, *,
-                          now: datetime, state: ActivityState | None = None,
-                          kind: ActivityKind | None = None,
-                          window_start: datetime | None = None,
-                          window_end: datetime | None = None) -> tuple[list[Activity], str]:
+                    now: datetime, state: ActivityState | None = None,
+                    kind: ActivityKind | None = None, window_start: datetime | None = None,
+                    window_end: datetime | None = None) -> tuple[list[Activity], str]:
     brand_id = require(brand_id, "brand_id")
     size = page_size(requested_size)
     if window_start and window_end and window_end <= window_start:
         raise InvalidArgument("window_end_time must be after window_start_time",
                               field="window_end_time")
-    position = decode_page_token(token, ("t", "id"))
-    after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
+    # A token goes on only with the filters of the request that issued it.
+    filters = {"brand_id": brand_id, "state": state, "kind": kind,
+               "window_start": window_start, "window_end": window_end}
+    after = decode_time_and_id(token, filters=filters)
     rows = await ActivityRepository(conn).page(brand_id, size + 1, after, now=now, state=state,
                                                kind=kind, window_start=window_start,
                                                window_end=window_end)
-    page, more = rows[:size], len(rows) > size
-    next_token = (encode_page_token({"t": page[-1].created_at.isoformat(),
-                                     "id": page[-1].activity_id}) if more else "")
-    return page, next_token
+    return keyset_page(rows, size, lambda a: time_and_id(a.created_at, a.activity_id),
+                       filters=filters)
 
 
 @dataclass(frozen=True)

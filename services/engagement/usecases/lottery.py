@@ -17,7 +17,7 @@ from libs.errors import (
 )
 from libs.logging import get_logger
 from libs.outbox import add_event
-from libs.paging import decode_page_token, encode_page_token, page_size
+from libs.paging import decode_time_and_id, keyset_page, page_size, time_and_id
 from libs.sagas import decide, reason_of
 from services.engagement.adapters.postgres import ParticipationRepository
 from services.engagement.adapters.redis_lottery import PrizeSlot, RedisDraw
@@ -99,17 +99,17 @@ class LotteryDraws(RewardDispatch):
         its prize's grant so the list tells what was delivered and what was not."""
         _, config = await self.lottery(brand_id, activity_id)
         size = page_size(requested_size)
-        position = decode_page_token(token, ("t", "id"))
-        after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
+        account_id = account_id.strip()
+        filters = {"brand_id": brand_id, "activity_id": activity_id, "account_id": account_id}
+        after = decode_time_and_id(token, filters=filters)
         async with self.db.connection() as conn:
             repo = ParticipationRepository(conn)
-            rows = await repo.page_draws(brand_id, activity_id, account_id.strip(), size + 1,
-                                         after)
-            page = rows[:size]
+            rows = await repo.page_draws(brand_id, activity_id, account_id, size + 1, after)
+            page, next_token = keyset_page(rows, size, lambda d: time_and_id(d.drawn_at,
+                                                                             d.draw_id),
+                                           filters=filters)
             grants = {g.grant_id: g for g in await repo.grants(
                 [d.grant_id for d in page if d.grant_id])}
-        next_token = (encode_page_token({"t": page[-1].drawn_at.isoformat(),
-                                         "id": page[-1].draw_id}) if len(rows) > size else "")
         return [DrawView(d, grants.get(d.grant_id or "")) for d in page], next_token, config
 
     async def lottery_status(self, brand_id: str, activity_id: str) -> LotteryStatus:

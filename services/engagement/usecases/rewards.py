@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import datetime
 
 from libs.errors import require
 from libs.logging import get_logger
-from libs.paging import decode_page_token, encode_page_token, page_size
+from libs.paging import Position, decode_time_and_id, keyset_page, page_size, time_and_id
 from libs.sagas import decide
 from services.engagement.adapters.postgres import ParticipationRepository
 from services.engagement.domain.activity_kinds import Reward
@@ -27,6 +26,12 @@ async def owe_reward(repo: ParticipationRepository, grant_id: str, brand_id: str
     await repo.add_grant(grant_id, brand_id, account_id, reward.points,
                          reward.coupon_template_id, reason_code, refund_entry_id)
     return grant_id
+
+
+def _updated_position(grant: Grant) -> Position:
+    # A failed grant was moved there by an UPDATE that set updated_at.
+    assert grant.updated_at is not None
+    return time_and_id(grant.updated_at, grant.grant_id)
 
 
 class RewardDispatch(EngagementContext):
@@ -135,15 +140,13 @@ class RewardDispatch(EngagementContext):
         brand_id = require(brand_id, "brand_id")
         account_id = require(account_id, "account_id")
         size = page_size(requested_size)
-        position = decode_page_token(token, ("t", "id"))
-        after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
+        filters = {"brand_id": brand_id, "account_id": account_id}
+        after = decode_time_and_id(token, filters=filters)
         async with self.db.connection() as conn:
             rows = await ParticipationRepository(conn).member_grants(brand_id, account_id,
                                                                      size + 1, after)
-        page = rows[:size]
-        next_token = (encode_page_token({"t": page[-1][1].isoformat(),
-                                         "id": page[-1][0].grant_id})
-                      if len(rows) > size else "")
+        page, next_token = keyset_page(rows, size, lambda r: time_and_id(r[1], r[0].grant_id),
+                                       filters=filters)
         return [g for g, _ in page], next_token
 
     async def failed_grants(self, brand_id: str, requested_size: int,
@@ -151,16 +154,11 @@ class RewardDispatch(EngagementContext):
         """ListFailedRewardGrants: the brand's rewards that could not be delivered, paged."""
         brand_id = require(brand_id, "brand_id")
         size = page_size(requested_size)
-        position = decode_page_token(token, ("t", "id"))
-        after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
+        filters = {"brand_id": brand_id}
+        after = decode_time_and_id(token, filters=filters)
         async with self.db.connection() as conn:
             rows = await ParticipationRepository(conn).failed_grants(brand_id, size + 1, after)
-        page = rows[:size]
-        last = page[-1] if page else None
-        next_token = (encode_page_token({"t": last.updated_at.isoformat(), "id": last.grant_id})
-                      if len(rows) > size and last is not None and last.updated_at is not None
-                      else "")
-        return page, next_token
+        return keyset_page(rows, size, _updated_position, filters=filters)
 
     def dispatch_later(self, grant_ids: list[str]) -> None:
         """Grant in the background: the hot path (the midnight sign-in burst) answers at once

@@ -11,7 +11,7 @@ from libs.db import Connection
 from libs.errors import require
 from libs.logging import get_logger
 from libs.outbox import add_event
-from libs.paging import decode_page_token, encode_page_token, page_size
+from libs.paging import decode_time_and_id, keyset_page, page_size, time_and_id
 from services.engagement.adapters.postgres import ActivityRepository, ParticipationRepository
 from services.engagement.domain.activities import Activity, ActivityState
 from services.engagement.domain.activity_kinds import (
@@ -241,16 +241,15 @@ class SocialActivities(RewardDispatch):
         activity.require_kind(ActivityKind.INVITE)
         inviter = require(inviter_account_id, "inviter_account_id")
         size = page_size(requested_size)
-        position = decode_page_token(token, ("t", "id"))
-        after = (datetime.fromisoformat(position["t"]), position["id"]) if position else None
+        filters = {"brand_id": activity.brand_id, "activity_id": activity.activity_id,
+                   "inviter_account_id": inviter}
+        after = decode_time_and_id(token, filters=filters)
         async with self.db.connection() as conn:
             rows = await ParticipationRepository(conn).page_invites(
                 activity.activity_id, inviter, size + 1, after)
-        page = rows[:size]
-        next_token = (encode_page_token({"t": page[-1].accepted_at.isoformat(),
-                                         "id": page[-1].invitee_account_id})
-                      if len(rows) > size else "")
-        return InvitePage(page, next_token)
+        return InvitePage(*keyset_page(
+            rows, size, lambda i: time_and_id(i.accepted_at, i.invitee_account_id),
+            filters=filters))
 
     async def vote_results(self, brand_id: str, activity_id: str) -> list[tuple[str, str, int]]:
         """GetVoteResults: (option_id, label, votes) of each option."""
