@@ -1,5 +1,5 @@
-"""The context every engagement use case shares: the participant of an activity, and
-the ports, cache and clock the orchestrating use cases hold."""
+"""The context every engagement use case shares: the participant of an activity, the one
+read of an activity by id, and the ports, cache and clock the orchestrating use cases hold."""
 
 from __future__ import annotations
 
@@ -25,11 +25,14 @@ PRODUCER = "engagement"
 
 
 def new_id(prefix: str) -> str:
+    """A new random id with its kind as prefix (`act_…`, `drw_…`)."""
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
 async def get_activity(conn: Connection, brand_id: str, activity_id: str, *,
                        for_update: bool = False) -> Activity:
+    """The brand's activity, or NotFound ACTIVITY_NOT_FOUND (another brand's reads as
+    absent); `for_update` locks its row for the caller's transaction."""
     activity = await ActivityRepository(conn).get(require(brand_id, "brand_id"),
                                                   require(activity_id, "activity_id"),
                                                   for_update=for_update)
