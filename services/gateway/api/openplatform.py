@@ -21,6 +21,7 @@ from libs.clock import Clock, system_clock
 from libs.errors import Code, DomainError, InvalidArgument, PermissionDenied
 from libs.grpc_client import remote_error
 from libs.logging import get_logger
+from libs.metrics import open_platform_call, open_platform_quota_refused
 from libs.safetext import refuse_text, text_problem
 from services.gateway.adapters.auth import TokenVerifier
 from services.gateway.adapters.isv import InvalidToken, IsvDirectory, UnknownApp
@@ -118,6 +119,7 @@ def _required(params: dict[str, str], name: str, missing: proto.ErrorCode) -> st
 @dataclass
 class CallRecord:
     app_key: str = ""
+    known_app: str = ""  # the app's key once found: the metrics' label (never a typed key)
     shop_id: str = ""
     brand_id: str = ""
     method: str = ""
@@ -132,6 +134,7 @@ async def _dispatch(platform: OpenPlatform, params: dict[str, str],
         app = await platform.directory.app(app_key)
     except UnknownApp:
         raise ProtocolError(proto.INVALID_APP_KEY) from None
+    record.known_app = app.app_key
     method_name = _required(params, "method", proto.MISSING_METHOD)
     record.method = method_name[:128]
     version = _required(params, "v", proto.MISSING_VERSION)
@@ -149,6 +152,7 @@ async def _dispatch(platform: OpenPlatform, params: dict[str, str],
     exceeded = await platform.limiter.hit(f"app:{app.app_key}", [
         Window("minute", 60, app.calls_per_minute), Window("day", 86400, app.calls_per_day)])
     if exceeded is not None:
+        open_platform_quota_refused(app.app_key)
         raise ProtocolError(proto.CALL_LIMIT, f"more than {exceeded.limit} calls per "
                                               f"{exceeded.name}")
     entry = METHODS.get(method_name)
@@ -245,6 +249,7 @@ async def routerjson(request: web.Request) -> web.Response:
     log.info("openplatform_call", app_key=record.app_key, shop_id=record.shop_id,
              api_method=record.method, outcome=record.outcome,
              latency_ms=round(latency_ms, 3))
+    open_platform_call(record.known_app or "unknown", record.outcome)
     return _json(answer)
 
 
