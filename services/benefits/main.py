@@ -18,6 +18,7 @@ from services.benefits.api.servicer import BenefitsAdminServicer, BenefitsServic
 from services.benefits.ports import ActivitiesPort, MembershipPort
 from services.benefits.settings import benefits_settings
 from services.benefits.usecases import jobs
+from services.benefits.usecases.context import BenefitsContext
 from services.benefits.usecases.earning import handle_event
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BenefitsService"].full_name
@@ -55,8 +56,9 @@ async def _compose(resources: Resources, membership: MembershipPort,
     job_seconds = settings.job_interval_seconds
     recovery_age = settings.redemption_recovery_after_seconds
     db = resources.db
-    servicer = BenefitsServicer(db, membership)
-    admin = BenefitsAdminServicer(db, activities)
+    app = BenefitsContext(db=db, membership=membership, activities=activities)
+    servicer = BenefitsServicer(app)
+    admin = BenefitsAdminServicer(app)
     relay = OutboxRelay(db, resources.redis)
     consumer = EventConsumer(db=db, redis=resources.redis, group=CONSUMER_GROUP, topics=TOPICS,
                              handler=handle_event,

@@ -173,17 +173,12 @@ TOKEN_CALLS = {"encode_page_token", "decode_page_token", "keyset_page", "decode_
 # Lists not yet passing their filters when the signed tokens landed (issue 12: their services
 # are adopting them); drop an entry once its file passes `filters=`.
 ADOPTING = {
-    "services/benefits/api/servicer.py",
     "services/engagement/usecases/activities.py",
     "services/engagement/usecases/lottery.py",
     "services/engagement/usecases/rewards.py",
     "services/engagement/usecases/social.py",
     "services/identity/isv/usecases.py",
     "services/identity/usecases.py",
-    "services/messaging/usecases/campaigns.py",
-    "services/messaging/usecases/inbox.py",
-    "services/messaging/usecases/messages.py",
-    "services/messaging/usecases/paging.py",
 }
 
 

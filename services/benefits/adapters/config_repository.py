@@ -112,10 +112,12 @@ class ConfigRepository:
             "AND rule_id = $2 AND account_id = $3 AND period = $4",
             brand_id, rule_id, account_id, period, points)
 
-    async def multipliers(self, brand_id: str) -> dict[int, int]:
+    async def multipliers(self, brand_id: str, *, after_level: int = -1,
+                          limit: int | None = None) -> dict[int, int]:
+        """Percent by level, lowest level first: levels above `after_level`, at most `limit`."""
         rows = await self._conn.fetch(
-            "SELECT level, percent FROM tier_multipliers WHERE brand_id = $1 ORDER BY level",
-            brand_id)
+            "SELECT level, percent FROM tier_multipliers WHERE brand_id = $1 AND level > $2 "
+            "ORDER BY level LIMIT $3", brand_id, after_level, limit)
         return {r["level"]: r["percent"] for r in rows}
 
     async def claim_program_version(self, brand_id: str, program_id: str,

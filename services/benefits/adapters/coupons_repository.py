@@ -51,14 +51,20 @@ class CouponRepository:
             "template_id > $2) ORDER BY template_id LIMIT $3", brand_id, after, limit)
         return [template_from_row(r) for r in rows]
 
-    async def claimable(self, brand_id: str, now: datetime, placement: str | None
+    async def claimable(self, brand_id: str, now: datetime, placement: str | None,
+                        after: tuple[datetime, str] | None, limit: int
                         ) -> list[CouponTemplate]:
+        """Templates open for claims now (in stock, in their claim window, at `placement`),
+        oldest first, keyset-paged on (created_at, template_id) after `after`."""
         rows = await self._conn.fetch(
             "SELECT * FROM coupon_templates WHERE brand_id = $1 AND state = 'active' "
             "AND issued_count < total_stock AND claim_start <= $2 "
             "AND (claim_end IS NULL OR claim_end > $2) "
-            "AND ($3::text IS NULL OR $3 = ANY(placements)) ORDER BY created_at, template_id "
-            "LIMIT 200", brand_id, now, placement)
+            "AND ($3::text IS NULL OR $3 = ANY(placements)) "
+            "AND ($4::timestamptz IS NULL OR (created_at, template_id) > ($4, $5)) "
+            "ORDER BY created_at, template_id LIMIT $6",
+            brand_id, now, placement, after[0] if after else None, after[1] if after else "",
+            limit)
         return [template_from_row(r) for r in rows]
 
     async def holdings(self, brand_id: str, account_id: str) -> dict[str, int]:

@@ -131,13 +131,17 @@ class PointsRepository:
             now, limit)
         return [(r["brand_id"], r["account_id"]) for r in rows]
 
-    async def expiring(self, brand_id: str, account_id: str
+    async def expiring(self, brand_id: str, account_id: str, *,
+                       after: datetime | None = None, limit: int | None = None
                        ) -> list[tuple[datetime | None, int]]:
+        """The member's available points by expiry time, soonest first and never-expiring
+        last; only times after `after` (which keeps the never-expiring), at most `limit`."""
         rows = await self._conn.fetch(
             "SELECT expires_at, sum(remaining)::bigint AS points FROM points_lots "
             "WHERE brand_id = $1 AND account_id = $2 AND remaining > 0 "
-            "GROUP BY expires_at ORDER BY expires_at NULLS LAST",
-            brand_id, account_id)
+            "AND ($3::timestamptz IS NULL OR expires_at > $3 OR expires_at IS NULL) "
+            "GROUP BY expires_at ORDER BY expires_at NULLS LAST LIMIT $4",
+            brand_id, account_id, after, limit)
         return [(r["expires_at"], r["points"]) for r in rows]
 
     async def expiring_soon(self, brand_id: str, after: datetime, until: datetime,

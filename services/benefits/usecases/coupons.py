@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from brandclub.events.v1 import benefits_events_pb2
+from libs.clock import system_clock
 from libs.db import Connection
-from libs.errors import DomainError, FailedPrecondition, InvalidArgument, require
+from libs.errors import Code, DomainError, FailedPrecondition, InvalidArgument, require
+from libs.idempotency import CommitOnce, Reply
 from libs.outbox import add_event
+from libs.paging import decode_page_token, decode_time_and_id, keyset_page, page_size, time_and_id
 from libs.protoconv import timestamp
+from libs.sagas import is_transient
 from services.benefits.adapters.coupons_repository import CouponRepository
 from services.benefits.domain.benefits import (
     CouponTemplate,
@@ -16,9 +20,12 @@ from services.benefits.domain.benefits import (
     Placement,
     level_eligible,
 )
+from services.benefits.domain.eligibility import Action
 from services.benefits.domain.points import Source, new_id, valid_reason
 from services.benefits.usecases.config import get_template
-from services.benefits.usecases.ledger import PRODUCER, TOPIC, Ledger, now_utc
+from services.benefits.usecases.context import BenefitsContext
+from services.benefits.usecases.eligibility import require_member
+from services.benefits.usecases.ledger import PRODUCER, TOPIC, Ledger
 
 
 async def issue_coupon(conn: Connection, brand_id: str, account_id: str, template_id: str, *,
@@ -31,7 +38,7 @@ async def issue_coupon(conn: Connection, brand_id: str, account_id: str, templat
     account_id = require(account_id, "account_id")
     template_id = require(template_id, "coupon_template_id")
     reason = valid_reason(reason_code, source.upper())
-    now = now or now_utc()
+    now = now or system_clock()
     template = await get_template(conn, brand_id, template_id)
     if not template.claimable_at(now):
         raise FailedPrecondition(f"coupon template {template_id} cannot be issued now",
@@ -70,7 +77,8 @@ MAX_CHECKED_TEMPLATES = 50
 
 
 async def coupon_refusals(conn: Connection, brand_id: str, account_id: str,
-                          template_ids: list[str], quantity: int = 1) -> dict[str, str]:
+                          template_ids: list[str], now: datetime,
+                          quantity: int = 1) -> dict[str, str]:
     """Why `quantity` coupons of each template could not be issued to the member now ("" when
     they could): the checks issue_coupon makes (a template of this brand, open, in stock,
     under the member's limit), taking nothing. Sagas ask before they spend points on one."""
@@ -79,7 +87,6 @@ async def coupon_refusals(conn: Connection, brand_id: str, account_id: str,
     if len(template_ids) > MAX_CHECKED_TEMPLATES:
         raise InvalidArgument(f"at most {MAX_CHECKED_TEMPLATES} templates per check",
                               field="coupon_template_ids", reason="TOO_MANY_TEMPLATES")
-    now = now_utc()
     repo = CouponRepository(conn)
     held = await repo.holdings(brand_id, account_id)
     refusals: dict[str, str] = {}
@@ -98,24 +105,93 @@ async def coupon_refusals(conn: Connection, brand_id: str, account_id: str,
     return refusals
 
 
-async def member_coupons(conn: Connection, brand_id: str, account_id: str, only_valid: bool,
-                         before_seq: int | None, limit: int) -> list[tuple[int, IssuedCoupon]]:
-    return await CouponRepository(conn).member_coupons(
-        require(brand_id, "brand_id"), require(account_id, "account_id"),
-        now_utc() if only_valid else None, before_seq, limit)
+async def issue(app: BenefitsContext, commit_once: CommitOnce[IssuedCoupon, Reply], *,
+                brand_id: str, account_id: str, template_id: str, reason_code: str,
+                request_id: str) -> Reply:
+    """The brand (a prize, a campaign, an ISV) gives a member a coupon: no level gate."""
+    await require_member(app.membership, Action.ISSUE_COUPON, brand_id, account_id)
+    return await commit_once(lambda conn: issue_coupon(
+        conn, brand_id, account_id, template_id, source="issue", reason_code=reason_code,
+        request_id=request_id, level=None, now=app.clock()))
 
 
-async def claimable_coupons(conn: Connection, brand_id: str, account_id: str, level: int,
-                            placement: Placement | None) -> list[CouponTemplate]:
-    brand_id = require(brand_id, "brand_id")
-    account_id = require(account_id, "account_id")
-    now = now_utc()
-    repo = CouponRepository(conn)
-    held = await repo.holdings(brand_id, account_id)
-    return [t for t in await repo.claimable(brand_id, now, placement.value if placement else
-                                            None)
-            if t.claimable_at(now) and level_eligible(t.eligible_levels, level)
-            and held.get(t.template_id, 0) < t.per_member_limit]
+async def claim(app: BenefitsContext, commit_once: CommitOnce[IssuedCoupon, Reply], *,
+                brand_id: str, account_id: str, template_id: str, request_id: str) -> Reply:
+    """The member claims a coupon: the template's level gate applies to the level now."""
+    member = await require_member(app.membership, Action.CLAIM_COUPON, brand_id, account_id)
+    return await commit_once(lambda conn: issue_coupon(
+        conn, brand_id, account_id, template_id, source="claim", reason_code="CLAIMED",
+        request_id=request_id, level=member.level, now=app.clock()))
+
+
+async def check_issuable(app: BenefitsContext, brand_id: str, account_id: str,
+                         template_ids: list[str]) -> dict[str, str]:
+    """Why each template could not be issued to the member now ("" when it could). A member
+    IssueCoupon would refuse is answered not issuable for every template, with the refusal's
+    reason; a bad argument or an outage is raised as it is."""
+    try:
+        await require_member(app.membership, Action.ISSUE_COUPON, brand_id, account_id)
+    except DomainError as refused:
+        if refused.code is Code.INVALID_ARGUMENT or is_transient(refused):
+            raise
+        return dict.fromkeys(template_ids, refused.reason)
+    async with app.db.connection() as conn:
+        return await coupon_refusals(conn, brand_id, account_id, template_ids, app.clock())
+
+
+async def list_member_coupons(app: BenefitsContext, brand_id: str, account_id: str,
+                              only_valid: bool, requested_size: int, token: str
+                              ) -> tuple[list[IssuedCoupon], str]:
+    """One page of the member's coupons (only those valid now, if asked), newest first."""
+    size = page_size(requested_size)
+    await require_member(app.membership, Action.READ_HOLDINGS, brand_id, account_id)
+    filters = {"brand_id": brand_id, "account_id": account_id, "only_valid": only_valid}
+    position = decode_page_token(token, ("seq",), filters=filters)
+    async with app.db.connection() as conn:
+        rows = await CouponRepository(conn).member_coupons(
+            brand_id, account_id, app.clock() if only_valid else None,
+            int(position["seq"]) if position else None, size + 1)
+    page, next_token = keyset_page(rows, size, lambda row: {"seq": row[0]}, filters=filters)
+    return [coupon for _, coupon in page], next_token
+
+
+# Templates read per query while looking for a page of those the member may claim.
+CLAIMABLE_BATCH = 200
+
+
+async def list_claimable(app: BenefitsContext, brand_id: str, account_id: str,
+                         placement: Placement | None, requested_size: int, token: str
+                         ) -> tuple[list[CouponTemplate], str]:
+    """One page of the templates the member may claim now (open, in stock, the member's
+    level, under the member's limit), oldest first."""
+    size = page_size(requested_size)
+    member = await require_member(app.membership, Action.READ_OFFERS, brand_id, account_id)
+    filters = {"brand_id": brand_id, "account_id": account_id,
+               "placement": placement.value if placement else ""}
+    after = decode_time_and_id(token, filters=filters)
+    now = app.clock()
+    found: list[CouponTemplate] = []
+    async with app.db.connection() as conn:
+        repo = CouponRepository(conn)
+        held = await repo.holdings(brand_id, account_id)
+        while len(found) <= size:
+            batch = await repo.claimable(brand_id, now, placement.value if placement else None,
+                                         after, CLAIMABLE_BATCH)
+            found += [t for t in batch
+                      if t.claimable_at(now) and level_eligible(t.eligible_levels, member.level)
+                      and held.get(t.template_id, 0) < t.per_member_limit]
+            if len(batch) < CLAIMABLE_BATCH:
+                break
+            last = batch[-1]
+            assert last.created_at is not None
+            after = (last.created_at, last.template_id)
+    return keyset_page(found, size, lambda t: time_and_id(_created(t), t.template_id),
+                       filters=filters)
+
+
+def _created(template: CouponTemplate) -> datetime:
+    assert template.created_at is not None  # a saved template has its creation time
+    return template.created_at
 
 
 async def grant_card_opening_gift_pack(conn: Connection, brand_id: str, program_id: str,

@@ -10,16 +10,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from libs.clock import system_clock
 from libs.db import Database
 from libs.jobs import Loop, background_loop
 from services.benefits.adapters.points_repository import PointsRepository
 from services.benefits.usecases import mall
-from services.benefits.usecases.ledger import Ledger, now_utc
+from services.benefits.usecases.ledger import Ledger
 
 
 async def expire_once(db: Database, now: datetime | None = None, batch: int = 200) -> int:
     """Write expiry entries for lots that are due; returns the accounts touched."""
-    now = now or now_utc()
+    now = now or system_clock()
     async with db.connection() as conn:
         accounts = await PointsRepository(conn).accounts_with_due_lots(now, batch)
     for brand_id, account_id in accounts:
@@ -30,7 +31,7 @@ async def expire_once(db: Database, now: datetime | None = None, batch: int = 20
 
 async def release_once(db: Database, now: datetime | None = None, batch: int = 200) -> int:
     """Make pending points whose time has come available; returns how many grants."""
-    now = now or now_utc()
+    now = now or system_clock()
     async with db.connection() as conn:
         due = await PointsRepository(conn).due_pending(now, batch)
     released = 0

@@ -10,14 +10,24 @@ shortfall = sum(entry shortfall), and the lots hold max(available, 0).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from brandclub.events.v1 import benefits_events_pb2
+from libs.clock import Clock, system_clock
 from libs.db import Connection
-from libs.errors import FailedPrecondition, InvalidArgument, NotFound, require
+from libs.errors import FailedPrecondition, InvalidArgument, found, require
+from libs.idempotency import CommitOnce, Reply
 from libs.outbox import add_event
+from libs.paging import (
+    PAGE_TOKEN_INVALID,
+    decode_page_token,
+    encode_page_token,
+    keyset_page,
+    page_size,
+)
 from services.benefits.adapters.config_repository import ConfigRepository
 from services.benefits.adapters.points_repository import PointsRepository
+from services.benefits.domain.eligibility import Action
 from services.benefits.domain.points import (
     Entry,
     EntryKind,
@@ -30,13 +40,11 @@ from services.benefits.domain.points import (
     positive_amount,
     valid_reason,
 )
+from services.benefits.usecases.context import BenefitsContext
+from services.benefits.usecases.eligibility import require_member
 
 TOPIC = "benefits"
 PRODUCER = "benefits"
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -58,9 +66,10 @@ async def get_balance(conn: Connection, brand_id: str, account_id: str) -> Point
 class Ledger:
     """Ledger operations inside one transaction on one connection."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, clock: Clock = system_clock) -> None:
         self.conn = conn
         self.repo = PointsRepository(conn)
+        self._clock = clock
 
     async def _write(self, balance: PointsBalance, *, kind: EntryKind, amount: int,
                      available_delta: int, pending_delta: int, reason_code: str,
@@ -112,7 +121,7 @@ class Ledger:
         account_id = require(account_id, "account_id")
         positive_amount(amount)
         reason = valid_reason(reason_code, "GRANT")
-        now = now or now_utc()
+        now = now or self._clock()
         policy = await policy_of(self.conn, brand_id)
         balance = await self.lock(brand_id, account_id)
         if available_at is not None and available_at > now:
@@ -138,7 +147,7 @@ class Ledger:
         account_id = require(account_id, "account_id")
         positive_amount(amount)
         reason = valid_reason(reason_code, "SPEND")
-        now = now or now_utc()
+        now = now or self._clock()
         balance = await self.expire_due(brand_id, account_id, now)
         if balance.available < amount:
             raise FailedPrecondition(
@@ -215,7 +224,7 @@ class Ledger:
     async def release(self, brand_id: str, account_id: str, pending_entry_id: str,
                       now: datetime | None = None) -> Change | None:
         """Make a due pending grant available; idempotent (None when not due or done)."""
-        now = now or now_utc()
+        now = now or self._clock()
         balance = await self.lock(brand_id, account_id)
         pending = await self.repo.pending(brand_id, pending_entry_id)
         if pending is None or pending.state != "pending" or pending.release_at > now:
@@ -262,11 +271,9 @@ class Ledger:
         brand_id = require(brand_id, "brand_id")
         entry_id = require(entry_id, "entry_id")
         reason = valid_reason(reason_code, "REVERSAL")
-        now = now or now_utc()
-        original = await self.repo.entry(brand_id, entry_id)
-        if original is None:
-            raise NotFound(f"points entry {entry_id} does not exist", reason="ENTRY_NOT_FOUND",
-                           metadata={"entry_id": entry_id})
+        now = now or self._clock()
+        original = found(await self.repo.entry(brand_id, entry_id), f"points entry {entry_id}",
+                         reason="ENTRY_NOT_FOUND", entry_id=entry_id)
         balance = await self.lock(brand_id, original.account_id)
         if await self.repo.is_reversed(brand_id, entry_id):
             raise FailedPrecondition(f"points entry {entry_id} was already reversed",
@@ -338,10 +345,12 @@ class Discrepancy:
     entries_shortfall: int
 
 
-async def check_ledger(conn: Connection, brand_id: str, account_id: str | None
+async def check_ledger(app: BenefitsContext, brand_id: str, account_id: str | None
                        ) -> tuple[int, list[Discrepancy]]:
     """(accounts checked, accounts whose balances differ from their entries or lots)."""
-    rows = await PointsRepository(conn).check(require(brand_id, "brand_id"), account_id or None)
+    async with app.db.connection() as conn:
+        rows = await PointsRepository(conn).check(require(brand_id, "brand_id"),
+                                                  account_id or None)
     bad = [Discrepancy(r["account_id"], r["available"], r["pending"], r["e_available"],
                        r["e_pending"], r["lots"], r["shortfall"], r["e_shortfall"])
            for r in rows
@@ -351,10 +360,100 @@ async def check_ledger(conn: Connection, brand_id: str, account_id: str | None
     return len(rows), bad
 
 
-async def expiring_points(conn: Connection, brand_id: str, account_id: str
-                          ) -> list[tuple[datetime | None, int]]:
-    return await PointsRepository(conn).expiring(require(brand_id, "brand_id"),
-                                                 require(account_id, "account_id"))
+# --- the rpcs: one coroutine each, owning its flow -----------------------------------------
+
+
+@dataclass(frozen=True)
+class BalanceView:
+    balance: PointsBalance
+    next_expiry: tuple[datetime, int] | None
+    """The soonest expiry time and the points expiring then (None: nothing expires)."""
+
+
+async def points_balance(app: BenefitsContext, brand_id: str, account_id: str) -> BalanceView:
+    await require_member(app.membership, Action.READ_POINTS, brand_id, account_id)
+    async with app.db.connection() as conn:
+        balance = await PointsRepository(conn).balance(brand_id, account_id)
+        soonest = await PointsRepository(conn).expiring(brand_id, account_id, limit=1)
+    expiry = soonest[0] if soonest and soonest[0][0] is not None else None
+    return BalanceView(balance, (expiry[0], expiry[1]) if expiry and expiry[0] else None)
+
+
+async def grant_points(app: BenefitsContext, commit_once: CommitOnce[Change, Reply], *,
+                       brand_id: str, account_id: str, amount: int, reason_code: str,
+                       source: Source, request_id: str, available_at: datetime | None) -> Reply:
+    """Grant points to a member (pending until `available_at` when that is later)."""
+    await require_member(app.membership, Action.EARN, brand_id, account_id)
+    return await commit_once(lambda conn: Ledger(conn, app.clock).grant(
+        brand_id, account_id, amount, reason_code=reason_code, source=source,
+        request_id=request_id, available_at=available_at))
+
+
+async def spend_points(app: BenefitsContext, commit_once: CommitOnce[Change, Reply], *,
+                       brand_id: str, account_id: str, amount: int, reason_code: str,
+                       source: Source, request_id: str) -> Reply:
+    await require_member(app.membership, Action.SPEND, brand_id, account_id)
+    return await commit_once(lambda conn: Ledger(conn, app.clock).spend(
+        brand_id, account_id, amount, reason_code=reason_code, source=source,
+        request_id=request_id))
+
+
+async def reverse_entry(app: BenefitsContext, commit_once: CommitOnce[Change, Reply], *,
+                        brand_id: str, entry_id: str, reason_code: str,
+                        request_id: str) -> Reply:
+    """Reverse a grant or a spend; lands even after the member left (a compensation)."""
+    return await commit_once(lambda conn: Ledger(conn, app.clock).reverse(
+        brand_id, entry_id, reason_code=reason_code, request_id=request_id))
+
+
+async def list_entries(app: BenefitsContext, brand_id: str, account_id: str,
+                       requested_size: int, token: str) -> tuple[list[Entry], str]:
+    """One page of the member's entries, newest first."""
+    size = page_size(requested_size)
+    await require_member(app.membership, Action.READ_POINTS, brand_id, account_id)
+    filters = {"brand_id": brand_id, "account_id": account_id}
+    position = decode_page_token(token, ("seq",), filters=filters)
+    async with app.db.connection() as conn:
+        entries = await PointsRepository(conn).history(
+            brand_id, account_id, int(position["seq"]) if position else None, size + 1)
+    return keyset_page(entries, size, lambda e: {"seq": e.seq}, filters=filters)
+
+
+NEVER = "never"
+"""The position of the last group, points that never expire."""
+
+
+async def list_expiring(app: BenefitsContext, brand_id: str, account_id: str,
+                        requested_size: int, token: str
+                        ) -> tuple[list[tuple[datetime | None, int]], str]:
+    """One page of the member's points by expiry time, soonest first, never-expiring last."""
+    size = page_size(requested_size)
+    await require_member(app.membership, Action.READ_POINTS, brand_id, account_id)
+    filters = {"brand_id": brand_id, "account_id": account_id}
+    position = decode_page_token(token, ("expire",), filters=filters)
+    after = _expire_position(position["expire"]) if position else None
+    if after == NEVER:
+        return [], ""
+    async with app.db.connection() as conn:
+        groups = await PointsRepository(conn).expiring(
+            brand_id, account_id, after=after if isinstance(after, datetime) else None,
+            limit=size + 1)
+    return keyset_page(groups, size,
+                       lambda g: {"expire": g[0].isoformat() if g[0] else NEVER},
+                       filters=filters)
+
+
+def _expire_position(value: object) -> datetime | str:
+    if value == NEVER:
+        return NEVER
+    try:
+        at = datetime.fromisoformat(str(value))
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise InvalidArgument("page_token names no valid position", field="page_token",
+                              reason=PAGE_TOKEN_INVALID)
+    return at
 
 
 MAX_EXPIRING_WITHIN_DAYS = 366
@@ -375,17 +474,44 @@ def expiring_window(within_days: int, now: datetime) -> ExpiringWindow:
     return ExpiringWindow(now, now + timedelta(days=within_days))
 
 
-async def points_expiring_soon(conn: Connection, brand_id: str, window: ExpiringWindow,
-                               after_account: str, limit: int
-                               ) -> list[tuple[str, int, datetime]]:
+@dataclass(frozen=True)
+class ExpiringSoonPage:
+    accounts: list[tuple[str, int, datetime]]
     """(account, points expiring in the window, earliest expiry), by account id."""
-    return await PointsRepository(conn).expiring_soon(require(brand_id, "brand_id"),
-                                                      window.start, window.end, after_account,
-                                                      limit)
+    next_page_token: str
+    window: ExpiringWindow
 
 
-async def history(conn: Connection, brand_id: str, account_id: str, before_seq: int | None,
-                  limit: int) -> list[Entry]:
-    return await PointsRepository(conn).history(require(brand_id, "brand_id"),
-                                                require(account_id, "account_id"),
-                                                before_seq, limit)
+async def points_expiring_soon(app: BenefitsContext, brand_id: str, within_days: int,
+                               requested_size: int, token: str) -> ExpiringSoonPage:
+    """The brand's accounts with points expiring within the days (for journeys). The window
+    is fixed by the first page and carried in the token, so later pages list the same one."""
+    size = page_size(requested_size)
+    filters = {"brand_id": require(brand_id, "brand_id"), "within_days": within_days}
+    position = decode_page_token(token, ("after", "start", "end"), filters=filters)
+    if position is None:
+        window, after = expiring_window(within_days, app.clock()), ""
+    else:
+        window, after = _window_of(position), str(position["after"])
+    async with app.db.connection() as conn:
+        rows = await PointsRepository(conn).expiring_soon(brand_id, window.start, window.end,
+                                                          after, size + 1)
+    page = rows[:size]
+    next_token = ""
+    if len(rows) > size:
+        next_token = encode_page_token({"after": page[-1][0], "start": window.start.isoformat(),
+                                        "end": window.end.isoformat()}, filters=filters)
+    return ExpiringSoonPage(page, next_token, window)
+
+
+def _window_of(position: dict[str, object]) -> ExpiringWindow:
+    try:
+        start = datetime.fromisoformat(str(position["start"]))
+        end = datetime.fromisoformat(str(position["end"]))
+    except ValueError:
+        raise InvalidArgument("page_token names no valid position", field="page_token",
+                              reason=PAGE_TOKEN_INVALID) from None
+    if start.tzinfo is None or end.tzinfo is None or end <= start:
+        raise InvalidArgument("page_token names no valid position", field="page_token",
+                              reason=PAGE_TOKEN_INVALID)
+    return ExpiringWindow(start, end)

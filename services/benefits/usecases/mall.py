@@ -19,10 +19,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from brandclub.events.v1 import benefits_events_pb2
+from libs.clock import Clock, system_clock
 from libs.db import Connection, Database
-from libs.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, require
+from libs.errors import DomainError, FailedPrecondition, InvalidArgument, found, require
+from libs.idempotency import CommitOnce, Reply
 from libs.logging import get_logger
 from libs.outbox import add_event
+from libs.paging import decode_page_token, keyset_page, page_size
 from libs.sagas import Outcome, RetryPolicy, reason_of, saga_step
 from services.benefits.adapters.mall_repository import MallRepository
 from services.benefits.domain.benefits import (
@@ -33,10 +36,13 @@ from services.benefits.domain.benefits import (
     RedemptionState,
     level_eligible,
 )
+from services.benefits.domain.eligibility import Action
 from services.benefits.domain.points import Source, new_id
 from services.benefits.usecases.config import get_item
+from services.benefits.usecases.context import BenefitsContext
 from services.benefits.usecases.coupons import coupon_refusals, issue_coupon
-from services.benefits.usecases.ledger import PRODUCER, TOPIC, Ledger, get_balance, now_utc
+from services.benefits.usecases.eligibility import require_member
+from services.benefits.usecases.ledger import PRODUCER, TOPIC, Ledger, get_balance
 
 log = get_logger(__name__)
 MAX_QUANTITY = 100
@@ -62,14 +68,26 @@ def fingerprint(*parts: object) -> bytes:
     return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
 
 
+async def redeem(app: BenefitsContext, *, request_id: str, brand_id: str, account_id: str,
+                 item_id: str, quantity: int, shipping_address: str) -> Redemption:
+    """A member redeems points for an item: the member's standing (and level) checked live,
+    then the saga started and carried through."""
+    member = await require_member(app.membership, Action.REDEEM, brand_id, account_id)
+    return await start(app.db, request_id=request_id, brand_id=brand_id,
+                       account_id=account_id, item_id=item_id, quantity=quantity,
+                       shipping_address=shipping_address, level=member.level,
+                       clock=app.clock)
+
+
 async def start(db: Database, *, request_id: str, brand_id: str, account_id: str,
-                item_id: str, quantity: int, shipping_address: str, level: int) -> Redemption:
+                item_id: str, quantity: int, shipping_address: str, level: int,
+                clock: Clock = system_clock) -> Redemption:
     """Record the redemption (or find the one this request_id recorded) and carry it through;
     `level` is the member's level now (the item's level gate)."""
     redemption = await record(db, request_id=request_id, brand_id=brand_id,
                               account_id=account_id, item_id=item_id, quantity=quantity,
-                              shipping_address=shipping_address, level=level)
-    final = await drive(db, redemption.brand_id, redemption.redemption_id)
+                              shipping_address=shipping_address, level=level, clock=clock)
+    final = await drive(db, redemption.brand_id, redemption.redemption_id, clock)
     if final.state is RedemptionState.FAILED:
         raise failed_error(final)
     return final
@@ -91,7 +109,7 @@ def failed_error(redemption: Redemption) -> FailedPrecondition:
 
 async def record(db: Database, *, request_id: str, brand_id: str, account_id: str,
                  item_id: str, quantity: int, shipping_address: str,
-                 level: int) -> Redemption:
+                 level: int, clock: Clock = system_clock) -> Redemption:
     """The saga's first step: the redemption in state STARTED (or the one already recorded
     under this request_id; the same key with other parameters is refused)."""
     request_id = require(request_id, "request_id")
@@ -108,13 +126,13 @@ async def record(db: Database, *, request_id: str, brand_id: str, account_id: st
     async with db.transaction() as conn:
         repo = MallRepository(conn)
         await repo.lock_request(brand_id, request_id)  # a racing twin waits, then finds ours
-        found = await repo.by_request(brand_id, request_id)
-        if found is None:
+        existing = await repo.by_request(brand_id, request_id)
+        if existing is None:
             redemption = await _new(conn, request_id, brand_id, account_id, item_id, quantity,
-                                    shipping_address.strip(), level)
+                                    shipping_address.strip(), level, clock())
             await repo.add_redemption(redemption, digest)
-        if found is not None:
-            redemption, recorded = found
+        if existing is not None:
+            redemption, recorded = existing
             if recorded != digest:
                 raise FailedPrecondition(
                     f"request_id {request_id!r} was already used with different parameters",
@@ -123,7 +141,8 @@ async def record(db: Database, *, request_id: str, brand_id: str, account_id: st
 
 
 async def _new(conn: Connection, request_id: str, brand_id: str, account_id: str,
-               item_id: str, quantity: int, shipping_address: str, level: int) -> Redemption:
+               item_id: str, quantity: int, shipping_address: str, level: int,
+               now: datetime) -> Redemption:
     item = await get_item(conn, brand_id, item_id)
     if not item.on_sale:
         raise FailedPrecondition(f"mall item {item_id} is not on sale",
@@ -144,7 +163,7 @@ async def _new(conn: Connection, request_id: str, brand_id: str, account_id: str
                                  reason="MALL_LIMIT_REACHED", metadata={"item_id": item_id})
     if item.kind is MallItemKind.COUPON:
         refusal = (await coupon_refusals(conn, brand_id, account_id,
-                                         [item.coupon_template_id], quantity)
+                                         [item.coupon_template_id], now, quantity)
                    )[item.coupon_template_id]
         if refusal:
             raise FailedPrecondition(
@@ -159,7 +178,6 @@ async def _new(conn: Connection, request_id: str, brand_id: str, account_id: str
             reason="INSUFFICIENT_POINTS",
             metadata={"available_points": str(max(balance.available, 0)),
                       "requested_points": str(points)})
-    now = now_utc()
     fulfilment = (Fulfilment.AWAITING_SHIPMENT if item.kind is MallItemKind.PHYSICAL
                   else Fulfilment.NOT_REQUIRED)
     return Redemption(brand_id, new_id("rdm"), request_id, account_id, item_id, quantity,
@@ -169,25 +187,31 @@ async def _new(conn: Connection, request_id: str, brand_id: str, account_id: str
 
 async def get(conn: Connection, brand_id: str, redemption_id: str, *,
               lock: bool = False) -> Redemption:
-    found = await MallRepository(conn).redemption(require(brand_id, "brand_id"),
-                                                  require(redemption_id, "redemption_id"),
-                                                  lock=lock)
-    if found is None:
-        raise NotFound(f"redemption {redemption_id} does not exist",
-                       reason="REDEMPTION_NOT_FOUND", metadata={"redemption_id": redemption_id})
-    return found
+    redemption = await MallRepository(conn).redemption(require(brand_id, "brand_id"),
+                                                       require(redemption_id, "redemption_id"),
+                                                       lock=lock)
+    return found(redemption, f"redemption {redemption_id}", reason="REDEMPTION_NOT_FOUND",
+                 redemption_id=redemption_id)
 
 
-async def spend_step(db: Database, brand_id: str, redemption_id: str) -> Redemption:
+async def read_redemption(app: BenefitsContext, brand_id: str, redemption_id: str
+                          ) -> Redemption:
+    """The brand's fulfilment view of a redemption already made (not gated on membership)."""
+    async with app.db.connection() as conn:
+        return await get(conn, brand_id, redemption_id)
+
+
+async def spend_step(db: Database, brand_id: str, redemption_id: str,
+                     clock: Clock = system_clock) -> Redemption:
     """STARTED -> POINTS_SPENT, or FAILED when the points are no longer there."""
     async with db.transaction() as conn:
         redemption = await get(conn, brand_id, redemption_id, lock=True)
         if redemption.state is not RedemptionState.STARTED:
             return redemption
-        now = now_utc()
+        now = clock()
         try:
             async with conn.transaction():
-                change = await Ledger(conn).spend(
+                change = await Ledger(conn, clock).spend(
                     brand_id, redemption.account_id, redemption.points,
                     reason_code="MALL_REDEMPTION", source=Source.MALL,
                     request_id=f"redemption:{redemption_id}", now=now)
@@ -200,13 +224,14 @@ async def spend_step(db: Database, brand_id: str, redemption_id: str) -> Redempt
         return await MallRepository(conn).update_redemption(spent, now)
 
 
-async def fulfil_step(db: Database, brand_id: str, redemption_id: str) -> Redemption:
+async def fulfil_step(db: Database, brand_id: str, redemption_id: str,
+                      clock: Clock = system_clock) -> Redemption:
     """POINTS_SPENT -> COMPLETED (stock taken, item issued), or FAILED with the points back."""
     async with db.transaction() as conn:
         redemption = await get(conn, brand_id, redemption_id, lock=True)
         if redemption.state is not RedemptionState.POINTS_SPENT:
             return redemption
-        now = now_utc()
+        now = clock()
         repo = MallRepository(conn)
         try:
             async with conn.transaction():
@@ -225,7 +250,7 @@ async def fulfil_step(db: Database, brand_id: str, redemption_id: str) -> Redemp
                                              reason="OUT_OF_STOCK")
         except DomainError as error:
             assert redemption.spend_entry_id is not None
-            refund = await Ledger(conn).reverse(brand_id, redemption.spend_entry_id,
+            refund = await Ledger(conn, clock).reverse(brand_id, redemption.spend_entry_id,
                                                 reason_code="MALL_REDEMPTION_FAILED",
                                                 request_id=f"redemption:{redemption_id}:refund",
                                                 now=now)
@@ -264,22 +289,24 @@ async def _take_and_issue(conn: Connection, redemption: Redemption, now: datetim
                    virtual_code=code)
 
 
-async def drive(db: Database, brand_id: str, redemption_id: str) -> Redemption:
+async def drive(db: Database, brand_id: str, redemption_id: str,
+                clock: Clock = system_clock) -> Redemption:
     """Carry a redemption from whatever state it is in to a final one."""
-    redemption = await spend_step(db, brand_id, redemption_id)
+    redemption = await spend_step(db, brand_id, redemption_id, clock)
     if redemption.state is RedemptionState.POINTS_SPENT:
-        redemption = await fulfil_step(db, brand_id, redemption_id)
+        redemption = await fulfil_step(db, brand_id, redemption_id, clock)
     return redemption
 
 
-async def recover(db: Database, *, older_than_seconds: float, limit: int = 100) -> int:
+async def recover(db: Database, *, older_than_seconds: float, limit: int = 100,
+                  clock: Clock = system_clock) -> int:
     """Finish redemptions left unfinished (a crash between steps); returns how many."""
-    cutoff = now_utc() - timedelta(seconds=older_than_seconds)
+    cutoff = clock() - timedelta(seconds=older_than_seconds)
     async with db.connection() as conn:
         stuck = await MallRepository(conn).unfinished(cutoff, limit)
     for brand_id, redemption_id in stuck:
         try:
-            final = await drive(db, brand_id, redemption_id)
+            final = await drive(db, brand_id, redemption_id, clock)
             log.info("redemption_recovered", brand_id=brand_id, redemption_id=redemption_id,
                      state=final.state.value)
         except Exception as exc:  # one bad redemption must not stop the others
@@ -291,25 +318,26 @@ async def recover(db: Database, *, older_than_seconds: float, limit: int = 100) 
                         brand_id, redemption_id, reason_of(exc))
                 if RECOVERY_RETRY.exhausted(attempts):
                     await give_up(db, brand_id, redemption_id,
-                                  f"RETRIES_EXHAUSTED: {reason_of(exc)}")
+                                  f"RETRIES_EXHAUSTED: {reason_of(exc)}", clock)
             except Exception as again:  # the database itself: the next pass tries again
                 log.error("redemption_give_up_failed", redemption_id=redemption_id,
                           error=repr(again))
     return len(stuck)
 
 
-async def give_up(db: Database, brand_id: str, redemption_id: str, reason: str) -> Redemption:
+async def give_up(db: Database, brand_id: str, redemption_id: str, reason: str,
+                  clock: Clock = system_clock) -> Redemption:
     """End a redemption recovery cannot carry on: 'failed' with the reason, and the points
     given back when they were spent."""
     async with db.transaction() as conn:
         redemption = await get(conn, brand_id, redemption_id, lock=True)
         if redemption.state not in (RedemptionState.STARTED, RedemptionState.POINTS_SPENT):
             return redemption
-        now = now_utc()
+        now = clock()
         refund_entry_id = None
         if redemption.state is RedemptionState.POINTS_SPENT:
             assert redemption.spend_entry_id is not None
-            refund = await Ledger(conn).reverse(brand_id, redemption.spend_entry_id,
+            refund = await Ledger(conn, clock).reverse(brand_id, redemption.spend_entry_id,
                                                 reason_code="MALL_REDEMPTION_FAILED",
                                                 request_id=f"redemption:{redemption_id}:refund",
                                                 now=now)
@@ -320,9 +348,18 @@ async def give_up(db: Database, brand_id: str, redemption_id: str, reason: str) 
         return await MallRepository(conn).update_redemption(failed, now)
 
 
-async def update_fulfilment(conn: Connection, brand_id: str, redemption_id: str,
-                            status: Fulfilment, tracking_number: str,
-                            request_id: str) -> Redemption:
+async def update_fulfilment(app: BenefitsContext, commit_once: CommitOnce[Redemption, Reply],
+                            brand_id: str, redemption_id: str, status: Fulfilment,
+                            tracking_number: str, request_id: str) -> Reply:
+    """Move a completed redemption's fulfilment on (shipped, delivered; cancelled gives the
+    points, the stock and the member's slot back)."""
+    return await commit_once(lambda conn: _update_fulfilment(
+        conn, brand_id, redemption_id, status, tracking_number, request_id, app.clock()))
+
+
+async def _update_fulfilment(conn: Connection, brand_id: str, redemption_id: str,
+                             status: Fulfilment, tracking_number: str, request_id: str,
+                             now: datetime) -> Redemption:
     redemption = await get(conn, brand_id, redemption_id, lock=True)
     allowed = FULFILMENT_STEPS.get(redemption.fulfilment, set())
     if redemption.state is not RedemptionState.COMPLETED or status not in allowed:
@@ -330,7 +367,6 @@ async def update_fulfilment(conn: Connection, brand_id: str, redemption_id: str,
             f"fulfilment cannot move from {redemption.fulfilment.value} to {status.value}",
             reason="FULFILMENT_TRANSITION_INVALID",
             metadata={"from": redemption.fulfilment.value, "to": status.value})
-    now = now_utc()
     changed = replace(redemption, fulfilment=status)
     if status is Fulfilment.SHIPPED:
         changed = replace(changed, tracking_number=require(tracking_number, "tracking_number"))
@@ -347,7 +383,17 @@ async def update_fulfilment(conn: Connection, brand_id: str, redemption_id: str,
     return await MallRepository(conn).update_redemption(changed, now)
 
 
-async def list_redemptions(conn: Connection, brand_id: str, account_id: str,
-                           before_seq: int | None, limit: int) -> list[tuple[int, Redemption]]:
-    return await MallRepository(conn).redemptions(require(brand_id, "brand_id"),
-                                                  account_id or None, before_seq, limit)
+async def list_redemptions(app: BenefitsContext, brand_id: str, account_id: str,
+                           requested_size: int, token: str) -> tuple[list[Redemption], str]:
+    """One page of the brand's redemptions (one member's, when named), newest first."""
+    size = page_size(requested_size)
+    if account_id:
+        await require_member(app.membership, Action.READ_HOLDINGS, brand_id, account_id)
+    filters = {"brand_id": require(brand_id, "brand_id"), "account_id": account_id}
+    position = decode_page_token(token, ("seq",), filters=filters)
+    async with app.db.connection() as conn:
+        rows = await MallRepository(conn).redemptions(
+            brand_id, account_id or None, int(position["seq"]) if position else None,
+            size + 1)
+    page, next_token = keyset_page(rows, size, lambda row: {"seq": row[0]}, filters=filters)
+    return [redemption for _, redemption in page], next_token

@@ -14,7 +14,7 @@ from brandclub.benefits.v1 import benefits_service_pb2_grpc as pb_grpc
 from libs.db import Database
 from libs.testing import contract_channel, running_service, service_settings
 from services.benefits.main import make_compose
-from tests.services.benefits.membership_standin import StandInActivities, StandInMembership
+from tests.services.benefits.standin_ports import StandInActivities, StandInMembership
 
 
 def rid() -> str:

@@ -20,8 +20,8 @@ from brandclub.membership.v1 import membership_service_pb2_grpc as mgrpc
 from libs.db import Database
 from libs.grpc_client import remote_error
 from libs.testing import contract_channel, running_service, service_settings
-from services.benefits.api.servicer import MEMBER_ACTIONS, NOT_MEMBER_SCOPED
 from services.benefits.main import make_compose
+from services.benefits.usecases.eligibility import MEMBER_ACTIONS, NOT_MEMBER_SCOPED
 from services.membership.main import compose as membership_compose
 
 

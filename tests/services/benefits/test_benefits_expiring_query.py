@@ -41,10 +41,10 @@ async def test_points_expiring_soon_pages_the_right_accounts(benefits: Benefits)
     b, other = brand(), brand()
     now = datetime.now(UTC)
     async with benefits.db.transaction() as conn:
-        await config.update_policy(conn, PointsPolicy(b, ExpiryMode.ROLLING_DAYS, 10,
-                                                      time_zone="UTC"))
-        await config.update_policy(conn, PointsPolicy(other, ExpiryMode.ROLLING_DAYS, 10,
-                                                      time_zone="UTC"))
+        await config.save_policy(conn, PointsPolicy(b, ExpiryMode.ROLLING_DAYS, 10,
+                                                      time_zone="UTC"), now)
+        await config.save_policy(conn, PointsPolicy(other, ExpiryMode.ROLLING_DAYS, 10,
+                                                      time_zone="UTC"), now)
         ledger = Ledger(conn)
 
         async def grant(brand_id: str, account: str, amount: int, days_ago: float) -> None:
@@ -66,7 +66,7 @@ async def test_points_expiring_soon_pages_the_right_accounts(benefits: Benefits)
         await grant(b, "acc_late", 100, 1)       # outside
         await grant(other, "acc_other_brand", 70, 8)
     async with benefits.db.transaction() as conn:
-        await config.update_policy(conn, PointsPolicy(b, ExpiryMode.NEVER, 0))
+        await config.save_policy(conn, PointsPolicy(b, ExpiryMode.NEVER, 0), now)
         await Ledger(conn).grant(b, "acc_never", 80, reason_code="T", source=Source.OPERATOR,
                                  request_id=rid(), now=now - timedelta(days=30))
 

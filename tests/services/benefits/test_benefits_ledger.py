@@ -88,7 +88,8 @@ async def test_spend_takes_soonest_expiring_lot_and_expiry_job_writes_entries(
     b = brand()
     t0 = datetime.now(UTC) + timedelta(days=1)  # in the future: the live expiry loop waits
     async with benefits.db.transaction() as conn:
-        await config.update_policy(conn, PointsPolicy(b, ExpiryMode.ROLLING_DAYS, 10))
+        await config.save_policy(conn, PointsPolicy(b, ExpiryMode.ROLLING_DAYS, 10),
+                                 datetime.now(UTC))
         ledger = Ledger(conn)
         await ledger.grant(b, "acc", 100, reason_code="LATE", source=Source.OPERATOR,
                            request_id="g1", now=t0 + timedelta(days=5))

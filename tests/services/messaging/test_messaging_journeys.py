@@ -387,8 +387,8 @@ async def test_points_expiring_journey_enters_each_expiry_once(world: World,
 
     await world.follow(brand, "acc_soon", "acc_spent")
     async with world.benefits_db.transaction() as conn:
-        await benefits_config.update_policy(conn, PointsPolicy(
-            brand, ExpiryMode.ROLLING_DAYS, 10, time_zone="Asia/Shanghai"))
+        await benefits_config.save_policy(conn, PointsPolicy(
+            brand, ExpiryMode.ROLLING_DAYS, 10, time_zone="Asia/Shanghai"), now)
         ledger = Ledger(conn)
         for account, amount, days_ago in (("acc_soon", 100, 8), ("acc_soon", 30, 7),
                                           ("acc_later", 500, 1), ("acc_spent", 40, 8),

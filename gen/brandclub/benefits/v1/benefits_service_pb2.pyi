@@ -738,17 +738,23 @@ class ListExpiringPointsRequest(_message.Message):
 
     BRAND_ID_FIELD_NUMBER: _builtins.int
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     brand_id: _builtins.str
     account_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
     def __init__(
         self,
         *,
         brand_id: _builtins.str = ...,
         account_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -759,6 +765,8 @@ class ListExpiringPointsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EXPIRING_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
     @_builtins.property
     def expiring(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExpiringPoints]:
         """Soonest first; points that never expire come last."""
@@ -767,10 +775,11 @@ class ListExpiringPointsResponse(_message.Message):
         self,
         *,
         expiring: _abc.Iterable[Global___ExpiringPoints] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expiring", b"expiring"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expiring", b"expiring", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1358,15 +1367,21 @@ class ListTierMultipliersRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     BRAND_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     brand_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
     def __init__(
         self,
         *,
         brand_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1377,16 +1392,21 @@ class ListTierMultipliersResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     MULTIPLIERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
     @_builtins.property
-    def multipliers(self) -> _containers.RepeatedCompositeFieldContainer[Global___TierMultiplier]: ...
+    def multipliers(self) -> _containers.RepeatedCompositeFieldContainer[Global___TierMultiplier]:
+        """Lowest level first."""
+
     def __init__(
         self,
         *,
         multipliers: _abc.Iterable[Global___TierMultiplier] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["multipliers", b"multipliers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["multipliers", b"multipliers", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1800,20 +1820,26 @@ class ListClaimableCouponsRequest(_message.Message):
     BRAND_ID_FIELD_NUMBER: _builtins.int
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     PLACEMENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     brand_id: _builtins.str
     account_id: _builtins.str
     placement: Global___CouponPlacement.ValueType
     """Unspecified: any placement."""
+    page_size: _builtins.int
+    page_token: _builtins.str
     def __init__(
         self,
         *,
         brand_id: _builtins.str = ...,
         account_id: _builtins.str = ...,
         placement: Global___CouponPlacement.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "placement", b"placement"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "brand_id", b"brand_id", "page_size", b"page_size", "page_token", b"page_token", "placement", b"placement"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1824,16 +1850,19 @@ class ListClaimableCouponsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     TEMPLATES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
     @_builtins.property
     def templates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CouponTemplate]: ...
     def __init__(
         self,
         *,
         templates: _abc.Iterable[Global___CouponTemplate] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["templates", b"templates"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "templates", b"templates"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,7 +1,7 @@
-"""A stand-in for the membership port, for the benefits tests of other rules (ledger, stock,
-mall saga): every account is an active LV0 member of every brand unless a test says otherwise.
-The eligibility rule itself is tested against the real membership service
-(test_benefits_eligibility.py)."""
+"""Stand-ins for benefits' ports (membership, engagement activities), for the benefits tests
+of other rules (ledger, stock, mall saga): every account is an active LV0 member of every
+brand unless a test says otherwise. The eligibility rule itself is tested against the real
+membership service (test_benefits_eligibility.py)."""
 
 from __future__ import annotations
 
