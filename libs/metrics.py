@@ -75,8 +75,8 @@ SAMPLER_FAILURES = Counter(
 
 # --- product figures (one-line recorders in service code) -----------------------------------
 LOTTERY_STOCK_LEFT = Gauge(
-    "brandclub_lottery_stock_left", "Prizes left in a lottery, by prize (after the last draw)",
-    ["prize_id"])
+    "brandclub_lottery_stock_left", "Prizes left in a lottery (as of its last win)",
+    ["activity_id", "prize_id"])
 POINTS_ISSUED = Counter("brandclub_points_issued_total", "Points credited to members")
 POINTS_REDEEMED = Counter("brandclub_points_redeemed_total", "Points spent by members")
 MESSAGES = Counter(
@@ -141,8 +141,8 @@ def open_platform_quota_refused(app_key: str) -> None:
     OPEN_PLATFORM_QUOTA_REFUSALS.labels(app_key).inc()
 
 
-def lottery_stock_left(prize_id: str, left: int) -> None:
-    LOTTERY_STOCK_LEFT.labels(prize_id).set(max(left, 0))
+def lottery_stock_left(activity_id: str, prize_id: str, left: int) -> None:
+    LOTTERY_STOCK_LEFT.labels(activity_id, prize_id).set(max(left, 0))
 
 
 def exposition(registry: CollectorRegistry = REGISTRY) -> bytes:

@@ -286,12 +286,13 @@ class ParticipationRepository:
             activity_id)
         return {r["prize_id"]: (r["stock"], r["won"]) for r in rows}
 
-    async def take_prize(self, activity_id: str, prize_id: str) -> bool:
-        """Record one win if stock remains (the final say on stock)."""
-        taken = await self._conn.fetchval(
+    async def take_prize(self, activity_id: str, prize_id: str) -> int | None:
+        """Record one win if stock remains (the final say on stock): the stock left after it,
+        or None when there was none."""
+        left: int | None = await self._conn.fetchval(
             "UPDATE lottery_prizes SET won = won + 1 WHERE activity_id = $1 AND prize_id = $2 "
-            "AND won < stock RETURNING true", activity_id, prize_id)
-        return bool(taken)
+            "AND won < stock RETURNING stock - won", activity_id, prize_id)
+        return left
 
     async def draw_counts(self, activity_id: str, account_id: str,
                           day: date) -> tuple[int, int]:

@@ -16,6 +16,7 @@ from libs.errors import (
     require,
 )
 from libs.logging import get_logger
+from libs.metrics import lottery_stock_left
 from libs.outbox import add_event
 from libs.paging import decode_time_and_id, keyset_page, page_size, time_and_id
 from libs.sagas import decide, reason_of
@@ -448,7 +449,10 @@ class LotteryDraws(RewardDispatch):
                     refused = f"{exc.reason}: {exc.message}"
             if not refused:
                 won = result.won_prize_id or None
-                if won is not None and not await repo.take_prize(saga.activity_id, won):
+                left = await repo.take_prize(saga.activity_id, won) if won else None
+                if won is not None:
+                    lottery_stock_left(saga.activity_id, won, left or 0)
+                if left is None:
                     won = None  # Redis thought stock remained; PostgreSQL says no
                 prize = config.prize(won) if won else None
                 grant_id: str | None = None

@@ -14,27 +14,7 @@ from brandclub.engagement.v1 import engagement_service_pb2 as pb
 from libs.grpc_client import remote_error
 from services.engagement.domain.participation import parse_weights, pick
 from tests.services.engagement.harness import Env, eventually, rid
-
-COST = 10
-
-
-def lottery(stock: int, *, total_limit: int = 0, daily_limit: int = 0,
-            prize_weight: int = 50) -> dict[str, object]:
-    return {"lottery": {"mode": "LOTTERY_MODE_INSTANT", "cost_points": COST,
-                        "total_limit": total_limit, "daily_limit": daily_limit, "prizes": [
-                            {"prize_id": "gift", "name": "Gift", "kind": "PRIZE_KIND_POINTS",
-                             "weight": prize_weight, "stock": stock, "points": 100},
-                            {"prize_id": "thanks", "name": "Thanks", "kind": "PRIZE_KIND_THANKS",
-                             "weight": 100 - prize_weight}]}}
-
-
-async def draw(env: Env, activity_id: str, account: str,
-               request_id: str | None = None) -> pb.Draw:
-    reply = await env.engagement.DrawLottery(pb.DrawLotteryRequest(
-        request_id=request_id or rid(), brand_id=env.brand_id, activity_id=activity_id,
-        account_id=account))
-    return reply.draw
-
+from tests.services.engagement.lottery_helpers import COST, draw, lottery
 
 RETRIED = (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE,
            grpc.StatusCode.DEADLINE_EXCEEDED)

@@ -84,3 +84,13 @@ COUPON_TEMPLATE = {"title": "10 off 100", "kind": "COUPON_KIND_AMOUNT_OFF",
                    "amount_off_cents": 1000, "threshold_cents": 10000, "valid_days": 30,
                    "total_stock": 5, "per_member_limit": 1,
                    "claim_start_time": "2020-01-01T00:00:00Z"}
+
+
+async def authorised_member(suite: Suite, scopes: tuple[str, ...] = (), **app: Any
+                            ) -> tuple[str, str, str, str, str]:
+    """A brand with a shop, an app authorised for the shop, and one member."""
+    brand_id, shop_id = await suite.brand_and_shop()
+    app_key, secret = await suite.app(**app)
+    grant = await suite.authorise(app_key, secret, brand_id, shop_id, scopes)
+    account_id = await suite.member(shop_id, "pin-member")
+    return app_key, secret, str(grant["access_token"]), account_id, brand_id

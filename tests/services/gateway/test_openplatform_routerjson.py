@@ -17,6 +17,7 @@ from services.gateway.api.openplatform_methods import CallContext
 from services.gateway.domain.catalogue import MethodSpec, Param
 from tests.services.gateway.conftest import Suite
 from tests.services.gateway.openplatform_helpers import (
+    authorised_member,
     call,
     error_code,
     md5_sign,
@@ -25,20 +26,10 @@ from tests.services.gateway.openplatform_helpers import (
 )
 
 
-async def ready(suite: Suite, scopes: tuple[str, ...] = (), **app: Any
-                ) -> tuple[str, str, str, str, str]:
-    """A brand with a shop, an app authorised for the shop, and one member."""
-    brand_id, shop_id = await suite.brand_and_shop()
-    app_key, secret = await suite.app(**app)
-    grant = await suite.authorise(app_key, secret, brand_id, shop_id, scopes)
-    account_id = await suite.member(shop_id, "pin-member")
-    return app_key, secret, str(grant["access_token"]), account_id, brand_id
-
-
 @pytest.mark.parametrize("how", ["post-query", "get", "post-form"])
 async def test_member_get_succeeds_by_every_transport(suite: Suite, how: str) -> None:
     """GET, POST with a query and no body, and POST with a form all answer the member."""
-    app_key, secret, token, account_id, brand_id = await ready(suite)
+    app_key, secret, token, account_id, brand_id = await authorised_member(suite)
     body = await call(suite.http, signed(app_key, secret, "brandclub.member.get",
                                          {"account_id": account_id}, token), how)
     envelope = body["brandclub_member_get_responce"]
@@ -52,7 +43,7 @@ async def test_member_get_succeeds_by_every_transport(suite: Suite, how: str) ->
 
 async def test_points_balance_reads_the_authorising_brand(suite: Suite) -> None:
     """points.balance.get answers the member's balance in the token's brand."""
-    app_key, secret, token, account_id, _ = await ready(suite)
+    app_key, secret, token, account_id, _ = await authorised_member(suite)
     body = await call(suite.http, signed(app_key, secret, "brandclub.points.balance.get",
                                          {"account_id": account_id}, token))
     result = body["brandclub_points_balance_get_responce"]["get_result"]
@@ -62,7 +53,7 @@ async def test_points_balance_reads_the_authorising_brand(suite: Suite) -> None:
 async def test_chinese_parameters_verify_over_utf8(suite: Suite) -> None:
     """A UTF-8 client can send Chinese: the sign verifies and the method runs (here it reports
     a business failure inside the result, with the envelope's code "0")."""
-    app_key, secret, token, _, _ = await ready(suite)
+    app_key, secret, token, _, _ = await authorised_member(suite)
     body = await call(suite.http, signed(app_key, secret, "brandclub.member.get",
                                          {"account_id": "会员张三"}, token), "post-form")
     envelope = body["brandclub_member_get_responce"]
@@ -73,7 +64,7 @@ async def test_chinese_parameters_verify_over_utf8(suite: Suite) -> None:
 
 async def test_system_parameter_errors(suite: Suite) -> None:
     """Each missing or wrong system parameter answers its own string code, with HTTP 200."""
-    app_key, secret, token, account_id, _ = await ready(suite)
+    app_key, secret, token, account_id, _ = await authorised_member(suite)
     good = signed(app_key, secret, "brandclub.member.get", {"account_id": account_id}, token)
 
     def resigned(**changes: str | None) -> dict[str, str]:
@@ -104,7 +95,7 @@ async def test_system_parameter_errors(suite: Suite) -> None:
 
 async def test_stale_timestamp_is_refused(suite: Suite) -> None:
     """A correctly signed request stamped seven minutes ago is refused with code 8."""
-    app_key, secret, token, account_id, _ = await ready(suite)
+    app_key, secret, token, account_id, _ = await authorised_member(suite)
     stale = sdk_timestamp(datetime.now(UTC) - timedelta(minutes=7))
     body = await call(suite.http, signed(app_key, secret, "brandclub.member.get",
                                          {"account_id": account_id}, token, timestamp=stale))
@@ -113,7 +104,7 @@ async def test_stale_timestamp_is_refused(suite: Suite) -> None:
 
 async def test_ungranted_method_is_refused(suite: Suite) -> None:
     """A shop that granted only member.read: the app's points read is refused with 1002."""
-    app_key, secret, token, account_id, _ = await ready(suite, scopes=("member.read",))
+    app_key, secret, token, account_id, _ = await authorised_member(suite, scopes=("member.read",))
     body = await call(suite.http, signed(app_key, secret, "brandclub.points.balance.get",
                                          {"account_id": account_id}, token))
     assert error_code(body) == "1002"
@@ -122,7 +113,7 @@ async def test_ungranted_method_is_refused(suite: Suite) -> None:
 async def test_app_reaches_only_the_shops_that_authorised_it(suite: Suite) -> None:
     """With shop A's token an app cannot read a member of brand B, and another app cannot use
     shop A's token at all."""
-    app_key, secret, token, _, _ = await ready(suite)
+    app_key, secret, token, _, _ = await authorised_member(suite)
     _, other_shop = await suite.brand_and_shop("Other")
     outsider = await suite.member(other_shop, "pin-outsider")
     body = await call(suite.http, signed(app_key, secret, "brandclub.member.get",
@@ -151,7 +142,7 @@ async def test_revoked_authorization_stops_the_token(suite: Suite) -> None:
 
 async def test_quota_exceeded_is_code_2(suite: Suite) -> None:
     """An app allowed 3 calls a minute gets code 2 on the fourth, never a 5xx."""
-    app_key, secret, token, account_id, _ = await ready(suite, calls_per_minute=3)
+    app_key, secret, token, account_id, _ = await authorised_member(suite, calls_per_minute=3)
     codes = []
     for _ in range(5):
         body = await call(suite.http, signed(app_key, secret, "brandclub.member.get",
@@ -162,7 +153,7 @@ async def test_quota_exceeded_is_code_2(suite: Suite) -> None:
 
 async def test_repeated_read_is_answered_normally(suite: Suite) -> None:
     """The same signed read twice in one second gets two fresh answers."""
-    app_key, secret, token, account_id, _ = await ready(suite)
+    app_key, secret, token, account_id, _ = await authorised_member(suite)
     params = signed(app_key, secret, "brandclub.member.get", {"account_id": account_id}, token)
     first, second = await call(suite.http, params), await call(suite.http, params)
     assert error_code(first) is None and first == second
@@ -182,7 +173,7 @@ async def test_replayed_write_gets_the_first_answer_and_applies_once(
     spec = MethodSpec("brandclub.test.write", "points.write", "test write", True,
                       (Param("note", "string", "", required=True),))
     monkeypatch.setitem(openplatform_methods.METHODS, spec.name, (spec, write))
-    app_key, secret, token, _, _ = await ready(suite)
+    app_key, secret, token, _, _ = await authorised_member(suite)
     params = signed(app_key, secret, spec.name, {"note": "a"}, token)
     answers = await asyncio.gather(*(call(suite.http, params) for _ in range(3)))
     assert applied == ["a"]
@@ -196,7 +187,7 @@ async def test_replayed_write_gets_the_first_answer_and_applies_once(
 async def test_every_call_is_audited(suite: Suite, redis_url: str) -> None:
     """Each call, successful or refused, leaves an audit entry with app, shop, method,
     outcome and latency."""
-    app_key, secret, token, account_id, _ = await ready(suite)
+    app_key, secret, token, account_id, _ = await authorised_member(suite)
     await call(suite.http, signed(app_key, secret, "brandclub.member.get",
                                   {"account_id": account_id}, token))
     await call(suite.http, {**signed(app_key, secret, "brandclub.member.get",
@@ -218,7 +209,7 @@ async def test_every_call_is_audited(suite: Suite, redis_url: str) -> None:
 async def test_malformed_input_never_yields_a_5xx(suite: Suite) -> None:
     """Wrong types, missing fields, bad JSON, bad encodings and huge bodies all answer HTTP 200
     with an error_response."""
-    app_key, secret, token, _, _ = await ready(suite)
+    app_key, secret, token, _, _ = await authorised_member(suite)
     method = "brandclub.member.get"
     bodies = [
         signed(app_key, secret, method, {"account_id": 42}, token),
@@ -260,7 +251,7 @@ async def test_catalogue_lists_methods_with_scopes(suite: Suite) -> None:
 async def test_long_parameters_in_the_url_are_judged_by_the_platform(suite: Suite) -> None:
     """The SDK puts everything in the URL: a 20 KB parameter JSON is served, a 40 KB one is
     code 1003 (too long), both as HTTP 200 JSON."""
-    app_key, secret, token, account_id, _ = await ready(suite)
+    app_key, secret, token, account_id, _ = await authorised_member(suite)
     padded = {"account_id": account_id, "note": "x" * 20_000}
     body = await call(suite.http, signed(app_key, secret, "brandclub.member.get", padded, token))
     assert error_code(body) is None, body

@@ -14,19 +14,8 @@ from libs.grpc_client import remote_error
 from libs.outbox import new_envelope, stream_name
 from libs.redis import connect_redis
 from tests.services.messaging.conftest import Env, rid
+from tests.services.messaging.messages import send, status_of
 from tests.services.messaging.shoppers import shopper
-
-
-async def send(env: Env, brand_id: str, account_id: str, template_id: str,
-               **variables: str) -> pb.OutboundMessage:
-    return (await env.messaging.SendMessage(pb.SendMessageRequest(
-        request_id=rid(), brand_id=brand_id, account_id=account_id, template_id=template_id,
-        variables=variables))).message
-
-
-async def status_of(env: Env, brand_id: str, message_id: str) -> pb.OutboundMessage:
-    return (await env.messaging.GetMessage(pb.GetMessageRequest(
-        brand_id=brand_id, message_id=message_id))).message
 
 
 async def test_inbox_paging_unread_and_mark_read(env: Env) -> None:

@@ -6,7 +6,7 @@ from prometheus_client import REGISTRY
 
 from brandclub.messaging.v1 import messaging_service_pb2 as pb
 from tests.services.messaging.conftest import Env, rid
-from tests.services.messaging.test_messaging_inbox_governance import send, status_of
+from tests.services.messaging.messages import send, status_of
 
 
 def messages(outcome: str, reason: str) -> float:
