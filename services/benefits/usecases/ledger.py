@@ -17,6 +17,7 @@ from libs.clock import Clock, system_clock
 from libs.db import Connection
 from libs.errors import FailedPrecondition, InvalidArgument, found, require
 from libs.idempotency import CommitOnce, Reply
+from libs.metrics import points_issued, points_redeemed
 from libs.outbox import add_event
 from libs.paging import (
     PAGE_TOKEN_INVALID,
@@ -124,6 +125,7 @@ class Ledger:
         now = now or self._clock()
         policy = await policy_of(self.conn, brand_id)
         balance = await self.lock(brand_id, account_id)
+        points_issued(amount)  # brandclub_points_issued_total, pending grants included
         if available_at is not None and available_at > now:
             change = await self._write(balance, kind=EntryKind.PENDING_GRANT, amount=amount,
                                        available_delta=0, pending_delta=amount,
@@ -158,6 +160,7 @@ class Ledger:
         entry_id = new_id("pte")
         taken = await self._take(balance, entry_id, amount)
         assert taken == amount, "lots must hold the available balance"
+        points_redeemed(amount)  # brandclub_points_redeemed_total
         return await self._write(balance, kind=EntryKind.SPEND, amount=-amount,
                                  available_delta=-amount, pending_delta=0, reason_code=reason,
                                  source=source, request_id=request_id, now=now,
