@@ -285,6 +285,10 @@ def log_levels(text: str) -> list[str]:
 
 
 def main() -> None:
+    if "--scale" in sys.argv[1:]:  # the ten-million-member bench has its own options
+        from tools import bench_scale
+        bench_scale.main([arg for arg in sys.argv[1:] if arg != "--scale"])
+        return
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="measured time per scenario")
