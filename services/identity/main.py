@@ -6,8 +6,10 @@ import grpc
 
 from brandclub.identity.v1 import identity_service_pb2 as pb
 from brandclub.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from brandclub.identity.v1 import member_data_service_pb2 as privacy_pb
+from brandclub.identity.v1 import member_data_service_pb2_grpc as privacy_grpc
+from libs import privacy_api
 from libs.config import ConfigError
-from libs.db import Database
 from libs.jobs import Loop, background_loop
 from libs.outbox import OutboxRelay
 from libs.service import Composition, Resources, run_service
@@ -16,7 +18,9 @@ from services.identity.domain.phones import PhoneMatcher, PhoneVault
 from services.identity.domain.tokens import TokenCodec
 from services.identity.isv.composition import isv_part
 from services.identity.settings import IdentitySettings, identity_settings
+from services.identity.usecases.context import IdentityContext
 from services.identity.usecases.phones import reseal_phones
+from services.identity.usecases.privacy import member_privacy
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["IdentityService"].full_name
 
@@ -32,29 +36,29 @@ def phone_secrets(settings: IdentitySettings) -> tuple[PhoneVault, PhoneMatcher]
         raise ConfigError(f"PHONE_VAULT_KEYS / PHONE_MATCH_PEPPER: {exc}") from None
 
 
-def reseal_loop(db: Database, vault: PhoneVault) -> Loop:
+def reseal_loop(ctx: IdentityContext) -> Loop:
     """After a key rotation, re-encrypt the numbers sealed with older keys, batch by batch."""
-    async def reseal_batch() -> int:
-        async with db.transaction() as conn:
-            return await reseal_phones(conn, vault)
-
-    return background_loop("phone-reseal", reseal_batch,
+    return background_loop("phone-reseal", lambda: reseal_phones(ctx),
                            interval_seconds=RESEAL_INTERVAL_SECONDS, batch=1)
 
 
 async def compose(resources: Resources) -> Composition:
     settings = identity_settings(resources.settings)
     vault, matcher = phone_secrets(settings)
-    servicer = IdentityServicer(resources.db, TokenCodec(settings.token_keys), vault, matcher)
+    ctx = IdentityContext(resources.db, TokenCodec(settings.token_keys), vault, matcher)
+    servicer = IdentityServicer(ctx)
     relay = OutboxRelay(resources.db, resources.redis)
     isv = isv_part(resources.db, settings.isv_secret_keys)
 
     def register(server: grpc.aio.Server) -> None:
         pb_grpc.add_IdentityServiceServicer_to_server(servicer, server)
         isv.register(server)
+        privacy_api.register(server, member_privacy(resources.db), privacy_pb, privacy_grpc)
 
-    return Composition(service_names=[SERVICE_NAME, isv.service_name], register=register,
-                       background=[relay.run, reseal_loop(resources.db, vault)])
+    return Composition(service_names=[SERVICE_NAME, isv.service_name,
+                                      *privacy_api.service_names(privacy_pb)],
+                       register=register,
+                       background=[relay.run, reseal_loop(ctx)])
 
 
 def main() -> None:

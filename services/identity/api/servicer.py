@@ -8,7 +8,6 @@ import grpc
 
 from brandclub.identity.v1 import identity_service_pb2 as pb
 from brandclub.identity.v1 import identity_service_pb2_grpc as pb_grpc
-from libs.db import Connection, Database
 from libs.errors import InvalidArgument
 from libs.idempotency import IdempotentExecutor
 from libs.protoconv import timestamp
@@ -22,8 +21,8 @@ from services.identity.domain.links import (
     identity_ref,
 )
 from services.identity.domain.merchants import MerchantUser
-from services.identity.domain.phones import MATCH_KEY_VERSION, MATCH_RULE, PhoneMatcher, PhoneVault
-from services.identity.domain.tokens import Kind, TokenCodec
+from services.identity.domain.phones import MATCH_KEY_VERSION, MATCH_RULE
+from services.identity.domain.tokens import Kind
 from services.identity.usecases import (
     accounts,
     links,
@@ -32,6 +31,7 @@ from services.identity.usecases import (
     phones,
     tokens,
 )
+from services.identity.usecases.context import IdentityContext
 
 _KINDS = {Kind.SHOPPER: pb.PRINCIPAL_KIND_SHOPPER, Kind.MERCHANT: pb.PRINCIPAL_KIND_MERCHANT}
 _IDENTITY_KINDS = {
@@ -79,6 +79,14 @@ def row_error_pb(error: RowError) -> pb.ImportRowError:
     return pb.ImportRowError(line=error.line, reason=error.reason, message=error.message)
 
 
+def match_pb(result: tuple[str, str]) -> pb.MatchPhoneForBrandResponse:
+    encrypted, crm_member_id = result
+    if not crm_member_id:
+        return pb.MatchPhoneForBrandResponse(result=pb.PHONE_MATCH_RESULT_NEW)
+    return pb.MatchPhoneForBrandResponse(result=pb.PHONE_MATCH_RESULT_MATCHED,
+                                         encrypted_phone=encrypted, crm_member_id=crm_member_id)
+
+
 def merchant_pb(user: MerchantUser) -> pb.MerchantUser:
     return pb.MerchantUser(merchant_user_id=user.merchant_user_id, brand_id=user.brand_id,
                            login_name=user.login_name, display_name=user.display_name,
@@ -86,42 +94,36 @@ def merchant_pb(user: MerchantUser) -> pb.MerchantUser:
 
 
 class IdentityServicer(pb_grpc.IdentityServiceServicer):
-    def __init__(self, db: Database, codec: TokenCodec, vault: PhoneVault,
-                 matcher: PhoneMatcher) -> None:
-        self._db = db
-        self._codec = codec
-        self._vault = vault
-        self._matcher = matcher
-        self._idempotent = IdempotentExecutor(db)
+    """Translates protobuf to identity's use cases and back; each RPC is one use-case call."""
+
+    def __init__(self, ctx: IdentityContext) -> None:
+        self._ctx = ctx
+        self._idempotent = IdempotentExecutor(ctx.db)
 
     async def EnsureAccount(self, request: pb.EnsureAccountRequest,
                             context: grpc.aio.ServicerContext) -> pb.EnsureAccountResponse:
-        async def work(conn: Connection) -> pb.EnsureAccountResponse:
-            account, created = await accounts.ensure_account(conn,
-                                                             request.marketplace_account_id)
-            return pb.EnsureAccountResponse(account=account_pb(account), created=created)
-
-        return await self._idempotent.run("EnsureAccount", request, pb.EnsureAccountResponse,
-                                          work)
+        return await accounts.ensure_account(
+            self._idempotent.commit_once(
+                "EnsureAccount", request, pb.EnsureAccountResponse,
+                lambda result: pb.EnsureAccountResponse(account=account_pb(result[0]),
+                                                        created=result[1])),
+            request.marketplace_account_id)
 
     async def GetAccount(self, request: pb.GetAccountRequest,
                          context: grpc.aio.ServicerContext) -> pb.GetAccountResponse:
-        async with self._db.connection() as conn:
-            account = await accounts.get_account(conn, request.account_id)
+        account = await accounts.get_account(self._ctx, request.account_id)
         return pb.GetAccountResponse(account=account_pb(account))
 
     async def IssueShopperToken(self, request: pb.IssueShopperTokenRequest,
                                 context: grpc.aio.ServicerContext
                                 ) -> pb.IssueShopperTokenResponse:
-        async with self._db.connection() as conn:
-            token, claims = await tokens.issue_shopper_token(conn, self._codec,
-                                                               request.account_id,
-                                                               request.ttl_seconds)
+        token, claims = await tokens.issue_shopper_token(self._ctx, request.account_id,
+                                                         request.ttl_seconds)
         return pb.IssueShopperTokenResponse(token=token, expire_time=timestamp(claims.expires_at))
 
     async def VerifyToken(self, request: pb.VerifyTokenRequest,
                           context: grpc.aio.ServicerContext) -> pb.VerifyTokenResponse:
-        claims = await tokens.verify_token(self._db, self._codec, request.token)
+        claims = await tokens.verify_token(self._ctx, request.token)
         shopper = claims.kind is Kind.SHOPPER
         return pb.VerifyTokenResponse(
             kind=_KINDS[claims.kind],
@@ -135,44 +137,37 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
 
     async def LinkIdentity(self, request: pb.LinkIdentityRequest,
                            context: grpc.aio.ServicerContext) -> pb.LinkIdentityResponse:
-        ref = ref_of(request.kind, request.scope, request.external_id)
-
-        async def work(conn: Connection) -> pb.LinkIdentityResponse:
-            link, linked = await links.link_identity(conn, request.account_id, ref)
-            return pb.LinkIdentityResponse(identity=linked_pb(link), linked=linked)
-
-        return await self._idempotent.run("LinkIdentity", request, pb.LinkIdentityResponse,
-                                          work)
+        return await links.link_identity(
+            self._ctx, self._idempotent.commit_once(
+                "LinkIdentity", request, pb.LinkIdentityResponse,
+                lambda result: pb.LinkIdentityResponse(identity=linked_pb(result[0]),
+                                                       linked=result[1])),
+            request.account_id, ref_of(request.kind, request.scope, request.external_id))
 
     async def UnlinkIdentity(self, request: pb.UnlinkIdentityRequest,
                              context: grpc.aio.ServicerContext) -> pb.UnlinkIdentityResponse:
-        ref = ref_of(request.kind, request.scope, request.external_id)
-
-        async def work(conn: Connection) -> pb.UnlinkIdentityResponse:
-            link, when = await links.unlink_identity(conn, request.account_id, ref,
-                                                        request.reason)
-            return pb.UnlinkIdentityResponse(identity=linked_pb(link),
-                                             unlink_time=timestamp(when))
-
-        return await self._idempotent.run("UnlinkIdentity", request, pb.UnlinkIdentityResponse,
-                                          work)
+        return await links.unlink_identity(
+            self._ctx, self._idempotent.commit_once(
+                "UnlinkIdentity", request, pb.UnlinkIdentityResponse,
+                lambda result: pb.UnlinkIdentityResponse(identity=linked_pb(result[0]),
+                                                         unlink_time=timestamp(result[1]))),
+            request.account_id, ref_of(request.kind, request.scope, request.external_id),
+            request.reason)
 
     async def ListLinkedIdentities(self, request: pb.ListLinkedIdentitiesRequest,
                                    context: grpc.aio.ServicerContext
                                    ) -> pb.ListLinkedIdentitiesResponse:
-        async with self._db.connection() as conn:
-            linked, token = await links.list_linked_identities(
-                conn, request.account_id, request.page_size, request.page_token,
-                kind=_IDENTITY_KINDS.get(request.kind), scope=request.scope.strip())
+        linked, token = await links.list_linked_identities(
+            self._ctx, request.account_id, request.page_size, request.page_token,
+            kind=_IDENTITY_KINDS.get(request.kind), scope=request.scope.strip())
         return pb.ListLinkedIdentitiesResponse(identities=[linked_pb(link) for link in linked],
                                                next_page_token=token)
 
     async def ListIdentityLinkHistory(self, request: pb.ListIdentityLinkHistoryRequest,
                                       context: grpc.aio.ServicerContext
                                       ) -> pb.ListIdentityLinkHistoryResponse:
-        async with self._db.connection() as conn:
-            entries, token = await links.link_history(conn, request.account_id,
-                                                         request.page_size, request.page_token)
+        entries, token = await links.link_history(self._ctx, request.account_id,
+                                                  request.page_size, request.page_token)
         return pb.ListIdentityLinkHistoryResponse(
             entries=[pb.IdentityLinkHistoryEntry(
                 kind=_IDENTITY_KINDS_PB[e.ref.kind], scope=e.ref.scope,
@@ -182,20 +177,15 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
 
     async def ResolveIdentity(self, request: pb.ResolveIdentityRequest,
                               context: grpc.aio.ServicerContext) -> pb.ResolveIdentityResponse:
-        ref = ref_of(request.kind, request.scope, request.external_id)
-        async with self._db.connection() as conn:
-            account = await links.resolve_identity(conn, ref)
+        account = await links.resolve_identity(
+            self._ctx, ref_of(request.kind, request.scope, request.external_id))
         return pb.ResolveIdentityResponse(account=account_pb(account))
 
     # --- phone vault ----------------------------------------------------------------------
 
     async def StorePhone(self, request: pb.StorePhoneRequest,
                          context: grpc.aio.ServicerContext) -> pb.StorePhoneResponse:
-        # Naturally idempotent (the same number changes nothing), and deliberately not run
-        # through the idempotency table: its fingerprint would be a plain hash of the number.
-        async with self._db.transaction() as conn:
-            changed, masked = await phones.store_phone(conn, self._vault, request.account_id,
-                                                         request.phone)
+        changed, masked = await phones.store_phone(self._ctx, request.account_id, request.phone)
         return pb.StorePhoneResponse(changed=changed, masked_phone=masked)
 
     async def RevealPhoneForDelivery(self, request: pb.RevealPhoneForDeliveryRequest,
@@ -205,10 +195,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         if purpose is None:
             raise InvalidArgument("purpose must be SMS_DELIVERY or VOICE_DELIVERY",
                                   field="purpose")
-        async with self._db.transaction() as conn:
-            phone = await phones.reveal_phone_for_delivery(
-                conn, self._vault, request.account_id, request.brand_id, purpose,
-                request.message_id)
+        phone = await phones.reveal_phone_for_delivery(
+            self._ctx, request.account_id, request.brand_id, purpose, request.message_id)
         return pb.RevealPhoneForDeliveryResponse(phone_e164=phone)
 
     # --- encrypted phone matching -----------------------------------------------------------
@@ -216,7 +204,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def GetPhoneMatchKey(self, request: pb.GetPhoneMatchKeyRequest,
                                context: grpc.aio.ServicerContext
                                ) -> pb.GetPhoneMatchKeyResponse:
-        key = phone_matching.phone_match_key(self._matcher, request.brand_id)
+        key = phone_matching.phone_match_key(self._ctx, request.brand_id)
         return pb.GetPhoneMatchKeyResponse(brand_id=key.brand_id,
                                            key_base64=base64.b64encode(key.key).decode(),
                                            key_version=MATCH_KEY_VERSION, rule=MATCH_RULE)
@@ -224,124 +212,102 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def StartPhoneMatchImport(self, request: pb.StartPhoneMatchImportRequest,
                                     context: grpc.aio.ServicerContext
                                     ) -> pb.StartPhoneMatchImportResponse:
-        async def work(conn: Connection) -> pb.StartPhoneMatchImportResponse:
-            imp = await phone_matching.start_import(conn, request.brand_id, request.expected_rows)
-            return pb.StartPhoneMatchImportResponse(phone_import=import_pb(imp))
-
-        return await self._idempotent.run("StartPhoneMatchImport", request,
-                                          pb.StartPhoneMatchImportResponse, work)
+        return await phone_matching.start_import(
+            self._ctx, self._idempotent.commit_once(
+                "StartPhoneMatchImport", request, pb.StartPhoneMatchImportResponse,
+                lambda imp: pb.StartPhoneMatchImportResponse(phone_import=import_pb(imp))),
+            request.brand_id, request.expected_rows)
 
     async def AppendPhoneMatchRows(self, request: pb.AppendPhoneMatchRowsRequest,
                                    context: grpc.aio.ServicerContext
                                    ) -> pb.AppendPhoneMatchRowsResponse:
-        async def work(conn: Connection) -> pb.AppendPhoneMatchRowsResponse:
-            result = await phone_matching.append_rows(conn, request.brand_id, request.import_id,
-                                                request.chunk_index, request.csv)
-            return pb.AppendPhoneMatchRowsResponse(
-                phone_import=import_pb(result.imp), accepted_rows=result.accepted,
-                rejected_rows=result.rejected,
-                errors=[row_error_pb(e) for e in result.errors])
-
-        return await self._idempotent.run("AppendPhoneMatchRows", request,
-                                          pb.AppendPhoneMatchRowsResponse, work)
+        return await phone_matching.append_rows(
+            self._idempotent.commit_once(
+                "AppendPhoneMatchRows", request, pb.AppendPhoneMatchRowsResponse,
+                lambda result: pb.AppendPhoneMatchRowsResponse(
+                    phone_import=import_pb(result.imp), accepted_rows=result.accepted,
+                    rejected_rows=result.rejected,
+                    errors=[row_error_pb(e) for e in result.errors])),
+            request.brand_id, request.import_id, request.chunk_index, request.csv)
 
     async def CompletePhoneMatchImport(self, request: pb.CompletePhoneMatchImportRequest,
                                        context: grpc.aio.ServicerContext
                                        ) -> pb.CompletePhoneMatchImportResponse:
-        async def work(conn: Connection) -> pb.CompletePhoneMatchImportResponse:
-            imp = await phone_matching.complete_import(conn, request.brand_id, request.import_id)
-            return pb.CompletePhoneMatchImportResponse(phone_import=import_pb(imp))
-
-        return await self._idempotent.run("CompletePhoneMatchImport", request,
-                                          pb.CompletePhoneMatchImportResponse, work)
+        return await phone_matching.complete_import(
+            self._ctx, self._idempotent.commit_once(
+                "CompletePhoneMatchImport", request, pb.CompletePhoneMatchImportResponse,
+                lambda imp: pb.CompletePhoneMatchImportResponse(phone_import=import_pb(imp))),
+            request.brand_id, request.import_id)
 
     async def GetPhoneMatchImport(self, request: pb.GetPhoneMatchImportRequest,
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.GetPhoneMatchImportResponse:
-        async with self._db.connection() as conn:
-            imp = await phone_matching.get_import(conn, request.brand_id, request.import_id)
+        imp = await phone_matching.get_import(self._ctx, request.brand_id, request.import_id)
         return pb.GetPhoneMatchImportResponse(phone_import=import_pb(imp))
 
     async def ListPhoneMatchImportErrors(self, request: pb.ListPhoneMatchImportErrorsRequest,
                                          context: grpc.aio.ServicerContext
                                          ) -> pb.ListPhoneMatchImportErrorsResponse:
-        async with self._db.connection() as conn:
-            errors, token = await phone_matching.import_errors(conn, request.brand_id,
-                                                         request.import_id, request.page_size,
-                                                         request.page_token)
+        errors, token = await phone_matching.import_errors(
+            self._ctx, request.brand_id, request.import_id, request.page_size,
+            request.page_token)
         return pb.ListPhoneMatchImportErrorsResponse(errors=[row_error_pb(e) for e in errors],
                                                      next_page_token=token)
 
     async def MatchPhoneForBrand(self, request: pb.MatchPhoneForBrandRequest,
                                  context: grpc.aio.ServicerContext
                                  ) -> pb.MatchPhoneForBrandResponse:
-        async def work(conn: Connection) -> pb.MatchPhoneForBrandResponse:
-            encrypted, crm_member_id = await phone_matching.match_phone_for_brand(
-                conn, self._vault, self._matcher, request.brand_id, request.account_id)
-            if not crm_member_id:
-                return pb.MatchPhoneForBrandResponse(result=pb.PHONE_MATCH_RESULT_NEW)
-            return pb.MatchPhoneForBrandResponse(result=pb.PHONE_MATCH_RESULT_MATCHED,
-                                                 encrypted_phone=encrypted,
-                                                 crm_member_id=crm_member_id)
-
-        return await self._idempotent.run("MatchPhoneForBrand", request,
-                                          pb.MatchPhoneForBrandResponse, work)
+        return await phone_matching.match_phone_for_brand(
+            self._ctx, self._idempotent.commit_once(
+                "MatchPhoneForBrand", request, pb.MatchPhoneForBrandResponse, match_pb),
+            request.brand_id, request.account_id)
 
     # --- merchant users ------------------------------------------------------------------
 
     async def CreateMerchantUser(self, request: pb.CreateMerchantUserRequest,
                                  context: grpc.aio.ServicerContext
                                  ) -> pb.CreateMerchantUserResponse:
-        async def work(conn: Connection) -> pb.CreateMerchantUserResponse:
-            user = await merchants.create_merchant_user(conn, request.brand_id,
-                                                       request.login_name,
-                                                       request.display_name, request.password)
-            return pb.CreateMerchantUserResponse(user=merchant_pb(user))
-
-        return await self._idempotent.run("CreateMerchantUser", request,
-                                          pb.CreateMerchantUserResponse, work)
+        return await merchants.create_merchant_user(
+            self._ctx, self._idempotent.commit_once(
+                "CreateMerchantUser", request, pb.CreateMerchantUserResponse,
+                lambda user: pb.CreateMerchantUserResponse(user=merchant_pb(user))),
+            request.brand_id, request.login_name, request.display_name, request.password)
 
     async def GetMerchantUser(self, request: pb.GetMerchantUserRequest,
                               context: grpc.aio.ServicerContext) -> pb.GetMerchantUserResponse:
-        async with self._db.connection() as conn:
-            user = await merchants.get_merchant_user(conn, request.brand_id,
-                                                    request.merchant_user_id)
+        user = await merchants.get_merchant_user(self._ctx, request.brand_id,
+                                                 request.merchant_user_id)
         return pb.GetMerchantUserResponse(user=merchant_pb(user))
 
     async def ListMerchantUsers(self, request: pb.ListMerchantUsersRequest,
                                 context: grpc.aio.ServicerContext
                                 ) -> pb.ListMerchantUsersResponse:
-        async with self._db.connection() as conn:
-            users, token = await merchants.list_merchant_users(conn, request.brand_id,
-                                                              request.page_size,
-                                                              request.page_token)
+        users, token = await merchants.list_merchant_users(self._ctx, request.brand_id,
+                                                           request.page_size,
+                                                           request.page_token)
         return pb.ListMerchantUsersResponse(users=[merchant_pb(u) for u in users],
                                             next_page_token=token)
 
     async def DisableMerchantUser(self, request: pb.DisableMerchantUserRequest,
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.DisableMerchantUserResponse:
-        async def work(conn: Connection) -> pb.DisableMerchantUserResponse:
-            user = await merchants.disable_merchant_user(conn, request.brand_id,
-                                                        request.merchant_user_id)
-            return pb.DisableMerchantUserResponse(user=merchant_pb(user))
-
-        return await self._idempotent.run("DisableMerchantUser", request,
-                                          pb.DisableMerchantUserResponse, work)
+        return await merchants.disable_merchant_user(
+            self._ctx, self._idempotent.commit_once(
+                "DisableMerchantUser", request, pb.DisableMerchantUserResponse,
+                lambda user: pb.DisableMerchantUserResponse(user=merchant_pb(user))),
+            request.brand_id, request.merchant_user_id)
 
     async def IssueMerchantToken(self, request: pb.IssueMerchantTokenRequest,
                                  context: grpc.aio.ServicerContext
                                  ) -> pb.IssueMerchantTokenResponse:
-        async with self._db.connection() as conn:
-            token, claims = await tokens.issue_merchant_token(
-                conn, self._codec, request.merchant_user_id, request.ttl_seconds)
+        token, claims = await tokens.issue_merchant_token(self._ctx, request.merchant_user_id,
+                                                          request.ttl_seconds)
         return pb.IssueMerchantTokenResponse(token=token, brand_id=claims.brand_id,
                                              expire_time=timestamp(claims.expires_at))
 
     async def SignInMerchant(self, request: pb.SignInMerchantRequest,
                              context: grpc.aio.ServicerContext) -> pb.SignInMerchantResponse:
-        async with self._db.connection() as conn:
-            token, claims, user = await tokens.sign_in_merchant(
-                conn, self._codec, request.login_name, request.password)
+        token, claims, user = await tokens.sign_in_merchant(self._ctx, request.login_name,
+                                                            request.password)
         return pb.SignInMerchantResponse(token=token, user=merchant_pb(user),
                                          expire_time=timestamp(claims.expires_at))

@@ -12,6 +12,7 @@ from libs.config import ConfigError
 from libs.db import Database
 from services.identity.isv.api.servicer import IsvServicer
 from services.identity.isv.domain.sealing import SecretBox
+from services.identity.isv.usecases.context import IsvContext
 
 ISV_SERVICE_NAME = pb.DESCRIPTOR.services_by_name["IsvService"].full_name
 
@@ -34,4 +35,4 @@ class IsvPart:
 
 
 def isv_part(db: Database, isv_secret_keys: dict[str, bytes]) -> IsvPart:
-    return IsvPart(IsvServicer(db, secret_box(isv_secret_keys)))
+    return IsvPart(IsvServicer(IsvContext(db, secret_box(isv_secret_keys))))

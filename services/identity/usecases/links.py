@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from libs.clock import Clock, system_clock
+from libs.clock import Clock
 from libs.db import Connection
 from libs.errors import FailedPrecondition, NotFound
+from libs.idempotency import CommitOnce
 from libs.paging import Position, decode_page_token, keyset_page, page_size
 from services.identity.adapters.postgres import LinkRepository
 from services.identity.domain.accounts import Account
@@ -17,7 +18,8 @@ from services.identity.domain.links import (
     LinkedIdentity,
     LinkHistoryEntry,
 )
-from services.identity.usecases.accounts import get_account
+from services.identity.usecases.accounts import account_of
+from services.identity.usecases.context import IdentityContext, Reply
 
 MAX_UNLINK_REASON = 200
 
@@ -27,10 +29,17 @@ def _not_linked(what: str, ref: IdentityRef) -> NotFound:
                     metadata={"kind": ref.kind.name, "scope": ref.scope})
 
 
-async def link_identity(conn: Connection, account_id: str, ref: IdentityRef, *,
-                        clock: Clock = system_clock) -> tuple[LinkedIdentity, bool]:
-    """Links an external identity; refuses one linked to another account, never moves it."""
-    account = await get_account(conn, account_id)
+async def link_identity(ctx: IdentityContext,
+                        commit_once: CommitOnce[tuple[LinkedIdentity, bool], Reply],
+                        account_id: str, ref: IdentityRef) -> Reply:
+    """Links an external identity; refuses one linked to another account, never moves it.
+    The result says whether it was linked now (False: it already was, to this account)."""
+    return await commit_once(lambda conn: _link(conn, account_id, ref, ctx.clock))
+
+
+async def _link(conn: Connection, account_id: str, ref: IdentityRef,
+                clock: Clock) -> tuple[LinkedIdentity, bool]:
+    account = await account_of(conn, account_id)
     repo = LinkRepository(conn)
     await repo.lock_ref(ref)
     await repo.lock_account_slot(account.account_id, ref.kind, ref.scope)
@@ -51,9 +60,16 @@ async def link_identity(conn: Connection, account_id: str, ref: IdentityRef, *,
     return await repo.add(ref, account.account_id, clock()), True
 
 
-async def unlink_identity(conn: Connection, account_id: str, ref: IdentityRef, reason: str, *,
-                          clock: Clock = system_clock) -> tuple[LinkedIdentity, datetime]:
-    account = await get_account(conn, account_id)
+async def unlink_identity(ctx: IdentityContext,
+                          commit_once: CommitOnce[tuple[LinkedIdentity, datetime], Reply],
+                          account_id: str, ref: IdentityRef, reason: str) -> Reply:
+    """Unlinks and records it in the history; the result is the link and when it ended."""
+    return await commit_once(lambda conn: _unlink(conn, account_id, ref, reason, ctx.clock))
+
+
+async def _unlink(conn: Connection, account_id: str, ref: IdentityRef, reason: str,
+                  clock: Clock) -> tuple[LinkedIdentity, datetime]:
+    account = await account_of(conn, account_id)
     repo = LinkRepository(conn)
     await repo.lock_ref(ref)
     existing = await repo.find(ref)
@@ -65,12 +81,19 @@ async def unlink_identity(conn: Connection, account_id: str, ref: IdentityRef, r
     return existing, now
 
 
-async def list_linked_identities(conn: Connection, account_id: str, requested_size: int,
+async def list_linked_identities(ctx: IdentityContext, account_id: str, requested_size: int,
                                  token: str, *, kind: IdentityKind | None = None,
                                  scope: str = "") -> tuple[list[LinkedIdentity], str]:
     """One page of the account's linked identities, oldest link first, of one kind and scope
     when given. A page token is good only for the account and filters it was issued for."""
-    account = await get_account(conn, account_id)
+    async with ctx.db.connection() as conn:
+        return await _linked_page(conn, account_id, requested_size, token, kind, scope)
+
+
+async def _linked_page(conn: Connection, account_id: str, requested_size: int, token: str,
+                       kind: IdentityKind | None, scope: str
+                       ) -> tuple[list[LinkedIdentity], str]:
+    account = await account_of(conn, account_id)
     size = page_size(requested_size)
     filters = {"account_id": account.account_id, "kind": kind.value if kind else "",
                "scope": scope}
@@ -87,10 +110,16 @@ def _link_position(link: LinkedIdentity) -> Position:
     return {"t": link.linked_at.isoformat(), "k": link.ref.kind.value, "s": link.ref.scope}
 
 
-async def link_history(conn: Connection, account_id: str, requested_size: int,
+async def link_history(ctx: IdentityContext, account_id: str, requested_size: int,
                        token: str) -> tuple[list[LinkHistoryEntry], str]:
     """One page of the account's link and unlink history, newest first."""
-    account = await get_account(conn, account_id)
+    async with ctx.db.connection() as conn:
+        return await _history_page(conn, account_id, requested_size, token)
+
+
+async def _history_page(conn: Connection, account_id: str, requested_size: int,
+                        token: str) -> tuple[list[LinkHistoryEntry], str]:
+    account = await account_of(conn, account_id)
     size = page_size(requested_size)
     filters = {"account_id": account.account_id}
     position = decode_page_token(token, ("before",), filters=filters)
@@ -99,8 +128,10 @@ async def link_history(conn: Connection, account_id: str, requested_size: int,
     return keyset_page(entries, size, lambda entry: {"before": entry.entry_id}, filters=filters)
 
 
-async def resolve_identity(conn: Connection, ref: IdentityRef) -> Account:
-    link = await LinkRepository(conn).find(ref)
-    if link is None:
-        raise _not_linked(f"no account is linked to this {ref.kind.name}", ref)
-    return await get_account(conn, link.account_id)
+async def resolve_identity(ctx: IdentityContext, ref: IdentityRef) -> Account:
+    """The account an external identity is linked to."""
+    async with ctx.db.connection() as conn:
+        link = await LinkRepository(conn).find(ref)
+        if link is None:
+            raise _not_linked(f"no account is linked to this {ref.kind.name}", ref)
+        return await account_of(conn, link.account_id)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from libs.clock import Clock, system_clock
+from libs.clock import Clock
 from libs.db import Connection
 from libs.errors import FailedPrecondition, InvalidArgument, found, require
+from libs.idempotency import CommitOnce
 from libs.paging import decode_page_token, keyset_page, page_size
 from services.identity.adapters.postgres import ImportRepository, LinkRepository, PhoneRepository
 from services.identity.domain.imports import (
@@ -23,7 +24,8 @@ from services.identity.domain.imports import (
 from services.identity.domain.links import IdentityKind, IdentityRef
 from services.identity.domain.merchants import valid_brand_id
 from services.identity.domain.phones import PhoneMatcher, PhoneVault
-from services.identity.usecases.accounts import get_account
+from services.identity.usecases.accounts import account_of
+from services.identity.usecases.context import IdentityContext, Reply
 from services.identity.usecases.phones import open_phone
 
 
@@ -41,20 +43,26 @@ class ChunkResult:
     errors: list[RowError]
 
 
-def phone_match_key(matcher: PhoneMatcher, brand_id: str) -> MatchKey:
+def phone_match_key(ctx: IdentityContext, brand_id: str) -> MatchKey:
     """The key a brand encrypts its CRM phone list with before importing it."""
     brand_id = valid_brand_id(brand_id)
-    return MatchKey(brand_id, matcher.brand_key(brand_id))
+    return MatchKey(brand_id, ctx.matcher.brand_key(brand_id))
 
 
-async def match_phone_for_brand(conn: Connection, vault: PhoneVault, matcher: PhoneMatcher,
-                                brand_id: str, account_id: str, *,
-                                clock: Clock = system_clock) -> tuple[str, str]:
+async def match_phone_for_brand(ctx: IdentityContext,
+                                commit_once: CommitOnce[tuple[str, str], Reply],
+                                brand_id: str, account_id: str) -> Reply:
     """(encrypted phone, crm member id) when the brand knows the phone, else ("", "").
 
     A match links the brand's CRM member id to the account when that id is still free."""
+    return await commit_once(lambda conn: _match(conn, ctx.vault, ctx.matcher, brand_id,
+                                                 account_id, ctx.clock))
+
+
+async def _match(conn: Connection, vault: PhoneVault, matcher: PhoneMatcher, brand_id: str,
+                 account_id: str, clock: Clock) -> tuple[str, str]:
     brand_id = valid_brand_id(brand_id)
-    account = await get_account(conn, account_id)
+    account = await account_of(conn, account_id)
     phone = await open_phone(conn, vault, account.account_id)
     digest = matcher.encrypted_phone(brand_id, phone)
     crm_member_id = await PhoneRepository(conn).crm_member_for(brand_id, digest)
@@ -70,18 +78,27 @@ async def match_phone_for_brand(conn: Connection, vault: PhoneVault, matcher: Ph
     return digest.hex(), crm_member_id
 
 
-async def start_import(conn: Connection, brand_id: str, expected_rows: int, *,
-                       clock: Clock = system_clock) -> PhoneMatchImport:
-    if expected_rows < 0:
-        raise InvalidArgument("expected_rows must not be negative", field="expected_rows")
-    imp = PhoneMatchImport(new_import_id(), valid_brand_id(brand_id), ImportStatus.RECEIVING,
-                           expected_rows, 0, 0, 0, 0, clock(), None)
-    await ImportRepository(conn).add(imp)
-    return imp
+async def start_import(ctx: IdentityContext, commit_once: CommitOnce[PhoneMatchImport, Reply],
+                       brand_id: str, expected_rows: int) -> Reply:
+    async def start(conn: Connection) -> PhoneMatchImport:
+        if expected_rows < 0:
+            raise InvalidArgument("expected_rows must not be negative", field="expected_rows")
+        imp = PhoneMatchImport(new_import_id(), valid_brand_id(brand_id),
+                               ImportStatus.RECEIVING, expected_rows, 0, 0, 0, 0, ctx.clock(),
+                               None)
+        await ImportRepository(conn).add(imp)
+        return imp
+
+    return await commit_once(start)
 
 
-async def get_import(conn: Connection, brand_id: str, import_id: str, *,
-                     for_update: bool = False) -> PhoneMatchImport:
+async def get_import(ctx: IdentityContext, brand_id: str, import_id: str) -> PhoneMatchImport:
+    async with ctx.db.connection() as conn:
+        return await _import(conn, brand_id, import_id)
+
+
+async def _import(conn: Connection, brand_id: str, import_id: str, *,
+                  for_update: bool = False) -> PhoneMatchImport:
     imp = await ImportRepository(conn).get(valid_brand_id(brand_id),
                                            require(import_id, "import_id"),
                                            for_update=for_update)
@@ -89,13 +106,18 @@ async def get_import(conn: Connection, brand_id: str, import_id: str, *,
                  import_id=import_id)
 
 
-async def append_rows(conn: Connection, brand_id: str, import_id: str, chunk_index: int,
-                      data: bytes) -> ChunkResult:
+async def append_rows(commit_once: CommitOnce[ChunkResult, Reply], brand_id: str,
+                      import_id: str, chunk_index: int, data: bytes) -> Reply:
     """Apply one chunk: good rows upserted, bad rows recorded by their file line."""
+    return await commit_once(lambda conn: _append(conn, brand_id, import_id, chunk_index, data))
+
+
+async def _append(conn: Connection, brand_id: str, import_id: str, chunk_index: int,
+                  data: bytes) -> ChunkResult:
     if len(data) > MAX_CHUNK_BYTES:
         raise InvalidArgument(f"a chunk holds at most {MAX_CHUNK_BYTES} bytes", field="csv",
                               reason="CHUNK_TOO_LARGE")
-    imp = await get_import(conn, brand_id, import_id, for_update=True)
+    imp = await _import(conn, brand_id, import_id, for_update=True)
     if imp.status is not ImportStatus.RECEIVING:
         raise FailedPrecondition("the import is already complete", reason="IMPORT_COMPLETED",
                                  metadata={"import_id": imp.import_id})
@@ -116,18 +138,28 @@ async def append_rows(conn: Connection, brand_id: str, import_id: str, chunk_ind
     return ChunkResult(updated, accepted, len(errors), errors[:ERRORS_PER_RESPONSE])
 
 
-async def complete_import(conn: Connection, brand_id: str, import_id: str, *,
-                          clock: Clock = system_clock) -> PhoneMatchImport:
-    imp = await get_import(conn, brand_id, import_id, for_update=True)
-    if imp.status is ImportStatus.COMPLETED:
-        return imp
-    return await ImportRepository(conn).complete(imp.import_id, clock())
+async def complete_import(ctx: IdentityContext,
+                          commit_once: CommitOnce[PhoneMatchImport, Reply], brand_id: str,
+                          import_id: str) -> Reply:
+    async def complete(conn: Connection) -> PhoneMatchImport:
+        imp = await _import(conn, brand_id, import_id, for_update=True)
+        if imp.status is ImportStatus.COMPLETED:
+            return imp
+        return await ImportRepository(conn).complete(imp.import_id, ctx.clock())
+
+    return await commit_once(complete)
 
 
-async def import_errors(conn: Connection, brand_id: str, import_id: str, requested_size: int,
-                        token: str) -> tuple[list[RowError], str]:
+async def import_errors(ctx: IdentityContext, brand_id: str, import_id: str,
+                        requested_size: int, token: str) -> tuple[list[RowError], str]:
     """One page of the import's row errors, by file line."""
-    imp = await get_import(conn, brand_id, import_id)
+    async with ctx.db.connection() as conn:
+        return await _errors_page(conn, brand_id, import_id, requested_size, token)
+
+
+async def _errors_page(conn: Connection, brand_id: str, import_id: str, requested_size: int,
+                       token: str) -> tuple[list[RowError], str]:
+    imp = await _import(conn, brand_id, import_id)
     size = page_size(requested_size)
     filters = {"brand_id": imp.brand_id, "import_id": imp.import_id}
     position = decode_page_token(token, ("line",), filters=filters)

@@ -246,32 +246,33 @@ async def test_reseal_moves_phones_to_the_new_key(identity: pb_grpc.IdentityServ
     """After a rotation the re-seal pass re-encrypts older rows under the new key, and the
     number still opens."""
     from libs.db import Database
+    from services.identity.domain.tokens import TokenCodec
     from services.identity.main import phone_secrets
     from services.identity.settings import load_identity_settings
+    from services.identity.usecases.context import IdentityContext
     from services.identity.usecases.phones import reseal_phones, reveal_phone_for_delivery
 
     alice = await account(identity, "alice")
     await identity.StorePhone(pb.StorePhoneRequest(request_id=rid(), account_id=alice,
                                                    phone="13812345678"))
     dev_mode = {"BRANDCLUB_ENV": "development"}
-    old, _ = phone_secrets(load_identity_settings(dev_mode))
+    old, matcher = phone_secrets(load_identity_settings(dev_mode))
     dev_key = base64.b64encode(b"brandclub-dev-phone-vault-key-32").decode()
     new_key = base64.b64encode(b"n" * 32).decode()
     rotated, _ = phone_secrets(load_identity_settings(
         {**dev_mode, "PHONE_VAULT_KEYS": f"k2:{new_key},dev:{dev_key}"}))
     db = await Database.connect(db_url, "identity", min_size=1, max_size=2)
+    codec = TokenCodec({"k1": b"k" * 32})
+    before, after = (IdentityContext(db, codec, vault, matcher) for vault in (old, rotated))
     try:
-        async with db.transaction() as conn:
-            assert await reseal_phones(conn, rotated) == 1
-        async with db.transaction() as conn:
-            assert await reseal_phones(conn, rotated) == 0
+        assert await reseal_phones(after) == 1
+        assert await reseal_phones(after) == 0
+        async with db.connection() as conn:
             assert await conn.fetchval("SELECT key_version FROM phone_vault") == "k2"
-            phone = await reveal_phone_for_delivery(conn, rotated, alice, "brd_1",
-                                                    "sms_delivery", "")
+        phone = await reveal_phone_for_delivery(after, alice, "brd_1", "sms_delivery", "")
         assert phone == "+8613812345678"
-        async with db.transaction() as conn:
-            with pytest.raises(Exception, match="no longer configured"):
-                await reveal_phone_for_delivery(conn, old, alice, "brd_1", "sms_delivery", "")
+        with pytest.raises(Exception, match="no longer configured"):
+            await reveal_phone_for_delivery(before, alice, "brd_1", "sms_delivery", "")
     finally:
         await db.close()
 

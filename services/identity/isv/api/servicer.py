@@ -6,13 +6,12 @@ import grpc
 
 from brandclub.identity.v1 import isv_service_pb2 as pb
 from brandclub.identity.v1 import isv_service_pb2_grpc as pb_grpc
-from libs.db import Connection, Database
 from libs.errors import InvalidArgument
 from libs.idempotency import IdempotentExecutor, fingerprint
 from libs.protoconv import timestamp
 from services.identity.isv.domain.apps import App, AppStatus, Authorization
-from services.identity.isv.domain.sealing import SecretBox
 from services.identity.isv.usecases import apps, authorizations
+from services.identity.isv.usecases.context import IsvContext
 
 _STATUSES = {pb.APP_STATUS_TEST: AppStatus.TEST,
              pb.APP_STATUS_PRODUCTION: AppStatus.PRODUCTION,
@@ -55,79 +54,70 @@ def grant_pb(grant: authorizations.TokenGrant) -> pb.TokenGrant:
 
 
 class IsvServicer(pb_grpc.IsvServiceServicer):
-    def __init__(self, db: Database, box: SecretBox) -> None:
-        self._db = db
-        self._box = box
-        self._idempotent = IdempotentExecutor(db)
+    """Translates protobuf to the open platform's use cases and back; each RPC is one call."""
+
+    def __init__(self, ctx: IsvContext) -> None:
+        self._ctx = ctx
+        self._idempotent = IdempotentExecutor(ctx.db)
 
     async def CreateApp(self, request: pb.CreateAppRequest,
                         context: grpc.aio.ServicerContext) -> pb.CreateAppResponse:
         status = _status(request.status)
         if status is AppStatus.SUSPENDED:
             raise InvalidArgument("a new app starts in TEST or PRODUCTION", field="status")
-        async with self._db.transaction() as conn:
-            app, secret = await apps.create_app(
-                conn, self._box, request_id=request.request_id,
-                request_hash=fingerprint(request), name=request.name, status=status,
-                scopes=list(request.scopes), redirect_uri=request.redirect_uri,
-                calls_per_minute=request.calls_per_minute, calls_per_day=request.calls_per_day)
+        app, secret = await apps.create_app(
+            self._ctx, request_id=request.request_id, request_hash=fingerprint(request),
+            name=request.name, status=status, scopes=list(request.scopes),
+            redirect_uri=request.redirect_uri, calls_per_minute=request.calls_per_minute,
+            calls_per_day=request.calls_per_day)
         return pb.CreateAppResponse(app=app_pb(app), app_secret=secret)
 
     async def GetApp(self, request: pb.GetAppRequest,
                      context: grpc.aio.ServicerContext) -> pb.GetAppResponse:
-        async with self._db.connection() as conn:
-            return pb.GetAppResponse(app=app_pb(await apps.get_app(conn, request.app_key)))
+        return pb.GetAppResponse(app=app_pb(await apps.get_app(self._ctx, request.app_key)))
 
     async def GetAppSigningKey(self, request: pb.GetAppSigningKeyRequest,
                                context: grpc.aio.ServicerContext
                                ) -> pb.GetAppSigningKeyResponse:
-        async with self._db.connection() as conn:
-            app, secret = await apps.get_signing_key(conn, self._box, request.app_key)
+        app, secret = await apps.get_signing_key(self._ctx, request.app_key)
         return pb.GetAppSigningKeyResponse(app=app_pb(app), app_secret=secret)
 
     async def SetAppStatus(self, request: pb.SetAppStatusRequest,
                            context: grpc.aio.ServicerContext) -> pb.SetAppStatusResponse:
-        status = _status(request.status)
-
-        async def work(conn: Connection) -> pb.SetAppStatusResponse:
-            app = await apps.set_app_status(conn, request.app_key, status)
-            return pb.SetAppStatusResponse(app=app_pb(app))
-
-        return await self._idempotent.run("SetAppStatus", request, pb.SetAppStatusResponse, work)
+        return await apps.set_app_status(
+            self._idempotent.commit_once("SetAppStatus", request, pb.SetAppStatusResponse,
+                                         lambda app: pb.SetAppStatusResponse(app=app_pb(app))),
+            request.app_key, _status(request.status))
 
     async def AuthorizeApp(self, request: pb.AuthorizeAppRequest,
                            context: grpc.aio.ServicerContext) -> pb.AuthorizeAppResponse:
-        async with self._db.transaction() as conn:
-            code, expires, uri = await authorizations.authorize_app(
-                conn, app_key=request.app_key, brand_id=request.brand_id,
-                shop_id=request.shop_id, redirect_uri=request.redirect_uri,
-                scopes=list(request.scopes), granted_by=request.granted_by)
+        code, expires, uri = await authorizations.authorize_app(
+            self._ctx, app_key=request.app_key, brand_id=request.brand_id,
+            shop_id=request.shop_id, redirect_uri=request.redirect_uri,
+            scopes=list(request.scopes), granted_by=request.granted_by)
         return pb.AuthorizeAppResponse(code=code, expire_time=timestamp(expires),
                                        redirect_uri=uri)
 
     async def ExchangeCode(self, request: pb.ExchangeCodeRequest,
                            context: grpc.aio.ServicerContext) -> pb.ExchangeCodeResponse:
-        async with self._db.transaction() as conn:
-            grant = await authorizations.exchange_code(conn, self._box, app_key=request.app_key,
-                                                 app_secret=request.app_secret,
-                                                 code=request.code)
+        grant = await authorizations.exchange_code(self._ctx, app_key=request.app_key,
+                                                   app_secret=request.app_secret,
+                                                   code=request.code)
         return pb.ExchangeCodeResponse(grant=grant_pb(grant))
 
     async def RefreshAccessToken(self, request: pb.RefreshAccessTokenRequest,
                                  context: grpc.aio.ServicerContext
                                  ) -> pb.RefreshAccessTokenResponse:
-        async with self._db.transaction() as conn:
-            grant = await authorizations.refresh_access_token(
-                conn, self._box, app_key=request.app_key, app_secret=request.app_secret,
-                refresh_token=request.refresh_token)
+        grant = await authorizations.refresh_access_token(
+            self._ctx, app_key=request.app_key, app_secret=request.app_secret,
+            refresh_token=request.refresh_token)
         return pb.RefreshAccessTokenResponse(grant=grant_pb(grant))
 
     async def VerifyAccessToken(self, request: pb.VerifyAccessTokenRequest,
                                 context: grpc.aio.ServicerContext
                                 ) -> pb.VerifyAccessTokenResponse:
-        async with self._db.connection() as conn:
-            verified = await authorizations.verify_access_token(conn, app_key=request.app_key,
-                                                          access_token=request.access_token)
+        verified = await authorizations.verify_access_token(
+            self._ctx, app_key=request.app_key, access_token=request.access_token)
         authorization = verified.authorization
         return pb.VerifyAccessTokenResponse(
             authorization_id=authorization.authorization_id, brand_id=authorization.brand_id,
@@ -137,10 +127,9 @@ class IsvServicer(pb_grpc.IsvServiceServicer):
     async def ListAuthorizations(self, request: pb.ListAuthorizationsRequest,
                                  context: grpc.aio.ServicerContext
                                  ) -> pb.ListAuthorizationsResponse:
-        async with self._db.connection() as conn:
-            page = await authorizations.list_authorizations(
-                conn, brand_id=request.brand_id, include_revoked=request.include_revoked,
-                requested_page_size=request.page_size, page_token=request.page_token)
+        page = await authorizations.list_authorizations(
+            self._ctx, brand_id=request.brand_id, include_revoked=request.include_revoked,
+            requested_page_size=request.page_size, page_token=request.page_token)
         return pb.ListAuthorizationsResponse(
             authorizations=[authorization_pb(a) for a in page.authorizations],
             next_page_token=page.next_page_token)
@@ -148,11 +137,9 @@ class IsvServicer(pb_grpc.IsvServiceServicer):
     async def RevokeAuthorization(self, request: pb.RevokeAuthorizationRequest,
                                   context: grpc.aio.ServicerContext
                                   ) -> pb.RevokeAuthorizationResponse:
-        async def work(conn: Connection) -> pb.RevokeAuthorizationResponse:
-            authorization = await authorizations.revoke_authorization(
-                conn, brand_id=request.brand_id, app_key=request.app_key,
-                shop_id=request.shop_id)
-            return pb.RevokeAuthorizationResponse(authorization=authorization_pb(authorization))
-
-        return await self._idempotent.run("RevokeAuthorization", request,
-                                          pb.RevokeAuthorizationResponse, work)
+        return await authorizations.revoke_authorization(
+            self._ctx, self._idempotent.commit_once(
+                "RevokeAuthorization", request, pb.RevokeAuthorizationResponse,
+                lambda revoked: pb.RevokeAuthorizationResponse(
+                    authorization=authorization_pb(revoked))),
+            brand_id=request.brand_id, app_key=request.app_key, shop_id=request.shop_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 
-from libs.clock import Clock, system_clock
+from libs.clock import Clock
 from libs.db import Connection
 from libs.errors import (
     FailedPrecondition,
@@ -15,6 +15,7 @@ from libs.errors import (
     found,
     require,
 )
+from libs.idempotency import CommitOnce
 from services.identity.isv.adapters.postgres import IsvRepository
 from services.identity.isv.domain.apps import (
     DEFAULT_CALLS_PER_DAY,
@@ -32,13 +33,25 @@ from services.identity.isv.domain.apps import (
     valid_scopes,
 )
 from services.identity.isv.domain.sealing import Sealed, SecretBox
+from services.identity.isv.usecases.context import IsvContext, Reply
 
 
-async def create_app(conn: Connection, box: SecretBox, *, request_id: str, request_hash: bytes,
-                     name: str, status: AppStatus, scopes: list[str], redirect_uri: str,
-                     calls_per_minute: int, calls_per_day: int,
-                     clock: Clock = system_clock) -> tuple[App, str]:
-    """Registers an app; the same request_id again returns the same app and secret."""
+async def create_app(ctx: IsvContext, *, request_id: str, request_hash: bytes, name: str,
+                     status: AppStatus, scopes: list[str], redirect_uri: str,
+                     calls_per_minute: int, calls_per_day: int) -> tuple[App, str]:
+    """Registers an app; the same request_id again returns the same app and secret (the
+    secret is sealed, so this RPC keeps its own request_id record beside the app)."""
+    async with ctx.db.transaction() as conn:
+        return await _create(conn, ctx.box, request_id=request_id, request_hash=request_hash,
+                             name=name, status=status, scopes=scopes,
+                             redirect_uri=redirect_uri, calls_per_minute=calls_per_minute,
+                             calls_per_day=calls_per_day, clock=ctx.clock)
+
+
+async def _create(conn: Connection, box: SecretBox, *, request_id: str, request_hash: bytes,
+                  name: str, status: AppStatus, scopes: list[str], redirect_uri: str,
+                  calls_per_minute: int, calls_per_day: int,
+                  clock: Clock) -> tuple[App, str]:
     request_id = require(request_id, "request_id")
     if len(request_id) > 128:
         raise InvalidArgument("request_id must be at most 128 characters", field="request_id",
@@ -74,17 +87,34 @@ async def _app_and_sealed_secret(conn: Connection, app_key: str) -> tuple[App, S
                  reason="APP_NOT_FOUND", app_key=app_key)
 
 
-async def get_app(conn: Connection, app_key: str) -> App:
+async def get_app(ctx: IsvContext, app_key: str) -> App:
+    async with ctx.db.connection() as conn:
+        return await app_of(conn, app_key)
+
+
+async def app_of(conn: Connection, app_key: str) -> App:
+    """The app, in the caller's transaction; NotFound when there is none."""
     app, _ = await _app_and_sealed_secret(conn, app_key)
     return app
 
 
-async def get_signing_key(conn: Connection, box: SecretBox, app_key: str) -> tuple[App, str]:
+async def get_signing_key(ctx: IsvContext, app_key: str) -> tuple[App, str]:
+    """The app and its plaintext secret (the gateway checks request signs with it)."""
+    async with ctx.db.connection() as conn:
+        return await _signing_key(conn, ctx.box, app_key)
+
+
+async def _signing_key(conn: Connection, box: SecretBox, app_key: str) -> tuple[App, str]:
     app, sealed = await _app_and_sealed_secret(conn, app_key)
     return app, box.open(sealed, bound_to=app.app_key)
 
 
-async def set_app_status(conn: Connection, app_key: str, status: AppStatus) -> App:
+async def set_app_status(commit_once: CommitOnce[App, Reply], app_key: str,
+                         status: AppStatus) -> Reply:
+    return await commit_once(lambda conn: _set_status(conn, app_key, status))
+
+
+async def _set_status(conn: Connection, app_key: str, status: AppStatus) -> App:
     return found(await IsvRepository(conn).set_status(valid_app_key(app_key), status),
                  f"app {app_key}", reason="APP_NOT_FOUND", app_key=app_key)
 
@@ -92,7 +122,7 @@ async def set_app_status(conn: Connection, app_key: str, status: AppStatus) -> A
 async def authenticated_app(conn: Connection, box: SecretBox, app_key: str,
                              app_secret: str) -> App:
     try:
-        app, secret = await get_signing_key(conn, box, app_key)
+        app, secret = await _signing_key(conn, box, app_key)
     except (NotFound, InvalidArgument):
         raise Unauthenticated("app_key or app_secret is wrong",
                               reason="APP_CREDENTIALS_INVALID") from None

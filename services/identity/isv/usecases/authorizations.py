@@ -7,9 +7,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from libs.clock import Clock, system_clock
+from libs.clock import Clock
 from libs.db import Connection
 from libs.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated, require
+from libs.idempotency import CommitOnce
 from libs.paging import decode_time_and_id, keyset_page, page_size, time_and_id
 from services.identity.isv.adapters.postgres import IsvRepository
 from services.identity.isv.domain.apps import (
@@ -23,7 +24,8 @@ from services.identity.isv.domain.apps import (
     valid_redirect_uri,
 )
 from services.identity.isv.domain.sealing import SecretBox
-from services.identity.isv.usecases.apps import authenticated_app, get_app
+from services.identity.isv.usecases.apps import app_of, authenticated_app
+from services.identity.isv.usecases.context import IsvContext, Reply
 
 
 @dataclass(frozen=True)
@@ -48,14 +50,23 @@ class AuthorizationsPage:
     next_page_token: str
 
 
-async def authorize_app(conn: Connection, *, app_key: str, brand_id: str, shop_id: str,
-                        redirect_uri: str, scopes: list[str], granted_by: str,
-                        clock: Clock = system_clock) -> tuple[str, datetime, str]:
+async def authorize_app(ctx: IsvContext, *, app_key: str, brand_id: str, shop_id: str,
+                        redirect_uri: str, scopes: list[str],
+                        granted_by: str) -> tuple[str, datetime, str]:
     """A merchant grants the app access to one shop; returns (code, expiry, redirect_uri).
     Authorising again replaces the granted scopes of the live authorisation."""
+    async with ctx.db.transaction() as conn:
+        return await _authorize(conn, app_key=app_key, brand_id=brand_id, shop_id=shop_id,
+                                redirect_uri=redirect_uri, scopes=scopes,
+                                granted_by=granted_by, clock=ctx.clock)
+
+
+async def _authorize(conn: Connection, *, app_key: str, brand_id: str, shop_id: str,
+                     redirect_uri: str, scopes: list[str], granted_by: str,
+                     clock: Clock) -> tuple[str, datetime, str]:
     brand_id, shop_id = require(brand_id, "brand_id"), require(shop_id, "shop_id")
     granted_by = require(granted_by, "granted_by")
-    app = await get_app(conn, app_key)
+    app = await app_of(conn, app_key)
     app.require_active()
     uri = valid_redirect_uri(redirect_uri or app.redirect_uri)
     if uri != app.redirect_uri:
@@ -93,8 +104,16 @@ async def _issue_pair(repo: IsvRepository, app: App, authorization: Authorizatio
     return grant
 
 
-async def exchange_code(conn: Connection, box: SecretBox, *, app_key: str, app_secret: str,
-                        code: str, clock: Clock = system_clock) -> TokenGrant:
+async def exchange_code(ctx: IsvContext, *, app_key: str, app_secret: str,
+                        code: str) -> TokenGrant:
+    """A code (used once, before its expiry, by the app it was issued to) for a token pair."""
+    async with ctx.db.transaction() as conn:
+        return await _exchange(conn, ctx.box, app_key=app_key, app_secret=app_secret,
+                               code=code, clock=ctx.clock)
+
+
+async def _exchange(conn: Connection, box: SecretBox, *, app_key: str, app_secret: str,
+                    code: str, clock: Clock) -> TokenGrant:
     app = await authenticated_app(conn, box, app_key, app_secret)
     repo = IsvRepository(conn)
     now = clock()
@@ -110,9 +129,16 @@ async def exchange_code(conn: Connection, box: SecretBox, *, app_key: str, app_s
     return await _issue_pair(repo, app, authorization, now)
 
 
-async def refresh_access_token(conn: Connection, box: SecretBox, *, app_key: str,
-                               app_secret: str, refresh_token: str,
-                               clock: Clock = system_clock) -> TokenGrant:
+async def refresh_access_token(ctx: IsvContext, *, app_key: str, app_secret: str,
+                               refresh_token: str) -> TokenGrant:
+    """A new pair for a valid refresh token; the old pair stops working."""
+    async with ctx.db.transaction() as conn:
+        return await _refresh(conn, ctx.box, app_key=app_key, app_secret=app_secret,
+                              refresh_token=refresh_token, clock=ctx.clock)
+
+
+async def _refresh(conn: Connection, box: SecretBox, *, app_key: str, app_secret: str,
+                   refresh_token: str, clock: Clock) -> TokenGrant:
     app = await authenticated_app(conn, box, app_key, app_secret)
     repo = IsvRepository(conn)
     now = clock()
@@ -129,8 +155,16 @@ async def refresh_access_token(conn: Connection, box: SecretBox, *, app_key: str
     return await _issue_pair(repo, app, authorization, now)
 
 
-async def verify_access_token(conn: Connection, *, app_key: str,
-                              access_token: str, clock: Clock = system_clock) -> VerifiedToken:
+async def verify_access_token(ctx: IsvContext, *, app_key: str,
+                              access_token: str) -> VerifiedToken:
+    """The live authorisation behind an access token of this (active) app."""
+    async with ctx.db.connection() as conn:
+        return await _verify(conn, app_key=app_key, access_token=access_token,
+                             clock=ctx.clock)
+
+
+async def _verify(conn: Connection, *, app_key: str, access_token: str,
+                  clock: Clock) -> VerifiedToken:
     repo = IsvRepository(conn)
     invalid = Unauthenticated("access_token is invalid, revoked or expired",
                               reason="ACCESS_TOKEN_INVALID")
@@ -140,28 +174,36 @@ async def verify_access_token(conn: Connection, *, app_key: str,
     authorization = await repo.get_authorization(access.authorization_id)
     if authorization is None or not authorization.live_for(app_key):
         raise invalid
-    app = await get_app(conn, app_key)
+    app = await app_of(conn, app_key)
     app.require_active()
     return VerifiedToken(authorization, access.expires_at)
 
 
-async def list_authorizations(conn: Connection, *, brand_id: str, include_revoked: bool,
+async def list_authorizations(ctx: IsvContext, *, brand_id: str, include_revoked: bool,
                               requested_page_size: int, page_token: str) -> AuthorizationsPage:
     """One page of the brand's authorisations, newest first."""
     brand_id = require(brand_id, "brand_id")
     size = page_size(requested_page_size)
     filters = {"brand_id": brand_id, "include_revoked": include_revoked}
     after = decode_time_and_id(page_token, filters=filters)
-    rows = await IsvRepository(conn).list_authorizations(brand_id, include_revoked, size + 1,
-                                                         after)
+    async with ctx.db.connection() as conn:
+        rows = await IsvRepository(conn).list_authorizations(brand_id, include_revoked,
+                                                             size + 1, after)
     page, token = keyset_page(
         rows, size, lambda last: time_and_id(last.granted_at, last.authorization_id),
         filters=filters)
     return AuthorizationsPage(page, token)
 
 
-async def revoke_authorization(conn: Connection, *, brand_id: str, app_key: str,
-                               shop_id: str, clock: Clock = system_clock) -> Authorization:
+async def revoke_authorization(ctx: IsvContext, commit_once: CommitOnce[Authorization, Reply],
+                               *, brand_id: str, app_key: str, shop_id: str) -> Reply:
+    """The shop's authorisation of the app ends; its codes and tokens stop working."""
+    return await commit_once(lambda conn: _revoke(conn, brand_id=brand_id, app_key=app_key,
+                                                  shop_id=shop_id, clock=ctx.clock))
+
+
+async def _revoke(conn: Connection, *, brand_id: str, app_key: str, shop_id: str,
+                  clock: Clock) -> Authorization:
     brand_id, shop_id = require(brand_id, "brand_id"), require(shop_id, "shop_id")
     repo = IsvRepository(conn)
     authorization = await repo.live_authorization(valid_app_key(app_key), shop_id)
