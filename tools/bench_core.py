@@ -18,6 +18,9 @@ Operation = Callable[[int], Awaitable[None]]
 # Deadline of the calls that seed a scenario (hundreds in flight at once): generous, because a
 # machine busy with other work must slow the seeding down, not fail the run.
 SEED_TIMEOUT = 120.0
+# Seeding calls in flight at once: enough to seed quickly, few enough to finish within
+# SEED_TIMEOUT when other work shares the machine (200 at once did not).
+SEED_BATCH = 50
 # Switches the services' log level between passes (tools.bench: a signal to every service).
 LogLevelSwitch = Callable[[str], Awaitable[None]]
 

@@ -15,7 +15,7 @@ from brandclub.benefits.v1 import benefits_service_pb2 as pb
 from brandclub.benefits.v1 import benefits_service_pb2_grpc as pb_grpc
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
-from tools.bench_core import SEED_TIMEOUT, BenchContext, Result
+from tools.bench_core import SEED_BATCH, SEED_TIMEOUT, BenchContext, Result
 
 # Members seeded through the services (FollowShop, GrantPoints): more only slows the seeding.
 MAX_SEEDED_MEMBERS = 5000
@@ -35,18 +35,19 @@ async def scenarios(ctx: BenchContext) -> list[Result]:
         seed = await ctx.stack.seed("bench-shopper")
         brand_id = seed.brand_id
         membership = membership_grpc.MembershipServiceStub(mchannel)
-        for start in range(0, members, 200):
+        for start in range(0, members, SEED_BATCH):
             await asyncio.gather(*(membership.FollowShop(membership_pb.FollowShopRequest(
                 request_id=f"bench:follow:{a}", shop_id=seed.shop_id, account_id=a,
-                channel="bench"), timeout=SEED_TIMEOUT) for a in accounts[start:start + 200]))
+                channel="bench"), timeout=SEED_TIMEOUT)
+                for a in accounts[start:start + SEED_BATCH]))
         api = pb_grpc.BenefitsServiceStub(channel)
         admin = pb_grpc.BenefitsAdminServiceStub(channel)
-        for start in range(0, members, 200):
+        for start in range(0, members, SEED_BATCH):
             await asyncio.gather(*(api.GrantPoints(pb.GrantPointsRequest(
                 request_id=f"bench:{run}:fund:{account}", brand_id=brand_id,
                 account_id=account, amount=1_000_000, reason_code="BENCH",
                 source=pb.POINTS_SOURCE_OPERATOR), timeout=SEED_TIMEOUT)
-                for account in accounts[start:start + 200]))
+                for account in accounts[start:start + SEED_BATCH]))
         keys = itertools.count()
 
         async def grant(index: int) -> None:

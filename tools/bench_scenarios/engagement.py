@@ -26,7 +26,7 @@ from brandclub.engagement.v1 import engagement_service_pb2_grpc as pb_grpc
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
 from libs.grpc_client import remote_error
-from tools.bench_core import SEED_TIMEOUT, BenchContext, Result
+from tools.bench_core import SEED_BATCH, SEED_TIMEOUT, BenchContext, Result
 
 STOCK = 100
 
@@ -59,8 +59,8 @@ async def scenarios(ctx: BenchContext) -> list[Result]:
         benefits = benefits_grpc.BenefitsServiceStub(bchannel)
         seed = await ctx.stack.seed("bench-shopper")
         accounts = [f"acc_bench_{i}" for i in range(members)]
-        for start in range(0, members, 200):
-            batch = accounts[start:start + 200]
+        for start in range(0, members, SEED_BATCH):
+            batch = accounts[start:start + SEED_BATCH]
             await asyncio.gather(*(membership.FollowShop(membership_pb.FollowShopRequest(
                 request_id=f"bench:follow:{a}", shop_id=seed.shop_id, account_id=a,
                 channel="bench"), timeout=SEED_TIMEOUT) for a in batch))

@@ -23,7 +23,7 @@ from brandclub.identity.v1 import isv_service_pb2_grpc as isv_grpc
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
 from libs.ports import report_ports, wait_for_ports
-from tools.bench_core import SEED_TIMEOUT, BenchContext, Result
+from tools.bench_core import SEED_BATCH, SEED_TIMEOUT, BenchContext, Result
 from tools.bench_cpu import one
 from tools.stack import ROOT
 
@@ -97,8 +97,8 @@ async def scenarios(ctx: BenchContext) -> list[Result]:
         membership = membership_grpc.MembershipServiceStub(membership_channel)
         tokens: list[str] = []
         accounts: list[str] = []
-        for start in range(0, members, 100):
-            batch = range(start, min(start + 100, members))
+        for start in range(0, members, SEED_BATCH):
+            batch = range(start, min(start + SEED_BATCH, members))
             ensured = await asyncio.gather(*(identity.EnsureAccount(
                 identity_pb.EnsureAccountRequest(request_id=f"bench:gw:acct:{i}",
                                                  marketplace_account_id=f"bench-gw-{i}"),
