@@ -138,6 +138,7 @@ class IdentityRecipients:
 
     async def address(self, brand_id: str, account_id: str, config: ChannelConfig,
                       message_id: str) -> str | None:
+        app_id = config.settings.get("app_id", "")
         try:
             if config.channel is Channel.SMS:
                 reply = await self._identity.RevealPhoneForDelivery(
@@ -145,14 +146,16 @@ class IdentityRecipients:
                         account_id=account_id, brand_id=brand_id, message_id=message_id,
                         purpose=identity_pb.REVEAL_PURPOSE_SMS_DELIVERY))
                 return reply.phone_e164 or None
+            # Asked by kind and app id: the one openid, however many identities are linked.
             linked = await self._identity.ListLinkedIdentities(
-                identity_pb.ListLinkedIdentitiesRequest(account_id=account_id))
+                identity_pb.ListLinkedIdentitiesRequest(
+                    account_id=account_id, kind=identity_pb.IDENTITY_KIND_WECHAT_OA_OPENID,
+                    scope=app_id))
         except grpc.aio.AioRpcError as error:
             failure = remote_error(error)
             if failure.code in (Code.NOT_FOUND, Code.FAILED_PRECONDITION):
                 return None
             raise failure from None
-        app_id = config.settings.get("app_id", "")
         for identity in linked.identities:
             if (identity.kind == identity_pb.IDENTITY_KIND_WECHAT_OA_OPENID
                     and identity.scope == app_id):
