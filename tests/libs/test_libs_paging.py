@@ -177,8 +177,6 @@ ADOPTING = {
     "services/engagement/usecases/lottery.py",
     "services/engagement/usecases/rewards.py",
     "services/engagement/usecases/social.py",
-    "services/identity/isv/usecases.py",
-    "services/identity/usecases.py",
 }
 
 
