@@ -70,8 +70,12 @@ def test_other_statuses_carry_no_reason() -> None:
 
 
 async def published(env: Env) -> list[events.MessageStatusChanged]:
-    """Every MessageStatusChanged written, oldest first: those the relay already moved to the
-    stream, then those still in the outbox."""
+    """Every MessageStatusChanged written, oldest first, each once: those the relay already
+    moved to the stream, then those still in the outbox. The outbox is read first: the relay
+    runs meanwhile, so a row may move between the two reads (then it is in both, and the event
+    id keeps it once) but can never slip past both."""
+    waiting = [bytes(r["envelope"]) for r in await env.sql(
+        "SELECT envelope FROM messaging.outbox WHERE topic = 'messaging' ORDER BY id")]
     redis = connect_redis(env.redis_url)
     try:
         entries = await redis.xrange(stream_name("messaging")) or []
@@ -79,11 +83,13 @@ async def published(env: Env) -> list[events.MessageStatusChanged]:
                  if isinstance(raw := (fields or {}).get(b"envelope"), bytes)]
     finally:
         await redis.aclose()
-    waiting = [bytes(r["envelope"]) for r in await env.sql(
-        "SELECT envelope FROM messaging.outbox WHERE topic = 'messaging' ORDER BY id")]
+    seen: set[str] = set()
     changes = []
     for raw in [*moved, *waiting]:
         envelope = envelope_pb2.EventEnvelope.FromString(raw)
+        if envelope.event_id in seen:
+            continue
+        seen.add(envelope.event_id)
         change = events.MessageStatusChanged()
         assert envelope.payload.Unpack(change)
         changes.append(change)
