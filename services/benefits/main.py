@@ -9,6 +9,9 @@ import grpc
 
 from brandclub.benefits.v1 import benefits_service_pb2 as pb
 from brandclub.benefits.v1 import benefits_service_pb2_grpc as pb_grpc
+from brandclub.benefits.v1 import member_data_service_pb2 as privacy_pb
+from brandclub.benefits.v1 import member_data_service_pb2_grpc as privacy_grpc
+from libs import privacy_api
 from libs.eventbus import EventConsumer
 from libs.outbox import OutboxRelay
 from libs.service import Compose, Composition, Resources, run_service
@@ -20,6 +23,7 @@ from services.benefits.settings import benefits_settings
 from services.benefits.usecases import jobs
 from services.benefits.usecases.context import BenefitsContext
 from services.benefits.usecases.earning import handle_event
+from services.benefits.usecases.privacy import member_privacy
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BenefitsService"].full_name
 ADMIN_SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BenefitsAdminService"].full_name
@@ -67,9 +71,11 @@ async def _compose(resources: Resources, membership: MembershipPort,
     def register(server: grpc.aio.Server) -> None:
         pb_grpc.add_BenefitsServiceServicer_to_server(servicer, server)
         pb_grpc.add_BenefitsAdminServiceServicer_to_server(admin, server)
+        privacy_api.register(server, member_privacy(db), privacy_pb, privacy_grpc)
 
     return Composition(
-        service_names=[SERVICE_NAME, ADMIN_SERVICE_NAME], register=register,
+        service_names=[SERVICE_NAME, ADMIN_SERVICE_NAME, *privacy_api.service_names(privacy_pb)],
+        register=register,
         background=[
             relay.run, consumer.run,
             jobs.loop("expire", lambda: jobs.expire_once(db), job_seconds),

@@ -10,6 +10,9 @@ import grpc
 
 from brandclub.engagement.v1 import engagement_service_pb2 as pb
 from brandclub.engagement.v1 import engagement_service_pb2_grpc as pb_grpc
+from brandclub.engagement.v1 import member_data_service_pb2 as privacy_pb
+from brandclub.engagement.v1 import member_data_service_pb2_grpc as privacy_grpc
+from libs import privacy_api
 from libs.clock import Clock, system_clock
 from libs.eventbus import EventConsumer
 from libs.jobs import Loop, background_loop
@@ -21,6 +24,7 @@ from services.engagement.api.answers import StoredAnswers
 from services.engagement.api.servicer import EngagementServicer
 from services.engagement.settings import engagement_settings
 from services.engagement.usecases.engagement import Engagement
+from services.engagement.usecases.privacy import erasing_on_cancellation, member_privacy
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["EngagementService"].full_name
 INVITE_GROUP = "engagement-invites"
@@ -48,14 +52,18 @@ def make_compose(*, clock: Clock = system_clock, upstreams: Upstreams | None = N
         relay = OutboxRelay(resources.db, resources.redis)
         invites = EventConsumer(
             db=resources.db, redis=resources.redis, group=INVITE_GROUP, topics=["membership"],
-            handler=engagement.on_membership_event,
+            handler=erasing_on_cancellation(engagement.on_membership_event, clock),
             consumer_name=f"{socket.gethostname()}-{os.getpid()}")
 
         def register(server: grpc.aio.Server) -> None:
             pb_grpc.add_EngagementServiceServicer_to_server(servicer, server)
+            privacy_api.register(server, privacy, privacy_pb, privacy_grpc)
+
+        privacy = member_privacy(resources.db)
 
         return Composition(
-            service_names=[SERVICE_NAME], register=register,
+            service_names=[SERVICE_NAME, *privacy_api.service_names(privacy_pb)],
+            register=register,
             background=[relay.run, invites.run,
                         every(loop_seconds, engagement.dispatch_due, "reward_grants"),
                         every(loop_seconds, engagement.recover_sagas, "draw_sagas"),

@@ -36,6 +36,7 @@ from services.gateway.api import (
     console_reach,
     marketplace,
     openplatform,
+    privacy,
     storefront,
     webhooks,
 )
@@ -78,6 +79,7 @@ def route_table() -> RouteTable:
     console_reach.routes(table)  # segments, dashboards, messaging
     marketplace.routes(table)  # marketplace facts, signed with a shared secret
     webhooks.routes(table)  # provider delivery receipts, signed per channel
+    privacy.routes(table)  # access export and erasure reports (every service's part)
     return table
 
 

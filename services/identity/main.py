@@ -6,6 +6,9 @@ import grpc
 
 from brandclub.identity.v1 import identity_service_pb2 as pb
 from brandclub.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from brandclub.identity.v1 import member_data_service_pb2 as privacy_pb
+from brandclub.identity.v1 import member_data_service_pb2_grpc as privacy_grpc
+from libs import privacy_api
 from libs.config import ConfigError
 from libs.jobs import Loop, background_loop
 from libs.outbox import OutboxRelay
@@ -17,6 +20,7 @@ from services.identity.isv.composition import isv_part
 from services.identity.settings import IdentitySettings, identity_settings
 from services.identity.usecases.context import IdentityContext
 from services.identity.usecases.phones import reseal_phones
+from services.identity.usecases.privacy import member_privacy
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["IdentityService"].full_name
 
@@ -49,8 +53,11 @@ async def compose(resources: Resources) -> Composition:
     def register(server: grpc.aio.Server) -> None:
         pb_grpc.add_IdentityServiceServicer_to_server(servicer, server)
         isv.register(server)
+        privacy_api.register(server, member_privacy(resources.db), privacy_pb, privacy_grpc)
 
-    return Composition(service_names=[SERVICE_NAME, isv.service_name], register=register,
+    return Composition(service_names=[SERVICE_NAME, isv.service_name,
+                                      *privacy_api.service_names(privacy_pb)],
+                       register=register,
                        background=[relay.run, reseal_loop(ctx)])
 
 

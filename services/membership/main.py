@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import grpc
 
+from brandclub.membership.v1 import member_data_service_pb2 as privacy_pb
+from brandclub.membership.v1 import member_data_service_pb2_grpc as privacy_grpc
 from brandclub.membership.v1 import membership_service_pb2 as pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as pb_grpc
+from libs import privacy_api
 from libs.jobs import Loop, background_loop
 from libs.outbox import OutboxRelay
 from libs.service import Composition, Resources, run_service
@@ -16,6 +19,7 @@ from services.membership.segments.composition import reach_part
 from services.membership.settings import membership_settings
 from services.membership.usecases import evaluation
 from services.membership.usecases.context import MembershipContext
+from services.membership.usecases.privacy import member_privacy
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MembershipService"].full_name
 
@@ -44,8 +48,12 @@ async def compose(resources: Resources) -> Composition:
     def register(server: grpc.aio.Server) -> None:
         pb_grpc.add_MembershipServiceServicer_to_server(servicer, server)
         reach.register(server)
+        privacy_api.register(server, privacy, privacy_pb, privacy_grpc)
 
-    return Composition(service_names=[SERVICE_NAME, *reach.service_names], register=register,
+    privacy = member_privacy(resources.db)
+    return Composition(service_names=[SERVICE_NAME, *reach.service_names,
+                                      *privacy_api.service_names(privacy_pb)],
+                       register=register,
                        background=[relay.run, evaluation_loop(context, interval),
                                    *reach.background])
 

@@ -11,8 +11,11 @@ import aiohttp
 import grpc
 
 from brandclub.events.v1 import envelope_pb2
+from brandclub.messaging.v1 import member_data_service_pb2 as privacy_pb
+from brandclub.messaging.v1 import member_data_service_pb2_grpc as privacy_grpc
 from brandclub.messaging.v1 import messaging_service_pb2 as pb
 from brandclub.messaging.v1 import messaging_service_pb2_grpc as pb_grpc
+from libs import privacy_api
 from libs.clock import Clock, system_clock
 from libs.db import Connection
 from libs.eventbus import EventConsumer
@@ -38,6 +41,7 @@ from services.messaging.usecases.dispatch import CampaignFanout, Dispatcher
 from services.messaging.usecases.journey_entry import JourneyScheduler
 from services.messaging.usecases.journey_runner import JourneyRunner
 from services.messaging.usecases.membership_events import handle_membership_event
+from services.messaging.usecases.privacy import erase_on_cancellation, member_privacy
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MessagingService"].full_name
 CONSUMER_GROUP = "messaging"
@@ -80,6 +84,7 @@ def make_compose(options: MessagingOptions) -> Callable[[Resources], Any]:
         async def on_membership_event(conn: Connection,
                                       envelope: envelope_pb2.EventEnvelope) -> None:
             await handle_membership_event(conn, envelope, options.clock())
+            await erase_on_cancellation(conn, envelope, options.clock)
 
         consumer = EventConsumer(db=resources.db, redis=resources.redis, group=CONSUMER_GROUP,
                                  topics=["membership"], handler=on_membership_event,
@@ -93,12 +98,15 @@ def make_compose(options: MessagingOptions) -> Callable[[Resources], Any]:
 
         def register(server: grpc.aio.Server) -> None:
             pb_grpc.add_MessagingServiceServicer_to_server(servicer, server)
+            privacy_api.register(server, privacy, privacy_pb, privacy_grpc)
+
+        privacy = member_privacy(resources.db)
 
         background = [relay.run]
         if options.run_background:
             background += [consumer.run, fanout.run, dispatcher.run, runner.run, scheduler.run]
-        return Composition(service_names=[SERVICE_NAME], register=register,
-                           background=background, on_close=[http.close])
+        return Composition(service_names=[SERVICE_NAME, *privacy_api.service_names(privacy_pb)],
+                           register=register, background=background, on_close=[http.close])
 
     return compose
 

@@ -39,6 +39,7 @@ from services.benefits.domain.points import (
 from services.benefits.usecases.config import apply_brand_time_zone, apply_program_multipliers
 from services.benefits.usecases.coupons import grant_card_opening_gift_pack
 from services.benefits.usecases.ledger import Ledger, policy_of
+from services.benefits.usecases.privacy import erase_on_cancellation
 
 log = get_logger(__name__)
 LIFETIME = ""
@@ -196,6 +197,7 @@ async def handle_event(conn: Connection, envelope: envelope_pb2.EventEnvelope) -
                                            event.account_id, occurred)
     elif isinstance(event, membership.MemberCancelled):
         await config.set_member_level(event.brand_id, event.account_id, 0, occurred)
+        await erase_on_cancellation(conn, envelope)
     elif isinstance(event, membership.MemberTierChanged):
         await config.set_member_level(event.brand_id, event.account_id, event.to_level,
                                       occurred)

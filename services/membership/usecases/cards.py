@@ -40,6 +40,7 @@ from services.membership.usecases.brands import existing_brand, existing_shop
 from services.membership.usecases.context import MembershipContext
 from services.membership.usecases.dormancy import initial_dormancy
 from services.membership.usecases.events import PRODUCER, TOPIC
+from services.membership.usecases.privacy import erase_cancelled_member
 from services.membership.usecases.programs import configured_program
 
 
@@ -217,10 +218,13 @@ async def _cancel(conn: Connection, brand_id: str, account_id: str, reason: str,
                               brand.brand_id, account_id)
     reason = reason.strip()[:200] or "member_request"
     await member_repo.scrub_and_end(member.member_id, now, reason)
-    await add_event(conn, topic=TOPIC, brand_id=brand.brand_id, producer=PRODUCER,
-                    payload=membership_events_pb2.MemberCancelled(
-                        brand_id=brand.brand_id, account_id=account_id,
-                        member_id=member.member_id, reason=reason, level=member.level))
+    cancelled = await add_event(conn, topic=TOPIC, brand_id=brand.brand_id, producer=PRODUCER,
+                                payload=membership_events_pb2.MemberCancelled(
+                                    brand_id=brand.brand_id, account_id=account_id,
+                                    member_id=member.member_id, reason=reason,
+                                    level=member.level))
+    await erase_cancelled_member(conn, brand_id=brand.brand_id, account_id=account_id,
+                                 member_id=member.member_id, cancelled=cancelled, now=now)
     record = await member_repo.member_record(brand.brand_id, member_id=member.member_id, now=now)
     assert record is not None
     return record
