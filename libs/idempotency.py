@@ -3,13 +3,19 @@
 The key is claimed with an INSERT in the same transaction as the mutation. A concurrent call
 with the same key blocks on that row until the first commits (then reads its answer) or rolls
 back (then runs itself), so two racing calls never both apply.
+
+`IdempotentExecutor.commit_once` is the one way a use case makes its change once per request
+id: the use case hands it the work to do in that transaction and owns the flow around it.
+What the use case gets back is chosen by the caller: the stored reply (first run and replay
+alike), or, when the caller also passes a `decode`, the work's own result on the first run
+(after-commit work may need more than the reply holds) and the stored reply decoded on a replay.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, overload
 
 from google.protobuf.message import Message
 
@@ -21,10 +27,10 @@ Result = TypeVar("Result")
 Reply = TypeVar("Reply")
 
 CommitOnce = Callable[[Callable[[Connection], Awaitable[Result]]], Awaitable[Reply]]
-"""Runs a mutation's transaction once per request id and answers its reply: a use case hands
-it the work to do in the transaction and owns the flow around it (checks and remote calls
-before, after-commit work after); the api layer only supplies how the result becomes the
-reply that is stored and that a replay answers again."""
+"""Runs a mutation's transaction once per request id and answers `Reply`: a use case hands it
+the work to do in the transaction and owns the flow around it (checks and remote calls before,
+after-commit work after); the api layer only supplies how the work's result becomes the reply
+that is stored (and, for `CommitOnce[Result, Result]`, how a stored reply is read back)."""
 
 
 def fingerprint(request: Message) -> bytes:
@@ -81,15 +87,43 @@ class IdempotentExecutor:
             )
             return response
 
+    @overload
     def commit_once(self, method: str, request: Message, response_type: type[Response],
-                    translate: Callable[[Result], Response]) -> CommitOnce[Result, Response]:
-        """`request`'s transaction run once per its request id (see `run`), its result
-        translated to the reply that is stored."""
+                    encode: Callable[[Result], Response]) -> CommitOnce[Result, Response]: ...
 
-        async def run_once(work: Callable[[Connection], Awaitable[Result]]) -> Response:
+    @overload
+    def commit_once(self, method: str, request: Message, response_type: type[Response],
+                    encode: Callable[[Result], Response],
+                    decode: Callable[[Response], Result]) -> CommitOnce[Result, Result]: ...
+
+    def commit_once(self, method: str, request: Message, response_type: type[Response],
+                    encode: Callable[[Result], Response],
+                    decode: Callable[[Response], Result] | None = None,
+                    ) -> CommitOnce[Result, Response] | CommitOnce[Result, Result]:
+        """`request`'s transaction run once per its request id (see `run`); the work's result
+        is encoded to the reply that is stored. Without `decode` every call answers that reply;
+        with it, the first run answers the work's own result and a replay the stored reply
+        decoded."""
+
+        async def run(work: Callable[[Connection], Awaitable[Result]],
+                      ) -> tuple[list[Result], Response]:
+            first_run: list[Result] = []
+
             async def answer(conn: Connection) -> Response:
-                return translate(await work(conn))
+                result = await work(conn)
+                first_run.append(result)
+                return encode(result)
 
-            return await self.run(method, request, response_type, answer)
+            return first_run, await self.run(method, request, response_type, answer)
 
-        return run_once
+        if decode is None:
+            async def stored_reply(work: Callable[[Connection], Awaitable[Result]]) -> Response:
+                return (await run(work))[1]
+
+            return stored_reply
+
+        async def own_result(work: Callable[[Connection], Awaitable[Result]]) -> Result:
+            first_run, reply = await run(work)
+            return first_run[0] if first_run else decode(reply)
+
+        return own_result

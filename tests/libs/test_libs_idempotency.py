@@ -139,3 +139,85 @@ async def test_missing_or_oversized_request_id_is_invalid(
     assert caught.value.reason == reason
     assert caught.value.field == "request_id"
     assert await applications(db) == 0
+
+
+class Created:
+    """A use case's own result: the brand it made and what only the first run knows."""
+
+    def __init__(self, brand_id: str, first_run: bool) -> None:
+        self.brand_id = brand_id
+        self.first_run = first_run
+
+
+def create_brand_result(req: pb.CreateBrandRequest, *,
+                        pause: float = 0.0) -> Callable[[Connection], Awaitable[Created]]:
+    async def work(conn: Connection) -> Created:
+        answer = await create_brand(req, pause=pause)(conn)
+        return Created(answer.brand.brand_id, first_run=True)
+
+    return work
+
+
+def encode(created: Created) -> pb.CreateBrandResponse:
+    return pb.CreateBrandResponse(brand=pb.Brand(brand_id=created.brand_id))
+
+
+def decode(reply: pb.CreateBrandResponse) -> Created:
+    return Created(reply.brand.brand_id, first_run=False)
+
+
+async def test_commit_once_answers_the_stored_reply_every_time(db: Database) -> None:
+    """Without a decoder, the first run and a replay both answer the encoded, stored reply."""
+    executor = IdempotentExecutor(db)
+    req = request("req-reply")
+    first = await executor.commit_once(METHOD, req, pb.CreateBrandResponse, encode)(
+        create_brand_result(req))
+    again = await executor.commit_once(METHOD, req, pb.CreateBrandResponse, encode)(
+        create_brand_result(req))
+    assert isinstance(first, pb.CreateBrandResponse)
+    assert again == first
+    assert await applications(db) == 1
+
+
+async def test_commit_once_with_a_decoder_answers_the_first_runs_own_result(
+        db: Database) -> None:
+    """With a decoder, the first run answers the work's own result (what the reply does not
+    hold survives) and a replay the stored reply decoded; the work applies once."""
+    executor = IdempotentExecutor(db)
+    req = request("req-result")
+
+    def once() -> Callable[[Callable[[Connection], Awaitable[Created]]], Awaitable[Created]]:
+        return executor.commit_once(METHOD, req, pb.CreateBrandResponse, encode, decode)
+
+    first = await once()(create_brand_result(req))
+    again = await once()(create_brand_result(req))
+    assert first.first_run and not again.first_run
+    assert again.brand_id == first.brand_id
+    assert await applications(db) == 1
+
+
+async def test_commit_once_racing_calls_one_runs_the_other_reads_back(db: Database) -> None:
+    """Two concurrent calls with one request_id: exactly one runs the work and answers its
+    own result, the other waits and answers the decoded reply of the same brand."""
+    executor = IdempotentExecutor(db)
+    req = request("req-result-race")
+    results = await asyncio.gather(*(
+        executor.commit_once(METHOD, req, pb.CreateBrandResponse, encode, decode)(
+            create_brand_result(req, pause=0.3)) for _ in range(2)))
+    assert sorted(r.first_run for r in results) == [False, True]
+    assert results[0].brand_id == results[1].brand_id
+    assert await applications(db) == 1
+
+
+async def test_commit_once_refuses_a_reused_request_id_before_decoding(db: Database) -> None:
+    """A request_id reused with other parameters is REQUEST_ID_REUSED for the decoding form
+    too, and nothing is applied again."""
+    executor = IdempotentExecutor(db)
+    await executor.commit_once(METHOD, request("req-3"), pb.CreateBrandResponse, encode,
+                               decode)(create_brand_result(request("req-3")))
+    other = request("req-3", name="Other")
+    with pytest.raises(FailedPrecondition) as caught:
+        await executor.commit_once(METHOD, other, pb.CreateBrandResponse, encode, decode)(
+            create_brand_result(other))
+    assert caught.value.reason == "REQUEST_ID_REUSED"
+    assert await applications(db) == 1

@@ -7,42 +7,16 @@ response, and a retry reads that response back into the result the use case retu
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from google.protobuf.message import Message
 
-from libs.db import Connection, Database
-from libs.idempotency import IdempotentExecutor
-from services.engagement.usecases.once import CommitOnce
+from libs.db import Database
+from libs.idempotency import CommitOnce, IdempotentExecutor
 
 Result = TypeVar("Result")
 Response = TypeVar("Response", bound=Message)
-
-
-class _Once(Generic[Result, Response]):
-    def __init__(self, executor: IdempotentExecutor, method: str, request: Message,
-                 response_type: type[Response], encode: Callable[[Result], Response],
-                 decode: Callable[[Response], Result]) -> None:
-        self._executor = executor
-        self._method = method
-        self._request = request
-        self._response_type = response_type
-        self._encode = encode
-        self._decode = decode
-
-    async def __call__(self, step: Callable[[Connection], Awaitable[Result]]) -> Result:
-        first: list[Result] = []
-
-        async def work(conn: Connection) -> Response:
-            result = await step(conn)
-            first.append(result)
-            return self._encode(result)
-
-        response = await self._executor.run(self._method, self._request, self._response_type,
-                                            work)
-        # The first run answers its own result; a retry, the stored one read back.
-        return first[0] if first else self._decode(response)
 
 
 class StoredAnswers:
@@ -51,6 +25,7 @@ class StoredAnswers:
 
     def once(self, method: str, request: Message, response_type: type[Response],
              encode: Callable[[Result], Response],
-             decode: Callable[[Response], Result]) -> CommitOnce[Result]:
-        """Run a use case's step once per `request.request_id` for `method`."""
-        return _Once(self._executor, method, request, response_type, encode, decode)
+             decode: Callable[[Response], Result]) -> CommitOnce[Result, Result]:
+        """Run a use case's step once per `request.request_id` for `method`: the first run
+        answers the step's own result, a retry the stored response decoded."""
+        return self._executor.commit_once(method, request, response_type, encode, decode)

@@ -11,6 +11,7 @@ from google.protobuf import json_format
 from brandclub.engagement.v1 import engagement_service_pb2 as pb
 from brandclub.engagement.v1 import engagement_service_pb2_grpc as pb_grpc
 from libs.errors import InvalidArgument, require
+from libs.idempotency import CommitOnce
 from libs.protoconv import from_timestamp, timestamp
 from services.engagement.api.answers import StoredAnswers
 from services.engagement.domain.activities import (
@@ -28,7 +29,6 @@ from services.engagement.domain.spec_form import prize_dict, question_dict, spec
 from services.engagement.domain.spec_parsing import parse_spec
 from services.engagement.usecases import koi, sign_in, social
 from services.engagement.usecases.engagement import Engagement
-from services.engagement.usecases.once import CommitOnce
 
 _KINDS = {ActivityKind.SIGN_IN: pb.ACTIVITY_KIND_SIGN_IN,
           ActivityKind.LOTTERY: pb.ACTIVITY_KIND_LOTTERY,
@@ -294,7 +294,7 @@ class EngagementServicer(pb_grpc.EngagementServiceServicer):
 
     def _activity_once(self, method: str, request: pb.CreateActivityRequest
                        | pb.UpdateActivityRequest | pb.PublishActivityRequest
-                       | pb.CloseActivityRequest) -> CommitOnce[Activity]:
+                       | pb.CloseActivityRequest) -> CommitOnce[Activity, Activity]:
         response_type = _ACTIVITY_RESPONSES[method]
         return self._answers.once(method, request, response_type,
                                   lambda a: response_type(activity=_changed_pb(a)),

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from libs.db import Connection
 from libs.errors import FailedPrecondition, InvalidArgument, require
+from libs.idempotency import CommitOnce
 from libs.paging import decode_time_and_id, keyset_page, page_size, time_and_id
 from services.engagement.adapters.postgres import ActivityRepository, ParticipationRepository
 from services.engagement.domain.activities import (
@@ -27,7 +28,6 @@ from services.engagement.domain.changes import ChangeContext, check_change
 from services.engagement.domain.participation import commitment, new_seed
 from services.engagement.usecases.context import get_activity, new_id
 from services.engagement.usecases.lottery import LotteryDraws
-from services.engagement.usecases.once import CommitOnce
 
 
 async def write_new_activity(conn: Connection, brand_id: str, owner: Owner, spec: ActivitySpec,
@@ -139,7 +139,7 @@ class ActivityDefinitions(LotteryDraws):
     the activity (and a lottery's Redis stock is rebuilt)."""
 
     async def create_activity(self, brand_id: str, owner: Owner, spec: ActivitySpec, publish: bool,
-                     once: CommitOnce[Activity]) -> Activity:
+                     once: CommitOnce[Activity, Activity]) -> Activity:
         """CreateActivity: every coupon template the spec names is the brand's, then the
         activity and its per-kind rows are written."""
         now = self.clock()
@@ -148,7 +148,7 @@ class ActivityDefinitions(LotteryDraws):
                                                        now))
 
     async def update_activity(self, brand_id: str, activity_id: str, actor: Owner | None,
-                     spec: ActivitySpec, once: CommitOnce[Activity]) -> Activity:
+                     spec: ActivitySpec, once: CommitOnce[Activity, Activity]) -> Activity:
         """UpdateActivity: the change the activity's state allows; a lottery's Redis takes
         PostgreSQL's stock again (it may have moved)."""
         now = self.clock()
@@ -161,18 +161,18 @@ class ActivityDefinitions(LotteryDraws):
         return updated
 
     async def publish_activity(self, brand_id: str, activity_id: str, actor: Owner | None,
-                      once: CommitOnce[Activity]) -> Activity:
+                      once: CommitOnce[Activity, Activity]) -> Activity:
         """PublishActivity: a draft becomes scheduled (live from its start time)."""
         return await self._change(brand_id, activity_id, once, lambda conn, now: (
             write_publish(conn, brand_id, activity_id, actor, now)))
 
     async def close_activity(self, brand_id: str, activity_id: str, actor: Owner | None,
-                    once: CommitOnce[Activity]) -> Activity:
+                    once: CommitOnce[Activity, Activity]) -> Activity:
         """CloseActivity: ends the activity now, before its end time."""
         return await self._change(brand_id, activity_id, once, lambda conn, now: (
             write_close(conn, brand_id, activity_id, actor, now)))
 
-    async def _change(self, brand_id: str, activity_id: str, once: CommitOnce[Activity],
+    async def _change(self, brand_id: str, activity_id: str, once: CommitOnce[Activity, Activity],
                       step: Callable[[Connection, datetime], Awaitable[Activity]]) -> Activity:
         now = self.clock()
         changed = await once(lambda conn: step(conn, now))

@@ -8,6 +8,7 @@ from datetime import datetime
 from brandclub.events.v1 import engagement_events_pb2 as events
 from libs.db import Connection
 from libs.errors import AlreadyExists, FailedPrecondition, require
+from libs.idempotency import CommitOnce
 from libs.outbox import add_event
 from services.engagement.adapters.postgres import ParticipationRepository
 from services.engagement.domain.activities import Activity, ActivityState
@@ -19,7 +20,6 @@ from services.engagement.domain.participation import (
     verify_koi,
 )
 from services.engagement.usecases.context import PRODUCER, TOPIC, Participant, get_activity
-from services.engagement.usecases.once import CommitOnce
 from services.engagement.usecases.rewards import RewardDispatch, owe_reward
 
 
@@ -109,7 +109,7 @@ class KoiReveals(RewardDispatch):
     granted."""
 
     async def enter_koi_draw(self, brand_id: str, activity_id: str, account_id: str,
-                             once: CommitOnce[KoiEntry]) -> KoiEntry:
+                             once: CommitOnce[KoiEntry, KoiEntry]) -> KoiEntry:
         """EnterKoiDraw: a live member's one entry (once per request_id)."""
         now = self.clock()
         p = await self.participant(brand_id, activity_id, account_id, ActivityKind.LOTTERY,
@@ -117,7 +117,7 @@ class KoiReveals(RewardDispatch):
         return await once(lambda conn: enter_koi(conn, p, now))
 
     async def reveal_koi_draw(self, brand_id: str, activity_id: str,
-                              once: CommitOnce[KoiView]) -> KoiView:
+                              once: CommitOnce[KoiView, KoiView]) -> KoiView:
         """RevealKoiDraw: the seed published and the winners picked (once per request_id),
         then the prizes owed are granted."""
         now = self.clock()

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from brandclub.events.v1 import engagement_events_pb2 as events
 from libs.db import Connection
 from libs.errors import AlreadyExists, require
+from libs.idempotency import CommitOnce
 from libs.logging import get_logger
 from libs.outbox import add_event
 from services.engagement.adapters.postgres import ParticipationRepository
@@ -25,7 +26,6 @@ from services.engagement.domain.participation import (
     stable_id,
 )
 from services.engagement.usecases.context import PRODUCER, TOPIC, Participant, get_activity
-from services.engagement.usecases.once import CommitOnce
 from services.engagement.usecases.rewards import MAKE_UP_REFUND_REASON, RewardDispatch
 
 log = get_logger(__name__)
@@ -130,7 +130,8 @@ class SignIns(RewardDispatch):
     Redis note, the after-commit grants, and the make-up's spend and refund."""
 
     async def sign_in_today(self, brand_id: str, activity_id: str, account_id: str,
-                            request_id: str, once: CommitOnce[SignInView]) -> SignInView:
+                            request_id: str,
+                            once: CommitOnce[SignInView, SignInView]) -> SignInView:
         """SignIn, the whole flow: the member and Redis checks, today's sign-in and its
         reward owed in one transaction (once per request_id), then after the reply the Redis
         note and the reward granted. A replayed answer's rewards are read back and granted in
@@ -157,7 +158,7 @@ class SignIns(RewardDispatch):
         return view
 
     async def make_up_sign_in(self, brand_id: str, activity_id: str, account_id: str,
-                              local_day: str, once: CommitOnce[SignInView]) -> MadeUp:
+                              local_day: str, once: CommitOnce[SignInView, SignInView]) -> MadeUp:
         """MakeUpSignIn, the whole flow: the member check, the make-up's cost taken, the
         day's sign-in recorded (once per request_id; its cost given back when it cannot be),
         then its rewards granted before the answer."""

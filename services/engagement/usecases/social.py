@@ -9,6 +9,7 @@ from brandclub.events.v1 import engagement_events_pb2 as events
 from brandclub.events.v1 import envelope_pb2, membership_events_pb2
 from libs.db import Connection
 from libs.errors import require
+from libs.idempotency import CommitOnce
 from libs.logging import get_logger
 from libs.outbox import add_event
 from libs.paging import decode_time_and_id, keyset_page, page_size, time_and_id
@@ -40,7 +41,6 @@ from services.engagement.usecases.context import (
     Participant,
     get_activity,
 )
-from services.engagement.usecases.once import CommitOnce
 from services.engagement.usecases.rewards import RewardDispatch, owe_reward
 
 log = get_logger(__name__)
@@ -199,7 +199,7 @@ class SocialActivities(RewardDispatch):
     joined with a code."""
 
     async def vote(self, brand_id: str, activity_id: str, account_id: str, option_id: str,
-                   once: CommitOnce[VoteView]) -> Voted:
+                   once: CommitOnce[VoteView, VoteView]) -> Voted:
         """CastVote: a live member's vote recorded with its first-vote gift owed (once per
         request_id), then the gift granted before the answer."""
         now = self.clock()
@@ -209,7 +209,7 @@ class SocialActivities(RewardDispatch):
 
     async def answer_quiz(self, brand_id: str, activity_id: str, account_id: str,
                           answers: list[tuple[str, list[str]]],
-                          once: CommitOnce[QuizResult]) -> QuizSubmitted:
+                          once: CommitOnce[QuizResult, QuizResult]) -> QuizSubmitted:
         """SubmitQuiz: a live member's attempt graded and its points owed (once per
         request_id), then the points granted before the answer."""
         now = self.clock()
