@@ -30,6 +30,7 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -60,8 +61,9 @@ CHUNK = 200_000
 SHOPS = 5
 
 # One chunk of members [$2, $3] of brand $1, ids `mbr_<$4>_<n>` / `acc_<$4>_<n>`. Pseudo-random
-# but reproducible attributes come from multiplicative hashes of n, so attributes are not
-# correlated with each other or with n's order.
+# but reproducible attributes come from hashes of n with a different seed per attribute, so
+# attributes are independent of each other and of n's order. (Multiplying n by a constant
+# modulo 100 made every attribute a function of n mod 300: whole combinations never occurred.)
 _MEMBERS = """
 WITH m AS (
 INSERT INTO membership.members (member_id, brand_id, account_id, status, level, source_channel,
@@ -71,25 +73,25 @@ SELECT 'mbr_' || $4 || '_' || n, $1, 'acc_' || $4 || '_' || n, status,
        CASE WHEN status = 'lv0' THEN 0
             WHEN t < 50 THEN 1 WHEN t < 75 THEN 2 WHEN t < 88 THEN 3 WHEN t < 96 THEN 4
             ELSE 5 END,
-       (ARRAY['follow', 'order', 'invite', 'live', 'crm'])[1 + (n * 40503) % 5],
+       (ARRAY['follow', 'order', 'invite', 'live', 'crm'])[1 + h(n, 11) % 5],
        since, CASE WHEN status <> 'lv0' THEN since + (n % 30) * interval '1 day' END,
        CASE WHEN status <> 'lv0' THEN since + (n % 30) * interval '1 day' END,
        CASE WHEN status = 'ended' THEN since + interval '40 days' END,
-       CASE WHEN (n * 2654435761) % 5 = 0 THEN NULL
-            ELSE date '1960-01-01' + ((n * 2246822519) % 18000)::int END,
-       CASE WHEN (n * 3266489917) % 20 < 11 THEN 'female'
-            WHEN (n * 3266489917) % 20 < 18 THEN 'male' ELSE 'unknown' END,
-       status <> 'ended' AND (n * 668265263) % 10 < 4,
+       CASE WHEN h(n, 12) % 5 = 0 THEN NULL
+            ELSE date '1960-01-01' + (h(n, 13) % 18000)::int END,
+       CASE WHEN h(n, 14) % 20 < 11 THEN 'female'
+            WHEN h(n, 14) % 20 < 18 THEN 'male' ELSE 'unknown' END,
+       status <> 'ended' AND h(n, 15) % 10 < 4,
        status <> 'lv0',
        CASE WHEN status <> 'lv0' THEN 'v1' ELSE '' END,
        CASE WHEN status <> 'lv0' THEN ARRAY['marketing'] ELSE '{}'::text[] END,
        CASE WHEN status <> 'lv0' THEN since + (n % 30) * interval '1 day' END,
        CASE WHEN status <> 'lv0' THEN 'shop' ELSE '' END,
        $5 || '_' || (n % 5)
-FROM (SELECT n, (n * 374761393) % 100 AS t,
-             CASE WHEN (n * 2654435761) % 100 < 70 THEN 'lv0'
-                  WHEN (n * 2654435761) % 100 < 98 THEN 'card_member' ELSE 'ended' END AS status,
-             $6::timestamptz - ((n * 1103515245) % 1095) * interval '1 day'
+FROM (SELECT n, h(n, 16) % 100 AS t,
+             CASE WHEN h(n, 17) % 100 < 70 THEN 'lv0'
+                  WHEN h(n, 17) % 100 < 98 THEN 'card_member' ELSE 'ended' END AS status,
+             $6::timestamptz - (h(n, 18) % 1095) * interval '1 day'
                  - (n % 86400) * interval '1 second' AS since
       FROM generate_series($2::bigint, $3::bigint) n) g
 RETURNING member_id, brand_id, account_id, consent_at, dormant, member_since),
@@ -105,9 +107,9 @@ FROM m WHERE dormant
 """
 # Buyers: 1-6 orders each over the last year, every order of a member the same amount.
 _BUYERS = """
-    SELECT n, 'acc_' || $4 || '_' || n AS account_id, 1 + (n * 40503) % 6 AS orders,
-           1000 + (n * 2246822519) % 60000 AS cents, (n * 1103515245) % 300 AS last_day
-    FROM generate_series($2::bigint, $3::bigint) n WHERE (n * 668265263) % 100 < 45
+    SELECT n, 'acc_' || $4 || '_' || n AS account_id, 1 + h(n, 19) % 6 AS orders,
+           1000 + h(n, 20) % 60000 AS cents, h(n, 21) % 300 AS last_day
+    FROM generate_series($2::bigint, $3::bigint) n WHERE h(n, 22) % 100 < 45
 """
 _ORDERS = f"""
 INSERT INTO membership.orders (brand_id, order_id, shop_id, account_id, paid_cents, paid_at)
@@ -125,24 +127,25 @@ FROM ({_BUYERS}) b
 """
 _POINTS = """
 INSERT INTO membership.member_points (brand_id, account_id, available, balance_version)
-SELECT $1, 'acc_' || $4 || '_' || n, ((n * 2246822519) % 1000) * ((n * 40503) % 1000) / 50, 1
-FROM generate_series($2::bigint, $3::bigint) n WHERE (n * 374761393) % 10 < 4
+SELECT $1, 'acc_' || $4 || '_' || n, (h(n, 23) % 1000) * (h(n, 24) % 1000) / 50, 1
+FROM generate_series($2::bigint, $3::bigint) n WHERE h(n, 25) % 10 < 4
 """
 _FOLLOWS = """
 INSERT INTO membership.follows (brand_id, shop_id, account_id, followed_at)
 SELECT $1, $5 || '_' || s, 'acc_' || $4 || '_' || n, $6::timestamptz - (n % 900) * interval '1 day'
 FROM generate_series($2::bigint, $3::bigint) n
 CROSS JOIN LATERAL (SELECT n % 5 AS s UNION ALL
-                    SELECT (n + 1) % 5 WHERE (n * 40503) % 5 = 0) f
+                    SELECT (n + 1) % 5 WHERE h(n, 26) % 5 = 0) f
 """
 
 
 def _typed(sql: str) -> str:
     """Every statement takes the same six parameters; a CTE nobody reads declares their
-    types, so a statement that leaves one unused still prepares."""
+    types, so a statement that leaves one unused still prepares. `h(n, seed)` in the text
+    above is a non-negative hash of n, a different one per seed."""
     params = ("WITH params AS (SELECT $1::text, $2::bigint, $3::bigint, $4::text, $5::text, "
               "$6::timestamptz)")
-    body = sql.strip()
+    body = re.sub(r"\bh\(((?:b\.)?n), (\d+)\)", r"abs(hashint8extended(\1, \2))", sql.strip())
     return f"{params}, {body[len('WITH '):]}" if body.startswith("WITH ") else f"{params} {body}"
 
 
@@ -415,8 +418,8 @@ async def _card(membership: membership_grpc.MembershipServiceStub, brand_id: str
     try:
         await membership.GetMemberCard(membership_pb.GetMemberCardRequest(
             brand_id=brand_id, account_id=account_id), timeout=10)
-    except Exception as error:
-        if "MEMBER_NOT_FOUND" not in str(error):  # ended members have no card: an answer
+    except grpc.aio.AioRpcError as error:
+        if error.code() != grpc.StatusCode.NOT_FOUND:  # ended members have no card: an answer
             raise
 
 

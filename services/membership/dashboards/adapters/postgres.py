@@ -36,12 +36,19 @@ _STATE_AT = """
                    WHEN m.member_since <= {t} THEN 1 ELSE 0 END
          ELSE 0 END
 """
-_DORMANT_BASELINE = f"""
+# The baseline in one pass over the brand's history: each member's latest change before the
+# range (DISTINCT ON over an ordered scan), joined to the member once. (Looking the latest
+# change up per member, twice, took 0.5 s at 20,000 members and grew with every dormant one.)
+_DORMANT_BASELINE = """
     SELECT state, count(*) AS n FROM (
-        SELECT {_STATE_AT.format(t="$2::timestamptz - interval '1 microsecond'")} AS state
-        FROM members m
-        WHERE m.member_id IN (SELECT member_id FROM member_dormancy_changes
-                              WHERE brand_id = $1 AND changed_at < $2)
+        SELECT CASE WHEN l.dormant
+                    THEN CASE WHEN m.ended_at < $2 THEN 0 WHEN m.joined_at < $2 THEN 2
+                              WHEN m.member_since < $2 THEN 1 ELSE 0 END
+                    ELSE 0 END AS state
+        FROM (SELECT DISTINCT ON (member_id) member_id, dormant FROM member_dormancy_changes
+              WHERE brand_id = $1 AND changed_at < $2
+              ORDER BY member_id, changed_at DESC, seq DESC) l
+        JOIN members m ON m.brand_id = $1 AND m.member_id = l.member_id
     ) s WHERE state > 0 GROUP BY state
 """
 _DORMANT_CHANGES = f"""
