@@ -100,6 +100,10 @@ def _grant(row: Record) -> Grant:
                  row["updated_at"])
 
 
+# A draw saga's states with a step left to run.
+_UNFINISHED_SAGA = "'started', 'spent', 'recorded', 'compensating'"
+
+
 def _saga(row: Record) -> DrawSaga:
     return DrawSaga(row["saga_id"], row["brand_id"], row["activity_id"], row["account_id"],
                     row["request_id"], row["local_date"], row["cost_points"], row["state"],
@@ -201,22 +205,45 @@ class ParticipationRepository:
         by_id = {r["grant_id"]: _grant(r) for r in rows}
         return [by_id[g] for g in grant_ids if g in by_id]
 
-    async def due_grants(self, limit: int) -> list[str]:
-        """Grants to deliver (pending) or to compensate, whose retry time (the database's
-        clock) has come."""
+    async def claim_grant(self, grant_id: str, lease_seconds: float) -> Grant | None:
+        """Take the grant's next step (deliver it, or refund it when compensating) for
+        `lease_seconds`: the row as claimed, or None when it has no step left or another
+        worker holds it. The claim is one compare-and-set, so exactly one worker runs a step;
+        the step's end (finish_grant, retry_grant_later) hands the grant on."""
+        row = await self._conn.fetchrow(
+            "UPDATE reward_grants SET next_attempt_at = now() + make_interval(secs => $2) "
+            "WHERE grant_id = $1 AND state IN ('pending', 'compensating') "
+            "AND next_attempt_at <= now() RETURNING *", grant_id, lease_seconds)
+        return _grant(row) if row else None
+
+    async def claim_due_grants(self, limit: int, lease_seconds: float,
+                               fresh_grace_seconds: float) -> list[Grant]:
+        """Claim (as claim_grant) up to `limit` grants to deliver or to refund whose retry
+        time (the database's clock) has come, skipping rows another worker is claiming.
+        A grant never tried is left to the request that owed it for `fresh_grace_seconds`
+        (its answer tells the outcome); a lease that ran out is taken over."""
         rows = await self._conn.fetch(
-            "SELECT grant_id FROM reward_grants WHERE state IN ('pending', 'compensating') "
-            "AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1", limit)
-        return [r["grant_id"] for r in rows]
+            "UPDATE reward_grants g SET next_attempt_at = now() + make_interval(secs => $2) "
+            "FROM (SELECT grant_id FROM reward_grants "
+            "      WHERE state IN ('pending', 'compensating') AND next_attempt_at <= now() "
+            "      AND (attempts > 0 OR created_at < now() - make_interval(secs => $3)) "
+            "      ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due "
+            "WHERE g.grant_id = due.grant_id RETURNING g.*",
+            limit, lease_seconds, fresh_grace_seconds)
+        return [_grant(r) for r in rows]
 
     async def finish_grant(self, grant_id: str, state: str, points_entry_id: str,
-                           coupon_id: str, error: str, *, from_state: str = "pending") -> bool:
-        """Move a grant on from `from_state` (False when another runner moved it first)."""
+                           coupon_id: str, error: str, *, from_state: str = "pending",
+                           hold_seconds: float = 0.0) -> bool:
+        """Move a grant on from `from_state` (False when another runner moved it first).
+        `hold_seconds`: the mover keeps its claim that long to run the next step itself
+        (a refund right after the delivery failed)."""
         moved = await self._conn.fetchval(
             "UPDATE reward_grants SET state = $2, points_entry_id = $3, coupon_id = $4, "
             "last_error = $5, attempts = attempts + 1, updated_at = now(), "
-            "next_attempt_at = now() WHERE grant_id = $1 AND state = $6 RETURNING true",
-            grant_id, state, points_entry_id, coupon_id, error, from_state)
+            "next_attempt_at = now() + make_interval(secs => $7) "
+            "WHERE grant_id = $1 AND state = $6 RETURNING true",
+            grant_id, state, points_entry_id, coupon_id, error, from_state, hold_seconds)
         return bool(moved)
 
     async def retry_grant_later(self, grant_id: str, points_entry_id: str, error: str,
@@ -388,11 +415,13 @@ class ParticipationRepository:
         return bool(added)
 
     async def touch_saga(self, saga_id: str, error: str, backoff_seconds: float = 0.0) -> None:
-        """Count a failed attempt; the recovery loop looks at the saga again once
-        `backoff_seconds` and its grace period have passed (updated_at is moved ahead)."""
+        """Count a failed attempt and let the saga go (its claim ends); the recovery loop
+        looks at it again once `backoff_seconds` and its grace period have passed (updated_at
+        is moved ahead)."""
         await self._conn.execute(
             "UPDATE draw_sagas SET attempts = attempts + 1, failure_reason = $2, "
-            "updated_at = now() + make_interval(secs => $3) WHERE saga_id = $1",
+            "updated_at = now() + make_interval(secs => $3), claimed_until = NULL "
+            "WHERE saga_id = $1",
             saga_id, error, backoff_seconds)
 
     async def dead_letter_draws(self, activity_id: str) -> list[tuple[str, str]]:
@@ -402,12 +431,31 @@ class ParticipationRepository:
             "AND state = 'dead_letter' ORDER BY updated_at DESC LIMIT 100", activity_id)
         return [(r["saga_id"], r["failure_reason"]) for r in rows]
 
-    async def stale_sagas(self, older_than_seconds: float, limit: int) -> list[str]:
+    async def claim_saga(self, saga_id: str, lease_seconds: float) -> DrawSaga | None:
+        """Take an unfinished saga's steps for `lease_seconds`: the saga as claimed, or None
+        when it is finished or another runner holds it. One compare-and-set, so exactly one
+        runner runs a step; the holder's failed attempt (touch_saga) lets it go."""
+        row = await self._conn.fetchrow(
+            "UPDATE draw_sagas SET claimed_until = now() + make_interval(secs => $2) "
+            f"WHERE saga_id = $1 AND state IN ({_UNFINISHED_SAGA}) "
+            "AND (claimed_until IS NULL OR claimed_until < now()) RETURNING *",
+            saga_id, lease_seconds)
+        return _saga(row) if row else None
+
+    async def claim_stale_sagas(self, older_than_seconds: float, limit: int,
+                                lease_seconds: float) -> list[DrawSaga]:
+        """Claim (as claim_saga) up to `limit` unfinished sagas nobody holds and nobody moved
+        for `older_than_seconds`, skipping rows another runner is claiming."""
         rows = await self._conn.fetch(
-            "SELECT saga_id FROM draw_sagas WHERE state IN ('started', 'spent', 'recorded', "
-            "'compensating') AND updated_at < now() - make_interval(secs => $1) "
-            "ORDER BY updated_at LIMIT $2", older_than_seconds, limit)
-        return [r["saga_id"] for r in rows]
+            "UPDATE draw_sagas s SET claimed_until = now() + make_interval(secs => $3) "
+            "FROM (SELECT saga_id FROM draw_sagas "
+            f"      WHERE state IN ({_UNFINISHED_SAGA}) "
+            "      AND updated_at < now() - make_interval(secs => $1) "
+            "      AND (claimed_until IS NULL OR claimed_until < now()) "
+            "      ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED) stale "
+            "WHERE s.saga_id = stale.saga_id RETURNING s.*",
+            older_than_seconds, limit, lease_seconds)
+        return [_saga(r) for r in rows]
 
     # --- koi ---
     async def add_koi(self, brand_id: str, activity_id: str, seed: bytes,

@@ -45,11 +45,21 @@ from services.engagement.usecases.rewards import RewardDispatch, owe_reward
 
 # A paid draw that cannot reach Redis for this long is compensated rather than resumed.
 DRAW_GIVE_UP_SECONDS = 300.0
+# How long a runner holds a saga (ParticipationRepository.claim_saga): well past one step's
+# calls to benefits and Redis; a runner that dies holding it delays its recovery this long.
+SAGA_LEASE_SECONDS = 60.0
+_UNFINISHED = ("started", "spent", "recorded", "compensating")
 log = get_logger(__name__)
 
 
 class DrawRefused(FailedPrecondition):
     """The draw could not happen; any points it cost were given back."""
+
+
+def _in_progress(draw_id: str) -> Unavailable:
+    return Unavailable("the draw is in progress and will complete; retry with the same "
+                       "request_id to read its result", reason="DRAW_IN_PROGRESS",
+                       metadata={"draw_id": draw_id})
 
 
 @dataclass(frozen=True)
@@ -209,18 +219,32 @@ class LotteryDraws(RewardDispatch):
         assert existing is not None  # the conflicting saga is committed
         return existing
 
-    async def run_saga(self, saga_id: str, saga: DrawSaga | None = None) -> DrawView:
+    async def run_saga(self, saga_id: str, saga: DrawSaga | None = None, *,
+                       claimed: bool = False) -> DrawView:
         """Drive a draw saga from its recorded state to an end:
         started -> spent -> completed (draw recorded, prize owed), or
         -> compensating -> compensated (the spend reversed), or failed (spend refused).
-        Each step moves the state only from the state it saw; when another runner moved it
-        first, the saga is read again."""
+        An unfinished saga is run only by the runner that claims it (`claimed`: the caller
+        already did); one another runner holds answers DRAW_IN_PROGRESS. Each step still
+        moves the state only from the state it saw; when it moved, the saga is read again."""
         recorded: Draw | None = None
         while True:
             if saga is None:
                 async with self.db.connection() as conn:
                     saga = await ParticipationRepository(conn).saga(saga_id)
             assert saga is not None
+            if saga.state in _UNFINISHED and not claimed:
+                async with self.db.connection() as conn:
+                    taken = await ParticipationRepository(conn).claim_saga(
+                        saga.saga_id, SAGA_LEASE_SECONDS)
+                if taken is None:  # finished meanwhile, or another runner holds it
+                    async with self.db.connection() as conn:
+                        saga = await ParticipationRepository(conn).saga(saga_id)
+                    assert saga is not None
+                    if saga.state in _UNFINISHED:
+                        raise _in_progress(saga.saga_id)
+                    continue
+                saga, claimed = taken, True
             if saga.state == "started":
                 saga = await self._spend(saga)
             elif saga.state == "spent":
@@ -271,9 +295,7 @@ class LotteryDraws(RewardDispatch):
             await repo.touch_saga(saga.saga_id, saga.failure_reason, backoff_seconds)
         log.warning("draw_saga_step_unavailable", saga_id=saga.saga_id, state=saga.state,
                     error=repr(exc))
-        return Unavailable("the draw is in progress and will complete; retry with the same "
-                           "request_id to read its result", reason="DRAW_IN_PROGRESS",
-                           metadata={"draw_id": saga.saga_id})
+        return _in_progress(saga.saga_id)
 
     async def _spend(self, saga: DrawSaga) -> DrawSaga | None:
         if not saga.cost_points:
@@ -487,13 +509,15 @@ class LotteryDraws(RewardDispatch):
                        failure_reason=refused, stored_state=None)
 
     async def recover_sagas(self, limit: int = 100) -> int:
-        """Resume sagas left unfinished (a crash, an outage) after the grace period."""
+        """Resume sagas left unfinished (a crash, an outage) after the grace period, each
+        claimed in the same statement that finds it (none a request is driving)."""
         async with self.db.connection() as conn:
-            stale = await ParticipationRepository(conn).stale_sagas(self.saga_grace_seconds,
-                                                                    limit)
-        for saga_id in stale:
+            stale = await ParticipationRepository(conn).claim_stale_sagas(
+                self.saga_grace_seconds, limit, SAGA_LEASE_SECONDS)
+        for saga in stale:
+            saga_id = saga.saga_id
             try:
-                await self.run_saga(saga_id)
+                await self.run_saga(saga_id, saga, claimed=True)
             except DomainError as exc:
                 if exc.code.name != "FAILED_PRECONDITION":
                     log.warning("draw_saga_recovery_pending", saga_id=saga_id, error=repr(exc))

@@ -18,6 +18,9 @@ from services.engagement.usecases.context import EngagementContext
 MAKE_UP_REFUND_REASON = "MAKE_UP_SIGN_IN_NOT_RECORDED"
 # Grants the dispatch loop sends to benefits at once.
 DISPATCH_CONCURRENCY = 16
+# How long a worker holds a grant's step (ParticipationRepository.claim_grant): well past a
+# benefits call's deadline; a worker that dies holding it delays the grant this long.
+GRANT_LEASE_SECONDS = 60.0
 log = get_logger(__name__)
 
 
@@ -45,24 +48,23 @@ class RewardDispatch(EngagementContext):
         async with self.db.connection() as conn:
             return await ParticipationRepository(conn).grants(grant_ids)
 
-    async def _dispatch_one(self, grant_id: str, known: Grant | None = None) -> None:
-        """Deliver one owed reward. A transient failure is retried with backoff up to
-        GRANT_RETRY; a permanent one (or the bound reached) ends the grant 'failed' with its
-        reason, after giving back what the reward was paid with (a lottery draw's cost).
-        `known`: the row as this process just committed it (saves reading it back)."""
-        if known is not None and known.grant_id == grant_id:
-            grant = known
-        else:
-            async with self.db.connection() as conn:
-                rows = await ParticipationRepository(conn).grants([grant_id])
-            if not rows:
-                return
-            grant = rows[0]
-            if grant.state == "compensating":
-                await self._refund_grant(grant)
-                return
-            if grant.state != "pending":
-                return
+    async def _dispatch_one(self, grant_id: str) -> None:
+        """Run an owed reward's next step, when this worker claims it (see `_run_claimed`)."""
+        async with self.db.connection() as conn:
+            grant = await ParticipationRepository(conn).claim_grant(grant_id,
+                                                                   GRANT_LEASE_SECONDS)
+        if grant is not None:
+            await self._run_claimed(grant)
+
+    async def _run_claimed(self, grant: Grant) -> None:
+        """Deliver one owed reward this worker holds the claim of. A transient failure is
+        retried with backoff up to GRANT_RETRY; a permanent one (or the bound reached) ends
+        the grant 'failed' with its reason, after giving back what the reward was paid with
+        (a lottery draw's cost)."""
+        if grant.state == "compensating":
+            await self._refund_grant(grant)
+            return
+        grant_id = grant.grant_id
         entry_id, coupon_id = grant.points_entry_id, ""
         try:
             if grant.points and not entry_id:
@@ -86,8 +88,10 @@ class RewardDispatch(EngagementContext):
                       refund=bool(grant.refund_entry_id))
             to_state = "compensating" if grant.refund_entry_id else "failed"
             async with self.db.connection() as conn:
+                # Moving on to the refund keeps the claim: this worker refunds next.
                 moved = await ParticipationRepository(conn).finish_grant(
-                    grant_id, to_state, entry_id, "", decision.reason)
+                    grant_id, to_state, entry_id, "", decision.reason,
+                    hold_seconds=GRANT_LEASE_SECONDS if grant.refund_entry_id else 0.0)
             if moved and grant.refund_entry_id:
                 await self._refund_grant(replace(grant, state="compensating",
                                                  points_entry_id=entry_id,
@@ -177,15 +181,22 @@ class RewardDispatch(EngagementContext):
                 log.warning("reward_dispatch_error", grant_id=grant_id, error=repr(exc))
 
     async def dispatch_due(self, limit: int = 100) -> int:
+        """The dispatch loop's pass: the grants whose time has come, claimed in one
+        statement (a grant a request or another process holds is not among them)."""
         async with self.db.connection() as conn:
-            due = await ParticipationRepository(conn).due_grants(limit)
+            due = await ParticipationRepository(conn).claim_due_grants(
+                limit, GRANT_LEASE_SECONDS, self.saga_grace_seconds)
         gate = asyncio.Semaphore(DISPATCH_CONCURRENCY)
 
-        async def one(grant_id: str) -> None:
+        async def one(grant: Grant) -> None:
             async with gate:
-                await self._dispatch_quietly([grant_id])
+                try:
+                    await self._run_claimed(grant)
+                except Exception as exc:  # one bad grant must not stop the others
+                    log.warning("reward_dispatch_error", grant_id=grant.grant_id,
+                                error=repr(exc))
 
-        await asyncio.gather(*(one(grant_id) for grant_id in due))
+        await asyncio.gather(*(one(grant) for grant in due))
         return len(due)
 
     async def close(self) -> None:

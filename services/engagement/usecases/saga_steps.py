@@ -12,7 +12,7 @@ GRANT_RETRY = RetryPolicy(max_attempts=12, base_seconds=0.5, cap_seconds=900.0)
 REFUND_RETRY = RetryPolicy(max_attempts=100, base_seconds=1.0, cap_seconds=900.0)
 # A draw's spend that benefits does not answer: the recovery loop tries again this often.
 SPEND_RETRY = RetryPolicy(max_attempts=10, base_seconds=1.0, cap_seconds=120.0)
-_GRANT = "services.engagement.usecases.rewards:RewardDispatch._dispatch_one"
+_GRANT = "services.engagement.usecases.rewards:RewardDispatch._run_claimed"
 _LOTTERY = "services.engagement.usecases.lottery:LotteryDraws"
 _GRANT_SEEN = ("the answer's GrantedReward (state, failure_reason) and the draw / vote / quiz / "
                "invite record it belongs to; operators: ListFailedRewardGrants")

@@ -26,7 +26,11 @@ from services.engagement.domain.participation import (
     stable_id,
 )
 from services.engagement.usecases.context import PRODUCER, TOPIC, Participant, get_activity
-from services.engagement.usecases.rewards import MAKE_UP_REFUND_REASON, RewardDispatch
+from services.engagement.usecases.rewards import (
+    GRANT_LEASE_SECONDS,
+    MAKE_UP_REFUND_REASON,
+    RewardDispatch,
+)
 
 log = get_logger(__name__)
 
@@ -251,7 +255,7 @@ class SignIns(RewardDispatch):
         await self.remember_sign_in(p, day, request_id)
         for grant in grants:
             try:
-                await self._dispatch_one(grant.grant_id, grant)
+                await self._dispatch_one(grant.grant_id)
             except Exception as exc:  # one bad grant must not stop the others
                 log.warning("reward_dispatch_error", grant_id=grant.grant_id, error=repr(exc))
 
@@ -307,7 +311,10 @@ class SignIns(RewardDispatch):
             repo = ParticipationRepository(conn)
             await repo.add_grant(grant_id, p.brand_id, p.account_id, 0, "",
                                  MAKE_UP_REFUND_REASON, entry)
-            await repo.finish_grant(grant_id, "compensating", "", "", reason)
-            rows = await repo.grants([grant_id])
-        if rows and rows[0].state == "compensating":
+            # Moving it to 'compensating' claims it: only the mover refunds (a concurrent
+            # retry of this make-up, or the dispatch loop, finds it held).
+            moved = await repo.finish_grant(grant_id, "compensating", "", "", reason,
+                                            hold_seconds=GRANT_LEASE_SECONDS)
+            rows = await repo.grants([grant_id]) if moved else []
+        if rows:
             await self._refund_grant(rows[0])
