@@ -52,9 +52,9 @@ async def record_dormancy_change(conn: Connection, *, brand_id: str, member_id: 
 
 
 async def _compute(repo: DashboardRepository, brand_id: str, zone: ZoneInfo, first: date,
-                   last: date) -> list[DayMetrics]:
+                   last: date, previous: DayMetrics | None = None) -> list[DayMetrics]:
     return await repo.compute_days(brand_id, zone.key, first, last, day_start(first, zone),
-                                   day_start(last + timedelta(days=1), zone))
+                                   day_start(last + timedelta(days=1), zone), previous)
 
 
 async def daily(context: Context, brand_id: str, start: str, end: str) -> Daily:
@@ -83,7 +83,11 @@ async def _daily(conn: Connection, brand_id: str, start: str, end: str,
         await repo.store_days(brand_id, fresh, now)
         stored.update({d.day: d for d in fresh})
     if last == today:  # today is still moving: always computed, never stored
-        stored[today] = (await _compute(repo, brand_id, zone, today, today))[0]
+        # It starts from yesterday's stored totals when there are some (no brand-wide count).
+        yesterday = today - timedelta(days=1)
+        previous = stored.get(yesterday) or next(
+            iter(await repo.stored_days(brand_id, yesterday, yesterday)), None)
+        stored[today] = (await _compute(repo, brand_id, zone, today, today, previous))[0]
     summary = await repo.summary(brand_id, zone.key, day_start(first, zone),
                                  day_start(last + timedelta(days=1), zone))
     return Daily(zone.key, [stored[d] for d in sorted(stored)], summary)

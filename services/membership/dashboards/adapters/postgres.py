@@ -100,9 +100,27 @@ class DashboardRepository:
                 by_level[r["level"]] = by_level.get(r["level"], 0) + r["n"]
         return Overview(lv0[False], lv0[True], card[False], card[True], by_level)
 
+    async def _totals_before(self, brand_id: str, start: datetime) -> tuple[int, int, int, int]:
+        """LV0 and card members, and the dormant ones of each, just before `start`: two passes
+        over the brand's members and dormancy history."""
+        base = await self._conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE member_since < $2) AS started, "
+            "count(*) FILTER (WHERE joined_at < $2) AS carded, "
+            "count(*) FILTER (WHERE ended_at < $2 AND joined_at IS NULL) AS lv0_ended, "
+            "count(*) FILTER (WHERE ended_at < $2 AND joined_at IS NOT NULL) AS card_ended "
+            "FROM members WHERE brand_id = $1", brand_id, start)
+        assert base is not None
+        dormant = {r["state"]: r["n"]
+                   for r in await self._conn.fetch(_DORMANT_BASELINE, brand_id, start)}
+        return (base["started"] - base["carded"] - base["lv0_ended"],
+                base["carded"] - base["card_ended"], dormant.get(1, 0), dormant.get(2, 0))
+
     async def compute_days(self, brand_id: str, zone: str, first: date, last: date,
-                           start: datetime, end: datetime) -> list[DayMetrics]:
-        """Every metric of each local day in [first, last]; [start, end) are its bounds."""
+                           start: datetime, end: datetime,
+                           previous: DayMetrics | None = None) -> list[DayMetrics]:
+        """Every metric of each local day in [first, last]; [start, end) are its bounds.
+        `previous`, the stored day before `first`, gives the totals the range starts from
+        (otherwise counted from the brand's whole history)."""
         days = {d: DayMetrics(d) for d in days_between(first, last)}
         for r in await self._conn.fetch(
                 "SELECT (member_since AT TIME ZONE $2)::date AS day, source_channel, "
@@ -111,15 +129,6 @@ class DashboardRepository:
             metrics = days[r["day"]]
             metrics.new_members += r["n"]
             metrics.new_members_by_source[r["source_channel"]] = r["n"]
-        # Membership totals at each day's end: the count before the range plus what each day
-        # added and removed. LV0 = started - carded - ended without a card.
-        base = await self._conn.fetchrow(
-            "SELECT count(*) FILTER (WHERE member_since < $2) AS started, "
-            "count(*) FILTER (WHERE joined_at < $2) AS carded, "
-            "count(*) FILTER (WHERE ended_at < $2 AND joined_at IS NULL) AS lv0_ended, "
-            "count(*) FILTER (WHERE ended_at < $2 AND joined_at IS NOT NULL) AS card_ended "
-            "FROM members WHERE brand_id = $1", brand_id, start)
-        assert base is not None
         changes: dict[date, dict[str, int]] = {}
         for column, kind, extra in (("joined_at", "carded", ""),
                                     ("ended_at", "lv0_ended", "AND joined_at IS NULL"),
@@ -129,28 +138,26 @@ class DashboardRepository:
                     f"FROM members WHERE brand_id = $1 AND {column} >= $3 AND {column} < $4 "
                     f"{extra} GROUP BY 1", brand_id, zone, start, end):
                 changes.setdefault(r["day"], {})[kind] = r["n"]
-        started, carded = base["started"], base["carded"]
-        lv0_ended, card_ended = base["lv0_ended"], base["card_ended"]
-        for day in sorted(days):
-            metrics = days[day]
-            change = changes.get(day, {})
-            started += metrics.new_members
-            carded += change.get("carded", 0)
-            lv0_ended += change.get("lv0_ended", 0)
-            card_ended += change.get("card_ended", 0)
-            metrics.new_card_members = change.get("carded", 0)
-            metrics.lv0_members = started - carded - lv0_ended
-            metrics.card_members = carded - card_ended
-        dormant = {r["state"]: r["n"]
-                   for r in await self._conn.fetch(_DORMANT_BASELINE, brand_id, start)}
-        lv0_dormant, card_dormant = dormant.get(1, 0), dormant.get(2, 0)
+        # Totals at each day's end: those at the end of the day before the range plus what
+        # each day added and removed (LV0: started - carded - ended without a card).
+        lv0, card, lv0_dormant, card_dormant = (
+            (previous.lv0_members, previous.card_members, previous.lv0_dormant,
+             previous.card_dormant) if previous is not None
+            else await self._totals_before(brand_id, start))
         moves = {r["day"]: (r["lv0"], r["card"])
                  for r in await self._conn.fetch(_DORMANT_CHANGES, brand_id, zone, start, end)}
         for day in sorted(days):
+            metrics = days[day]
+            change = changes.get(day, {})
+            metrics.new_card_members = change.get("carded", 0)
+            lv0 += (metrics.new_members - change.get("carded", 0)
+                    - change.get("lv0_ended", 0))
+            card += change.get("carded", 0) - change.get("card_ended", 0)
             lv0_move, card_move = moves.get(day, (0, 0))
             lv0_dormant += lv0_move
             card_dormant += card_move
-            days[day].lv0_dormant, days[day].card_dormant = lv0_dormant, card_dormant
+            metrics.lv0_members, metrics.card_members = lv0, card
+            metrics.lv0_dormant, metrics.card_dormant = lv0_dormant, card_dormant
         for r in await self._conn.fetch(
                 f"""
                 WITH o AS ({_ORDERS_IN_RANGE}),
