@@ -364,8 +364,8 @@ async def console_reads(stack: Stack, brand: Brand, repeat: int) -> list[Timing]
                     timeout=600), repeat),
                 await timed(f"  hand-written SQL-{size}",
                             lambda: _rows(pool, OVERVIEW_BY_HAND, brand.brand_id), repeat),
-                await timed(f"daily-90-days-first-{size}", lambda: dashboards.GetDailyDashboard(
-                    daily, timeout=600), 1),
+                await timed(f"daily-90-days-first-{size}", lambda: _first_daily_read(
+                    pool, dashboards, daily), 1),
                 await timed(f"daily-90-days-{size}", lambda: dashboards.GetDailyDashboard(
                     daily, timeout=600), repeat),
                 await timed(f"  hand-written SQL-{size}",
@@ -374,6 +374,14 @@ async def console_reads(stack: Stack, brand: Brand, repeat: int) -> list[Timing]
         finally:
             await pool.close()
     return results
+
+
+async def _first_daily_read(pool: asyncpg.Pool, dashboards: dashboard_grpc.DashboardServiceStub,
+                            request: dashboard_pb.GetDailyDashboardRequest) -> None:
+    """The series with no closed day stored yet (a kept --data-dir holds last run's days)."""
+    await pool.execute("DELETE FROM membership.dashboard_daily WHERE brand_id = $1",
+                       request.brand_id)
+    await dashboards.GetDailyDashboard(request, timeout=600)
 
 
 async def _rows(pool: asyncpg.Pool, sql: str, *args: Any) -> int:
