@@ -88,8 +88,9 @@ def client_program(name: str, server_major: int) -> str:
 
 
 def _program_directories() -> Iterator[str | None]:
-    if os.environ.get("PG_BIN"):
-        yield os.environ["PG_BIN"]
+    pg_bin = Env().optional_text("PG_BIN")
+    if pg_bin:
+        yield pg_bin
     try:
         import pgserver  # development only (the embedded server ships its client programs)
     except ImportError:
@@ -222,12 +223,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("directory", type=Path)
     parser.add_argument("--database-url", help="default: DATABASE_URL")
     args = parser.parse_args(argv)
-    if not (args.database_url or os.environ.get("DATABASE_URL", "").strip()):
-        raise SystemExit(f"backup: {args.action}: name the database: DATABASE_URL or "
-                         "--database-url (for the local suite, the `database` URL that "
-                         "./dev up prints)")
     try:
         url = args.database_url or Env().secret_url("DATABASE_URL", ("postgresql", "postgres"))
+    except ConfigError as exc:
+        raise SystemExit(f"backup: {args.action}: name the database: {exc}; or pass "
+                         "--database-url (for the local suite, the `database` URL that "
+                         "./dev up prints)") from None
+    try:
         action = dump if args.action == "dump" else restore
         counts = asyncio.run(action(url, args.directory))
     except (ConfigError, DatabaseUnreachable, BackupError) as exc:

@@ -284,14 +284,15 @@ def test_service_process_refuses_to_start_without_its_secrets(service: str) -> N
 SOURCE_DIRS = ("libs", "services", "tools")
 # Modules that may touch os.environ: the registry itself, and development tooling that reads
 # where the embedded servers live or how to offset ports (never a secret, except that
-# `./dev up` passes external DATABASE_URL / REDIS_URL through to the services it starts).
+# `./dev up` passes external DATABASE_URL / REDIS_URL through to the services it starts, and
+# the backup tool hands its environment, with PGPASSWORD, to pg_dump / pg_restore).
 ENVIRON_ALLOWED = {"libs/config.py", "libs/embedded.py", "tools/stack.py", "tools/devstack.py",
-                   "tools/codegen.py", "tools/admin.py"}
+                   "tools/codegen.py", "tools/admin.py", "tools/backup.py"}
 DEV_TOOLING_SECRET_READS = {"tools/devstack.py": {"DATABASE_URL", "REDIS_URL"}}
 # Where `Env(...)` may be built: the registry, each service's settings module, the migrator and
 # the local-suite tooling (PORT_OFFSET and the like; its secret reads are swept below too).
 ENV_ALLOWED = re.compile(r"^(libs/config\.py|services/[a-z_]+/settings\.py|"
-                         r"tools/(migrate|devstack|admin)\.py)$")
+                         r"tools/(migrate|devstack|admin|backup)\.py)$")
 SECRET_METHODS = {"secret", "secret_keyring", "secret_url"}
 PLAIN_METHODS = {"text", "integer", "number", "choice", "url"}
 SECRET_LOOKING = re.compile(r"KEY|SECRET|PEPPER|PASSWORD|TOKEN|CREDENTIAL|_URL$")
