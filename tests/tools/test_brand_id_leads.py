@@ -7,11 +7,17 @@ added by any service's migration is checked the day it lands. Tables that break 
 named below with the reason they may (infrastructure, reference tables) or the debt they are
 (keyed by a brand-owned id; the fix is in docs/scale.md). The allow-list cannot go stale: an
 entry whose table is gone or now follows the rule fails too, so it shrinks as debts are paid.
+The hottest query of member data, the member card, is checked to probe by brand, never scan.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import asyncpg
+
+from services.membership.adapters.members_repository import MemberRepository
+from tools.bench_scale import SHOPS, Brand, load
 
 # Per-service infrastructure, never distributed: each service's own bookkeeping, read by its
 # own process and never joined with member data (on Citus: local tables on the coordinator).
@@ -133,3 +139,37 @@ def test_the_rule_itself() -> None:
     assert _follows_rule("identity", "brand_id")
     assert not _follows_rule("identity", "external_id")
     assert not _follows_rule("membership", "account_id")
+
+
+# The hot path's member-data tables: a member card read may probe them, never scan them.
+_MEMBER_DATA = ("members", "follows", "orders", "member_stats", "member_points")
+
+
+async def _sequential_scans(conn: asyncpg.Connection) -> dict[str, int]:
+    await conn.execute("SELECT pg_stat_force_next_flush()")
+    await conn.execute("SELECT pg_stat_clear_snapshot()")
+    rows = await conn.fetch("SELECT relname, seq_scan FROM pg_stat_user_tables "
+                            "WHERE schemaname = 'membership' AND relname = ANY($1::text[])",
+                            list(_MEMBER_DATA))
+    return {r["relname"]: r["seq_scan"] for r in rows}
+
+
+async def test_the_member_card_read_never_scans_a_brand(db_url: str) -> None:
+    """The card's one query (membership's MemberRepository.member_card) over a brand of 4,000
+    generated members: the sequential-scan counters of the member data do not move."""
+    conn = await asyncpg.connect(db_url, server_settings={"search_path": "membership"})
+    try:
+        await conn.execute("INSERT INTO brands (brand_id, display_name, mode, time_zone) "
+                           "VALUES ('brd_hot', 'Hot', 'non_connected', 'Asia/Shanghai')")
+        await conn.executemany("INSERT INTO shops (shop_id, brand_id, display_name) "
+                               "VALUES ($1, 'brd_hot', 'Shop')",
+                               [(f"shop_hot_{s}",) for s in range(SHOPS)])
+        await load(db_url, Brand("brd_hot", "shop_hot", "hot", 4000), datetime.now(UTC))
+        before = await _sequential_scans(conn)
+        repository = MemberRepository(conn)
+        cards = [await repository.member_card("brd_hot", f"acc_hot_{n}", datetime.now(UTC))
+                 for n in range(1, 41)]
+        assert sum(card is not None for card in cards) > 30  # ended members have none
+        assert await _sequential_scans(conn) == before
+    finally:
+        await conn.close()
