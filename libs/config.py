@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from libs.redis import CLUSTER_SCHEMES
 from libs.tls import TlsFiles
 
 SERVICE_PORTS: dict[str, int] = {
@@ -350,7 +351,7 @@ def load_settings(service: str, source: Mapping[str, str] | None = None, *,
         grpc_port=env.integer("GRPC_PORT", SERVICE_PORTS[service], maximum=65535),
         database_url=env.secret_url("DATABASE_URL", ("postgresql", "postgres"))
         if database else "",
-        redis_url=env.secret_url("REDIS_URL", ("redis", "rediss", "unix")),
+        redis_url=env.secret_url("REDIS_URL", ("redis", "rediss", "unix", *CLUSTER_SCHEMES)),
         page_token_keys=env.secret_keyring("PAGE_TOKEN_KEYS") if database else {},
         log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
         traces_exporter=env.choice("OTEL_TRACES_EXPORTER", "none", ("none", "otlp", "console")),

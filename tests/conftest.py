@@ -1,6 +1,8 @@
 """Shared fixtures: a real PostgreSQL and Redis for the whole session.
 
 Embedded servers are started unless TEST_DATABASE_URL / TEST_REDIS_URL point at external ones.
+With --redis-cluster (`./dev test --redis-cluster`) the embedded Redis is a three-master Redis
+Cluster instead, reached through libs.redis's cluster client.
 Each test gets its own database, cloned from a template migrated once, and an empty Redis.
 """
 
@@ -15,10 +17,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-import redis.asyncio as aioredis
 
-from libs.embedded import env_or_none, start_postgres, start_redis
+from libs.embedded import env_or_none, start_postgres, start_redis, start_redis_cluster
 from libs.migrations import migrate, service_migrations
+from libs.redis import connect_redis
 from tools.migrate import SERVICES_WITH_DATA
 
 TEMPLATE_DB = "brandclub_test_template"
@@ -42,14 +44,20 @@ def postgres_server_url() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--redis-cluster", action="store_true",
+                     help="run against an embedded three-master Redis Cluster")
+
+
 @pytest.fixture(scope="session")
-def redis_server_url() -> Iterator[str]:
+def redis_server_url(request: pytest.FixtureRequest) -> Iterator[str]:
     external = env_or_none("TEST_REDIS_URL")
     if external:
         yield external
         return
     root = Path(tempfile.mkdtemp(prefix="brandclub-test-redis-"))
-    server = start_redis(root, persist=False)
+    server = (start_redis_cluster(root) if request.config.getoption("--redis-cluster")
+              else start_redis(root, persist=False))
     try:
         yield server.url
     finally:
@@ -100,8 +108,8 @@ async def db_url(postgres_server_url: str, template_database: str) -> AsyncItera
 
 @pytest.fixture
 async def redis_url(redis_server_url: str) -> AsyncIterator[str]:
-    """The shared Redis, emptied before the test."""
-    client = aioredis.Redis.from_url(redis_server_url)
+    """The shared Redis (every node of a cluster), emptied before the test."""
+    client = connect_redis(redis_server_url)
     await client.flushall()
     await client.aclose()
     yield redis_server_url

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from redis._parsers import _AsyncHiredisParser
+from redis.asyncio.cluster import RedisCluster
 
 from libs.redis import connect_redis
 
@@ -30,6 +31,12 @@ async def test_replies_are_parsed_by_hiredis(redis_url: str) -> None:
     client = connect_redis(redis_url, max_connections=2)
     try:
         assert await client.ping()
+        if isinstance(client, RedisCluster):  # ./dev test --redis-cluster: a node's connection
+            node = client.get_default_node()
+            connection = node.acquire_connection()
+            assert isinstance(connection._parser, _AsyncHiredisParser)
+            node.release(connection)
+            return
         connection = await client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             assert isinstance(connection._parser, _AsyncHiredisParser)

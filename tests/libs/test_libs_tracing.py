@@ -20,7 +20,7 @@ from libs import grpc_server, tracing
 from libs.config import ConfigError, OtlpSettings, load_settings
 from libs.db import Database
 from libs.jobs import background_loop
-from libs.outbox import OutboxRelay, add_event
+from libs.outbox import OutboxRelay, add_event, stream_name
 from libs.redis import connect_redis
 from libs.service import Composition, Resources
 from libs.testing import channel_to, running_service, service_settings
@@ -129,7 +129,7 @@ async def test_relay_polls_with_nothing_to_publish_make_no_spans(
             if names(exported):
                 break
             await asyncio.sleep(0.01)
-        assert await redis.xlen("brandclub:events:tracetest") == 1
+        assert await redis.xlen(stream_name("tracetest")) == 1
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

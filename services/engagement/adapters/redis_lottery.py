@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from libs.redis import Redis
+from libs.redis import Redis, key
 
 _DRAW = """
 local prev = redis.call('HGET', KEYS[4], ARGV[1])
@@ -117,9 +117,11 @@ class LotteryCache:
 
     @staticmethod
     def _keys(brand_id: str, activity_id: str, account_id: str) -> list[str]:
-        prefix = f"eng:{brand_id}:{{{activity_id}}}"
-        return [f"{prefix}:ready", f"{prefix}:stock", f"{prefix}:m:{account_id}",
-                f"{prefix}:draws"]
+        def lottery_key(*rest: str) -> str:
+            return key("eng", brand_id, tag=activity_id, rest=rest)
+
+        return [lottery_key("ready"), lottery_key("stock"), lottery_key("m", account_id),
+                lottery_key("draws")]
 
     async def draw(self, *, brand_id: str, activity_id: str, account_id: str, draw_id: str,
                    local_date: str, daily_limit: int, total_limit: int, random_value: int,

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from libs.redis import Redis
+from libs.redis import Redis, key
 
 _PREFIX = "brandclub:gw"
 PENDING = b"\x00pending"
@@ -68,6 +68,12 @@ return 0
 """
 
 
+def sliding_window_keys(subject: str, windows: list[Window]) -> list[str]:
+    """One hash per window, all tagged by the subject: the script reads them together, so
+    they share a Redis Cluster slot."""
+    return [key(_PREFIX, "sw", tag=subject, rest=[w.name]) for w in windows]
+
+
 def _bucket_ms(seconds: int) -> int:
     """Sub-window size: a sixtieth of the window (1 s of a minute, 1 min of an hour, 24 min of
     a day), so a call costs one hash of about 60 fields per window."""
@@ -85,7 +91,7 @@ class RateLimiter:
     async def hit(self, subject: str, windows: list[Window]) -> Window | None:
         """Count one call against every window unless one of them is full; the first full
         window (the call is then not counted anywhere), or None."""
-        keys = [f"{_PREFIX}:sw:{{{subject}}}:{w.name}" for w in windows]
+        keys = sliding_window_keys(subject, windows)
         args: list[int] = [int(self._clock() * 1000)]
         for window in windows:
             args += [window.seconds * 1000, _bucket_ms(window.seconds), window.limit]
@@ -102,7 +108,7 @@ class ReplayStore:
         self._keep = keep_seconds
 
     def _key(self, app_key: str, sign: str) -> str:
-        return f"{_PREFIX}:replay:{{{app_key}}}:{sign}"
+        return key(_PREFIX, "replay", tag=app_key, rest=[sign])
 
     async def claim(self, app_key: str, sign: str) -> bytes | None:
         """None when this call is the first; otherwise the first call's answer (or PENDING

@@ -10,10 +10,11 @@ cached too (the marker "-"), because most shop-page visitors are not members.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from libs.logging import get_logger
-from libs.redis import Redis
+from libs.redis import Redis, key
 
 TTL_SECONDS = 300
 VERSION_TTL_SECONDS = 86_400
@@ -37,11 +38,11 @@ def _as_bytes(value: bytes | str | None) -> bytes | None:
 
 
 def card_key(brand_id: str, account_id: str) -> str:
-    return f"membership:card:{{{brand_id}}}:{account_id}"
+    return key("membership", "card", tag=brand_id, rest=[account_id])
 
 
 def version_key(brand_id: str, account_id: str) -> str:
-    return f"membership:cardver:{{{brand_id}}}:{account_id}"
+    return key("membership", "cardver", tag=brand_id, rest=[account_id])
 
 
 class CardCache:
@@ -84,11 +85,11 @@ class CardCache:
 
     async def forget_brand(self, brand_id: str) -> None:
         """After a brand-wide change (program, gift pack): every cached card of the brand."""
-        prefix = f"membership:card:{{{brand_id}}}:"
+        prefix = key("membership", "card", tag=brand_id) + ":"
         batch: list[str] = []
-        async for key in self._redis.scan_iter(match=prefix.replace("{", "\\{")
-                                               .replace("}", "\\}") + "*", count=1000):
-            batch.append((key.decode() if isinstance(key, bytes) else key)[len(prefix):])
+        pattern = re.sub(r"([\\*?\[\]])", r"\\\1", prefix) + "*"  # the brand's own glob
+        async for found in self._redis.scan_iter(match=pattern, count=1000):
+            batch.append((found.decode() if isinstance(found, bytes) else found)[len(prefix):])
             if len(batch) >= 500:
                 await self.forget(brand_id, batch)
                 batch = []
