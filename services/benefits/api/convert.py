@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from google.protobuf import timestamp_pb2
@@ -12,6 +12,7 @@ from brandclub.benefits.v1 import benefits_service_pb2 as pb
 from libs.errors import InvalidArgument
 from libs.protoconv import from_timestamp, timestamp
 from services.benefits.domain.benefits import (
+    STARTS_WHEN_SAVED,
     CouponKind,
     CouponTemplate,
     EarningRule,
@@ -162,7 +163,7 @@ def template_in(m: pb.CouponTemplate) -> CouponTemplate:
     return CouponTemplate(
         m.brand_id, m.template_id, m.title, enum_in(COUPON_KINDS, m.kind, "template.kind"),
         m.amount_off_cents, m.percent_off, m.threshold_cents,
-        time_or_none(m, "claim_start_time") or datetime.now(UTC),
+        time_or_none(m, "claim_start_time") or STARTS_WHEN_SAVED,
         time_or_none(m, "claim_end_time"), time_or_none(m, "valid_start_time"),
         time_or_none(m, "valid_end_time"), m.valid_days, m.total_stock, m.per_member_limit,
         list(m.eligible_levels), placements)
@@ -193,7 +194,7 @@ def gift_pack_pb(p: GiftPack) -> pb.GiftPack:
 def gift_pack_in(m: pb.GiftPack) -> GiftPack:
     return GiftPack(m.brand_id, m.gift_pack_id, m.title, m.points,
                     [(c.coupon_template_id.strip(), c.quantity) for c in m.coupons], m.enabled,
-                    time_or_none(m, "start_time") or datetime.now(UTC),
+                    time_or_none(m, "start_time") or STARTS_WHEN_SAVED,
                     time_or_none(m, "end_time"))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from libs.errors import InvalidArgument
 
@@ -54,6 +54,16 @@ def valid_levels(levels: list[int], field_name: str) -> list[int]:
 
 def level_eligible(eligible_levels: list[int], level: int) -> bool:
     return not eligible_levels or level in eligible_levels
+
+
+# A coupon template's claim window or a gift pack's validity that was given no start begins
+# when it is saved: the request says "from now", the use case reads "now" from its clock.
+STARTS_WHEN_SAVED = datetime.min.replace(tzinfo=UTC)
+
+
+def started(start: datetime, now: datetime) -> datetime:
+    """`start`, or `now` when the request left it to the time of saving."""
+    return now if start == STARTS_WHEN_SAVED else start
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from services.benefits.domain.benefits import (
     MallItem,
     MallItemKind,
     Trigger,
+    started,
     valid_gift_pack,
     valid_item,
     valid_multipliers,
@@ -183,9 +184,11 @@ async def create_template(app: BenefitsContext, commit_once: CommitOnce[CouponTe
                           draft: CouponTemplate) -> Reply:
     async def save(conn: Connection) -> CouponTemplate:
         require(draft.brand_id, "template.brand_id")
+        now = app.clock()
         template = valid_template(replace(draft, template_id=new_id("cpt"), closed=False,
-                                          issued_count=0))
-        return await CouponRepository(conn).save_template(template, app.clock(), create=True)
+                                          issued_count=0,
+                                          claim_start=started(draft.claim_start, now)))
+        return await CouponRepository(conn).save_template(template, now, create=True)
 
     return await commit_once(save)
 
@@ -212,9 +215,11 @@ async def update_template(app: BenefitsContext, commit_once: CommitOnce[CouponTe
             raise FailedPrecondition("a closed coupon template cannot change",
                                      reason="COUPON_TEMPLATE_CLOSED",
                                      metadata={"template_id": changed.template_id})
+        now = app.clock()
         template = valid_template(replace(changed, closed=False,
-                                          issued_count=current.issued_count))
-        return await CouponRepository(conn).save_template(template, app.clock(), create=False)
+                                          issued_count=current.issued_count,
+                                          claim_start=started(changed.claim_start, now)))
+        return await CouponRepository(conn).save_template(template, now, create=False)
 
     return await commit_once(save)
 
@@ -252,10 +257,12 @@ async def create_gift_pack(app: BenefitsContext, commit_once: CommitOnce[GiftPac
                            draft: GiftPack) -> Reply:
     async def save(conn: Connection) -> GiftPack:
         brand_id = require(draft.brand_id, "gift_pack.brand_id")
-        pack = valid_gift_pack(replace(draft, gift_pack_id=new_id("gfp")))
+        now = app.clock()
+        pack = valid_gift_pack(replace(draft, gift_pack_id=new_id("gfp"),
+                                       start_time=started(draft.start_time, now)))
         await _templates_exist(conn, brand_id, [c[0] for c in pack.coupons],
                                "gift_pack.coupons[{index}].coupon_template_id")
-        return await CouponRepository(conn).save_gift_pack(pack, app.clock(), create=True)
+        return await CouponRepository(conn).save_gift_pack(pack, now, create=True)
 
     return await commit_once(save)
 
@@ -268,10 +275,11 @@ async def update_gift_pack(app: BenefitsContext, commit_once: CommitOnce[GiftPac
                                    require(changed.gift_pack_id, "gift_pack.gift_pack_id")),
               f"gift pack {changed.gift_pack_id}", reason="GIFT_PACK_NOT_FOUND",
               gift_pack_id=changed.gift_pack_id)
-        pack = valid_gift_pack(changed)
+        now = app.clock()
+        pack = valid_gift_pack(replace(changed, start_time=started(changed.start_time, now)))
         await _templates_exist(conn, pack.brand_id, [c[0] for c in pack.coupons],
                                "gift_pack.coupons[{index}].coupon_template_id")
-        return await repo.save_gift_pack(pack, app.clock(), create=False)
+        return await repo.save_gift_pack(pack, now, create=False)
 
     return await commit_once(save)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from brandclub.events.v1 import engagement_events_pb2 as events
 from libs.errors import (
@@ -433,7 +433,7 @@ class LotteryDraws(RewardDispatch):
         is compensated instead of keeping the member's points waiting."""
         if saga.created_at is None:
             return False
-        return (datetime.now(UTC) - saga.created_at).total_seconds() > DRAW_GIVE_UP_SECONDS
+        return (self.clock() - saga.created_at).total_seconds() > DRAW_GIVE_UP_SECONDS
 
     async def _record(self, saga: DrawSaga, activity: Activity, config: LotteryConfig,
                       result: RedisDraw, weights: list[tuple[str, int]], total_weight: int,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +28,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from brandclub.identity.v1 import identity_service_pb2 as identity_pb
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
+from libs.clock import system_clock
 from libs.errors import Code, DomainError, InvalidArgument, Unauthenticated
 from libs.grpc_client import remote_error
 from libs.logging import get_logger
@@ -289,7 +289,7 @@ async def receive_facts(request: web.Request, secret: bytes) -> web.Response:
     """Verify the batch's signature, then apply its facts in order, each on its own."""
     raw = await read_body_bytes(request, MAX_BODY_BYTES)  # every chunk; 413 past the limit
     verify(secret, request.headers.get(TIMESTAMP_HEADER),
-           request.headers.get(SIGNATURE_HEADER), raw, time.time())
+           request.headers.get(SIGNATURE_HEADER), raw, system_clock().timestamp())
     try:
         payload = json.loads(raw)
     except ValueError:

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from libs.clock import Clock, system_clock
 from libs.db import Database
 from libs.redis import Redis
 from services.messaging.domain.channels import (
@@ -89,7 +90,7 @@ _ALIYUN_RETRYABLE = {"isv.BUSINESS_LIMIT_CONTROL", "Throttling.User", "isp.SYSTE
 
 class AliyunSmsProvider:
     def __init__(self, session: aiohttp.ClientSession,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Clock = system_clock) -> None:
         self._session = session
         self._clock = clock
 

@@ -69,3 +69,15 @@ def test_policy_validation_names_the_field() -> None:
     with pytest.raises(InvalidArgument) as zone:
         valid_policy(PointsPolicy("b", time_zone="Mars/Base"))
     assert zone.value.field == "policy.time_zone"
+
+
+def test_a_start_left_to_the_time_of_saving_is_the_clock_s_now() -> None:
+    """A template or pack saved without a start begins when saved; a given start is kept."""
+    from datetime import UTC, datetime
+
+    from services.benefits.domain.benefits import STARTS_WHEN_SAVED, started
+
+    now = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+    given = datetime(2027, 1, 1, tzinfo=UTC)
+    assert started(STARTS_WHEN_SAVED, now) == now
+    assert started(given, now) == given
