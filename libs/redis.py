@@ -29,26 +29,33 @@ CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 # Braces and the escape character itself are percent-encoded in key parts, so no id can open
 # or close a hash tag of its own (Redis hashes what lies between the first "{" and the first
-# "}" after it; an id holding "}" would shorten or empty the tag and scatter the family).
+# "}" after it; an id holding "}" would shorten or empty the tag and scatter the family). In a
+# tag of several parts ":" is encoded too, so ("a:b", "c") and ("a", "b:c") stay apart;
+# urllib.parse.unquote reverses it.
 _ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D"})
+_TAG_PART_ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D", ":": "%3A"})
 
 
-def key(*parts: str, tag: str, rest: Iterable[str] = ()) -> str:
-    """`part:part:{tag}:rest:rest`, the one way to name a Redis key.
+def key(*parts: str, tag: str | tuple[str, ...], rest: Iterable[str] = ()) -> str:
+    """`part:part:{tag}:rest:rest`, the one way to name a Redis key; a tuple tag is one tag of
+    several ids, `{brand:account}`.
 
     The rule (Redis Cluster): every key that one multi-key command (MGET, a MULTI pipeline,
     XREADGROUP over several streams) or one Lua script touches must hash to the same slot, so
     such keys carry the same hash tag, `{tag}`: the thing they are about together (a lottery's
-    activity id, a brand for the card cache, a rate-limit subject, the event bus). Keys that
-    are only ever used alone still get a tag, of the entity they belong to, so a brand's or
-    activity's keys spread across nodes by that entity. Everything after the tag (`rest`) may
-    vary freely within the family. tests/libs/test_libs_redis_cluster.py runs every script and
-    multi-key call site's keys through the slot function and on a real cluster.
+    activity id, a member's card and its version, a rate-limit subject, the event bus), and
+    nothing wider: a tag of a whole brand would put a ten-million-member brand's hot keys on
+    one node. Keys only ever used alone still get a tag, of the entity they belong to.
+    Everything after the tag (`rest`) may vary freely within the family.
+    tests/libs/test_libs_redis_cluster.py runs every script and multi-key call site's keys
+    through the slot function, and runs them on a real cluster.
     """
-    if not tag:
+    if not tag or not all(tag):
         raise ValueError("a Redis key needs a non-empty hash tag (an empty {} tags nothing)")
+    tag_text = (tag.translate(_ESCAPES) if isinstance(tag, str)
+                else ":".join(part.translate(_TAG_PART_ESCAPES) for part in tag))
     escaped = [part.translate(_ESCAPES) for part in parts]
-    return ":".join([*escaped, "{" + tag.translate(_ESCAPES) + "}", *rest])
+    return ":".join([*escaped, "{" + tag_text + "}", *rest])
 
 
 def is_cluster_url(url: str) -> bool:

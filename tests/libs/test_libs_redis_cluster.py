@@ -51,7 +51,7 @@ MULTI_KEY_SITES: dict[str, Callable[[str], list[list[str]]]] = {
     "services/engagement/adapters/redis_lottery.py":
         lambda i: [_lottery_keys(i, i + "x", i), _lottery_keys("b", i or "a", "")[:2]],
     "services/membership/adapters/card_cache.py":
-        lambda i: [[card_key(i or "b", i), version_key(i or "b", i)]],
+        lambda i: [[card_key(i or "b", i or "a"), version_key(i or "b", i or "a")]],
     "services/gateway/adapters/limits.py":
         lambda i: [sliding_window_keys(i or "s", WINDOWS)],
     "libs/eventbus.py":
@@ -85,11 +85,15 @@ def test_a_key_names_its_family_with_the_tag_and_escapes_braces() -> None:
     assert key("eng", "brd_1", tag="act_1", rest=["stock"]) == "eng:brd_1:{act_1}:stock"
     assert key("p", "a{b", tag="x}y", rest=["r"]) == "p:a%7Bb:{x%7Dy}:r"
     assert key("p", tag="100%") != key("p", tag="100%25")  # the escape is reversible
+    assert key("p", tag=("brd_1", "acc_1")) == "p:{brd_1:acc_1}"
+    assert key("p", tag=("a:b", "c")) != key("p", tag=("a", "b:c"))
 
 
 def test_a_key_without_a_tag_is_refused() -> None:
     with pytest.raises(ValueError, match="non-empty hash tag"):
         key("membership", "card", tag="")
+    with pytest.raises(ValueError, match="non-empty hash tag"):
+        key("membership", "card", tag=("brd_1", ""))
 
 
 @pytest.fixture(scope="module")
@@ -149,14 +153,15 @@ async def test_lottery_scripts_run_on_the_cluster(cluster: Redis, brand: str,
 async def test_card_cache_reads_and_writes_on_the_cluster(cluster: Redis) -> None:
     cards = CardCache(cluster)
     for brand in ("brd_1", "brd_2", "x}", "brd_*"):
-        for account in ("acc_1", "acc_2"):
+        for account in ("acc_1", "acc_2", "a:b}%"):
             _, version = await cards.get(brand, account)
             await cards.put(brand, account, f"{brand}/{account}".encode(), version)
             assert (await cards.get(brand, account))[0] == f"{brand}/{account}".encode()
     await cards.forget("brd_1", ["acc_1"])
     assert (await cards.get("brd_1", "acc_1"))[0] is None
     await cards.forget_brand("brd_2")
-    assert [(await cards.get("brd_2", a))[0] for a in ("acc_1", "acc_2")] == [None, None]
+    assert [(await cards.get("brd_2", a))[0] for a in ("acc_1", "a:b}%")] == [None, None]
+    assert (await cards.get("brd_2", "acc_2"))[0] is None
     assert (await cards.get("brd_1", "acc_2"))[0] == b"brd_1/acc_2"
     await cards.forget_brand("brd_*")  # its own cards only, not every brd_ brand's
     assert (await cards.get("brd_*", "acc_1"))[0] is None

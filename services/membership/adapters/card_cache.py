@@ -1,7 +1,8 @@
 """The member card cache in Redis: the hottest read of the system.
 
-Keys are hash-tagged by brand (`membership:card:{<brand>}:<account>`) so that a brand's keys
-live on one Redis Cluster node. A read is one MGET of the card and its version; a miss reads
+Keys are hash-tagged by member (`membership:card:{<brand>:<account>}`): a card and its version
+share a Redis Cluster slot, and a big brand's cards spread over every node. A read is one MGET
+of the card and its version; a miss reads
 PostgreSQL and stores the card only if the version has not moved meanwhile (a Lua compare and
 set), so a write that commits during the read can never be overwritten by the stale card.
 Writers bump the version and delete the card after their transaction commits. Non-members are
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from urllib.parse import unquote
 
 from libs.logging import get_logger
 from libs.redis import Redis, key
@@ -38,11 +40,11 @@ def _as_bytes(value: bytes | str | None) -> bytes | None:
 
 
 def card_key(brand_id: str, account_id: str) -> str:
-    return key("membership", "card", tag=brand_id, rest=[account_id])
+    return key("membership", "card", tag=(brand_id, account_id))
 
 
 def version_key(brand_id: str, account_id: str) -> str:
-    return key("membership", "cardver", tag=brand_id, rest=[account_id])
+    return key("membership", "cardver", tag=(brand_id, account_id))
 
 
 class CardCache:
@@ -84,12 +86,14 @@ class CardCache:
             log.error("card_cache_invalidation_failed", brand_id=brand_id, error=repr(exc))
 
     async def forget_brand(self, brand_id: str) -> None:
-        """After a brand-wide change (program, gift pack): every cached card of the brand."""
-        prefix = key("membership", "card", tag=brand_id) + ":"
+        """After a brand-wide change (program, gift pack): every cached card of the brand (a
+        SCAN of every cluster node: rare, and the price of spreading the cards)."""
+        prefix = key("membership", "card", tag=(brand_id, "?")).removesuffix("?}")
         batch: list[str] = []
-        pattern = re.sub(r"([\\*?\[\]])", r"\\\1", prefix) + "*"  # the brand's own glob
+        pattern = re.sub(r"([\\*?\[\]])", r"\\\1", prefix) + "*}"  # the brand's own glob
         async for found in self._redis.scan_iter(match=pattern, count=1000):
-            batch.append((found.decode() if isinstance(found, bytes) else found)[len(prefix):])
+            name = found.decode() if isinstance(found, bytes) else found
+            batch.append(unquote(name[len(prefix):-1]))
             if len(batch) >= 500:
                 await self.forget(brand_id, batch)
                 batch = []
