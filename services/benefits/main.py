@@ -15,8 +15,12 @@ from libs import privacy_api
 from libs.eventbus import EventConsumer
 from libs.outbox import OutboxRelay
 from libs.service import Compose, Composition, Resources, run_service
-from services.benefits.adapters.engagement import GrpcActivities, open_engagement_channel
-from services.benefits.adapters.membership import GrpcMembership, open_membership_channel
+from services.benefits.adapters.upstreams import (
+    GrpcActivities,
+    GrpcMembership,
+    open_engagement_channel,
+    open_membership_channel,
+)
 from services.benefits.api.servicer import BenefitsAdminServicer, BenefitsServicer
 from services.benefits.ports import ActivitiesPort, MembershipPort
 from services.benefits.settings import benefits_settings

@@ -30,7 +30,7 @@ from brandclub.messaging.v1 import messaging_service_pb2 as xpb
 from brandclub.messaging.v1 import messaging_service_pb2_grpc as xgrpc
 from libs.grpc_client import remote_error
 from libs.testing import channel_to, contract_channel, running_service, service_settings
-from services.benefits.adapters.engagement import GrpcActivities
+from services.benefits.adapters.upstreams import GrpcActivities
 from services.benefits.main import make_compose as benefits_compose
 from services.engagement.main import make_compose as engagement_compose
 from services.membership.main import compose as membership_compose

@@ -1,6 +1,12 @@
-"""The membership port over membership's GetMemberCard (the live card: LV0 or card member).
-A burst of one member's concurrent calls shares one lookup. Nothing is cached, so a
-cancellation takes effect at once."""
+"""Benefits' calls to other services, each behind the port its use cases declare
+(`services/benefits/ports.py`).
+
+- The membership port over membership's GetMemberCard (the live card: LV0 or card member).
+  A burst of one member's concurrent calls shares one lookup. Nothing is cached, so a
+  cancellation takes effect at once.
+- The activities port over engagement's GetActivity: configuration that names an activity
+  (an earning rule limited to one) is checked against it when saved.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,12 @@ import asyncio
 
 import grpc
 
+from brandclub.engagement.v1 import engagement_service_pb2 as engagement_pb
+from brandclub.engagement.v1 import engagement_service_pb2_grpc as engagement_grpc
 from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.membership.v1 import membership_service_pb2_grpc as membership_grpc
 from libs.errors import Code
-from libs.grpc_client import open_channel, remote_error
+from libs.grpc_client import answers_found, open_channel, remote_error
 from libs.tls import TlsIdentity
 from services.benefits.domain.eligibility import NOT_A_MEMBER, Membership, Standing
 
@@ -49,3 +57,19 @@ class GrpcMembership:
         if card.status not in _ACTIVE:
             return NOT_A_MEMBER
         return Membership(Standing.ACTIVE, card.level)
+
+
+ENGAGEMENT_SERVICE = engagement_pb.DESCRIPTOR.services_by_name["EngagementService"].full_name
+
+
+def open_engagement_channel(address: str, tls: TlsIdentity) -> grpc.aio.Channel:
+    return open_channel(address, service=ENGAGEMENT_SERVICE, tls=tls)
+
+
+class GrpcActivities:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = engagement_grpc.EngagementServiceStub(channel)
+
+    async def activity_exists(self, brand_id: str, activity_id: str) -> bool:
+        return await answers_found(self._stub.GetActivity(engagement_pb.GetActivityRequest(
+            brand_id=brand_id, activity_id=activity_id)))
