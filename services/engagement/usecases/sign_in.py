@@ -12,6 +12,7 @@ from libs.errors import AlreadyExists, require
 from libs.idempotency import CommitOnce
 from libs.logging import get_logger
 from libs.outbox import add_event
+from libs.redis import key
 from services.engagement.adapters.postgres import ParticipationRepository
 from services.engagement.domain.activities import Activity
 from services.engagement.domain.activity_kinds import ActivityKind, Reward, SignInConfig
@@ -115,7 +116,9 @@ async def read_sign_in_status(conn: Connection, activity: Activity, account_id: 
 
 
 def _signin_key(brand_id: str, activity_id: str, account_id: str, day: date) -> str:
-    return f"eng:{brand_id}:{{{activity_id}}}:signin:{account_id}:{day.isoformat()}"
+    # Tagged by member and activity: used alone, so nothing wider (the midnight burst of one
+    # activity spreads over every cluster node).
+    return key("eng", brand_id, tag=(activity_id, account_id), rest=["signin", day.isoformat()])
 
 
 def _text(value: bytes | str) -> str:
