@@ -113,7 +113,7 @@ def routes(table: RouteTable) -> None:
     msg = "messaging"
     route("GET", "/channels", "The brand's configured channels (credential names only; "
           "values are never returned).", msg, "ListChannels", messaging_pb.ListChannelsRequest,
-          "messaging.v1.ListChannelsResponse")
+          "messaging.v1.ListChannelsResponse", page=True)
     route("PUT", "/channels/{channel}", "Configure a channel (inbox, sms or wechat): provider, "
           "settings and write-only credentials, stored encrypted (receipt_secret, at least 32 "
           "characters, signs provider delivery receipts; the answer then names "
@@ -141,7 +141,7 @@ def routes(table: RouteTable) -> None:
               "quiet_end_minute": integer(minimum=0, maximum=1439)})}, ["policy"]))
     route("GET", "/members/{account_id}/consents", "A member's consents per channel and "
           "purpose.", msg, "ListConsents", messaging_pb.ListConsentsRequest,
-          "messaging.v1.ListConsentsResponse", path=("account_id",))
+          "messaging.v1.ListConsentsResponse", path=("account_id",), page=True)
     route("PUT", "/members/{account_id}/consents", "Record a member's consent or opt-out for "
           "a channel and purpose; an opt-out applies at once.", msg, "SetConsent",
           messaging_pb.SetConsentRequest, "messaging.v1.SetConsentResponse",

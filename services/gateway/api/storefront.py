@@ -17,6 +17,7 @@ from brandclub.membership.v1 import membership_service_pb2 as membership_pb
 from brandclub.messaging.v1 import messaging_service_pb2 as messaging_pb
 from libs.errors import ResourceExhausted
 from libs.grpc_client import remote_error
+from libs.paging import MAX_PAGE_SIZE
 from libs.protoconv import from_timestamp
 from services.gateway.adapters.limits import Window
 from services.gateway.api.app_keys import LIMITER, UPSTREAMS, VERIFIER
@@ -150,10 +151,13 @@ async def points_entries(request: web.Request) -> web.Response:
 
 async def expiring_points(request: web.Request) -> web.Response:
     account_id = await _shopper(request)
+    size, token = page_query(request)
     reply = await request.app[UPSTREAMS].benefits.ListExpiringPoints(
         benefits_pb.ListExpiringPointsRequest(brand_id=request.match_info["brand_id"],
-                                              account_id=account_id))
-    return web.json_response({"expiring": [proto_json(e) for e in reply.expiring]})
+                                              account_id=account_id, page_size=size,
+                                              page_token=token))
+    return web.json_response({"expiring": [proto_json(e) for e in reply.expiring],
+                              "next_page_token": reply.next_page_token})
 
 
 async def my_coupons(request: web.Request) -> web.Response:
@@ -170,9 +174,11 @@ async def my_coupons(request: web.Request) -> web.Response:
 
 async def claimable_coupons(request: web.Request) -> web.Response:
     account_id = await _shopper(request)
+    size, token = page_query(request)
     reply = await request.app[UPSTREAMS].benefits.ListClaimableCoupons(
         benefits_pb.ListClaimableCouponsRequest(brand_id=request.match_info["brand_id"],
-                                                account_id=account_id))
+                                                account_id=account_id, page_size=size,
+                                                page_token=token))
     return web.json_response(proto_json(reply))
 
 
@@ -184,11 +190,23 @@ async def coupon_offer(request: web.Request) -> web.Response:
     upstreams = request.app[UPSTREAMS]
     template = (await upstreams.benefits_admin.GetCouponTemplate(
         benefits_pb.GetCouponTemplateRequest(brand_id=brand_id, template_id=template_id))).template
-    claimable = await upstreams.benefits.ListClaimableCoupons(
-        benefits_pb.ListClaimableCouponsRequest(brand_id=brand_id, account_id=account_id))
     return web.json_response({
         "template": proto_json(template),
-        "claimable": any(t.template_id == template_id for t in claimable.templates)})
+        "claimable": await _may_claim(upstreams, brand_id, account_id, template_id)})
+
+
+async def _may_claim(upstreams: Any, brand_id: str, account_id: str, template_id: str) -> bool:
+    """Whether the template is among the shopper's claimable coupons, over every page."""
+    token = ""
+    while True:
+        page = await upstreams.benefits.ListClaimableCoupons(
+            benefits_pb.ListClaimableCouponsRequest(brand_id=brand_id, account_id=account_id,
+                                                    page_size=MAX_PAGE_SIZE, page_token=token))
+        if any(t.template_id == template_id for t in page.templates):
+            return True
+        if not page.next_page_token:
+            return False
+        token = page.next_page_token
 
 
 async def claim_coupon(request: web.Request) -> web.Response:
@@ -423,7 +441,8 @@ def routes(table: RouteTable) -> None:
                          "next_page_token": string()}), query=PAGE_PARAMS))
     table.add(Route("GET", f"{brand}/points/expiring", expiring_points,
                     "The shopper's points by expiry date.", tag, "shopper",
-                    obj({"expiring": array(_contract("benefits.v1.ExpiringPoints"))})))
+                    obj({"expiring": array(_contract("benefits.v1.ExpiringPoints")),
+                         "next_page_token": string()}), query=PAGE_PARAMS))
     table.add(Route("GET", f"{brand}/coupons", my_coupons,
                     "The shopper's coupons.", tag, "shopper",
                     obj({"coupons": array(_contract("benefits.v1.Coupon")),
@@ -432,7 +451,7 @@ def routes(table: RouteTable) -> None:
                                           "only coupons not yet expired"))))
     table.add(Route("GET", f"{brand}/coupons/claimable", claimable_coupons,
                     "Coupons the shopper may claim now.", tag, "shopper",
-                    _contract("benefits.v1.ListClaimableCouponsResponse")))
+                    _contract("benefits.v1.ListClaimableCouponsResponse"), query=PAGE_PARAMS))
     table.add(Route("GET", f"{brand}/coupons/{{template_id}}", coupon_offer,
                     "A coupon as its delivery_url shows it, and whether the shopper may claim "
                     "it now (claim: POST this URL + /claim).", tag, "shopper",

@@ -100,3 +100,34 @@ async def test_points_history_and_mall_read_the_shoppers_own(suite: Suite) -> No
     async with suite.http.get(f"/storefront/v1/brands/{brand_id}/points/expiring",
                               headers=bearer(alice)) as response:
         assert response.status == 200
+
+
+async def test_claimable_coupons_page_through_every_template(suite: Suite) -> None:
+    """Claimable coupons come a page at a time with a next_page_token until every template
+    was listed once; each template's delivery page says it may be claimed."""
+    brand_id, shop_id = await suite.brand_and_shop()
+    templates = {await coupon_template(suite, brand_id, stock=100 + n) for n in range(3)}
+    _, shopper = await suite.shopper("pager")
+    await (await suite.http.post(f"/storefront/v1/shops/{shop_id}/follow",
+                                 headers=bearer(shopper))).read()
+    listed: list[str] = []
+    token = ""
+    for _ in range(len(templates) + 1):
+        async with suite.http.get(f"/storefront/v1/brands/{brand_id}/coupons/claimable",
+                                  params={"page_size": "1", "page_token": token},
+                                  headers=bearer(shopper)) as response:
+            assert response.status == 200, await response.text()
+            page = await response.json()
+        listed += [t["template_id"] for t in page.get("templates", [])]
+        token = page.get("next_page_token", "")
+        if not token:
+            break
+    assert sorted(listed) == sorted(templates)
+    for template_id in templates:
+        async with suite.http.get(f"/storefront/v1/brands/{brand_id}/coupons/{template_id}",
+                                  headers=bearer(shopper)) as response:
+            assert (await response.json())["claimable"] is True
+    async with suite.http.get(f"/storefront/v1/brands/{brand_id}/points/expiring",
+                              params={"page_size": "1"}, headers=bearer(shopper)) as response:
+        assert response.status == 200
+        assert set(await response.json()) == {"expiring", "next_page_token"}
