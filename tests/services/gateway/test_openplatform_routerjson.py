@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
+from libs.redis import connect_redis
 from services.gateway.adapters.limits import AUDIT_STREAM
 from services.gateway.api import openplatform_methods
 from services.gateway.api.openplatform_methods import CallContext
@@ -192,11 +192,11 @@ async def test_every_call_is_audited(suite: Suite, redis_url: str) -> None:
                                   {"account_id": account_id}, token))
     await call(suite.http, {**signed(app_key, secret, "brandclub.member.get",
                                      {"account_id": account_id}, token), "sign": "BAD"})
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    client = connect_redis(redis_url)  # a cluster client under ./dev test --redis-cluster
     try:
-        stream: list[tuple[str, dict[str, str]]] = await client.xrange(  # type: ignore[assignment]
+        stream: list[tuple[bytes, dict[bytes, bytes]]] = await client.xrange(  # type: ignore[assignment]
             AUDIT_STREAM)
-        entries = [fields for _, fields in stream]
+        entries = [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in stream]
     finally:
         await client.aclose()
     mine = [e for e in entries if e["app_key"] == app_key and e["method"]]
