@@ -166,7 +166,8 @@ async def _serve(service: str, compose: Compose) -> None:
     stop = asyncio.Event()
     install_stop_signals(stop)
     running = await start_service(settings, compose)
-    report_ports(settings.port_file, grpc=running.host.port, health=running.host.health_port)
+    report_ports(settings.port_file, grpc=running.host.port, health=running.host.health_port,
+                 metrics=running.host.metrics.port)
     await stop.wait()
     await running.stop(settings.shutdown_grace_seconds, drain_seconds=settings.drain_seconds)
 

@@ -186,10 +186,13 @@ class Stack:
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "GRPC_PORT": str(self.ports[service]),
-            # Mutual TLS with this service's certificate; the plaintext health-only port is
-            # for the kubelet and not needed locally: any free port.
+            # Mutual TLS with this service's certificate; the plaintext health-only and
+            # metrics ports are for the kubelet and Prometheus, not needed locally: any free
+            # port the kernel gives (a fixed one above 32768 can be taken by any outgoing
+            # connection's ephemeral port), reported in the port file.
             "TLS_DIR": str(self.pki_dir / service),
             "GRPC_HEALTH_PORT": "0",
+            "METRICS_PORT": "0",
             "HTTP_PORT": str(self.http_port),
             "PORT_FILE": str(self.port_file(service)),
             "OTEL_SERVICE_NAME": service,

@@ -203,7 +203,8 @@ async def _serve() -> None:
     install_stop_signals(stop)
     running = await start_gateway(gateway)
     report_ports(settings.port_file, grpc=running.host.port,
-                 health=running.host.health_port, http=running.http_port)
+                 health=running.host.health_port, http=running.http_port,
+                 metrics=running.host.metrics.port)
     await stop.wait()
     await running.stop(settings.shutdown_grace_seconds, drain_seconds=settings.drain_seconds)
 
